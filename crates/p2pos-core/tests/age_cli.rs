@@ -1,6 +1,8 @@
 //! Files made by our age helpers open with the stock `age` CLI (Debian package `age`), and the
 //! other way round. `make test` installs `age`; run `apt-get install age` to run this alone.
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::process::Command;
 
 use p2pos_core::Identity;

@@ -1,6 +1,8 @@
 //! Runs every case of the shared `testvectors/*.json` against the Rust implementation.
 //! The TypeScript suites run the same files (Node and Chromium).
 
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
 use std::path::PathBuf;
 
 use base64::Engine as _;

@@ -1,0 +1,151 @@
+//! The command-line grammar. `--help` is generated from these doc comments: keep them true.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+
+use clap::{Args, Parser, Subcommand};
+
+/// P2POS keeps a family's photos and messages on machines it owns.
+///
+/// Identity files hold your signing and decryption keys. Unless --insecure-no-passphrase was
+/// used they are encrypted with a passphrase, asked for on the terminal, or taken from
+/// --passphrase-file or the P2POS_PASSPHRASE environment variable.
+#[derive(Debug, Parser)]
+#[command(name = "p2pos", version, propagate_version = true)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Create and show identities (your keys).
+    #[command(subcommand)]
+    Id(IdCommand),
+    /// Verify and sign records (signed JSON metadata).
+    #[command(subcommand)]
+    Record(RecordCommand),
+    /// Encrypt a file to one or more age recipients (age1...).
+    Encrypt(EncryptArgs),
+    /// Decrypt an age file with your identity.
+    Decrypt(DecryptArgs),
+    /// Run a node: the web app and the /v1 API.
+    Node(NodeArgs),
+}
+
+#[derive(Debug, Subcommand)]
+pub enum IdCommand {
+    /// Create a new identity file (Ed25519 signing key + X25519 age identity).
+    New(IdNewArgs),
+    /// Print an identity's readable id, its age recipient, and a QR code of the id.
+    Show(IdShowArgs),
+    /// Check an id someone read out or sent you; prints its canonical form or says what is wrong.
+    Check(IdCheckArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct IdCheckArgs {
+    /// The id, e.g. XXXXXXX-XXXXXXX-... (case, dashes and spaces do not matter).
+    #[arg(required = true, num_args = 1..)]
+    pub id: Vec<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PassphraseArgs {
+    /// Read the passphrase from the first line of this file instead of asking.
+    #[arg(long, value_name = "FILE")]
+    pub passphrase_file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct IdNewArgs {
+    /// Where to write it [default: $P2POS_IDENTITY, else ~/.config/p2pos/identity.age].
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Replace an existing file at that path (its keys are lost).
+    #[arg(long)]
+    pub force: bool,
+    /// Write the keys unencrypted. For tests and throwaway identities only.
+    #[arg(long, conflicts_with = "passphrase_file")]
+    pub insecure_no_passphrase: bool,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct IdShowArgs {
+    /// The identity file [default: $P2POS_IDENTITY, else ~/.config/p2pos/identity.age].
+    pub file: Option<PathBuf>,
+    /// Print JSON {"id", "recipient"} instead of text and QR.
+    #[arg(long)]
+    pub json: bool,
+    /// Leave out the QR code.
+    #[arg(long)]
+    pub no_qr: bool,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum RecordCommand {
+    /// Check a signed record; prints the signer and the body. Exits 1 if it does not verify.
+    Verify(RecordVerifyArgs),
+    /// Sign a JSON object with your identity; prints the signed record.
+    Sign(RecordSignArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct RecordVerifyArgs {
+    /// The record as JSON {body, signer, sig}; `-` or nothing reads standard input.
+    pub file: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct RecordSignArgs {
+    /// The identity file that signs.
+    #[arg(long, short, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// The body: a JSON object, signed byte for byte; `-` or nothing reads standard input.
+    pub body: Option<PathBuf>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct EncryptArgs {
+    /// A recipient (age1...); repeat for several.
+    #[arg(long, short, required = true, value_name = "RECIPIENT")]
+    pub recipient: Vec<String>,
+    /// Write ASCII armor instead of binary.
+    #[arg(long, short)]
+    pub armor: bool,
+    /// Output file; standard output if absent.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Input file; standard input if absent or `-`.
+    pub input: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct DecryptArgs {
+    /// The identity file whose age key opens the file.
+    #[arg(long, short, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// Output file, created only once the whole input has authenticated; standard output if absent.
+    #[arg(long, short, value_name = "FILE")]
+    pub out: Option<PathBuf>,
+    /// Input file (binary or armored); standard input if absent or `-`.
+    pub input: Option<PathBuf>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct NodeArgs {
+    /// Address to listen on; port 0 picks a free port.
+    #[arg(long, env = "P2POS_LISTEN", default_value = "127.0.0.1:7700")]
+    pub listen: SocketAddr,
+    /// Directory of the built web app.
+    #[arg(long, env = "P2POS_WEB_DIR", default_value = "apps/web/dist")]
+    pub web_dir: PathBuf,
+}

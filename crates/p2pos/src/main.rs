@@ -1,0 +1,33 @@
+//! `p2pos`: the command line. Parses, loads, dispatches; the work lives in the library crates.
+
+mod cli;
+mod crypt_cmd;
+mod id_cmd;
+mod node_cmd;
+mod passphrase;
+mod record_cmd;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+use cli::{Cli, Command};
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Id(cmd) => id_cmd::run(cmd),
+        Command::Record(cmd) => record_cmd::run(cmd),
+        Command::Encrypt(args) => crypt_cmd::encrypt(args),
+        Command::Decrypt(args) => crypt_cmd::decrypt(args),
+        Command::Node(args) => node_cmd::run(args),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            // One line, with the chain of causes: "error: reading x: permission denied".
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
