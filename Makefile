@@ -1,0 +1,64 @@
+# The two commands: `make run` (build and start) and `make test` (every check CI runs).
+# Everything they need is installed from here, so a fresh clone on Debian + Rust + Node 20 works.
+
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+WEB := apps/web
+LISTEN ?= 127.0.0.1:7700
+# Debian packages the tests use: the browser for end-to-end tests, the stock age CLI for
+# interoperability checks.
+TEST_PACKAGES := chromium age
+SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+
+.PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors clean
+
+## run: build the web app and the binary, then start a node serving the app (Ctrl-C stops it)
+run: web
+	cargo build --release --locked -p p2pos
+	@echo
+	@echo "  P2POS is starting. Open http://$(LISTEN)/ in Chromium or Chrome (version 137 or newer)."
+	@echo
+	./target/release/p2pos node --listen $(LISTEN) --web-dir $(WEB)/dist
+
+## test: formatting, lints, Rust tests, web unit tests, browser end-to-end tests
+test: system-deps web-deps check-rust test-rust test-web test-e2e
+	@echo "make test: all suites passed"
+
+system-deps:
+	@missing=""; for p in $(TEST_PACKAGES); do dpkg -s $$p >/dev/null 2>&1 || missing="$$missing $$p"; done; \
+	if [ -n "$$missing" ]; then \
+	  echo "installing Debian packages:$$missing"; \
+	  $(SUDO) apt-get update -qq; \
+	  DEBIAN_FRONTEND=noninteractive $(SUDO) apt-get install -y -qq --no-install-recommends $$missing >/dev/null; \
+	fi
+
+web-deps: $(WEB)/node_modules/.package-lock.json
+
+$(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
+	cd $(WEB) && npm ci --no-audit --no-fund
+
+web: web-deps
+	cd $(WEB) && npm run build
+
+check-rust:
+	cargo fmt --all -- --check
+	cargo clippy --workspace --all-targets --locked -- -D warnings
+
+test-rust:
+	cargo test --workspace --locked
+
+test-web: web-deps
+	cd $(WEB) && npm run lint && npm run typecheck && npm test
+
+test-e2e: web-deps
+	cargo build --locked -p p2pos
+	cd $(WEB) && npm run build && npm run build:harness
+	cd $(WEB) && P2POS_BIN=$(CURDIR)/target/debug/p2pos npm run e2e
+
+## vectors: regenerate testvectors/*.json (then run `make test` and commit them)
+vectors:
+	cargo run --locked -p p2pos-core --example testvectors
+
+clean:
+	cargo clean
+	rm -rf $(WEB)/dist $(WEB)/dist-harness $(WEB)/node_modules
