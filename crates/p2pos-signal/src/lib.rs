@@ -1,0 +1,17 @@
+//! The P2POS hub (`p2pos signal`): introduces peers, relays WebRTC signaling, proves identities,
+//! hands out short-lived TURN credentials and enforces limits. It stores nothing and never sees
+//! content: signaling payloads are opaque to it.
+//!
+//! [`hub::Hub`] is the sans-IO core (all state and rules, time as input); [`server`] is the axum
+//! driver that owns sockets and timers. Protocols: `docs/PROTOCOL.md`.
+
+pub mod hub;
+pub mod limits;
+mod native;
+mod peerjs;
+pub mod protocol;
+pub mod turn;
+
+pub use hub::{ConnId, Hub, HubConfig, HubStats, Namespace, Output, Protocol};
+pub use limits::{Limits, Refusal};
+pub use turn::{TurnConfig, TurnConfigError};

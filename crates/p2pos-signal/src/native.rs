@@ -1,0 +1,636 @@
+//! The native protocol v1 (`/v1/ws`): hello, auth, namespaces and presence, rooms, signal relay,
+//! TURN credentials. Handlers are methods on [`Hub`]; state lives in [`NativeState`].
+
+use std::collections::HashMap;
+use std::net::IpAddr;
+use std::time::Instant;
+
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as BASE64;
+use ed25519_dalek::Signature;
+use p2pos_core::IdentityId;
+use rand::rngs::StdRng;
+use serde_json::value::RawValue;
+
+use crate::hub::{ConnId, ConnKind, Hub, close};
+use crate::limits::address_key;
+use crate::protocol::{
+    AUTH_CONTEXT, AnnouncedLimits, ClientMessage, PeerInfo, ServerMessage, VERSION, to_text,
+};
+use crate::turn::IceServer;
+
+/// Largest public profile a peer may publish, in bytes of JSON.
+pub const MAX_PROFILE_BYTES: usize = 1024;
+/// Longest family id or rendezvous name.
+const MAX_NAME_LEN: usize = 128;
+/// Bits of randomness in a room code (unguessable).
+const ROOM_CODE_BITS: usize = 130;
+
+/// A group of peers who see each other's presence and may signal each other.
+#[derive(Debug, Clone, PartialEq, Eq, Hash)]
+pub enum Namespace {
+    /// `room:<code>`: created by `create_room`, for one drop or call.
+    Room(String),
+    /// `family:<id>`: a family's nodes and members.
+    Family(String),
+    /// `rv:<name>`: an opaque rendezvous name (e.g. HMAC(secret, 10-minute slot)).
+    Rendezvous(String),
+    /// `network`: everyone behind the same public address (IPv4 /32, IPv6 /64).
+    Network(IpAddr),
+}
+
+impl Namespace {
+    /// Parses the `ns` a client sent; `network` resolves to the client's own public address.
+    pub fn parse(ns: &str, client_ip: IpAddr) -> Result<Self, &'static str> {
+        if ns == "network" {
+            return Ok(Namespace::Network(address_key(client_ip)));
+        }
+        let (kind, name) = ns
+            .split_once(':')
+            .ok_or("a namespace is room:<code>, family:<id>, rv:<name> or network")?;
+        let valid = !name.is_empty()
+            && name.len() <= MAX_NAME_LEN
+            && name
+                .bytes()
+                .all(|b| b.is_ascii_alphanumeric() || b"-_=+/.".contains(&b));
+        if !valid {
+            return Err("a namespace name is 1-128 characters of A-Z a-z 0-9 - _ = + / .");
+        }
+        match kind {
+            "room" => Ok(Namespace::Room(name.to_string())),
+            "family" => Ok(Namespace::Family(name.to_string())),
+            "rv" => Ok(Namespace::Rendezvous(name.to_string())),
+            _ => Err("unknown namespace kind (room, family, rv, network)"),
+        }
+    }
+
+    /// The name clients use; the network namespace never reveals the address.
+    pub fn wire(&self) -> String {
+        match self {
+            Namespace::Room(c) => format!("room:{c}"),
+            Namespace::Family(f) => format!("family:{f}"),
+            Namespace::Rendezvous(r) => format!("rv:{r}"),
+            Namespace::Network(_) => "network".to_string(),
+        }
+    }
+}
+
+pub(crate) struct NativePeer {
+    pub(crate) peer: String,
+    pub(crate) said_hello: bool,
+    challenge: String,
+    identity: Option<IdentityId>,
+    reachable_by_anyone: bool,
+    profile: Option<Box<RawValue>>,
+    namespaces: Vec<Namespace>,
+}
+
+impl NativePeer {
+    pub(crate) fn new(rng: &mut StdRng) -> Self {
+        use rand::Rng;
+        let challenge: [u8; 32] = rng.random();
+        const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
+        let peer = std::iter::once('p')
+            .chain((0..20).map(|_| ALPHABET[rng.random_range(0..32)] as char))
+            .collect();
+        Self {
+            peer,
+            said_hello: false,
+            challenge: BASE64.encode(challenge),
+            identity: None,
+            reachable_by_anyone: false,
+            profile: None,
+            namespaces: Vec::new(),
+        }
+    }
+
+    fn info(&self) -> PeerInfo<'_> {
+        PeerInfo {
+            peer: &self.peer,
+            id: self.identity.map(|i| i.to_string()),
+            profile: self.profile.as_deref(),
+        }
+    }
+}
+
+struct Room {
+    creator: ConnId,
+    expires: Instant,
+}
+
+#[derive(Default)]
+pub(crate) struct NativeState {
+    peers: HashMap<String, ConnId>,
+    identities: HashMap<IdentityId, ConnId>,
+    spaces: HashMap<Namespace, Vec<ConnId>>,
+    rooms: HashMap<String, Room>,
+}
+
+impl NativeState {
+    pub(crate) fn namespace_count(&self) -> usize {
+        self.spaces.len()
+    }
+}
+
+/// A request failed: the error code and message sent back, with the request id.
+struct Reject(&'static str, String);
+
+impl Hub {
+    fn native_peer(&self, conn: ConnId) -> Option<&NativePeer> {
+        match &self.conns.get(&conn)?.kind {
+            ConnKind::Native(p) => Some(p),
+            ConnKind::PeerJs { .. } => None,
+        }
+    }
+
+    fn native_peer_mut(&mut self, conn: ConnId) -> Option<&mut NativePeer> {
+        match &mut self.conns.get_mut(&conn)?.kind {
+            ConnKind::Native(p) => Some(p),
+            ConnKind::PeerJs { .. } => None,
+        }
+    }
+
+    pub(crate) fn native_connected(&mut self, conn: ConnId) {
+        if let Some(p) = self.native_peer(conn) {
+            let peer = p.peer.clone();
+            self.native.peers.insert(peer, conn);
+        }
+    }
+
+    pub(crate) fn native_receive(&mut self, conn: ConnId, text: &str, now: Instant) {
+        let msg: ClientMessage<'_> = match serde_json::from_str(text) {
+            Ok(m) => m,
+            Err(e) => {
+                self.stats.bad_messages += 1;
+                let message = format!("not a valid message: {e}");
+                self.send(
+                    conn,
+                    to_text(&ServerMessage::Error {
+                        rid: None,
+                        code: "bad_message",
+                        message: &message,
+                    }),
+                );
+                return;
+            }
+        };
+        let said_hello = self.native_peer(conn).is_some_and(|p| p.said_hello);
+        if !said_hello && msg.kind != "hello" {
+            self.stats.closed_protocol += 1;
+            self.close(conn, close::PROTOCOL, "say hello first".into());
+            return;
+        }
+        let rid = msg.rid;
+        let result = match msg.kind.as_ref() {
+            "hello" => self.on_hello(conn, &msg),
+            "auth" => self.on_auth(conn, &msg),
+            "create_room" => self.on_create_room(conn, rid, now),
+            "join" => self.on_join(conn, &msg),
+            "leave" => self.on_leave(conn, &msg),
+            "delete_room" => self.on_delete_room(conn, &msg),
+            "signal" => self.on_signal(conn, &msg),
+            "turn" => self.on_turn(conn, rid, now),
+            "ping" => {
+                self.send(conn, to_text(&ServerMessage::Pong { rid }));
+                Ok(())
+            }
+            _ => Err(Reject(
+                "unknown_type",
+                format!("unknown message type '{}'", msg.kind),
+            )),
+        };
+        if let Err(Reject(code, message)) = result {
+            self.stats.bad_messages += 1;
+            self.send(
+                conn,
+                to_text(&ServerMessage::Error {
+                    rid,
+                    code,
+                    message: &message,
+                }),
+            );
+        }
+    }
+
+    fn on_hello(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
+        let limits = &self.config.limits;
+        let announced = AnnouncedLimits {
+            max_message_bytes: limits.max_message_bytes,
+            rate_per_sec: limits.rate_per_sec,
+            burst: limits.burst,
+            heartbeat_secs: limits.heartbeat.as_secs(),
+            idle_timeout_secs: limits.idle_timeout.as_secs(),
+        };
+        if msg.v != Some(VERSION) {
+            self.stats.closed_protocol += 1;
+            self.close(
+                conn,
+                close::PROTOCOL,
+                format!("unsupported protocol version; this hub speaks v{VERSION}"),
+            );
+            return Ok(());
+        }
+        if let Some(profile) = msg.profile
+            && (profile.get().len() > MAX_PROFILE_BYTES || !profile.get().starts_with('{'))
+        {
+            return Err(Reject(
+                "bad_profile",
+                format!("a profile is a JSON object of at most {MAX_PROFILE_BYTES} bytes"),
+            ));
+        }
+        let Some(peer) = self.native_peer_mut(conn) else {
+            return Ok(());
+        };
+        if peer.said_hello {
+            return Err(Reject(
+                "already_hello",
+                "hello was already said on this connection".into(),
+            ));
+        }
+        peer.said_hello = true;
+        peer.profile = msg.profile.map(|p| p.to_owned());
+        let text = to_text(&ServerMessage::Welcome {
+            rid: msg.rid,
+            v: VERSION,
+            peer: &peer.peer,
+            challenge: &peer.challenge,
+            limits: announced,
+        });
+        self.send(conn, text);
+        Ok(())
+    }
+
+    fn on_auth(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
+        let fail = |why: &str| Reject("auth_failed", why.to_string());
+        let id: IdentityId = msg
+            .id
+            .as_deref()
+            .ok_or_else(|| fail("auth needs id"))?
+            .parse()
+            .map_err(|e| fail(&format!("{e}")))?;
+        let sig = BASE64
+            .decode(
+                msg.sig
+                    .as_deref()
+                    .ok_or_else(|| fail("auth needs sig"))?
+                    .as_bytes(),
+            )
+            .map_err(|_| fail("sig is not base64"))?;
+        let sig: [u8; 64] = sig.try_into().map_err(|_| fail("sig is not 64 bytes"))?;
+        let anyone = match msg.allow.as_deref() {
+            None | Some("shared") => false,
+            Some("anyone") => true,
+            Some(_) => {
+                return Err(Reject(
+                    "bad_message",
+                    "allow is \"shared\" or \"anyone\"".into(),
+                ));
+            }
+        };
+        let peer = self
+            .native_peer(conn)
+            .ok_or_else(|| fail("not a native connection"))?;
+        if peer.identity.is_some() {
+            return Err(Reject(
+                "already_authed",
+                "this connection already proved an identity".into(),
+            ));
+        }
+        let signed = format!("{AUTH_CONTEXT}{}", peer.challenge);
+        id.verifying_key()
+            .verify_strict(signed.as_bytes(), &Signature::from_bytes(&sig))
+            .map_err(|_| fail("the signature does not match the challenge"))?;
+        if let Some(peer) = self.native_peer_mut(conn) {
+            peer.identity = Some(id);
+            peer.reachable_by_anyone = anyone;
+        }
+        self.native.identities.insert(id, conn);
+        self.send(
+            conn,
+            to_text(&ServerMessage::Authed {
+                rid: msg.rid,
+                id: id.to_string(),
+            }),
+        );
+        Ok(())
+    }
+
+    fn on_create_room(
+        &mut self,
+        conn: ConnId,
+        rid: Option<u64>,
+        now: Instant,
+    ) -> Result<(), Reject> {
+        let code = self.random_token(ROOM_CODE_BITS);
+        let ttl = self.config.limits.room_ttl;
+        self.native.rooms.insert(
+            code.clone(),
+            Room {
+                creator: conn,
+                expires: now + ttl,
+            },
+        );
+        let ns = Namespace::Room(code.clone());
+        self.send(
+            conn,
+            to_text(&ServerMessage::Room {
+                rid,
+                code: &code,
+                ns: ns.wire(),
+                expires_in_secs: ttl.as_secs(),
+            }),
+        );
+        self.join_namespace(conn, ns, None)
+    }
+
+    fn on_join(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
+        let ip = self
+            .conns
+            .get(&conn)
+            .map(|c| c.ip)
+            .ok_or(Reject("gone", String::new()))?;
+        let ns = msg
+            .ns
+            .as_deref()
+            .ok_or_else(|| Reject("bad_message", "join needs ns".into()))?;
+        let ns = Namespace::parse(ns, ip).map_err(|e| Reject("bad_namespace", e.into()))?;
+        if let Namespace::Room(code) = &ns
+            && !self.native.rooms.contains_key(code)
+        {
+            return Err(Reject(
+                "no_such_room",
+                "this room does not exist, expired, or was already used".into(),
+            ));
+        }
+        self.join_namespace(conn, ns, msg.rid)
+    }
+
+    fn join_namespace(
+        &mut self,
+        conn: ConnId,
+        ns: Namespace,
+        rid: Option<u64>,
+    ) -> Result<(), Reject> {
+        let limits = &self.config.limits;
+        let (max_ns, max_peers) = (
+            limits.max_namespaces_per_connection,
+            limits.max_namespace_peers,
+        );
+        let peer = self
+            .native_peer(conn)
+            .ok_or(Reject("gone", String::new()))?;
+        let already = peer.namespaces.contains(&ns);
+        if !already && peer.namespaces.len() >= max_ns {
+            return Err(Reject(
+                "too_many_namespaces",
+                format!("a connection may be in at most {max_ns} namespaces"),
+            ));
+        }
+        let members = self
+            .native
+            .spaces
+            .get(&ns)
+            .map(Vec::as_slice)
+            .unwrap_or_default();
+        if !already && members.len() >= max_peers {
+            return Err(Reject(
+                "namespace_full",
+                format!("this namespace already has {max_peers} peers"),
+            ));
+        }
+        let wire = ns.wire();
+        let others: Vec<ConnId> = members.iter().copied().filter(|c| *c != conn).collect();
+        let peers: Vec<PeerInfo<'_>> = others
+            .iter()
+            .filter_map(|c| self.native_peer(*c))
+            .map(NativePeer::info)
+            .collect();
+        let joined = to_text(&ServerMessage::Joined {
+            rid,
+            ns: &wire,
+            peers,
+        });
+        let presence = to_text(&ServerMessage::Presence {
+            ns: &wire,
+            event: "join",
+            peer: self
+                .native_peer(conn)
+                .ok_or(Reject("gone", String::new()))?
+                .info(),
+        });
+        if !already {
+            self.native.spaces.entry(ns.clone()).or_default().push(conn);
+            if let Some(p) = self.native_peer_mut(conn) {
+                p.namespaces.push(ns);
+            }
+            for other in &others {
+                self.send(*other, presence.clone());
+            }
+        }
+        self.send(conn, joined);
+        Ok(())
+    }
+
+    fn on_leave(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
+        let ip = self
+            .conns
+            .get(&conn)
+            .map(|c| c.ip)
+            .ok_or(Reject("gone", String::new()))?;
+        let ns = msg
+            .ns
+            .as_deref()
+            .ok_or_else(|| Reject("bad_message", "leave needs ns".into()))?;
+        let ns = Namespace::parse(ns, ip).map_err(|e| Reject("bad_namespace", e.into()))?;
+        if !self
+            .native_peer(conn)
+            .is_some_and(|p| p.namespaces.contains(&ns))
+        {
+            return Err(Reject("not_joined", "you are not in this namespace".into()));
+        }
+        self.leave_namespace(conn, &ns);
+        self.send(
+            conn,
+            to_text(&ServerMessage::Left {
+                rid: msg.rid,
+                ns: &ns.wire(),
+            }),
+        );
+        Ok(())
+    }
+
+    /// Removes `conn` from `ns`, tells the others, and drops an empty room.
+    fn leave_namespace(&mut self, conn: ConnId, ns: &Namespace) {
+        if let Some(p) = self.native_peer_mut(conn) {
+            p.namespaces.retain(|n| n != ns);
+        }
+        let Some(members) = self.native.spaces.get_mut(ns) else {
+            return;
+        };
+        members.retain(|c| *c != conn);
+        let others = members.clone();
+        if others.is_empty() {
+            self.native.spaces.remove(ns);
+            if let Namespace::Room(code) = ns {
+                self.native.rooms.remove(code);
+            }
+        }
+        if let Some(p) = self.native_peer(conn) {
+            let text = to_text(&ServerMessage::Presence {
+                ns: &ns.wire(),
+                event: "leave",
+                peer: p.info(),
+            });
+            for other in others {
+                self.send(other, text.clone());
+            }
+        }
+    }
+
+    fn on_delete_room(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
+        let code = msg
+            .code
+            .as_deref()
+            .ok_or_else(|| Reject("bad_message", "delete_room needs code".into()))?;
+        match self.native.rooms.get(code) {
+            None => {
+                return Err(Reject(
+                    "no_such_room",
+                    "this room does not exist, expired, or was already used".into(),
+                ));
+            }
+            Some(room) if room.creator != conn => {
+                return Err(Reject(
+                    "not_allowed",
+                    "only the peer that created a room can delete it".into(),
+                ));
+            }
+            Some(_) => {}
+        }
+        let code = code.to_string();
+        self.close_room(&code, "deleted");
+        Ok(())
+    }
+
+    fn close_room(&mut self, code: &str, reason: &str) {
+        self.native.rooms.remove(code);
+        let ns = Namespace::Room(code.to_string());
+        let members = self.native.spaces.remove(&ns).unwrap_or_default();
+        let text = to_text(&ServerMessage::RoomClosed {
+            ns: &ns.wire(),
+            reason,
+        });
+        for member in members {
+            if let Some(p) = self.native_peer_mut(member) {
+                p.namespaces.retain(|n| *n != ns);
+            }
+            self.send(member, text.clone());
+        }
+    }
+
+    fn on_signal(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
+        let to = msg
+            .to
+            .as_deref()
+            .ok_or_else(|| Reject("bad_message", "signal needs to".into()))?;
+        let payload = msg
+            .payload
+            .ok_or_else(|| Reject("bad_message", "signal needs payload".into()))?;
+        let unavailable = || Reject("peer_unavailable", format!("{to} is not connected"));
+        let target = match self.native.peers.get(to) {
+            Some(c) => *c,
+            None => {
+                let id: IdentityId = to.parse().map_err(|_| unavailable())?;
+                *self.native.identities.get(&id).ok_or_else(unavailable)?
+            }
+        };
+        let sender = self.native_peer(conn).ok_or_else(unavailable)?;
+        let receiver = self.native_peer(target).ok_or_else(unavailable)?;
+        let shared = sender
+            .namespaces
+            .iter()
+            .any(|ns| receiver.namespaces.contains(ns));
+        if !shared && !receiver.reachable_by_anyone {
+            return Err(Reject(
+                "not_allowed",
+                format!("you share no namespace with {to}"),
+            ));
+        }
+        let text = to_text(&ServerMessage::Signal {
+            from: &sender.peer,
+            from_id: sender.identity.map(|i| i.to_string()),
+            payload,
+        });
+        self.stats.relayed += 1;
+        self.send(target, text);
+        Ok(())
+    }
+
+    fn on_turn(&mut self, conn: ConnId, rid: Option<u64>, now: Instant) -> Result<(), Reject> {
+        let mut servers = Vec::new();
+        if !self.config.stun_urls.is_empty() {
+            servers.push(IceServer {
+                urls: self.config.stun_urls.clone(),
+                username: None,
+                credential: None,
+            });
+        }
+        let mut ttl_secs = 0;
+        if let Some(turn) = &self.config.turn {
+            // An opaque, per-request id: TURN servers never learn who the peer is.
+            let opaque = {
+                use rand::Rng;
+                let bytes: [u8; 9] = self.rng.random();
+                BASE64.encode(bytes).replace(['+', '/'], "x")
+            };
+            let creds = turn.credentials(&opaque, self.unix_time(now));
+            ttl_secs = turn.ttl_secs;
+            servers.push(IceServer {
+                urls: turn.urls.clone(),
+                username: Some(creds.username),
+                credential: Some(creds.credential),
+            });
+        }
+        self.send(
+            conn,
+            to_text(&ServerMessage::IceServers {
+                rid,
+                ttl_secs,
+                ice_servers: servers,
+            }),
+        );
+        Ok(())
+    }
+
+    pub(crate) fn native_forget(&mut self, conn: ConnId) {
+        let Some(peer) = self.native_peer(conn) else {
+            return;
+        };
+        let namespaces = peer.namespaces.clone();
+        let (peer_id, identity) = (peer.peer.clone(), peer.identity);
+        for ns in &namespaces {
+            self.leave_namespace(conn, ns);
+        }
+        if self.native.peers.get(&peer_id) == Some(&conn) {
+            self.native.peers.remove(&peer_id);
+        }
+        if let Some(id) = identity
+            && self.native.identities.get(&id) == Some(&conn)
+        {
+            self.native.identities.remove(&id);
+        }
+    }
+
+    pub(crate) fn native_timers(&mut self, now: Instant) {
+        let expired: Vec<String> = self
+            .native
+            .rooms
+            .iter()
+            .filter(|(_, r)| r.expires <= now)
+            .map(|(code, _)| code.clone())
+            .collect();
+        for code in expired {
+            self.close_room(&code, "expired");
+        }
+    }
+}
