@@ -20,13 +20,9 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testvectors"));
     std::fs::create_dir_all(&out)?;
-    for (name, cases) in [
-        ("ids", ids()?),
-        ("records", records()?),
-        ("age", age_files()?),
-        ("backups", backups()?),
-        ("blobs", blobs()),
-    ] {
+    for (name, cases) in
+        [("ids", ids()?), ("records", records()?), ("age", age_files()?), ("backups", backups()?), ("blobs", blobs())]
+    {
         let doc = json!({
             "generated_by": "cargo run -p p2pos-core --example testvectors",
             "spec": "docs/FORMATS.md",
@@ -46,18 +42,12 @@ fn seed(label: &str) -> [u8; 32] {
 
 fn bytes(label: &str, len: usize) -> Vec<u8> {
     let mut out = vec![0u8; len];
-    blake3::Hasher::new_derive_key("p2pos testvectors v1 data")
-        .update(label.as_bytes())
-        .finalize_xof()
-        .fill(&mut out);
+    blake3::Hasher::new_derive_key("p2pos testvectors v1 data").update(label.as_bytes()).finalize_xof().fill(&mut out);
     out
 }
 
 fn person(label: &str) -> Result<Identity, p2pos_core::IdentityError> {
-    Identity::from_seeds(
-        seed(&format!("{label}/ed25519")),
-        seed(&format!("{label}/x25519")),
-    )
+    Identity::from_seeds(seed(&format!("{label}/ed25519")), seed(&format!("{label}/x25519")))
 }
 
 fn ids() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
@@ -73,90 +63,49 @@ fn ids() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
         if who == "alice" {
             valid("alice: lower case".into(), canonical.to_lowercase());
             valid("alice: no dashes".into(), canonical.replace('-', ""));
-            valid(
-                "alice: spaces and surrounding blanks".into(),
-                format!("  {}\n", canonical.replace('-', " ")),
-            );
-            let aloud = canonical
-                .replace('O', "0")
-                .replace('I', "1")
-                .replace('B', "8");
+            valid("alice: spaces and surrounding blanks".into(), format!("  {}\n", canonical.replace('-', " ")));
+            let aloud = canonical.replace('O', "0").replace('I', "1").replace('B', "8");
             valid("alice: 0/1/8 typed for O/I/B".into(), aloud);
         }
     }
     let alice = person("alice")?.id().to_string();
     let compact = alice.replace('-', "");
-    let invalid = |name: &str, input: String, error: &str| json!({"name": name, "valid": false, "input": input, "error": error});
-    cases.push(invalid(
-        "one letter short",
-        compact[..55].to_string(),
-        "length",
-    ));
-    cases.push(invalid(
-        "one letter too many",
-        format!("{compact}A"),
-        "length",
-    ));
+    let invalid =
+        |name: &str, input: String, error: &str| json!({"name": name, "valid": false, "input": input, "error": error});
+    cases.push(invalid("one letter short", compact[..55].to_string(), "length"));
+    cases.push(invalid("one letter too many", format!("{compact}A"), "length"));
     cases.push(invalid("empty", String::new(), "length"));
     cases.push(invalid(
         "a character outside the alphabet",
         format!("{}9{}", &compact[..10], &compact[11..]),
         "character",
     ));
-    cases.push(invalid(
-        "punctuation",
-        format!("{}!{}", &compact[..30], &compact[31..]),
-        "character",
-    ));
+    cases.push(invalid("punctuation", format!("{}!{}", &compact[..30], &compact[31..]), "character"));
     for quarter in 0..4 {
         let at = quarter * 14 + 5;
         let mut chars: Vec<char> = compact.chars().collect();
         chars[at] = if chars[at] == 'Q' { 'R' } else { 'Q' };
         let typo: String = chars.into_iter().collect();
-        cases.push(invalid(
-            &format!("typo in quarter {}", quarter + 1),
-            typo,
-            "check",
-        ));
+        cases.push(invalid(&format!("typo in quarter {}", quarter + 1), typo, "check"));
     }
     let mut swapped: Vec<char> = compact.chars().collect();
     let (i, j) = (16, 17);
     if swapped[i] != swapped[j] {
         swapped.swap(i, j);
-        cases.push(invalid(
-            "two neighbours swapped",
-            swapped.into_iter().collect(),
-            "check",
-        ));
+        cases.push(invalid("two neighbours swapped", swapped.into_iter().collect(), "check"));
     }
     let mut identity_point = [0u8; 32];
     identity_point[0] = 1;
-    cases.push(invalid(
-        "small-order key (the identity point)",
-        encode_readable(&identity_point),
-        "key",
-    ));
+    cases.push(invalid("small-order key (the identity point)", encode_readable(&identity_point), "key"));
     let mut order_two = [0xffu8; 32];
     order_two[0] = 0xec;
     order_two[31] = 0x7f;
-    cases.push(invalid(
-        "small-order key (order 2)",
-        encode_readable(&order_two),
-        "key",
-    ));
-    cases.push(invalid(
-        "not a point on the curve",
-        encode_readable(&off_curve()),
-        "key",
-    ));
+    cases.push(invalid("small-order key (order 2)", encode_readable(&order_two), "key"));
+    cases.push(invalid("not a point on the curve", encode_readable(&off_curve()), "key"));
     let mut non_canonical = [0xffu8; 32];
     non_canonical[0] = 0xee; // y = p + 1 ≡ 1: the identity point, encoded non-canonically
     non_canonical[31] = 0x7f;
-    cases.push(invalid(
-        "non-canonical encoding (y ≥ p)",
-        encode_readable(&non_canonical),
-        "key",
-    ));
+    cases.push(invalid("non-canonical encoding (y ≥ p)", encode_readable(&non_canonical), "key"));
     Ok(cases)
 }
 
@@ -175,13 +124,8 @@ fn records() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     let alice = person("alice")?;
     let bob = person("bob")?;
     let mut cases = Vec::new();
-    let valid = |name: &str,
-                 record: &SignedRecord,
-                 body: Value|
-     -> Result<Value, Box<dyn std::error::Error>> {
-        Ok(
-            json!({"name": name, "valid": true, "record": record, "signer": record.verify()?.signer, "body": body}),
-        )
+    let valid = |name: &str, record: &SignedRecord, body: Value| -> Result<Value, Box<dyn std::error::Error>> {
+        Ok(json!({"name": name, "valid": true, "record": record, "signer": record.verify()?.signer, "body": body}))
     };
     let album = json!({"type": "album", "id": "01JC6Z1X2W3V4U5T6S7R8Q9P0N", "hlc": {"wall_ms": 1_763_769_600_000u64, "counter": 0},
                        "title": "YWdlLWVuY3J5cHRpb24ub3JnL3YxCi0+IFgyNTUxOSBleGFtcGxl"});
@@ -204,20 +148,12 @@ fn records() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     cases.push(invalid("tampered body", as_value(&tampered)?, "signature"));
     let mut other_signer = signed.clone();
     other_signer.signer = bob.id().to_string();
-    cases.push(invalid(
-        "signed by alice, claims bob",
-        as_value(&other_signer)?,
-        "signature",
-    ));
+    cases.push(invalid("signed by alice, claims bob", as_value(&other_signer)?, "signature"));
     let mut sig = B64.decode(&signed.sig)?;
     add_group_order(&mut sig[32..]);
     let mut non_canonical = signed.clone();
     non_canonical.sig = B64.encode(&sig);
-    cases.push(invalid(
-        "non-canonical signature (S + L)",
-        as_value(&non_canonical)?,
-        "signature",
-    ));
+    cases.push(invalid("non-canonical signature (S + L)", as_value(&non_canonical)?, "signature"));
     let mut forged = [0u8; 64];
     forged[0] = 1; // R = identity point, S = 0: "verifies" for any message under a small-order key
     let mut weak_key = [0u8; 32];
@@ -268,8 +204,8 @@ fn records() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
 /// Adds the Ed25519 group order L to a little-endian 32-byte scalar (S < L, so S + L < 2^256).
 fn add_group_order(scalar: &mut [u8]) {
     const L: [u8; 32] = [
-        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde,
-        0x14, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
+        0xed, 0xd3, 0xf5, 0x5c, 0x1a, 0x63, 0x12, 0x58, 0xd6, 0x9c, 0xf7, 0xa2, 0xde, 0xf9, 0xde, 0x14, 0, 0, 0, 0, 0,
+        0, 0, 0, 0, 0, 0, 0, 0, 0, 0, 0x10,
     ];
     let mut carry = 0u16;
     for (s, l) in scalar.iter_mut().zip(L) {
@@ -287,31 +223,19 @@ fn age_files() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
         i.to_string().expose_secret().to_string()
     };
     let mut cases = Vec::new();
-    let mut valid = |name: &str,
-                     ids: &[&p2pos_core::age::x25519::Identity],
-                     file: &[u8],
-                     plain: &[u8]| {
-        cases.push(json!({"name": name, "valid": true, "identities": ids.iter().map(|i| secret(i)).collect::<Vec<_>>(),
+    let mut valid = |name: &str, ids: &[&p2pos_core::age::x25519::Identity], file: &[u8], plain: &[u8]| {
+        cases
+            .push(json!({"name": name, "valid": true, "identities": ids.iter().map(|i| secret(i)).collect::<Vec<_>>(),
                           "file": B64.encode(file), "plaintext": B64.encode(plain)}));
     };
     let short = b"a photo's worth of bytes";
     let one = agefile::encrypt_to(&[x1.to_public()], Armor::No, &short[..], Vec::new())?;
     valid("one recipient, short", &[&x1], &one, short);
-    let two = agefile::encrypt_to(
-        &[x1.to_public(), x2.to_public()],
-        Armor::No,
-        &short[..],
-        Vec::new(),
-    )?;
+    let two = agefile::encrypt_to(&[x1.to_public(), x2.to_public()], Armor::No, &short[..], Vec::new())?;
     valid("two recipients, opened by the second", &[&x2], &two, short);
     let big = bytes("three chunks", 150_000);
     let armored = agefile::encrypt_to(&[x1.to_public()], Armor::Yes, &big[..], Vec::new())?;
-    valid(
-        "armored, 150000 bytes (three chunks)",
-        &[&x1],
-        &armored,
-        &big,
-    );
+    valid("armored, 150000 bytes (three chunks)", &[&x1], &armored, &big);
     let boundary = bytes("chunk boundary", 65_536);
     let exact = agefile::encrypt_to(&[x2.to_public()], Armor::No, &boundary[..], Vec::new())?;
     valid("exactly one full chunk", &[&x1, &x2], &exact, &boundary);
@@ -320,19 +244,11 @@ fn age_files() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     let multi = agefile::encrypt_to(&[x1.to_public()], Armor::No, &big[..], Vec::new())?;
     valid("binary, 150000 bytes (three chunks)", &[&x1], &multi, &big);
 
-    let invalid = |name: &str,
-                   ids: &[&p2pos_core::age::x25519::Identity],
-                   file: &[u8],
-                   error: &str| {
+    let invalid = |name: &str, ids: &[&p2pos_core::age::x25519::Identity], file: &[u8], error: &str| {
         json!({"name": name, "valid": false, "identities": ids.iter().map(|i| secret(i)).collect::<Vec<_>>(),
                "file": B64.encode(file), "error": error})
     };
-    cases.push(invalid(
-        "nobody's identity matches",
-        &[&x2],
-        &one,
-        "no-identity",
-    ));
+    cases.push(invalid("nobody's identity matches", &[&x2], &one, "no-identity"));
     let mut header = one.clone();
     let mac_at = find(&header, b"\n--- ").ok_or("no mac line")? + 6;
     header[mac_at] = if header[mac_at] == b'A' { b'B' } else { b'A' };
@@ -340,39 +256,14 @@ fn age_files() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     let mut payload = multi.clone();
     let mid = payload.len() - 1000;
     payload[mid] ^= 0x01;
-    cases.push(invalid(
-        "one payload bit flipped",
-        &[&x1],
-        &payload,
-        "corrupt",
-    ));
+    cases.push(invalid("one payload bit flipped", &[&x1], &payload, "corrupt"));
     let payload_start = find(&multi, b"\n--- ").ok_or("no mac line")?;
-    let payload_start = payload_start
-        + 1
-        + multi[payload_start + 1..]
-            .iter()
-            .position(|&b| b == b'\n')
-            .ok_or("eol")?
-        + 1;
+    let payload_start =
+        payload_start + 1 + multi[payload_start + 1..].iter().position(|&b| b == b'\n').ok_or("eol")? + 1;
     let two_chunks = payload_start + 16 + 2 * (65_536 + 16);
-    cases.push(invalid(
-        "truncated at a chunk boundary",
-        &[&x1],
-        &multi[..two_chunks],
-        "corrupt",
-    ));
-    cases.push(invalid(
-        "truncated inside a chunk",
-        &[&x1],
-        &multi[..multi.len() - 100],
-        "corrupt",
-    ));
-    cases.push(invalid(
-        "not an age file",
-        &[&x1],
-        b"GIF89a not encrypted at all",
-        "corrupt",
-    ));
+    cases.push(invalid("truncated at a chunk boundary", &[&x1], &multi[..two_chunks], "corrupt"));
+    cases.push(invalid("truncated inside a chunk", &[&x1], &multi[..multi.len() - 100], "corrupt"));
+    cases.push(invalid("not an age file", &[&x1], b"GIF89a not encrypted at all", "corrupt"));
     Ok(cases)
 }
 
@@ -383,10 +274,7 @@ fn find(haystack: &[u8], needle: &[u8]) -> Option<usize> {
 fn backups() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
     const WORK_FACTOR: u8 = 10; // vectors only: real backups use agefile::DEFAULT_SCRYPT_WORK_FACTOR
     let mut cases = Vec::new();
-    for (who, pass) in [
-        ("alice", "correct horse battery staple"),
-        ("bob", "Fámília 🌳 Oak & Pine"),
-    ] {
+    for (who, pass) in [("alice", "correct horse battery staple"), ("bob", "Fámília 🌳 Oak & Pine")] {
         let me = person(who)?;
         let file = me.to_protected_file(&SecretString::from(pass.to_string()), WORK_FACTOR)?;
         cases.push(json!({"name": format!("{who}'s backup"), "valid": true, "passphrase": pass, "file": file,
@@ -408,14 +296,9 @@ fn backups() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
         WORK_FACTOR,
     )?;
     cases.push(json!({"name": "decrypts, but is not an identity file", "valid": false, "passphrase": pass, "file": not_identity, "error": "identity"}));
-    let wrong_id = alice
-        .to_file_text()
-        .replace(&alice.id().to_string(), &person("bob")?.id().to_string());
-    let mismatched = agefile::encrypt_with_passphrase(
-        wrong_id.as_bytes(),
-        &SecretString::from(pass.to_string()),
-        WORK_FACTOR,
-    )?;
+    let wrong_id = alice.to_file_text().replace(&alice.id().to_string(), &person("bob")?.id().to_string());
+    let mismatched =
+        agefile::encrypt_with_passphrase(wrong_id.as_bytes(), &SecretString::from(pass.to_string()), WORK_FACTOR)?;
     cases.push(json!({"name": "identity file whose id line does not match its key", "valid": false, "passphrase": pass, "file": mismatched, "error": "identity"}));
     Ok(cases)
 }

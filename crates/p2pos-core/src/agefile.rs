@@ -62,10 +62,7 @@ impl From<age::DecryptError> for CryptError {
         use age::DecryptError as D;
         match e {
             D::NoMatchingKeys => CryptError::NoIdentity,
-            D::ExcessiveWork { required, target } => CryptError::TooMuchWork {
-                required,
-                allowed: target,
-            },
+            D::ExcessiveWork { required, target } => CryptError::TooMuchWork { required, allowed: target },
             D::Io(io) => from_stream_error(io),
             other => CryptError::Corrupt(other.to_string()),
         }
@@ -76,9 +73,7 @@ impl From<age::DecryptError> for CryptError {
 /// surface as `InvalidData` / `UnexpectedEof`.
 fn from_stream_error(e: io::Error) -> CryptError {
     match e.kind() {
-        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => {
-            CryptError::Corrupt(e.to_string())
-        }
+        io::ErrorKind::InvalidData | io::ErrorKind::UnexpectedEof => CryptError::Corrupt(e.to_string()),
         _ => CryptError::Io(e),
     }
 }
@@ -93,8 +88,7 @@ pub enum Armor {
 /// True when `bytes` start like an age file, binary or armored.
 pub fn looks_like_age(bytes: &[u8]) -> bool {
     let trimmed = bytes.trim_ascii_start();
-    trimmed.starts_with(b"age-encryption.org/v1")
-        || trimmed.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
+    trimmed.starts_with(b"age-encryption.org/v1") || trimmed.starts_with(b"-----BEGIN AGE ENCRYPTED FILE-----")
 }
 
 /// Streams `input` into an age file for `recipients`, written to `output`, which is returned.
@@ -104,9 +98,8 @@ pub fn encrypt_to<R: Read, W: Write>(
     mut input: R,
     output: W,
 ) -> Result<W, CryptError> {
-    let encryptor =
-        age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
-            .map_err(|_| CryptError::NoRecipients)?;
+    let encryptor = age::Encryptor::with_recipients(recipients.iter().map(|r| r as &dyn age::Recipient))
+        .map_err(|_| CryptError::NoRecipients)?;
     write_with(encryptor, armor, &mut input, output)
 }
 
@@ -118,9 +111,8 @@ pub fn encrypt_with_passphrase(
 ) -> Result<String, CryptError> {
     let mut recipient = age::scrypt::Recipient::new(passphrase.clone());
     recipient.set_work_factor(work_factor);
-    let encryptor =
-        age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
-            .map_err(|_| CryptError::NoRecipients)?;
+    let encryptor = age::Encryptor::with_recipients(std::iter::once(&recipient as &dyn age::Recipient))
+        .map_err(|_| CryptError::NoRecipients)?;
     let bytes = write_with(encryptor, Armor::Yes, &mut &plaintext[..], Vec::new())?;
     String::from_utf8(bytes).map_err(|e| CryptError::Corrupt(e.to_string()))
 }
@@ -167,27 +159,18 @@ pub fn decrypt_to<R: Read, W: Write>(
 }
 
 /// Decrypts a passphrase file completely (they are small: keys and backups).
-pub fn decrypt_with_passphrase(
-    file: &[u8],
-    passphrase: &SecretString,
-) -> Result<Zeroizing<Vec<u8>>, CryptError> {
+pub fn decrypt_with_passphrase(file: &[u8], passphrase: &SecretString) -> Result<Zeroizing<Vec<u8>>, CryptError> {
     let decryptor = age::Decryptor::new(ArmoredReader::new(file))?;
     if !decryptor.is_scrypt() {
-        return Err(CryptError::Corrupt(
-            "the file is not passphrase-encrypted".into(),
-        ));
+        return Err(CryptError::Corrupt("the file is not passphrase-encrypted".into()));
     }
     let mut identity = age::scrypt::Identity::new(passphrase.clone());
     identity.set_max_work_factor(MAX_SCRYPT_WORK_FACTOR);
-    let mut reader = decryptor
-        .decrypt(std::iter::once(&identity as &dyn age::Identity))
-        .map_err(|e| match e {
-            // The scrypt stanza's key fails to unwrap exactly when the passphrase is wrong.
-            age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => {
-                CryptError::Passphrase
-            }
-            other => other.into(),
-        })?;
+    let mut reader = decryptor.decrypt(std::iter::once(&identity as &dyn age::Identity)).map_err(|e| match e {
+        // The scrypt stanza's key fails to unwrap exactly when the passphrase is wrong.
+        age::DecryptError::DecryptionFailed | age::DecryptError::NoMatchingKeys => CryptError::Passphrase,
+        other => other.into(),
+    })?;
     let mut plain = Zeroizing::new(Vec::new());
     copy_plaintext(&mut reader, &mut *plain)?;
     Ok(plain)
@@ -217,13 +200,7 @@ mod tests {
         let (a, b) = (x25519::Identity::generate(), x25519::Identity::generate());
         let plain: Vec<u8> = (0..200_000u32).map(|i| (i % 251) as u8).collect();
         for armor in [Armor::No, Armor::Yes] {
-            let file = encrypt_to(
-                &[a.to_public(), b.to_public()],
-                armor,
-                &plain[..],
-                Vec::new(),
-            )
-            .unwrap();
+            let file = encrypt_to(&[a.to_public(), b.to_public()], armor, &plain[..], Vec::new()).unwrap();
             for who in [&a, &b] {
                 let mut out = Vec::new();
                 decrypt_to(std::slice::from_ref(who), &file[..], &mut out).unwrap();
@@ -235,21 +212,12 @@ mod tests {
     #[test]
     fn a_stranger_or_a_flipped_bit_is_refused() {
         let a = x25519::Identity::generate();
-        let mut file =
-            encrypt_to(&[a.to_public()], Armor::No, &[9u8; 70_000][..], Vec::new()).unwrap();
+        let mut file = encrypt_to(&[a.to_public()], Armor::No, &[9u8; 70_000][..], Vec::new()).unwrap();
         let stranger = x25519::Identity::generate();
-        assert_eq!(
-            decrypt_to(&[stranger], &file[..], io::sink())
-                .unwrap_err()
-                .kind(),
-            "no-identity"
-        );
+        assert_eq!(decrypt_to(&[stranger], &file[..], io::sink()).unwrap_err().kind(), "no-identity");
         let last = file.len() - 1;
         file[last] ^= 1;
-        assert_eq!(
-            decrypt_to(&[a], &file[..], io::sink()).unwrap_err().kind(),
-            "corrupt"
-        );
+        assert_eq!(decrypt_to(&[a], &file[..], io::sink()).unwrap_err().kind(), "corrupt");
     }
 
     #[test]
@@ -257,16 +225,8 @@ mod tests {
         let right = SecretString::from("correct horse battery".to_string());
         let file = encrypt_with_passphrase(b"secret", &right, 10).unwrap();
         assert!(file.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"));
-        assert_eq!(
-            &*decrypt_with_passphrase(file.as_bytes(), &right).unwrap(),
-            b"secret"
-        );
+        assert_eq!(&*decrypt_with_passphrase(file.as_bytes(), &right).unwrap(), b"secret");
         let wrong = SecretString::from("wrong".to_string());
-        assert_eq!(
-            decrypt_with_passphrase(file.as_bytes(), &wrong)
-                .unwrap_err()
-                .kind(),
-            "passphrase"
-        );
+        assert_eq!(decrypt_with_passphrase(file.as_bytes(), &wrong).unwrap_err().kind(), "passphrase");
     }
 }

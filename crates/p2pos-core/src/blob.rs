@@ -63,16 +63,10 @@ impl FromStr for BlobId {
     type Err = BlobIdError;
     fn from_str(s: &str) -> Result<Self, BlobIdError> {
         // Only the canonical lowercase form, so one blob has exactly one name (and one file path).
-        if s.len() != 64
-            || !s
-                .bytes()
-                .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
-        {
+        if s.len() != 64 || !s.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b)) {
             return Err(BlobIdError);
         }
-        blake3::Hash::from_hex(s)
-            .map(Self::from_hash)
-            .map_err(|_| BlobIdError)
+        blake3::Hash::from_hex(s).map(Self::from_hash).map_err(|_| BlobIdError)
     }
 }
 
@@ -84,9 +78,7 @@ impl Serialize for BlobId {
 
 impl<'de> Deserialize<'de> for BlobId {
     fn deserialize<D: Deserializer<'de>>(d: D) -> Result<Self, D::Error> {
-        String::deserialize(d)?
-            .parse()
-            .map_err(serde::de::Error::custom)
+        String::deserialize(d)?.parse().map_err(serde::de::Error::custom)
     }
 }
 

@@ -49,10 +49,7 @@ impl IdError {
 }
 
 fn ordinal(n: usize) -> &'static str {
-    ["1st", "2nd", "3rd", "4th"]
-        .get(n.wrapping_sub(1))
-        .copied()
-        .unwrap_or("?")
+    ["1st", "2nd", "3rd", "4th"].get(n.wrapping_sub(1)).copied().unwrap_or("?")
 }
 
 /// A person's identity: their Ed25519 public key.
@@ -171,11 +168,7 @@ pub fn encode_readable(key: &[u8; 32]) -> String {
         checked.extend_from_slice(chunk);
         checked.push(luhn32(chunk));
     }
-    checked
-        .chunks(7)
-        .map(|g| std::str::from_utf8(g).unwrap_or_default())
-        .collect::<Vec<_>>()
-        .join("-")
+    checked.chunks(7).map(|g| std::str::from_utf8(g).unwrap_or_default()).collect::<Vec<_>>().join("-")
 }
 
 fn parse_readable(text: &str) -> Result<[u8; 32], IdError> {
@@ -191,14 +184,9 @@ fn parse_readable(text: &str) -> Result<[u8; 32], IdError> {
         })
         .collect();
     if cleaned.len() != READABLE_LEN {
-        return Err(IdError::Length {
-            found: cleaned.len(),
-        });
+        return Err(IdError::Length { found: cleaned.len() });
     }
-    if let Some(&bad) = cleaned
-        .iter()
-        .find(|c| !c.is_ascii() || !ALPHABET.contains(&(**c as u8)))
-    {
+    if let Some(&bad) = cleaned.iter().find(|c| !c.is_ascii() || !ALPHABET.contains(&(**c as u8))) {
         return Err(IdError::Character { character: bad });
     }
     let bytes: Vec<u8> = cleaned.iter().map(|&c| c as u8).collect();
@@ -240,11 +228,7 @@ mod tests {
     #[test]
     fn parser_forgives_case_dashes_and_read_aloud_digits() {
         let id = sample();
-        let sloppy = id
-            .to_string()
-            .to_lowercase()
-            .replace('-', " ")
-            .replace('o', "0");
+        let sloppy = id.to_string().to_lowercase().replace('-', " ").replace('o', "0");
         assert_eq!(sloppy.parse::<IdentityId>(), Ok(id));
     }
 
@@ -255,10 +239,7 @@ mod tests {
         // Position 20 is inside the second quarter (characters 15..29 including dashes).
         chars[20] = if chars[20] == 'A' { 'B' } else { 'A' };
         let typo: String = chars.into_iter().collect();
-        assert_eq!(
-            typo.parse::<IdentityId>(),
-            Err(IdError::Check { quarter: 2 })
-        );
+        assert_eq!(typo.parse::<IdentityId>(), Err(IdError::Check { quarter: 2 }));
     }
 
     #[test]

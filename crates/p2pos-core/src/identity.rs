@@ -16,8 +16,7 @@ use zeroize::Zeroizing;
 use crate::IdentityId;
 use crate::agefile::{self, CryptError};
 
-const HEADER: &str =
-    "# p2pos identity (v1). Keep this file secret: it is your signing and decryption key.";
+const HEADER: &str = "# p2pos identity (v1). Keep this file secret: it is your signing and decryption key.";
 const ID_PREFIX: &str = "# id: ";
 const RECIPIENT_PREFIX: &str = "# recipient: ";
 const SEED_PREFIX: &str = "# ed25519-seed: ";
@@ -56,9 +55,7 @@ pub struct Identity {
 
 impl std::fmt::Debug for Identity {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Identity")
-            .field("id", &self.id())
-            .finish_non_exhaustive()
+        f.debug_struct("Identity").field("id", &self.id()).finish_non_exhaustive()
     }
 }
 
@@ -67,21 +64,12 @@ impl Identity {
     pub fn generate() -> Result<Self, IdentityError> {
         let mut seed = Zeroizing::new([0u8; 32]);
         getrandom::fill(&mut *seed).map_err(|e| IdentityError::Random(e.to_string()))?;
-        Ok(Self {
-            signing: SigningKey::from_bytes(&seed),
-            age: x25519::Identity::generate(),
-        })
+        Ok(Self { signing: SigningKey::from_bytes(&seed), age: x25519::Identity::generate() })
     }
 
     /// Deterministic keys from two 32-byte seeds (test vectors, derived node keys).
-    pub fn from_seeds(
-        ed25519_seed: [u8; 32],
-        x25519_secret: [u8; 32],
-    ) -> Result<Self, IdentityError> {
-        Ok(Self {
-            signing: SigningKey::from_bytes(&ed25519_seed),
-            age: age_identity_from_bytes(&x25519_secret)?,
-        })
+    pub fn from_seeds(ed25519_seed: [u8; 32], x25519_secret: [u8; 32]) -> Result<Self, IdentityError> {
+        Ok(Self { signing: SigningKey::from_bytes(&ed25519_seed), age: age_identity_from_bytes(&x25519_secret)? })
     }
 
     pub fn id(&self) -> IdentityId {
@@ -129,37 +117,23 @@ impl Identity {
             } else if line.starts_with(AGE_KEY_PREFIX) {
                 age_keys.push(line);
             } else if !line.starts_with('#') {
-                return Err(IdentityError::Format(
-                    "unexpected line (not a comment or an age key)".into(),
-                ));
+                return Err(IdentityError::Format("unexpected line (not a comment or an age key)".into()));
             }
         }
         let seed = seed.ok_or_else(|| IdentityError::Format("no ed25519-seed line".into()))?;
         let seed: Zeroizing<Vec<u8>> = Zeroizing::new(
-            BASE64
-                .decode(seed)
-                .map_err(|_| IdentityError::Format("ed25519-seed is not base64".into()))?,
+            BASE64.decode(seed).map_err(|_| IdentityError::Format("ed25519-seed is not base64".into()))?,
         );
-        let seed: [u8; 32] = seed
-            .as_slice()
-            .try_into()
-            .map_err(|_| IdentityError::Format("ed25519-seed is not 32 bytes".into()))?;
+        let seed: [u8; 32] =
+            seed.as_slice().try_into().map_err(|_| IdentityError::Format("ed25519-seed is not 32 bytes".into()))?;
         let [age_key] = age_keys.as_slice() else {
-            return Err(IdentityError::Format(format!(
-                "expected one AGE-SECRET-KEY line, found {}",
-                age_keys.len()
-            )));
+            return Err(IdentityError::Format(format!("expected one AGE-SECRET-KEY line, found {}", age_keys.len())));
         };
         let age = x25519::Identity::from_str(age_key)
             .map_err(|e| IdentityError::Format(format!("bad AGE-SECRET-KEY: {e}")))?;
-        let identity = Self {
-            signing: SigningKey::from_bytes(&seed),
-            age,
-        };
+        let identity = Self { signing: SigningKey::from_bytes(&seed), age };
         if let Some(stated) = stated_id {
-            let matches = stated
-                .parse::<IdentityId>()
-                .is_ok_and(|id| id == identity.id());
+            let matches = stated.parse::<IdentityId>().is_ok_and(|id| id == identity.id());
             if !matches {
                 return Err(IdentityError::IdMismatch {
                     stated: stated.to_string(),
@@ -171,26 +145,14 @@ impl Identity {
     }
 
     /// The identity file encrypted with a passphrase (armored age, scrypt): the backup format.
-    pub fn to_protected_file(
-        &self,
-        passphrase: &SecretString,
-        work_factor: u8,
-    ) -> Result<String, IdentityError> {
-        Ok(agefile::encrypt_with_passphrase(
-            self.to_file_text().as_bytes(),
-            passphrase,
-            work_factor,
-        )?)
+    pub fn to_protected_file(&self, passphrase: &SecretString, work_factor: u8) -> Result<String, IdentityError> {
+        Ok(agefile::encrypt_with_passphrase(self.to_file_text().as_bytes(), passphrase, work_factor)?)
     }
 
     /// Opens a passphrase-protected identity file.
-    pub fn from_protected_file(
-        file: &[u8],
-        passphrase: &SecretString,
-    ) -> Result<Self, IdentityError> {
+    pub fn from_protected_file(file: &[u8], passphrase: &SecretString) -> Result<Self, IdentityError> {
         let plain = agefile::decrypt_with_passphrase(file, passphrase)?;
-        let text = std::str::from_utf8(&plain)
-            .map_err(|_| IdentityError::Format("not UTF-8 text".into()))?;
+        let text = std::str::from_utf8(&plain).map_err(|_| IdentityError::Format("not UTF-8 text".into()))?;
         Self::from_file_text(text)
     }
 
@@ -203,13 +165,9 @@ impl Identity {
 fn age_identity_from_bytes(secret: &[u8; 32]) -> Result<x25519::Identity, IdentityError> {
     use bech32::ToBase32;
     let encoded = Zeroizing::new(
-        bech32::encode(
-            "age-secret-key-",
-            secret.to_base32(),
-            bech32::Variant::Bech32,
-        )
-        .map_err(|e| IdentityError::Format(e.to_string()))?
-        .to_uppercase(),
+        bech32::encode("age-secret-key-", secret.to_base32(), bech32::Variant::Bech32)
+            .map_err(|e| IdentityError::Format(e.to_string()))?
+            .to_uppercase(),
     );
     x25519::Identity::from_str(&encoded).map_err(|e| IdentityError::Format(e.to_string()))
 }
@@ -230,13 +188,8 @@ mod tests {
     fn a_damaged_seed_is_caught_by_the_stated_id() {
         let me = Identity::from_seeds([1; 32], [2; 32]).unwrap();
         let good_seed = BASE64.encode([1u8; 32]);
-        let text = me
-            .to_file_text()
-            .replace(&good_seed, &BASE64.encode([3u8; 32]));
-        assert!(matches!(
-            Identity::from_file_text(&text),
-            Err(IdentityError::IdMismatch { .. })
-        ));
+        let text = me.to_file_text().replace(&good_seed, &BASE64.encode([3u8; 32]));
+        assert!(matches!(Identity::from_file_text(&text), Err(IdentityError::IdMismatch { .. })));
     }
 
     #[test]
@@ -245,18 +198,8 @@ mod tests {
         let pass = SecretString::from("a long enough passphrase".to_string());
         let file = me.to_protected_file(&pass, 10).unwrap();
         assert!(Identity::file_is_protected(file.as_bytes()));
-        assert_eq!(
-            Identity::from_protected_file(file.as_bytes(), &pass)
-                .unwrap()
-                .id(),
-            me.id()
-        );
+        assert_eq!(Identity::from_protected_file(file.as_bytes(), &pass).unwrap().id(), me.id());
         let wrong = SecretString::from("nope".to_string());
-        assert_eq!(
-            Identity::from_protected_file(file.as_bytes(), &wrong)
-                .unwrap_err()
-                .kind(),
-            "passphrase"
-        );
+        assert_eq!(Identity::from_protected_file(file.as_bytes(), &wrong).unwrap_err().kind(), "passphrase");
     }
 }

@@ -81,22 +81,15 @@ impl SignedRecord {
     pub fn sign_bytes(author: &Identity, body: &[u8]) -> Result<Self, RecordError> {
         check_body(body)?;
         let sig = author.sign(body);
-        Ok(Self {
-            body: BASE64.encode(body),
-            signer: author.id().to_string(),
-            sig: BASE64.encode(sig.to_bytes()),
-        })
+        Ok(Self { body: BASE64.encode(body), signer: author.id().to_string(), sig: BASE64.encode(sig.to_bytes()) })
     }
 
     /// Checks the signature strictly over the decoded body bytes, then that the body is an object.
     pub fn verify(&self) -> Result<VerifiedRecord, RecordError> {
         let body = decode_base64(&self.body, "body")?;
-        let sig_bytes: [u8; 64] =
-            decode_base64(&self.sig, "sig")?
-                .try_into()
-                .map_err(|v: Vec<u8>| {
-                    RecordError::Malformed(format!("sig is {} bytes, not 64", v.len()))
-                })?;
+        let sig_bytes: [u8; 64] = decode_base64(&self.sig, "sig")?
+            .try_into()
+            .map_err(|v: Vec<u8>| RecordError::Malformed(format!("sig is {} bytes, not 64", v.len())))?;
         let signer: IdentityId = self.signer.parse()?;
         signer
             .verifying_key()
@@ -109,17 +102,13 @@ impl SignedRecord {
 
 fn decode_base64(text: &str, field: &str) -> Result<Vec<u8>, RecordError> {
     // The STANDARD engine is strict: padding required, non-zero trailing bits refused.
-    BASE64
-        .decode(text)
-        .map_err(|e| RecordError::Malformed(format!("{field} is not standard base64: {e}")))
+    BASE64.decode(text).map_err(|e| RecordError::Malformed(format!("{field} is not standard base64: {e}")))
 }
 
 fn check_body(body: &[u8]) -> Result<(), RecordError> {
     match serde_json::from_slice::<serde_json::Value>(body) {
         Ok(serde_json::Value::Object(_)) => Ok(()),
-        Ok(_) => Err(RecordError::Malformed(
-            "body is JSON but not an object".into(),
-        )),
+        Ok(_) => Err(RecordError::Malformed("body is JSON but not an object".into())),
         Err(e) => Err(RecordError::Malformed(format!("body is not JSON: {e}"))),
     }
 }
@@ -155,11 +144,6 @@ mod tests {
 
     #[test]
     fn non_object_bodies_are_refused() {
-        assert_eq!(
-            SignedRecord::sign(&author(1), &json!([1, 2]))
-                .unwrap_err()
-                .kind(),
-            "malformed"
-        );
+        assert_eq!(SignedRecord::sign(&author(1), &json!([1, 2])).unwrap_err().kind(), "malformed");
     }
 }

@@ -28,18 +28,8 @@ fn stock_age_decrypts_what_we_encrypt_with_our_identity_file() {
         let file = agefile::encrypt_to(&[me.recipient()], armor, &photo[..], Vec::new()).unwrap();
         let path = dir.path().join("photo.age");
         std::fs::write(&path, file).unwrap();
-        let out = age_cli()
-            .arg("-d")
-            .arg("-i")
-            .arg(&key_path)
-            .arg(&path)
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "age -d failed: {}",
-            String::from_utf8_lossy(&out.stderr)
-        );
+        let out = age_cli().arg("-d").arg("-i").arg(&key_path).arg(&path).output().unwrap();
+        assert!(out.status.success(), "age -d failed: {}", String::from_utf8_lossy(&out.stderr));
         assert_eq!(out.stdout, photo);
     }
 }
@@ -50,23 +40,9 @@ fn we_decrypt_what_stock_age_encrypts_to_our_recipient() {
     let me = Identity::generate().unwrap();
     let plain_path = dir.path().join("note.txt");
     std::fs::write(&plain_path, b"from the age CLI").unwrap();
-    let out = age_cli()
-        .arg("-r")
-        .arg(me.recipient().to_string())
-        .arg(&plain_path)
-        .output()
-        .unwrap();
-    assert!(
-        out.status.success(),
-        "age -r failed: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    let out = age_cli().arg("-r").arg(me.recipient().to_string()).arg(&plain_path).output().unwrap();
+    assert!(out.status.success(), "age -r failed: {}", String::from_utf8_lossy(&out.stderr));
     let mut plain = Vec::new();
-    agefile::decrypt_to(
-        std::slice::from_ref(me.age_identity()),
-        &out.stdout[..],
-        &mut plain,
-    )
-    .unwrap();
+    agefile::decrypt_to(std::slice::from_ref(me.age_identity()), &out.stdout[..], &mut plain).unwrap();
     assert_eq!(plain, b"from the age CLI");
 }

@@ -13,24 +13,17 @@ use p2pos_core::{BlobId, Identity, IdentityId, SignedRecord, agefile};
 use serde_json::Value;
 
 fn cases(name: &str) -> Vec<Value> {
-    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR"))
-        .join("../../testvectors")
-        .join(format!("{name}.json"));
+    let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testvectors").join(format!("{name}.json"));
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
     let doc: Value = serde_json::from_str(&text).unwrap();
     let cases = doc["cases"].as_array().unwrap().clone();
     assert!(cases.len() >= 3, "{name}.json has too few cases");
-    assert!(
-        cases.iter().any(|c| c["valid"] == true),
-        "{name}.json has no valid case"
-    );
+    assert!(cases.iter().any(|c| c["valid"] == true), "{name}.json has no valid case");
     cases
 }
 
 fn str_of<'a>(case: &'a Value, field: &str) -> &'a str {
-    case[field]
-        .as_str()
-        .unwrap_or_else(|| panic!("{}: no string field {field}", case["name"]))
+    case[field].as_str().unwrap_or_else(|| panic!("{}: no string field {field}", case["name"]))
 }
 
 /// Checks one case's outcome: valid cases must succeed, invalid ones fail with the stated kind.
@@ -48,14 +41,11 @@ fn expect(case: &Value, outcome: Result<(), String>) {
 fn ids() {
     let mut invalid = 0;
     for case in cases("ids") {
-        let outcome = str_of(&case, "input")
-            .parse::<IdentityId>()
-            .map_err(|e| e.kind().to_string())
-            .map(|id| {
-                assert_eq!(id.to_string(), str_of(&case, "id"), "{}", case["name"]);
-                let key: String = id.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
-                assert_eq!(key, str_of(&case, "public_key"), "{}", case["name"]);
-            });
+        let outcome = str_of(&case, "input").parse::<IdentityId>().map_err(|e| e.kind().to_string()).map(|id| {
+            assert_eq!(id.to_string(), str_of(&case, "id"), "{}", case["name"]);
+            let key: String = id.as_bytes().iter().map(|b| format!("{b:02x}")).collect();
+            assert_eq!(key, str_of(&case, "public_key"), "{}", case["name"]);
+        });
         invalid += usize::from(outcome.is_err());
         expect(&case, outcome);
     }
@@ -79,23 +69,13 @@ fn records() {
 #[test]
 fn age_files() {
     for case in cases("age") {
-        let identities: Vec<x25519::Identity> = case["identities"]
-            .as_array()
-            .unwrap()
-            .iter()
-            .map(|s| s.as_str().unwrap().parse().unwrap())
-            .collect();
+        let identities: Vec<x25519::Identity> =
+            case["identities"].as_array().unwrap().iter().map(|s| s.as_str().unwrap().parse().unwrap()).collect();
         let file = B64.decode(str_of(&case, "file")).unwrap();
         let mut plain = Vec::new();
-        let outcome = agefile::decrypt_to(&identities, &file[..], &mut plain)
-            .map_err(|e| e.kind().to_string())
-            .map(|_| {
-                assert_eq!(
-                    plain,
-                    B64.decode(str_of(&case, "plaintext")).unwrap(),
-                    "{}",
-                    case["name"]
-                );
+        let outcome =
+            agefile::decrypt_to(&identities, &file[..], &mut plain).map_err(|e| e.kind().to_string()).map(|_| {
+                assert_eq!(plain, B64.decode(str_of(&case, "plaintext")).unwrap(), "{}", case["name"]);
             });
         expect(&case, outcome);
     }
@@ -120,22 +100,14 @@ fn backups() {
 fn blobs() {
     for case in cases("blobs") {
         let data = B64.decode(str_of(&case, "data")).unwrap();
-        assert_eq!(
-            BlobId::of(&data).to_string(),
-            str_of(&case, "blob_id"),
-            "{}",
-            case["name"]
-        );
+        assert_eq!(BlobId::of(&data).to_string(), str_of(&case, "blob_id"), "{}", case["name"]);
     }
 }
 
 /// The runner itself must be able to fail: a valid case with one byte changed is refused.
 #[test]
 fn a_tampered_valid_vector_fails() {
-    let case = cases("records")
-        .into_iter()
-        .find(|c| c["valid"] == true)
-        .unwrap();
+    let case = cases("records").into_iter().find(|c| c["valid"] == true).unwrap();
     let mut record: SignedRecord = serde_json::from_value(case["record"].clone()).unwrap();
     let mut body = B64.decode(&record.body).unwrap();
     body[2] ^= 0x20;

@@ -32,13 +32,6 @@ impl IntoResponse for ApiError {
                 (StatusCode::INTERNAL_SERVER_ERROR, "internal")
             }
         };
-        (
-            status,
-            Json(Body {
-                error: code,
-                message: self.to_string(),
-            }),
-        )
-            .into_response()
+        (status, Json(Body { error: code, message: self.to_string() })).into_response()
     }
 }

@@ -17,6 +17,11 @@ use tokio::net::TcpListener;
 
 pub use error::ApiError;
 
+/// The web app alone (static files, SPA fallback, security headers), for other services to mount.
+pub fn web_app(dir: &std::path::Path) -> Router {
+    web::security_headers(Router::new().fallback_service(web::service(dir)))
+}
+
 /// What a node needs to start. Every field's default is documented in `p2pos node --help`.
 #[derive(Debug, Clone)]
 pub struct NodeConfig {
@@ -39,11 +44,7 @@ struct Inner {
 
 impl AppState {
     pub fn new(config: &NodeConfig) -> Self {
-        Self {
-            inner: Arc::new(Inner {
-                web_dir: config.web_dir.clone(),
-            }),
-        }
+        Self { inner: Arc::new(Inner { web_dir: config.web_dir.clone() }) }
     }
 }
 
@@ -67,10 +68,7 @@ struct Health {
 }
 
 async fn health() -> Json<Health> {
-    Json(Health {
-        status: "ok",
-        version: env!("CARGO_PKG_VERSION"),
-    })
+    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }
 
 /// A node bound to its socket; `run` serves until `shutdown` resolves.
@@ -87,22 +85,14 @@ impl Node {
         {
             tracing::warn!(dir = %dir.display(), "no index.html in the web app directory; build it with `make web`");
         }
-        Ok(Self {
-            listener: TcpListener::bind(config.listen).await?,
-            state: AppState::new(config),
-        })
+        Ok(Self { listener: TcpListener::bind(config.listen).await?, state: AppState::new(config) })
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {
         self.listener.local_addr()
     }
 
-    pub async fn run(
-        self,
-        shutdown: impl Future<Output = ()> + Send + 'static,
-    ) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state))
-            .with_graceful_shutdown(shutdown)
-            .await
+    pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
+        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
     }
 }

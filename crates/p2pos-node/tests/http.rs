@@ -9,18 +9,12 @@ use p2pos_node::{AppState, NodeConfig, router};
 use tower::ServiceExt;
 
 fn app(web_dir: Option<&std::path::Path>) -> axum::Router {
-    let config = NodeConfig {
-        listen: "127.0.0.1:0".parse().unwrap(),
-        web_dir: web_dir.map(Into::into),
-    };
+    let config = NodeConfig { listen: "127.0.0.1:0".parse().unwrap(), web_dir: web_dir.map(Into::into) };
     router(AppState::new(&config))
 }
 
 async fn get(app: axum::Router, path: &str) -> (StatusCode, axum::http::HeaderMap, String) {
-    let response = app
-        .oneshot(Request::get(path).body(Body::empty()).unwrap())
-        .await
-        .unwrap();
+    let response = app.oneshot(Request::get(path).body(Body::empty()).unwrap()).await.unwrap();
     let status = response.status();
     let headers = response.headers().clone();
     let body = response.into_body().collect().await.unwrap().to_bytes();
@@ -47,38 +41,21 @@ async fn unknown_api_routes_are_json_404s() {
 #[tokio::test]
 async fn web_app_is_served_with_a_spa_fallback_and_security_headers() {
     let dir = tempfile::tempdir().unwrap();
-    std::fs::write(
-        dir.path().join("index.html"),
-        "<!doctype html><title>P2POS</title>",
-    )
-    .unwrap();
+    std::fs::write(dir.path().join("index.html"), "<!doctype html><title>P2POS</title>").unwrap();
     std::fs::create_dir(dir.path().join("assets")).unwrap();
     std::fs::write(dir.path().join("assets/app.js"), "console.log(1)").unwrap();
 
     let (status, headers, body) = get(app(Some(dir.path())), "/").await;
     assert_eq!(status, StatusCode::OK);
     assert!(body.contains("P2POS"));
-    assert!(
-        headers["content-security-policy"]
-            .to_str()
-            .unwrap()
-            .contains("frame-ancestors 'none'")
-    );
+    assert!(headers["content-security-policy"].to_str().unwrap().contains("frame-ancestors 'none'"));
     assert_eq!(headers["x-content-type-options"], "nosniff");
 
     let (status, headers, _) = get(app(Some(dir.path())), "/assets/app.js").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        headers["content-type"]
-            .to_str()
-            .unwrap()
-            .contains("javascript")
-    );
+    assert!(headers["content-type"].to_str().unwrap().contains("javascript"));
 
     let (status, _, body) = get(app(Some(dir.path())), "/albums/some-client-route").await;
     assert_eq!(status, StatusCode::OK);
-    assert!(
-        body.contains("P2POS"),
-        "client routes fall back to index.html"
-    );
+    assert!(body.contains("P2POS"), "client routes fall back to index.html");
 }

@@ -49,28 +49,15 @@ pub enum Protocol {
     /// `/v1/ws`.
     Native,
     /// `/peerjs?key=&id=&token=`.
-    PeerJs {
-        key: String,
-        id: String,
-        token: String,
-    },
+    PeerJs { key: String, id: String, token: String },
 }
 
 /// What the driver must do.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Output {
-    Send {
-        conn: ConnId,
-        text: String,
-    },
-    Ping {
-        conn: ConnId,
-    },
-    Close {
-        conn: ConnId,
-        code: u16,
-        reason: String,
-    },
+    Send { conn: ConnId, text: String },
+    Ping { conn: ConnId },
+    Close { conn: ConnId, code: u16, reason: String },
 }
 
 /// Static configuration of the hub core.
@@ -150,9 +137,7 @@ pub struct Hub {
 
 impl std::fmt::Debug for Hub {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("Hub")
-            .field("connections", &self.conns.len())
-            .finish_non_exhaustive()
+        f.debug_struct("Hub").field("connections", &self.conns.len()).finish_non_exhaustive()
     }
 }
 
@@ -197,12 +182,7 @@ impl Hub {
     }
 
     /// Admits a new connection or says why not (the driver answers the upgrade with an HTTP error).
-    pub fn connect(
-        &mut self,
-        ip: IpAddr,
-        protocol: Protocol,
-        now: Instant,
-    ) -> Result<ConnId, Refusal> {
+    pub fn connect(&mut self, ip: IpAddr, protocol: Protocol, now: Instant) -> Result<ConnId, Refusal> {
         if self.shutting_down {
             return Err(Refusal::ShuttingDown);
         }
@@ -218,9 +198,7 @@ impl Hub {
         self.next_conn += 1;
         self.stats.connections_opened += 1;
         let kind = match &protocol {
-            Protocol::Native => {
-                ConnKind::Native(Box::new(crate::native::NativePeer::new(&mut self.rng)))
-            }
+            Protocol::Native => ConnKind::Native(Box::new(crate::native::NativePeer::new(&mut self.rng))),
             Protocol::PeerJs { .. } => ConnKind::PeerJs { id: String::new() },
         };
         let limits = &self.config.limits;
@@ -240,9 +218,7 @@ impl Hub {
         );
         match protocol {
             Protocol::Native => self.native_connected(conn),
-            Protocol::PeerJs { key, id, token } => {
-                self.peerjs_connected(conn, &key, &id, &token, now)
-            }
+            Protocol::PeerJs { key, id, token } => self.peerjs_connected(conn, &key, &id, &token, now),
         }
         Ok(conn)
     }
@@ -250,12 +226,8 @@ impl Hub {
     /// A text frame arrived.
     pub fn receive(&mut self, conn: ConnId, text: &str, now: Instant) {
         let limits = &self.config.limits;
-        let (max_bytes, rate, burst, flood) = (
-            limits.max_message_bytes,
-            limits.rate_per_sec,
-            limits.burst,
-            limits.flood_drops_before_close,
-        );
+        let (max_bytes, rate, burst, flood) =
+            (limits.max_message_bytes, limits.rate_per_sec, limits.burst, limits.flood_drops_before_close);
         let Some(c) = self.conns.get_mut(&conn) else {
             return;
         };
@@ -265,11 +237,7 @@ impl Hub {
         c.last_seen = now;
         if text.len() > max_bytes {
             self.stats.closed_too_big += 1;
-            self.close(
-                conn,
-                close::TOO_BIG,
-                format!("message too big: {} bytes, limit {max_bytes}", text.len()),
-            );
+            self.close(conn, close::TOO_BIG, format!("message too big: {} bytes, limit {max_bytes}", text.len()));
             return;
         }
         if !c.bucket.take(rate, burst, now) {
@@ -279,19 +247,13 @@ impl Hub {
             let drops = c.drops;
             if drops >= flood {
                 self.stats.closed_flood += 1;
-                self.close(
-                    conn,
-                    close::FLOOD,
-                    "flooding: too many messages over the rate limit".into(),
-                );
+                self.close(conn, close::FLOOD, "flooding: too many messages over the rate limit".into());
             } else if drops == 1 || drops % 10 == 0 {
                 self.rate_limited(conn);
             }
             return;
         }
-        if c.last_drop
-            .is_some_and(|t| now.saturating_duration_since(t) > Duration::from_secs(1))
-        {
+        if c.last_drop.is_some_and(|t| now.saturating_duration_since(t) > Duration::from_secs(1)) {
             c.drops = 0;
             c.last_drop = None;
         }
@@ -347,17 +309,9 @@ impl Hub {
                 && !peer.said_hello
                 && now.saturating_duration_since(c.connected_at) >= limits.hello_timeout
             {
-                to_close.push((
-                    id,
-                    close::NO_HELLO,
-                    format!("no hello within {} s", limits.hello_timeout.as_secs()),
-                ));
+                to_close.push((id, close::NO_HELLO, format!("no hello within {} s", limits.hello_timeout.as_secs())));
             } else if now.saturating_duration_since(c.last_seen) >= limits.idle_timeout {
-                to_close.push((
-                    id,
-                    close::IDLE,
-                    format!("idle for {} s", limits.idle_timeout.as_secs()),
-                ));
+                to_close.push((id, close::IDLE, format!("idle for {} s", limits.idle_timeout.as_secs())));
             } else if now.saturating_duration_since(c.last_ping) >= limits.heartbeat {
                 c.last_ping = now;
                 self.out.push_back(Output::Ping { conn: id });
@@ -412,16 +366,12 @@ impl Hub {
             return;
         };
         let text = match c.kind {
-            ConnKind::Native(_) => {
-                crate::protocol::to_text(&crate::protocol::ServerMessage::Error {
-                    rid: None,
-                    code: "rate_limited",
-                    message: "too many messages; slow down",
-                })
-            }
-            ConnKind::PeerJs { .. } => {
-                crate::protocol::peerjs_notice("ERROR", "Rate limit exceeded")
-            }
+            ConnKind::Native(_) => crate::protocol::to_text(&crate::protocol::ServerMessage::Error {
+                rid: None,
+                code: "rate_limited",
+                message: "too many messages; slow down",
+            }),
+            ConnKind::PeerJs { .. } => crate::protocol::peerjs_notice("ERROR", "Rate limit exceeded"),
         };
         self.send(conn, text);
     }
@@ -429,8 +379,6 @@ impl Hub {
     /// A random token from the hub's generator, base32 lower case (`bits` rounded up to 5).
     pub(crate) fn random_token(&mut self, bits: usize) -> String {
         const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-        (0..bits.div_ceil(5))
-            .map(|_| ALPHABET[self.rng.random_range(0..32)] as char)
-            .collect()
+        (0..bits.div_ceil(5)).map(|_| ALPHABET[self.rng.random_range(0..32)] as char).collect()
     }
 }

@@ -7,9 +7,11 @@
 
 pub mod hub;
 pub mod limits;
+mod metrics;
 mod native;
 mod peerjs;
 pub mod protocol;
+pub mod server;
 pub mod turn;
 
 pub use hub::{ConnId, Hub, HubConfig, HubStats, Namespace, Output, Protocol};

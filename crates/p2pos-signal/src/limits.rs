@@ -67,10 +67,7 @@ pub struct TokenBucket {
 
 impl TokenBucket {
     pub fn full(burst: f64, now: Instant) -> Self {
-        Self {
-            tokens: burst,
-            last: now,
-        }
+        Self { tokens: burst, last: now }
     }
 
     /// Takes one token if there is one. A zero rate means unlimited.
@@ -185,19 +182,12 @@ mod tests {
         assert!(bucket.take(10.0, 20.0, t0 + Duration::from_millis(100)));
         // A long pause refills only up to the burst.
         let later = t0 + Duration::from_secs(60);
-        assert_eq!(
-            (0..30).filter(|_| bucket.take(10.0, 20.0, later)).count(),
-            20
-        );
+        assert_eq!((0..30).filter(|_| bucket.take(10.0, 20.0, later)).count(), 20);
     }
 
     #[test]
     fn admission_caps_per_address_and_globally() {
-        let limits = Limits {
-            max_connections: 3,
-            max_connections_per_ip: 2,
-            ..Limits::default()
-        };
+        let limits = Limits { max_connections: 3, max_connections_per_ip: 2, ..Limits::default() };
         let mut adm = Admission::default();
         let a: IpAddr = "192.0.2.1".parse().unwrap();
         let b: IpAddr = "192.0.2.2".parse().unwrap();

@@ -14,9 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::hub::{ConnId, ConnKind, Hub, close};
 use crate::limits::address_key;
-use crate::protocol::{
-    AUTH_CONTEXT, AnnouncedLimits, ClientMessage, PeerInfo, ServerMessage, VERSION, to_text,
-};
+use crate::protocol::{AUTH_CONTEXT, AnnouncedLimits, ClientMessage, PeerInfo, ServerMessage, VERSION, to_text};
 use crate::turn::IceServer;
 
 /// Largest public profile a peer may publish, in bytes of JSON.
@@ -45,14 +43,10 @@ impl Namespace {
         if ns == "network" {
             return Ok(Namespace::Network(address_key(client_ip)));
         }
-        let (kind, name) = ns
-            .split_once(':')
-            .ok_or("a namespace is room:<code>, family:<id>, rv:<name> or network")?;
+        let (kind, name) = ns.split_once(':').ok_or("a namespace is room:<code>, family:<id>, rv:<name> or network")?;
         let valid = !name.is_empty()
             && name.len() <= MAX_NAME_LEN
-            && name
-                .bytes()
-                .all(|b| b.is_ascii_alphanumeric() || b"-_=+/.".contains(&b));
+            && name.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_=+/.".contains(&b));
         if !valid {
             return Err("a namespace name is 1-128 characters of A-Z a-z 0-9 - _ = + / .");
         }
@@ -90,9 +84,7 @@ impl NativePeer {
         use rand::Rng;
         let challenge: [u8; 32] = rng.random();
         const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
-        let peer = std::iter::once('p')
-            .chain((0..20).map(|_| ALPHABET[rng.random_range(0..32)] as char))
-            .collect();
+        let peer = std::iter::once('p').chain((0..20).map(|_| ALPHABET[rng.random_range(0..32)] as char)).collect();
         Self {
             peer,
             said_hello: false,
@@ -105,11 +97,7 @@ impl NativePeer {
     }
 
     fn info(&self) -> PeerInfo<'_> {
-        PeerInfo {
-            peer: &self.peer,
-            id: self.identity.map(|i| i.to_string()),
-            profile: self.profile.as_deref(),
-        }
+        PeerInfo { peer: &self.peer, id: self.identity.map(|i| i.to_string()), profile: self.profile.as_deref() }
     }
 }
 
@@ -163,14 +151,7 @@ impl Hub {
             Err(e) => {
                 self.stats.bad_messages += 1;
                 let message = format!("not a valid message: {e}");
-                self.send(
-                    conn,
-                    to_text(&ServerMessage::Error {
-                        rid: None,
-                        code: "bad_message",
-                        message: &message,
-                    }),
-                );
+                self.send(conn, to_text(&ServerMessage::Error { rid: None, code: "bad_message", message: &message }));
                 return;
             }
         };
@@ -194,21 +175,11 @@ impl Hub {
                 self.send(conn, to_text(&ServerMessage::Pong { rid }));
                 Ok(())
             }
-            _ => Err(Reject(
-                "unknown_type",
-                format!("unknown message type '{}'", msg.kind),
-            )),
+            _ => Err(Reject("unknown_type", format!("unknown message type '{}'", msg.kind))),
         };
         if let Err(Reject(code, message)) = result {
             self.stats.bad_messages += 1;
-            self.send(
-                conn,
-                to_text(&ServerMessage::Error {
-                    rid,
-                    code,
-                    message: &message,
-                }),
-            );
+            self.send(conn, to_text(&ServerMessage::Error { rid, code, message: &message }));
         }
     }
 
@@ -223,11 +194,7 @@ impl Hub {
         };
         if msg.v != Some(VERSION) {
             self.stats.closed_protocol += 1;
-            self.close(
-                conn,
-                close::PROTOCOL,
-                format!("unsupported protocol version; this hub speaks v{VERSION}"),
-            );
+            self.close(conn, close::PROTOCOL, format!("unsupported protocol version; this hub speaks v{VERSION}"));
             return Ok(());
         }
         if let Some(profile) = msg.profile
@@ -242,10 +209,7 @@ impl Hub {
             return Ok(());
         };
         if peer.said_hello {
-            return Err(Reject(
-                "already_hello",
-                "hello was already said on this connection".into(),
-            ));
+            return Err(Reject("already_hello", "hello was already said on this connection".into()));
         }
         peer.said_hello = true;
         peer.profile = msg.profile.map(|p| p.to_owned());
@@ -262,39 +226,22 @@ impl Hub {
 
     fn on_auth(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
         let fail = |why: &str| Reject("auth_failed", why.to_string());
-        let id: IdentityId = msg
-            .id
-            .as_deref()
-            .ok_or_else(|| fail("auth needs id"))?
-            .parse()
-            .map_err(|e| fail(&format!("{e}")))?;
+        let id: IdentityId =
+            msg.id.as_deref().ok_or_else(|| fail("auth needs id"))?.parse().map_err(|e| fail(&format!("{e}")))?;
         let sig = BASE64
-            .decode(
-                msg.sig
-                    .as_deref()
-                    .ok_or_else(|| fail("auth needs sig"))?
-                    .as_bytes(),
-            )
+            .decode(msg.sig.as_deref().ok_or_else(|| fail("auth needs sig"))?.as_bytes())
             .map_err(|_| fail("sig is not base64"))?;
         let sig: [u8; 64] = sig.try_into().map_err(|_| fail("sig is not 64 bytes"))?;
         let anyone = match msg.allow.as_deref() {
             None | Some("shared") => false,
             Some("anyone") => true,
             Some(_) => {
-                return Err(Reject(
-                    "bad_message",
-                    "allow is \"shared\" or \"anyone\"".into(),
-                ));
+                return Err(Reject("bad_message", "allow is \"shared\" or \"anyone\"".into()));
             }
         };
-        let peer = self
-            .native_peer(conn)
-            .ok_or_else(|| fail("not a native connection"))?;
+        let peer = self.native_peer(conn).ok_or_else(|| fail("not a native connection"))?;
         if peer.identity.is_some() {
-            return Err(Reject(
-                "already_authed",
-                "this connection already proved an identity".into(),
-            ));
+            return Err(Reject("already_authed", "this connection already proved an identity".into()));
         }
         let signed = format!("{AUTH_CONTEXT}{}", peer.challenge);
         id.verifying_key()
@@ -305,118 +252,55 @@ impl Hub {
             peer.reachable_by_anyone = anyone;
         }
         self.native.identities.insert(id, conn);
-        self.send(
-            conn,
-            to_text(&ServerMessage::Authed {
-                rid: msg.rid,
-                id: id.to_string(),
-            }),
-        );
+        self.send(conn, to_text(&ServerMessage::Authed { rid: msg.rid, id: id.to_string() }));
         Ok(())
     }
 
-    fn on_create_room(
-        &mut self,
-        conn: ConnId,
-        rid: Option<u64>,
-        now: Instant,
-    ) -> Result<(), Reject> {
+    fn on_create_room(&mut self, conn: ConnId, rid: Option<u64>, now: Instant) -> Result<(), Reject> {
         let code = self.random_token(ROOM_CODE_BITS);
         let ttl = self.config.limits.room_ttl;
-        self.native.rooms.insert(
-            code.clone(),
-            Room {
-                creator: conn,
-                expires: now + ttl,
-            },
-        );
+        self.native.rooms.insert(code.clone(), Room { creator: conn, expires: now + ttl });
         let ns = Namespace::Room(code.clone());
         self.send(
             conn,
-            to_text(&ServerMessage::Room {
-                rid,
-                code: &code,
-                ns: ns.wire(),
-                expires_in_secs: ttl.as_secs(),
-            }),
+            to_text(&ServerMessage::Room { rid, code: &code, ns: ns.wire(), expires_in_secs: ttl.as_secs() }),
         );
         self.join_namespace(conn, ns, None)
     }
 
     fn on_join(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
-        let ip = self
-            .conns
-            .get(&conn)
-            .map(|c| c.ip)
-            .ok_or(Reject("gone", String::new()))?;
-        let ns = msg
-            .ns
-            .as_deref()
-            .ok_or_else(|| Reject("bad_message", "join needs ns".into()))?;
+        let ip = self.conns.get(&conn).map(|c| c.ip).ok_or(Reject("gone", String::new()))?;
+        let ns = msg.ns.as_deref().ok_or_else(|| Reject("bad_message", "join needs ns".into()))?;
         let ns = Namespace::parse(ns, ip).map_err(|e| Reject("bad_namespace", e.into()))?;
         if let Namespace::Room(code) = &ns
             && !self.native.rooms.contains_key(code)
         {
-            return Err(Reject(
-                "no_such_room",
-                "this room does not exist, expired, or was already used".into(),
-            ));
+            return Err(Reject("no_such_room", "this room does not exist, expired, or was already used".into()));
         }
         self.join_namespace(conn, ns, msg.rid)
     }
 
-    fn join_namespace(
-        &mut self,
-        conn: ConnId,
-        ns: Namespace,
-        rid: Option<u64>,
-    ) -> Result<(), Reject> {
+    fn join_namespace(&mut self, conn: ConnId, ns: Namespace, rid: Option<u64>) -> Result<(), Reject> {
         let limits = &self.config.limits;
-        let (max_ns, max_peers) = (
-            limits.max_namespaces_per_connection,
-            limits.max_namespace_peers,
-        );
-        let peer = self
-            .native_peer(conn)
-            .ok_or(Reject("gone", String::new()))?;
+        let (max_ns, max_peers) = (limits.max_namespaces_per_connection, limits.max_namespace_peers);
+        let peer = self.native_peer(conn).ok_or(Reject("gone", String::new()))?;
         let already = peer.namespaces.contains(&ns);
         if !already && peer.namespaces.len() >= max_ns {
-            return Err(Reject(
-                "too_many_namespaces",
-                format!("a connection may be in at most {max_ns} namespaces"),
-            ));
+            return Err(Reject("too_many_namespaces", format!("a connection may be in at most {max_ns} namespaces")));
         }
-        let members = self
-            .native
-            .spaces
-            .get(&ns)
-            .map(Vec::as_slice)
-            .unwrap_or_default();
+        let members = self.native.spaces.get(&ns).map(Vec::as_slice).unwrap_or_default();
         if !already && members.len() >= max_peers {
-            return Err(Reject(
-                "namespace_full",
-                format!("this namespace already has {max_peers} peers"),
-            ));
+            return Err(Reject("namespace_full", format!("this namespace already has {max_peers} peers")));
         }
         let wire = ns.wire();
         let others: Vec<ConnId> = members.iter().copied().filter(|c| *c != conn).collect();
-        let peers: Vec<PeerInfo<'_>> = others
-            .iter()
-            .filter_map(|c| self.native_peer(*c))
-            .map(NativePeer::info)
-            .collect();
-        let joined = to_text(&ServerMessage::Joined {
-            rid,
-            ns: &wire,
-            peers,
-        });
+        let peers: Vec<PeerInfo<'_>> =
+            others.iter().filter_map(|c| self.native_peer(*c)).map(NativePeer::info).collect();
+        let joined = to_text(&ServerMessage::Joined { rid, ns: &wire, peers });
         let presence = to_text(&ServerMessage::Presence {
             ns: &wire,
             event: "join",
-            peer: self
-                .native_peer(conn)
-                .ok_or(Reject("gone", String::new()))?
-                .info(),
+            peer: self.native_peer(conn).ok_or(Reject("gone", String::new()))?.info(),
         });
         if !already {
             self.native.spaces.entry(ns.clone()).or_default().push(conn);
@@ -432,30 +316,14 @@ impl Hub {
     }
 
     fn on_leave(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
-        let ip = self
-            .conns
-            .get(&conn)
-            .map(|c| c.ip)
-            .ok_or(Reject("gone", String::new()))?;
-        let ns = msg
-            .ns
-            .as_deref()
-            .ok_or_else(|| Reject("bad_message", "leave needs ns".into()))?;
+        let ip = self.conns.get(&conn).map(|c| c.ip).ok_or(Reject("gone", String::new()))?;
+        let ns = msg.ns.as_deref().ok_or_else(|| Reject("bad_message", "leave needs ns".into()))?;
         let ns = Namespace::parse(ns, ip).map_err(|e| Reject("bad_namespace", e.into()))?;
-        if !self
-            .native_peer(conn)
-            .is_some_and(|p| p.namespaces.contains(&ns))
-        {
+        if !self.native_peer(conn).is_some_and(|p| p.namespaces.contains(&ns)) {
             return Err(Reject("not_joined", "you are not in this namespace".into()));
         }
         self.leave_namespace(conn, &ns);
-        self.send(
-            conn,
-            to_text(&ServerMessage::Left {
-                rid: msg.rid,
-                ns: &ns.wire(),
-            }),
-        );
+        self.send(conn, to_text(&ServerMessage::Left { rid: msg.rid, ns: &ns.wire() }));
         Ok(())
     }
 
@@ -476,11 +344,7 @@ impl Hub {
             }
         }
         if let Some(p) = self.native_peer(conn) {
-            let text = to_text(&ServerMessage::Presence {
-                ns: &ns.wire(),
-                event: "leave",
-                peer: p.info(),
-            });
+            let text = to_text(&ServerMessage::Presence { ns: &ns.wire(), event: "leave", peer: p.info() });
             for other in others {
                 self.send(other, text.clone());
             }
@@ -488,22 +352,13 @@ impl Hub {
     }
 
     fn on_delete_room(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
-        let code = msg
-            .code
-            .as_deref()
-            .ok_or_else(|| Reject("bad_message", "delete_room needs code".into()))?;
+        let code = msg.code.as_deref().ok_or_else(|| Reject("bad_message", "delete_room needs code".into()))?;
         match self.native.rooms.get(code) {
             None => {
-                return Err(Reject(
-                    "no_such_room",
-                    "this room does not exist, expired, or was already used".into(),
-                ));
+                return Err(Reject("no_such_room", "this room does not exist, expired, or was already used".into()));
             }
             Some(room) if room.creator != conn => {
-                return Err(Reject(
-                    "not_allowed",
-                    "only the peer that created a room can delete it".into(),
-                ));
+                return Err(Reject("not_allowed", "only the peer that created a room can delete it".into()));
             }
             Some(_) => {}
         }
@@ -516,10 +371,7 @@ impl Hub {
         self.native.rooms.remove(code);
         let ns = Namespace::Room(code.to_string());
         let members = self.native.spaces.remove(&ns).unwrap_or_default();
-        let text = to_text(&ServerMessage::RoomClosed {
-            ns: &ns.wire(),
-            reason,
-        });
+        let text = to_text(&ServerMessage::RoomClosed { ns: &ns.wire(), reason });
         for member in members {
             if let Some(p) = self.native_peer_mut(member) {
                 p.namespaces.retain(|n| *n != ns);
@@ -529,13 +381,8 @@ impl Hub {
     }
 
     fn on_signal(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
-        let to = msg
-            .to
-            .as_deref()
-            .ok_or_else(|| Reject("bad_message", "signal needs to".into()))?;
-        let payload = msg
-            .payload
-            .ok_or_else(|| Reject("bad_message", "signal needs payload".into()))?;
+        let to = msg.to.as_deref().ok_or_else(|| Reject("bad_message", "signal needs to".into()))?;
+        let payload = msg.payload.ok_or_else(|| Reject("bad_message", "signal needs payload".into()))?;
         let unavailable = || Reject("peer_unavailable", format!("{to} is not connected"));
         let target = match self.native.peers.get(to) {
             Some(c) => *c,
@@ -546,15 +393,9 @@ impl Hub {
         };
         let sender = self.native_peer(conn).ok_or_else(unavailable)?;
         let receiver = self.native_peer(target).ok_or_else(unavailable)?;
-        let shared = sender
-            .namespaces
-            .iter()
-            .any(|ns| receiver.namespaces.contains(ns));
+        let shared = sender.namespaces.iter().any(|ns| receiver.namespaces.contains(ns));
         if !shared && !receiver.reachable_by_anyone {
-            return Err(Reject(
-                "not_allowed",
-                format!("you share no namespace with {to}"),
-            ));
+            return Err(Reject("not_allowed", format!("you share no namespace with {to}")));
         }
         let text = to_text(&ServerMessage::Signal {
             from: &sender.peer,
@@ -569,11 +410,7 @@ impl Hub {
     fn on_turn(&mut self, conn: ConnId, rid: Option<u64>, now: Instant) -> Result<(), Reject> {
         let mut servers = Vec::new();
         if !self.config.stun_urls.is_empty() {
-            servers.push(IceServer {
-                urls: self.config.stun_urls.clone(),
-                username: None,
-                credential: None,
-            });
+            servers.push(IceServer { urls: self.config.stun_urls.clone(), username: None, credential: None });
         }
         let mut ttl_secs = 0;
         if let Some(turn) = &self.config.turn {
@@ -591,14 +428,7 @@ impl Hub {
                 credential: Some(creds.credential),
             });
         }
-        self.send(
-            conn,
-            to_text(&ServerMessage::IceServers {
-                rid,
-                ttl_secs,
-                ice_servers: servers,
-            }),
-        );
+        self.send(conn, to_text(&ServerMessage::IceServers { rid, ttl_secs, ice_servers: servers }));
         Ok(())
     }
 
@@ -622,13 +452,8 @@ impl Hub {
     }
 
     pub(crate) fn native_timers(&mut self, now: Instant) {
-        let expired: Vec<String> = self
-            .native
-            .rooms
-            .iter()
-            .filter(|(_, r)| r.expires <= now)
-            .map(|(code, _)| code.clone())
-            .collect();
+        let expired: Vec<String> =
+            self.native.rooms.iter().filter(|(_, r)| r.expires <= now).map(|(code, _)| code.clone()).collect();
         for code in expired {
             self.close_room(&code, "expired");
         }

@@ -32,11 +32,7 @@ pub(crate) struct PeerJsState {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
-        && id.len() <= MAX_ID_LEN
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_alphanumeric() || b"-_ ".contains(&b))
+    !id.is_empty() && id.len() <= MAX_ID_LEN && id.bytes().all(|b| b.is_ascii_alphanumeric() || b"-_ ".contains(&b))
 }
 
 impl Hub {
@@ -47,24 +43,14 @@ impl Hub {
         }
     }
 
-    pub(crate) fn peerjs_connected(
-        &mut self,
-        conn: ConnId,
-        key: &str,
-        id: &str,
-        token: &str,
-        now: Instant,
-    ) {
+    pub(crate) fn peerjs_connected(&mut self, conn: ConnId, key: &str, id: &str, token: &str, now: Instant) {
         if key != self.config.peerjs_key {
             self.send(conn, peerjs_notice("ERROR", "Invalid key provided"));
             self.close(conn, close::POLICY, "invalid key".into());
             return;
         }
         if id.is_empty() || token.is_empty() {
-            self.send(
-                conn,
-                peerjs_notice("ERROR", "No id, token, or key supplied to websocket server"),
-            );
+            self.send(conn, peerjs_notice("ERROR", "No id, token, or key supplied to websocket server"));
             self.close(conn, close::POLICY, "no id, token, or key".into());
             return;
         }
@@ -81,22 +67,12 @@ impl Hub {
             }
             // Same id and token: the client reconnected; the new socket replaces the old one.
             let old = existing.conn;
-            self.close(
-                old,
-                close::REPLACED,
-                "replaced by a newer connection".into(),
-            );
+            self.close(old, close::REPLACED, "replaced by a newer connection".into());
         }
         if let Some(c) = self.conns.get_mut(&conn) {
             c.kind = ConnKind::PeerJs { id: id.to_string() };
         }
-        self.peerjs.clients.insert(
-            id.to_string(),
-            Client {
-                conn,
-                token: token.to_string(),
-            },
-        );
+        self.peerjs.clients.insert(id.to_string(), Client { conn, token: token.to_string() });
         self.send(conn, r#"{"type":"OPEN"}"#.to_string());
         if let Some(queue) = self.peerjs.queues.remove(id) {
             for (_, text) in queue.messages {
@@ -121,32 +97,18 @@ impl Hub {
         };
         match msg.kind.as_ref() {
             "HEARTBEAT" => {}
-            kind @ ("OFFER" | "ANSWER" | "CANDIDATE" | "LEAVE" | "EXPIRE") => {
-                match msg.dst.as_deref() {
-                    Some(dst) => self.peerjs_transmit(kind, &src, dst, msg.payload, now),
-                    None if kind == "LEAVE" => self.close(conn, close::NORMAL, "left".into()),
-                    None => {}
-                }
-            }
+            kind @ ("OFFER" | "ANSWER" | "CANDIDATE" | "LEAVE" | "EXPIRE") => match msg.dst.as_deref() {
+                Some(dst) => self.peerjs_transmit(kind, &src, dst, msg.payload, now),
+                None if kind == "LEAVE" => self.close(conn, close::NORMAL, "left".into()),
+                None => {}
+            },
             // The PeerJS server ignores types it does not know; so do we.
             _ => {}
         }
     }
 
-    fn peerjs_transmit(
-        &mut self,
-        kind: &str,
-        src: &str,
-        dst: &str,
-        payload: Option<&RawValue>,
-        now: Instant,
-    ) {
-        let text = to_text(&PeerJsOut {
-            kind,
-            src: Some(src),
-            dst: Some(dst),
-            payload,
-        });
+    fn peerjs_transmit(&mut self, kind: &str, src: &str, dst: &str, payload: Option<&RawValue>, now: Instant) {
+        let text = to_text(&PeerJsOut { kind, src: Some(src), dst: Some(dst), payload });
         if let Some(client) = self.peerjs.clients.get(dst) {
             let target = client.conn;
             self.stats.relayed += 1;
@@ -158,14 +120,8 @@ impl Hub {
             return;
         }
         let cap = self.config.limits.peerjs_queue_per_peer;
-        let queue = self
-            .peerjs
-            .queues
-            .entry(dst.to_string())
-            .or_insert_with(|| Queue {
-                since: now,
-                messages: Vec::new(),
-            });
+        let queue =
+            self.peerjs.queues.entry(dst.to_string()).or_insert_with(|| Queue { since: now, messages: Vec::new() });
         if queue.messages.len() < cap {
             queue.messages.push((src.to_string(), text));
         }
@@ -205,12 +161,7 @@ impl Hub {
                 if let Some(client) = self.peerjs.clients.get(&src) {
                     let target = client.conn;
                     self.stats.peerjs_expired += 1;
-                    let text = to_text(&PeerJsOut {
-                        kind: "EXPIRE",
-                        src: Some(&dst),
-                        dst: Some(&src),
-                        payload: None,
-                    });
+                    let text = to_text(&PeerJsOut { kind: "EXPIRE", src: Some(&dst), dst: Some(&src), payload: None });
                     self.send(target, text);
                 }
             }
@@ -229,8 +180,6 @@ impl Hub {
 
     /// Connected PeerJS ids, for `GET /peerjs/peers` (only when discovery is enabled).
     pub fn peerjs_peers(&self) -> Option<Vec<String>> {
-        self.config
-            .peerjs_discovery
-            .then(|| self.peerjs.clients.keys().cloned().collect())
+        self.config.peerjs_discovery.then(|| self.peerjs.clients.keys().cloned().collect())
     }
 }

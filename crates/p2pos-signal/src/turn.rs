@@ -34,10 +34,7 @@ pub struct TurnConfig {
 
 impl std::fmt::Debug for TurnConfig {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_struct("TurnConfig")
-            .field("urls", &self.urls)
-            .field("ttl_secs", &self.ttl_secs)
-            .finish_non_exhaustive()
+        f.debug_struct("TurnConfig").field("urls", &self.urls).field("ttl_secs", &self.ttl_secs).finish_non_exhaustive()
     }
 }
 
@@ -46,25 +43,16 @@ impl TurnConfig {
 
     pub fn new(secret: String, urls: Vec<String>, ttl_secs: u64) -> Result<Self, TurnConfigError> {
         if secret.len() < MIN_SECRET_BYTES {
-            return Err(TurnConfigError::SecretTooShort {
-                found: secret.len(),
-            });
+            return Err(TurnConfigError::SecretTooShort { found: secret.len() });
         }
-        Ok(Self {
-            secret,
-            urls,
-            ttl_secs,
-        })
+        Ok(Self { secret, urls, ttl_secs })
     }
 
     /// Credentials valid until `now_unix + ttl` for an opaque id (never a person's identity).
     pub fn credentials(&self, opaque_id: &str, now_unix: u64) -> TurnCredentials {
         let username = format!("{}:{opaque_id}", now_unix + self.ttl_secs);
         let credential = password(&self.secret, &username);
-        TurnCredentials {
-            username,
-            credential,
-        }
+        TurnCredentials { username, credential }
     }
 
     pub fn secret(&self) -> &str {
@@ -81,8 +69,7 @@ pub struct TurnCredentials {
 /// `base64(HMAC-SHA1(secret, username))`.
 pub fn password(secret: &str, username: &str) -> String {
     // HMAC accepts keys of any length, so this cannot fail.
-    let mut mac =
-        <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
     mac.update(username.as_bytes());
     BASE64.encode(mac.finalize().into_bytes())
 }
@@ -98,8 +85,7 @@ pub fn verify(secret: &str, username: &str, password_given: &str, now_unix: u64)
     if expiry < now_unix {
         return false;
     }
-    let mut mac =
-        <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
+    let mut mac = <Hmac<Sha1> as Mac>::new_from_slice(secret.as_bytes()).unwrap_or_else(|_| unreachable!());
     mac.update(username.as_bytes());
     match BASE64.decode(password_given) {
         Ok(given) => mac.verify_slice(&given).is_ok(),
@@ -123,10 +109,7 @@ mod tests {
 
     #[test]
     fn matches_the_published_vector() {
-        assert_eq!(
-            password("north", "1700000000:alice"),
-            "Cd/49soE35ICqcJF/bCTn8Z4OyE="
-        );
+        assert_eq!(password("north", "1700000000:alice"), "Cd/49soE35ICqcJF/bCTn8Z4OyE=");
     }
 
     #[test]
@@ -138,22 +121,12 @@ mod tests {
 
     #[test]
     fn issued_credentials_verify_until_they_expire() {
-        let turn =
-            TurnConfig::new("s".repeat(32), vec!["turn:127.0.0.1:3478".into()], 600).unwrap();
+        let turn = TurnConfig::new("s".repeat(32), vec!["turn:127.0.0.1:3478".into()], 600).unwrap();
         let c = turn.credentials("abc", 1_000);
         assert_eq!(c.username, "1600:abc");
         assert!(verify(turn.secret(), &c.username, &c.credential, 1_599));
-        assert!(
-            !verify(turn.secret(), &c.username, &c.credential, 1_601),
-            "expired"
-        );
-        assert!(
-            !verify(turn.secret(), "9999:abc", &c.credential, 1_000),
-            "forged expiry"
-        );
-        assert!(
-            !verify("x".repeat(32).as_str(), &c.username, &c.credential, 1_000),
-            "other secret"
-        );
+        assert!(!verify(turn.secret(), &c.username, &c.credential, 1_601), "expired");
+        assert!(!verify(turn.secret(), "9999:abc", &c.credential, 1_000), "forged expiry");
+        assert!(!verify("x".repeat(32).as_str(), &c.username, &c.credential, 1_000), "other secret");
     }
 }

@@ -26,10 +26,7 @@ impl Lab {
 
     fn with(config: HubConfig) -> Self {
         let now = Instant::now();
-        Self {
-            hub: Hub::new(config, now, UNIX_T0, [7; 32]),
-            now,
-        }
+        Self { hub: Hub::new(config, now, UNIX_T0, [7; 32]), now }
     }
 
     fn advance(&mut self, d: Duration) {
@@ -46,9 +43,7 @@ impl Lab {
         self.outputs()
             .into_iter()
             .filter_map(|o| match o {
-                Output::Send { conn: c, text } if c == conn => {
-                    Some(serde_json::from_str(&text).unwrap())
-                }
+                Output::Send { conn: c, text } if c == conn => Some(serde_json::from_str(&text).unwrap()),
                 _ => None,
             })
             .collect()
@@ -64,9 +59,7 @@ impl Lab {
     }
 
     fn connect(&mut self, ip: &str) -> ConnId {
-        self.hub
-            .connect(ip.parse().unwrap(), Protocol::Native, self.now)
-            .unwrap()
+        self.hub.connect(ip.parse().unwrap(), Protocol::Native, self.now).unwrap()
     }
 
     /// A native peer that said hello; returns its connection, peer id and challenge.
@@ -74,17 +67,14 @@ impl Lab {
         let conn = self.connect(ip);
         let welcome = self.ask(conn, json!({"type": "hello", "v": 1}));
         assert_eq!(welcome[0]["type"], "welcome");
-        (
-            conn,
-            welcome[0]["peer"].as_str().unwrap().into(),
-            welcome[0]["challenge"].as_str().unwrap().into(),
-        )
+        (conn, welcome[0]["peer"].as_str().unwrap().into(), welcome[0]["challenge"].as_str().unwrap().into())
     }
 
     fn authed_peer(&mut self, ip: &str, who: &Identity, allow: &str) -> (ConnId, String) {
         let (conn, peer, challenge) = self.peer(ip);
         let sig = who.sign(format!("p2pos-hub-auth-v1|{challenge}").as_bytes());
-        let reply = self.ask(conn, json!({"type": "auth", "id": who.id(), "sig": B64.encode(sig.to_bytes()), "allow": allow}));
+        let reply =
+            self.ask(conn, json!({"type": "auth", "id": who.id(), "sig": B64.encode(sig.to_bytes()), "allow": allow}));
         assert_eq!(reply[0]["type"], "authed", "{reply:?}");
         (conn, peer)
     }
@@ -100,22 +90,13 @@ impl Lab {
     }
 
     fn peerjs(&mut self, id: &str, token: &str) -> ConnId {
-        let proto = Protocol::PeerJs {
-            key: "peerjs".into(),
-            id: id.into(),
-            token: token.into(),
-        };
-        self.hub
-            .connect("192.0.2.50".parse().unwrap(), proto, self.now)
-            .unwrap()
+        let proto = Protocol::PeerJs { key: "peerjs".into(), id: id.into(), token: token.into() };
+        self.hub.connect("192.0.2.50".parse().unwrap(), proto, self.now).unwrap()
     }
 }
 
 fn error_code(msgs: &[Value]) -> &str {
-    let e = msgs
-        .iter()
-        .find(|m| m["type"] == "error")
-        .unwrap_or_else(|| panic!("no error in {msgs:?}"));
+    let e = msgs.iter().find(|m| m["type"] == "error").unwrap_or_else(|| panic!("no error in {msgs:?}"));
     e["code"].as_str().unwrap()
 }
 
@@ -123,19 +104,13 @@ fn error_code(msgs: &[Value]) -> &str {
 fn hello_assigns_a_peer_id_and_announces_limits() {
     let mut lab = Lab::new();
     let conn = lab.connect("192.0.2.1");
-    let msgs = lab.ask(
-        conn,
-        json!({"type": "hello", "v": 1, "rid": 5, "profile": {"name": "Oak"}}),
-    );
+    let msgs = lab.ask(conn, json!({"type": "hello", "v": 1, "rid": 5, "profile": {"name": "Oak"}}));
     assert_eq!(msgs[0]["type"], "welcome");
     assert_eq!(msgs[0]["rid"], 5);
     assert!(msgs[0]["peer"].as_str().unwrap().starts_with('p'));
     assert_eq!(msgs[0]["limits"]["max_message_bytes"], 16384);
     assert_eq!(msgs[0]["limits"]["rate_per_sec"], 10.0);
-    assert_eq!(
-        error_code(&lab.ask(conn, json!({"type": "hello", "v": 1}))),
-        "already_hello"
-    );
+    assert_eq!(error_code(&lab.ask(conn, json!({"type": "hello", "v": 1}))), "already_hello");
 }
 
 #[test]
@@ -143,10 +118,7 @@ fn anything_before_hello_or_a_wrong_version_closes_with_a_reason() {
     let mut lab = Lab::new();
     let a = lab.connect("192.0.2.1");
     lab.send(a, json!({"type": "join", "ns": "network"}));
-    assert_eq!(
-        lab.closes(),
-        vec![(a, close::PROTOCOL, "say hello first".to_string())]
-    );
+    assert_eq!(lab.closes(), vec![(a, close::PROTOCOL, "say hello first".to_string())]);
     let b = lab.connect("192.0.2.1");
     lab.send(b, json!({"type": "hello", "v": 2}));
     let closes = lab.closes();
@@ -162,24 +134,15 @@ fn auth_proves_an_identity_and_refuses_a_forgery() {
     let (conn, _, challenge) = lab.peer("192.0.2.1");
     // Mallory signs the challenge but claims Alice's id.
     let forged = mallory.sign(format!("p2pos-hub-auth-v1|{challenge}").as_bytes());
-    let reply = lab.ask(
-        conn,
-        json!({"type": "auth", "id": alice.id(), "sig": B64.encode(forged.to_bytes())}),
-    );
+    let reply = lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": B64.encode(forged.to_bytes())}));
     assert_eq!(error_code(&reply), "auth_failed");
     // A signature over another connection's challenge does not work either.
     let (_, _, other_challenge) = lab.peer("192.0.2.2");
     let replayed = alice.sign(format!("p2pos-hub-auth-v1|{other_challenge}").as_bytes());
-    let reply = lab.ask(
-        conn,
-        json!({"type": "auth", "id": alice.id(), "sig": B64.encode(replayed.to_bytes())}),
-    );
+    let reply = lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": B64.encode(replayed.to_bytes())}));
     assert_eq!(error_code(&reply), "auth_failed");
     let good = alice.sign(format!("p2pos-hub-auth-v1|{challenge}").as_bytes());
-    let reply = lab.ask(
-        conn,
-        json!({"type": "auth", "id": alice.id(), "sig": B64.encode(good.to_bytes())}),
-    );
+    let reply = lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": B64.encode(good.to_bytes())}));
     assert_eq!(reply[0]["type"], "authed");
     assert_eq!(reply[0]["id"], alice.id().to_string());
 }
@@ -190,11 +153,7 @@ fn presence_shows_joins_and_leaves_with_profiles() {
     let alice = Identity::generate().unwrap();
     let (a, a_peer) = lab.authed_peer("192.0.2.1", &alice, "shared");
     let b = lab.connect("192.0.2.2");
-    let b_peer = lab.ask(
-        b,
-        json!({"type": "hello", "v": 1, "profile": {"name": "Pine"}}),
-    )[0]["peer"]
-        .clone();
+    let b_peer = lab.ask(b, json!({"type": "hello", "v": 1, "profile": {"name": "Pine"}}))[0]["peer"].clone();
     let joined = lab.ask(a, json!({"type": "join", "ns": "family:river"}));
     assert_eq!(joined[0]["type"], "joined");
     assert_eq!(joined[0]["peers"], json!([]));
@@ -204,17 +163,12 @@ fn presence_shows_joins_and_leaves_with_profiles() {
     let to = |c: ConnId| -> Vec<Value> {
         out.iter()
             .filter_map(|o| match o {
-                Output::Send { conn, text } if *conn == c => {
-                    Some(serde_json::from_str(text).unwrap())
-                }
+                Output::Send { conn, text } if *conn == c => Some(serde_json::from_str(text).unwrap()),
                 _ => None,
             })
             .collect()
     };
-    assert_eq!(
-        to(b)[0]["peers"],
-        json!([{"peer": a_peer, "id": alice.id().to_string()}])
-    );
+    assert_eq!(to(b)[0]["peers"], json!([{"peer": a_peer, "id": alice.id().to_string()}]));
     assert_eq!(
         to(a)[0],
         json!({"type": "presence", "ns": "family:river", "event": "join", "peer": {"peer": b_peer, "profile": {"name": "Pine"}}})
@@ -223,10 +177,7 @@ fn presence_shows_joins_and_leaves_with_profiles() {
     lab.send(b, json!({"type": "leave", "ns": "family:river"}));
     let a_msgs = lab.inbox(a);
     assert_eq!(a_msgs[0]["event"], "leave");
-    assert_eq!(
-        error_code(&lab.ask(b, json!({"type": "leave", "ns": "family:river"}))),
-        "not_joined"
-    );
+    assert_eq!(error_code(&lab.ask(b, json!({"type": "leave", "ns": "family:river"}))), "not_joined");
 }
 
 #[test]
@@ -236,77 +187,37 @@ fn the_network_namespace_groups_peers_by_public_address() {
     let (b, ..) = lab.peer("198.51.100.7");
     let (c, ..) = lab.peer("198.51.100.8");
     lab.ask(a, json!({"type": "join", "ns": "network"}));
-    assert_eq!(
-        lab.ask(b, json!({"type": "join", "ns": "network"}))[0]["peers"]
-            .as_array()
-            .unwrap()
-            .len(),
-        1
-    );
+    assert_eq!(lab.ask(b, json!({"type": "join", "ns": "network"}))[0]["peers"].as_array().unwrap().len(), 1);
     let third = lab.ask(c, json!({"type": "join", "ns": "network"}));
     assert_eq!(third[0]["peers"], json!([]), "another address sees nobody");
-    assert_eq!(
-        third[0]["ns"], "network",
-        "the address itself is never echoed"
-    );
+    assert_eq!(third[0]["ns"], "network", "the address itself is never echoed");
 }
 
 #[test]
 fn rooms_are_unguessable_deleted_by_their_creator_and_expire() {
-    let limits = Limits {
-        idle_timeout: Duration::from_secs(3600),
-        ..Limits::default()
-    };
-    let mut lab = Lab::with(HubConfig {
-        limits,
-        ..Default::default()
-    });
+    let limits = Limits { idle_timeout: Duration::from_secs(3600), ..Limits::default() };
+    let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
     let (a, ..) = lab.peer("192.0.2.1");
     let (b, ..) = lab.peer("192.0.2.2");
     let created = lab.ask(a, json!({"type": "create_room"}));
     let code = created[0]["code"].as_str().unwrap().to_string();
     assert!(code.len() >= 26, "at least 128 bits");
     assert_eq!(created[1]["type"], "joined");
-    assert_eq!(
-        error_code(&lab.ask(b, json!({"type": "join", "ns": "room:nosuchroomcode"}))),
-        "no_such_room"
-    );
-    assert_eq!(
-        lab.ask(b, json!({"type": "join", "ns": format!("room:{code}")}))[0]["type"],
-        "joined"
-    );
-    assert_eq!(
-        error_code(&lab.ask(b, json!({"type": "delete_room", "code": code}))),
-        "not_allowed"
-    );
+    assert_eq!(error_code(&lab.ask(b, json!({"type": "join", "ns": "room:nosuchroomcode"}))), "no_such_room");
+    assert_eq!(lab.ask(b, json!({"type": "join", "ns": format!("room:{code}")}))[0]["type"], "joined");
+    assert_eq!(error_code(&lab.ask(b, json!({"type": "delete_room", "code": code}))), "not_allowed");
     lab.send(a, json!({"type": "delete_room", "code": code}));
     let b_msgs = lab.inbox(b);
-    assert_eq!(
-        b_msgs[0],
-        json!({"type": "room_closed", "ns": format!("room:{code}"), "reason": "deleted"})
-    );
-    assert_eq!(
-        error_code(&lab.ask(b, json!({"type": "join", "ns": format!("room:{code}")}))),
-        "no_such_room"
-    );
+    assert_eq!(b_msgs[0], json!({"type": "room_closed", "ns": format!("room:{code}"), "reason": "deleted"}));
+    assert_eq!(error_code(&lab.ask(b, json!({"type": "join", "ns": format!("room:{code}")}))), "no_such_room");
 
-    let code2 = lab.ask(a, json!({"type": "create_room"}))[0]["code"]
-        .as_str()
-        .unwrap()
-        .to_string();
+    let code2 = lab.ask(a, json!({"type": "create_room"}))[0]["code"].as_str().unwrap().to_string();
     lab.advance(Duration::from_secs(599));
     lab.outputs();
-    assert_eq!(
-        lab.ask(b, json!({"type": "join", "ns": format!("room:{code2}")}))[0]["type"],
-        "joined"
-    );
+    assert_eq!(lab.ask(b, json!({"type": "join", "ns": format!("room:{code2}")}))[0]["type"], "joined");
     lab.advance(Duration::from_secs(2));
     let expired = lab.inbox(b);
-    assert!(
-        expired
-            .iter()
-            .any(|m| m["type"] == "room_closed" && m["reason"] == "expired")
-    );
+    assert!(expired.iter().any(|m| m["type"] == "room_closed" && m["reason"] == "expired"));
 }
 
 #[test]
@@ -314,26 +225,14 @@ fn signal_relays_within_a_shared_namespace_only() {
     let mut lab = Lab::new();
     let (a, a_peer, _) = lab.peer("192.0.2.1");
     let (b, b_peer, _) = lab.peer("192.0.2.2");
-    let reply = lab.ask(
-        a,
-        json!({"type": "signal", "to": b_peer, "payload": {"sdp": "x"}, "rid": 1}),
-    );
+    let reply = lab.ask(a, json!({"type": "signal", "to": b_peer, "payload": {"sdp": "x"}, "rid": 1}));
     assert_eq!(error_code(&reply), "not_allowed");
     lab.ask(a, json!({"type": "join", "ns": "rv:abc"}));
     lab.ask(b, json!({"type": "join", "ns": "rv:abc"}));
-    lab.send(
-        a,
-        json!({"type": "signal", "to": b_peer, "payload": {"sdp": "v=0", "n": [1, 2]}}),
-    );
-    assert_eq!(
-        lab.inbox(b),
-        vec![json!({"type": "signal", "from": a_peer, "payload": {"sdp": "v=0", "n": [1, 2]}})]
-    );
+    lab.send(a, json!({"type": "signal", "to": b_peer, "payload": {"sdp": "v=0", "n": [1, 2]}}));
+    assert_eq!(lab.inbox(b), vec![json!({"type": "signal", "from": a_peer, "payload": {"sdp": "v=0", "n": [1, 2]}})]);
     assert_eq!(lab.hub.stats().relayed, 1);
-    let reply = lab.ask(
-        a,
-        json!({"type": "signal", "to": "pnosuchpeer", "payload": {}}),
-    );
+    let reply = lab.ask(a, json!({"type": "signal", "to": "pnosuchpeer", "payload": {}}));
     assert_eq!(error_code(&reply), "peer_unavailable");
 }
 
@@ -343,33 +242,19 @@ fn an_identity_that_allows_anyone_can_be_signalled_by_id() {
     let oak = Identity::generate().unwrap();
     let (node, _) = lab.authed_peer("192.0.2.9", &oak, "anyone");
     let (browser, browser_peer, _) = lab.peer("203.0.113.5");
-    lab.send(
-        browser,
-        json!({"type": "signal", "to": oak.id().to_string(), "payload": {"hi": 1}}),
-    );
+    lab.send(browser, json!({"type": "signal", "to": oak.id().to_string(), "payload": {"hi": 1}}));
     assert_eq!(lab.inbox(node)[0]["from"], browser_peer);
     let shy = Identity::generate().unwrap();
     lab.authed_peer("192.0.2.10", &shy, "shared");
-    let reply = lab.ask(
-        browser,
-        json!({"type": "signal", "to": shy.id().to_string(), "payload": {}}),
-    );
+    let reply = lab.ask(browser, json!({"type": "signal", "to": shy.id().to_string(), "payload": {}}));
     assert_eq!(error_code(&reply), "not_allowed");
 }
 
 #[test]
 fn turn_hands_out_fresh_rest_credentials() {
-    let turn = TurnConfig::new(
-        "k".repeat(40),
-        vec!["turn:127.0.0.1:3478?transport=udp".into()],
-        600,
-    )
-    .unwrap();
-    let mut lab = Lab::with(HubConfig {
-        turn: Some(turn),
-        stun_urls: vec!["stun:127.0.0.1:3478".into()],
-        ..Default::default()
-    });
+    let turn = TurnConfig::new("k".repeat(40), vec!["turn:127.0.0.1:3478?transport=udp".into()], 600).unwrap();
+    let mut lab =
+        Lab::with(HubConfig { turn: Some(turn), stun_urls: vec!["stun:127.0.0.1:3478".into()], ..Default::default() });
     let (a, ..) = lab.peer("192.0.2.1");
     lab.now += Duration::from_secs(100);
     let reply = lab.ask(a, json!({"type": "turn", "rid": 9}));
@@ -382,18 +267,8 @@ fn turn_hands_out_fresh_rest_credentials() {
     let (expiry, opaque) = username.split_once(':').unwrap();
     assert_eq!(expiry.parse::<u64>().unwrap(), UNIX_T0 + 100 + 600);
     assert!(!opaque.is_empty());
-    assert!(turn::verify(
-        &"k".repeat(40),
-        username,
-        credential,
-        UNIX_T0 + 101
-    ));
-    assert!(!turn::verify(
-        &"k".repeat(40),
-        username,
-        credential,
-        UNIX_T0 + 701
-    ));
+    assert!(turn::verify(&"k".repeat(40), username, credential, UNIX_T0 + 101));
+    assert!(!turn::verify(&"k".repeat(40), username, credential, UNIX_T0 + 701));
 }
 
 #[test]
@@ -405,26 +280,11 @@ fn bad_input_gets_a_clear_error_and_the_connection_survives() {
         lab.inbox(a)
     };
     assert_eq!(error_code(&reply), "bad_message");
-    assert_eq!(
-        error_code(&lab.ask(a, json!({"type": "dance"}))),
-        "unknown_type"
-    );
-    assert_eq!(
-        error_code(&lab.ask(a, json!({"type": "ping", "extra": 1}))),
-        "bad_message"
-    );
-    assert_eq!(
-        error_code(&lab.ask(a, json!({"type": "join", "ns": "moon:x"}))),
-        "bad_namespace"
-    );
-    assert_eq!(
-        error_code(&lab.ask(a, json!({"type": "signal", "to": "x"}))),
-        "bad_message"
-    );
-    assert_eq!(
-        lab.ask(a, json!({"type": "ping", "rid": 3})),
-        vec![json!({"type": "pong", "rid": 3})]
-    );
+    assert_eq!(error_code(&lab.ask(a, json!({"type": "dance"}))), "unknown_type");
+    assert_eq!(error_code(&lab.ask(a, json!({"type": "ping", "extra": 1}))), "bad_message");
+    assert_eq!(error_code(&lab.ask(a, json!({"type": "join", "ns": "moon:x"}))), "bad_namespace");
+    assert_eq!(error_code(&lab.ask(a, json!({"type": "signal", "to": "x"}))), "bad_message");
+    assert_eq!(lab.ask(a, json!({"type": "ping", "rid": 3})), vec![json!({"type": "pong", "rid": 3})]);
 }
 
 #[test]
@@ -457,23 +317,12 @@ fn the_token_bucket_allows_a_burst_then_throttles_then_closes_a_flood() {
     assert_eq!(pongs, 19);
     assert_eq!(limited, 2, "told on the 1st and the 10th dropped message");
     lab.now += Duration::from_millis(1000);
-    assert_eq!(
-        lab.ask(a, json!({"type": "ping"}))[0]["type"],
-        "pong",
-        "refilled at 10/s"
-    );
+    assert_eq!(lab.ask(a, json!({"type": "ping"}))[0]["type"], "pong", "refilled at 10/s");
     for _ in 0..200 {
         lab.send(a, json!({"type": "ping"}));
     }
     let closes = lab.closes();
-    assert_eq!(
-        closes,
-        vec![(
-            a,
-            close::FLOOD,
-            "flooding: too many messages over the rate limit".to_string()
-        )]
-    );
+    assert_eq!(closes, vec![(a, close::FLOOD, "flooding: too many messages over the rate limit".to_string())]);
 }
 
 #[test]
@@ -482,18 +331,11 @@ fn silent_connections_are_pinged_then_closed() {
     let (a, ..) = lab.peer("192.0.2.1");
     let (b, ..) = lab.peer("192.0.2.2");
     lab.advance(Duration::from_secs(20));
-    let pings: Vec<_> = lab
-        .outputs()
-        .into_iter()
-        .filter(|o| matches!(o, Output::Ping { .. }))
-        .collect();
+    let pings: Vec<_> = lab.outputs().into_iter().filter(|o| matches!(o, Output::Ping { .. })).collect();
     assert_eq!(pings.len(), 2);
     lab.hub.activity(b, lab.now); // b answers the ping
     lab.advance(Duration::from_secs(40));
-    assert_eq!(
-        lab.closes(),
-        vec![(a, close::IDLE, "idle for 60 s".to_string())]
-    );
+    assert_eq!(lab.closes(), vec![(a, close::IDLE, "idle for 60 s".to_string())]);
 }
 
 #[test]
@@ -503,38 +345,19 @@ fn a_connection_that_never_says_hello_is_closed() {
     lab.advance(Duration::from_secs(9));
     assert!(lab.closes().is_empty());
     lab.advance(Duration::from_secs(1));
-    assert_eq!(
-        lab.closes(),
-        vec![(a, close::NO_HELLO, "no hello within 10 s".to_string())]
-    );
+    assert_eq!(lab.closes(), vec![(a, close::NO_HELLO, "no hello within 10 s".to_string())]);
 }
 
 #[test]
 fn connection_caps_refuse_with_a_reason_and_recover() {
-    let limits = Limits {
-        max_connections: 3,
-        max_connections_per_ip: 2,
-        ..Limits::default()
-    };
-    let mut lab = Lab::with(HubConfig {
-        limits,
-        ..Default::default()
-    });
+    let limits = Limits { max_connections: 3, max_connections_per_ip: 2, ..Limits::default() };
+    let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
     let ip: IpAddr = "192.0.2.1".parse().unwrap();
     let first = lab.hub.connect(ip, Protocol::Native, lab.now).unwrap();
     lab.hub.connect(ip, Protocol::Native, lab.now).unwrap();
-    assert_eq!(
-        lab.hub.connect(ip, Protocol::Native, lab.now),
-        Err(Refusal::TooManyFromAddress)
-    );
-    lab.hub
-        .connect("192.0.2.2".parse().unwrap(), Protocol::Native, lab.now)
-        .unwrap();
-    assert_eq!(
-        lab.hub
-            .connect("192.0.2.3".parse().unwrap(), Protocol::Native, lab.now),
-        Err(Refusal::HubFull)
-    );
+    assert_eq!(lab.hub.connect(ip, Protocol::Native, lab.now), Err(Refusal::TooManyFromAddress));
+    lab.hub.connect("192.0.2.2".parse().unwrap(), Protocol::Native, lab.now).unwrap();
+    assert_eq!(lab.hub.connect("192.0.2.3".parse().unwrap(), Protocol::Native, lab.now), Err(Refusal::HubFull));
     assert_eq!(Refusal::HubFull.http_status(), 503);
     assert_eq!(Refusal::TooManyFromAddress.http_status(), 429);
     lab.hub.disconnected(first, lab.now);
@@ -545,29 +368,16 @@ fn connection_caps_refuse_with_a_reason_and_recover() {
 
 #[test]
 fn namespaces_have_size_and_count_caps() {
-    let limits = Limits {
-        max_namespace_peers: 2,
-        max_namespaces_per_connection: 2,
-        ..Limits::default()
-    };
-    let mut lab = Lab::with(HubConfig {
-        limits,
-        ..Default::default()
-    });
+    let limits = Limits { max_namespace_peers: 2, max_namespaces_per_connection: 2, ..Limits::default() };
+    let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
     let (a, ..) = lab.peer("192.0.2.1");
     let (b, ..) = lab.peer("192.0.2.2");
     let (c, ..) = lab.peer("192.0.2.3");
     lab.ask(a, json!({"type": "join", "ns": "rv:x"}));
     lab.ask(b, json!({"type": "join", "ns": "rv:x"}));
-    assert_eq!(
-        error_code(&lab.ask(c, json!({"type": "join", "ns": "rv:x"}))),
-        "namespace_full"
-    );
+    assert_eq!(error_code(&lab.ask(c, json!({"type": "join", "ns": "rv:x"}))), "namespace_full");
     lab.ask(a, json!({"type": "join", "ns": "rv:y"}));
-    assert_eq!(
-        error_code(&lab.ask(a, json!({"type": "join", "ns": "rv:z"}))),
-        "too_many_namespaces"
-    );
+    assert_eq!(error_code(&lab.ask(a, json!({"type": "join", "ns": "rv:z"}))), "too_many_namespaces");
 }
 
 #[test]
@@ -581,10 +391,7 @@ fn a_closed_peer_leaves_every_namespace_at_once() {
     let msgs = lab.inbox(b);
     assert_eq!(msgs[0]["event"], "leave");
     assert_eq!(msgs[0]["peer"]["peer"], a_peer);
-    assert_eq!(
-        error_code(&lab.ask(b, json!({"type": "signal", "to": a_peer, "payload": {}}))),
-        "peer_unavailable"
-    );
+    assert_eq!(error_code(&lab.ask(b, json!({"type": "signal", "to": a_peer, "payload": {}}))), "peer_unavailable");
     assert_eq!(lab.hub.connection_count(), 1);
 }
 
@@ -593,15 +400,8 @@ fn shutdown_closes_everyone_with_going_away_and_refuses_newcomers() {
     let mut lab = Lab::new();
     let (a, ..) = lab.peer("192.0.2.1");
     lab.hub.shutdown();
-    assert_eq!(
-        lab.closes(),
-        vec![(a, close::GOING_AWAY, "hub shutting down".to_string())]
-    );
-    assert_eq!(
-        lab.hub
-            .connect("192.0.2.1".parse().unwrap(), Protocol::Native, lab.now),
-        Err(Refusal::ShuttingDown)
-    );
+    assert_eq!(lab.closes(), vec![(a, close::GOING_AWAY, "hub shutting down".to_string())]);
+    assert_eq!(lab.hub.connect("192.0.2.1".parse().unwrap(), Protocol::Native, lab.now), Err(Refusal::ShuttingDown));
 }
 
 // ---- PeerJS ----
@@ -623,10 +423,7 @@ fn peerjs_open_relay_with_src_and_id_taken() {
     let thief = lab.peerjs("alice", "wrong-token");
     assert_eq!(
         lab.hub.poll_output(),
-        Some(Output::Send {
-            conn: thief,
-            text: r#"{"payload":{"msg":"ID is taken"},"type":"ID-TAKEN"}"#.into()
-        })
+        Some(Output::Send { conn: thief, text: r#"{"payload":{"msg":"ID is taken"},"type":"ID-TAKEN"}"#.into() })
     );
     assert!(matches!(lab.hub.poll_output(), Some(Output::Close { conn, .. }) if conn == thief));
 }
@@ -643,40 +440,22 @@ fn peerjs_reconnect_with_the_same_token_replaces_the_old_socket() {
         code: close::REPLACED,
         reason: "replaced by a newer connection".into()
     }));
-    assert!(outs.contains(&Output::Send {
-        conn: new,
-        text: r#"{"type":"OPEN"}"#.into()
-    }));
+    assert!(outs.contains(&Output::Send { conn: new, text: r#"{"type":"OPEN"}"#.into() }));
 }
 
 #[test]
 fn peerjs_bad_key_or_missing_id_gets_error_then_close() {
     let mut lab = Lab::new();
-    let proto = Protocol::PeerJs {
-        key: "nope".into(),
-        id: "a".into(),
-        token: "t".into(),
-    };
-    let c = lab
-        .hub
-        .connect("192.0.2.1".parse().unwrap(), proto, lab.now)
-        .unwrap();
+    let proto = Protocol::PeerJs { key: "nope".into(), id: "a".into(), token: "t".into() };
+    let c = lab.hub.connect("192.0.2.1".parse().unwrap(), proto, lab.now).unwrap();
     let outs = lab.outputs();
     assert_eq!(
         outs[0],
-        Output::Send {
-            conn: c,
-            text: r#"{"payload":{"msg":"Invalid key provided"},"type":"ERROR"}"#.into()
-        }
+        Output::Send { conn: c, text: r#"{"payload":{"msg":"Invalid key provided"},"type":"ERROR"}"#.into() }
     );
     assert!(matches!(outs[1], Output::Close { .. }));
     let c = lab.peerjs("", "t");
-    assert!(
-        lab.inbox(c)[0]["payload"]["msg"]
-            .as_str()
-            .unwrap()
-            .contains("No id, token, or key")
-    );
+    assert!(lab.inbox(c)[0]["payload"]["msg"].as_str().unwrap().contains("No id, token, or key"));
 }
 
 #[test]
@@ -684,37 +463,19 @@ fn peerjs_queues_for_an_absent_peer_then_delivers_or_expires() {
     let mut lab = Lab::new();
     let a = lab.peerjs("alice", "t1");
     lab.outputs();
-    lab.send(
-        a,
-        json!({"type": "OFFER", "dst": "late", "payload": {"n": 1}}),
-    );
-    lab.send(
-        a,
-        json!({"type": "CANDIDATE", "dst": "late", "payload": {"n": 2}}),
-    );
+    lab.send(a, json!({"type": "OFFER", "dst": "late", "payload": {"n": 1}}));
+    lab.send(a, json!({"type": "CANDIDATE", "dst": "late", "payload": {"n": 2}}));
     lab.send(a, json!({"type": "LEAVE", "dst": "late"})); // never queued
     assert!(lab.outputs().is_empty());
     lab.advance(Duration::from_secs(2));
     let late = lab.peerjs("late", "t");
     let got = lab.inbox(late);
-    assert_eq!(
-        got.iter()
-            .map(|m| m["type"].as_str().unwrap())
-            .collect::<Vec<_>>(),
-        ["OPEN", "OFFER", "CANDIDATE"]
-    );
+    assert_eq!(got.iter().map(|m| m["type"].as_str().unwrap()).collect::<Vec<_>>(), ["OPEN", "OFFER", "CANDIDATE"]);
 
     lab.send(a, json!({"type": "OFFER", "dst": "never", "payload": {}}));
-    lab.send(
-        a,
-        json!({"type": "CANDIDATE", "dst": "never", "payload": {}}),
-    );
+    lab.send(a, json!({"type": "CANDIDATE", "dst": "never", "payload": {}}));
     lab.advance(Duration::from_secs(5));
-    assert_eq!(
-        lab.inbox(a),
-        vec![json!({"type": "EXPIRE", "src": "never", "dst": "alice"})],
-        "one EXPIRE per sender"
-    );
+    assert_eq!(lab.inbox(a), vec![json!({"type": "EXPIRE", "src": "never", "dst": "alice"})], "one EXPIRE per sender");
 }
 
 #[test]

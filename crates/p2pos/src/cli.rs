@@ -31,6 +31,8 @@ pub enum Command {
     Decrypt(DecryptArgs),
     /// Run a node: the web app and the /v1 API.
     Node(NodeArgs),
+    /// Run the hub: WebRTC signaling, identity proofs, TURN credentials (PeerJS-compatible too).
+    Signal(SignalArgs),
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,4 +150,66 @@ pub struct NodeArgs {
     /// Directory of the built web app.
     #[arg(long, env = "P2POS_WEB_DIR", default_value = "apps/web/dist")]
     pub web_dir: PathBuf,
+}
+
+#[derive(Debug, Args)]
+pub struct SignalArgs {
+    /// Address to listen on (HTTP and WebSocket); port 0 picks a free port.
+    #[arg(long, env = "P2POS_SIGNAL_LISTEN", default_value = "127.0.0.1:7800")]
+    pub listen: SocketAddr,
+    /// Development mode: generate and print a random TURN secret if none is set.
+    #[arg(long)]
+    pub dev: bool,
+    /// Shared secret for TURN REST credentials (same as coturn's static-auth-secret), at least 32 bytes.
+    #[arg(long, env = "P2POS_TURN_SECRET", hide_env_values = true)]
+    pub turn_secret: Option<String>,
+    /// TURN URL handed to clients, e.g. turn:turn.example.org:3478?transport=udp (repeatable).
+    /// Setting one enables TURN and requires a secret.
+    #[arg(long = "turn-url", value_name = "URL")]
+    pub turn_urls: Vec<String>,
+    /// STUN URL handed to clients, e.g. stun:turn.example.org:3478 (repeatable).
+    #[arg(long = "stun-url", value_name = "URL")]
+    pub stun_urls: Vec<String>,
+    /// Lifetime of TURN credentials, in seconds.
+    #[arg(long, default_value_t = 600)]
+    pub turn_ttl_secs: u64,
+    /// A reverse proxy whose X-Forwarded-For header is trusted (repeatable).
+    #[arg(long = "trusted-proxy", value_name = "IP")]
+    pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// The key PeerJS clients must use.
+    #[arg(long, default_value = "peerjs")]
+    pub peerjs_key: String,
+    /// Let PeerJS clients list connected ids (GET /peerjs/peers).
+    #[arg(long)]
+    pub peerjs_discovery: bool,
+    /// Largest WebSocket message, in bytes.
+    #[arg(long, default_value_t = 16 * 1024)]
+    pub max_message_bytes: usize,
+    /// Messages per second per connection (token bucket rate); 0 disables rate limiting.
+    #[arg(long, default_value_t = 10.0)]
+    pub rate: f64,
+    /// Token bucket burst per connection.
+    #[arg(long, default_value_t = 20.0)]
+    pub burst: f64,
+    /// Connections the hub holds at once (beyond: HTTP 503).
+    #[arg(long, default_value_t = 10_000)]
+    pub max_connections: usize,
+    /// Connections per IP address, IPv6 per /64 (beyond: HTTP 429).
+    #[arg(long, default_value_t = 50)]
+    pub max_connections_per_ip: usize,
+    /// Peers in one namespace.
+    #[arg(long, default_value_t = 256)]
+    pub max_namespace_peers: usize,
+    /// Seconds between pings to each connection.
+    #[arg(long, default_value_t = 20)]
+    pub heartbeat_secs: u64,
+    /// Seconds of silence before a connection is closed.
+    #[arg(long, default_value_t = 60)]
+    pub idle_timeout_secs: u64,
+    /// Seconds a room (for drops) lives after it is created.
+    #[arg(long, default_value_t = 600)]
+    pub room_ttl_secs: u64,
+    /// Directory of the built web app, served for paths the hub does not use.
+    #[arg(long, env = "P2POS_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 }

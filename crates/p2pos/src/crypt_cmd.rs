@@ -21,10 +21,7 @@ fn open_input(path: Option<&Path>) -> Result<Box<dyn std::io::Read>> {
 
 /// Writes to a temp file beside `out` and renames it into place only when `write` succeeds, so a
 /// failed decryption never leaves a partial plaintext behind.
-fn write_output(
-    out: Option<&Path>,
-    write: impl FnOnce(&mut dyn Write) -> Result<()>,
-) -> Result<()> {
+fn write_output(out: Option<&Path>, write: impl FnOnce(&mut dyn Write) -> Result<()>) -> Result<()> {
     match out {
         None => {
             let mut stdout = std::io::stdout().lock();
@@ -32,18 +29,13 @@ fn write_output(
             stdout.flush()?;
         }
         Some(path) => {
-            let dir = path
-                .parent()
-                .filter(|d| !d.as_os_str().is_empty())
-                .unwrap_or(Path::new("."));
-            let tmp = tempfile::NamedTempFile::new_in(dir)
-                .with_context(|| format!("writing in {}", dir.display()))?;
+            let dir = path.parent().filter(|d| !d.as_os_str().is_empty()).unwrap_or(Path::new("."));
+            let tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing in {}", dir.display()))?;
             let mut writer = BufWriter::new(tmp);
             write(&mut writer)?;
             let tmp = writer.into_inner().map_err(|e| e.into_error())?;
             tmp.as_file().sync_all()?;
-            tmp.persist(path)
-                .with_context(|| format!("writing {}", path.display()))?;
+            tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
         }
     }
     Ok(())
@@ -53,10 +45,7 @@ pub fn encrypt(args: EncryptArgs) -> Result<()> {
     let recipients = args
         .recipient
         .iter()
-        .map(|r| {
-            r.parse::<x25519::Recipient>()
-                .map_err(|e| anyhow::anyhow!("bad recipient {r}: {e}"))
-        })
+        .map(|r| r.parse::<x25519::Recipient>().map_err(|e| anyhow::anyhow!("bad recipient {r}: {e}")))
         .collect::<Result<Vec<_>>>()?;
     let armor = if args.armor { Armor::Yes } else { Armor::No };
     let input = open_input(args.input.as_deref())?;
@@ -70,8 +59,7 @@ pub fn decrypt(args: DecryptArgs) -> Result<()> {
     let (_, identity) = passphrase::load_identity(args.identity.as_deref(), &args.passphrase)?;
     let input = open_input(args.input.as_deref())?;
     write_output(args.out.as_deref(), |out| {
-        agefile::decrypt_to(std::slice::from_ref(identity.age_identity()), input, out)
-            .context("cannot decrypt")?;
+        agefile::decrypt_to(std::slice::from_ref(identity.age_identity()), input, out).context("cannot decrypt")?;
         Ok(())
     })
 }

@@ -26,10 +26,7 @@ fn new(args: IdNewArgs) -> Result<()> {
         None => passphrase::default_identity_path()?,
     };
     if path.exists() && !args.force {
-        bail!(
-            "{} already exists; pass --force to replace it (its keys would be lost)",
-            path.display()
-        );
+        bail!("{} already exists; pass --force to replace it (its keys would be lost)", path.display());
     }
     let identity = Identity::generate()?;
     let contents = if args.insecure_no_passphrase {
@@ -41,15 +38,7 @@ fn new(args: IdNewArgs) -> Result<()> {
     write_private(&path, contents.as_bytes())?;
     println!("Created identity {}", identity.id());
     println!("  recipient: {}", identity.recipient());
-    println!(
-        "  file:      {}{}",
-        path.display(),
-        if args.insecure_no_passphrase {
-            " (NOT encrypted)"
-        } else {
-            ""
-        }
-    );
+    println!("  file:      {}{}", path.display(), if args.insecure_no_passphrase { " (NOT encrypted)" } else { "" });
     Ok(())
 }
 
@@ -60,13 +49,11 @@ fn write_private(path: &std::path::Path, contents: &[u8]) -> Result<()> {
         _ => std::path::Path::new("."),
     };
     std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
-    let mut tmp = tempfile::NamedTempFile::new_in(dir)
-        .with_context(|| format!("writing in {}", dir.display()))?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir).with_context(|| format!("writing in {}", dir.display()))?;
     // NamedTempFile is created with mode 0600 on Unix.
     tmp.write_all(contents)?;
     tmp.as_file().sync_all()?;
-    tmp.persist(path)
-        .with_context(|| format!("writing {}", path.display()))?;
+    tmp.persist(path).with_context(|| format!("writing {}", path.display()))?;
     Ok(())
 }
 
@@ -88,9 +75,7 @@ fn show(args: IdShowArgs) -> Result<()> {
 }
 
 fn check(text: &str) -> Result<()> {
-    let id: IdentityId = text
-        .parse()
-        .with_context(|| format!("'{}' is not a valid id", text.trim()))?;
+    let id: IdentityId = text.parse().with_context(|| format!("'{}' is not a valid id", text.trim()))?;
     println!("{id}");
     Ok(())
 }

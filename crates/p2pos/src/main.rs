@@ -6,6 +6,7 @@ mod id_cmd;
 mod node_cmd;
 mod passphrase;
 mod record_cmd;
+mod signal_cmd;
 
 use std::process::ExitCode;
 
@@ -21,6 +22,7 @@ fn main() -> ExitCode {
         Command::Encrypt(args) => crypt_cmd::encrypt(args),
         Command::Decrypt(args) => crypt_cmd::decrypt(args),
         Command::Node(args) => node_cmd::run(args),
+        Command::Signal(args) => signal_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -6,22 +6,20 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::NodeArgs;
 
-pub fn run(args: NodeArgs) -> Result<()> {
+/// Logs to stderr; `RUST_LOG` filters (default `info`).
+pub fn install_tracing() {
     tracing_subscriber::fmt()
-        .with_env_filter(
-            EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")),
-        )
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
         .with_writer(std::io::stderr)
         .init();
-    let config = NodeConfig {
-        listen: args.listen,
-        web_dir: Some(args.web_dir),
-    };
+}
+
+pub fn run(args: NodeArgs) -> Result<()> {
+    install_tracing();
+    let config = NodeConfig { listen: args.listen, web_dir: Some(args.web_dir) };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let node = Node::bind(&config)
-            .await
-            .with_context(|| format!("listening on {}", config.listen))?;
+        let node = Node::bind(&config).await.with_context(|| format!("listening on {}", config.listen))?;
         let addr = node.local_addr()?;
         // Scripts and tests read this line to find the port.
         println!("p2pos node listening on http://{addr}");
@@ -29,7 +27,8 @@ pub fn run(args: NodeArgs) -> Result<()> {
     })
 }
 
-async fn shutdown_signal() {
+/// Resolves on Ctrl-C or SIGTERM.
+pub async fn shutdown_signal() {
     #[cfg(unix)]
     let terminate = async {
         match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {

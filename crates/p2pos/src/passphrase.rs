@@ -23,10 +23,9 @@ pub fn default_identity_path() -> Result<PathBuf> {
     }
     let config = match std::env::var_os("XDG_CONFIG_HOME") {
         Some(dir) => PathBuf::from(dir),
-        None => PathBuf::from(
-            std::env::var_os("HOME").context("neither HOME nor P2POS_IDENTITY is set")?,
-        )
-        .join(".config"),
+        None => {
+            PathBuf::from(std::env::var_os("HOME").context("neither HOME nor P2POS_IDENTITY is set")?).join(".config")
+        }
     };
     Ok(config.join("p2pos").join("identity.age"))
 }
@@ -34,8 +33,7 @@ pub fn default_identity_path() -> Result<PathBuf> {
 fn from_args(args: &PassphraseArgs) -> Result<Option<SecretString>> {
     if let Some(path) = &args.passphrase_file {
         let text = zeroize::Zeroizing::new(
-            std::fs::read_to_string(path)
-                .with_context(|| format!("reading passphrase file {}", path.display()))?,
+            std::fs::read_to_string(path).with_context(|| format!("reading passphrase file {}", path.display()))?,
         );
         let first = text.lines().next().unwrap_or_default();
         return Ok(Some(SecretString::from(first.to_string())));
@@ -45,9 +43,7 @@ fn from_args(args: &PassphraseArgs) -> Result<Option<SecretString>> {
 
 fn prompt(label: &str) -> Result<SecretString> {
     let answer = rpassword::prompt_password(label).map_err(|_| {
-        anyhow::anyhow!(
-            "no terminal to ask for the passphrase: use --passphrase-file or set {PASSPHRASE_ENV}"
-        )
+        anyhow::anyhow!("no terminal to ask for the passphrase: use --passphrase-file or set {PASSPHRASE_ENV}")
     })?;
     Ok(SecretString::from(answer))
 }
@@ -80,8 +76,7 @@ pub fn load_identity(path: Option<&Path>, args: &PassphraseArgs) -> Result<(Path
         Some(p) => p.to_path_buf(),
         None => default_identity_path()?,
     };
-    let bytes = std::fs::read(&path)
-        .with_context(|| format!("reading identity file {}", path.display()))?;
+    let bytes = std::fs::read(&path).with_context(|| format!("reading identity file {}", path.display()))?;
     let identity = if Identity::file_is_protected(&bytes) {
         let pass = match from_args(args)? {
             Some(pass) => pass,

@@ -19,14 +19,10 @@ pub fn run(cmd: RecordCommand) -> Result<()> {
 /// Reads a file, or standard input for `None` / `-`.
 pub fn read_input(path: Option<&Path>) -> Result<Vec<u8>> {
     match path {
-        Some(p) if p != Path::new("-") => {
-            std::fs::read(p).with_context(|| format!("reading {}", p.display()))
-        }
+        Some(p) if p != Path::new("-") => std::fs::read(p).with_context(|| format!("reading {}", p.display())),
         _ => {
             let mut buf = Vec::new();
-            std::io::stdin()
-                .read_to_end(&mut buf)
-                .context("reading standard input")?;
+            std::io::stdin().read_to_end(&mut buf).context("reading standard input")?;
             Ok(buf)
         }
     }
@@ -34,8 +30,8 @@ pub fn read_input(path: Option<&Path>) -> Result<Vec<u8>> {
 
 fn verify(args: RecordVerifyArgs) -> Result<()> {
     let input = read_input(args.file.as_deref())?;
-    let record: SignedRecord = serde_json::from_slice(&input)
-        .context("not a signed record (expected JSON {body, signer, sig})")?;
+    let record: SignedRecord =
+        serde_json::from_slice(&input).context("not a signed record (expected JSON {body, signer, sig})")?;
     let verified = record.verify().context("the record does not verify")?;
     let body: serde_json::Value = verified.parse()?;
     println!("signer: {}", verified.signer);

@@ -24,11 +24,7 @@ fn stdout(o: &Output) -> String {
 fn assert_one_line_error(o: &Output, what: &str) {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "stderr: {err}");
-    assert_eq!(
-        err.trim_end().lines().count(),
-        1,
-        "expected one line, got: {err}"
-    );
+    assert_eq!(err.trim_end().lines().count(), 1, "expected one line, got: {err}");
     assert!(err.starts_with("error: "), "{err}");
     assert!(err.contains(what), "expected '{what}' in: {err}");
     assert!(!err.contains("panicked"), "{err}");
@@ -36,32 +32,12 @@ fn assert_one_line_error(o: &Output, what: &str) {
 
 fn new_identity(dir: &Path, pass: &str) -> (String, String) {
     std::fs::write(dir.join("pass"), format!("{pass}\n")).unwrap();
-    let out = p2pos(
-        &["id", "new", "--out", "me.age", "--passphrase-file", "pass"],
-        dir,
-    );
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let show = p2pos(
-        &[
-            "id",
-            "show",
-            "me.age",
-            "--json",
-            "--passphrase-file",
-            "pass",
-        ],
-        dir,
-    );
+    let out = p2pos(&["id", "new", "--out", "me.age", "--passphrase-file", "pass"], dir);
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let show = p2pos(&["id", "show", "me.age", "--json", "--passphrase-file", "pass"], dir);
     assert!(show.status.success());
     let json: serde_json::Value = serde_json::from_slice(&show.stdout).unwrap();
-    (
-        json["id"].as_str().unwrap().to_string(),
-        json["recipient"].as_str().unwrap().to_string(),
-    )
+    (json["id"].as_str().unwrap().to_string(), json["recipient"].as_str().unwrap().to_string())
 }
 
 #[test]
@@ -69,18 +45,12 @@ fn new_then_show_prints_the_same_id_and_a_qr_code() {
     let dir = tempfile::tempdir().unwrap();
     let (id, recipient) = new_identity(dir.path(), "correct horse battery staple");
     assert!(recipient.starts_with("age1"));
-    let text = p2pos(
-        &["id", "show", "me.age", "--passphrase-file", "pass"],
-        dir.path(),
-    );
+    let text = p2pos(&["id", "show", "me.age", "--passphrase-file", "pass"], dir.path());
     assert!(text.status.success());
     assert!(stdout(&text).contains(&id));
     assert!(stdout(&text).contains('█'), "a QR code is drawn");
     let file = std::fs::read_to_string(dir.path().join("me.age")).unwrap();
-    assert!(
-        file.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"),
-        "the file is passphrase-protected"
-    );
+    assert!(file.starts_with("-----BEGIN AGE ENCRYPTED FILE-----"), "the file is passphrase-protected");
     assert!(!file.contains("AGE-SECRET-KEY"));
 }
 
@@ -89,10 +59,7 @@ fn wrong_passphrase_is_one_line_error() {
     let dir = tempfile::tempdir().unwrap();
     new_identity(dir.path(), "correct horse battery staple");
     std::fs::write(dir.path().join("wrong"), "correct horse battery stable\n").unwrap();
-    let out = p2pos(
-        &["id", "show", "me.age", "--passphrase-file", "wrong"],
-        dir.path(),
-    );
+    let out = p2pos(&["id", "show", "me.age", "--passphrase-file", "wrong"], dir.path());
     assert_one_line_error(&out, "wrong passphrase");
 }
 
@@ -103,31 +70,19 @@ fn corrupt_identity_files_are_one_line_errors() {
     let mut damaged = std::fs::read_to_string(dir.path().join("me.age")).unwrap();
     damaged.insert_str(200, "Zz");
     std::fs::write(dir.path().join("damaged.age"), damaged).unwrap();
-    let out = p2pos(
-        &["id", "show", "damaged.age", "--passphrase-file", "pass"],
-        dir.path(),
-    );
+    let out = p2pos(&["id", "show", "damaged.age", "--passphrase-file", "pass"], dir.path());
     assert_one_line_error(&out, "not a usable identity file");
 
     std::fs::write(dir.path().join("junk"), [0u8, 159, 146, 150]).unwrap();
-    assert_one_line_error(
-        &p2pos(&["id", "show", "junk"], dir.path()),
-        "not a usable identity file",
-    );
-    assert_one_line_error(
-        &p2pos(&["id", "show", "missing"], dir.path()),
-        "reading identity file",
-    );
+    assert_one_line_error(&p2pos(&["id", "show", "junk"], dir.path()), "not a usable identity file");
+    assert_one_line_error(&p2pos(&["id", "show", "missing"], dir.path()), "reading identity file");
 }
 
 #[test]
 fn encrypted_identity_without_passphrase_source_says_how_to_give_one() {
     let dir = tempfile::tempdir().unwrap();
     new_identity(dir.path(), "correct horse battery staple");
-    assert_one_line_error(
-        &p2pos(&["id", "show", "me.age"], dir.path()),
-        "--passphrase-file",
-    );
+    assert_one_line_error(&p2pos(&["id", "show", "me.age"], dir.path()), "--passphrase-file");
 }
 
 #[test]
@@ -149,16 +104,10 @@ fn typo_in_an_id_is_located() {
 fn new_refuses_to_overwrite_and_short_passphrases() {
     let dir = tempfile::tempdir().unwrap();
     new_identity(dir.path(), "correct horse battery staple");
-    let again = p2pos(
-        &["id", "new", "--out", "me.age", "--insecure-no-passphrase"],
-        dir.path(),
-    );
+    let again = p2pos(&["id", "new", "--out", "me.age", "--insecure-no-passphrase"], dir.path());
     assert_one_line_error(&again, "already exists");
     std::fs::write(dir.path().join("short"), "short\n").unwrap();
-    let short = p2pos(
-        &["id", "new", "--out", "x.age", "--passphrase-file", "short"],
-        dir.path(),
-    );
+    let short = p2pos(&["id", "new", "--out", "x.age", "--passphrase-file", "short"], dir.path());
     assert_one_line_error(&short, "at least 10");
     assert!(!dir.path().join("x.age").exists());
 }
@@ -167,23 +116,8 @@ fn new_refuses_to_overwrite_and_short_passphrases() {
 fn records_signed_by_the_cli_verify_and_tampering_fails() {
     let dir = tempfile::tempdir().unwrap();
     let (id, _) = new_identity(dir.path(), "correct horse battery staple");
-    std::fs::write(
-        dir.path().join("body.json"),
-        r#"{"type":"album","id":"a1"}"#,
-    )
-    .unwrap();
-    let signed = p2pos(
-        &[
-            "record",
-            "sign",
-            "-i",
-            "me.age",
-            "--passphrase-file",
-            "pass",
-            "body.json",
-        ],
-        dir.path(),
-    );
+    std::fs::write(dir.path().join("body.json"), r#"{"type":"album","id":"a1"}"#).unwrap();
+    let signed = p2pos(&["record", "sign", "-i", "me.age", "--passphrase-file", "pass", "body.json"], dir.path());
     assert!(signed.status.success());
     std::fs::write(dir.path().join("rec.json"), &signed.stdout).unwrap();
     let ok = p2pos(&["record", "verify", "rec.json"], dir.path());
@@ -192,10 +126,7 @@ fn records_signed_by_the_cli_verify_and_tampering_fails() {
 
     let tampered = stdout(&signed).replace("\"body\":\"ey", "\"body\":\"eZ");
     std::fs::write(dir.path().join("bad.json"), tampered).unwrap();
-    assert_one_line_error(
-        &p2pos(&["record", "verify", "bad.json"], dir.path()),
-        "does not verify",
-    );
+    assert_one_line_error(&p2pos(&["record", "verify", "bad.json"], dir.path()), "does not verify");
 }
 
 #[test]
@@ -203,45 +134,36 @@ fn decrypt_with_the_wrong_identity_leaves_no_output_file() {
     let dir = tempfile::tempdir().unwrap();
     let (_, recipient) = new_identity(dir.path(), "correct horse battery staple");
     std::fs::write(dir.path().join("photo.jpg"), vec![7u8; 100_000]).unwrap();
-    let enc = p2pos(
-        &["encrypt", "-r", &recipient, "-o", "photo.age", "photo.jpg"],
-        dir.path(),
-    );
+    let enc = p2pos(&["encrypt", "-r", &recipient, "-o", "photo.age", "photo.jpg"], dir.path());
     assert!(enc.status.success());
-    let dec = p2pos(
-        &[
-            "decrypt",
-            "-i",
-            "me.age",
-            "--passphrase-file",
-            "pass",
-            "-o",
-            "out.jpg",
-            "photo.age",
-        ],
-        dir.path(),
-    );
+    let dec =
+        p2pos(&["decrypt", "-i", "me.age", "--passphrase-file", "pass", "-o", "out.jpg", "photo.age"], dir.path());
     assert!(dec.status.success());
-    assert_eq!(
-        std::fs::read(dir.path().join("out.jpg")).unwrap(),
-        vec![7u8; 100_000]
-    );
+    assert_eq!(std::fs::read(dir.path().join("out.jpg")).unwrap(), vec![7u8; 100_000]);
 
-    let other = p2pos(
-        &[
-            "id",
-            "new",
-            "--out",
-            "other.txt",
-            "--insecure-no-passphrase",
-        ],
-        dir.path(),
-    );
+    let other = p2pos(&["id", "new", "--out", "other.txt", "--insecure-no-passphrase"], dir.path());
     assert!(other.status.success());
-    let wrong = p2pos(
-        &["decrypt", "-i", "other.txt", "-o", "nope.jpg", "photo.age"],
-        dir.path(),
-    );
+    let wrong = p2pos(&["decrypt", "-i", "other.txt", "-o", "nope.jpg", "photo.age"], dir.path());
     assert_one_line_error(&wrong, "none of the given identities");
     assert!(!dir.path().join("nope.jpg").exists());
+}
+
+#[test]
+fn the_hub_refuses_turn_with_a_short_or_missing_secret() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_p2pos"))
+        .args(["signal", "--listen", "127.0.0.1:0", "--turn-url", "turn:127.0.0.1:3478"])
+        .env("P2POS_TURN_SECRET", "too-short")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "at least 32");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("P2POS_TURN_SECRET"), "names the setting");
+    let out = Command::new(env!("CARGO_BIN_EXE_p2pos"))
+        .args(["signal", "--listen", "127.0.0.1:0", "--turn-url", "turn:127.0.0.1:3478"])
+        .env_remove("P2POS_TURN_SECRET")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "needs a secret");
 }

@@ -1,0 +1,492 @@
+//! The hub's I/O driver: an axum router whose WebSocket tasks talk to one actor task that owns the
+//! sans-IO [`Hub`]. The actor batches events, drains the hub's outputs and routes them to per-
+//! connection queues; a connection whose queue fills (a slow reader) is closed, never the hub.
+//!
+//! ```no_run
+//! # async fn demo() -> std::io::Result<()> {
+//! use p2pos_signal::server::{ServerConfig, SignalServer};
+//! let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+//! let server = SignalServer::start(listener, ServerConfig::default(), axum::Router::new())?;
+//! println!("hub at ws://{}/v1/ws", server.local_addr());
+//! server.shutdown().await;
+//! # Ok(()) }
+//! ```
+
+use std::collections::HashMap;
+use std::net::{IpAddr, SocketAddr};
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use axum::routing::get;
+use axum::{Json, Router};
+use serde::Deserialize;
+use tokio::net::TcpListener;
+use tokio::sync::{mpsc, oneshot};
+use tokio::task::JoinHandle;
+use tokio::time::Instant;
+use tokio_util::task::TaskTracker;
+
+use crate::hub::{ConnId, Hub, HubConfig, Output, Protocol, close};
+use crate::limits::Refusal;
+
+/// Messages waiting for one connection before it counts as a slow reader.
+const CONNECTION_QUEUE: usize = 256;
+/// Events waiting for the hub actor; a full queue pushes back on the sockets.
+const HUB_QUEUE: usize = 16_384;
+/// Events the actor handles before it drains outputs, to amortise wake-ups under load.
+const BATCH: usize = 512;
+/// How long shutdown waits for connections to say goodbye.
+const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
+/// WebSocket read buffer per connection: small, since messages are at most a few KiB.
+const READ_BUFFER: usize = 4 * 1024;
+
+/// Everything `p2pos signal` configures.
+#[derive(Debug, Clone, Default)]
+pub struct ServerConfig {
+    pub hub: HubConfig,
+    /// Proxies whose `X-Forwarded-For` is believed. Default: none (the socket address is used).
+    pub trusted_proxies: Vec<IpAddr>,
+}
+
+enum Event {
+    Message { conn: ConnId, text: String },
+    Activity { conn: ConnId },
+}
+
+enum Control {
+    Connect {
+        ip: IpAddr,
+        protocol: Protocol,
+        queue: mpsc::Sender<ToConn>,
+        reply: oneshot::Sender<Result<ConnId, Refusal>>,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
+    SlowReader {
+        conn: ConnId,
+    },
+    NewPeerJsId(oneshot::Sender<String>),
+    PeerJsPeers(oneshot::Sender<Option<Vec<String>>>),
+    Metrics(oneshot::Sender<String>),
+    Health(oneshot::Sender<(usize, usize)>),
+    Shutdown,
+}
+
+enum ToConn {
+    Text(String),
+    Ping,
+    Close(u16, String),
+}
+
+#[derive(Clone)]
+struct AppState {
+    events: mpsc::Sender<Event>,
+    control: mpsc::UnboundedSender<Control>,
+    trusted_proxies: std::sync::Arc<Vec<IpAddr>>,
+    max_message_bytes: usize,
+    peerjs_key: String,
+    tracker: TaskTracker,
+}
+
+/// A running hub. Dropping it leaves the tasks running; call [`SignalServer::shutdown`].
+#[derive(Debug)]
+pub struct SignalServer {
+    addr: SocketAddr,
+    control: mpsc::UnboundedSender<Control>,
+    http: JoinHandle<std::io::Result<()>>,
+    actor: JoinHandle<()>,
+    tracker: TaskTracker,
+    stop_http: Option<oneshot::Sender<()>>,
+}
+
+impl SignalServer {
+    /// Starts serving on `listener`. `extra` is merged in (e.g. the web app as a fallback).
+    pub fn start(listener: TcpListener, config: ServerConfig, extra: Router) -> std::io::Result<Self> {
+        let addr = listener.local_addr()?;
+        let (events_tx, events_rx) = mpsc::channel(HUB_QUEUE);
+        let (control_tx, control_rx) = mpsc::unbounded_channel();
+        let tracker = TaskTracker::new();
+        let state = AppState {
+            events: events_tx,
+            control: control_tx.clone(),
+            trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
+            max_message_bytes: config.hub.limits.max_message_bytes,
+            peerjs_key: config.hub.peerjs_key.clone(),
+            tracker: tracker.clone(),
+        };
+        let now = Instant::now();
+        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
+        let hub = Hub::new(config.hub, now.into_std(), unix, rand::random());
+        let actor = tokio::spawn(run_actor(hub, events_rx, control_rx, control_tx.clone()));
+        let app = router(state).merge(extra);
+        let (stop_tx, stop_rx) = oneshot::channel::<()>();
+        let http = tokio::spawn(async move {
+            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
+                .with_graceful_shutdown(async {
+                    let _ = stop_rx.await;
+                })
+                .await
+        });
+        Ok(Self { addr, control: control_tx, http, actor, tracker, stop_http: Some(stop_tx) })
+    }
+
+    pub fn local_addr(&self) -> SocketAddr {
+        self.addr
+    }
+
+    /// Closes every connection with 1001, stops accepting, and waits (bounded) for all tasks.
+    pub async fn shutdown(mut self) {
+        let _ = self.control.send(Control::Shutdown);
+        if let Some(stop) = self.stop_http.take() {
+            let _ = stop.send(());
+        }
+        self.tracker.close();
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, self.tracker.wait()).await;
+        let _ = tokio::time::timeout(SHUTDOWN_GRACE, &mut self.http).await;
+        self.http.abort();
+        self.actor.abort();
+    }
+}
+
+fn router(state: AppState) -> Router {
+    Router::new()
+        .route("/v1/ws", get(native_ws))
+        .route("/peerjs", get(peerjs_ws))
+        .route("/{key}/id", get(peerjs_id))
+        .route("/{key}/peers", get(peerjs_peers))
+        .route("/health", get(health))
+        .route("/metrics", get(metrics))
+        .with_state(state)
+}
+
+async fn run_actor(
+    mut hub: Hub,
+    mut events: mpsc::Receiver<Event>,
+    mut control: mpsc::UnboundedReceiver<Control>,
+    control_tx: mpsc::UnboundedSender<Control>,
+) {
+    let mut queues: HashMap<ConnId, mpsc::Sender<ToConn>> = HashMap::new();
+    let mut shutting_down = false;
+    loop {
+        let deadline =
+            hub.poll_timeout().map(Instant::from_std).unwrap_or_else(|| Instant::now() + Duration::from_secs(1));
+        tokio::select! {
+            biased;
+            Some(c) = control.recv() => {
+                if matches!(c, Control::Shutdown) {
+                    shutting_down = true;
+                }
+                on_control(&mut hub, &mut queues, c);
+            }
+            Some(e) = events.recv() => {
+                on_event(&mut hub, e);
+                for _ in 1..BATCH {
+                    match events.try_recv() {
+                        Ok(e) => on_event(&mut hub, e),
+                        Err(_) => break,
+                    }
+                }
+            }
+            () = tokio::time::sleep_until(deadline) => hub.handle_timeout(Instant::now().into_std()),
+            else => break,
+        }
+        while let Some(output) = hub.poll_output() {
+            route(output, &queues, &control_tx);
+        }
+        if shutting_down && queues.is_empty() {
+            break;
+        }
+    }
+}
+
+fn on_event(hub: &mut Hub, event: Event) {
+    let now = Instant::now().into_std();
+    match event {
+        Event::Message { conn, text } => hub.receive(conn, &text, now),
+        Event::Activity { conn } => hub.activity(conn, now),
+    }
+}
+
+fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, mpsc::Sender<ToConn>>, control: Control) {
+    let now = Instant::now().into_std();
+    match control {
+        Control::Connect { ip, protocol, queue, reply } => {
+            let result = hub.connect(ip, protocol, now);
+            if let Ok(conn) = result {
+                queues.insert(conn, queue);
+            }
+            if reply.send(result).is_err()
+                && let Ok(conn) = result
+            {
+                // The upgrade request went away before we answered.
+                queues.remove(&conn);
+                hub.disconnected(conn, now);
+            }
+        }
+        Control::Disconnected { conn } => {
+            queues.remove(&conn);
+            hub.disconnected(conn, now);
+        }
+        Control::SlowReader { conn } => hub.slow_reader(conn, now),
+        Control::NewPeerJsId(reply) => {
+            let _ = reply.send(hub.peerjs_new_id());
+        }
+        Control::PeerJsPeers(reply) => {
+            let _ = reply.send(hub.peerjs_peers());
+        }
+        Control::Metrics(reply) => {
+            let _ = reply.send(crate::metrics::render(hub));
+        }
+        Control::Health(reply) => {
+            let _ = reply.send((hub.connection_count(), hub.namespace_count()));
+        }
+        Control::Shutdown => hub.shutdown(),
+    }
+}
+
+fn route(output: Output, queues: &HashMap<ConnId, mpsc::Sender<ToConn>>, control: &mpsc::UnboundedSender<Control>) {
+    let (conn, message) = match output {
+        Output::Send { conn, text } => (conn, ToConn::Text(text)),
+        Output::Ping { conn } => (conn, ToConn::Ping),
+        Output::Close { conn, code, reason } => (conn, ToConn::Close(code, reason)),
+    };
+    let Some(queue) = queues.get(&conn) else { return };
+    if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(message) {
+        let _ = control.send(Control::SlowReader { conn });
+    }
+}
+
+/// Tells the actor a connection is gone, whether its task ended or never started.
+struct ConnGuard {
+    conn: ConnId,
+    control: mpsc::UnboundedSender<Control>,
+}
+
+impl Drop for ConnGuard {
+    fn drop(&mut self) {
+        let _ = self.control.send(Control::Disconnected { conn: self.conn });
+    }
+}
+
+async fn run_connection(
+    mut socket: WebSocket,
+    guard: ConnGuard,
+    mut queue: mpsc::Receiver<ToConn>,
+    events: mpsc::Sender<Event>,
+) {
+    let conn = guard.conn;
+    loop {
+        tokio::select! {
+            frame = socket.recv() => match frame {
+                Some(Ok(Message::Text(text))) => {
+                    if events.send(Event::Message { conn, text: text.as_str().to_owned() }).await.is_err() {
+                        break;
+                    }
+                }
+                Some(Ok(Message::Pong(_) | Message::Ping(_))) => {
+                    let _ = events.send(Event::Activity { conn }).await;
+                }
+                Some(Ok(Message::Binary(_))) => {
+                    let _ = socket.send(close_frame(1003, "text frames only")).await;
+                    break;
+                }
+                Some(Ok(Message::Close(_))) | None => break,
+                Some(Err(e)) => {
+                    let text = e.to_string();
+                    let code = if text.contains("too long") || text.contains("Space limit") { close::TOO_BIG } else { 1002 };
+                    let _ = socket.send(close_frame(code, &text)).await;
+                    break;
+                }
+            },
+            command = queue.recv() => match command {
+                Some(ToConn::Text(text)) => {
+                    if socket.send(Message::Text(text.into())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(ToConn::Ping) => {
+                    if socket.send(Message::Ping(Default::default())).await.is_err() {
+                        break;
+                    }
+                }
+                Some(ToConn::Close(code, reason)) => {
+                    let _ = socket.send(close_frame(code, &reason)).await;
+                    break;
+                }
+                None => break,
+            },
+        }
+    }
+    drop(guard);
+}
+
+fn close_frame(code: u16, reason: &str) -> Message {
+    // Close reasons are limited to 123 bytes by the WebSocket protocol.
+    let mut end = reason.len().min(123);
+    while !reason.is_char_boundary(end) {
+        end -= 1;
+    }
+    Message::Close(Some(CloseFrame { code, reason: reason[..end].into() }))
+}
+
+/// The client's address: the socket's, or from `X-Forwarded-For` when the socket is a trusted
+/// proxy (the rightmost address that is not itself a trusted proxy).
+pub fn client_ip(socket: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]) -> IpAddr {
+    if !trusted.contains(&socket) {
+        return socket;
+    }
+    forwarded_for
+        .into_iter()
+        .flat_map(|h| h.rsplit(','))
+        .filter_map(|s| s.trim().parse::<IpAddr>().ok())
+        .find(|ip| !trusted.contains(ip))
+        .unwrap_or(socket)
+}
+
+async fn upgrade(
+    state: AppState,
+    peer: SocketAddr,
+    headers: &HeaderMap,
+    ws: WebSocketUpgrade,
+    protocol: Protocol,
+) -> Response {
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = client_ip(peer.ip(), forwarded, &state.trusted_proxies);
+    let (queue_tx, queue_rx) = mpsc::channel(CONNECTION_QUEUE);
+    let (reply_tx, reply_rx) = oneshot::channel();
+    let sent = state.control.send(Control::Connect { ip, protocol, queue: queue_tx, reply: reply_tx });
+    let result = match (sent, reply_rx.await) {
+        (Ok(()), Ok(result)) => result,
+        _ => Err(Refusal::ShuttingDown),
+    };
+    let conn = match result {
+        Ok(conn) => conn,
+        Err(refusal) => return refusal_response(refusal),
+    };
+    let guard = ConnGuard { conn, control: state.control.clone() };
+    let limit = state.max_message_bytes;
+    ws.read_buffer_size(READ_BUFFER)
+        .write_buffer_size(0)
+        // Up to 4x the limit reaches the hub, which closes with a precise reason; beyond that
+        // the WebSocket layer refuses to buffer it at all.
+        .max_message_size(limit.saturating_mul(4))
+        .max_frame_size(limit.saturating_mul(4))
+        .on_upgrade(move |socket| state.tracker.track_future(run_connection(socket, guard, queue_rx, state.events)))
+}
+
+fn refusal_response(refusal: Refusal) -> Response {
+    let status = StatusCode::from_u16(refusal.http_status()).unwrap_or(StatusCode::SERVICE_UNAVAILABLE);
+    let body = Json(serde_json::json!({"error": refusal.code(), "message": refusal.to_string()}));
+    let mut response = (status, body).into_response();
+    response.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from_static("10"));
+    response
+}
+
+async fn native_ws(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(state, peer, &headers, ws, Protocol::Native).await
+}
+
+#[derive(Debug, Deserialize)]
+struct PeerJsQuery {
+    #[serde(default)]
+    key: String,
+    #[serde(default)]
+    id: String,
+    #[serde(default)]
+    token: String,
+}
+
+async fn peerjs_ws(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+    Query(q): Query<PeerJsQuery>,
+    ws: WebSocketUpgrade,
+) -> Response {
+    upgrade(state, peer, &headers, ws, Protocol::PeerJs { key: q.key, id: q.id, token: q.token }).await
+}
+
+async fn ask<T>(state: &AppState, make: impl FnOnce(oneshot::Sender<T>) -> Control) -> Option<T> {
+    let (tx, rx) = oneshot::channel();
+    state.control.send(make(tx)).ok()?;
+    rx.await.ok()
+}
+
+fn unavailable() -> Response {
+    refusal_response(Refusal::ShuttingDown)
+}
+
+async fn peerjs_id(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+    if key != state.peerjs_key {
+        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "not_found", "message": "unknown key"})))
+            .into_response();
+    }
+    match ask(&state, Control::NewPeerJsId).await {
+        Some(id) => ([(header::CONTENT_TYPE, "text/plain")], id).into_response(),
+        None => unavailable(),
+    }
+}
+
+async fn peerjs_peers(State(state): State<AppState>, Path(key): Path<String>) -> Response {
+    if key != state.peerjs_key {
+        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "not_found", "message": "unknown key"})))
+            .into_response();
+    }
+    match ask(&state, Control::PeerJsPeers).await {
+        Some(Some(ids)) => Json(ids).into_response(),
+        Some(None) => (
+            StatusCode::UNAUTHORIZED,
+            Json(
+                serde_json::json!({"error": "discovery_disabled", "message": "peer discovery is disabled on this hub"}),
+            ),
+        )
+            .into_response(),
+        None => unavailable(),
+    }
+}
+
+async fn health(State(state): State<AppState>) -> Response {
+    match ask(&state, Control::Health).await {
+        Some((connections, namespaces)) => Json(serde_json::json!({
+            "status": "ok",
+            "version": env!("CARGO_PKG_VERSION"),
+            "connections": connections,
+            "namespaces": namespaces,
+        }))
+        .into_response(),
+        None => unavailable(),
+    }
+}
+
+async fn metrics(State(state): State<AppState>) -> Response {
+    match ask(&state, Control::Metrics).await {
+        Some(text) => ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text).into_response(),
+        None => unavailable(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::client_ip;
+    use std::net::IpAddr;
+
+    #[test]
+    fn forwarded_for_is_believed_only_from_trusted_proxies() {
+        let proxy: IpAddr = "10.0.0.1".parse().unwrap();
+        let client: IpAddr = "203.0.113.9".parse().unwrap();
+        let forged = Some("198.51.100.1, 203.0.113.9");
+        assert_eq!(client_ip(client, forged, &[proxy]), client, "an untrusted socket's header is ignored");
+        assert_eq!(client_ip(proxy, forged, &[proxy]), client, "rightmost untrusted address");
+        assert_eq!(client_ip(proxy, None, &[proxy]), proxy);
+        assert_eq!(client_ip(proxy, Some("garbage"), &[proxy]), proxy);
+    }
+}

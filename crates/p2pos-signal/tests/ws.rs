@@ -1,0 +1,186 @@
+//! Real WebSocket clients against a real hub on loopback.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::time::Duration;
+
+use futures_util::{SinkExt, StreamExt};
+use p2pos_signal::server::{ServerConfig, SignalServer};
+use p2pos_signal::{HubConfig, Limits};
+use serde_json::{Value, json};
+use tokio::net::TcpStream;
+use tokio_tungstenite::tungstenite::Message;
+use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
+use tokio_tungstenite::{MaybeTlsStream, WebSocketStream, connect_async};
+
+type Ws = WebSocketStream<MaybeTlsStream<TcpStream>>;
+
+async fn hub(limits: Limits) -> SignalServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let config = ServerConfig { hub: HubConfig { limits, ..Default::default() }, ..Default::default() };
+    SignalServer::start(listener, config, axum::Router::new()).unwrap()
+}
+
+async fn connect(server: &SignalServer, path: &str) -> Ws {
+    connect_async(format!("ws://{}{path}", server.local_addr())).await.unwrap().0
+}
+
+async fn send(ws: &mut Ws, v: Value) {
+    ws.send(Message::Text(v.to_string().into())).await.unwrap();
+}
+
+/// The next text message as JSON (skipping pings), or panics after 5 s.
+async fn recv(ws: &mut Ws) -> Value {
+    loop {
+        let msg =
+            tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("timed out").expect("closed").unwrap();
+        match msg {
+            Message::Text(t) => return serde_json::from_str(&t).unwrap(),
+            Message::Ping(_) | Message::Pong(_) => continue,
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+}
+
+/// Reads until the close frame and returns its code and reason.
+async fn close_of(ws: &mut Ws) -> (u16, String) {
+    loop {
+        match tokio::time::timeout(Duration::from_secs(5), ws.next()).await.expect("timed out") {
+            Some(Ok(Message::Close(Some(frame)))) => return (u16::from(frame.code), frame.reason.to_string()),
+            Some(Ok(_)) => continue,
+            other => panic!("expected a close frame, got {other:?}"),
+        }
+    }
+}
+
+async fn hello(ws: &mut Ws) -> String {
+    send(ws, json!({"type": "hello", "v": 1})).await;
+    let welcome = recv(ws).await;
+    assert_eq!(welcome["type"], "welcome");
+    welcome["peer"].as_str().unwrap().to_string()
+}
+
+#[tokio::test]
+async fn two_peers_meet_in_a_namespace_and_exchange_signals() {
+    let server = hub(Limits::default()).await;
+    let mut a = connect(&server, "/v1/ws").await;
+    let mut b = connect(&server, "/v1/ws").await;
+    let a_peer = hello(&mut a).await;
+    let b_peer = hello(&mut b).await;
+    send(&mut a, json!({"type": "join", "ns": "family:river"})).await;
+    assert_eq!(recv(&mut a).await["type"], "joined");
+    send(&mut b, json!({"type": "join", "ns": "family:river"})).await;
+    assert_eq!(recv(&mut b).await["peers"][0]["peer"], a_peer);
+    assert_eq!(recv(&mut a).await["peer"]["peer"], b_peer);
+    send(&mut a, json!({"type": "signal", "to": b_peer, "payload": {"sdp": "v=0\r\n"}})).await;
+    assert_eq!(recv(&mut b).await, json!({"type": "signal", "from": a_peer, "payload": {"sdp": "v=0\r\n"}}));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn oversize_messages_close_the_socket_with_1009_and_a_reason() {
+    let server = hub(Limits::default()).await;
+    let mut a = connect(&server, "/v1/ws").await;
+    hello(&mut a).await;
+    send(&mut a, json!({"type": "ping", "pad": "x".repeat(20_000)})).await;
+    let (code, reason) = close_of(&mut a).await;
+    assert_eq!(code, 1009);
+    assert!(reason.contains("limit 16384"), "{reason}");
+    // Far beyond the limit, the WebSocket layer itself refuses to buffer it.
+    let mut b = connect(&server, "/v1/ws").await;
+    hello(&mut b).await;
+    let _ = b.send(Message::Text("x".repeat(200_000).into())).await;
+    assert_eq!(close_of(&mut b).await.0, 1009);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn connections_beyond_the_per_address_cap_get_429_with_a_reason() {
+    let server = hub(Limits { max_connections_per_ip: 2, ..Limits::default() }).await;
+    let _a = connect(&server, "/v1/ws").await;
+    let _b = connect(&server, "/v1/ws").await;
+    let err = connect_async(format!("ws://{}/v1/ws", server.local_addr())).await.unwrap_err();
+    let tokio_tungstenite::tungstenite::Error::Http(response) = err else {
+        panic!("expected an HTTP refusal, got {err}")
+    };
+    assert_eq!(response.status(), 429);
+    let body: Value = serde_json::from_slice(response.body().as_deref().unwrap()).unwrap();
+    assert_eq!(body["error"], "too_many_connections");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn binary_frames_and_garbage_are_refused_without_harming_others() {
+    let server = hub(Limits::default()).await;
+    let mut good = connect(&server, "/v1/ws").await;
+    hello(&mut good).await;
+    let mut bad = connect(&server, "/v1/ws").await;
+    hello(&mut bad).await;
+    bad.send(Message::Text("{\"type\":".into())).await.unwrap();
+    assert_eq!(recv(&mut bad).await["code"], "bad_message");
+    bad.send(Message::Binary(vec![0u8; 10].into())).await.unwrap();
+    assert_eq!(close_of(&mut bad).await.0, 1003);
+    send(&mut good, json!({"type": "ping"})).await;
+    assert_eq!(recv(&mut good).await["type"], "pong");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn peerjs_clients_open_relay_and_collide_like_on_the_peerjs_server() {
+    let server = hub(Limits::default()).await;
+    let id = http_get(&server, "/peerjs/id").await;
+    assert_eq!(id.0, 200);
+    assert!(!id.1.is_empty());
+    let mut a = connect(&server, "/peerjs?key=peerjs&id=alice&token=t1").await;
+    assert_eq!(recv(&mut a).await, json!({"type": "OPEN"}));
+    let mut b = connect(&server, "/peerjs?key=peerjs&id=bob&token=t2").await;
+    assert_eq!(recv(&mut b).await, json!({"type": "OPEN"}));
+    send(&mut a, json!({"type": "OFFER", "dst": "bob", "payload": {"sdp": "x"}})).await;
+    assert_eq!(recv(&mut b).await, json!({"type": "OFFER", "src": "alice", "dst": "bob", "payload": {"sdp": "x"}}));
+    let mut thief = connect(&server, "/peerjs?key=peerjs&id=alice&token=other").await;
+    assert_eq!(recv(&mut thief).await, json!({"type": "ID-TAKEN", "payload": {"msg": "ID is taken"}}));
+    assert_eq!(http_get(&server, "/peerjs/peers").await.0, 401);
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn health_and_metrics_report_without_contents() {
+    let server = hub(Limits::default()).await;
+    let mut a = connect(&server, "/v1/ws").await;
+    hello(&mut a).await;
+    let (status, body) = http_get(&server, "/health").await;
+    assert_eq!(status, 200);
+    let health: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(health["connections"], 1);
+    let (status, text) = http_get(&server, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(text.contains("p2pos_hub_connections 1"), "{text}");
+    assert!(text.contains("p2pos_hub_refusals_total{reason=\"rate_limited\"} 0"));
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn shutdown_says_going_away_to_every_client() {
+    let server = hub(Limits::default()).await;
+    let mut a = connect(&server, "/v1/ws").await;
+    hello(&mut a).await;
+    let mut p = connect(&server, "/peerjs?key=peerjs&id=x&token=y").await;
+    recv(&mut p).await;
+    server.shutdown().await;
+    assert_eq!(close_of(&mut a).await, (u16::from(CloseCode::Away), "hub shutting down".to_string()));
+    assert_eq!(close_of(&mut p).await.0, 1001);
+}
+
+/// A minimal HTTP/1.1 GET over a raw socket: status and body.
+async fn http_get(server: &SignalServer, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    stream.write_all(request.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    stream.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).into_owned();
+    let status = text[9..12].parse().unwrap();
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
+    (status, body)
+}
