@@ -48,11 +48,11 @@ test-rust:
 	cargo test --workspace --locked
 
 test-web: web-deps
-	cd $(WEB) && npm run lint && npm run typecheck && npm test
+	cd $(WEB) && npm run lint && npm run format:check && npm run typecheck && npm test
 
+# Builds the web app and the harness, then drives Debian's Chromium against the real binary.
 test-e2e: web-deps
 	cargo build --locked -p p2pos
-	cd $(WEB) && npm run build && npm run build:harness
 	cd $(WEB) && P2POS_BIN=$(CURDIR)/target/debug/p2pos npm run e2e
 
 ## vectors: regenerate testvectors/*.json (then run `make test` and commit them)

@@ -107,7 +107,8 @@ pub struct RecordSignArgs {
     /// The identity file that signs.
     #[arg(long, short, value_name = "FILE")]
     pub identity: Option<PathBuf>,
-    /// The body: a JSON object, signed byte for byte; `-` or nothing reads standard input.
+    /// The body: a JSON object, signed byte for byte except trailing whitespace (such as the final
+    /// newline); `-` or nothing reads standard input.
     pub body: Option<PathBuf>,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,

@@ -1,0 +1,174 @@
+// Shared plumbing for the browser tests: the real p2pos binary as web server and CLI, and Debian's
+// Chromium driven by playwright-core.
+import { spawn } from "node:child_process";
+import { once } from "node:events";
+import { existsSync } from "node:fs";
+import { mkdtemp, rm } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { createInterface } from "node:readline";
+import { fileURLToPath } from "node:url";
+import { chromium } from "playwright-core";
+
+const here = path.dirname(fileURLToPath(import.meta.url));
+export const WEB_DIR = path.resolve(here, "..");
+export const REPO_ROOT = path.resolve(WEB_DIR, "../..");
+export const P2POS_BIN = process.env.P2POS_BIN ?? path.join(REPO_ROOT, "target/debug/p2pos");
+export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
+export const DIST = path.join(WEB_DIR, "dist");
+export const DIST_HARNESS = path.join(WEB_DIR, "dist-harness");
+
+const CHROMIUM_ARGS = [
+  "--no-sandbox",
+  "--no-first-run",
+  "--disable-background-networking",
+  "--disable-component-update",
+  "--disable-sync",
+  "--disable-gpu",
+  "--disable-features=WebRtcHideLocalIpsWithMdns",
+];
+
+/** Fail early with a useful message instead of a spawn ENOENT deep in a test. */
+export function requireBuilt(webDir) {
+  if (!existsSync(P2POS_BIN)) {
+    throw new Error(`p2pos binary not found at ${P2POS_BIN}: run \`cargo build\` at the repo root or set P2POS_BIN`);
+  }
+  if (!existsSync(path.join(webDir, "index.html"))) {
+    throw new Error(`${webDir} is not built: run \`npm run build\` and \`npm run build:harness\` in apps/web`);
+  }
+  if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
+}
+
+/**
+ * Start `p2pos node` serving `webDir` on a free loopback port; resolves to { url, stop }.
+ * The node prints "listening on http://127.0.0.1:PORT" on stdout once it accepts connections.
+ */
+export async function startNode(webDir) {
+  requireBuilt(webDir);
+  const child = spawn(P2POS_BIN, ["node", "--listen", "127.0.0.1:0", "--web-dir", webDir], {
+    stdio: ["ignore", "pipe", "pipe"],
+    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
+  });
+  let stderr = "";
+  child.stderr.setEncoding("utf8").on("data", (chunk) => {
+    stderr += chunk;
+  });
+  const exited = once(child, "exit");
+
+  const url = await new Promise((resolve, reject) => {
+    const timer = setTimeout(
+      () => reject(new Error(`p2pos node did not report its address in 30 s\n${stderr}`)),
+      30_000,
+    );
+    const lines = createInterface({ input: child.stdout });
+    lines.on("line", (line) => {
+      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
+      if (match) {
+        clearTimeout(timer);
+        resolve(match[1]);
+      }
+    });
+    void exited.then(([code, signal]) => {
+      clearTimeout(timer);
+      reject(new Error(`p2pos node exited early (code ${code}, signal ${signal})\n${stderr}`));
+    });
+  });
+
+  return {
+    url,
+    async stop() {
+      if (child.exitCode === null && child.signalCode === null) {
+        child.kill("SIGTERM");
+        const timer = setTimeout(() => child.kill("SIGKILL"), 5_000);
+        await exited;
+        clearTimeout(timer);
+      }
+    },
+  };
+}
+
+/** Launch headless Chromium; resolves to the Browser. */
+export async function launchBrowser() {
+  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+}
+
+/** Run the p2pos CLI; resolves to { code, stdout, stderr } (never rejects on a non-zero exit). */
+export async function runCli(args, { input } = {}) {
+  const child = spawn(P2POS_BIN, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+  let stdout = "";
+  let stderr = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk) => (stdout += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk) => (stderr += chunk));
+  if (input !== undefined) {
+    // A command that exits without reading its input must not crash the test run with EPIPE.
+    child.stdin.on("error", () => {});
+    child.stdin.end(input);
+  }
+  const timer = setTimeout(() => child.kill("SIGKILL"), 120_000);
+  // "close", not "exit": it fires once stdout and stderr have been read to their end.
+  const [code] = await once(child, "close");
+  clearTimeout(timer);
+  return { code, stdout, stderr };
+}
+
+/** A fresh temporary directory, removed by the returned cleanup. */
+export async function tempDir(prefix) {
+  const dir = await mkdtemp(path.join(tmpdir(), `p2pos-${prefix}-`));
+  return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
+}
+
+/** Open the harness page and wait for window.p2posHarness. */
+export async function openHarness(browser, url) {
+  const page = await browser.newPage();
+  page.on("pageerror", (error) => console.error("[harness page error]", error));
+  await page.goto(`${url}/`);
+  await page.waitForFunction(() => window.p2posHarness !== undefined, null, { timeout: 30_000 });
+  return page;
+}
+
+/**
+ * What this browser stored for its identity, read straight from IndexedDB (as any script in the
+ * page could). Call only after the app has loaded: opening the database first would create it
+ * without the app's object store.
+ */
+export async function storedIdentity(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("p2pos");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const db = open.result;
+          const request = db.transaction("identity").objectStore("identity").get("current");
+          request.onerror = () => reject(request.error);
+          request.onsuccess = () => {
+            db.close();
+            const value = request.result;
+            if (!value) return resolve(null);
+            const describeKey = (key) => ({
+              isCryptoKey: key instanceof CryptoKey,
+              extractable: key.extractable,
+              algorithm: key.algorithm.name,
+              type: key.type,
+              usages: key.usages,
+            });
+            resolve({
+              id: value.id,
+              recipient: value.recipient,
+              fields: Object.keys(value).sort(),
+              signingKey: describeKey(value.signingKey),
+              ageKey: describeKey(value.ageKey),
+              backupIsArmored: value.backup.startsWith("-----BEGIN AGE ENCRYPTED FILE-----"),
+            });
+          };
+        };
+      }),
+  );
+}
+
+/** Restore through the UI: choose the file, type the passphrase, submit. */
+export async function restoreThroughUi(page, file, passphrase) {
+  await page.getByTestId("restore-file").setInputFiles(file);
+  await page.getByTestId("restore-passphrase").fill(passphrase);
+  await page.getByTestId("restore-submit").click();
+}

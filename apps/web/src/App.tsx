@@ -1,0 +1,86 @@
+/**
+ * The first screen: who am I on this browser? Without an identity, create or restore one; with
+ * one, show it. All the work happens in src/lib; this only sequences it.
+ */
+import { useEffect, useState } from "react";
+import { loadIdentity, type StoredIdentity } from "./lib/identity.ts";
+import { checkWebCryptoSupport } from "./lib/keys.ts";
+import { IdentityView } from "./components/IdentityView.tsx";
+import { Welcome } from "./components/Welcome.tsx";
+import { describeError } from "./errorMessages.ts";
+
+type State =
+  | { status: "loading" }
+  | { status: "unsupported"; reason: string }
+  | { status: "failed"; message: string }
+  | { status: "none" }
+  | { status: "ready"; identity: StoredIdentity };
+
+export function App() {
+  const [state, setState] = useState<State>({ status: "loading" });
+
+  useEffect(() => {
+    // StrictMode mounts twice in development; only the surviving effect may set state.
+    const mounted = new AbortController();
+    const settle = (next: State) => {
+      if (!mounted.signal.aborted) setState(next);
+    };
+    void (async () => {
+      const support = await checkWebCryptoSupport();
+      if (!support.ok) {
+        settle({ status: "unsupported", reason: support.reason });
+        return;
+      }
+      try {
+        const identity = await loadIdentity();
+        settle(identity ? { status: "ready", identity } : { status: "none" });
+      } catch (error) {
+        settle({ status: "failed", message: describeError(error) });
+      }
+    })();
+    return () => mounted.abort();
+  }, []);
+
+  return (
+    <div className="page">
+      <header className="masthead">
+        <img src={`${import.meta.env.BASE_URL}favicon.svg`} alt="" width={32} height={32} />
+        <div>
+          <p className="brand">P2POS</p>
+          <p className="tagline">Your family's photos, on machines you own.</p>
+        </div>
+      </header>
+      <main>{renderState(state, setState)}</main>
+    </div>
+  );
+}
+
+function renderState(state: State, setState: (state: State) => void) {
+  switch (state.status) {
+    case "loading":
+      return (
+        <p className="muted" role="status">
+          Opening your keys…
+        </p>
+      );
+    case "unsupported":
+      return (
+        <section className="card notice" role="alert">
+          <h1>This browser cannot hold your keys</h1>
+          <p>{state.reason}</p>
+          <p>Use a current Chrome, Chromium, Edge, Firefox or Safari.</p>
+        </section>
+      );
+    case "failed":
+      return (
+        <section className="card notice" role="alert">
+          <h1>Your identity could not be opened</h1>
+          <p>{state.message}</p>
+        </section>
+      );
+    case "none":
+      return <Welcome onReady={(identity) => setState({ status: "ready", identity })} />;
+    case "ready":
+      return <IdentityView identity={state.identity} onForgotten={() => setState({ status: "none" })} />;
+  }
+}

@@ -1,0 +1,135 @@
+/**
+ * What each vector case means, as executable checks: one function per vector file.
+ *
+ * A check resolves when the library behaves as the case says (valid: the expected outputs;
+ * invalid: an error of exactly the expected kind) and throws `VectorMismatch` otherwise. Vitest and
+ * the in-browser harness run the very same checks, so Node and Chromium are held to one standard.
+ */
+import { decodeBase64 } from "../lib/base64.ts";
+import { openBackup } from "../lib/backup.ts";
+import { BlobHasher, blobId } from "../lib/blob.ts";
+import { bytesEqual, toHex } from "../lib/bytes.ts";
+import { decryptWithIdentities } from "../lib/crypt.ts";
+import { P2posError } from "../lib/errors.ts";
+import { formatIdentityFile } from "../lib/identityFile.ts";
+import { encodeReadableId, parseReadableId } from "../lib/readableId.ts";
+import { verifyRecord } from "../lib/records.ts";
+import { bytesToStream, readAllBytes } from "../lib/streams.ts";
+import { expectedError, isObject, json, text, textList, type VectorCase } from "./schema.ts";
+
+export class VectorMismatch extends Error {}
+
+export type Check = (c: VectorCase) => Promise<void>;
+
+export const checkId: Check = async (c) => {
+  const input = text(c, "input");
+  if (!c.valid) return expectKind(() => parseReadableId(input), expectedError(c));
+  const key = parseReadableId(input);
+  expectEqual("public key", toHex(key), text(c, "public_key").toLowerCase());
+  expectEqual("canonical id", encodeReadableId(key), text(c, "id"));
+  await Promise.resolve();
+};
+
+export const checkRecord: Check = async (c) => {
+  const record = json(c, "record");
+  if (!c.valid) return expectKind(() => verifyRecord(record), expectedError(c));
+  const verified = await verifyRecord(record);
+  expectEqual("signer", verified.signer, text(c, "signer"));
+  expectEqual("body", canonicalJson(verified.body), canonicalJson(json(c, "body")));
+  const signedBody = isObject(record) ? record["body"] : undefined;
+  if (typeof signedBody !== "string" || !bytesEqual(verified.bodyBytes, decodeBase64(signedBody))) {
+    throw new VectorMismatch("the verified body bytes are not the signed bytes");
+  }
+};
+
+export const checkAge: Check = async (c) => {
+  const file = decodeBase64(text(c, "file"));
+  const identities = textList(c, "identities");
+  if (!c.valid) {
+    const kind = expectedError(c);
+    await expectKind(() => decryptWithIdentities(file, identities), kind);
+    await expectKind(async () => readAll(await decryptWithIdentities(chunked(file, 7_777), identities)), kind);
+    return;
+  }
+  const expected = decodeBase64(text(c, "plaintext"));
+  expectBytes("plaintext (bytes in)", await decryptWithIdentities(file, identities), expected);
+  // The streaming path reassembles the header and the 64 KiB payload chunks from odd-sized pieces.
+  const streamed = await readAll(await decryptWithIdentities(chunked(file, 7_777), identities));
+  expectBytes("plaintext (stream in)", streamed, expected);
+};
+
+export const checkBackup: Check = async (c) => {
+  const file = text(c, "file");
+  const passphrase = text(c, "passphrase");
+  if (!c.valid) return expectKind(() => openBackup(file, passphrase), expectedError(c));
+  const { identity, text: plaintext } = await openBackup(file, passphrase);
+  expectEqual("id", identity.id, text(c, "id"));
+  expectEqual("recipient", identity.recipient, text(c, "recipient"));
+  expectEqual("identity file text", plaintext, text(c, "plaintext"));
+  // We must also *write* the file byte for byte as Rust does.
+  expectEqual("formatted identity file", formatIdentityFile(identity), text(c, "plaintext"));
+};
+
+export const checkBlob: Check = async (c) => {
+  const data = decodeBase64(text(c, "data"));
+  const expected = text(c, "blob_id").toLowerCase();
+  const matches = blobId(data) === expected;
+  if (!c.valid) {
+    // Blob vectors are all valid; a tampered copy must simply not match.
+    if (matches) throw new VectorMismatch("tampered data still has the original blob id");
+    return;
+  }
+  expectEqual("blob id", blobId(data), expected);
+  const hasher = new BlobHasher();
+  for (let offset = 0; offset < data.length; offset += 1_000) hasher.update(data.subarray(offset, offset + 1_000));
+  expectEqual("incremental blob id", hasher.digest(), expected);
+  await Promise.resolve();
+};
+
+// ---------------------------------------------------------------------------------------------
+
+async function expectKind(run: () => unknown, kind: string): Promise<void> {
+  let result: unknown;
+  try {
+    result = await run();
+  } catch (error) {
+    if (error instanceof P2posError && error.kind === kind) return;
+    throw new VectorMismatch(`expected a "${kind}" error, got ${describe(error)}`);
+  }
+  throw new VectorMismatch(`expected a "${kind}" error, but it succeeded (${describe(result)})`);
+}
+
+function expectEqual(what: string, actual: string, expected: string): void {
+  if (actual !== expected)
+    throw new VectorMismatch(`${what}: expected ${JSON.stringify(expected)}, got ${JSON.stringify(actual)}`);
+}
+
+function expectBytes(what: string, actual: Uint8Array, expected: Uint8Array): void {
+  if (!bytesEqual(actual, expected)) {
+    throw new VectorMismatch(`${what}: expected ${expected.length} bytes, got ${actual.length} different bytes`);
+  }
+}
+
+function describe(value: unknown): string {
+  if (value instanceof P2posError) return `${value.name} "${value.kind}": ${value.message}`;
+  if (value instanceof Error) return `${value.name}: ${value.message}`;
+  if (value instanceof Uint8Array) return `${value.length} bytes`;
+  return value === undefined ? "undefined" : JSON.stringify(value);
+}
+
+/** JSON with object keys sorted, to compare values regardless of key order. */
+export function canonicalJson(value: unknown): string {
+  return JSON.stringify(value, (_key, inner: unknown) =>
+    inner !== null && typeof inner === "object" && !Array.isArray(inner)
+      ? Object.fromEntries(Object.entries(inner).sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0)))
+      : inner,
+  );
+}
+
+/** A stream delivering `bytes` in pieces of `size`. */
+export function chunked(bytes: Uint8Array, size: number): ReadableStream<Uint8Array> {
+  return bytesToStream(bytes, size);
+}
+
+/** Drain a stream, keeping its own error (see lib/streams.ts for why not `Response`). */
+export const readAll = readAllBytes;
