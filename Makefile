@@ -6,8 +6,8 @@ SHELL := /bin/bash
 WEB := apps/web
 LISTEN ?= 127.0.0.1:7700
 # Debian packages the tests use: the browser for end-to-end tests, the stock age CLI for
-# interoperability checks.
-TEST_PACKAGES := chromium age
+# interoperability checks, coturn for relay tests.
+TEST_PACKAGES := chromium age coturn
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
 .PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors clean

@@ -5,6 +5,7 @@
 //! [`hub::Hub`] is the sans-IO core (all state and rules, time as input); [`server`] is the axum
 //! driver that owns sockets and timers. Protocols: `docs/PROTOCOL.md`.
 
+pub mod embedded_turn;
 pub mod hub;
 pub mod limits;
 mod metrics;

@@ -93,6 +93,16 @@ pub fn verify(secret: &str, username: &str, password_given: &str, now_unix: u64)
     }
 }
 
+/// The long-term key a TURN server needs for a REST username (`MD5(username:realm:password)`),
+/// or `None` when the username is malformed or expired at `now_unix`.
+pub fn rest_auth_key(secret: &str, username: &str, realm: &str, now_unix: u64) -> Option<Vec<u8>> {
+    let expiry: u64 = username.split_once(':')?.0.parse().ok()?;
+    if expiry < now_unix {
+        return None;
+    }
+    Some(::turn::auth::generate_auth_key(username, realm, &password(secret, username)))
+}
+
 /// One entry of an `RTCConfiguration.iceServers` list.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize)]
 pub struct IceServer {

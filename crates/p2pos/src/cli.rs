@@ -32,7 +32,7 @@ pub enum Command {
     /// Run a node: the web app and the /v1 API.
     Node(NodeArgs),
     /// Run the hub: WebRTC signaling, identity proofs, TURN credentials (PeerJS-compatible too).
-    Signal(SignalArgs),
+    Signal(Box<SignalArgs>),
 }
 
 #[derive(Debug, Subcommand)]
@@ -171,6 +171,20 @@ pub struct SignalArgs {
     /// STUN URL handed to clients, e.g. stun:turn.example.org:3478 (repeatable).
     #[arg(long = "stun-url", value_name = "URL")]
     pub stun_urls: Vec<String>,
+    /// Run the built-in STUN/TURN server on this UDP address (e.g. 0.0.0.0:3478). Its URLs are
+    /// handed out unless --turn-url/--stun-url are given. `--dev` runs it on <listen ip>:3478.
+    #[arg(long, value_name = "UDP_ADDR")]
+    pub embedded_turn: Option<SocketAddr>,
+    /// The public address of this host, where peers reach relayed ports
+    /// [default: the --embedded-turn address, unless it is 0.0.0.0].
+    #[arg(long, value_name = "IP")]
+    pub turn_relay_ip: Option<std::net::IpAddr>,
+    /// Lowest UDP port for relays of the embedded TURN server.
+    #[arg(long, default_value_t = 49152)]
+    pub turn_min_port: u16,
+    /// Highest UDP port for relays of the embedded TURN server.
+    #[arg(long, default_value_t = 65535)]
+    pub turn_max_port: u16,
     /// Lifetime of TURN credentials, in seconds.
     #[arg(long, default_value_t = 600)]
     pub turn_ttl_secs: u64,

@@ -22,7 +22,7 @@ fn main() -> ExitCode {
         Command::Encrypt(args) => crypt_cmd::encrypt(args),
         Command::Decrypt(args) => crypt_cmd::decrypt(args),
         Command::Node(args) => node_cmd::run(args),
-        Command::Signal(args) => signal_cmd::run(args),
+        Command::Signal(args) => signal_cmd::run(*args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

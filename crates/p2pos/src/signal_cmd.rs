@@ -1,23 +1,36 @@
-//! `p2pos signal`: runs the hub until Ctrl-C or SIGTERM.
+//! `p2pos signal`: runs the hub (and optionally its embedded STUN/TURN) until Ctrl-C or SIGTERM.
 
+use std::net::SocketAddr;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use base64::Engine as _;
+use p2pos_signal::embedded_turn::{EmbeddedTurn, EmbeddedTurnConfig};
 use p2pos_signal::server::{ServerConfig, SignalServer};
 use p2pos_signal::{HubConfig, Limits, TurnConfig};
 
 use crate::cli::SignalArgs;
 
+/// The conventional STUN/TURN port, used by `--dev`.
+const TURN_PORT: u16 = 3478;
+
 pub fn run(args: SignalArgs) -> Result<()> {
     crate::node_cmd::install_tracing();
-    let config = config(&args)?;
+    let (config, embedded) = config(&args)?;
     let web = match &args.web_dir {
         Some(dir) => p2pos_node::web_app(dir),
         None => axum::Router::new(),
     };
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
+        let turn = match (&embedded, &config.hub.turn) {
+            (Some(turn_config), Some(turn)) => {
+                let server = EmbeddedTurn::start(turn_config, turn.secret().to_string()).await?;
+                println!("embedded STUN/TURN on udp://{} (relays on {})", server.local_addr(), turn_config.relay_ip);
+                Some(server)
+            }
+            _ => None,
+        };
         let listener = tokio::net::TcpListener::bind(args.listen)
             .await
             .with_context(|| format!("listening on {}", args.listen))?;
@@ -27,11 +40,14 @@ pub fn run(args: SignalArgs) -> Result<()> {
         println!("p2pos signal listening on http://{addr} (native: ws://{addr}/v1/ws, PeerJS: ws://{addr}/peerjs)");
         crate::node_cmd::shutdown_signal().await;
         server.shutdown().await;
+        if let Some(turn) = turn {
+            turn.close().await;
+        }
         Ok(())
     })
 }
 
-fn config(args: &SignalArgs) -> Result<ServerConfig> {
+fn config(args: &SignalArgs) -> Result<(ServerConfig, Option<EmbeddedTurnConfig>)> {
     let limits = Limits {
         max_message_bytes: args.max_message_bytes,
         rate_per_sec: args.rate,
@@ -50,19 +66,51 @@ fn config(args: &SignalArgs) -> Result<ServerConfig> {
         println!("dev mode: generated TURN secret (use it as coturn's static-auth-secret): {generated}");
         secret = Some(generated);
     }
-    let turn = match (secret, args.turn_urls.is_empty()) {
-        (None, true) => None,
-        (None, false) => bail!("--turn-url needs a secret: set P2POS_TURN_SECRET or --turn-secret (or use --dev)"),
-        (Some(secret), _) => Some(TurnConfig::new(secret, args.turn_urls.clone(), args.turn_ttl_secs)?),
+    let embedded_addr = args.embedded_turn.or(args.dev.then(|| SocketAddr::new(args.listen.ip(), TURN_PORT)));
+    let embedded = match embedded_addr {
+        None => None,
+        Some(listen) => {
+            let relay_ip = match args.turn_relay_ip {
+                Some(ip) => ip,
+                None if !listen.ip().is_unspecified() => listen.ip(),
+                None => {
+                    bail!("--embedded-turn on {listen} needs --turn-relay-ip: the address peers reach this host at")
+                }
+            };
+            if args.turn_min_port > args.turn_max_port {
+                bail!("--turn-min-port {} is above --turn-max-port {}", args.turn_min_port, args.turn_max_port);
+            }
+            Some(EmbeddedTurnConfig {
+                listen,
+                relay_ip,
+                min_port: args.turn_min_port,
+                max_port: args.turn_max_port,
+                realm: "p2pos".into(),
+            })
+        }
     };
-    Ok(ServerConfig {
-        hub: HubConfig {
-            limits,
-            stun_urls: args.stun_urls.clone(),
-            turn,
-            peerjs_key: args.peerjs_key.clone(),
-            peerjs_discovery: args.peerjs_discovery,
-        },
-        trusted_proxies: args.trusted_proxies.clone(),
-    })
+    let mut turn_urls = args.turn_urls.clone();
+    let mut stun_urls = args.stun_urls.clone();
+    if let Some(e) = &embedded {
+        let host = SocketAddr::new(e.relay_ip, e.listen.port());
+        if turn_urls.is_empty() {
+            turn_urls.push(format!("turn:{host}?transport=udp"));
+        }
+        if stun_urls.is_empty() {
+            stun_urls.push(format!("stun:{host}"));
+        }
+    }
+    let turn = match (secret, turn_urls.is_empty()) {
+        (None, true) => None,
+        (None, false) => bail!("TURN needs a secret: set P2POS_TURN_SECRET or --turn-secret (or use --dev)"),
+        (Some(secret), _) => Some(TurnConfig::new(secret, turn_urls, args.turn_ttl_secs)?),
+    };
+    let hub = HubConfig {
+        limits,
+        stun_urls,
+        turn,
+        peerjs_key: args.peerjs_key.clone(),
+        peerjs_discovery: args.peerjs_discovery,
+    };
+    Ok((ServerConfig { hub, trusted_proxies: args.trusted_proxies.clone() }, embedded))
 }
