@@ -27,6 +27,7 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
+use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::{ConnId, Hub, HubConfig, Output, Protocol, close};
@@ -44,11 +45,27 @@ const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 const READ_BUFFER: usize = 4 * 1024;
 
 /// Everything `p2pos signal` configures.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone)]
 pub struct ServerConfig {
     pub hub: HubConfig,
     /// Proxies whose `X-Forwarded-For` is believed. Default: none (the socket address is used).
     pub trusted_proxies: Vec<IpAddr>,
+    /// A TCP connection must send its request headers within this time. Default 10 s.
+    pub header_timeout: Duration,
+    /// TCP connections still in HTTP (not yet WebSocket) at once; more are closed at accept.
+    /// Default 1,024.
+    pub max_pending_http: usize,
+}
+
+impl Default for ServerConfig {
+    fn default() -> Self {
+        Self {
+            hub: HubConfig::default(),
+            trusted_proxies: Vec::new(),
+            header_timeout: Duration::from_secs(10),
+            max_pending_http: 1024,
+        }
+    }
 }
 
 enum Event {
@@ -57,23 +74,21 @@ enum Event {
 }
 
 enum Control {
-    Connect {
-        ip: IpAddr,
-        protocol: Protocol,
-        queue: mpsc::Sender<ToConn>,
-        reply: oneshot::Sender<Result<ConnId, Refusal>>,
-    },
-    Disconnected {
-        conn: ConnId,
-    },
-    SlowReader {
-        conn: ConnId,
-    },
+    Connect { ip: IpAddr, protocol: Protocol, queue: ConnQueue, reply: oneshot::Sender<Result<ConnId, Refusal>> },
+    Disconnected { conn: ConnId },
+    SlowReader { conn: ConnId },
     NewPeerJsId(oneshot::Sender<String>),
     PeerJsPeers(oneshot::Sender<Option<Vec<String>>>),
     Metrics(oneshot::Sender<String>),
     Health(oneshot::Sender<(usize, usize)>),
     Shutdown,
+}
+
+/// The actor's handle on one connection: its outgoing queue, and a switch that drops the socket
+/// when the queue is full (the task may be stuck writing to a peer that does not read).
+struct ConnQueue {
+    messages: mpsc::Sender<ToConn>,
+    kill: CancellationToken,
 }
 
 enum ToConn {
@@ -124,13 +139,7 @@ impl SignalServer {
         let actor = tokio::spawn(run_actor(hub, events_rx, control_rx, control_tx.clone()));
         let app = router(state).merge(extra);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
-        let http = tokio::spawn(async move {
-            axum::serve(listener, app.into_make_service_with_connect_info::<SocketAddr>())
-                .with_graceful_shutdown(async {
-                    let _ = stop_rx.await;
-                })
-                .await
-        });
+        let http = tokio::spawn(accept_loop(listener, app, config.header_timeout, config.max_pending_http, stop_rx));
         Ok(Self { addr, control: control_tx, http, actor, tracker, stop_http: Some(stop_tx) })
     }
 
@@ -152,6 +161,62 @@ impl SignalServer {
     }
 }
 
+/// Accepts TCP connections and serves HTTP/1.1 with upgrades. Unlike `axum::serve`, it bounds
+/// connections that have not finished their request (a semaphore) and gives each a deadline for
+/// its headers, so thousands of half-open sockets cost a bounded amount and then go away.
+async fn accept_loop(
+    listener: TcpListener,
+    app: Router,
+    header_timeout: Duration,
+    max_pending: usize,
+    mut stop: oneshot::Receiver<()>,
+) -> std::io::Result<()> {
+    use hyper_util::rt::{TokioExecutor, TokioIo, TokioTimer};
+    use hyper_util::server::conn::auto::Builder;
+    use hyper_util::service::TowerToHyperService;
+
+    let pending = std::sync::Arc::new(tokio::sync::Semaphore::new(max_pending));
+    let graceful = hyper_util::server::graceful::GracefulShutdown::new();
+    let mut builder = Builder::new(TokioExecutor::new());
+    builder.http1().timer(TokioTimer::new()).header_read_timeout(header_timeout);
+    let builder = builder.http1_only();
+    loop {
+        let (stream, peer) = tokio::select! {
+            accepted = listener.accept() => match accepted {
+                Ok(pair) => pair,
+                Err(e) => {
+                    // Out of file descriptors and the like: back off instead of spinning.
+                    tracing::warn!(error = %e, "accept failed");
+                    tokio::time::sleep(Duration::from_millis(100)).await;
+                    continue;
+                }
+            },
+            _ = &mut stop => break,
+        };
+        let Ok(permit) = pending.clone().try_acquire_owned() else {
+            tracing::debug!(%peer, "too many pending HTTP connections; closing");
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let service = TowerToHyperService::new(app.clone().layer(axum::Extension(ConnectInfo(peer))));
+        let builder = builder.clone();
+        let graceful = graceful.watcher();
+        tokio::spawn(async move {
+            // hyper's header timeout starts with the first byte; a socket that never sends one
+            // is dropped here.
+            let mut first = [0u8; 1];
+            if !matches!(tokio::time::timeout(header_timeout, stream.peek(&mut first)).await, Ok(Ok(1))) {
+                return;
+            }
+            let connection = builder.serve_connection_with_upgrades(TokioIo::new(stream), service);
+            let _ = graceful.watch(connection.into_owned()).await;
+            drop(permit);
+        });
+    }
+    let _ = tokio::time::timeout(SHUTDOWN_GRACE, graceful.shutdown()).await;
+    Ok(())
+}
+
 fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/ws", get(native_ws))
@@ -169,7 +234,7 @@ async fn run_actor(
     mut control: mpsc::UnboundedReceiver<Control>,
     control_tx: mpsc::UnboundedSender<Control>,
 ) {
-    let mut queues: HashMap<ConnId, mpsc::Sender<ToConn>> = HashMap::new();
+    let mut queues: HashMap<ConnId, ConnQueue> = HashMap::new();
     let mut shutting_down = false;
     loop {
         let deadline =
@@ -211,7 +276,7 @@ fn on_event(hub: &mut Hub, event: Event) {
     }
 }
 
-fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, mpsc::Sender<ToConn>>, control: Control) {
+fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, ConnQueue>, control: Control) {
     let now = Instant::now().into_std();
     match control {
         Control::Connect { ip, protocol, queue, reply } => {
@@ -231,7 +296,12 @@ fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, mpsc::Sender<ToConn>>,
             queues.remove(&conn);
             hub.disconnected(conn, now);
         }
-        Control::SlowReader { conn } => hub.slow_reader(conn, now),
+        Control::SlowReader { conn } => {
+            if let Some(queue) = queues.get(&conn) {
+                queue.kill.cancel();
+            }
+            hub.slow_reader(conn, now);
+        }
         Control::NewPeerJsId(reply) => {
             let _ = reply.send(hub.peerjs_new_id());
         }
@@ -248,14 +318,14 @@ fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, mpsc::Sender<ToConn>>,
     }
 }
 
-fn route(output: Output, queues: &HashMap<ConnId, mpsc::Sender<ToConn>>, control: &mpsc::UnboundedSender<Control>) {
+fn route(output: Output, queues: &HashMap<ConnId, ConnQueue>, control: &mpsc::UnboundedSender<Control>) {
     let (conn, message) = match output {
         Output::Send { conn, text } => (conn, ToConn::Text(text)),
         Output::Ping { conn } => (conn, ToConn::Ping),
         Output::Close { conn, code, reason } => (conn, ToConn::Close(code, reason)),
     };
     let Some(queue) = queues.get(&conn) else { return };
-    if let Err(mpsc::error::TrySendError::Full(_)) = queue.try_send(message) {
+    if let Err(mpsc::error::TrySendError::Full(_)) = queue.messages.try_send(message) {
         let _ = control.send(Control::SlowReader { conn });
     }
 }
@@ -273,12 +343,27 @@ impl Drop for ConnGuard {
 }
 
 async fn run_connection(
-    mut socket: WebSocket,
+    socket: WebSocket,
     guard: ConnGuard,
+    queue: mpsc::Receiver<ToConn>,
+    kill: CancellationToken,
+    events: mpsc::Sender<Event>,
+) {
+    tokio::select! {
+        () = serve_connection(socket, guard.conn, queue, events) => {}
+        // A peer that stopped reading: its close frame cannot get through a full buffer, so the
+        // socket is simply dropped.
+        () = kill.cancelled() => {}
+    }
+    drop(guard);
+}
+
+async fn serve_connection(
+    mut socket: WebSocket,
+    conn: ConnId,
     mut queue: mpsc::Receiver<ToConn>,
     events: mpsc::Sender<Event>,
 ) {
-    let conn = guard.conn;
     loop {
         tokio::select! {
             frame = socket.recv() => match frame {
@@ -321,7 +406,6 @@ async fn run_connection(
             },
         }
     }
-    drop(guard);
 }
 
 fn close_frame(code: u16, reason: &str) -> Message {
@@ -357,8 +441,10 @@ async fn upgrade(
     let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(peer.ip(), forwarded, &state.trusted_proxies);
     let (queue_tx, queue_rx) = mpsc::channel(CONNECTION_QUEUE);
+    let kill = CancellationToken::new();
     let (reply_tx, reply_rx) = oneshot::channel();
-    let sent = state.control.send(Control::Connect { ip, protocol, queue: queue_tx, reply: reply_tx });
+    let queue = ConnQueue { messages: queue_tx, kill: kill.clone() };
+    let sent = state.control.send(Control::Connect { ip, protocol, queue, reply: reply_tx });
     let result = match (sent, reply_rx.await) {
         (Ok(()), Ok(result)) => result,
         _ => Err(Refusal::ShuttingDown),
@@ -375,7 +461,9 @@ async fn upgrade(
         // the WebSocket layer refuses to buffer it at all.
         .max_message_size(limit.saturating_mul(4))
         .max_frame_size(limit.saturating_mul(4))
-        .on_upgrade(move |socket| state.tracker.track_future(run_connection(socket, guard, queue_rx, state.events)))
+        .on_upgrade(move |socket| {
+            state.tracker.track_future(run_connection(socket, guard, queue_rx, kill, state.events))
+        })
 }
 
 fn refusal_response(refusal: Refusal) -> Response {

@@ -184,3 +184,80 @@ async fn http_get(server: &SignalServer, path: &str) -> (u16, String) {
     let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
     (status, body)
 }
+
+async fn hub_with(config: ServerConfig) -> SignalServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    SignalServer::start(listener, config, axum::Router::new()).unwrap()
+}
+
+#[tokio::test]
+async fn thousands_of_half_open_sockets_are_bounded_and_timed_out() {
+    use tokio::io::AsyncReadExt;
+    let config = ServerConfig { header_timeout: Duration::from_secs(1), max_pending_http: 64, ..Default::default() };
+    let server = hub_with(config).await;
+    let mut before = connect(&server, "/v1/ws").await;
+    hello(&mut before).await;
+    let mut idle = Vec::new();
+    for _ in 0..1000 {
+        idle.push(TcpStream::connect(server.local_addr()).await.unwrap());
+    }
+    // An established client is unaffected while they hang around.
+    send(&mut before, json!({"type": "ping"})).await;
+    assert_eq!(recv(&mut before).await["type"], "pong");
+    // Every one of them is closed by the hub: at once beyond the pending cap, else at the deadline.
+    for (i, mut socket) in idle.into_iter().enumerate() {
+        let mut buf = [0u8; 64];
+        let read = tokio::time::timeout(Duration::from_secs(5), socket.read(&mut buf))
+            .await
+            .unwrap_or_else(|_| panic!("socket {i} was never closed"));
+        assert!(matches!(read, Ok(0) | Err(_)), "the hub sent data to a silent socket: {read:?}");
+    }
+    let mut after = connect(&server, "/v1/ws").await;
+    hello(&mut after).await;
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn a_slow_reader_is_closed_without_hurting_the_sender() {
+    let limits = Limits { rate_per_sec: 0.0, ..Limits::default() };
+    let server = hub(limits).await;
+    let mut fast = connect(&server, "/v1/ws").await;
+    let mut slow = connect(&server, "/v1/ws").await;
+    hello(&mut fast).await;
+    let slow_peer = hello(&mut slow).await;
+    send(&mut fast, json!({"type": "join", "ns": "rv:x"})).await;
+    recv(&mut fast).await;
+    send(&mut slow, json!({"type": "join", "ns": "rv:x"})).await;
+    recv(&mut slow).await;
+    recv(&mut fast).await; // presence of slow
+    let payload = "y".repeat(12_000);
+    // `slow` never reads: its socket buffers fill, then its queue at the hub, then the hub drops it.
+    let mut unavailable = false;
+    for _ in 0..20_000 {
+        send(&mut fast, json!({"type": "signal", "to": slow_peer, "payload": {"pad": payload}})).await;
+        while let Ok(Some(Ok(Message::Text(t)))) = tokio::time::timeout(Duration::from_millis(0), fast.next()).await {
+            let v: Value = serde_json::from_str(&t).unwrap();
+            unavailable |= v["code"] == "peer_unavailable";
+        }
+        if unavailable {
+            break;
+        }
+    }
+    assert!(unavailable, "the slow reader should have been dropped");
+    send(&mut fast, json!({"type": "ping"})).await;
+    loop {
+        if recv(&mut fast).await["type"] == "pong" {
+            break;
+        }
+    }
+    // When it reads again it finds what was buffered, then the end of the connection.
+    let ended = tokio::time::timeout(Duration::from_secs(10), async {
+        while let Some(Ok(message)) = slow.next().await {
+            if matches!(message, Message::Close(_)) {
+                break;
+            }
+        }
+    });
+    assert!(ended.await.is_ok(), "the slow reader's connection was not closed");
+    server.shutdown().await;
+}
