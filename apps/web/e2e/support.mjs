@@ -6,7 +6,6 @@ import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
 import { tmpdir } from "node:os";
 import path from "node:path";
-import { createInterface } from "node:readline";
 import { fileURLToPath } from "node:url";
 import { chromium } from "playwright-core";
 
@@ -39,43 +38,43 @@ export function requireBuilt(webDir) {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
 }
 
+/** Children still running, killed if this test process exits without stopping them (a crash, a signal). */
+const running = new Set();
+function killRunning() {
+  for (const child of running) child.kill("SIGKILL");
+}
+process.once("exit", killRunning);
+for (const signal of ["SIGINT", "SIGTERM"]) {
+  process.once(signal, () => {
+    killRunning();
+    process.exit(128 + (signal === "SIGINT" ? 2 : 15));
+  });
+}
+
 /**
- * Start `p2pos node` serving `webDir` on a free loopback port; resolves to { url, stop }.
- * The node prints "listening on http://127.0.0.1:PORT" on stdout once it accepts connections.
+ * Spawn a long-running helper process (p2pos, coturn) that dies with this test process at the latest.
+ * Resolves at once to { child, exited, output, stop }; `output()` is everything it printed so far.
  */
-export async function startNode(webDir) {
-  requireBuilt(webDir);
-  const child = spawn(P2POS_BIN, ["node", "--listen", "127.0.0.1:0", "--web-dir", webDir], {
-    stdio: ["ignore", "pipe", "pipe"],
-    env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" },
-  });
-  let stderr = "";
-  child.stderr.setEncoding("utf8").on("data", (chunk) => {
-    stderr += chunk;
-  });
-  const exited = once(child, "exit");
-
-  const url = await new Promise((resolve, reject) => {
-    const timer = setTimeout(
-      () => reject(new Error(`p2pos node did not report its address in 30 s\n${stderr}`)),
-      30_000,
-    );
-    const lines = createInterface({ input: child.stdout });
-    lines.on("line", (line) => {
-      const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(line);
-      if (match) {
-        clearTimeout(timer);
-        resolve(match[1]);
-      }
+export function spawnTracked(command, args, { env } = {}) {
+  const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: env ?? process.env });
+  running.add(child);
+  let output = "";
+  child.stdout.setEncoding("utf8").on("data", (chunk) => (output += chunk));
+  child.stderr.setEncoding("utf8").on("data", (chunk) => (output += chunk));
+  const exited = new Promise((resolve) => {
+    child.once("exit", (code, signal) => {
+      running.delete(child);
+      resolve({ code, signal });
     });
-    void exited.then(([code, signal]) => {
-      clearTimeout(timer);
-      reject(new Error(`p2pos node exited early (code ${code}, signal ${signal})\n${stderr}`));
+    child.once("error", (error) => {
+      running.delete(child);
+      resolve({ code: null, signal: null, error });
     });
   });
-
   return {
-    url,
+    child,
+    exited,
+    output: () => output,
     async stop() {
       if (child.exitCode === null && child.signalCode === null) {
         child.kill("SIGTERM");
@@ -85,6 +84,61 @@ export async function startNode(webDir) {
       }
     },
   };
+}
+
+/**
+ * Run `p2pos <args>` as a server and wait for its "listening on http://127.0.0.1:PORT" line on stdout;
+ * resolves to { url, port, output, stop }.
+ */
+export async function startP2pos(args, label = args[0]) {
+  const proc = spawnTracked(P2POS_BIN, args, { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
+  try {
+    const url = await new Promise((resolve, reject) => {
+      const timer = setTimeout(
+        () => reject(new Error(`p2pos ${label} did not report its address in 30 s\n${proc.output()}`)),
+        30_000,
+      );
+      let buffered = "";
+      proc.child.stdout.on("data", (chunk) => {
+        buffered += chunk;
+        const match = /listening on (http:\/\/127\.0\.0\.1:\d+)/.exec(buffered);
+        if (match) {
+          clearTimeout(timer);
+          resolve(match[1]);
+        }
+      });
+      void proc.exited.then(({ code, signal, error }) => {
+        clearTimeout(timer);
+        reject(
+          new Error(
+            `p2pos ${label} exited early (code ${code}, signal ${signal}${error ? `, ${error}` : ""})\n${proc.output()}`,
+          ),
+        );
+      });
+    });
+    return { url, port: Number(new URL(url).port), output: proc.output, stop: proc.stop };
+  } catch (error) {
+    await proc.stop();
+    throw error;
+  }
+}
+
+/**
+ * Start `p2pos node` serving `webDir` on a free loopback port; resolves to { url, stop }.
+ * The node prints "listening on http://127.0.0.1:PORT" on stdout once it accepts connections.
+ */
+export async function startNode(webDir) {
+  requireBuilt(webDir);
+  return startP2pos(["node", "--listen", "127.0.0.1:0", "--web-dir", webDir]);
+}
+
+/**
+ * Start the hub, `p2pos signal`, on a free loopback port, serving `webDir`, with extra flags;
+ * resolves to { url, port, output, stop }.
+ */
+export async function startHub(webDir, extraArgs = []) {
+  requireBuilt(webDir);
+  return startP2pos(["signal", "--listen", "127.0.0.1:0", "--web-dir", webDir, ...extraArgs]);
 }
 
 /** Launch headless Chromium; resolves to the Browser. */

@@ -112,5 +112,5 @@ fn config(args: &SignalArgs) -> Result<(ServerConfig, Option<EmbeddedTurnConfig>
         peerjs_key: args.peerjs_key.clone(),
         peerjs_discovery: args.peerjs_discovery,
     };
-    Ok((ServerConfig { hub, trusted_proxies: args.trusted_proxies.clone() }, embedded))
+    Ok((ServerConfig { hub, trusted_proxies: args.trusted_proxies.clone(), ..ServerConfig::default() }, embedded))
 }
