@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:7700
 TEST_PACKAGES := chromium age coturn
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors clean
+.PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors fuzz clean
 
 ## run: build the web app and the binary, then start a node serving the app (Ctrl-C stops it)
 run: web
@@ -54,6 +54,14 @@ test-web: web-deps
 test-e2e: web-deps
 	cargo build --locked -p p2pos
 	cd $(WEB) && P2POS_BIN=$(CURDIR)/target/debug/p2pos npm run e2e
+
+## fuzz: run each fuzz target for FUZZ_SECS seconds (needs `cargo install cargo-fuzz`)
+FUZZ_SECS ?= 60
+fuzz:
+	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
+	cd fuzz && for t in hub_messages core_parsers; do \
+	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECS) -max_len=4096 || exit 1; \
+	done
 
 ## vectors: regenerate testvectors/*.json (then run `make test` and commit them)
 vectors:

@@ -1,0 +1,188 @@
+// The real npm `peerjs` client (bundled in dist-harness/webrtc.html) against the hub's PeerJS-compatible
+// endpoint: two browsers open a DataConnection and talk both ways; a third claiming a taken id gets
+// `unavailable-id` (the server's ID-TAKEN) and does not disturb the owner; a Peer without an id gets one
+// from GET /peerjs/id and can use it.
+import assert from "node:assert/strict";
+import { randomBytes } from "node:crypto";
+import { after, before, test } from "node:test";
+import { launchBrowser } from "./support.mjs";
+import { openWebrtcPage, startHarnessHub } from "./webrtc-support.mjs";
+
+/** What GET /peerjs/id hands out: 20 characters of lowercase base32. */
+const SERVER_ID = /^[a-z2-7]{20}$/;
+
+let hub;
+let browser;
+let server;
+
+before(async () => {
+  hub = await startHarnessHub();
+  server = { host: "127.0.0.1", port: hub.port, path: "/", key: "peerjs" };
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await hub?.stop();
+});
+
+/** A browser context with its own Peer; `call(name, ...args)` runs window.p2posWebrtc[name] in it. */
+async function newPeerPage() {
+  const { page } = await openWebrtcPage(browser, hub.url);
+  const call = (name, ...args) => page.evaluate(([n, a]) => window.p2posWebrtc[n](...a), [name, args]);
+  return { page, call };
+}
+
+/** The PeerJS server frames one page's sockets received, parsed; and how each socket closed. */
+async function peerjsSockets(call) {
+  const sockets = (await call("sockets")).filter((s) => new URL(s.url).pathname === "/peerjs");
+  return sockets.map((s) => ({ ...s, received: s.received.map((text) => JSON.parse(text)) }));
+}
+
+function diagnosed(body) {
+  return async () => {
+    try {
+      await body();
+    } catch (error) {
+      error.message += `\n--- hub output\n${hub?.output()}`;
+      throw error;
+    }
+  };
+}
+
+test(
+  "GET /peerjs/id hands out fresh ids; an unknown key is refused",
+  diagnosed(async () => {
+    const ids = [];
+    for (let i = 0; i < 3; i++) {
+      const response = await fetch(`${hub.url}/peerjs/id`);
+      assert.equal(response.status, 200);
+      assert.match(response.headers.get("content-type"), /^text\/plain/);
+      ids.push(await response.text());
+    }
+    for (const id of ids) assert.match(id, SERVER_ID);
+    assert.equal(new Set(ids).size, ids.length, "every id is new");
+
+    const wrongKey = await fetch(`${hub.url}/not-the-key/id`);
+    assert.equal(wrongKey.status, 404, "an unknown key gets no id");
+  }),
+);
+
+const suffix = randomBytes(4).toString("hex");
+const aliceId = `alice-${suffix}`;
+const bobId = `bob-${suffix}`;
+/** Pages (separate browser contexts), each with one Peer; the tests below run in order. */
+let alice;
+let bob;
+
+test(
+  "two browsers open Peers with ids of their choosing and talk both ways over a DataConnection",
+  diagnosed(async () => {
+    alice = await newPeerPage();
+    bob = await newPeerPage();
+    assert.deepEqual(await alice.call("peerOpen", server, aliceId), { id: aliceId });
+    assert.deepEqual(await bob.call("peerOpen", server, bobId), { id: bobId });
+    const [aliceSocket] = await peerjsSockets(alice.call);
+    const socketUrl = new URL(aliceSocket.url);
+    assert.equal(socketUrl.origin, hub.url.replace(/^http/, "ws"));
+    assert.equal(socketUrl.searchParams.get("key"), "peerjs");
+    assert.equal(socketUrl.searchParams.get("id"), aliceId);
+    assert.ok(socketUrl.searchParams.get("token"), "the client sends its token");
+    assert.deepEqual(aliceSocket.received[0], { type: "OPEN" }, "the hub's first frame is OPEN");
+
+    // PeerJS's default binary serialization; above 16 KB it chunks.
+    assert.deepEqual(await bob.call("peerConnect", aliceId), { open: true });
+    const hello = { text: "hi Alice, the summer album is up", photos: [1, 2, 3] };
+    await bob.call("peerSend", aliceId, hello);
+    assert.deepEqual(await alice.call("peerReceive", bobId), hello, "alice got bob's message");
+    const big = "🌳".repeat(20_000); // 80 KB of UTF-8: several PeerJS chunks
+    await alice.call("peerSend", bobId, { reply: "thanks Bob", big });
+    assert.deepEqual(await bob.call("peerReceive", aliceId), { reply: "thanks Bob", big }, "bob got alice's reply");
+  }),
+);
+
+test(
+  "a third browser claiming a taken id gets unavailable-id (ID-TAKEN); the owner is undisturbed",
+  diagnosed(async () => {
+    assert.ok(alice && bob, "the previous test opened alice and bob");
+    const mallory = await newPeerPage();
+    const refused = await mallory.call("peerOpen", server, aliceId);
+    assert.deepEqual(refused, { error: { type: "unavailable-id", message: `ID "${aliceId}" is taken` } });
+    const [mallorySocket] = await peerjsSockets(mallory.call);
+    assert.deepEqual(
+      mallorySocket.received,
+      [{ type: "ID-TAKEN", payload: { msg: "ID is taken" } }],
+      "the hub sent ID-TAKEN and nothing else",
+    );
+    console.log(`taken id: the socket closed with ${JSON.stringify(mallorySocket.closed)}`);
+    assert.equal((await mallory.call("peerStatus")).destroyed, true, "PeerJS gives up on a taken id");
+
+    const aliceStatus = await alice.call("peerStatus");
+    assert.equal(aliceStatus.open, true);
+    assert.deepEqual(aliceStatus.errors, []);
+    await bob.call("peerSend", aliceId, "still there?");
+    assert.equal(await alice.call("peerReceive", bobId), "still there?");
+    await alice.call("peerSend", bobId, "yes");
+    assert.equal(await bob.call("peerReceive", aliceId), "yes");
+  }),
+);
+
+test(
+  "after disconnect() and reconnect() a Peer keeps its id and can be reached again",
+  diagnosed(async () => {
+    assert.ok(alice, "alice is open");
+    assert.deepEqual(await alice.call("peerReconnect"), { id: aliceId });
+    const sockets = await peerjsSockets(alice.call);
+    assert.equal(sockets.length, 2, "a second socket");
+    assert.deepEqual(sockets[1].received[0], { type: "OPEN" }, "the hub says OPEN to the reconnected socket");
+    console.log(`reconnect: the first socket closed with ${JSON.stringify(sockets[0].closed)}`);
+  }),
+);
+
+test(
+  "a Peer without an id gets one from GET /peerjs/id and connects with it",
+  diagnosed(async () => {
+    assert.ok(alice, "alice is open");
+    const anon = await newPeerPage();
+    const opened = await anon.call("peerOpen", server, null);
+    assert.ok("id" in opened, `an id-less Peer opens: ${JSON.stringify(opened)}`);
+    assert.match(opened.id, SERVER_ID, "the id comes from the hub");
+    const [anonSocket] = await peerjsSockets(anon.call);
+    assert.equal(new URL(anonSocket.url).searchParams.get("id"), opened.id, "the socket uses the fetched id");
+    // Signalled through alice's new socket (after the reconnect above).
+    assert.deepEqual(await anon.call("peerConnect", aliceId), { open: true });
+    await anon.call("peerSend", aliceId, { from: "anon" });
+    assert.deepEqual(await alice.call("peerReceive", opened.id), { from: "anon" });
+    await alice.call("peerSend", opened.id, { to: "anon" });
+    assert.deepEqual(await anon.call("peerReceive", aliceId), { to: "anon" });
+  }),
+);
+
+test(
+  "connecting to an id nobody holds ends in peer-unavailable (the hub's EXPIRE) within seconds",
+  diagnosed(async () => {
+    assert.ok(bob, "bob is open");
+    const ghost = `ghost-${suffix}`;
+    const started = Date.now();
+    const result = await bob.call("peerConnect", ghost, 20_000);
+    const elapsed = Date.now() - started;
+    assert.deepEqual(result, { error: { type: "peer-unavailable", message: `Could not connect to peer ${ghost}` } });
+    const expires = (await peerjsSockets(bob.call)).flatMap((s) => s.received).filter((m) => m.type === "EXPIRE");
+    assert.deepEqual(expires, [{ type: "EXPIRE", src: ghost, dst: bobId }], "one EXPIRE, from the absent id");
+    assert.ok(elapsed < 15_000, `EXPIRE came after ${elapsed} ms`);
+    console.log(`absent peer: EXPIRE after ${elapsed} ms`);
+    assert.equal((await bob.call("peerStatus")).open, true, "peer-unavailable is not fatal to the Peer");
+  }),
+);
+
+test(
+  "a Peer with the wrong key gets server-error (the hub's ERROR) and nothing else",
+  diagnosed(async () => {
+    const stranger = await newPeerPage();
+    const refused = await stranger.call("peerOpen", { ...server, key: "not-the-key" }, `stranger-${suffix}`);
+    assert.deepEqual(refused, { error: { type: "server-error", message: "Invalid key provided" } });
+    const [socket] = await peerjsSockets(stranger.call);
+    assert.deepEqual(socket.received, [{ type: "ERROR", payload: { msg: "Invalid key provided" } }]);
+    console.log(`wrong key: the socket closed with ${JSON.stringify(socket.closed)}`);
+  }),
+);
