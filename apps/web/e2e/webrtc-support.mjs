@@ -200,13 +200,13 @@ export const TURN_BACKENDS = {
   embedded: {
     name: "the hub's embedded TURN server",
     // The `turn` crate (0.17.2) answers an unknown user or a wrong MESSAGE-INTEGRITY with 400 Bad Request,
-    // where RFC 5389 §10.2.2 (and coturn) say 401. Browsers give up either way; 401 once the hub fixes it.
+    // where RFC 5389 §10.2.2 (and coturn) say 401. Browsers give up either way, so the hub keeps it.
     authRefusalCode: 400,
     async available() {
       const help = await runCli(["signal", "--help"]);
       return help.code === 0 && help.stdout.includes("--embedded-turn")
         ? true
-        : `${P2POS_BIN} signal has no --embedded-turn flag (yet)`;
+        : `${P2POS_BIN} signal has no --embedded-turn flag`;
     },
     async start(secret) {
       const port = await freeUdpTcpPort();
@@ -222,6 +222,9 @@ export const TURN_BACKENDS = {
           String(minPort),
           "--turn-max-port",
           String(maxPort),
+          // Both peers are on loopback; by default the embedded server relays to public
+          // addresses only (see is_public in crates/p2pos-signal/src/embedded_turn.rs).
+          "--turn-allow-private-peers",
         ],
         relayPorts: [minPort, maxPort],
         // The server runs inside the hub: its output is the hub's.

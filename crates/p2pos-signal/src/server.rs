@@ -17,7 +17,7 @@ use std::net::{IpAddr, SocketAddr};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
-use axum::extract::{ConnectInfo, Path, Query, State};
+use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use axum::routing::get;
@@ -221,8 +221,8 @@ fn router(state: AppState) -> Router {
     Router::new()
         .route("/v1/ws", get(native_ws))
         .route("/peerjs", get(peerjs_ws))
-        .route("/{key}/id", get(peerjs_id))
-        .route("/{key}/peers", get(peerjs_peers))
+        .route(&format!("/{}/id", state.peerjs_key), get(peerjs_id))
+        .route(&format!("/{}/peers", state.peerjs_key), get(peerjs_peers))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -379,7 +379,15 @@ async fn serve_connection(
                     let _ = socket.send(close_frame(1003, "text frames only")).await;
                     break;
                 }
-                Some(Ok(Message::Close(_))) | None => break,
+                Some(Ok(Message::Close(_))) => {
+                    // tungstenite queued the close reply; reading on flushes it and then ends.
+                    let _ = tokio::time::timeout(Duration::from_secs(1), async {
+                        while let Some(Ok(_)) = socket.recv().await {}
+                    })
+                    .await;
+                    break;
+                }
+                None => break,
                 Some(Err(e)) => {
                     let text = e.to_string();
                     let code = if text.contains("too long") || text.contains("Space limit") { close::TOO_BIG } else { 1002 };
@@ -513,22 +521,14 @@ fn unavailable() -> Response {
     refusal_response(Refusal::ShuttingDown)
 }
 
-async fn peerjs_id(State(state): State<AppState>, Path(key): Path<String>) -> Response {
-    if key != state.peerjs_key {
-        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "not_found", "message": "unknown key"})))
-            .into_response();
-    }
+async fn peerjs_id(State(state): State<AppState>) -> Response {
     match ask(&state, Control::NewPeerJsId).await {
         Some(id) => ([(header::CONTENT_TYPE, "text/plain")], id).into_response(),
         None => unavailable(),
     }
 }
 
-async fn peerjs_peers(State(state): State<AppState>, Path(key): Path<String>) -> Response {
-    if key != state.peerjs_key {
-        return (StatusCode::NOT_FOUND, Json(serde_json::json!({"error": "not_found", "message": "unknown key"})))
-            .into_response();
-    }
+async fn peerjs_peers(State(state): State<AppState>) -> Response {
     match ask(&state, Control::PeerJsPeers).await {
         Some(Some(ids)) => Json(ids).into_response(),
         Some(None) => (

@@ -19,6 +19,7 @@ async fn server() -> EmbeddedTurn {
         min_port: 50_100,
         max_port: 50_199,
         realm: "p2pos".into(),
+        allow_private_peers: true,
     };
     EmbeddedTurn::start(&config, SECRET.into()).await.unwrap()
 }

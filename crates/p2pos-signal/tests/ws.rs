@@ -261,3 +261,14 @@ async fn a_slow_reader_is_closed_without_hurting_the_sender() {
     assert!(ended.await.is_ok(), "the slow reader's connection was not closed");
     server.shutdown().await;
 }
+
+#[tokio::test]
+async fn a_client_close_is_answered_with_a_close_frame() {
+    let server = hub(Limits::default()).await;
+    let mut a = connect(&server, "/v1/ws").await;
+    hello(&mut a).await;
+    a.close(None).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(5), a.next()).await.expect("no reply");
+    assert!(matches!(reply, Some(Ok(Message::Close(_)))), "a clean close needs the hub's close frame: {reply:?}");
+    server.shutdown().await;
+}

@@ -185,6 +185,10 @@ pub struct SignalArgs {
     /// Highest UDP port for relays of the embedded TURN server.
     #[arg(long, default_value_t = 65535)]
     pub turn_max_port: u16,
+    /// Let the embedded TURN server relay to loopback and private addresses (single-machine demos
+    /// and labs). Off by default: relays reach public addresses only.
+    #[arg(long)]
+    pub turn_allow_private_peers: bool,
     /// Lifetime of TURN credentials, in seconds.
     #[arg(long, default_value_t = 600)]
     pub turn_ttl_secs: u64,

@@ -6,11 +6,17 @@ use tracing_subscriber::EnvFilter;
 
 use crate::cli::NodeArgs;
 
-/// Logs to stderr; `RUST_LOG` filters (default `info`).
+/// The default log filter. The `turn` crate logs every refused datagram at ERROR, which would let
+/// anyone flood the log with unauthenticated packets; its server module is silenced.
+const DEFAULT_LOG_FILTER: &str = "info,turn::server=off";
+
+/// Logs to stderr (colour only on a terminal); `RUST_LOG` overrides the filter.
 pub fn install_tracing() {
+    use std::io::IsTerminal;
     tracing_subscriber::fmt()
-        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info")))
+        .with_env_filter(EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(DEFAULT_LOG_FILTER)))
         .with_writer(std::io::stderr)
+        .with_ansi(std::io::stderr().is_terminal())
         .init();
 }
 

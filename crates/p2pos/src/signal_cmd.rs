@@ -86,6 +86,8 @@ fn config(args: &SignalArgs) -> Result<(ServerConfig, Option<EmbeddedTurnConfig>
                 min_port: args.turn_min_port,
                 max_port: args.turn_max_port,
                 realm: "p2pos".into(),
+                // --dev runs everything on one machine, where peers are on loopback.
+                allow_private_peers: args.turn_allow_private_peers || args.dev,
             })
         }
     };
