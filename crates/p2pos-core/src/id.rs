@@ -52,50 +52,40 @@ fn ordinal(n: usize) -> &'static str {
     ["1st", "2nd", "3rd", "4th"].get(n.wrapping_sub(1)).copied().unwrap_or("?")
 }
 
-/// A person's identity: their Ed25519 public key.
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct IdentityId(VerifyingKey);
+/// A person's identity: their Ed25519 public key (checked usable at construction; kept as its
+/// 32 bytes so ids are cheap map keys).
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct IdentityId([u8; 32]);
 
 /// A node's identity: the Ed25519 public key in its data dir. Same text form as [`IdentityId`].
-#[derive(Clone, Copy, PartialEq, Eq, Hash)]
-pub struct NodeId(VerifyingKey);
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct NodeId([u8; 32]);
 
 macro_rules! readable_key_id {
     ($ty:ident) => {
         impl $ty {
             /// Wraps a public key, refusing encodings that are not usable keys (see [`IdError::Key`]).
             pub fn from_bytes(bytes: [u8; 32]) -> Result<Self, IdError> {
-                usable_key(&bytes).map(Self)
+                usable_key(&bytes).map(|_| Self(bytes))
             }
 
             /// Wraps the public half of a key pair this process holds (always usable).
             pub fn from_verifying_key(key: &VerifyingKey) -> Self {
-                Self(*key)
+                Self(key.to_bytes())
             }
 
             pub fn as_bytes(&self) -> &[u8; 32] {
-                self.0.as_bytes()
+                &self.0
             }
 
-            pub fn verifying_key(&self) -> &VerifyingKey {
-                &self.0
+            /// The key, for verifying signatures (decompressed on each call).
+            pub fn verifying_key(&self) -> Result<VerifyingKey, IdError> {
+                usable_key(&self.0)
             }
 
             /// The first group of the readable form: short, for file names and log lines.
             pub fn short(&self) -> String {
                 encode_readable(self.as_bytes())[..7].to_string()
-            }
-        }
-
-        impl PartialOrd for $ty {
-            fn partial_cmp(&self, other: &Self) -> Option<std::cmp::Ordering> {
-                Some(self.cmp(other))
-            }
-        }
-
-        impl Ord for $ty {
-            fn cmp(&self, other: &Self) -> std::cmp::Ordering {
-                self.as_bytes().cmp(other.as_bytes())
             }
         }
 

@@ -92,7 +92,7 @@ impl SignedRecord {
             .map_err(|v: Vec<u8>| RecordError::Malformed(format!("sig is {} bytes, not 64", v.len())))?;
         let signer: IdentityId = self.signer.parse()?;
         signer
-            .verifying_key()
+            .verifying_key()?
             .verify_strict(&body, &Signature::from_bytes(&sig_bytes))
             .map_err(|_| RecordError::Signature)?;
         check_body(&body)?;

@@ -245,6 +245,7 @@ impl Hub {
         }
         let signed = format!("{AUTH_CONTEXT}{}", peer.challenge);
         id.verifying_key()
+            .map_err(|e| fail(&e.to_string()))?
             .verify_strict(signed.as_bytes(), &Signature::from_bytes(&sig))
             .map_err(|_| fail("the signature does not match the challenge"))?;
         if let Some(peer) = self.native_peer_mut(conn) {

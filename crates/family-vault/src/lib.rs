@@ -1,0 +1,11 @@
+//! The family vault: families, members (admin/member), albums, photos and album-key grants, as
+//! signed records (DESIGN.md §3), and the rules for who may write and read what.
+//!
+//! Pure logic over [`p2pos_core`] types: the node stores records and blobs, this crate decides.
+//! Substrate crates never import it.
+
+pub mod model;
+pub mod vault;
+
+pub use model::{AlbumId, Body, FamilyId, ObjectId, PhotoId, Role};
+pub use vault::{Applied, PolicyError, Vault};
