@@ -18,7 +18,7 @@ run: web
 	@echo
 	@echo "  P2POS is starting. Open http://$(LISTEN)/ in Chromium or Chrome (version 137 or newer)."
 	@echo
-	./target/release/p2pos node --listen $(LISTEN) --web-dir $(WEB)/dist
+	./target/release/p2pos node --listen $(LISTEN) --web-dir $(WEB)/dist --data-dir .run/node
 
 ## test: formatting, lints, Rust tests, web unit tests, browser end-to-end tests
 test: system-deps web-deps check-rust test-rust test-web test-e2e

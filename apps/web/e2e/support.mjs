@@ -124,12 +124,21 @@ export async function startP2pos(args, label = args[0]) {
 }
 
 /**
- * Start `p2pos node` serving `webDir` on a free loopback port; resolves to { url, stop }.
+ * Start `p2pos node` serving `webDir` on a free loopback port, with its data in a fresh temp dir
+ * that is removed when it stops; resolves to { url, stop }.
  * The node prints "listening on http://127.0.0.1:PORT" on stdout once it accepts connections.
  */
 export async function startNode(webDir) {
   requireBuilt(webDir);
-  return startP2pos(["node", "--listen", "127.0.0.1:0", "--web-dir", webDir]);
+  const dataDir = await mkdtemp(path.join(tmpdir(), "p2pos-node-"));
+  const node = await startP2pos(["node", "--listen", "127.0.0.1:0", "--web-dir", webDir, "--data-dir", dataDir]);
+  return {
+    ...node,
+    stop: async () => {
+      await node.stop();
+      await rm(dataDir, { recursive: true, force: true });
+    },
+  };
 }
 
 /**

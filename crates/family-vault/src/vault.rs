@@ -134,6 +134,18 @@ impl Vault {
         self.grants.get(&(album.clone(), *who, epoch)).is_some_and(|g| !g.revoked)
     }
 
+    /// The album keys granted to `who` (epoch, armored age file for `who`'s recipient).
+    pub fn grant_keys(&self, who: &IdentityId, album: &AlbumId) -> Vec<(u32, String)> {
+        let mut keys: Vec<(u32, String)> = self
+            .grants
+            .iter()
+            .filter(|((a, m, _), g)| a == album && m == who && !g.revoked)
+            .map(|((_, _, epoch), g)| (*epoch, g.key.clone()))
+            .collect();
+        keys.sort_by_key(|(epoch, _)| *epoch);
+        keys
+    }
+
     /// Whether `who` may see `album` at all: a current member with a grant for any epoch.
     pub fn can_open_album(&self, who: &IdentityId, album: &AlbumId) -> bool {
         self.role(who).is_some()

@@ -12,6 +12,18 @@ pub enum ApiError {
     NotFound(String),
     #[error("{0}")]
     BadRequest(String),
+    #[error("sign in first")]
+    Unauthorized,
+    #[error("{0}")]
+    Forbidden(String),
+    #[error("{0}")]
+    Conflict(String),
+    #[error("the upload is larger than the limit of {limit} bytes")]
+    PayloadTooLarge { limit: u64 },
+    #[error("{0}")]
+    RangeNotSatisfiable(String),
+    #[error("{0}")]
+    UnsupportedMediaType(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -22,16 +34,65 @@ struct Body<'a> {
     message: String,
 }
 
+impl ApiError {
+    pub fn status(&self) -> StatusCode {
+        match self {
+            ApiError::NotFound(_) => StatusCode::NOT_FOUND,
+            ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
+            ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
+            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Conflict(_) => StatusCode::CONFLICT,
+            ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
+            ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
+        }
+    }
+
+    fn code(&self) -> &'static str {
+        match self {
+            ApiError::NotFound(_) => "not_found",
+            ApiError::BadRequest(_) => "bad_request",
+            ApiError::Unauthorized => "unauthorized",
+            ApiError::Forbidden(_) => "forbidden",
+            ApiError::Conflict(_) => "conflict",
+            ApiError::PayloadTooLarge { .. } => "payload_too_large",
+            ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
+            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::Internal(_) => "internal",
+        }
+    }
+
+    /// For failures of our own machinery: logged with details, shown to the client as "internal".
+    pub fn internal(detail: impl std::fmt::Display) -> Self {
+        ApiError::Internal(detail.to_string())
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let (status, code) = match &self {
-            ApiError::NotFound(_) => (StatusCode::NOT_FOUND, "not_found"),
-            ApiError::BadRequest(_) => (StatusCode::BAD_REQUEST, "bad_request"),
-            ApiError::Internal(detail) => {
-                tracing::error!(%detail, "internal error");
-                (StatusCode::INTERNAL_SERVER_ERROR, "internal")
-            }
-        };
-        (status, Json(Body { error: code, message: self.to_string() })).into_response()
+        if let ApiError::Internal(detail) = &self {
+            tracing::error!(%detail, "internal error");
+        }
+        (self.status(), Json(Body { error: self.code(), message: self.to_string() })).into_response()
+    }
+}
+
+impl From<p2pos_storage::BlobError> for ApiError {
+    fn from(e: p2pos_storage::BlobError) -> Self {
+        use p2pos_storage::BlobError as B;
+        match e {
+            B::NotFound(id) => ApiError::NotFound(format!("no blob {id}")),
+            B::TooLarge { limit } => ApiError::PayloadTooLarge { limit },
+            B::HashMismatch { .. } => ApiError::BadRequest(e.to_string()),
+            B::RangeNotSatisfiable { .. } => ApiError::RangeNotSatisfiable(e.to_string()),
+            other => ApiError::internal(other),
+        }
+    }
+}
+
+impl From<rusqlite::Error> for ApiError {
+    fn from(e: rusqlite::Error) -> Self {
+        ApiError::internal(e)
     }
 }

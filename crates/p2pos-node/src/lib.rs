@@ -1,60 +1,56 @@
 //! The node daemon's HTTP surface: the `/v1` API and the web app's static files.
 //!
-//! `router(state)` is the whole service, so tests drive it with `oneshot` and `serve` only binds
-//! a socket. Errors leave through one [`ApiError`], as JSON `{error, message}`.
+//! `router(state)` is the whole service, so tests drive it with `oneshot` and [`Node`] only binds a
+//! socket. Errors leave through one [`ApiError`], as JSON `{error, message}`. Business rules live in
+//! `family-vault`; this crate authenticates, stores and serves.
 
+mod auth;
+mod blobs;
 mod error;
+mod family;
+mod records;
+mod state;
 mod web;
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
-use std::sync::Arc;
 
-use axum::routing::get;
+use axum::extract::DefaultBodyLimit;
+use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
+pub use auth::{COOKIE, Session, login_message};
 pub use error::ApiError;
+pub use state::{AppState, NodeConfig, NodeError};
+
+/// JSON request bodies (records, logins) are small; blobs stream separately with their own cap.
+const MAX_JSON_BYTES: usize = 256 * 1024;
 
 /// The web app alone (static files, SPA fallback, security headers), for other services to mount.
 pub fn web_app(dir: &std::path::Path) -> Router {
     web::security_headers(Router::new().fallback_service(web::service(dir)))
 }
 
-/// What a node needs to start. Every field's default is documented in `p2pos node --help`.
-#[derive(Debug, Clone)]
-pub struct NodeConfig {
-    /// Where to listen. Default `127.0.0.1:7700`.
-    pub listen: SocketAddr,
-    /// The built web app (`apps/web/dist`). `None` serves the API only.
-    pub web_dir: Option<PathBuf>,
-}
-
-/// Shared state of the running node.
-#[derive(Debug, Clone)]
-pub struct AppState {
-    inner: Arc<Inner>,
-}
-
-#[derive(Debug)]
-struct Inner {
-    web_dir: Option<PathBuf>,
-}
-
-impl AppState {
-    pub fn new(config: &NodeConfig) -> Self {
-        Self { inner: Arc::new(Inner { web_dir: config.web_dir.clone() }) }
-    }
-}
-
 /// The complete HTTP service of a node.
 pub fn router(state: AppState) -> Router {
     let api = Router::new()
         .route("/health", get(health))
-        .fallback(|| async { ApiError::NotFound("no such API route".into()) });
+        .route("/setup", post(auth::setup))
+        .route("/auth/challenge", post(auth::challenge))
+        .route("/auth/verify", post(auth::verify))
+        .route("/auth/logout", post(auth::logout))
+        .route("/auth/me", get(auth::me))
+        .route("/records", post(records::post).get(records::list))
+        .route("/members", get(family::members))
+        .route("/albums", get(family::albums))
+        .route("/albums/{id}", get(family::album))
+        .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
+        .route("/blobs/{id}", put(blobs::put).get(blobs::get).layer(DefaultBodyLimit::disable()))
+        .fallback(|| async { ApiError::NotFound("no such API route".into()) })
+        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::rotate));
     let app = Router::new().nest("/v1", api);
-    let app = match &state.inner.web_dir {
+    let app = match &state.inner.config.web_dir {
         Some(dir) => app.fallback_service(web::service(dir)),
         None => app,
     };
@@ -79,13 +75,20 @@ pub struct Node {
 }
 
 impl Node {
-    pub async fn bind(config: &NodeConfig) -> std::io::Result<Self> {
+    pub async fn bind(config: NodeConfig) -> Result<Self, NodeError> {
         if let Some(dir) = &config.web_dir
             && !dir.join("index.html").is_file()
         {
             tracing::warn!(dir = %dir.display(), "no index.html in the web app directory; build it with `make web`");
         }
-        Ok(Self { listener: TcpListener::bind(config.listen).await?, state: AppState::new(config) })
+        let listen = config.listen;
+        let state = AppState::open(config).await?;
+        let listener = TcpListener::bind(listen).await.map_err(|source| NodeError::Listen { addr: listen, source })?;
+        Ok(Self { listener, state })
+    }
+
+    pub fn state(&self) -> &AppState {
+        &self.state
     }
 
     pub fn local_addr(&self) -> std::io::Result<SocketAddr> {

@@ -148,6 +148,15 @@ pub struct NodeArgs {
     /// Address to listen on; port 0 picks a free port.
     #[arg(long, env = "P2POS_LISTEN", default_value = "127.0.0.1:7700")]
     pub listen: SocketAddr,
+    /// Where the node keeps its database, blobs and node key.
+    #[arg(long, env = "P2POS_DATA_DIR", default_value = "p2pos-data")]
+    pub data_dir: PathBuf,
+    /// Largest blob upload, in bytes.
+    #[arg(long, env = "P2POS_MAX_UPLOAD_BYTES", default_value_t = 2 << 30)]
+    pub max_upload_bytes: u64,
+    /// Session lifetime, in hours.
+    #[arg(long, env = "P2POS_SESSION_HOURS", default_value_t = 12)]
+    pub session_hours: u64,
     /// Directory of the built web app.
     #[arg(long, env = "P2POS_WEB_DIR", default_value = "apps/web/dist")]
     pub web_dir: PathBuf,

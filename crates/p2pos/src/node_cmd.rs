@@ -22,11 +22,20 @@ pub fn install_tracing() {
 
 pub fn run(args: NodeArgs) -> Result<()> {
     install_tracing();
-    let config = NodeConfig { listen: args.listen, web_dir: Some(args.web_dir) };
+    let mut config = NodeConfig::new(args.listen, args.data_dir);
+    config.web_dir = Some(args.web_dir);
+    config.max_upload_bytes = args.max_upload_bytes;
+    config.session_ttl = std::time::Duration::from_secs(args.session_hours * 3600);
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
-        let node = Node::bind(&config).await.with_context(|| format!("listening on {}", config.listen))?;
+        let data_dir = config.data_dir.clone();
+        let node = Node::bind(config).await.with_context(|| format!("starting the node in {}", data_dir.display()))?;
         let addr = node.local_addr()?;
+        println!("p2pos node {} (data in {})", node.state().node_id(), data_dir.display());
+        if let Some(code) = node.state().setup_code() {
+            println!("This node belongs to no family yet. Setup code: {code}");
+            println!("Open the web app, create your identity, and enter the code to become the family's admin.");
+        }
         // Scripts and tests read this line to find the port.
         println!("p2pos node listening on http://{addr}");
         node.run(shutdown_signal()).await.context("serving HTTP")

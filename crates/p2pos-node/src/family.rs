@@ -1,0 +1,122 @@
+//! Read views of the vault for members: `GET /v1/members`, `/v1/albums`, `/v1/albums/{id}`.
+
+use axum::Json;
+use axum::extract::{Path, State};
+use family_vault::{AlbumId, Role};
+use p2pos_core::{BlobId, IdentityId};
+use serde::Serialize;
+
+use crate::auth::Session;
+use crate::{ApiError, AppState};
+
+#[derive(Debug, Serialize)]
+pub(crate) struct MemberView {
+    identity: IdentityId,
+    role: Role,
+    recipient: String,
+}
+
+pub(crate) async fn members(
+    State(state): State<AppState>,
+    session: Session,
+) -> Result<Json<Vec<MemberView>>, ApiError> {
+    session.require_member(&state)?;
+    let vault = state.vault();
+    let mut out: Vec<MemberView> = vault
+        .members()
+        .map(|(id, m)| MemberView { identity: *id, role: m.role, recipient: m.recipient.clone() })
+        .collect();
+    out.sort_by_key(|m| m.identity);
+    Ok(Json(out))
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AlbumView {
+    id: AlbumId,
+    epoch: u32,
+    recipient: String,
+    /// Encrypted title and dates (armored age, for the album key).
+    meta: String,
+    photos: usize,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct PhotoView {
+    id: family_vault::PhotoId,
+    epoch: u32,
+    blob: BlobId,
+    size: u64,
+    thumb: Option<BlobId>,
+    thumb_size: Option<u64>,
+    meta: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AlbumKey {
+    epoch: u32,
+    /// The album identity for this epoch, as an armored age file for your recipient.
+    key: String,
+}
+
+#[derive(Debug, Serialize)]
+pub(crate) struct AlbumDetail {
+    #[serde(flatten)]
+    album: AlbumView,
+    keys: Vec<AlbumKey>,
+    photo_list: Vec<PhotoView>,
+}
+
+pub(crate) async fn albums(State(state): State<AppState>, session: Session) -> Result<Json<Vec<AlbumView>>, ApiError> {
+    session.require_member(&state)?;
+    let vault = state.vault();
+    let mut out: Vec<AlbumView> = vault
+        .albums()
+        .filter(|(id, _)| vault.can_open_album(&session.identity, id))
+        .map(|(id, a)| AlbumView {
+            id: id.clone(),
+            epoch: a.epoch,
+            recipient: a.recipient.clone(),
+            meta: a.meta.clone(),
+            photos: vault.photos_in(id).count(),
+        })
+        .collect();
+    out.sort_by(|a, b| a.id.cmp(&b.id));
+    Ok(Json(out))
+}
+
+pub(crate) async fn album(
+    State(state): State<AppState>,
+    session: Session,
+    Path(id): Path<String>,
+) -> Result<Json<AlbumDetail>, ApiError> {
+    session.require_member(&state)?;
+    let id: AlbumId = id.parse().map_err(|e| ApiError::BadRequest(format!("{e}")))?;
+    let vault = state.vault();
+    let album = vault.album(&id).ok_or_else(|| ApiError::NotFound("no such album".into()))?;
+    if !vault.can_open_album(&session.identity, &id) {
+        return Err(ApiError::Forbidden("this album is not shared with you".into()));
+    }
+    let mut photo_list: Vec<PhotoView> = vault
+        .photos_in(&id)
+        .map(|(pid, p)| PhotoView {
+            id: pid.clone(),
+            epoch: p.epoch,
+            blob: p.blob,
+            size: p.size,
+            thumb: p.thumb,
+            thumb_size: p.thumb_size,
+            meta: p.meta.clone(),
+        })
+        .collect();
+    photo_list.sort_by(|a, b| a.id.cmp(&b.id));
+    let view = AlbumView {
+        id: id.clone(),
+        epoch: album.epoch,
+        recipient: album.recipient.clone(),
+        meta: album.meta.clone(),
+        photos: photo_list.len(),
+    };
+    let keys =
+        vault.grant_keys(&session.identity, &id).into_iter().map(|(epoch, key)| AlbumKey { epoch, key }).collect();
+    Ok(Json(AlbumDetail { album: view, keys, photo_list }))
+}

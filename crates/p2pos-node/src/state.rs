@@ -1,0 +1,220 @@
+//! The node's state: its data dir (database, blobs, node key), the vault folded from the record
+//! log, pending login challenges and the one-time setup code.
+
+use std::collections::HashMap;
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::time::Duration;
+
+use family_vault::Vault;
+use p2pos_core::{IdentityId, NodeId, SignedRecord};
+use p2pos_storage::{BlobStore, FsBlobStore};
+use rusqlite::Connection;
+
+use crate::records;
+
+/// Everything a node is configured with. Defaults are documented on `p2pos node --help`.
+#[derive(Debug, Clone)]
+pub struct NodeConfig {
+    /// Where to listen. Default `127.0.0.1:7700`.
+    pub listen: std::net::SocketAddr,
+    /// The data dir: `p2pos.db`, `blobs/`, `node.key`.
+    pub data_dir: PathBuf,
+    /// The built web app (`apps/web/dist`). `None` serves the API only.
+    pub web_dir: Option<PathBuf>,
+    /// Session lifetime. Default 12 h.
+    pub session_ttl: Duration,
+    /// Sessions older than this get a fresh token on their next request. Default 1 h.
+    pub session_rotate_after: Duration,
+    /// Largest blob upload. Default 2 GiB.
+    pub max_upload_bytes: u64,
+    /// Origins (scheme://host:port) allowed to call the API from another origin. Default none.
+    pub cors_origins: Vec<String>,
+}
+
+impl NodeConfig {
+    pub fn new(listen: std::net::SocketAddr, data_dir: PathBuf) -> Self {
+        Self {
+            listen,
+            data_dir,
+            web_dir: None,
+            session_ttl: Duration::from_secs(12 * 3600),
+            session_rotate_after: Duration::from_secs(3600),
+            max_upload_bytes: 2 << 30,
+            cors_origins: Vec::new(),
+        }
+    }
+}
+
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum NodeError {
+    #[error("data dir {path}: {source}")]
+    DataDir { path: PathBuf, source: std::io::Error },
+    #[error(transparent)]
+    Db(#[from] p2pos_storage::db::DbError),
+    #[error(transparent)]
+    Blobs(#[from] p2pos_storage::BlobError),
+    #[error("node key {path}: {why}")]
+    NodeKey { path: PathBuf, why: String },
+    #[error("listening on {addr}: {source}")]
+    Listen { addr: std::net::SocketAddr, source: std::io::Error },
+    #[error("reading the record log: {0}")]
+    Log(#[from] rusqlite::Error),
+}
+
+pub(crate) struct Challenge {
+    pub(crate) identity: IdentityId,
+    pub(crate) expires_ms: u64,
+}
+
+pub(crate) struct Inner {
+    pub(crate) config: NodeConfig,
+    pub(crate) node_id: NodeId,
+    db: Mutex<Connection>,
+    pub(crate) blobs: Arc<dyn BlobStore>,
+    vault: RwLock<Vault>,
+    pub(crate) challenges: Mutex<HashMap<String, Challenge>>,
+    setup_code: Mutex<Option<String>>,
+}
+
+/// Shared state of the running node; cheap to clone.
+#[derive(Clone)]
+pub struct AppState {
+    pub(crate) inner: Arc<Inner>,
+}
+
+impl std::fmt::Debug for AppState {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("AppState").field("node_id", &self.inner.node_id).finish_non_exhaustive()
+    }
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    // Every critical section leaves its data consistent, so a panic elsewhere does not poison it.
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl AppState {
+    /// Opens (creating) the data dir and replays the record log into the vault.
+    pub async fn open(config: NodeConfig) -> Result<Self, NodeError> {
+        let dir = config.data_dir.clone();
+        std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir { path: dir.clone(), source })?;
+        let node_id = load_or_create_node_key(&dir.join("node.key"))?;
+        let blobs = FsBlobStore::open(&dir).await?;
+        let db = p2pos_storage::db::open(&dir.join("p2pos.db"))?;
+        let mut vault = Vault::new();
+        for (seq, record) in records::all(&db)? {
+            match record.verify().map_err(|e| e.to_string()).and_then(|v| vault.apply(&v).map_err(|e| e.to_string())) {
+                Ok(_) => {}
+                Err(e) => tracing::warn!(seq, error = %e, "a stored record no longer applies; skipped"),
+            }
+        }
+        let setup_code = vault.family().is_none().then(new_setup_code);
+        let inner = Inner {
+            config,
+            node_id,
+            db: Mutex::new(db),
+            blobs: Arc::new(blobs),
+            vault: RwLock::new(vault),
+            challenges: Mutex::new(HashMap::new()),
+            setup_code: Mutex::new(setup_code),
+        };
+        Ok(Self { inner: Arc::new(inner) })
+    }
+
+    pub fn node_id(&self) -> NodeId {
+        self.inner.node_id
+    }
+
+    /// The one-time code that lets the first identity claim this node, while unclaimed.
+    pub fn setup_code(&self) -> Option<String> {
+        lock(&self.inner.setup_code).clone()
+    }
+
+    pub(crate) fn take_setup_code(&self, given: &str) -> bool {
+        let mut code = lock(&self.inner.setup_code);
+        let matches = code.as_deref().is_some_and(|c| constant_time_eq(c.as_bytes(), given.trim().as_bytes()));
+        if matches {
+            *code = None;
+        }
+        matches
+    }
+
+    pub(crate) fn restore_setup_code(&self, code: String) {
+        *lock(&self.inner.setup_code) = Some(code);
+    }
+
+    pub(crate) fn vault(&self) -> RwLockReadGuard<'_, Vault> {
+        self.inner.vault.read().unwrap_or_else(|p| p.into_inner())
+    }
+
+    pub(crate) fn vault_mut(&self) -> RwLockWriteGuard<'_, Vault> {
+        self.inner.vault.write().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// Runs `f` on the database off the async threads.
+    pub(crate) async fn db<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
+    ) -> Result<T, crate::ApiError> {
+        let inner = self.inner.clone();
+        tokio::task::spawn_blocking(move || f(&mut lock(&inner.db)))
+            .await
+            .map_err(crate::ApiError::internal)?
+            .map_err(Into::into)
+    }
+
+    /// Rebuilds the vault from the log (after a write that failed half-way).
+    pub(crate) async fn reload_vault(&self) -> Result<(), crate::ApiError> {
+        let all: Vec<(i64, SignedRecord)> = self.db(|db| records::all(db)).await?;
+        let mut vault = Vault::new();
+        for (_, record) in all {
+            if let Ok(v) = record.verify() {
+                let _ = vault.apply(&v);
+            }
+        }
+        *self.vault_mut() = vault;
+        Ok(())
+    }
+}
+
+fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
+    a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
+}
+
+/// Ten characters of an unambiguous alphabet, grouped for reading: `ABCDE-FGHJK`.
+fn new_setup_code() -> String {
+    use rand::Rng;
+    const ALPHABET: &[u8] = b"ABCDEFGHJKLMNPQRSTUVWXYZ23456789";
+    let mut rng = rand::rng();
+    let chars: String = (0..10).map(|_| ALPHABET[rng.random_range(0..ALPHABET.len())] as char).collect();
+    format!("{}-{}", &chars[..5], &chars[5..])
+}
+
+/// The node's Ed25519 key: 32 random bytes in `node.key` (mode 0600), created at first start.
+fn load_or_create_node_key(path: &Path) -> Result<NodeId, NodeError> {
+    let err = |why: String| NodeError::NodeKey { path: path.to_path_buf(), why };
+    let seed: [u8; 32] = match std::fs::read(path) {
+        Ok(bytes) => bytes.try_into().map_err(|b: Vec<u8>| err(format!("{} bytes, expected 32", b.len())))?,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => {
+            let seed: [u8; 32] = rand::random();
+            write_private(path, &seed).map_err(|e| err(e.to_string()))?;
+            seed
+        }
+        Err(e) => return Err(err(e.to_string())),
+    };
+    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
+    Ok(NodeId::from_verifying_key(&key.verifying_key()))
+}
+
+fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    use std::io::Write;
+    let mut options = std::fs::OpenOptions::new();
+    options.write(true).create_new(true);
+    #[cfg(unix)]
+    std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
+    let mut file = options.open(path)?;
+    file.write_all(bytes)?;
+    file.sync_all()
+}

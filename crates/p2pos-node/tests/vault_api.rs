@@ -1,0 +1,298 @@
+//! The vault API on one node: claiming it, signing in, records, blobs, and who may read what.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use http_body_util::BodyExt;
+use p2pos_core::{BlobId, Identity, SignedRecord};
+use p2pos_node::{AppState, NodeConfig, login_message, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ORIGIN: &str = "http://127.0.0.1:7700";
+const FAMILY: &str = "riverfamilyaaaaaaaaaaaaaaa";
+const ALBUM: &str = "summeraaaaaaaaaaaaaaaaaaaa";
+const META: &str = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
+
+struct Node {
+    state: AppState,
+    _data: tempfile::TempDir,
+    clock: u64,
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+}
+
+impl Node {
+    async fn new(tweak: impl FnOnce(&mut NodeConfig)) -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let mut config = NodeConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+        tweak(&mut config);
+        Self { state: AppState::open(config).await.unwrap(), _data: data, clock: 1_000 }
+    }
+
+    async fn call(&self, request: Request<Body>) -> Reply {
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
+        Reply { status, headers, body }
+    }
+
+    async fn post(&self, path: &str, cookie: Option<&str>, body: Value) -> Reply {
+        let mut req =
+            Request::post(path).header(header::CONTENT_TYPE, "application/json").header(header::ORIGIN, ORIGIN);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.call(req.body(Body::from(body.to_string())).unwrap()).await
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        let mut req = Request::get(path);
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        self.call(req.body(Body::empty()).unwrap()).await
+    }
+
+    async fn put_blob(&self, cookie: &str, id: &BlobId, bytes: Vec<u8>, content_type: &str) -> Reply {
+        let req = Request::put(format!("/v1/blobs/{id}"))
+            .header(header::CONTENT_TYPE, content_type)
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::COOKIE, cookie)
+            .body(Body::from(bytes))
+            .unwrap();
+        self.call(req).await
+    }
+
+    /// Signs in `who` and returns the `Cookie` header value.
+    async fn login(&self, who: &Identity) -> String {
+        let challenge = self.post("/v1/auth/challenge", None, json!({"identity": who.id()})).await.json();
+        let nonce = challenge["nonce"].as_str().unwrap();
+        let message = login_message(ORIGIN, nonce, challenge["expires_ms"].as_u64().unwrap());
+        let sig = B64.encode(who.sign(message.as_bytes()).to_bytes());
+        let reply = self.post("/v1/auth/verify", None, json!({"identity": who.id(), "nonce": nonce, "sig": sig})).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+        let cookie = reply.headers[header::SET_COOKIE].to_str().unwrap();
+        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+        cookie.split(';').next().unwrap().to_string()
+    }
+
+    fn record(&mut self, who: &Identity, mut body: Value) -> Value {
+        self.clock += 1;
+        body["v"] = json!(1);
+        body["family"] = json!(FAMILY);
+        body["hlc"] = json!({"wall_ms": self.clock, "counter": 0});
+        serde_json::to_value(SignedRecord::sign(who, &body).unwrap()).unwrap()
+    }
+
+    /// Founds the family with `admin` through the setup code, and signs it in.
+    async fn founded(&mut self, admin: &Identity) -> String {
+        let code = self.state.setup_code().expect("a fresh node has a setup code");
+        let records = vec![self.record(admin, json!({"type": "family"})), self.record(admin, member(admin, "admin"))];
+        let reply = self.post("/v1/setup", None, json!({"code": code, "records": records})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
+        self.login(admin).await
+    }
+}
+
+fn member(who: &Identity, role: &str) -> Value {
+    json!({"type": "member", "member": who.id(), "role": role, "recipient": who.recipient().to_string(), "removed": false})
+}
+
+#[tokio::test]
+async fn a_fresh_node_is_claimed_once_with_its_setup_code() {
+    let mut node = Node::new(|_| {}).await;
+    let ada = Identity::generate().unwrap();
+    let records = vec![node.record(&ada, json!({"type": "family"})), node.record(&ada, member(&ada, "admin"))];
+    let wrong = node.post("/v1/setup", None, json!({"code": "WRONG-CODE0", "records": records})).await;
+    assert_eq!(wrong.status, StatusCode::FORBIDDEN);
+    let cookie = node.founded(&ada).await;
+    let me = node.get("/v1/auth/me", Some(&cookie)).await.json();
+    assert_eq!(me["role"], "admin");
+    assert_eq!(node.state.setup_code(), None, "the code is used up");
+    let again = node.post("/v1/setup", None, json!({"code": "ANY", "records": []})).await;
+    assert_eq!(again.status, StatusCode::CONFLICT);
+}
+
+#[tokio::test]
+async fn login_is_bound_to_the_origin_and_each_challenge_works_once() {
+    let node = Node::new(|_| {}).await;
+    let ada = Identity::generate().unwrap();
+    let challenge = node.post("/v1/auth/challenge", None, json!({"identity": ada.id()})).await.json();
+    let nonce = challenge["nonce"].as_str().unwrap();
+    let expires = challenge["expires_ms"].as_u64().unwrap();
+    // Signed for another site: refused, and the challenge is spent.
+    let elsewhere = B64.encode(ada.sign(login_message("https://evil.example", nonce, expires).as_bytes()).to_bytes());
+    let reply =
+        node.post("/v1/auth/verify", None, json!({"identity": ada.id(), "nonce": nonce, "sig": elsewhere})).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    let right = B64.encode(ada.sign(login_message(ORIGIN, nonce, expires).as_bytes()).to_bytes());
+    let replay = node.post("/v1/auth/verify", None, json!({"identity": ada.id(), "nonce": nonce, "sig": right})).await;
+    assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a challenge is single-use");
+    // Another identity cannot use Ada's challenge.
+    let bob = Identity::generate().unwrap();
+    let fresh = node.post("/v1/auth/challenge", None, json!({"identity": ada.id()})).await.json();
+    let nonce = fresh["nonce"].as_str().unwrap();
+    let msg = login_message(ORIGIN, nonce, fresh["expires_ms"].as_u64().unwrap());
+    let sig = B64.encode(bob.sign(msg.as_bytes()).to_bytes());
+    let reply = node.post("/v1/auth/verify", None, json!({"identity": bob.id(), "nonce": nonce, "sig": sig})).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(node.get("/v1/auth/me", None).await.status, StatusCode::UNAUTHORIZED);
+    assert_eq!(node.get("/v1/auth/me", Some("p2pos_session=forged")).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn members_read_shared_photos_and_strangers_get_403() {
+    let mut node = Node::new(|_| {}).await;
+    let ada = Identity::generate().unwrap();
+    let bea = Identity::generate().unwrap();
+    let carl = Identity::generate().unwrap();
+    let ada_c = node.founded(&ada).await;
+    for body in [
+        member(&bea, "member"),
+        json!({"type": "album", "album": ALBUM, "epoch": 1, "recipient": ada.recipient().to_string(), "meta": META, "deleted": false}),
+        json!({"type": "grant", "album": ALBUM, "member": ada.id(), "epoch": 1, "key": META, "revoked": false}),
+        json!({"type": "grant", "album": ALBUM, "member": bea.id(), "epoch": 1, "key": META, "revoked": false}),
+    ] {
+        let record = node.record(&ada, body);
+        let reply = node.post("/v1/records", Some(&ada_c), record).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    }
+    let bea_c = node.login(&bea).await;
+    let carl_c = node.login(&carl).await;
+
+    let photo: Vec<u8> = (0..300_000u32).map(|i| (i % 253) as u8).collect();
+    let id = BlobId::of(&photo);
+    assert_eq!(
+        node.put_blob(&carl_c, &id, photo.clone(), "application/octet-stream").await.status,
+        StatusCode::FORBIDDEN
+    );
+    assert_eq!(
+        node.put_blob(&bea_c, &id, photo.clone(), "image/jpeg").await.status,
+        StatusCode::UNSUPPORTED_MEDIA_TYPE
+    );
+    assert_eq!(node.put_blob(&bea_c, &id, photo.clone(), "application/octet-stream").await.status, StatusCode::CREATED);
+    assert_eq!(node.put_blob(&bea_c, &id, photo.clone(), "application/octet-stream").await.status, StatusCode::OK);
+    let photo_record = node.record(
+        &bea,
+        json!({"type": "photo", "photo": "photoaaaaaaaaaaaaaaaaaaaaa", "album": ALBUM, "epoch": 1, "blob": id,
+               "size": photo.len(), "thumb": null, "thumb_size": null, "meta": META, "deleted": false}),
+    );
+    assert_eq!(node.post("/v1/records", Some(&bea_c), photo_record).await.status, StatusCode::OK);
+
+    let full = node.get(&format!("/v1/blobs/{id}"), Some(&bea_c)).await;
+    assert_eq!(full.status, StatusCode::OK);
+    assert_eq!(full.body, photo);
+    let req =
+        Request::get(format!("/v1/blobs/{id}")).header(header::COOKIE, &ada_c).header(header::RANGE, "bytes=100-199");
+    let part = node.call(req.body(Body::empty()).unwrap()).await;
+    assert_eq!(part.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(part.headers[header::CONTENT_RANGE], "bytes 100-199/300000");
+    assert_eq!(part.body, photo[100..200]);
+
+    // Carl signed in but is not a member: 403 on the blob, the album, the records.
+    assert_eq!(node.get(&format!("/v1/blobs/{id}"), Some(&carl_c)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(node.get(&format!("/v1/albums/{ALBUM}"), Some(&carl_c)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(node.get("/v1/records", Some(&carl_c)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(node.get(&format!("/v1/blobs/{id}"), None).await.status, StatusCode::UNAUTHORIZED);
+
+    let album = node.get(&format!("/v1/albums/{ALBUM}"), Some(&bea_c)).await.json();
+    assert_eq!(album["photo_list"][0]["blob"], id.to_string());
+    assert_eq!(album["keys"][0]["epoch"], 1);
+    let log = node.get("/v1/records?since=0", Some(&bea_c)).await.json();
+    assert_eq!(log.as_array().unwrap().len(), 7);
+}
+
+#[tokio::test]
+async fn bad_uploads_and_forged_records_change_nothing() {
+    let mut node = Node::new(|c| c.max_upload_bytes = 1_000).await;
+    let ada = Identity::generate().unwrap();
+    let ada_c = node.founded(&ada).await;
+    let big = vec![7u8; 1_001];
+    let reply = node.put_blob(&ada_c, &BlobId::of(&big), big.clone(), "application/octet-stream").await;
+    assert_eq!(reply.status, StatusCode::PAYLOAD_TOO_LARGE);
+    assert_eq!(reply.json()["error"], "payload_too_large");
+    let small = vec![1u8; 10];
+    let reply = node.put_blob(&ada_c, &BlobId::of(b"other"), small, "application/octet-stream").await;
+    assert_eq!(reply.status, StatusCode::BAD_REQUEST, "bytes that do not hash to the id");
+
+    let before = node.get("/v1/records", Some(&ada_c)).await.body;
+    let mut forged = node.record(&ada, json!({"type": "album", "album": ALBUM, "epoch": 1, "recipient": ada.recipient().to_string(), "meta": META, "deleted": false}));
+    let body = B64.decode(forged["body"].as_str().unwrap()).unwrap();
+    let mut tampered = body.clone();
+    tampered[10] ^= 1;
+    forged["body"] = json!(B64.encode(tampered));
+    assert_eq!(node.post("/v1/records", Some(&ada_c), forged).await.status, StatusCode::BAD_REQUEST);
+    let malformed = node
+        .call(
+            Request::post("/v1/records")
+                .header(header::CONTENT_TYPE, "application/json")
+                .header(header::ORIGIN, ORIGIN)
+                .header(header::COOKIE, &ada_c)
+                .body(Body::from("{not json"))
+                .unwrap(),
+        )
+        .await;
+    assert_eq!(malformed.status, StatusCode::BAD_REQUEST);
+    assert_eq!(node.get("/v1/records", Some(&ada_c)).await.body, before, "nothing stored changed");
+
+    let record = node.record(&ada, json!({"type": "album", "album": ALBUM, "epoch": 1, "recipient": ada.recipient().to_string(), "meta": META, "deleted": false}));
+    let first = node.post("/v1/records", Some(&ada_c), record.clone()).await.json();
+    let replay = node.post("/v1/records", Some(&ada_c), record).await.json();
+    assert_eq!(first["seq"], replay["seq"], "a replayed record is stored once");
+}
+
+#[tokio::test]
+async fn state_changes_from_another_origin_are_refused() {
+    let mut node = Node::new(|_| {}).await;
+    let ada = Identity::generate().unwrap();
+    let ada_c = node.founded(&ada).await;
+    let record = node.record(&ada, json!({"type": "album", "album": ALBUM, "epoch": 1, "recipient": ada.recipient().to_string(), "meta": META, "deleted": false}));
+    let req = Request::post("/v1/records")
+        .header(header::CONTENT_TYPE, "application/json")
+        .header(header::ORIGIN, "https://evil.example")
+        .header(header::COOKIE, &ada_c)
+        .body(Body::from(record.to_string()))
+        .unwrap();
+    assert_eq!(node.call(req).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn old_sessions_rotate_and_logout_ends_them() {
+    let mut node = Node::new(|c| c.session_rotate_after = Duration::ZERO).await;
+    let ada = Identity::generate().unwrap();
+    let first = node.founded(&ada).await;
+    tokio::time::sleep(Duration::from_millis(5)).await;
+    let reply = node.get("/v1/auth/me", Some(&first)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    let rotated = reply.headers[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string();
+    assert_ne!(rotated, first);
+    assert_eq!(node.get("/v1/auth/me", Some(&first)).await.status, StatusCode::UNAUTHORIZED, "the old token is gone");
+    assert_eq!(node.post("/v1/auth/logout", Some(&rotated), json!({})).await.status, StatusCode::NO_CONTENT);
+    assert_eq!(node.get("/v1/auth/me", Some(&rotated)).await.status, StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
+async fn expired_sessions_are_refused() {
+    let mut node = Node::new(|c| c.session_ttl = Duration::from_millis(1)).await;
+    let ada = Identity::generate().unwrap();
+    let cookie = node.founded(&ada).await;
+    tokio::time::sleep(Duration::from_millis(20)).await;
+    assert_eq!(node.get("/v1/auth/me", Some(&cookie)).await.status, StatusCode::UNAUTHORIZED);
+}
