@@ -10,7 +10,7 @@ LISTEN ?= 127.0.0.1:7700
 TEST_PACKAGES := chromium age coturn
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 
-.PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors fuzz clean
+.PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors fuzz openapi clean
 
 ## run: build the web app and the binary, then start a node serving the app (Ctrl-C stops it)
 run: web
@@ -47,8 +47,10 @@ check-rust:
 test-rust:
 	cargo test --workspace --locked
 
+# check:api fails when the web client's API types drift from docs/openapi.json (which a Rust test
+# keeps equal to what the node's code generates).
 test-web: web-deps
-	cd $(WEB) && npm run lint && npm run format:check && npm run typecheck && npm test
+	cd $(WEB) && npm run check:api && npm run lint && npm run format:check && npm run typecheck && npm test
 
 # Builds the web app and the harness, then drives Debian's Chromium against the real binary.
 test-e2e: web-deps
@@ -62,6 +64,11 @@ fuzz:
 	cd fuzz && for t in hub_messages core_parsers; do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECS) -max_len=4096 || exit 1; \
 	done
+
+## openapi: regenerate docs/openapi.json from the node's code and the web client's types from it
+openapi: web-deps
+	P2POS_UPDATE_OPENAPI=1 cargo test -p p2pos-node --test openapi
+	cd $(WEB) && npm run gen:api
 
 ## vectors: regenerate testvectors/*.json (then run `make test` and commit them)
 vectors:

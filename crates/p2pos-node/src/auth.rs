@@ -65,18 +65,22 @@ fn session_cookie(token: &str, max_age: Duration, origin: &str) -> HeaderValue {
     HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct ChallengeRequest {
+    #[schema(value_type = String, example = "XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX")]
     identity: IdentityId,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct ChallengeResponse {
     nonce: String,
     expires_ms: u64,
 }
 
+/// Starts a login: a single-use nonce for this identity, valid for 2 minutes.
+#[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeRequest,
+    responses((status = 200, body = ChallengeResponse), (status = 400, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn challenge(
     State(state): State<AppState>,
     Json(req): Json<ChallengeRequest>,
@@ -94,21 +98,28 @@ pub(crate) async fn challenge(
     Ok(Json(ChallengeResponse { nonce, expires_ms }))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct VerifyRequest {
+    #[schema(value_type = String)]
     identity: IdentityId,
     nonce: String,
     sig: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Me {
+    #[schema(value_type = String)]
     identity: IdentityId,
+    #[schema(value_type = Option<crate::openapi::RoleSchema>)]
     role: Option<Role>,
     expires_ms: u64,
 }
 
+/// Completes a login with the signed challenge; sets the `p2pos_session` cookie.
+#[utoipa::path(post, path = "/v1/auth/verify", tag = "auth", request_body = VerifyRequest,
+    responses((status = 200, body = Me, description = "Signed in; `Set-Cookie: p2pos_session=…`"),
+        (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -149,6 +160,8 @@ async fn create_session(state: &AppState, identity: IdentityId, origin: &str) ->
     Ok((token, expires_ms))
 }
 
+/// Ends the session.
+#[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204)))]
 pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
     if let Some(token) = cookie_token(&headers) {
         let hash = token_hash(&token);
@@ -159,6 +172,9 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
     Ok(([(header::SET_COOKIE, clear)], StatusCode::NO_CONTENT).into_response())
 }
 
+/// Who is signed in, and their role in the family.
+#[utoipa::path(get, path = "/v1/auth/me", tag = "auth",
+    responses((status = 200, body = Me), (status = 401, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn me(State(state): State<AppState>, session: Session) -> Json<Me> {
     let role = state.vault().role(&session.identity);
     Json(Me { identity: session.identity, role, expires_ms: session.expires_ms })
@@ -248,16 +264,20 @@ pub(crate) async fn rotate(State(state): State<AppState>, mut request: Request, 
     response
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SetupRequest {
     code: String,
     /// The founding `family` record and the founder's own `member` record, signed by the founder.
+    #[schema(value_type = Vec<crate::openapi::SignedRecordSchema>)]
     records: Vec<SignedRecord>,
 }
 
 /// Claims a fresh node: the setup code printed at first start proves the caller is at the
 /// console, and the signer of the founding record becomes the family's first admin.
+#[utoipa::path(post, path = "/v1/setup", tag = "family", request_body = SetupRequest,
+    responses((status = 201, body = Vec<crate::records::Accepted>), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 409, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn setup(State(state): State<AppState>, Json(req): Json<SetupRequest>) -> Result<Response, ApiError> {
     if state.vault().family().is_some() {
         return Err(ApiError::Conflict("this node already belongs to a family".into()));

@@ -19,6 +19,20 @@ fn parse_id(id: &str) -> Result<BlobId, ApiError> {
     id.parse().map_err(|_| ApiError::BadRequest("a blob id is 64 lowercase hex digits (BLAKE3)".into()))
 }
 
+/// The response to a stored blob.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub(crate) struct Stored {
+    #[schema(value_type = String)]
+    id: BlobId,
+    size: u64,
+}
+
+#[utoipa::path(put, path = "/v1/blobs/{id}", tag = "blobs", params(("id" = String, Path, description = "BLAKE3 of the bytes, 64 lowercase hex")),
+    request_body(content = Vec<u8>, content_type = "application/octet-stream"),
+    responses((status = 201, body = Stored, description = "Stored"), (status = 200, body = Stored, description = "Already present"),
+        (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 413, body = crate::openapi::ErrorBody),
+        (status = 415, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn put(
     State(state): State<AppState>,
     session: Session,
@@ -55,7 +69,7 @@ pub(crate) async fn put(
         PutOutcome::Stored { .. } => StatusCode::CREATED,
         PutOutcome::AlreadyPresent { .. } => StatusCode::OK,
     };
-    Ok((status, axum::Json(serde_json::json!({"id": id, "size": size}))).into_response())
+    Ok((status, axum::Json(Stored { id, size })).into_response())
 }
 
 /// `bytes=a-b`, `bytes=a-`, or `bytes=-n` (the last n bytes); one range only.
@@ -77,6 +91,10 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, Option<u64
     }
 }
 
+#[utoipa::path(get, path = "/v1/blobs/{id}", tag = "blobs", params(("id" = String, Path), ("Range" = Option<String>, Header, description = "bytes=a-b")),
+    responses((status = 200, content_type = "application/octet-stream", body = Vec<u8>), (status = 206, content_type = "application/octet-stream", body = Vec<u8>),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
+        (status = 404, body = crate::openapi::ErrorBody), (status = 416, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn get(
     State(state): State<AppState>,
     session: Session,

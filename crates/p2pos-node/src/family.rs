@@ -9,13 +9,17 @@ use serde::Serialize;
 use crate::auth::Session;
 use crate::{ApiError, AppState};
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct MemberView {
+    #[schema(value_type = String)]
     identity: IdentityId,
+    #[schema(value_type = crate::openapi::RoleSchema)]
     role: Role,
     recipient: String,
 }
 
+#[utoipa::path(get, path = "/v1/members", tag = "family",
+    responses((status = 200, body = Vec<MemberView>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn members(
     State(state): State<AppState>,
     session: Session,
@@ -30,8 +34,9 @@ pub(crate) async fn members(
     Ok(Json(out))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AlbumView {
+    #[schema(value_type = String)]
     id: AlbumId,
     epoch: u32,
     recipient: String,
@@ -40,25 +45,28 @@ pub(crate) struct AlbumView {
     photos: usize,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct PhotoView {
+    #[schema(value_type = String)]
     id: family_vault::PhotoId,
     epoch: u32,
+    #[schema(value_type = String)]
     blob: BlobId,
     size: u64,
+    #[schema(value_type = Option<String>)]
     thumb: Option<BlobId>,
     thumb_size: Option<u64>,
     meta: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AlbumKey {
     epoch: u32,
     /// The album identity for this epoch, as an armored age file for your recipient.
     key: String,
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AlbumDetail {
     #[serde(flatten)]
     album: AlbumView,
@@ -66,6 +74,9 @@ pub(crate) struct AlbumDetail {
     photo_list: Vec<PhotoView>,
 }
 
+/// Albums shared with you.
+#[utoipa::path(get, path = "/v1/albums", tag = "family",
+    responses((status = 200, body = Vec<AlbumView>), (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn albums(State(state): State<AppState>, session: Session) -> Result<Json<Vec<AlbumView>>, ApiError> {
     session.require_member(&state)?;
     let vault = state.vault();
@@ -84,6 +95,10 @@ pub(crate) async fn albums(State(state): State<AppState>, session: Session) -> R
     Ok(Json(out))
 }
 
+/// One album with your keys to it and its photos.
+#[utoipa::path(get, path = "/v1/albums/{id}", tag = "family", params(("id" = String, Path)),
+    responses((status = 200, body = AlbumDetail), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn album(
     State(state): State<AppState>,
     session: Session,

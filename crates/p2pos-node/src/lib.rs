@@ -8,6 +8,7 @@ mod auth;
 mod blobs;
 mod error;
 mod family;
+pub mod openapi;
 mod records;
 mod state;
 mod web;
@@ -57,12 +58,13 @@ pub fn router(state: AppState) -> Router {
     web::security_headers(app.with_state(state))
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 struct Health {
     status: &'static str,
     version: &'static str,
 }
 
+#[utoipa::path(get, path = "/v1/health", tag = "node", responses((status = 200, body = Health)))]
 async fn health() -> Json<Health> {
     Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
 }

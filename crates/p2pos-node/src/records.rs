@@ -66,7 +66,7 @@ pub(crate) fn now_ms() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct Accepted {
     seq: i64,
     current: bool,
@@ -92,6 +92,10 @@ pub(crate) async fn accept(state: &AppState, record: SignedRecord) -> Result<Acc
     }
 }
 
+/// Submits a signed record (signed by the signed-in identity); the vault's rules decide.
+#[utoipa::path(post, path = "/v1/records", tag = "records", request_body = crate::openapi::SignedRecordSchema,
+    responses((status = 200, body = Accepted), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn post(
     State(state): State<AppState>,
     session: Session,
@@ -103,11 +107,13 @@ pub(crate) async fn post(
     Ok(Json(accept(&state, record).await?))
 }
 
-#[derive(Debug, Deserialize)]
+#[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
 pub(crate) struct SinceQuery {
+    /// Return records after this sequence number (0: from the start).
     #[serde(default)]
     since: i64,
+    /// At most this many (1–10,000; default 1,000).
     #[serde(default = "default_limit")]
     limit: i64,
 }
@@ -116,13 +122,17 @@ fn default_limit() -> i64 {
     1000
 }
 
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct LogEntry {
     seq: i64,
+    #[schema(value_type = crate::openapi::SignedRecordSchema)]
     record: SignedRecord,
 }
 
 /// The family's records after `since`, for members: clients fold them into their own view.
+#[utoipa::path(get, path = "/v1/records", tag = "records", params(SinceQuery),
+    responses((status = 200, body = Vec<LogEntry>), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn list(
     State(state): State<AppState>,
     session: Session,
