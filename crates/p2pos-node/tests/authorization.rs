@@ -21,6 +21,9 @@ const FAMILY: &str = "riverfamilyaaaaaaaaaaaaaaa";
 const ALBUM: &str = "summeraaaaaaaaaaaaaaaaaaaa";
 const META: &str = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
 
+/// A request: method, path, body, content type.
+type Call<'a> = (Method, String, Vec<u8>, &'a str);
+
 async fn call(
     state: &AppState,
     method: Method,
@@ -147,7 +150,7 @@ async fn every_route_for_every_kind_of_caller() {
         )
     };
     let get = |path: &str| (Method::GET, path.to_string(), Vec::new(), "application/json");
-    let cases: Vec<((Method, String, Vec<u8>, &str), [S; 5])> = vec![
+    let cases: Vec<(Call, [S; 5])> = vec![
         (get("/v1/health"), [S::OK, S::OK, S::OK, S::OK, S::OK]),
         (
             (
