@@ -14,9 +14,10 @@
 
 use std::collections::HashMap;
 use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
-use axum::extract::ws::{CloseFrame, Message, WebSocket, WebSocketUpgrade};
+use axum::extract::ws::{CloseFrame, Message, Utf8Bytes, WebSocket, WebSocketUpgrade};
 use axum::extract::{ConnectInfo, Query, State};
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -27,7 +28,6 @@ use tokio::net::TcpListener;
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinHandle;
 use tokio::time::Instant;
-use tokio_util::sync::CancellationToken;
 use tokio_util::task::TaskTracker;
 
 use crate::hub::{ConnId, Hub, HubConfig, Output, Protocol, close};
@@ -41,8 +41,9 @@ const HUB_QUEUE: usize = 16_384;
 const BATCH: usize = 512;
 /// How long shutdown waits for connections to say goodbye.
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
-/// WebSocket read buffer per connection: small, since messages are at most a few KiB.
-const READ_BUFFER: usize = 4 * 1024;
+/// WebSocket read buffer per connection: small, since most connections are idle and messages are
+/// at most a few KiB (the buffer grows to fit a larger message).
+const READ_BUFFER: usize = 1024;
 
 /// Everything `p2pos signal` configures.
 #[derive(Debug, Clone)]
@@ -69,12 +70,12 @@ impl Default for ServerConfig {
 }
 
 enum Event {
-    Message { conn: ConnId, text: String },
+    Message { conn: ConnId, text: Utf8Bytes },
     Activity { conn: ConnId },
 }
 
 enum Control {
-    Connect { ip: IpAddr, protocol: Protocol, queue: ConnQueue, reply: oneshot::Sender<Result<ConnId, Refusal>> },
+    Connect { ip: IpAddr, protocol: Protocol, queue: Arc<Outbox>, reply: oneshot::Sender<Result<ConnId, Refusal>> },
     Disconnected { conn: ConnId },
     SlowReader { conn: ConnId },
     NewPeerJsId(oneshot::Sender<String>),
@@ -84,11 +85,79 @@ enum Control {
     Shutdown,
 }
 
-/// The actor's handle on one connection: its outgoing queue, and a switch that drops the socket
-/// when the queue is full (the task may be stuck writing to a peer that does not read).
-struct ConnQueue {
-    messages: mpsc::Sender<ToConn>,
-    kill: CancellationToken,
+/// One connection's outgoing messages: a bounded queue the actor fills and the connection task
+/// drains, and a kill switch for a peer that stopped reading. Lighter than a channel (nothing is
+/// allocated until a message is queued), which matters because most connections sit idle.
+struct Outbox {
+    state: std::sync::Mutex<OutboxState>,
+    ready: tokio::sync::Notify,
+    killed: tokio::sync::Notify,
+}
+
+#[derive(Default)]
+struct OutboxState {
+    queue: std::collections::VecDeque<ToConn>,
+    killed: bool,
+}
+
+/// The outbox is full: the connection is not reading fast enough.
+struct Full;
+
+impl Outbox {
+    fn new() -> Arc<Self> {
+        Arc::new(Self {
+            state: std::sync::Mutex::new(OutboxState::default()),
+            ready: tokio::sync::Notify::new(),
+            killed: tokio::sync::Notify::new(),
+        })
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, OutboxState> {
+        self.state.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn push(&self, message: ToConn) -> Result<(), Full> {
+        {
+            let mut state = self.lock();
+            if state.queue.len() >= CONNECTION_QUEUE {
+                return Err(Full);
+            }
+            state.queue.push_back(message);
+        }
+        self.ready.notify_one();
+        Ok(())
+    }
+
+    fn kill(&self) {
+        self.lock().killed = true;
+        self.killed.notify_one();
+    }
+
+    /// The next message to send.
+    async fn next(&self) -> ToConn {
+        loop {
+            {
+                let mut state = self.lock();
+                if let Some(message) = state.queue.pop_front() {
+                    if state.queue.is_empty() && state.queue.capacity() > 16 {
+                        state.queue.shrink_to_fit();
+                    }
+                    return message;
+                }
+            }
+            self.ready.notified().await;
+        }
+    }
+
+    /// Resolves once the actor gave up on this connection.
+    async fn wait_killed(&self) {
+        loop {
+            if self.lock().killed {
+                return;
+            }
+            self.killed.notified().await;
+        }
+    }
 }
 
 enum ToConn {
@@ -101,7 +170,7 @@ enum ToConn {
 struct AppState {
     events: mpsc::Sender<Event>,
     control: mpsc::UnboundedSender<Control>,
-    trusted_proxies: std::sync::Arc<Vec<IpAddr>>,
+    trusted_proxies: Arc<Vec<IpAddr>>,
     max_message_bytes: usize,
     peerjs_key: String,
     tracker: TaskTracker,
@@ -128,7 +197,7 @@ impl SignalServer {
         let state = AppState {
             events: events_tx,
             control: control_tx.clone(),
-            trusted_proxies: std::sync::Arc::new(config.trusted_proxies.clone()),
+            trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             max_message_bytes: config.hub.limits.max_message_bytes,
             peerjs_key: config.hub.peerjs_key.clone(),
             tracker: tracker.clone(),
@@ -234,7 +303,7 @@ async fn run_actor(
     mut control: mpsc::UnboundedReceiver<Control>,
     control_tx: mpsc::UnboundedSender<Control>,
 ) {
-    let mut queues: HashMap<ConnId, ConnQueue> = HashMap::new();
+    let mut queues: HashMap<ConnId, Arc<Outbox>> = HashMap::new();
     let mut shutting_down = false;
     loop {
         let deadline =
@@ -271,12 +340,12 @@ async fn run_actor(
 fn on_event(hub: &mut Hub, event: Event) {
     let now = Instant::now().into_std();
     match event {
-        Event::Message { conn, text } => hub.receive(conn, &text, now),
+        Event::Message { conn, text } => hub.receive(conn, text.as_str(), now),
         Event::Activity { conn } => hub.activity(conn, now),
     }
 }
 
-fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, ConnQueue>, control: Control) {
+fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, Arc<Outbox>>, control: Control) {
     let now = Instant::now().into_std();
     match control {
         Control::Connect { ip, protocol, queue, reply } => {
@@ -298,7 +367,7 @@ fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, ConnQueue>, control: C
         }
         Control::SlowReader { conn } => {
             if let Some(queue) = queues.get(&conn) {
-                queue.kill.cancel();
+                queue.kill();
             }
             hub.slow_reader(conn, now);
         }
@@ -318,14 +387,14 @@ fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, ConnQueue>, control: C
     }
 }
 
-fn route(output: Output, queues: &HashMap<ConnId, ConnQueue>, control: &mpsc::UnboundedSender<Control>) {
+fn route(output: Output, queues: &HashMap<ConnId, Arc<Outbox>>, control: &mpsc::UnboundedSender<Control>) {
     let (conn, message) = match output {
         Output::Send { conn, text } => (conn, ToConn::Text(text)),
         Output::Ping { conn } => (conn, ToConn::Ping),
         Output::Close { conn, code, reason } => (conn, ToConn::Close(code, reason)),
     };
     let Some(queue) = queues.get(&conn) else { return };
-    if let Err(mpsc::error::TrySendError::Full(_)) = queue.messages.try_send(message) {
+    if queue.push(message).is_err() {
         let _ = control.send(Control::SlowReader { conn });
     }
 }
@@ -342,33 +411,22 @@ impl Drop for ConnGuard {
     }
 }
 
-async fn run_connection(
-    socket: WebSocket,
-    guard: ConnGuard,
-    queue: mpsc::Receiver<ToConn>,
-    kill: CancellationToken,
-    events: mpsc::Sender<Event>,
-) {
+async fn run_connection(socket: WebSocket, guard: ConnGuard, outbox: Arc<Outbox>, events: mpsc::Sender<Event>) {
     tokio::select! {
-        () = serve_connection(socket, guard.conn, queue, events) => {}
+        () = serve_connection(socket, guard.conn, &outbox, events) => {}
         // A peer that stopped reading: its close frame cannot get through a full buffer, so the
         // socket is simply dropped.
-        () = kill.cancelled() => {}
+        () = outbox.wait_killed() => {}
     }
     drop(guard);
 }
 
-async fn serve_connection(
-    mut socket: WebSocket,
-    conn: ConnId,
-    mut queue: mpsc::Receiver<ToConn>,
-    events: mpsc::Sender<Event>,
-) {
+async fn serve_connection(mut socket: WebSocket, conn: ConnId, outbox: &Outbox, events: mpsc::Sender<Event>) {
     loop {
         tokio::select! {
             frame = socket.recv() => match frame {
                 Some(Ok(Message::Text(text))) => {
-                    if events.send(Event::Message { conn, text: text.as_str().to_owned() }).await.is_err() {
+                    if events.send(Event::Message { conn, text }).await.is_err() {
                         break;
                     }
                 }
@@ -395,22 +453,21 @@ async fn serve_connection(
                     break;
                 }
             },
-            command = queue.recv() => match command {
-                Some(ToConn::Text(text)) => {
+            command = outbox.next() => match command {
+                ToConn::Text(text) => {
                     if socket.send(Message::Text(text.into())).await.is_err() {
                         break;
                     }
                 }
-                Some(ToConn::Ping) => {
+                ToConn::Ping => {
                     if socket.send(Message::Ping(Default::default())).await.is_err() {
                         break;
                     }
                 }
-                Some(ToConn::Close(code, reason)) => {
+                ToConn::Close(code, reason) => {
                     let _ = socket.send(close_frame(code, &reason)).await;
                     break;
                 }
-                None => break,
             },
         }
     }
@@ -448,10 +505,9 @@ async fn upgrade(
 ) -> Response {
     let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(peer.ip(), forwarded, &state.trusted_proxies);
-    let (queue_tx, queue_rx) = mpsc::channel(CONNECTION_QUEUE);
-    let kill = CancellationToken::new();
+    let outbox = Outbox::new();
     let (reply_tx, reply_rx) = oneshot::channel();
-    let queue = ConnQueue { messages: queue_tx, kill: kill.clone() };
+    let queue = outbox.clone();
     let sent = state.control.send(Control::Connect { ip, protocol, queue, reply: reply_tx });
     let result = match (sent, reply_rx.await) {
         (Ok(()), Ok(result)) => result,
@@ -469,9 +525,7 @@ async fn upgrade(
         // the WebSocket layer refuses to buffer it at all.
         .max_message_size(limit.saturating_mul(4))
         .max_frame_size(limit.saturating_mul(4))
-        .on_upgrade(move |socket| {
-            state.tracker.track_future(run_connection(socket, guard, queue_rx, kill, state.events))
-        })
+        .on_upgrade(move |socket| state.tracker.track_future(run_connection(socket, guard, outbox, state.events)))
 }
 
 fn refusal_response(refusal: Refusal) -> Response {
