@@ -125,15 +125,19 @@ export async function startP2pos(args, label = args[0]) {
 
 /**
  * Start `p2pos node` serving `webDir` on a free loopback port, with its data in a fresh temp dir
- * that is removed when it stops; resolves to { url, stop }.
- * The node prints "listening on http://127.0.0.1:PORT" on stdout once it accepts connections.
+ * that is removed when it stops; resolves to { url, dataDir, setupCode, stop }.
+ * The node prints "Setup code: XXXXX-XXXXX" (while it belongs to no family) and then
+ * "listening on http://127.0.0.1:PORT" on stdout once it accepts connections.
  */
 export async function startNode(webDir) {
   requireBuilt(webDir);
   const dataDir = await mkdtemp(path.join(tmpdir(), "p2pos-node-"));
   const node = await startP2pos(["node", "--listen", "127.0.0.1:0", "--web-dir", webDir, "--data-dir", dataDir]);
+  const setupCode = /Setup code: (\S+)/.exec(node.output())?.[1];
   return {
     ...node,
+    dataDir,
+    setupCode,
     stop: async () => {
       await node.stop();
       await rm(dataDir, { recursive: true, force: true });

@@ -43,7 +43,7 @@ const BATCH: usize = 512;
 const SHUTDOWN_GRACE: Duration = Duration::from_secs(5);
 /// WebSocket read buffer per connection: small, since most connections are idle and messages are
 /// at most a few KiB (the buffer grows to fit a larger message).
-const READ_BUFFER: usize = 1024;
+const READ_BUFFER: usize = 512;
 
 /// Everything `p2pos signal` configures.
 #[derive(Debug, Clone)]
