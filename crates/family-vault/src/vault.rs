@@ -134,6 +134,18 @@ impl Vault {
         self.grants.get(&(album.clone(), *who, epoch)).is_some_and(|g| !g.revoked)
     }
 
+    /// Every unrevoked grant of `album`: (member, epoch, armored key file), in a stable order.
+    pub fn grants_of(&self, album: &AlbumId) -> Vec<(IdentityId, u32, String)> {
+        let mut out: Vec<(IdentityId, u32, String)> = self
+            .grants
+            .iter()
+            .filter(|((a, m, _), g)| a == album && !g.revoked && self.role(m).is_some())
+            .map(|((_, m, epoch), g)| (*m, *epoch, g.key.clone()))
+            .collect();
+        out.sort_by_key(|(member, epoch, _)| (*member, *epoch));
+        out
+    }
+
     /// The album keys granted to `who` (epoch, armored age file for `who`'s recipient).
     pub fn grant_keys(&self, who: &IdentityId, album: &AlbumId) -> Vec<(u32, String)> {
         let mut keys: Vec<(u32, String)> = self

@@ -7,6 +7,7 @@
 mod auth;
 mod blobs;
 mod error;
+pub mod export;
 mod family;
 pub mod openapi;
 mod records;

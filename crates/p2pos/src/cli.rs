@@ -31,6 +31,8 @@ pub enum Command {
     Decrypt(DecryptArgs),
     /// Run a node: the web app and the /v1 API.
     Node(NodeArgs),
+    /// Export the family's photos from a node's data dir as age files plus a manifest.
+    Export(ExportArgs),
     /// Run the hub: WebRTC signaling, identity proofs, TURN credentials (PeerJS-compatible too).
     Signal(Box<SignalArgs>),
 }
@@ -240,4 +242,14 @@ pub struct SignalArgs {
     /// Directory of the built web app, served for paths the hub does not use.
     #[arg(long, env = "P2POS_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// The node's data dir (read only; safe while the node runs).
+    #[arg(long, env = "P2POS_DATA_DIR", default_value = "p2pos-data")]
+    pub data_dir: PathBuf,
+    /// A new or empty folder for the export.
+    #[arg(long)]
+    pub out: PathBuf,
 }

@@ -2,6 +2,7 @@
 
 mod cli;
 mod crypt_cmd;
+mod export_cmd;
 mod id_cmd;
 mod node_cmd;
 mod passphrase;
@@ -23,6 +24,7 @@ fn main() -> ExitCode {
         Command::Decrypt(args) => crypt_cmd::decrypt(args),
         Command::Node(args) => node_cmd::run(args),
         Command::Signal(args) => signal_cmd::run(*args),
+        Command::Export(args) => export_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
