@@ -130,13 +130,17 @@ pub(crate) async fn verify(
         let mut challenges = state.inner.challenges.lock().unwrap_or_else(|p| p.into_inner());
         challenges.remove(&req.nonce)
     };
-    let refused = || ApiError::Unauthorized;
+    let refused = || {
+        state.inner.metrics.logins_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        ApiError::Unauthorized
+    };
     let challenge = challenge.filter(|c| c.identity == req.identity && c.expires_ms > now_ms()).ok_or_else(refused)?;
     let sig: [u8; 64] = B64.decode(&req.sig).ok().and_then(|s| s.try_into().ok()).ok_or_else(refused)?;
     let message = login_message(&origin, &req.nonce, challenge.expires_ms);
     let key = req.identity.verifying_key().map_err(|_| refused())?;
     key.verify_strict(message.as_bytes(), &Signature::from_bytes(&sig)).map_err(|_| refused())?;
     let (token, expires_ms) = create_session(&state, req.identity, &origin).await?;
+    state.inner.metrics.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let role = state.vault().role(&req.identity);
     let mut response = Json(Me { identity: req.identity, role, expires_ms }).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&token, state.inner.config.session_ttl, &origin));

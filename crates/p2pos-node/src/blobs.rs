@@ -54,7 +54,18 @@ pub(crate) async fn put(
     }
     let stream = request.into_body().into_data_stream().map_err(std::io::Error::other);
     let mut reader = StreamReader::new(stream);
-    let outcome = state.inner.blobs.put(id, &mut reader, limit).await?;
+    let metrics = &state.inner.metrics;
+    let outcome = match state.inner.blobs.put(id, &mut reader, limit).await {
+        Ok(outcome) => outcome,
+        Err(e) => {
+            metrics.blobs_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return Err(e.into());
+        }
+    };
+    if let PutOutcome::Stored { size } = outcome {
+        metrics.blobs_stored.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        metrics.blob_bytes_stored.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
+    }
     let size = outcome.size();
     let now = now_ms();
     state

@@ -17,6 +17,7 @@ mod web;
 use std::net::SocketAddr;
 
 use axum::extract::DefaultBodyLimit;
+use axum::response::IntoResponse;
 use axum::routing::{get, post, put};
 use axum::{Json, Router};
 use serde::Serialize;
@@ -51,12 +52,72 @@ pub fn router(state: AppState) -> Router {
         .route("/blobs/{id}", put(blobs::put).get(blobs::get).layer(DefaultBodyLimit::disable()))
         .fallback(|| async { ApiError::NotFound("no such API route".into()) })
         .layer(axum::middleware::from_fn_with_state(state.clone(), auth::rotate));
-    let app = Router::new().nest("/v1", api);
+    let app = Router::new().nest("/v1", api).route("/metrics", get(metrics));
     let app = match &state.inner.config.web_dir {
         Some(dir) => app.fallback_service(web::service(dir)),
         None => app,
     };
-    web::security_headers(app.with_state(state))
+    let cors = cors(&state.inner.config.cors_origins);
+    web::security_headers(app.with_state(state)).layer(cors)
+}
+
+/// CORS is off unless origins are configured; then only those may call with credentials.
+fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
+    use axum::http::{HeaderValue, Method, header};
+    let allowed: Vec<HeaderValue> = origins.iter().filter_map(|o| HeaderValue::from_str(o).ok()).collect();
+    tower_http::cors::CorsLayer::new()
+        .allow_origin(allowed)
+        .allow_credentials(true)
+        .allow_methods([Method::GET, Method::POST, Method::PUT])
+        .allow_headers([header::CONTENT_TYPE, header::RANGE])
+}
+
+/// Prometheus text: counters of what the node did, and what it holds. No identities, no ids.
+async fn metrics(
+    axum::extract::State(state): axum::extract::State<AppState>,
+) -> Result<axum::response::Response, ApiError> {
+    use std::fmt::Write as _;
+    use std::sync::atomic::Ordering::Relaxed;
+    let m = &state.inner.metrics;
+    let (blobs, bytes): (i64, i64) = state
+        .db(|db| db.query_row("SELECT count(*), coalesce(sum(size), 0) FROM blobs", [], |r| Ok((r.get(0)?, r.get(1)?))))
+        .await?;
+    let records: i64 = state.db(|db| db.query_row("SELECT count(*) FROM records", [], |r| r.get(0))).await?;
+    let mut out = String::new();
+    let mut line = |name: &str, kind: &str, help: &str, value: u64| {
+        let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
+    };
+    line("p2pos_node_records", "gauge", "Records in the log.", records as u64);
+    line("p2pos_node_blobs", "gauge", "Blobs held.", blobs as u64);
+    line("p2pos_node_blob_bytes", "gauge", "Bytes of blobs held.", bytes as u64);
+    line(
+        "p2pos_node_records_accepted_total",
+        "counter",
+        "Records accepted since start.",
+        m.records_accepted.load(Relaxed),
+    );
+    line(
+        "p2pos_node_records_refused_total",
+        "counter",
+        "Records refused since start.",
+        m.records_refused.load(Relaxed),
+    );
+    line("p2pos_node_blobs_stored_total", "counter", "Blobs stored since start.", m.blobs_stored.load(Relaxed));
+    line(
+        "p2pos_node_blob_bytes_stored_total",
+        "counter",
+        "Blob bytes stored since start.",
+        m.blob_bytes_stored.load(Relaxed),
+    );
+    line(
+        "p2pos_node_blobs_refused_total",
+        "counter",
+        "Uploads refused (size, hash) since start.",
+        m.blobs_refused.load(Relaxed),
+    );
+    line("p2pos_node_logins_total", "counter", "Successful logins since start.", m.logins.load(Relaxed));
+    line("p2pos_node_logins_refused_total", "counter", "Refused logins since start.", m.logins_refused.load(Relaxed));
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]

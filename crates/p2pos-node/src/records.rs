@@ -74,6 +74,14 @@ pub(crate) struct Accepted {
 
 /// Verifies, checks the vault's rules, then stores. A refused record changes nothing.
 pub(crate) async fn accept(state: &AppState, record: SignedRecord) -> Result<Accepted, ApiError> {
+    let result = accept_inner(state, record).await;
+    let counter =
+        if result.is_ok() { &state.inner.metrics.records_accepted } else { &state.inner.metrics.records_refused };
+    counter.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    result
+}
+
+async fn accept_inner(state: &AppState, record: SignedRecord) -> Result<Accepted, ApiError> {
     let verified = record.verify().map_err(|e| ApiError::BadRequest(format!("record refused: {e}")))?;
     let body: Body = verified.parse().map_err(|e| ApiError::BadRequest(format!("not a vault record: {e}")))?;
     let sig = B64.decode(&record.sig).map_err(|e| ApiError::BadRequest(e.to_string()))?;

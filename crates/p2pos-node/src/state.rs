@@ -68,7 +68,20 @@ pub(crate) struct Challenge {
     pub(crate) expires_ms: u64,
 }
 
+/// Counters for `/metrics`.
+#[derive(Debug, Default)]
+pub(crate) struct Metrics {
+    pub(crate) records_accepted: std::sync::atomic::AtomicU64,
+    pub(crate) records_refused: std::sync::atomic::AtomicU64,
+    pub(crate) blobs_stored: std::sync::atomic::AtomicU64,
+    pub(crate) blob_bytes_stored: std::sync::atomic::AtomicU64,
+    pub(crate) blobs_refused: std::sync::atomic::AtomicU64,
+    pub(crate) logins: std::sync::atomic::AtomicU64,
+    pub(crate) logins_refused: std::sync::atomic::AtomicU64,
+}
+
 pub(crate) struct Inner {
+    pub(crate) metrics: Metrics,
     pub(crate) config: NodeConfig,
     pub(crate) node_id: NodeId,
     db: Mutex<Connection>,
@@ -112,6 +125,7 @@ impl AppState {
         }
         let setup_code = vault.family().is_none().then(new_setup_code);
         let inner = Inner {
+            metrics: Metrics::default(),
             config,
             node_id,
             db: Mutex::new(db),

@@ -296,3 +296,37 @@ async fn expired_sessions_are_refused() {
     tokio::time::sleep(Duration::from_millis(20)).await;
     assert_eq!(node.get("/v1/auth/me", Some(&cookie)).await.status, StatusCode::UNAUTHORIZED);
 }
+
+#[tokio::test]
+async fn metrics_count_without_naming_anyone() {
+    let mut node = Node::new(|_| {}).await;
+    let ada = Identity::generate().unwrap();
+    let cookie = node.founded(&ada).await;
+    let bytes = vec![3u8; 1234];
+    node.put_blob(&cookie, &BlobId::of(&bytes), bytes, "application/octet-stream").await;
+    let text = String::from_utf8(node.get("/metrics", None).await.body).unwrap();
+    assert!(text.contains("p2pos_node_records 2"), "{text}");
+    assert!(text.contains("p2pos_node_blob_bytes 1234"));
+    assert!(text.contains("p2pos_node_logins_total 1"));
+    assert!(!text.contains(&ada.id().to_string()));
+}
+
+#[tokio::test]
+async fn cors_is_off_by_default_and_allows_only_configured_origins() {
+    let node = Node::new(|_| {}).await;
+    let preflight = |origin: &str| {
+        Request::options("/v1/auth/me")
+            .header(header::ORIGIN, origin)
+            .header(header::ACCESS_CONTROL_REQUEST_METHOD, "GET")
+            .body(Body::empty())
+            .unwrap()
+    };
+    let reply = node.call(preflight("https://app.example")).await;
+    assert!(reply.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+    let allowed = Node::new(|c| c.cors_origins = vec!["https://app.example".into()]).await;
+    let reply = allowed.call(preflight("https://app.example")).await;
+    assert_eq!(reply.headers[header::ACCESS_CONTROL_ALLOW_ORIGIN], "https://app.example");
+    assert_eq!(reply.headers[header::ACCESS_CONTROL_ALLOW_CREDENTIALS], "true");
+    let other = allowed.call(preflight("https://evil.example")).await;
+    assert!(other.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
+}

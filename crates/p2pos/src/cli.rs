@@ -159,6 +159,10 @@ pub struct NodeArgs {
     /// Session lifetime, in hours.
     #[arg(long, env = "P2POS_SESSION_HOURS", default_value_t = 12)]
     pub session_hours: u64,
+    /// An origin (scheme://host:port) allowed to call the API from another site, with cookies
+    /// (repeatable). Default: none, CORS off.
+    #[arg(long = "cors-origin", value_name = "ORIGIN")]
+    pub cors_origins: Vec<String>,
     /// Directory of the built web app.
     #[arg(long, env = "P2POS_WEB_DIR", default_value = "apps/web/dist")]
     pub web_dir: PathBuf,

@@ -26,6 +26,7 @@ pub fn run(args: NodeArgs) -> Result<()> {
     config.web_dir = Some(args.web_dir);
     config.max_upload_bytes = args.max_upload_bytes;
     config.session_ttl = std::time::Duration::from_secs(args.session_hours * 3600);
+    config.cors_origins = args.cors_origins;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let data_dir = config.data_dir.clone();
