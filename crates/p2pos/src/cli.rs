@@ -145,27 +145,33 @@ pub struct DecryptArgs {
     pub passphrase: PassphraseArgs,
 }
 
+/// Settings come from, in order of precedence: these flags, their environment variables, the
+/// config file, then the defaults shown here.
 #[derive(Debug, Args)]
 pub struct NodeArgs {
-    /// Address to listen on; port 0 picks a free port.
-    #[arg(long, env = "P2POS_LISTEN", default_value = "127.0.0.1:7700")]
-    pub listen: SocketAddr,
-    /// Where the node keeps its database, blobs and node key.
-    #[arg(long, env = "P2POS_DATA_DIR", default_value = "p2pos-data")]
-    pub data_dir: PathBuf,
-    /// Largest blob upload, in bytes.
-    #[arg(long, env = "P2POS_MAX_UPLOAD_BYTES", default_value_t = 2 << 30)]
-    pub max_upload_bytes: u64,
-    /// Session lifetime, in hours.
-    #[arg(long, env = "P2POS_SESSION_HOURS", default_value_t = 12)]
-    pub session_hours: u64,
+    /// A TOML file with any of the settings below (keys as the flags, with underscores)
+    /// [default: <data dir>/p2pos.toml, if it exists].
+    #[arg(long, env = "P2POS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// Address to listen on; port 0 picks a free port [default: 127.0.0.1:7700].
+    #[arg(long, env = "P2POS_LISTEN")]
+    pub listen: Option<SocketAddr>,
+    /// Where the node keeps its database, blobs and node key [default: p2pos-data].
+    #[arg(long, env = "P2POS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// Largest blob upload, in bytes [default: 2147483648, 2 GiB].
+    #[arg(long, env = "P2POS_MAX_UPLOAD_BYTES")]
+    pub max_upload_bytes: Option<u64>,
+    /// Session lifetime, in hours [default: 12].
+    #[arg(long, env = "P2POS_SESSION_HOURS")]
+    pub session_hours: Option<u64>,
     /// An origin (scheme://host:port) allowed to call the API from another site, with cookies
-    /// (repeatable). Default: none, CORS off.
+    /// (repeatable) [default: none, CORS off].
     #[arg(long = "cors-origin", value_name = "ORIGIN")]
     pub cors_origins: Vec<String>,
-    /// Directory of the built web app.
-    #[arg(long, env = "P2POS_WEB_DIR", default_value = "apps/web/dist")]
-    pub web_dir: PathBuf,
+    /// Directory of the built web app [default: apps/web/dist].
+    #[arg(long, env = "P2POS_WEB_DIR")]
+    pub web_dir: Option<PathBuf>,
 }
 
 #[derive(Debug, Args)]

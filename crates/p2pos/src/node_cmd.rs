@@ -1,5 +1,7 @@
 //! `p2pos node`: runs the node daemon until Ctrl-C or SIGTERM.
 
+use std::path::{Path, PathBuf};
+
 use anyhow::{Context, Result};
 use p2pos_node::{Node, NodeConfig};
 use tracing_subscriber::EnvFilter;
@@ -20,13 +22,54 @@ pub fn install_tracing() {
         .init();
 }
 
+/// The node's config file: every key optional, named like the command-line flags.
+#[derive(Debug, Default, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ConfigFile {
+    listen: Option<std::net::SocketAddr>,
+    data_dir: Option<PathBuf>,
+    web_dir: Option<PathBuf>,
+    max_upload_bytes: Option<u64>,
+    session_hours: Option<u64>,
+    cors_origins: Option<Vec<String>>,
+}
+
+fn read_config(path: &Path) -> Result<ConfigFile> {
+    let text = std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
+    toml::from_str(&text).map_err(|e| anyhow::anyhow!("{}: {}", path.display(), e.message()))
+}
+
+/// Flags (and their environment variables) over the config file over the defaults.
+pub(crate) fn node_config(args: NodeArgs) -> Result<NodeConfig> {
+    let explicit = args.config.clone();
+    let mut file = match &explicit {
+        Some(path) => read_config(path)?,
+        None => ConfigFile::default(),
+    };
+    let data_dir = args.data_dir.or(file.data_dir.take()).unwrap_or_else(|| PathBuf::from("p2pos-data"));
+    if explicit.is_none() {
+        let default_path = data_dir.join("p2pos.toml");
+        if default_path.is_file() {
+            file = read_config(&default_path)?;
+        }
+    }
+    let listen = args.listen.or(file.listen).unwrap_or_else(|| std::net::SocketAddr::from(([127, 0, 0, 1], 7700)));
+    let mut config = NodeConfig::new(listen, data_dir);
+    config.web_dir = Some(args.web_dir.or(file.web_dir).unwrap_or_else(|| PathBuf::from("apps/web/dist")));
+    if let Some(bytes) = args.max_upload_bytes.or(file.max_upload_bytes) {
+        config.max_upload_bytes = bytes;
+    }
+    if let Some(hours) = args.session_hours.or(file.session_hours) {
+        config.session_ttl = std::time::Duration::from_secs(hours * 3600);
+    }
+    config.cors_origins =
+        if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
+    Ok(config)
+}
+
 pub fn run(args: NodeArgs) -> Result<()> {
     install_tracing();
-    let mut config = NodeConfig::new(args.listen, args.data_dir);
-    config.web_dir = Some(args.web_dir);
-    config.max_upload_bytes = args.max_upload_bytes;
-    config.session_ttl = std::time::Duration::from_secs(args.session_hours * 3600);
-    config.cors_origins = args.cors_origins;
+    let config = node_config(args)?;
     let runtime = tokio::runtime::Runtime::new().context("starting the async runtime")?;
     runtime.block_on(async {
         let data_dir = config.data_dir.clone();

@@ -167,3 +167,48 @@ fn the_hub_refuses_turn_with_a_short_or_missing_secret() {
         .unwrap();
     assert_one_line_error(&out, "needs a secret");
 }
+
+/// Starts `p2pos node` with `args`, returns the URL it listens on, and stops it.
+fn node_url(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
+    use std::io::BufRead;
+    let mut child = Command::new(env!("CARGO_BIN_EXE_p2pos"))
+        .arg("node")
+        .args(args)
+        .envs(env.iter().copied())
+        .current_dir(dir)
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .unwrap();
+    let lines = std::io::BufReader::new(child.stdout.take().unwrap()).lines();
+    let url = lines.map_while(Result::ok).find_map(|l| l.split("listening on ").nth(1).map(str::to_string));
+    child.kill().unwrap();
+    child.wait().unwrap();
+    url.expect("the node did not start")
+}
+
+#[test]
+fn node_settings_come_from_flags_then_env_then_the_config_file() {
+    let dir = tempfile::tempdir().unwrap();
+    let data = dir.path().join("data");
+    std::fs::create_dir_all(&data).unwrap();
+    let free_port = || std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let (file_port, env_port, flag_port) = (free_port(), free_port(), free_port());
+    std::fs::write(data.join("p2pos.toml"), format!("listen = \"127.0.0.1:{file_port}\"\nsession_hours = 2\n"))
+        .unwrap();
+    let data_arg = data.to_str().unwrap();
+    assert_eq!(node_url(dir.path(), &["--data-dir", data_arg], &[]), format!("http://127.0.0.1:{file_port}"));
+    let env_listen = format!("127.0.0.1:{env_port}");
+    assert_eq!(
+        node_url(dir.path(), &["--data-dir", data_arg], &[("P2POS_LISTEN", &env_listen)]),
+        format!("http://{env_listen}")
+    );
+    let flag_listen = format!("127.0.0.1:{flag_port}");
+    let url =
+        node_url(dir.path(), &["--data-dir", data_arg, "--listen", &flag_listen], &[("P2POS_LISTEN", &env_listen)]);
+    assert_eq!(url, format!("http://{flag_listen}"));
+
+    std::fs::write(data.join("p2pos.toml"), "listen = \"127.0.0.1:1\"\nmystery = 1\n").unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_p2pos")).args(["node", "--data-dir", data_arg]).output().unwrap();
+    assert_one_line_error(&out, "unknown field `mystery`");
+}
