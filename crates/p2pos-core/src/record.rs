@@ -47,6 +47,7 @@ impl RecordError {
 
 /// A record as it travels and is stored: fields are text so the JSON form is the wire form.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
 pub struct SignedRecord {
     /// Standard base64 (padded) of the exact JSON bytes that were signed.
     pub body: String,

@@ -26,6 +26,7 @@ use p2pos_core::{IdentityId, SignedRecord};
 use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
+use crate::error::ApiJson;
 use crate::records::now_ms;
 use crate::state::Challenge;
 use crate::{ApiError, AppState};
@@ -83,7 +84,7 @@ pub(crate) struct ChallengeResponse {
     responses((status = 200, body = ChallengeResponse), (status = 400, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn challenge(
     State(state): State<AppState>,
-    Json(req): Json<ChallengeRequest>,
+    ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> Result<Json<ChallengeResponse>, ApiError> {
     let nonce = B64URL.encode(rand::random::<[u8; 32]>());
     let now = now_ms();
@@ -123,7 +124,7 @@ pub(crate) struct Me {
 pub(crate) async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
-    Json(req): Json<VerifyRequest>,
+    ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
     let origin = origin_of(&headers)?;
     let challenge = {
@@ -282,7 +283,10 @@ pub(crate) struct SetupRequest {
 #[utoipa::path(post, path = "/v1/setup", tag = "family", request_body = SetupRequest,
     responses((status = 201, body = Vec<crate::records::Accepted>), (status = 403, body = crate::openapi::ErrorBody),
         (status = 409, body = crate::openapi::ErrorBody)))]
-pub(crate) async fn setup(State(state): State<AppState>, Json(req): Json<SetupRequest>) -> Result<Response, ApiError> {
+pub(crate) async fn setup(
+    State(state): State<AppState>,
+    ApiJson(req): ApiJson<SetupRequest>,
+) -> Result<Response, ApiError> {
     if state.vault().family().is_some() {
         return Err(ApiError::Conflict("this node already belongs to a family".into()));
     }

@@ -28,7 +28,7 @@ pub use error::ApiError;
 pub use state::{AppState, NodeConfig, NodeError};
 
 /// JSON request bodies (records, logins) are small; blobs stream separately with their own cap.
-const MAX_JSON_BYTES: usize = 256 * 1024;
+pub(crate) const MAX_JSON_BYTES: usize = 256 * 1024;
 
 /// The web app alone (static files, SPA fallback, security headers), for other services to mount.
 pub fn web_app(dir: &std::path::Path) -> Router {

@@ -1,7 +1,7 @@
 //! The record log in SQLite, and `POST/GET /v1/records`.
 
 use axum::Json;
-use axum::extract::{Query, State};
+use axum::extract::State;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use family_vault::{Applied, Body};
@@ -10,6 +10,7 @@ use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
 use crate::auth::Session;
+use crate::error::{ApiJson, ApiQuery};
 use crate::{ApiError, AppState};
 
 /// Every stored record in log order.
@@ -107,7 +108,7 @@ async fn accept_inner(state: &AppState, record: SignedRecord) -> Result<Accepted
 pub(crate) async fn post(
     State(state): State<AppState>,
     session: Session,
-    Json(record): Json<SignedRecord>,
+    ApiJson(record): ApiJson<SignedRecord>,
 ) -> Result<Json<Accepted>, ApiError> {
     if record.signer != session.identity.to_string() {
         return Err(ApiError::Forbidden("sign in as the record's signer to submit it".into()));
@@ -144,7 +145,7 @@ pub(crate) struct LogEntry {
 pub(crate) async fn list(
     State(state): State<AppState>,
     session: Session,
-    Query(q): Query<SinceQuery>,
+    ApiQuery(q): ApiQuery<SinceQuery>,
 ) -> Result<Json<Vec<LogEntry>>, ApiError> {
     session.require_member(&state)?;
     let limit = q.limit.clamp(1, 10_000);

@@ -330,3 +330,49 @@ async fn cors_is_off_by_default_and_allows_only_configured_origins() {
     let other = allowed.call(preflight("https://evil.example")).await;
     assert!(other.headers.get(header::ACCESS_CONTROL_ALLOW_ORIGIN).is_none());
 }
+
+#[tokio::test]
+async fn malformed_requests_get_json_errors_and_change_nothing() {
+    let mut node = Node::new(|_| {}).await;
+    let ada = Identity::generate().unwrap();
+    let cookie = node.founded(&ada).await;
+    let before = node.get("/v1/records", Some(&cookie)).await.body;
+    let send = |body: &str, ctype: &str| {
+        Request::post("/v1/records")
+            .header(header::CONTENT_TYPE, ctype)
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::COOKIE, &cookie)
+            .body(Body::from(body.to_string()))
+            .unwrap()
+    };
+    let cases: [(&str, &str, StatusCode, &str); 5] = [
+        ("{not json", "application/json", StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            r#"{"body":"e30=","signer":"x","sig":"","extra":1}"#,
+            "application/json",
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+        ),
+        (r#"{"body":"e30="}"#, "application/json", StatusCode::BAD_REQUEST, "bad_request"),
+        (
+            r#"{"body":"e30=","signer":"x","sig":""}"#,
+            "text/plain",
+            StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            "unsupported_media_type",
+        ),
+        (
+            &format!(r#"{{"body":"{}","signer":"x","sig":""}}"#, "A".repeat(300_000)),
+            "application/json",
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload_too_large",
+        ),
+    ];
+    for (body, ctype, status, code) in cases {
+        let reply = node.call(send(body, ctype)).await;
+        assert_eq!(reply.status, status, "{}", &body[..body.len().min(60)]);
+        assert_eq!(reply.json()["error"], code, "the error is JSON with a code");
+    }
+    let reply = node.get("/v1/records?since=abc", Some(&cookie)).await;
+    assert_eq!((reply.status, reply.json()["error"].clone()), (StatusCode::BAD_REQUEST, json!("bad_request")));
+    assert_eq!(node.get("/v1/records", Some(&cookie)).await.body, before, "nothing stored changed");
+}
