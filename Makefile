@@ -9,6 +9,8 @@ LISTEN ?= 127.0.0.1:7700
 # interoperability checks, coturn for relay tests.
 TEST_PACKAGES := chromium age coturn
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
+# Where cargo puts binaries (honours CARGO_TARGET_DIR).
+TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 
 .PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors fuzz openapi clean
 
@@ -17,8 +19,9 @@ run: web
 	cargo build --release --locked -p p2pos
 	@echo
 	@echo "  P2POS is starting. Open http://$(LISTEN)/ in Chromium or Chrome (version 137 or newer)."
+	@echo "  Create your identity there, then enter the setup code printed below to claim this node."
 	@echo
-	./target/release/p2pos node --listen $(LISTEN) --web-dir $(WEB)/dist --data-dir .run/node
+	$(TARGET_DIR)/release/p2pos node --listen $(LISTEN) --web-dir $(WEB)/dist --data-dir .run/node
 
 ## test: formatting, lints, Rust tests, web unit tests, browser end-to-end tests
 test: system-deps web-deps check-rust test-rust test-web test-e2e
@@ -55,7 +58,7 @@ test-web: web-deps
 # Builds the web app and the harness, then drives Debian's Chromium against the real binary.
 test-e2e: web-deps
 	cargo build --locked -p p2pos
-	cd $(WEB) && P2POS_BIN=$(CURDIR)/target/debug/p2pos npm run e2e
+	cd $(WEB) && P2POS_BIN=$(TARGET_DIR)/debug/p2pos npm run e2e
 
 ## fuzz: run each fuzz target for FUZZ_SECS seconds (needs `cargo install cargo-fuzz`)
 FUZZ_SECS ?= 60
