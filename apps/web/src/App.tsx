@@ -1,13 +1,14 @@
 /**
  * The first screen: who am I on this browser? Without an identity, create or restore one; with
- * one, show it. All the work happens in src/lib; this only sequences it.
+ * one, sign in to the node and open the vault (src/vault). All the work happens in src/lib; this
+ * only sequences it.
  */
 import { useEffect, useState } from "react";
 import { loadIdentity, type StoredIdentity } from "./lib/identity.ts";
 import { checkWebCryptoSupport } from "./lib/keys.ts";
-import { IdentityView } from "./components/IdentityView.tsx";
 import { Welcome } from "./components/Welcome.tsx";
 import { describeError } from "./errorMessages.ts";
+import { VaultApp } from "./vault/VaultApp.tsx";
 
 type State =
   | { status: "loading" }
@@ -81,6 +82,6 @@ function renderState(state: State, setState: (state: State) => void) {
     case "none":
       return <Welcome onReady={(identity) => setState({ status: "ready", identity })} />;
     case "ready":
-      return <IdentityView identity={state.identity} onForgotten={() => setState({ status: "none" })} />;
+      return <VaultApp identity={state.identity} onForgotten={() => setState({ status: "none" })} />;
   }
 }

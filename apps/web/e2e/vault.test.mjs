@@ -1,0 +1,488 @@
+// The family vault end to end, in Chromium against a real `p2pos node` (SQLite data dir):
+// create an identity, claim the node, create an album, upload 20 files of every kind (encrypted in
+// the browser), see thumbnails, reload, open and download originals byte for byte; a second
+// identity is added, granted and decrypts; a third, not a member, is refused everything. Finally
+// the node's data dir is searched for plaintext: none may be there.
+import assert from "node:assert/strict";
+import { createHash, randomBytes } from "node:crypto";
+import { readdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { DIST, launchBrowser, startNode, tempDir } from "./support.mjs";
+
+const PASSPHRASE = "a long and careful family passphrase";
+const TITLE = "Summer 2026";
+const BIG_SIZE = 50 * 1024 * 1024;
+
+let node;
+let browser;
+let temp;
+
+before(async () => {
+  node = await startNode(DIST);
+  browser = await launchBrowser();
+  temp = await tempDir("vault");
+});
+
+after(async () => {
+  await browser?.close();
+  await node?.stop();
+  await temp?.cleanup();
+});
+
+/** With P2POS_SCREENSHOTS=<dir>, save a screenshot of each step there (for reviewing the UI). */
+async function shot(page, name) {
+  const dir = process.env.P2POS_SCREENSHOTS;
+  if (dir) await page.screenshot({ path: path.join(dir, `${name}.png`), fullPage: true });
+}
+
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
+
+async function newPage(context, label) {
+  const page = await context.newPage();
+  page.on("pageerror", (error) => console.error(`[${label} page error]`, error));
+  await page.goto(`${node.url}/`);
+  return page;
+}
+
+/** Create an identity through the UI; resolves to its id and age recipient. */
+async function createIdentity(page, name) {
+  const create = page.getByTestId("create-identity");
+  await create.getByTestId("create-name").fill(name);
+  await create.getByTestId("create-passphrase").fill(PASSPHRASE);
+  await create.getByTestId("create-passphrase-confirm").fill(PASSPHRASE);
+  await create.getByTestId("create-submit").click();
+  const idElement = page.getByTestId("readable-id");
+  await idElement.waitFor({ timeout: 60_000 });
+  return {
+    id: await idElement.getAttribute("data-id"),
+    recipient: (await page.getByTestId("age-recipient").textContent()).trim(),
+  };
+}
+
+/** Images drawn on a canvas in the browser (noise, so every file is distinct), as bytes. */
+async function drawImages(page, specs) {
+  const encoded = await page.evaluate(async (specs) => {
+    const out = [];
+    for (const { type, width, height, seed } of specs) {
+      const canvas = new OffscreenCanvas(width, height);
+      const ctx = canvas.getContext("2d");
+      const image = ctx.createImageData(width, height);
+      let x = seed * 2654435761;
+      for (let i = 0; i < image.data.length; i++) {
+        x = (x * 1103515245 + 12345) >>> 0;
+        image.data[i] = i % 4 === 3 ? 255 : x >>> 24;
+      }
+      ctx.putImageData(image, 0, 0);
+      ctx.fillStyle = `hsl(${seed * 37} 70% 50%)`;
+      ctx.fillRect(width / 4, height / 4, width / 2, height / 2);
+      const blob = await canvas.convertToBlob({ type, quality: 0.9 });
+      if (blob.type !== type) throw new Error(`this Chromium cannot encode ${type}`);
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let binary = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      out.push(btoa(binary));
+    }
+    return out;
+  }, specs);
+  return encoded.map((b64) => Buffer.from(b64, "base64"));
+}
+
+/**
+ * The JPEG with an EXIF APP1 segment saying "rotate 90° clockwise to display" (orientation 6),
+ * inserted right after SOI: an 800×600 picture that must show, and thumbnail, as portrait.
+ */
+function withExifOrientation(jpeg, orientation) {
+  const tiff = Buffer.from([
+    0x4d,
+    0x4d,
+    0x00,
+    0x2a,
+    0x00,
+    0x00,
+    0x00,
+    0x08, // big-endian TIFF, first IFD at 8
+    0x00,
+    0x01, // one entry
+    0x01,
+    0x12,
+    0x00,
+    0x03,
+    0x00,
+    0x00,
+    0x00,
+    0x01,
+    0x00,
+    orientation,
+    0x00,
+    0x00, // Orientation, SHORT, 1
+    0x00,
+    0x00,
+    0x00,
+    0x00, // no next IFD
+  ]);
+  const payload = Buffer.concat([Buffer.from("Exif\0\0", "latin1"), tiff]);
+  const length = Buffer.alloc(2);
+  length.writeUInt16BE(payload.length + 2);
+  assert.deepEqual([...jpeg.subarray(0, 2)], [0xff, 0xd8], "a JPEG starts with SOI");
+  return Buffer.concat([jpeg.subarray(0, 2), Buffer.from([0xff, 0xe1]), length, payload, jpeg.subarray(2)]);
+}
+
+/** A real one-second MP4 recorded from an animated canvas with MediaRecorder (H.264). */
+async function recordVideo(page) {
+  const b64 = await page.evaluate(async () => {
+    const canvas = document.createElement("canvas");
+    canvas.width = 320;
+    canvas.height = 240;
+    const ctx = canvas.getContext("2d");
+    const stream = canvas.captureStream(25);
+    const recorder = new MediaRecorder(stream, { mimeType: "video/mp4;codecs=avc1" });
+    const chunks = [];
+    recorder.ondataavailable = (event) => chunks.push(event.data);
+    const stopped = new Promise((resolve) => (recorder.onstop = resolve));
+    recorder.start();
+    const started = performance.now();
+    await new Promise((resolve) => {
+      const draw = () => {
+        const t = performance.now() - started;
+        ctx.fillStyle = `hsl(${t / 5} 80% 50%)`;
+        ctx.fillRect(0, 0, 320, 240);
+        ctx.fillStyle = "white";
+        ctx.fillRect((t / 5) % 320, 100, 40, 40);
+        if (t < 1_000) requestAnimationFrame(draw);
+        else resolve();
+      };
+      draw();
+    });
+    recorder.stop();
+    await stopped;
+    const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
+    let binary = "";
+    for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+    return btoa(binary);
+  });
+  return Buffer.from(b64, "base64");
+}
+
+/** Every file under `dir`, recursively. */
+async function allFiles(dir) {
+  const out = [];
+  for (const entry of await readdir(dir, { withFileTypes: true })) {
+    const full = path.join(dir, entry.name);
+    if (entry.isDirectory()) out.push(...(await allFiles(full)));
+    else if (entry.isFile()) out.push(full);
+  }
+  return out;
+}
+
+/** Fetch from inside the page (its cookies, its origin); resolves to { status, body }. */
+function apiGet(page, url) {
+  return page.evaluate(async (url) => {
+    const response = await fetch(url, { credentials: "same-origin" });
+    return { status: response.status, body: await response.text() };
+  }, url);
+}
+
+test(
+  "a family vault: claim, album, upload 20 files, share, refuse outsiders, store only ciphertext",
+  { timeout: 900_000 },
+  async () => {
+    assert.match(node.setupCode ?? "", /^[A-Z0-9]{5}-[A-Z0-9]{5}$/, "the node printed a setup code");
+
+    // --- The founder: identity, claim, album
+    const founderContext = await browser.newContext({ acceptDownloads: true });
+    const founder = await newPage(founderContext, "founder");
+    await createIdentity(founder, "Ada");
+    await founder.getByTestId("claim-node").waitFor({ timeout: 30_000 });
+    await shot(founder, "01-claim");
+    await founder.getByTestId("claim-code").fill("WRONG-CODE1");
+    await founder.getByTestId("claim-submit").click();
+    assert.match(await founder.getByTestId("claim-error").textContent(), /Wrong setup code/);
+    await founder.getByTestId("claim-code").fill(node.setupCode.toLowerCase());
+    await founder.getByTestId("claim-submit").click();
+    await founder.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+    assert.equal(await founder.getByTestId("dashboard-role").textContent(), "Admin");
+    await shot(founder, "02-dashboard");
+
+    await founder.getByTestId("nav-albums").click();
+    await founder.getByTestId("albums-empty").waitFor();
+    await founder.getByTestId("album-title-input").fill(TITLE);
+    await founder.getByTestId("album-create").click();
+    await founder.getByTestId("album-page").waitFor();
+    assert.equal(await founder.getByTestId("album-heading").textContent(), TITLE);
+    const albumId = await founder.getByTestId("album-page").getAttribute("data-album-id");
+
+    // --- 20 files: 17 images the browser decodes, a HEIC it cannot, a small video, 50 MB of data
+    const imageSpecs = [
+      ...Array.from({ length: 6 }, (_, i) => ({
+        type: "image/jpeg",
+        ext: "jpg",
+        width: 800,
+        height: 600,
+        seed: i + 1,
+      })),
+      ...Array.from({ length: 6 }, (_, i) => ({
+        type: "image/png",
+        ext: "png",
+        width: 400,
+        height: 300,
+        seed: i + 11,
+      })),
+      ...Array.from({ length: 5 }, (_, i) => ({
+        type: "image/webp",
+        ext: "webp",
+        width: 600,
+        height: 800,
+        seed: i + 21,
+      })),
+    ];
+    const images = await drawImages(founder, imageSpecs);
+    images[0] = withExifOrientation(images[0], 6);
+    const files = imageSpecs.map((spec, i) => ({
+      name: `beach-${String(i + 1).padStart(2, "0")}.${spec.ext}`,
+      bytes: images[i],
+      image: true,
+    }));
+    files.push({ name: "IMG_4021.HEIC", bytes: randomBytes(300_000), image: false });
+    files.push({ name: "waves-clip.mp4", bytes: await recordVideo(founder), image: false, video: true });
+    files.push({ name: "family-archive-50mb.bin", bytes: randomBytes(BIG_SIZE), image: false });
+    assert.equal(files.length, 20);
+    for (const file of files) {
+      file.path = path.join(temp.dir, file.name);
+      file.sha256 = sha256(file.bytes);
+      await writeFile(file.path, file.bytes);
+    }
+
+    await founder.getByTestId("upload-input").setInputFiles(files.map((f) => f.path));
+    await founder.getByTestId("upload-overall").waitFor();
+    await founder.waitForFunction(
+      (n) => document.querySelectorAll('[data-testid="upload-item"][data-status="done"]').length === n,
+      files.length,
+      { timeout: 600_000, polling: 500 },
+    );
+    assert.equal(await founder.locator('[data-testid="upload-item"][data-status="failed"]').count(), 0);
+    assert.equal(await founder.getByTestId("upload-summary").textContent(), "20 of 20 uploaded");
+    await shot(founder, "03-uploaded");
+
+    // Images get a thumbnail from the worker; the video one of its first frame, drawn by the page
+    // from a blob: URL, which the node's Content-Security-Policy must allow as media-src.
+    const csp = (await founder.evaluate(async () => (await fetch("/")).headers.get("content-security-policy"))) ?? "";
+    const videoThumbs = /media-src[^;]*blob:/.test(csp);
+    const imageCount = files.filter((f) => f.image || (f.video && videoThumbs)).length;
+    const waitForGrid = async (page) => {
+      await page.waitForFunction(
+        ({ total, images }) =>
+          document.querySelectorAll('[data-testid="photo-thumb"]').length === total &&
+          [...document.querySelectorAll('[data-testid="thumb-image"]')].filter(
+            (img) => img.complete && img.naturalWidth > 0,
+          ).length === images,
+        { total: files.length, images: imageCount },
+        { timeout: 120_000, polling: 250 },
+      );
+    };
+    await waitForGrid(founder);
+    // Thumbnails are small: at most 320 px on their long side.
+    const widths = await founder
+      .getByTestId("thumb-image")
+      .evaluateAll((imgs) => imgs.map((img) => Math.max(img.naturalWidth, img.naturalHeight)));
+    assert.ok(
+      widths.every((w) => w > 0 && w <= 320),
+      `thumbnail sizes ${widths}`,
+    );
+    // EXIF orientation is honoured: the 800×600 JPEG tagged "rotate 90°" has a portrait thumbnail.
+    const size = (name) =>
+      founder
+        .locator(`[data-testid="photo-thumb"][data-name="${name}"] [data-testid="thumb-image"]`)
+        .evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+    assert.deepEqual(await size(files[0].name), [240, 320]);
+    assert.deepEqual(await size(files[1].name), [320, 240]);
+    if (videoThumbs) {
+      assert.deepEqual(await size("waves-clip.mp4"), [320, 240], "the video's first frame is its thumbnail");
+    }
+    // Files the browser cannot decode get a placeholder.
+    const placeholders = ["IMG_4021.HEIC", "family-archive-50mb.bin", ...(videoThumbs ? [] : ["waves-clip.mp4"])];
+    for (const name of placeholders) {
+      const cell = founder.locator(`[data-testid="photo-thumb"][data-name="${name}"]`);
+      assert.equal(await cell.getByTestId("thumb-placeholder").count(), 1, `${name} has a placeholder`);
+    }
+
+    // --- Reload: everything comes back from the node, decrypted again
+    await founder.reload();
+    await founder.getByTestId("album-page").waitFor({ timeout: 30_000 });
+    await shot(founder, "04-reloaded-before-grid");
+    await waitForGrid(founder);
+
+    // --- The viewer: decrypted original, arrows, download with the original name
+    const downloadOriginal = async (page) => {
+      await page.getByTestId("viewer-download").waitFor({ timeout: 120_000 });
+      const [download] = await Promise.all([
+        page.waitForEvent("download"),
+        page.getByTestId("viewer-download").click(),
+      ]);
+      return { name: download.suggestedFilename(), bytes: await readFile(await download.path()) };
+    };
+    const png = files.find((f) => f.name.endsWith(".png"));
+    await founder.locator(`[data-testid="photo-thumb"][data-name="${png.name}"] a`).click();
+    await founder.getByTestId("photo-viewer").waitFor();
+    await founder.waitForFunction(() => {
+      const img = document.querySelector('[data-testid="viewer-image"]');
+      return img?.complete && img.naturalWidth === 400;
+    });
+    const got = await downloadOriginal(founder);
+    assert.equal(got.name, png.name);
+    assert.equal(sha256(got.bytes), png.sha256, "the decrypted PNG is the original, byte for byte");
+    await shot(founder, "05-viewer");
+
+    const position = await founder.getByTestId("viewer-position").textContent();
+    await founder.keyboard.press("ArrowRight");
+    await founder.waitForFunction(
+      (before) => document.querySelector('[data-testid="viewer-position"]')?.textContent !== before,
+      position,
+    );
+    await founder.keyboard.press("ArrowLeft");
+    await founder.waitForFunction(
+      (name) => document.querySelector('[data-testid="photo-viewer"]')?.getAttribute("data-name") === name,
+      png.name,
+    );
+
+    const heic = files.find((f) => f.name.endsWith(".HEIC"));
+    await founder.goto(`${node.url}/#/albums/${albumId}`);
+    await founder.locator(`[data-testid="photo-thumb"][data-name="${heic.name}"] a`).click();
+    await founder.getByTestId("viewer-placeholder").waitFor({ timeout: 30_000 });
+    const gotHeic = await downloadOriginal(founder);
+    assert.equal(gotHeic.name, heic.name);
+    assert.equal(sha256(gotHeic.bytes), heic.sha256, "the HEIC file is stored and comes back unchanged");
+    await shot(founder, "06-viewer-heic");
+
+    // --- A second identity: added as a member, granted the album, decrypts a photo
+    const memberContext = await browser.newContext({ acceptDownloads: true });
+    const member = await newPage(memberContext, "member");
+    const second = await createIdentity(member, "Ben");
+    await member.getByTestId("claim-node").waitFor({ timeout: 30_000 });
+
+    await founder.goto(`${node.url}/#/members`);
+    await founder.getByTestId("add-member").waitFor();
+    await founder.getByTestId("member-id-input").fill(second.id);
+    await founder.getByTestId("member-recipient-input").fill(second.recipient);
+    await founder.getByTestId("member-add").click();
+    const toggle = founder.locator(
+      `[data-testid="grant-toggle"][data-album-id="${albumId}"][data-member-id="${second.id}"]`,
+    );
+    await toggle.waitFor({ timeout: 30_000 });
+    assert.equal(await toggle.isChecked(), false);
+    await shot(founder, "07-members");
+    await toggle.click();
+    await founder.waitForFunction(
+      ({ albumId, member }) =>
+        document
+          .querySelector(`[data-testid="grant-toggle"][data-album-id="${albumId}"][data-member-id="${member}"]`)
+          ?.getAttribute("data-granted") === "true",
+      { albumId, member: second.id },
+      { timeout: 30_000 },
+    );
+
+    await member.getByTestId("check-again").click();
+    await member.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+    assert.equal(await member.getByTestId("dashboard-role").textContent(), "Member");
+    await member.getByTestId("nav-albums").click();
+    const card = member.locator(`[data-testid="album-card"][data-album-id="${albumId}"]`);
+    await card.waitFor({ timeout: 30_000 });
+    assert.equal(await card.getByTestId("album-title").textContent(), TITLE);
+    await shot(member, "08-member-albums");
+    await card.locator("a").click();
+    await waitForGrid(member);
+    const jpeg = files.find((f) => f.name.endsWith(".jpg"));
+    await member.locator(`[data-testid="photo-thumb"][data-name="${jpeg.name}"] a`).click();
+    const gotJpeg = await downloadOriginal(member);
+    assert.equal(gotJpeg.name, jpeg.name);
+    assert.equal(sha256(gotJpeg.bytes), jpeg.sha256, "the member decrypts the original JPEG");
+
+    // --- Revoked: the member loses the album (and its blobs) at once
+    const album = JSON.parse((await apiGet(founder, `/v1/albums/${albumId}`)).body);
+    const blobIds = album.photo_list.flatMap((p) => [p.blob, p.thumb].filter(Boolean));
+    assert.equal(album.photo_list.length, 20);
+    assert.equal(blobIds.length, 20 + imageCount);
+    await toggle.click();
+    await founder.waitForFunction(
+      ({ albumId, member }) =>
+        document
+          .querySelector(`[data-testid="grant-toggle"][data-album-id="${albumId}"][data-member-id="${member}"]`)
+          ?.getAttribute("data-granted") === "false",
+      { albumId, member: second.id },
+      { timeout: 30_000 },
+    );
+    const revokedAlbum = await apiGet(member, `/v1/albums/${albumId}`);
+    assert.equal(revokedAlbum.status, 403);
+    assert.match(JSON.parse(revokedAlbum.body).message, /not shared with you/);
+    assert.equal((await apiGet(member, `/v1/blobs/${blobIds[0]}`)).status, 403);
+    await member.goto(`${node.url}/#/albums/${albumId}`);
+    await member.reload();
+    await member.getByTestId("album-error").waitFor({ timeout: 30_000 });
+    assert.match(await member.getByTestId("album-error").textContent(), /This album is not shared with you/);
+    await shot(member, "09-revoked");
+
+    // --- A third identity, not a member: signed in, but refused the album and every blob
+
+    const outsiderContext = await browser.newContext();
+    const outsider = await newPage(outsiderContext, "outsider");
+    await createIdentity(outsider, "Eve");
+    await outsider.getByTestId("claim-node").waitFor({ timeout: 30_000 });
+    const me = JSON.parse((await apiGet(outsider, "/v1/auth/me")).body);
+    assert.equal(me.role, null, "signed in, but no member");
+    assert.equal((await apiGet(outsider, `/v1/albums/${albumId}`)).status, 403);
+    assert.equal((await apiGet(outsider, "/v1/albums")).status, 403);
+    assert.equal((await apiGet(outsider, "/v1/records")).status, 403);
+    const statuses = await outsider.evaluate(async (ids) => {
+      const out = [];
+      for (const id of ids) out.push((await fetch(`/v1/blobs/${id}`, { credentials: "same-origin" })).status);
+      return out;
+    }, blobIds);
+    assert.deepEqual(
+      statuses,
+      blobIds.map(() => 403),
+      "every blob is refused to a non-member",
+    );
+    // The same through the UI: the album is not shared with them.
+    await outsider.goto(`${node.url}/#/albums/${albumId}`);
+    await outsider.getByTestId("claim-node").waitFor();
+
+    // --- The node's data dir holds no plaintext: no file bytes, no title, no file names
+    const needles = [
+      { what: "album title", bytes: Buffer.from(TITLE) },
+      ...files.map((f) => ({ what: `file name ${f.name}`, bytes: Buffer.from(f.name) })),
+      ...files
+        .filter((_, i) => i % 3 === 0 || !files[i].image)
+        .map((f) => {
+          const middle = Math.floor(f.bytes.length / 2);
+          return { what: `64 bytes from the middle of ${f.name}`, bytes: f.bytes.subarray(middle, middle + 64) };
+        }),
+    ];
+    const stored = await allFiles(node.dataDir);
+    assert.ok(stored.length > 0, "the node stored files");
+    let storedBytes = 0;
+    for (const file of stored) {
+      const bytes = await readFile(file);
+      storedBytes += bytes.length;
+      for (const needle of needles) {
+        assert.equal(bytes.indexOf(needle.bytes), -1, `${needle.what} found in ${path.relative(node.dataDir, file)}`);
+      }
+    }
+    assert.ok(storedBytes > BIG_SIZE, `the ciphertext is there (${storedBytes} bytes in ${stored.length} files)`);
+
+    // --- The dashboard counts the storage used; signing out and in again
+    await founder.goto(`${node.url}/#/`);
+    const storage = founder.getByTestId("dashboard-storage");
+    await storage.waitFor();
+    const expected = album.photo_list.reduce((sum, p) => sum + p.size + (p.thumb_size ?? 0), 0);
+    assert.equal(Number(await storage.getAttribute("data-bytes")), expected);
+    assert.ok(expected > BIG_SIZE);
+    await founder.getByTestId("nav-settings").click();
+    await founder.getByTestId("sign-out").click();
+    await founder.getByTestId("signed-out").waitFor();
+    assert.equal((await apiGet(founder, "/v1/auth/me")).status, 401, "the session is gone");
+    await founder.getByTestId("sign-in").click();
+    await founder.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+
+    await Promise.all([founderContext.close(), memberContext.close(), outsiderContext.close()]);
+  },
+);

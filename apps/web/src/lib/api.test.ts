@@ -1,0 +1,89 @@
+import { afterEach, describe, expect, it, vi } from "vitest";
+import { ApiError, createApi } from "./api.ts";
+import { loginMessage, signIn, withAutoSignIn } from "./session.ts";
+import { generateIdentityFile, importIdentity } from "./identity.ts";
+import { decodeBase64 } from "./base64.ts";
+import { utf8Encode } from "./bytes.ts";
+
+afterEach(() => vi.unstubAllGlobals());
+
+function stubFetch(handler: (url: string, init: RequestInit) => Response) {
+  const calls: { url: string; init: RequestInit }[] = [];
+  vi.stubGlobal("fetch", (url: string, init: RequestInit) => {
+    calls.push({ url, init });
+    return Promise.resolve(handler(url, init));
+  });
+  return calls;
+}
+
+describe("api client", () => {
+  it("turns node errors into ApiError with status, code and message", async () => {
+    stubFetch(() =>
+      Response.json({ error: "forbidden", message: "this album is not shared with you" }, { status: 403 }),
+    );
+    const error = await createApi()
+      .album("a".repeat(26))
+      .catch((e: unknown) => e);
+    expect(error).toBeInstanceOf(ApiError);
+    expect(error).toMatchObject({ status: 403, code: "forbidden", message: "this album is not shared with you" });
+  });
+
+  it("reports non-JSON failures and network errors", async () => {
+    stubFetch(() => new Response("bad gateway", { status: 502 }));
+    await expect(createApi().members()).rejects.toMatchObject({ status: 502, code: "unexpected" });
+    vi.stubGlobal("fetch", () => Promise.reject(new TypeError("Failed to fetch")));
+    await expect(createApi().members()).rejects.toMatchObject({ status: 0, code: "network" });
+  });
+
+  it("sends JSON same-origin and signs in with the login message", async () => {
+    const keys = await importIdentity(await generateIdentityFile());
+    const calls = stubFetch((url, init) => {
+      if (url.endsWith("/challenge")) return Response.json({ nonce: "n0nce", expires_ms: 42 });
+      const body = JSON.parse(init.body as string) as { identity: string; sig: string };
+      return Response.json({ identity: body.identity, role: null, expires_ms: 99 });
+    });
+    const me = await signIn(createApi("http://node.test"), keys, "http://node.test");
+    expect(me).toEqual({ identity: keys.id, role: null, expires_ms: 99 });
+    expect(calls.map((c) => c.url)).toEqual(["http://node.test/v1/auth/challenge", "http://node.test/v1/auth/verify"]);
+    for (const call of calls) expect(call.init.credentials).toBe("same-origin");
+    const verify = JSON.parse(calls[1]?.init.body as string) as { identity: string; nonce: string; sig: string };
+    expect(verify.nonce).toBe("n0nce");
+    const publicKey = await crypto.subtle.importKey("raw", new Uint8Array(keys.publicKey), "Ed25519", false, [
+      "verify",
+    ]);
+    const valid = await crypto.subtle.verify(
+      "Ed25519",
+      publicKey,
+      new Uint8Array(decodeBase64(verify.sig)),
+      utf8Encode(loginMessage("http://node.test", "n0nce", 42)),
+    );
+    expect(valid).toBe(true);
+    expect(loginMessage("http://a", "b", 3)).toBe("p2pos-login-v1|http://a|b|3");
+  });
+
+  it("signs in again once when a session has ended, and retries", async () => {
+    const keys = await importIdentity(await generateIdentityFile());
+    let signedIn = false;
+    const calls = stubFetch((url) => {
+      if (url.endsWith("/auth/challenge")) return Response.json({ nonce: "n", expires_ms: 1 });
+      if (url.endsWith("/auth/verify")) {
+        signedIn = true;
+        return Response.json({ identity: keys.id, role: "member", expires_ms: 2 });
+      }
+      return signedIn
+        ? Response.json([])
+        : Response.json({ error: "unauthorized", message: "sign in" }, { status: 401 });
+    });
+    const api = withAutoSignIn(createApi(), keys, "http://node.test");
+    expect(await api.members()).toEqual([]);
+    expect(calls.map((c) => new URL(c.url, "http://x").pathname)).toEqual([
+      "/v1/members",
+      "/v1/auth/challenge",
+      "/v1/auth/verify",
+      "/v1/members",
+    ]);
+    // A 403 is an answer, not an ended session: no sign-in.
+    stubFetch(() => Response.json({ error: "forbidden", message: "no" }, { status: 403 }));
+    await expect(api.albums()).rejects.toMatchObject({ status: 403 });
+  });
+});

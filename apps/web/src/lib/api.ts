@@ -1,0 +1,170 @@
+/**
+ * A small typed client for the node API (`docs/API.md`). Same-origin: the session is an HttpOnly
+ * cookie the browser sends by itself. Every failure is an `ApiError` carrying the node's status,
+ * error code and message (or `network` / `aborted` when no answer arrived).
+ */
+import type {
+  Accepted,
+  AlbumDetail,
+  AlbumView,
+  BlobStored,
+  ChallengeResponse,
+  ErrorBody,
+  ErrorCode,
+  Health,
+  LogEntry,
+  Me,
+  MemberView,
+  SetupRequest,
+  VerifyRequest,
+} from "./apiTypes.ts";
+import { P2posError } from "./errors.ts";
+import type { SignedRecord } from "./records.ts";
+
+/** A node error code, or what happened when no answer arrived. */
+export type ApiErrorCode = ErrorCode | "network" | "aborted" | "unexpected";
+
+export class ApiError extends P2posError<ApiErrorCode> {
+  /** HTTP status, 0 when no answer arrived. */
+  readonly status: number;
+
+  constructor(status: number, code: ApiErrorCode, message: string, options?: ErrorOptions) {
+    super(code, message, options);
+    this.status = status;
+  }
+
+  get code(): ApiErrorCode {
+    return this.kind;
+  }
+}
+
+export interface BlobUploadOptions {
+  /** Bytes sent so far, of `total`. */
+  onProgress?: (sent: number, total: number) => void;
+  signal?: AbortSignal;
+}
+
+export interface ApiClient {
+  health(): Promise<Health>;
+  setup(request: SetupRequest): Promise<Accepted[]>;
+  challenge(identity: string): Promise<ChallengeResponse>;
+  verify(request: VerifyRequest): Promise<Me>;
+  me(): Promise<Me>;
+  logout(): Promise<void>;
+  postRecord(record: SignedRecord): Promise<Accepted>;
+  records(since?: number, limit?: number): Promise<LogEntry[]>;
+  members(): Promise<MemberView[]>;
+  albums(): Promise<AlbumView[]>;
+  album(id: string): Promise<AlbumDetail>;
+  putBlob(id: string, body: Blob, options?: BlobUploadOptions): Promise<BlobStored>;
+  getBlob(id: string, signal?: AbortSignal): Promise<Blob>;
+}
+
+/** The client for the node at `base` (default: this page's origin). */
+export function createApi(base = ""): ApiClient {
+  const url = (path: string) => `${base}/v1${path}`;
+
+  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
+    const init: RequestInit = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
+    if (body !== undefined) {
+      init.body = JSON.stringify(body);
+      init.headers = { Accept: "application/json", "Content-Type": "application/json" };
+    }
+    let response: Response;
+    try {
+      response = await fetch(url(path), init);
+    } catch (error) {
+      throw new ApiError(0, "network", "The node could not be reached.", { cause: error });
+    }
+    if (!response.ok) throw await errorOf(response);
+    if (response.status === 204) return undefined as T;
+    return (await response.json()) as T;
+  }
+
+  return {
+    health: () => call("GET", "/health"),
+    setup: (request) => call("POST", "/setup", request),
+    challenge: (identity) => call("POST", "/auth/challenge", { identity }),
+    verify: (request) => call("POST", "/auth/verify", request),
+    me: () => call("GET", "/auth/me"),
+    logout: () => call("POST", "/auth/logout"),
+    postRecord: (record) => call("POST", "/records", record),
+    records: (since = 0, limit = 1000) => call("GET", `/records?since=${since}&limit=${limit}`),
+    members: () => call("GET", "/members"),
+    albums: () => call("GET", "/albums"),
+    album: (id) => call("GET", `/albums/${encodeURIComponent(id)}`),
+    putBlob: (id, body, options = {}) => putBlob(url(`/blobs/${encodeURIComponent(id)}`), body, options),
+    async getBlob(id, signal) {
+      let response: Response;
+      try {
+        response = await fetch(url(`/blobs/${encodeURIComponent(id)}`), {
+          credentials: "same-origin",
+          ...(signal ? { signal } : {}),
+        });
+      } catch (error) {
+        if (signal?.aborted) throw new ApiError(0, "aborted", "Cancelled.", { cause: error });
+        throw new ApiError(0, "network", "The node could not be reached.", { cause: error });
+      }
+      if (!response.ok) throw await errorOf(response);
+      return response.blob();
+    },
+  };
+}
+
+async function errorOf(response: Response): Promise<ApiError> {
+  const text = await response.text().catch(() => "");
+  return errorFromBody(response.status, text);
+}
+
+function errorFromBody(status: number, text: string): ApiError {
+  try {
+    const body = JSON.parse(text) as Partial<ErrorBody>;
+    if (typeof body.error === "string" && typeof body.message === "string") {
+      // Codes this client does not know yet are shown with the node's own message.
+      return new ApiError(status, body.error as ErrorCode, body.message);
+    }
+  } catch {
+    // not JSON: fall through
+  }
+  return new ApiError(status, "unexpected", `The node answered ${status}${text ? `: ${text.slice(0, 200)}` : ""}.`);
+}
+
+/** PUT with XMLHttpRequest: fetch has no upload progress (streaming uploads need HTTP/2). */
+function putBlob(target: string, body: Blob, { onProgress, signal }: BlobUploadOptions): Promise<BlobStored> {
+  return new Promise((resolve, reject) => {
+    if (signal?.aborted) {
+      reject(new ApiError(0, "aborted", "Cancelled."));
+      return;
+    }
+    const xhr = new XMLHttpRequest();
+    xhr.open("PUT", target);
+    xhr.withCredentials = false; // same origin: cookies go anyway
+    xhr.setRequestHeader("Content-Type", "application/octet-stream");
+    xhr.upload.onprogress = (event) => onProgress?.(event.loaded, event.lengthComputable ? event.total : body.size);
+    const onAbort = () => xhr.abort();
+    signal?.addEventListener("abort", onAbort, { once: true });
+    const done = () => signal?.removeEventListener("abort", onAbort);
+    xhr.onload = () => {
+      done();
+      if (xhr.status >= 200 && xhr.status < 300) {
+        onProgress?.(body.size, body.size);
+        try {
+          resolve(JSON.parse(xhr.responseText) as BlobStored);
+        } catch (error) {
+          reject(new ApiError(xhr.status, "unexpected", "The node's answer was not JSON.", { cause: error }));
+        }
+      } else {
+        reject(errorFromBody(xhr.status, xhr.responseText));
+      }
+    };
+    xhr.onerror = () => {
+      done();
+      reject(new ApiError(0, "network", "The upload was interrupted."));
+    };
+    xhr.onabort = () => {
+      done();
+      reject(new ApiError(0, "aborted", "Cancelled."));
+    };
+    xhr.send(body);
+  });
+}

@@ -1,0 +1,39 @@
+/**
+ * Request and response shapes of the node API (`docs/API.md`), as generated from the node's
+ * OpenAPI document (`docs/openapi.json` → `apiSchema.ts`, `npm run gen:api`). The client imports
+ * them from here under short names; only the error codes, which the document leaves as free text,
+ * are spelled out.
+ */
+import type { components } from "./apiSchema.ts";
+
+type Schemas = components["schemas"];
+
+export type Role = Schemas["RoleSchema"];
+export type Accepted = Schemas["Accepted"];
+export type AlbumDetail = Schemas["AlbumDetail"];
+export type AlbumKey = Schemas["AlbumKey"];
+export type AlbumView = Schemas["AlbumView"];
+export type BlobStored = Schemas["Stored"];
+export type ChallengeRequest = Schemas["ChallengeRequest"];
+export type ChallengeResponse = Schemas["ChallengeResponse"];
+export type ErrorBody = Schemas["ErrorBody"];
+export type Health = Schemas["Health"];
+export type LogEntry = Schemas["LogEntry"];
+/** `POST /v1/auth/verify` and `GET /v1/auth/me`. `role` is null (or absent) for a non-member. */
+export type Me = Schemas["Me"];
+export type MemberView = Schemas["MemberView"];
+export type PhotoView = Schemas["PhotoView"];
+export type SetupRequest = Schemas["SetupRequest"];
+export type VerifyRequest = Schemas["VerifyRequest"];
+
+/** The `error` codes of `docs/API.md`. */
+export type ErrorCode =
+  | "bad_request"
+  | "unauthorized"
+  | "forbidden"
+  | "not_found"
+  | "conflict"
+  | "payload_too_large"
+  | "unsupported_media_type"
+  | "range_not_satisfiable"
+  | "internal";

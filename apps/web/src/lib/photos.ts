@@ -1,0 +1,230 @@
+/**
+ * Photos: encrypt, thumbnail, upload, open.
+ *
+ * Per photo the node stores two blobs, both age files for the album's recipient: the original file
+ * byte for byte, and (when the browser can decode it) a small WebP/JPEG thumbnail drawn honouring
+ * EXIF orientation. The file's name, type, size and date travel in the photo record's `meta`, also
+ * encrypted to the album. Blob ids are BLAKE3 of the ciphertext. `preparePhoto` works in a page or
+ * a Web Worker (the app runs it in one: `src/photoWorker.ts`).
+ */
+import type { ApiClient, BlobUploadOptions } from "./api.ts";
+import type { PhotoView } from "./apiTypes.ts";
+import { sealMeta, openMeta } from "./albumKeys.ts";
+import { BlobHasher } from "./blob.ts";
+import { decryptWithIdentities, encryptToRecipients, type AgeIdentity } from "./crypt.ts";
+import { photoRecord, newObjectId, type RecordContext } from "./vaultRecords.ts";
+
+/** What `meta` holds, encrypted: the original file's own facts and an optional caption. */
+export interface PhotoMeta {
+  name: string;
+  type: string;
+  size: number;
+  lastModified: number;
+  caption?: string;
+}
+
+/** Longest side of a thumbnail, in pixels. */
+export const THUMB_SIZE = 320;
+
+/** An encrypted blob ready to upload. */
+export interface SealedBlob {
+  id: string;
+  size: number;
+  data: Blob;
+}
+
+export interface PreparedPhoto {
+  blob: SealedBlob;
+  thumb: SealedBlob | undefined;
+  meta: string;
+  info: PhotoMeta;
+}
+
+/** Encrypt a file or blob to `recipient`, streaming, hashing the ciphertext as it goes. */
+export async function sealBlob(
+  source: Blob,
+  recipient: string,
+  onProgress?: (done: number, total: number) => void,
+): Promise<SealedBlob> {
+  let read = 0;
+  const counted = source.stream().pipeThrough(
+    new TransformStream<Uint8Array, Uint8Array>({
+      transform(chunk, controller) {
+        read += chunk.length;
+        onProgress?.(read, source.size);
+        controller.enqueue(chunk);
+      },
+    }),
+  );
+  const encrypted = await encryptToRecipients(counted, [recipient]);
+  const hasher = new BlobHasher();
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  const reader = encrypted.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    hasher.update(value);
+    parts.push(new Uint8Array(value));
+  }
+  return { id: hasher.digest(), size: hasher.size, data: new Blob(parts, { type: "application/octet-stream" }) };
+}
+
+/** Whether this file is worth trying to decode as an image. */
+export function looksLikeImage(file: Pick<File, "type" | "name">): boolean {
+  if (file.type.startsWith("image/")) return true;
+  return file.type === "" && /\.(jpe?g|png|webp|gif|avif|bmp)$/i.test(file.name);
+}
+
+/**
+ * A thumbnail of an image file, or undefined when this browser cannot decode it (HEIC in most
+ * browsers, videos, anything else). Orientation follows the file's EXIF tag.
+ */
+export async function makeThumbnail(file: Blob & Pick<File, "type" | "name">): Promise<Blob | undefined> {
+  if (!looksLikeImage(file)) return undefined;
+  let bitmap: ImageBitmap;
+  try {
+    bitmap = await createImageBitmap(file, { imageOrientation: "from-image" });
+  } catch {
+    return undefined;
+  }
+  try {
+    const scale = Math.min(1, THUMB_SIZE / Math.max(bitmap.width, bitmap.height));
+    const width = Math.max(1, Math.round(bitmap.width * scale));
+    const height = Math.max(1, Math.round(bitmap.height * scale));
+    const canvas = new OffscreenCanvas(width, height);
+    const context = canvas.getContext("2d");
+    if (!context) return undefined;
+    context.imageSmoothingQuality = "high";
+    context.drawImage(bitmap, 0, 0, width, height);
+    const webp = await canvas.convertToBlob({ type: "image/webp", quality: 0.8 });
+    // Browsers without a WebP encoder hand back PNG: JPEG is smaller for photos.
+    return webp.type === "image/webp" ? webp : await canvas.convertToBlob({ type: "image/jpeg", quality: 0.85 });
+  } finally {
+    bitmap.close();
+  }
+}
+
+/**
+ * Thumbnail, encrypt original and thumbnail, seal meta. Progress is over the original's bytes.
+ * `options.thumbnail` replaces the image decoding (for videos, whose frames only a page can draw).
+ */
+export async function preparePhoto(
+  file: File,
+  albumRecipient: string,
+  onProgress?: (done: number, total: number) => void,
+  options: { caption?: string; thumbnail?: Blob } = {},
+): Promise<PreparedPhoto> {
+  const { caption } = options;
+  const info: PhotoMeta = {
+    name: file.name,
+    type: file.type || "application/octet-stream",
+    size: file.size,
+    lastModified: file.lastModified,
+    ...(caption ? { caption } : {}),
+  };
+  // A thumbnail made elsewhere (a video's first frame needs a <video> element: the page's job).
+  const thumbnail = options.thumbnail ?? (await makeThumbnail(file));
+  const thumb = thumbnail ? await sealBlob(thumbnail, albumRecipient) : undefined;
+  const blob = await sealBlob(file, albumRecipient, onProgress);
+  return { blob, thumb, meta: await sealMeta(info, albumRecipient), info };
+}
+
+export interface UploadTarget {
+  album: string;
+  epoch: number;
+}
+
+/**
+ * Upload a prepared photo's blobs (thumbnail first, so the grid fills in fast), then post its
+ * record. Progress is over the bytes of both blobs. Returns the photo id.
+ */
+export async function uploadPhoto(
+  api: ApiClient,
+  ctx: RecordContext,
+  target: UploadTarget,
+  prepared: PreparedPhoto,
+  options: BlobUploadOptions = {},
+): Promise<string> {
+  const total = prepared.blob.size + (prepared.thumb?.size ?? 0);
+  const thumbSize = prepared.thumb?.size ?? 0;
+  if (prepared.thumb) {
+    await api.putBlob(prepared.thumb.id, prepared.thumb.data, {
+      ...(options.signal ? { signal: options.signal } : {}),
+      onProgress: (sent) => options.onProgress?.(sent, total),
+    });
+  }
+  await api.putBlob(prepared.blob.id, prepared.blob.data, {
+    ...(options.signal ? { signal: options.signal } : {}),
+    onProgress: (sent) => options.onProgress?.(thumbSize + sent, total),
+  });
+  const photo = newObjectId();
+  await api.postRecord(
+    await photoRecord(ctx, {
+      photo,
+      album: target.album,
+      epoch: target.epoch,
+      blob: prepared.blob.id,
+      size: prepared.blob.size,
+      thumb: prepared.thumb?.id ?? null,
+      thumb_size: prepared.thumb?.size ?? null,
+      meta: prepared.meta,
+      deleted: false,
+    }),
+  );
+  return photo;
+}
+
+/** A photo's meta, opened with the album keys. */
+export function openPhotoMeta(photo: Pick<PhotoView, "meta">, albumKeys: readonly AgeIdentity[]): Promise<PhotoMeta> {
+  return openMeta<PhotoMeta>(photo.meta, albumKeys);
+}
+
+/** Download and decrypt a blob into a Blob of `type`. */
+export async function openBlob(
+  api: ApiClient,
+  id: string,
+  albumKeys: readonly AgeIdentity[],
+  type = "application/octet-stream",
+  signal?: AbortSignal,
+): Promise<Blob> {
+  const encrypted = await api.getBlob(id, signal);
+  const plain = await decryptWithIdentities(encrypted.stream(), albumKeys);
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  const reader = plain.getReader();
+  for (;;) {
+    const { done, value } = await reader.read();
+    if (done) break;
+    parts.push(new Uint8Array(value));
+  }
+  return new Blob(parts, { type });
+}
+
+/** A photo of an album with its meta opened (undefined when it cannot be). */
+export interface OpenPhoto {
+  view: PhotoView;
+  meta: PhotoMeta | undefined;
+}
+
+/** Open every photo's meta and order the album: oldest file first, then by name. */
+export async function openPhotos(
+  photos: readonly PhotoView[],
+  albumKeys: readonly AgeIdentity[],
+): Promise<OpenPhoto[]> {
+  const opened = await Promise.all(
+    photos.map(async (view) => ({ view, meta: await openPhotoMeta(view, albumKeys).catch(() => undefined) })),
+  );
+  return opened.sort(
+    (a, b) =>
+      (a.meta?.lastModified ?? 0) - (b.meta?.lastModified ?? 0) ||
+      (a.meta?.name ?? "").localeCompare(b.meta?.name ?? "") ||
+      a.view.id.localeCompare(b.view.id),
+  );
+}
+
+/** What kind of viewer a photo gets. */
+export function displayKind(meta: Pick<PhotoMeta, "type"> | undefined): "image" | "video" | "file" {
+  if (!meta) return "file";
+  if (meta.type.startsWith("image/") && meta.type !== "image/heic" && meta.type !== "image/heif") return "image";
+  if (meta.type.startsWith("video/")) return "video";
+  return "file";
+}

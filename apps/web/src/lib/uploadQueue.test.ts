@@ -1,0 +1,113 @@
+import { describe, expect, it } from "vitest";
+import type { ApiClient } from "./api.ts";
+import { ApiError } from "./api.ts";
+import { HlcClock } from "./hlc.ts";
+import { generateIdentityFile, importIdentity } from "./identity.ts";
+import type { PreparedPhoto } from "./photos.ts";
+import { UploadQueue, type PrepareFunction, type UploadItem } from "./uploadQueue.ts";
+import { newObjectId } from "./vaultRecords.ts";
+
+const META = "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n";
+
+function prepared(id: string): PreparedPhoto {
+  return {
+    blob: { id, size: 3, data: new Blob(["abc"]) },
+    thumb: undefined,
+    meta: META,
+    info: { name: id, type: "image/jpeg", size: 3, lastModified: 0 },
+  };
+}
+
+async function setup(failFirstPut = false) {
+  const keys = await importIdentity(await generateIdentityFile());
+  const clock = new HlcClock();
+  let running = 0;
+  let maxRunning = 0;
+  let puts = 0;
+  const gates: (() => void)[] = [];
+  const prepare: PrepareFunction = (file, _recipient, onProgress, signal) =>
+    new Promise((resolve, reject) => {
+      running++;
+      maxRunning = Math.max(maxRunning, running);
+      signal.addEventListener("abort", () => {
+        running--;
+        reject(new DOMException("Cancelled.", "AbortError"));
+      });
+      gates.push(() => {
+        running--;
+        onProgress(file.size, file.size);
+        resolve(prepared(file.name));
+      });
+    });
+  const api = {
+    putBlob: () => {
+      puts++;
+      if (failFirstPut && puts === 1) return Promise.reject(new ApiError(500, "internal", "boom"));
+      return Promise.resolve({ id: "x", size: 3 });
+    },
+    postRecord: () => Promise.resolve({ seq: 1, current: true }),
+  } as unknown as ApiClient;
+  const uploaded: string[] = [];
+  const queue = new UploadQueue({
+    api,
+    context: () => ({ signer: keys, family: newObjectId(), hlc: () => clock.tick() }),
+    target: { album: newObjectId(), epoch: 0, recipient: keys.recipient },
+    prepare,
+    concurrency: 2,
+    onUploaded: (photo) => uploaded.push(photo),
+  });
+  let items: UploadItem[] = [];
+  queue.subscribe((next) => (items = next));
+  const settle = () => new Promise((resolve) => setTimeout(resolve, 10));
+  const openGates = async () => {
+    while (gates.length > 0) {
+      gates.shift()?.();
+      await settle();
+    }
+  };
+  return { queue, items: () => items, openGates, settle, uploaded, maxRunning: () => maxRunning };
+}
+
+const files = (n: number) => Array.from({ length: n }, (_, i) => new File(["abc"], `f${i}.jpg`));
+
+describe("upload queue", () => {
+  it("runs at most two at a time and finishes them all", async () => {
+    const t = await setup();
+    t.queue.add(files(5));
+    await t.settle();
+    expect(t.items().filter((i) => i.status === "encrypting")).toHaveLength(2);
+    await t.openGates();
+    await t.openGates();
+    expect(t.items().map((i) => i.status)).toEqual(["done", "done", "done", "done", "done"]);
+    expect(t.maxRunning()).toBe(2);
+    expect(t.uploaded).toHaveLength(5);
+    expect(t.queue.overall.fraction).toBe(1);
+  });
+
+  it("cancels one and retries it", async () => {
+    const t = await setup();
+    t.queue.add(files(2));
+    await t.settle();
+    const first = t.items()[0];
+    if (!first) throw new Error("no item");
+    t.queue.cancel(first.key);
+    await t.settle();
+    expect(t.items()[0]?.status).toBe("cancelled");
+    t.queue.retry(first.key);
+    await t.settle();
+    await t.openGates();
+    expect(t.items().map((i) => i.status)).toEqual(["done", "done"]);
+  });
+
+  it("reports a failure and retries it", async () => {
+    const t = await setup(true);
+    t.queue.add(files(1));
+    await t.settle();
+    await t.openGates();
+    expect(t.items()[0]).toMatchObject({ status: "failed", error: "boom" });
+    t.queue.retryFailed();
+    await t.settle();
+    await t.openGates();
+    expect(t.items()[0]?.status).toBe("done");
+  });
+});

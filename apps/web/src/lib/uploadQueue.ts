@@ -1,0 +1,183 @@
+/**
+ * A queue of files going into one album: encrypt (in a worker, injected as `prepare`), upload,
+ * post the record, at most `concurrency` at a time. Each item can be cancelled and, when it failed
+ * or was cancelled, retried. Listeners get a fresh snapshot after every change.
+ */
+import { ApiError, type ApiClient } from "./api.ts";
+import type { PreparedPhoto, UploadTarget } from "./photos.ts";
+import { uploadPhoto } from "./photos.ts";
+import type { RecordContext } from "./vaultRecords.ts";
+
+export type UploadStatus = "queued" | "encrypting" | "uploading" | "done" | "failed" | "cancelled";
+
+export interface UploadItem {
+  key: number;
+  name: string;
+  size: number;
+  status: UploadStatus;
+  /** 0–1: encrypting counts for the first half, uploading for the second. */
+  progress: number;
+  error?: string;
+  photo?: string;
+}
+
+export type PrepareFunction = (
+  file: File,
+  recipient: string,
+  onProgress: (done: number, total: number) => void,
+  signal: AbortSignal,
+) => Promise<PreparedPhoto>;
+
+export interface UploadQueueOptions {
+  api: ApiClient;
+  context: () => RecordContext;
+  target: UploadTarget & { recipient: string };
+  prepare: PrepareFunction;
+  concurrency?: number;
+  /** Called after each photo record is accepted. */
+  onUploaded?: (photo: string) => void;
+  describeError?: (error: unknown) => string;
+}
+
+interface Entry {
+  item: UploadItem;
+  file: File;
+  controller: AbortController | undefined;
+}
+
+export class UploadQueue {
+  readonly #options: UploadQueueOptions;
+  readonly #entries: Entry[] = [];
+  readonly #listeners = new Set<(items: UploadItem[]) => void>();
+  #nextKey = 1;
+  #running = 0;
+
+  constructor(options: UploadQueueOptions) {
+    this.#options = options;
+  }
+
+  subscribe(listener: (items: UploadItem[]) => void): () => void {
+    this.#listeners.add(listener);
+    listener(this.items);
+    return () => this.#listeners.delete(listener);
+  }
+
+  get items(): UploadItem[] {
+    return this.#entries.map((e) => ({ ...e.item }));
+  }
+
+  /** Overall progress over all items not cancelled, weighted by size. */
+  get overall(): { done: number; total: number; fraction: number } {
+    const live = this.#entries.filter((e) => e.item.status !== "cancelled");
+    const total = live.reduce((sum, e) => sum + Math.max(1, e.item.size), 0);
+    const done = live.reduce((sum, e) => sum + Math.max(1, e.item.size) * e.item.progress, 0);
+    return { done, total, fraction: total === 0 ? 0 : done / total };
+  }
+
+  add(files: Iterable<File>): void {
+    for (const file of files) {
+      this.#entries.push({
+        item: { key: this.#nextKey++, name: file.name, size: file.size, status: "queued", progress: 0 },
+        file,
+        controller: undefined,
+      });
+    }
+    this.#emit();
+    this.#pump();
+  }
+
+  cancel(key: number): void {
+    const entry = this.#find(key);
+    if (!entry || entry.item.status === "done" || entry.item.status === "failed") return;
+    entry.controller?.abort();
+    this.#update(entry, { status: "cancelled", progress: 0 });
+  }
+
+  cancelAll(): void {
+    for (const entry of this.#entries) this.cancel(entry.item.key);
+  }
+
+  retry(key: number): void {
+    const entry = this.#find(key);
+    if (!entry || (entry.item.status !== "failed" && entry.item.status !== "cancelled")) return;
+    entry.item = { key: entry.item.key, name: entry.item.name, size: entry.item.size, status: "queued", progress: 0 };
+    this.#emit();
+    this.#pump();
+  }
+
+  retryFailed(): void {
+    for (const entry of this.#entries) if (entry.item.status === "failed") this.retry(entry.item.key);
+  }
+
+  /** Forget finished items. */
+  clearDone(): void {
+    for (let i = this.#entries.length - 1; i >= 0; i--) {
+      if (this.#entries[i]?.item.status === "done") this.#entries.splice(i, 1);
+    }
+    this.#emit();
+  }
+
+  #find(key: number): Entry | undefined {
+    return this.#entries.find((e) => e.item.key === key);
+  }
+
+  #update(entry: Entry, patch: Partial<UploadItem>): void {
+    entry.item = { ...entry.item, ...patch };
+    this.#emit();
+  }
+
+  #emit(): void {
+    const items = this.items;
+    for (const listener of this.#listeners) listener(items);
+  }
+
+  #pump(): void {
+    const limit = this.#options.concurrency ?? 2;
+    while (this.#running < limit) {
+      const next = this.#entries.find((e) => e.item.status === "queued");
+      if (!next) return;
+      this.#running++;
+      void this.#run(next).finally(() => {
+        this.#running--;
+        this.#pump();
+      });
+    }
+  }
+
+  async #run(entry: Entry): Promise<void> {
+    const controller = new AbortController();
+    entry.controller = controller;
+    const { api, target, prepare } = this.#options;
+    const live = () => !controller.signal.aborted;
+    try {
+      this.#update(entry, { status: "encrypting", progress: 0 });
+      const prepared = await prepare(
+        entry.file,
+        target.recipient,
+        (done, total) => {
+          if (live()) this.#update(entry, { progress: total === 0 ? 0.5 : (done / total) * 0.5 });
+        },
+        controller.signal,
+      );
+      if (!live()) return;
+      this.#update(entry, { status: "uploading", progress: 0.5 });
+      const photo = await uploadPhoto(api, this.#options.context(), target, prepared, {
+        signal: controller.signal,
+        onProgress: (sent, total) => {
+          if (live()) this.#update(entry, { progress: 0.5 + (total === 0 ? 0.5 : (sent / total) * 0.5) });
+        },
+      });
+      if (!live()) return;
+      this.#update(entry, { status: "done", progress: 1, photo });
+      this.#options.onUploaded?.(photo);
+    } catch (error) {
+      if (!live() || (error instanceof ApiError && error.code === "aborted")) return;
+      this.#update(entry, {
+        status: "failed",
+        error: this.#options.describeError?.(error) ?? (error instanceof Error ? error.message : String(error)),
+      });
+    } finally {
+      if (entry.controller === controller) entry.controller = undefined;
+    }
+  }
+}

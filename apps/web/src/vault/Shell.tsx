@@ -1,0 +1,77 @@
+/** The signed-in vault: navigation and the page for the current route. */
+import { IdentityView } from "../components/IdentityView.tsx";
+import { useVault } from "./context.ts";
+import { href, useRoute, type Route } from "./router.ts";
+import { AlbumPage } from "./pages/AlbumPage.tsx";
+import { AlbumsPage } from "./pages/AlbumsPage.tsx";
+import { Dashboard } from "./pages/Dashboard.tsx";
+import { MembersPage } from "./pages/MembersPage.tsx";
+import { PhotoViewer } from "./pages/PhotoViewer.tsx";
+import { SettingsPage } from "./pages/SettingsPage.tsx";
+
+const NAV: { page: Route["page"]; label: string; route: Route }[] = [
+  { page: "dashboard", label: "Home", route: { page: "dashboard" } },
+  { page: "albums", label: "Albums", route: { page: "albums" } },
+  { page: "members", label: "Members", route: { page: "members" } },
+  { page: "identity", label: "Identity", route: { page: "identity" } },
+  { page: "settings", label: "Settings", route: { page: "settings" } },
+];
+
+export function Shell() {
+  const route = useRoute();
+  const { me, identity, forget } = useVault();
+  const active = route.page === "album" || route.page === "photo" ? "albums" : route.page;
+  return (
+    <div className="shell" data-testid="vault-shell">
+      <nav className="nav" aria-label="Vault">
+        {NAV.map((item) => (
+          <a
+            key={item.page}
+            href={href(item.route)}
+            data-testid={`nav-${item.page}`}
+            aria-current={active === item.page ? "page" : undefined}
+          >
+            {item.label}
+          </a>
+        ))}
+        <span className="role-badge" data-testid="role-badge">
+          {identity.name ?? "You"} · {me.role}
+        </span>
+      </nav>
+      {renderRoute(route, forget)}
+    </div>
+  );
+}
+
+function renderRoute(route: Route, forget: () => void) {
+  switch (route.page) {
+    case "dashboard":
+      return <Dashboard />;
+    case "albums":
+      return <AlbumsPage />;
+    case "album":
+      return <AlbumPage key={route.album} albumId={route.album} />;
+    case "photo":
+      return <PhotoViewer key={route.album} albumId={route.album} photoId={route.photo} />;
+    case "members":
+      return <MembersPage />;
+    case "settings":
+      return <SettingsPage />;
+    case "identity":
+      return <IdentityPage forget={forget} />;
+    case "missing":
+      return (
+        <section className="card notice" role="alert">
+          <h1>Nothing here</h1>
+          <p>
+            There is no page at <code>{route.path}</code>. <a href="#/">Go home</a>.
+          </p>
+        </section>
+      );
+  }
+}
+
+function IdentityPage({ forget }: { forget: () => void }) {
+  const { identity } = useVault();
+  return <IdentityView identity={identity} onForgotten={forget} />;
+}

@@ -1,0 +1,197 @@
+/**
+ * Everything after the identity screen: sign in (automatically), claim a fresh node, then the vault
+ * pages. Not a member yet: the identity (to share with an admin) and the claim form.
+ */
+import { useCallback, useEffect, useMemo, useState } from "react";
+import { createApi } from "../lib/api.ts";
+import type { Me } from "../lib/apiTypes.ts";
+import type { StoredIdentity } from "../lib/identity.ts";
+import { ensureSignedIn, signIn, withAutoSignIn } from "../lib/session.ts";
+import { Vault, claimNode } from "../lib/vault.ts";
+import { IdentityView } from "../components/IdentityView.tsx";
+import { describeError } from "../errorMessages.ts";
+import { VaultContext, type VaultSession } from "./context.ts";
+import { Shell } from "./Shell.tsx";
+
+type State =
+  | { status: "signing-in" }
+  | { status: "failed"; message: string }
+  | { status: "signed-out" }
+  | { status: "outsider"; me: Me }
+  | { status: "member"; me: Me; vault: Vault };
+
+interface Props {
+  identity: StoredIdentity;
+  onForgotten: () => void;
+}
+
+export function VaultApp({ identity, onForgotten }: Props) {
+  const api = useMemo(() => withAutoSignIn(createApi(), identity), [identity]);
+  const [state, setState] = useState<State>({ status: "signing-in" });
+  // Forgetting the identity also ends its session with the node.
+  const forget = useCallback(() => {
+    void api.logout().catch(() => undefined);
+    onForgotten();
+  }, [api, onForgotten]);
+
+  const enter = useCallback(
+    async (me: Me): Promise<State> => {
+      if (!me.role) return { status: "outsider", me };
+      const vault = new Vault(api, identity);
+      await vault.refresh();
+      return { status: "member", me, vault };
+    },
+    [api, identity],
+  );
+
+  const start = useCallback(
+    async (fresh: boolean) => {
+      setState({ status: "signing-in" });
+      try {
+        const me = fresh ? await signIn(api, identity) : await ensureSignedIn(api, identity);
+        setState(await enter(me));
+      } catch (error) {
+        setState({ status: "failed", message: describeError(error) });
+      }
+    },
+    [api, identity, enter],
+  );
+
+  useEffect(() => {
+    let live = true;
+    ensureSignedIn(api, identity)
+      .then(enter)
+      .then(
+        (next) => {
+          if (live) setState(next);
+        },
+        (error: unknown) => {
+          if (live) setState({ status: "failed", message: describeError(error) });
+        },
+      );
+    return () => {
+      live = false;
+    };
+  }, [api, identity, enter]);
+
+  switch (state.status) {
+    case "signing-in":
+      return (
+        <p className="muted" role="status" data-testid="signing-in">
+          Signing in to this node…
+        </p>
+      );
+    case "failed":
+      return (
+        <section className="card notice" role="alert" data-testid="sign-in-failed">
+          <h2>Could not sign in</h2>
+          <p>{state.message}</p>
+          <button type="button" className="primary" data-testid="sign-in-retry" onClick={() => void start(true)}>
+            Try again
+          </button>
+        </section>
+      );
+    case "signed-out":
+      return (
+        <section className="card" data-testid="signed-out">
+          <h2>You are signed out</h2>
+          <p className="muted">Your keys stay in this browser. Sign in again whenever you like.</p>
+          <button type="button" className="primary" data-testid="sign-in" onClick={() => void start(true)}>
+            Sign in
+          </button>
+        </section>
+      );
+    case "outsider":
+      return (
+        <div className="stack" data-testid="vault-entry">
+          <ClaimNode
+            onClaim={async (code) => {
+              setState(await enter(await claimNode(api, identity, code)));
+            }}
+            onCheckAgain={() => void start(true)}
+          />
+          <IdentityView identity={identity} onForgotten={forget} />
+        </div>
+      );
+    case "member": {
+      const session: VaultSession = {
+        api,
+        vault: state.vault,
+        me: state.me,
+        identity,
+        isAdmin: state.me.role === "admin",
+        signOut: async () => {
+          await api.logout().catch(() => undefined);
+          setState({ status: "signed-out" });
+        },
+        forget,
+      };
+      return (
+        <VaultContext.Provider value={session}>
+          <Shell />
+        </VaultContext.Provider>
+      );
+    }
+  }
+}
+
+function ClaimNode({ onClaim, onCheckAgain }: { onClaim: (code: string) => Promise<void>; onCheckAgain: () => void }) {
+  const [code, setCode] = useState("");
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+
+  const submit = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await onClaim(code);
+    } catch (caught) {
+      setError(describeError(caught, "claim"));
+      setBusy(false);
+    }
+  };
+
+  return (
+    <section className="card" data-testid="claim-node">
+      <h2>Join a family on this node</h2>
+      <p className="muted">
+        You are signed in, but not a member of a family here. If someone already runs this node, send them your id and
+        encryption address below; once they add you, check again.
+      </p>
+      <button type="button" data-testid="check-again" onClick={onCheckAgain}>
+        Check again
+      </button>
+      <form
+        className="claim-form"
+        onSubmit={(event) => {
+          event.preventDefault();
+          void submit();
+        }}
+      >
+        <h3>Is this your new node?</h3>
+        <p className="muted">
+          Enter the setup code <code>p2pos node</code> printed when it started. You will found the family and become its
+          first admin.
+        </p>
+        <label htmlFor="claim-code">Setup code</label>
+        <input
+          id="claim-code"
+          data-testid="claim-code"
+          value={code}
+          autoComplete="off"
+          spellCheck={false}
+          placeholder="ABCDE-FGHJK"
+          onChange={(event) => setCode(event.target.value)}
+        />
+        <button type="submit" className="primary" data-testid="claim-submit" disabled={busy || code.trim() === ""}>
+          {busy ? "Founding the family…" : "Claim this node"}
+        </button>
+        {error && (
+          <p className="form-error" role="alert" data-testid="claim-error">
+            {error}
+          </p>
+        )}
+      </form>
+    </section>
+  );
+}

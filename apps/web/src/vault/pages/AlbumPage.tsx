@@ -1,0 +1,203 @@
+/** One album: the grid of decrypted thumbnails and the uploader (drop or pick many files). */
+import { useEffect, useState } from "react";
+import { openPhotos } from "../../lib/photos.ts";
+import { UploadQueue, type UploadItem } from "../../lib/uploadQueue.ts";
+import { describeError } from "../../errorMessages.ts";
+import { prepareInWorker } from "../../photoWorker.ts";
+import { useVault, type VaultSession } from "../context.ts";
+import { formatBytes } from "../format.ts";
+import { useAsync } from "../useAsync.ts";
+import { Thumb } from "./Thumb.tsx";
+
+/** Upload queues outlive the page (open a photo while the rest uploads); one per album. */
+const queues = new Map<string, UploadQueue>();
+
+function queueFor(session: VaultSession, album: string, epoch: number, recipient: string, onUploaded: () => void) {
+  const key = `${session.identity.id}/${album}/${epoch}`;
+  let queue = queues.get(key);
+  if (!queue) {
+    queue = new UploadQueue({
+      api: session.api,
+      context: () => session.vault.context(),
+      target: { album, epoch, recipient },
+      prepare: prepareInWorker,
+      concurrency: 2,
+      onUploaded: () => listeners.get(key)?.(),
+      describeError: (error) => describeError(error, "upload"),
+    });
+    queues.set(key, queue);
+  }
+  listeners.set(key, onUploaded);
+  return queue;
+}
+const listeners = new Map<string, () => void>();
+
+export function AlbumPage({ albumId }: { albumId: string }) {
+  const session = useVault();
+  const { vault } = session;
+  const [state, reload] = useAsync(async () => {
+    const album = await vault.openAlbum(albumId);
+    return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
+  }, [vault, albumId]);
+
+  if (state.status === "loading") return <p className="muted">Opening the album…</p>;
+  if (state.status === "failed") {
+    return (
+      <section className="card notice" role="alert" data-testid="album-error">
+        <h1>This album cannot be opened</h1>
+        <p>{describeError(state.error, "album")}</p>
+        <a href="#/albums">Back to albums</a>
+      </section>
+    );
+  }
+  const { album, photos } = state.value;
+  const canUpload = vault.hasGrant(albumId, session.identity.id, album.detail.epoch);
+  return (
+    <section className="card wide" data-testid="album-page" data-album-id={albumId}>
+      <p>
+        <a href="#/albums">← Albums</a>
+      </p>
+      <h1 data-testid="album-heading">{album.title ?? "(title cannot be opened)"}</h1>
+      <p className="muted" data-testid="album-count">
+        {photos.length} {photos.length === 1 ? "item" : "items"}
+      </p>
+      {canUpload && <Uploader queue={queueFor(session, albumId, album.detail.epoch, album.detail.recipient, reload)} />}
+      {photos.length === 0 ? (
+        <p className="muted" data-testid="album-empty">
+          No photos yet.
+        </p>
+      ) : (
+        <ul className="grid" data-testid="photo-grid">
+          {photos.map((photo) => (
+            <Thumb key={photo.view.id} album={albumId} photo={photo} keys={album.keyList} />
+          ))}
+        </ul>
+      )}
+    </section>
+  );
+}
+
+function Uploader({ queue }: { queue: UploadQueue }) {
+  const [items, setItems] = useState<UploadItem[]>(queue.items);
+  const [dragging, setDragging] = useState(false);
+  useEffect(() => queue.subscribe(setItems), [queue]);
+  // Every queue change arrives as a new `items` snapshot, which re-renders and re-reads this.
+  const overall = queue.overall;
+  const active = items.filter((i) => i.status === "queued" || i.status === "encrypting" || i.status === "uploading");
+  const failed = items.filter((i) => i.status === "failed");
+  const done = items.filter((i) => i.status === "done");
+
+  return (
+    <div className="uploader">
+      <label
+        className={`dropzone${dragging ? " dragging" : ""}`}
+        data-testid="upload-drop"
+        onDragOver={(event) => {
+          event.preventDefault();
+          setDragging(true);
+        }}
+        onDragLeave={() => setDragging(false)}
+        onDrop={(event) => {
+          event.preventDefault();
+          setDragging(false);
+          queue.add(Array.from(event.dataTransfer.files));
+        }}
+      >
+        <input
+          type="file"
+          multiple
+          data-testid="upload-input"
+          onChange={(event) => {
+            queue.add(Array.from(event.target.files ?? []));
+            event.target.value = "";
+          }}
+        />
+        <span>Drop photos and videos here, or click to choose. They are encrypted in this browser before upload.</span>
+      </label>
+
+      {items.length > 0 && (
+        <div className="upload-status">
+          <div className="upload-summary">
+            <progress max={1} value={overall.fraction} data-testid="upload-overall" />
+            <span data-testid="upload-summary">
+              {done.length} of {items.filter((i) => i.status !== "cancelled").length} uploaded
+              {failed.length > 0 && `, ${failed.length} failed`}
+            </span>
+            {active.length > 0 && (
+              <button type="button" className="small" data-testid="upload-cancel-all" onClick={() => queue.cancelAll()}>
+                Cancel all
+              </button>
+            )}
+            {failed.length > 0 && (
+              <button
+                type="button"
+                className="small"
+                data-testid="upload-retry-failed"
+                onClick={() => queue.retryFailed()}
+              >
+                Retry failed
+              </button>
+            )}
+            {done.length > 0 && active.length === 0 && (
+              <button type="button" className="small" data-testid="upload-clear" onClick={() => queue.clearDone()}>
+                Clear finished
+              </button>
+            )}
+          </div>
+          <ul className="upload-list">
+            {items.map((item) => (
+              <li key={item.key} data-testid="upload-item" data-status={item.status} data-name={item.name}>
+                <span className="upload-name">{item.name}</span>
+                <span className="muted">{formatBytes(item.size)}</span>
+                <progress max={1} value={item.progress} />
+                <span className="upload-state">{statusLabel(item)}</span>
+                {(item.status === "queued" || item.status === "encrypting" || item.status === "uploading") && (
+                  <button
+                    type="button"
+                    className="small"
+                    data-testid="upload-cancel"
+                    onClick={() => queue.cancel(item.key)}
+                  >
+                    Cancel
+                  </button>
+                )}
+                {(item.status === "failed" || item.status === "cancelled") && (
+                  <button
+                    type="button"
+                    className="small"
+                    data-testid="upload-retry"
+                    onClick={() => queue.retry(item.key)}
+                  >
+                    Retry
+                  </button>
+                )}
+                {item.error && (
+                  <span className="form-error" role="alert">
+                    {item.error}
+                  </span>
+                )}
+              </li>
+            ))}
+          </ul>
+        </div>
+      )}
+    </div>
+  );
+}
+
+function statusLabel(item: UploadItem): string {
+  switch (item.status) {
+    case "queued":
+      return "Waiting";
+    case "encrypting":
+      return `Encrypting ${Math.round(item.progress * 200)}%`;
+    case "uploading":
+      return `Uploading ${Math.round((item.progress - 0.5) * 200)}%`;
+    case "done":
+      return "Done";
+    case "failed":
+      return "Failed";
+    case "cancelled":
+      return "Cancelled";
+  }
+}

@@ -1,0 +1,164 @@
+/** One photo, full size and decrypted; previous/next (arrow keys); download of the original. */
+import { useEffect, useState } from "react";
+import { displayKind, openBlob, openPhotos } from "../../lib/photos.ts";
+import { describeError } from "../../errorMessages.ts";
+import { useVault } from "../context.ts";
+import { formatBytes } from "../format.ts";
+import { href, navigate } from "../router.ts";
+import { useAsync } from "../useAsync.ts";
+
+interface Props {
+  albumId: string;
+  photoId: string;
+}
+
+export function PhotoViewer({ albumId, photoId }: Props) {
+  const { vault } = useVault();
+  const [state] = useAsync(async () => {
+    const album = await vault.openAlbum(albumId);
+    return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
+  }, [vault, albumId]);
+
+  const index = state.status === "ready" ? state.value.photos.findIndex((p) => p.view.id === photoId) : -1;
+  const photos = state.status === "ready" ? state.value.photos : [];
+  const previous = index > 0 ? photos[index - 1] : undefined;
+  const next = index >= 0 ? photos[index + 1] : undefined;
+
+  useEffect(() => {
+    const onKey = (event: KeyboardEvent) => {
+      if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
+      if (event.key === "ArrowLeft" && previous) navigate({ page: "photo", album: albumId, photo: previous.view.id });
+      else if (event.key === "ArrowRight" && next) navigate({ page: "photo", album: albumId, photo: next.view.id });
+      else if (event.key === "Escape") navigate({ page: "album", album: albumId });
+    };
+    window.addEventListener("keydown", onKey);
+    return () => window.removeEventListener("keydown", onKey);
+  }, [albumId, previous, next]);
+
+  if (state.status === "loading") return <p className="muted">Opening…</p>;
+  if (state.status === "failed") {
+    return (
+      <section className="card notice" role="alert" data-testid="viewer-error">
+        <h1>This photo cannot be opened</h1>
+        <p>{describeError(state.error, "album")}</p>
+      </section>
+    );
+  }
+  const photo = photos[index];
+  if (!photo) {
+    return (
+      <section className="card notice" role="alert" data-testid="viewer-error">
+        <h1>No such photo</h1>
+        <p>
+          It may have been deleted. <a href={href({ page: "album", album: albumId })}>Back to the album</a>
+        </p>
+      </section>
+    );
+  }
+  const name = photo.meta?.name ?? "photo";
+  return (
+    <section className="card wide viewer" data-testid="photo-viewer" data-photo-id={photo.view.id} data-name={name}>
+      <nav className="viewer-nav">
+        <a href={href({ page: "album", album: albumId })} data-testid="viewer-back">
+          ← {state.value.album.title ?? "Album"}
+        </a>
+        <span className="muted" data-testid="viewer-position">
+          {index + 1} / {photos.length}
+        </span>
+        {previous ? (
+          <a href={href({ page: "photo", album: albumId, photo: previous.view.id })} data-testid="viewer-prev">
+            ‹ Previous
+          </a>
+        ) : (
+          <span className="muted">‹ Previous</span>
+        )}
+        {next ? (
+          <a href={href({ page: "photo", album: albumId, photo: next.view.id })} data-testid="viewer-next">
+            Next ›
+          </a>
+        ) : (
+          <span className="muted">Next ›</span>
+        )}
+      </nav>
+      <h1 className="viewer-title" data-testid="viewer-name">
+        {name}
+      </h1>
+      <Original key={photo.view.id} blob={photo.view.blob} meta={photo.meta} keys={state.value.album.keyList} />
+    </section>
+  );
+}
+
+function Original({
+  blob,
+  meta,
+  keys,
+}: {
+  blob: string;
+  meta: { name: string; type: string; size: number; lastModified: number } | undefined;
+  keys: CryptoKey[];
+}) {
+  const { api } = useVault();
+  const [url, setUrl] = useState<string>();
+  const [error, setError] = useState<string>();
+  const [undisplayable, setUndisplayable] = useState(false);
+  const type = meta?.type ?? "application/octet-stream";
+
+  useEffect(() => {
+    const controller = new AbortController();
+    let created: string | undefined;
+    openBlob(api, blob, keys, type, controller.signal).then(
+      (plain) => {
+        if (controller.signal.aborted) return;
+        created = URL.createObjectURL(plain);
+        setUrl(created);
+      },
+      (caught: unknown) => {
+        if (!controller.signal.aborted) setError(describeError(caught, "blob"));
+      },
+    );
+    return () => {
+      controller.abort();
+      if (created) URL.revokeObjectURL(created);
+    };
+  }, [api, blob, keys, type]);
+
+  const kind = displayKind(meta);
+  const name = meta?.name ?? "photo";
+  return (
+    <div className="original">
+      {error && (
+        <p className="form-error" role="alert" data-testid="viewer-failed">
+          {error}
+        </p>
+      )}
+      {!url && !error && (
+        <p className="muted" role="status" data-testid="viewer-loading">
+          Decrypting{meta ? ` ${formatBytes(meta.size)}` : ""}…
+        </p>
+      )}
+      {url && kind === "image" && !undisplayable && (
+        <img src={url} alt={name} data-testid="viewer-image" onError={() => setUndisplayable(true)} />
+      )}
+      {url && kind === "video" && !undisplayable && (
+        <video src={url} controls data-testid="viewer-video" onError={() => setUndisplayable(true)} />
+      )}
+      {url && (kind === "file" || undisplayable) && (
+        <p className="placeholder large" data-testid="viewer-placeholder">
+          This browser cannot show {type}. Download it to open it.
+        </p>
+      )}
+      {url && (
+        <p>
+          <a className="button primary" href={url} download={name} data-testid="viewer-download">
+            Download original
+          </a>{" "}
+          {meta && (
+            <span className="muted">
+              {formatBytes(meta.size)} · {type} · {new Date(meta.lastModified).toLocaleString()}
+            </span>
+          )}
+        </p>
+      )}
+    </div>
+  );
+}

@@ -1,0 +1,57 @@
+/** Hash routing: `#/albums/<id>` and friends. Small on purpose: six pages, no nesting. */
+import { useEffect, useState } from "react";
+
+export type Route =
+  | { page: "dashboard" }
+  | { page: "albums" }
+  | { page: "album"; album: string }
+  | { page: "photo"; album: string; photo: string }
+  | { page: "members" }
+  | { page: "settings" }
+  | { page: "identity" }
+  | { page: "missing"; path: string };
+
+export function parseRoute(hash: string): Route {
+  const path = hash.replace(/^#/, "") || "/";
+  const parts = path.split("/").filter(Boolean).map(decodeURIComponent);
+  const [first, second, third, fourth] = parts;
+  if (parts.length === 0) return { page: "dashboard" };
+  if (first === "albums" && parts.length === 1) return { page: "albums" };
+  if (first === "albums" && second && parts.length === 2) return { page: "album", album: second };
+  if (first === "albums" && second && third === "photos" && fourth && parts.length === 4) {
+    return { page: "photo", album: second, photo: fourth };
+  }
+  if (parts.length === 1 && (first === "members" || first === "settings" || first === "identity")) {
+    return { page: first };
+  }
+  return { page: "missing", path };
+}
+
+export function href(route: Route): string {
+  switch (route.page) {
+    case "dashboard":
+      return "#/";
+    case "album":
+      return `#/albums/${encodeURIComponent(route.album)}`;
+    case "photo":
+      return `#/albums/${encodeURIComponent(route.album)}/photos/${encodeURIComponent(route.photo)}`;
+    case "missing":
+      return "#/";
+    default:
+      return `#/${route.page}`;
+  }
+}
+
+export function navigate(route: Route): void {
+  location.hash = href(route);
+}
+
+export function useRoute(): Route {
+  const [route, setRoute] = useState(() => parseRoute(location.hash));
+  useEffect(() => {
+    const onChange = () => setRoute(parseRoute(location.hash));
+    window.addEventListener("hashchange", onChange);
+    return () => window.removeEventListener("hashchange", onChange);
+  }, []);
+  return route;
+}
