@@ -85,7 +85,8 @@ pub enum Body {
         deleted: bool,
     },
     /// Gives `member` the album key of `epoch`: `key` is the album's age identity, as an armored
-    /// age file encrypted to the member's recipient. Valid only when signed by an admin.
+    /// age file encrypted to the member's recipient (empty when `revoked`). Valid only when signed
+    /// by an admin.
     Grant {
         v: u32,
         family: FamilyId,

@@ -231,7 +231,10 @@ impl Vault {
                 if self.role(&member).is_none() {
                     return Err(PolicyError::UnknownMember(member));
                 }
-                check_meta(&key)?;
+                // A revocation carries no key.
+                if !(revoked && key.is_empty()) {
+                    check_meta(&key)?;
+                }
                 Ok(lww(&mut self.grants, (album, member, epoch), Grant { key, revoked, stamp }, |g| g.stamp))
             }
             Body::Photo { photo, album, epoch, blob, size, thumb, thumb_size, meta, deleted, .. } => {

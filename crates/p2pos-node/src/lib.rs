@@ -124,11 +124,16 @@ async fn metrics(
 struct Health {
     status: &'static str,
     version: &'static str,
+    /// This node's id (its Ed25519 key, readable form).
+    node_id: String,
+    /// Whether a family has claimed this node (if not, the setup code is waiting).
+    claimed: bool,
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "node", responses((status = 200, body = Health)))]
-async fn health() -> Json<Health> {
-    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION") })
+async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Health> {
+    let claimed = state.vault().family().is_some();
+    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION"), node_id: state.node_id().to_string(), claimed })
 }
 
 /// A node bound to its socket; `run` serves until `shutdown` resolves.

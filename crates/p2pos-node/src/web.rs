@@ -7,10 +7,11 @@ use axum::http::{HeaderValue, header};
 use tower_http::services::{ServeDir, ServeFile};
 use tower_http::set_header::SetResponseHeaderLayer;
 
-/// No third-party origins, no framing, no inline scripts. `wasm-unsafe-eval` is left out: the
+/// No third-party origins, no framing, no inline scripts. Decrypted photos and videos are shown
+/// from `blob:` URLs. `wasm-unsafe-eval` is left out: the
 /// client's crypto is plain JavaScript and WebCrypto.
 const CONTENT_SECURITY_POLICY: &str = "default-src 'self'; script-src 'self'; style-src 'self' 'unsafe-inline'; \
-     img-src 'self' data: blob:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; \
+     img-src 'self' data: blob:; media-src 'self' blob:; connect-src 'self'; worker-src 'self' blob:; object-src 'none'; \
      base-uri 'none'; frame-ancestors 'none'";
 
 pub(crate) fn service(dir: &Path) -> ServeDir<ServeFile> {

@@ -31,6 +31,8 @@ async fn health_reports_ok_and_version() {
     let json: serde_json::Value = serde_json::from_str(&body).unwrap();
     assert_eq!(json["status"], "ok");
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
+    assert_eq!(json["claimed"], false, "a fresh node waits for its setup code");
+    assert!(json["node_id"].as_str().unwrap().parse::<p2pos_core::NodeId>().is_ok());
 }
 
 #[tokio::test]

@@ -238,6 +238,10 @@ export interface components {
         Health: {
             status: string;
             version: string;
+            /** @description This node's id (its Ed25519 key, readable form). */
+            node_id: string;
+            /** @description Whether a family has claimed this node (if not, the setup code is waiting). */
+            claimed: boolean;
         };
         LogEntry: {
             /** Format: int64 */
