@@ -150,8 +150,8 @@ export class Vault {
   /** Revoke `member`'s key of the album's current epoch. (They keep what they already downloaded.) */
   async revoke(album: AlbumDetail, member: MemberView): Promise<void> {
     const grant = this.state.grants.get(`${album.id}/${member.identity}/${album.epoch}`);
-    // The revocation still needs a well-formed key field; it seals nothing useful (an empty line).
-    const key = await sealMeta(null, member.recipient);
+    // A revocation carries no key.
+    const key = "";
     if (grant) this.clock.observe(grant.hlc, Math.max(Date.now(), grant.hlc.wall_ms));
     await this.api.postRecord(
       await grantRecord(this.context(), {

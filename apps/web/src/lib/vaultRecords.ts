@@ -106,7 +106,8 @@ export async function albumRecord(ctx: RecordContext, fields: Fields<AlbumBody>)
 }
 
 export async function grantRecord(ctx: RecordContext, fields: Fields<GrantBody>): Promise<SignedRecord> {
-  checkArmored(fields.key, "grant key");
+  // A revocation carries no key.
+  if (!(fields.revoked && fields.key === "")) checkArmored(fields.key, "grant key");
   return await sign({ type: "grant", ...common(ctx), ...fields }, ctx.signer);
 }
 

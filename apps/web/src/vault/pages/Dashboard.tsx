@@ -39,7 +39,12 @@ export function Dashboard() {
         <dt>This node</dt>
         <dd data-testid="dashboard-node">
           {location.origin}
-          {state.status === "ready" && ` · p2pos ${state.value.health.version}`}
+          {state.status === "ready" && (
+            <>
+              {` · p2pos ${state.value.health.version} · `}
+              <code data-testid="dashboard-node-id">{state.value.health.node_id}</code>
+            </>
+          )}
         </dd>
         <dt>Your role</dt>
         <dd data-testid="dashboard-role">{me.role === "admin" ? "Admin" : "Member"}</dd>
