@@ -70,3 +70,12 @@ describe("signed records", () => {
     }
   });
 });
+
+describe("record shape", () => {
+  it("refuses fields beyond body, signer and sig, as the Rust side does", async () => {
+    const identity = await generateIdentityFile().then(importIdentity);
+    const record = await signRecord({ type: "album" }, identity);
+    await expect(verifyRecord(record)).resolves.toBeTruthy();
+    await expect(verifyRecord({ ...record, note: "unsigned" })).rejects.toMatchObject({ kind: "malformed" });
+  });
+});

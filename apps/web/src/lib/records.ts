@@ -107,6 +107,11 @@ function recordFields(record: unknown): SignedRecord {
   if (typeof body !== "string" || typeof signer !== "string" || typeof sig !== "string") {
     throw new RecordError("malformed", "A record has the text fields body, signer and sig.");
   }
+  // Like the Rust side (serde deny_unknown_fields): nothing rides along unsigned.
+  const extra = Object.keys(record).filter((key) => key !== "body" && key !== "signer" && key !== "sig");
+  if (extra.length > 0) {
+    throw new RecordError("malformed", `A record has only body, signer and sig, not ${extra.join(", ")}.`);
+  }
   return { body, signer, sig };
 }
 
