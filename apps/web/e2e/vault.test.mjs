@@ -8,7 +8,9 @@ import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { DIST, launchBrowser, startNode, tempDir } from "./support.mjs";
+import { spawnSync } from "node:child_process";
+import { unzipSync } from "fflate";
+import { DIST, launchBrowser, P2POS_BIN, startNode, tempDir } from "./support.mjs";
 
 const PASSPHRASE = "a long and careful family passphrase";
 const TITLE = "Summer 2026";
@@ -477,6 +479,63 @@ test(
     assert.equal(Number(await storage.getAttribute("data-bytes")), expected);
     assert.ok(expected > BIG_SIZE);
     await founder.getByTestId("nav-settings").click();
+
+    // --- Export from the web app: the photos open with the stock age tool and the identity backup
+    const [backupDownload] = await Promise.all([
+      founder.waitForEvent("download"),
+      founder.getByTestId("settings-backup").click(),
+    ]);
+    const [exportDownload] = await Promise.all([
+      founder.waitForEvent("download", { timeout: 120_000 }),
+      founder.getByTestId("settings-export").click(),
+    ]);
+    assert.match(exportDownload.suggestedFilename(), /^p2pos-export-\d{4}-\d{2}-\d{2}\.zip$/);
+    const { dir: work, cleanup: cleanupWork } = await tempDir("export");
+    const archive = unzipSync(new Uint8Array(await readFile(await exportDownload.path())));
+    const manifest = JSON.parse(Buffer.from(archive["manifest.json"]).toString());
+    const exported = manifest.albums.find((a) => a.id === albumId);
+    assert.equal(exported.photos.length, 20, "every photo is in the export");
+    assert.ok(archive["README.txt"], "the export explains how to decrypt");
+    const write = async (name, bytes) => {
+      const file = path.join(work, name.replaceAll("/", "_"));
+      await writeFile(file, bytes);
+      return file;
+    };
+    const backupFile = path.join(work, "backup.age");
+    await writeFile(backupFile, await readFile(await backupDownload.path()));
+    const passFile = await write("pass", PASSPHRASE + "\n");
+    const keyFile = await write("key.age", archive[`${albumId}/${exported.keys[0].file}`]);
+    const albumKeyFile = path.join(work, "album-key.txt");
+    // The album key with our CLI (the backup is passphrase-protected), then the photo with stock age.
+    const unlock = spawnSync(P2POS_BIN, [
+      "decrypt",
+      "--identity",
+      backupFile,
+      "--passphrase-file",
+      passFile,
+      "--out",
+      albumKeyFile,
+      keyFile,
+    ]);
+    assert.equal(unlock.status, 0, String(unlock.stderr));
+    const age = (file) => {
+      const run = spawnSync("age", ["-d", "-i", albumKeyFile, file]);
+      assert.equal(run.status, 0, `age -d: ${run.stderr}`);
+      return run.stdout;
+    };
+    const pngName = files.find((f) => f.name.endsWith(".png")).name;
+    let matched = 0;
+    for (const entry of exported.photos) {
+      const meta = JSON.parse(age(await write(entry.meta, archive[`${albumId}/${entry.meta}`])).toString());
+      if (meta.name !== pngName && meta.name !== "IMG_4021.HEIC") continue;
+      const original = files.find((f) => f.name === meta.name);
+      const plain = age(await write(entry.file, archive[`${albumId}/${entry.file}`]));
+      assert.equal(sha256(plain), original.sha256, `${meta.name} from the export is the original`);
+      matched += 1;
+    }
+    assert.equal(matched, 2, "the PNG and the HEIC were found in the export and decrypted");
+    await cleanupWork();
+
     await founder.getByTestId("sign-out").click();
     await founder.getByTestId("signed-out").waitFor();
     assert.equal((await apiGet(founder, "/v1/auth/me")).status, 401, "the session is gone");
