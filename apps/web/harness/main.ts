@@ -38,7 +38,7 @@ const harness = {
   async encryptToRecipients(plaintextBase64: string, recipients: string[]): Promise<{ file: string; blobId: string }> {
     const plaintext = decodeBase64(plaintextBase64);
     const file = await readAll(await encryptToRecipients(chunked(plaintext, 64 * 1024), recipients));
-    return { file: encodeBase64(file), blobId: blobId(file) };
+    return { file: encodeBase64(file), blobId: await blobId(file) };
   },
 
   /** Decrypt an age file with identities (AGE-SECRET-KEY-1… strings). */

@@ -31,7 +31,7 @@ function fakeApi() {
   const order: string[] = [];
   const api = {
     putBlob: async (id: string, body: Blob, options?: { onProgress?: (sent: number, total: number) => void }) => {
-      expect(blobId(new Uint8Array(await body.arrayBuffer()))).toBe(id);
+      expect(await blobId(new Uint8Array(await body.arrayBuffer()))).toBe(id);
       blobs.set(id, body);
       order.push(id);
       options?.onProgress?.(body.size, body.size);
@@ -57,7 +57,7 @@ describe("photos", () => {
     const sealed = await sealBlob(new Blob([original]), album.recipient, (done) => progress.push(done));
     const ciphertext = new Uint8Array(await sealed.data.arrayBuffer());
     expect(sealed.size).toBe(ciphertext.length);
-    expect(sealed.id).toBe(blobId(ciphertext));
+    expect(sealed.id).toBe(await blobId(ciphertext));
     expect(progress.at(-1)).toBe(original.length);
     const { api } = fakeApi();
     const opened = await openBlob({ ...api, getBlob: () => Promise.resolve(sealed.data) }, sealed.id, [key]);

@@ -57,7 +57,7 @@ export async function sealBlob(
     }),
   );
   const encrypted = await encryptToRecipients(counted, [recipient]);
-  const hasher = new BlobHasher();
+  const hasher = await BlobHasher.create();
   const parts: Uint8Array<ArrayBuffer>[] = [];
   const reader = encrypted.getReader();
   for (;;) {
