@@ -55,11 +55,12 @@ test("create, back up, forget and restore an identity in the browser", { timeout
 
   const qr = page.getByTestId("identity-qr");
   await qr.waitFor();
-  assert.equal(await qr.getAttribute("data-qr-text"), id);
+  const card = await qr.getAttribute("data-qr-text");
   const qrSize = await qr.evaluate((canvas) => ({ width: canvas.width, height: canvas.height }));
   assert.ok(qrSize.width >= 100 && qrSize.width === qrSize.height, `QR canvas is drawn (${qrSize.width}px)`);
   const recipient = (await page.getByTestId("age-recipient").textContent()).trim();
   assert.match(recipient, /^age1[0-9a-z]{58}$/);
+  assert.equal(card, `p2pos-member:${id}:${recipient}`, "the QR code is the member card: id and recipient");
 
   // --- The stored keys cannot be read back by script
   const stored = await storedIdentity(page);

@@ -364,8 +364,22 @@ test(
 
     await founder.goto(`${node.url}/#/members`);
     await founder.getByTestId("add-member").waitFor();
-    await founder.getByTestId("member-id-input").fill(second.id);
-    await founder.getByTestId("member-recipient-input").fill(second.recipient);
+    // Added by "scanning" their QR code: a screenshot of Ben's identity screen, read by the scanner.
+    await founder.getByTestId("qr-picture").setInputFiles({
+      name: "blank.png",
+      mimeType: "image/png",
+      buffer: await founder.getByTestId("add-member").screenshot(),
+    });
+    assert.match(await founder.getByTestId("qr-error").textContent(), /No QR code found/);
+    const qrPicture = await member.getByTestId("identity-qr").screenshot();
+    await founder
+      .getByTestId("qr-picture")
+      .setInputFiles({ name: "ben.png", mimeType: "image/png", buffer: qrPicture });
+    await founder.waitForFunction(
+      (id) => document.querySelector('[data-testid="member-id-input"]')?.value === id,
+      second.id,
+    );
+    assert.equal(await founder.getByTestId("member-recipient-input").inputValue(), second.recipient);
     await founder.getByTestId("member-add").click();
     const toggle = founder.locator(
       `[data-testid="grant-toggle"][data-album-id="${albumId}"][data-member-id="${second.id}"]`,

@@ -27,6 +27,8 @@ export function describeError(error: unknown, context: ErrorContext = "general")
     return `The backup opened, but it does not hold a P2POS identity. ${error.message}`;
   }
   if (error instanceof IdError) return `That id is not valid: ${error.message}`;
+  // Input checks (member cards, recipients) phrase their TypeErrors for people.
+  if (error instanceof TypeError && context === "member") return error.message;
   if (error instanceof DOMException && error.name === "QuotaExceededError") {
     return "The browser has no room left to store your keys.";
   }

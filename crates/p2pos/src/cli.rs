@@ -41,7 +41,8 @@ pub enum Command {
 pub enum IdCommand {
     /// Create a new identity file (Ed25519 signing key + X25519 age identity).
     New(IdNewArgs),
-    /// Print an identity's readable id, its age recipient, and a QR code of the id.
+    /// Print an identity's readable id, its age recipient, and its member card (text and QR) that an
+    /// admin scans or pastes to add it to a family.
     Show(IdShowArgs),
     /// Check an id someone read out or sent you; prints its canonical form or says what is wrong.
     Check(IdCheckArgs),

@@ -65,10 +65,13 @@ fn show(args: IdShowArgs) -> Result<()> {
         println!("{json}");
         return Ok(());
     }
+    // The member card (apps/web/src/lib/memberCard.ts): what an admin scans to add this identity.
+    let card = format!("p2pos-member:{id}:{}", identity.recipient());
     println!("id:        {id}");
     println!("recipient: {}", identity.recipient());
+    println!("card:      {card}");
     if !args.no_qr {
-        let qr = QrCode::new(id.as_bytes()).context("making the QR code")?;
+        let qr = QrCode::new(card.as_bytes()).context("making the QR code")?;
         println!("\n{}", qr.render::<Dense1x2>().quiet_zone(true).build());
     }
     Ok(())

@@ -1,6 +1,7 @@
 /** The identity kept in this browser: id (text and QR), age recipient, backup, forget. */
 import { useId, useState } from "react";
 import { backupFile, forgetIdentity, type StoredIdentity } from "../lib/identity.ts";
+import { formatMemberCard } from "../lib/memberCard.ts";
 import { downloadText } from "../download.ts";
 import { describeError } from "../errorMessages.ts";
 import { CopyButton } from "./CopyButton.tsx";
@@ -15,6 +16,7 @@ interface Props {
 export function IdentityView({ identity, onForgotten }: Props) {
   const titleId = useId();
   const backup = backupFile(identity);
+  const card = formatMemberCard(identity);
 
   return (
     <section className="card identity" data-testid="identity-view" aria-labelledby={titleId}>
@@ -39,8 +41,11 @@ export function IdentityView({ identity, onForgotten }: Props) {
           </div>
         </div>
         <figure className="qr-figure">
-          <QrCode text={identity.id} label={`QR code of your id ${identity.id}`} />
-          <figcaption className="muted">Scan to add this id</figcaption>
+          <QrCode text={card} label={`QR code of your member card (id ${identity.id})`} />
+          <figcaption className="muted">
+            An admin scans this to add you: it holds your id and encryption address.{" "}
+            <CopyButton text={card} label="Copy your member card" testId="copy-card" />
+          </figcaption>
         </figure>
       </div>
 

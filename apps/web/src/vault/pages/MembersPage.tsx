@@ -2,6 +2,8 @@
 import { useState } from "react";
 import type { MemberView } from "../../lib/apiTypes.ts";
 import type { OpenAlbum } from "../../lib/vault.ts";
+import { MEMBER_CARD_SCHEME, parseMemberCard } from "../../lib/memberCard.ts";
+import { QrScanner } from "../../components/QrScanner.tsx";
 import { describeError } from "../../errorMessages.ts";
 import { useVault } from "../context.ts";
 import { useAsync } from "../useAsync.ts";
@@ -106,6 +108,17 @@ function AddMember({ onAdded }: { onAdded: () => void }) {
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
 
+  const applyCard = (text: string) => {
+    try {
+      const card = parseMemberCard(text);
+      setId(card.id);
+      setRecipient(card.recipient);
+      setError(undefined);
+    } catch (caught) {
+      setError(describeError(caught, "member"));
+    }
+  };
+
   const submit = async () => {
     setBusy(true);
     setError(undefined);
@@ -132,9 +145,11 @@ function AddMember({ onAdded }: { onAdded: () => void }) {
     >
       <h2>Add a member</h2>
       <p className="muted">
-        Ask them for their id and encryption address (on their identity screen, or <code>p2pos id show</code>). The id
-        says who they are; the encryption address is what album keys are encrypted to.
+        Scan the QR code on their identity screen, or ask them for their id and encryption address (also shown by{" "}
+        <code>p2pos id show</code>). The id says who they are; the encryption address is what album keys are encrypted
+        to.
       </p>
+      <QrScanner onText={applyCard} />
       <label htmlFor="member-id">Their id</label>
       <input
         id="member-id"
@@ -142,8 +157,12 @@ function AddMember({ onAdded }: { onAdded: () => void }) {
         value={id}
         spellCheck={false}
         autoComplete="off"
-        placeholder="XXXXXXX-XXXXXXX-…"
-        onChange={(event) => setId(event.target.value)}
+        placeholder="XXXXXXX-XXXXXXX-… (or paste their member card)"
+        onChange={(event) => {
+          const value = event.target.value;
+          if (value.trim().toLowerCase().startsWith(MEMBER_CARD_SCHEME)) applyCard(value);
+          else setId(value);
+        }}
       />
       <label htmlFor="member-recipient">Their encryption address</label>
       <input
