@@ -129,6 +129,20 @@ impl Vault {
         self.photos.iter().filter(move |(_, p)| !p.deleted && &p.album == album)
     }
 
+    /// Every blob a live photo references (image and thumbnail) with its size: what each of the
+    /// family's nodes should hold. Photos in deleted albums count too (an album can be restored).
+    pub fn referenced_blobs(&self) -> Vec<(BlobId, u64)> {
+        let mut blobs: Vec<(BlobId, u64)> = self
+            .photos
+            .values()
+            .filter(|p| !p.deleted)
+            .flat_map(|p| std::iter::once((p.blob, p.size)).chain(p.thumb.zip(p.thumb_size)))
+            .collect();
+        blobs.sort_unstable();
+        blobs.dedup_by_key(|(id, _)| *id);
+        blobs
+    }
+
     /// Whether `who` holds a valid key for `epoch` of `album` (an admin-signed, unrevoked grant).
     pub fn has_grant(&self, who: &IdentityId, album: &AlbumId, epoch: u32) -> bool {
         self.grants.get(&(album.clone(), *who, epoch)).is_some_and(|g| !g.revoked)

@@ -18,6 +18,11 @@ impl BlobId {
         Self(*blake3::hash(bytes).as_bytes())
     }
 
+    /// The id from its 32 bytes (as stored in a database).
+    pub fn from_bytes(bytes: [u8; 32]) -> Self {
+        Self(bytes)
+    }
+
     pub fn from_hash(hash: blake3::Hash) -> Self {
         Self(*hash.as_bytes())
     }

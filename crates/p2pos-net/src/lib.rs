@@ -11,6 +11,8 @@
 
 pub mod auth;
 pub mod http;
+pub mod hub;
+pub mod webrtc;
 pub mod wire;
 
 use std::fmt;
@@ -65,7 +67,7 @@ impl fmt::Display for PathKind {
 }
 
 /// Why a request to a peer did not get an answer.
-#[derive(Debug, Clone, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum TransportError {
     /// No connection could be made (peer offline, no path, refused connection).

@@ -70,12 +70,16 @@ pub(crate) async fn put(
     let now = now_ms();
     state
         .db(move |db| {
-            db.execute(
+            let tx = db.transaction()?;
+            tx.execute(
                 "INSERT OR IGNORE INTO blobs (id, size, added_ms) VALUES (?1, ?2, ?3)",
                 params![id.as_bytes().as_slice(), size as i64, now as i64],
-            )
+            )?;
+            tx.execute("INSERT OR IGNORE INTO blob_log (id) VALUES (?1)", [id.as_bytes().as_slice()])?;
+            tx.commit()
         })
         .await?;
+    state.blob_stored(id);
     let status = match outcome {
         PutOutcome::Stored { .. } => StatusCode::CREATED,
         PutOutcome::AlreadyPresent { .. } => StatusCode::OK,

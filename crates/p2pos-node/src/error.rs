@@ -24,6 +24,9 @@ pub enum ApiError {
     RangeNotSatisfiable(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
+    /// Another node or the hub did not answer as it should.
+    #[error("{0}")]
+    BadGateway(String),
     #[error("internal error")]
     Internal(String),
 }
@@ -45,6 +48,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
         }
     }
@@ -59,6 +63,7 @@ impl ApiError {
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
             ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
+            ApiError::BadGateway(_) => "bad_gateway",
             ApiError::Internal(_) => "internal",
         }
     }

@@ -6,11 +6,15 @@
 
 mod auth;
 mod blobs;
+pub mod enroll;
 mod error;
 pub mod export;
 mod family;
+mod hub;
+mod nodes;
 pub mod openapi;
 mod records;
+pub mod replication;
 mod state;
 mod web;
 
@@ -48,6 +52,13 @@ pub fn router(state: AppState) -> Router {
         .route("/members", get(family::members))
         .route("/albums", get(family::albums))
         .route("/albums/{id}", get(family::album))
+        .route("/replication/status", get(replication::status))
+        .route("/nodes", get(nodes::list))
+        .route("/nodes/peers", post(nodes::add_peer))
+        .route("/nodes/peers/{id}", axum::routing::delete(nodes::remove_peer))
+        .route("/enroll", post(nodes::enroll))
+        .route("/peer/rpc", post(replication::rpc))
+        .route("/peer/blob", post(replication::blob))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .route("/blobs/{id}", put(blobs::put).get(blobs::get).layer(DefaultBodyLimit::disable()))
         .fallback(|| async { ApiError::NotFound("no such API route".into()) })
@@ -68,7 +79,7 @@ fn cors(origins: &[String]) -> tower_http::cors::CorsLayer {
     tower_http::cors::CorsLayer::new()
         .allow_origin(allowed)
         .allow_credentials(true)
-        .allow_methods([Method::GET, Method::POST, Method::PUT])
+        .allow_methods([Method::GET, Method::POST, Method::PUT, Method::DELETE])
         .allow_headers([header::CONTENT_TYPE, header::RANGE])
 }
 
@@ -164,7 +175,31 @@ impl Node {
         self.listener.local_addr()
     }
 
+    /// Serve the API, connect to the hub and replicate with the enrolled peers until `shutdown`.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> std::io::Result<()> {
-        axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await
+        let state = self.state.clone();
+        if let Err(e) = state.start_replication().await {
+            tracing::error!(error = %e, "could not start replication");
+        }
+        let hub = hub::start(&state);
+        let watcher = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+                loop {
+                    tick.tick().await;
+                    if let Err(e) = state.reload_peers().await {
+                        tracing::warn!(error = %e, "could not reload the peer list");
+                    }
+                }
+            })
+        };
+        let served = axum::serve(self.listener, router(self.state)).with_graceful_shutdown(shutdown).await;
+        watcher.abort();
+        if let Some(hub) = hub {
+            hub.abort();
+        }
+        state.stop_replication().await;
+        served
     }
 }

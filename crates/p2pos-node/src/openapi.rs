@@ -50,6 +50,11 @@ pub enum RoleSchema {
         crate::family::members,
         crate::family::albums,
         crate::family::album,
+        crate::replication::status,
+        crate::nodes::list,
+        crate::nodes::enroll,
+        crate::nodes::add_peer,
+        crate::nodes::remove_peer,
     )
 )]
 struct ApiDoc;

@@ -18,7 +18,7 @@ pub(crate) fn all(db: &Connection) -> rusqlite::Result<Vec<(i64, SignedRecord)>>
     since(db, 0, i64::MAX)
 }
 
-fn since(db: &Connection, after: i64, limit: i64) -> rusqlite::Result<Vec<(i64, SignedRecord)>> {
+pub(crate) fn since(db: &Connection, after: i64, limit: i64) -> rusqlite::Result<Vec<(i64, SignedRecord)>> {
     let mut stmt =
         db.prepare_cached("SELECT seq, signer, body, sig FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
     let rows = stmt.query_map(params![after, limit], |r| {
@@ -92,7 +92,10 @@ async fn accept_inner(state: &AppState, record: SignedRecord) -> Result<Accepted
     };
     let now = now_ms();
     match state.db(move |db| append(db, &verified, &sig, &body, now)).await {
-        Ok(seq) => Ok(Accepted { seq, current: applied == Applied::Current }),
+        Ok(seq) => {
+            state.records_changed();
+            Ok(Accepted { seq, current: applied == Applied::Current })
+        }
         Err(e) => {
             // The vault already changed but the log did not: rebuild the vault from the log.
             state.reload_vault().await?;

@@ -30,6 +30,8 @@ pub struct NodeConfig {
     pub max_upload_bytes: u64,
     /// Origins (scheme://host:port) allowed to call the API from another origin. Default none.
     pub cors_origins: Vec<String>,
+    /// Replication with the family's other nodes.
+    pub replication: crate::replication::ReplicationConfig,
 }
 
 impl NodeConfig {
@@ -42,6 +44,7 @@ impl NodeConfig {
             session_rotate_after: Duration::from_secs(3600),
             max_upload_bytes: 2 << 30,
             cors_origins: Vec::new(),
+            replication: crate::replication::ReplicationConfig::default(),
         }
     }
 }
@@ -84,6 +87,8 @@ pub(crate) struct Inner {
     pub(crate) metrics: Metrics,
     pub(crate) config: NodeConfig,
     pub(crate) node_id: NodeId,
+    pub(crate) node_key: ed25519_dalek::SigningKey,
+    pub(crate) replication: crate::replication::Replication,
     db: Mutex<Connection>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     vault: RwLock<Vault>,
@@ -113,7 +118,8 @@ impl AppState {
     pub async fn open(config: NodeConfig) -> Result<Self, NodeError> {
         let dir = config.data_dir.clone();
         std::fs::create_dir_all(&dir).map_err(|source| NodeError::DataDir { path: dir.clone(), source })?;
-        let node_id = load_or_create_node_key(&dir.join("node.key"))?;
+        let node_key = load_or_create_node_key(&dir.join("node.key"))?;
+        let node_id = NodeId::from_verifying_key(&node_key.verifying_key());
         let blobs = FsBlobStore::open(&dir).await?;
         let db = p2pos_storage::db::open(&dir.join("p2pos.db"))?;
         let mut vault = Vault::new();
@@ -124,10 +130,14 @@ impl AppState {
             }
         }
         let setup_code = vault.family().is_none().then(new_setup_code);
+        let replication = crate::replication::Replication::load(&db, node_id, &config.replication)?;
+        record_settings(&db, &config.replication)?;
         let inner = Inner {
             metrics: Metrics::default(),
             config,
             node_id,
+            node_key,
+            replication,
             db: Mutex::new(db),
             blobs: Arc::new(blobs),
             vault: RwLock::new(vault),
@@ -139,6 +149,10 @@ impl AppState {
 
     pub fn node_id(&self) -> NodeId {
         self.inner.node_id
+    }
+
+    pub fn config(&self) -> &NodeConfig {
+        &self.inner.config
     }
 
     /// The one-time code that lets the first identity claim this node, while unclaimed.
@@ -153,6 +167,11 @@ impl AppState {
             *code = None;
         }
         matches
+    }
+
+    /// The family arrived (by replication): the setup code no longer applies.
+    pub(crate) fn forget_setup_code(&self) {
+        *lock(&self.inner.setup_code) = None;
     }
 
     pub(crate) fn restore_setup_code(&self, code: String) {
@@ -193,6 +212,22 @@ impl AppState {
     }
 }
 
+/// Remember the name, hub and public URL this node runs with, for the enrolment commands.
+fn record_settings(db: &Connection, config: &crate::replication::ReplicationConfig) -> rusqlite::Result<()> {
+    let settings =
+        [("name", Some(&config.name)), ("hub", config.hub.as_ref()), ("public_url", config.public_url.as_ref())];
+    for (key, value) in settings {
+        match value {
+            Some(v) => db.execute(
+                "INSERT INTO node_settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
+                [key, v.as_str()],
+            )?,
+            None => db.execute("DELETE FROM node_settings WHERE key = ?1", [key])?,
+        };
+    }
+    Ok(())
+}
+
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {
     a.len() == b.len() && a.iter().zip(b).fold(0u8, |acc, (x, y)| acc | (x ^ y)) == 0
 }
@@ -207,7 +242,7 @@ fn new_setup_code() -> String {
 }
 
 /// The node's Ed25519 key: 32 random bytes in `node.key` (mode 0600), created at first start.
-fn load_or_create_node_key(path: &Path) -> Result<NodeId, NodeError> {
+pub(crate) fn load_or_create_node_key(path: &Path) -> Result<ed25519_dalek::SigningKey, NodeError> {
     let err = |why: String| NodeError::NodeKey { path: path.to_path_buf(), why };
     let seed: [u8; 32] = match std::fs::read(path) {
         Ok(bytes) => bytes.try_into().map_err(|b: Vec<u8>| err(format!("{} bytes, expected 32", b.len())))?,
@@ -218,8 +253,7 @@ fn load_or_create_node_key(path: &Path) -> Result<NodeId, NodeError> {
         }
         Err(e) => return Err(err(e.to_string())),
     };
-    let key = ed25519_dalek::SigningKey::from_bytes(&seed);
-    Ok(NodeId::from_verifying_key(&key.verifying_key()))
+    Ok(ed25519_dalek::SigningKey::from_bytes(&seed))
 }
 
 fn write_private(path: &Path, bytes: &[u8]) -> std::io::Result<()> {

@@ -171,6 +171,35 @@ async fn every_route_for_every_kind_of_caller() {
             (Method::PUT, format!("/v1/blobs/{blob}"), blob_bytes.clone(), "application/octet-stream"),
             [S::UNAUTHORIZED, S::UNAUTHORIZED, S::FORBIDDEN, S::OK, S::OK],
         ),
+        (get("/v1/replication/status"), [S::UNAUTHORIZED, S::UNAUTHORIZED, S::FORBIDDEN, S::OK, S::OK]),
+        (get("/v1/nodes"), [S::UNAUTHORIZED, S::UNAUTHORIZED, S::FORBIDDEN, S::OK, S::OK]),
+        // Admins only; this node has no hub, so even the admin gets 409 with the reason.
+        (
+            (Method::POST, "/v1/enroll".into(), Vec::new(), "application/json"),
+            [S::UNAUTHORIZED, S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::CONFLICT],
+        ),
+        (
+            (
+                Method::POST,
+                "/v1/nodes/peers".into(),
+                json!({"token": "P2POS-ENROLL-AAAA"}).to_string().into_bytes(),
+                "application/json",
+            ),
+            [S::UNAUTHORIZED, S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::BAD_REQUEST],
+        ),
+        (
+            (Method::DELETE, format!("/v1/nodes/peers/{}", admin.id()), Vec::new(), "application/json"),
+            [S::UNAUTHORIZED, S::UNAUTHORIZED, S::FORBIDDEN, S::FORBIDDEN, S::NOT_FOUND],
+        ),
+        // Node-to-node routes take no session: an unsigned body is malformed for everyone.
+        (
+            (Method::POST, "/v1/peer/rpc".into(), b"{}".to_vec(), "application/json"),
+            [S::BAD_REQUEST, S::BAD_REQUEST, S::BAD_REQUEST, S::BAD_REQUEST, S::BAD_REQUEST],
+        ),
+        (
+            (Method::POST, "/v1/peer/blob".into(), b"{}".to_vec(), "application/json"),
+            [S::BAD_REQUEST, S::BAD_REQUEST, S::BAD_REQUEST, S::BAD_REQUEST, S::BAD_REQUEST],
+        ),
     ];
     for ((method, path, body, ctype), expected) in cases {
         for ((who, cookie), want) in callers.iter().zip(expected) {

@@ -114,9 +114,14 @@ impl Replicator {
     }
 
     pub async fn status(&self) -> Option<Snapshot> {
+        self.status_request().await
+    }
+
+    /// Ask for a snapshot now; the future does not borrow the replicator.
+    pub fn status_request(&self) -> impl Future<Output = Option<Snapshot>> + Send + 'static {
         let (tx, rx) = oneshot::channel();
-        self.commands.send(Command::Status(tx)).ok()?;
-        rx.await.ok()
+        let sent = self.commands.send(Command::Status(tx)).is_ok();
+        async move { if sent { rx.await.ok() } else { None } }
     }
 
     pub async fn shutdown(mut self) {
@@ -148,9 +153,9 @@ async fn run(
                     });
                 }
                 Action::Fetch { blob, size, peer } => {
-                    jobs.spawn(async move {
-                        Done::Fetch(blob, peer, fetch(connector, &*local, peer, blob, size).await)
-                    });
+                    jobs.spawn(
+                        async move { Done::Fetch(blob, peer, fetch(connector, &*local, peer, blob, size).await) },
+                    );
                 }
             }
         }
@@ -349,4 +354,3 @@ pub fn age(snapshot: &Snapshot, at: Option<Instant>) -> Option<Duration> {
 pub fn path_name(path: Option<PathKind>) -> &'static str {
     path.map_or("none", PathKind::as_str)
 }
-

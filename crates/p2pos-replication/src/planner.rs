@@ -267,10 +267,7 @@ impl Planner {
     pub fn sync_done(&mut self, peer: &NodeId, result: Result<SyncReport, String>, now: Instant) {
         let delay = match &result {
             Ok(_) => None,
-            Err(_) => match self.peers.get(peer).map(|p| p.failures + 1) {
-                Some(n) => Some(self.backoff_for(n)),
-                None => None,
-            },
+            Err(_) => self.peers.get(peer).map(|p| p.failures + 1).map(|n| self.backoff_for(n)),
         };
         let Some(p) = self.peers.get_mut(peer) else { return };
         p.syncing = false;
@@ -341,11 +338,7 @@ impl Planner {
     /// When `poll` may next have something to do (None: only an input can change that).
     pub fn next_wakeup(&self) -> Option<Instant> {
         let syncs = self.peers.values().filter(|p| !p.syncing).map(|p| p.next_sync);
-        let fetches = self
-            .blobs
-            .values()
-            .filter(|b| !b.local && b.in_flight.is_none())
-            .filter_map(|b| b.next_at);
+        let fetches = self.blobs.values().filter(|b| !b.local && b.in_flight.is_none()).filter_map(|b| b.next_at);
         syncs.chain(fetches).min()
     }
 
@@ -373,10 +366,7 @@ impl Planner {
         } else if let Some(peer) = b.in_flight {
             LocalState::Fetching { peer }
         } else if b.failed {
-            LocalState::Failed {
-                error: b.last_error.clone().unwrap_or_default(),
-                attempts: self.config.max_attempts,
-            }
+            LocalState::Failed { error: b.last_error.clone().unwrap_or_default(), attempts: self.config.max_attempts }
         } else {
             LocalState::Pending
         };

@@ -77,7 +77,13 @@ pub(crate) struct NativePeer {
     reachable_by_anyone: bool,
     profile: Option<Box<RawValue>>,
     namespaces: Vec<Namespace>,
+    /// Connections that signalled this peer: it may answer them even without a shared namespace
+    /// (the most recent [`MAX_ANSWERABLE`]).
+    answerable: Vec<ConnId>,
 }
+
+/// How many recent senders a peer may answer without sharing a namespace with them.
+const MAX_ANSWERABLE: usize = 16;
 
 impl NativePeer {
     pub(crate) fn new(rng: &mut StdRng) -> Self {
@@ -93,6 +99,7 @@ impl NativePeer {
             reachable_by_anyone: false,
             profile: None,
             namespaces: Vec::new(),
+            answerable: Vec::new(),
         }
     }
 
@@ -395,7 +402,7 @@ impl Hub {
         let sender = self.native_peer(conn).ok_or_else(unavailable)?;
         let receiver = self.native_peer(target).ok_or_else(unavailable)?;
         let shared = sender.namespaces.iter().any(|ns| receiver.namespaces.contains(ns));
-        if !shared && !receiver.reachable_by_anyone {
+        if !shared && !receiver.reachable_by_anyone && !sender.answerable.contains(&target) {
             return Err(Reject("not_allowed", format!("you share no namespace with {to}")));
         }
         let text = to_text(&ServerMessage::Signal {
@@ -405,6 +412,14 @@ impl Hub {
         });
         self.stats.relayed += 1;
         self.send(target, text);
+        if let Some(receiver) = self.native_peer_mut(target)
+            && !receiver.answerable.contains(&conn)
+        {
+            if receiver.answerable.len() >= MAX_ANSWERABLE {
+                receiver.answerable.remove(0);
+            }
+            receiver.answerable.push(conn);
+        }
         Ok(())
     }
 

@@ -251,6 +251,25 @@ fn an_identity_that_allows_anyone_can_be_signalled_by_id() {
 }
 
 #[test]
+fn a_signalled_peer_may_answer_its_sender_and_no_one_else() {
+    let mut lab = Lab::new();
+    let oak = Identity::generate().unwrap();
+    let (node, _) = lab.authed_peer("192.0.2.9", &oak, "anyone");
+    let (joiner, joiner_peer, _) = lab.peer("203.0.113.5");
+    let (_stranger, stranger_peer, _) = lab.peer("203.0.113.6");
+    // The node may not signal an anonymous peer out of the blue…
+    let reply = lab.ask(node, json!({"type": "signal", "to": joiner_peer, "payload": {}, "rid": 1}));
+    assert_eq!(error_code(&reply), "not_allowed");
+    // …but once that peer signalled it, the node may answer it (an enrolment reply).
+    lab.send(joiner, json!({"type": "signal", "to": oak.id().to_string(), "payload": {"step": "request"}}));
+    assert_eq!(lab.inbox(node)[0]["from"], joiner_peer);
+    lab.send(node, json!({"type": "signal", "to": joiner_peer, "payload": {"step": "accept"}}));
+    assert_eq!(lab.inbox(joiner)[0]["payload"], json!({"step": "accept"}));
+    let reply = lab.ask(node, json!({"type": "signal", "to": stranger_peer, "payload": {}, "rid": 2}));
+    assert_eq!(error_code(&reply), "not_allowed", "answering is not a licence to signal others");
+}
+
+#[test]
 fn turn_hands_out_fresh_rest_credentials() {
     let turn = TurnConfig::new("k".repeat(40), vec!["turn:127.0.0.1:3478?transport=udp".into()], 600).unwrap();
     let mut lab =

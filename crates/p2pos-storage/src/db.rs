@@ -17,8 +17,10 @@ pub struct Migration {
 }
 
 /// The substrate's migrations (versions 1–99; family-vault uses 100 and up).
-pub const MIGRATIONS: &[Migration] =
-    &[Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/0001_init.sql") }];
+pub const MIGRATIONS: &[Migration] = &[
+    Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/0001_init.sql") },
+    Migration { version: 2, name: "0002_replication", sql: include_str!("../migrations/0002_replication.sql") },
+];
 
 #[derive(Debug, thiserror::Error)]
 #[non_exhaustive]

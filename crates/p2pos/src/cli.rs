@@ -35,6 +35,76 @@ pub enum Command {
     Export(ExportArgs),
     /// Run the hub: WebRTC signaling, identity proofs, TURN credentials (PeerJS-compatible too).
     Signal(Box<SignalArgs>),
+    /// Issue a one-time enrolment token (text and QR) so another node can join this node's family.
+    Enroll(EnrollArgs),
+    /// The nodes this node replicates with: add (with a token), list, remove.
+    #[command(subcommand)]
+    Peer(PeerCommand),
+}
+
+/// Which node: the same `--data-dir`/`--config` as `p2pos node` (its hub, name and URL come along).
+#[derive(Debug, Args)]
+pub struct NodeDirArgs {
+    /// The node's config file [default: <data dir>/p2pos.toml, if it exists].
+    #[arg(long, env = "P2POS_CONFIG", value_name = "FILE")]
+    pub config: Option<PathBuf>,
+    /// The node's data dir [default: p2pos-data].
+    #[arg(long, env = "P2POS_DATA_DIR")]
+    pub data_dir: Option<PathBuf>,
+    /// The hub (overrides the node's config).
+    #[arg(long, env = "P2POS_HUB", value_name = "URL")]
+    pub hub: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct EnrollArgs {
+    #[command(flatten)]
+    pub node: NodeDirArgs,
+    /// Print the token only (no QR code).
+    #[arg(long)]
+    pub no_qr: bool,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum PeerCommand {
+    /// Join the family of the node that issued TOKEN: both nodes pin each other's key, through
+    /// the hub named in the token. A running node starts replicating within seconds.
+    Add(PeerAddArgs),
+    /// List the enrolled peers.
+    List(PeerListArgs),
+    /// Stop replicating with a peer and refuse its requests.
+    Remove(PeerRemoveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct PeerAddArgs {
+    /// The token from `p2pos enroll` (or the other node's Nodes page).
+    pub token: String,
+    #[command(flatten)]
+    pub node: NodeDirArgs,
+    /// This node's name as the family sees it [default: the node's --name].
+    #[arg(long)]
+    pub name: Option<String>,
+    /// This node's base URL for the other node (HTTP fallback) [default: the node's --public-url].
+    #[arg(long, value_name = "URL")]
+    pub public_url: Option<String>,
+}
+
+#[derive(Debug, Args)]
+pub struct PeerListArgs {
+    #[command(flatten)]
+    pub node: NodeDirArgs,
+    /// Print JSON.
+    #[arg(long)]
+    pub json: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PeerRemoveArgs {
+    /// The peer's node id.
+    pub id: String,
+    #[command(flatten)]
+    pub node: NodeDirArgs,
 }
 
 #[derive(Debug, Subcommand)]
@@ -148,7 +218,7 @@ pub struct DecryptArgs {
 
 /// Settings come from, in order of precedence: these flags, their environment variables, the
 /// config file, then the defaults shown here.
-#[derive(Debug, Args)]
+#[derive(Debug, Default, Args)]
 pub struct NodeArgs {
     /// A TOML file with any of the settings below (keys as the flags, with underscores)
     /// [default: <data dir>/p2pos.toml, if it exists].
@@ -173,6 +243,35 @@ pub struct NodeArgs {
     /// Directory of the built web app [default: apps/web/dist].
     #[arg(long, env = "P2POS_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// This node's name, shown to the family (e.g. Oak) [default: the host name].
+    #[arg(long, env = "P2POS_NAME")]
+    pub name: Option<String>,
+    /// The hub for WebRTC and enrolment, e.g. wss://hub.example.org/v1/ws [default: none].
+    #[arg(long, env = "P2POS_HUB", value_name = "URL")]
+    pub hub: Option<String>,
+    /// This node's base URL as its peers reach it, for the HTTP fallback, e.g.
+    /// https://oak.example.org [default: none; peers then use WebRTC only].
+    #[arg(long, env = "P2POS_PUBLIC_URL", value_name = "URL")]
+    pub public_url: Option<String>,
+    /// Do not replicate over WebRTC (HTTP only).
+    #[arg(long)]
+    pub no_webrtc: bool,
+    /// Do not replicate over HTTP (WebRTC only).
+    #[arg(long)]
+    pub no_http: bool,
+    /// Seconds to try WebRTC before falling back to HTTP [default: 10].
+    #[arg(long, env = "P2POS_WEBRTC_TIMEOUT_SECS", value_name = "SECS")]
+    pub webrtc_timeout_secs: Option<u64>,
+    /// Local UDP address for WebRTC (repeatable), e.g. 127.0.0.1:0 for a family on one machine
+    /// [default: 0.0.0.0:0, every non-loopback interface].
+    #[arg(long = "rtc-bind", value_name = "UDP_ADDR")]
+    pub rtc_bind: Vec<SocketAddr>,
+    /// Seconds before a failed blob transfer is tried again [default: 120].
+    #[arg(long, env = "P2POS_REP_FAILED_RETRY_AFTER_SECS", value_name = "SECS")]
+    pub failed_retry_after_secs: Option<u64>,
+    /// Seconds between syncs with each peer when nothing prompts one [default: 2].
+    #[arg(long, env = "P2POS_REP_SYNC_INTERVAL_SECS", value_name = "SECS")]
+    pub sync_interval_secs: Option<u64>,
 }
 
 #[derive(Debug, Args)]

@@ -6,6 +6,7 @@ mod export_cmd;
 mod id_cmd;
 mod node_cmd;
 mod passphrase;
+mod peer_cmd;
 mod record_cmd;
 mod signal_cmd;
 
@@ -25,6 +26,8 @@ fn main() -> ExitCode {
         Command::Node(args) => node_cmd::run(args),
         Command::Signal(args) => signal_cmd::run(*args),
         Command::Export(args) => export_cmd::run(args),
+        Command::Enroll(args) => peer_cmd::enroll(args),
+        Command::Peer(cmd) => peer_cmd::run(cmd),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

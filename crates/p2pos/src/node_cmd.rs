@@ -10,7 +10,7 @@ use crate::cli::NodeArgs;
 
 /// The default log filter. The `turn` crate logs every refused datagram at ERROR, which would let
 /// anyone flood the log with unauthenticated packets; its server module is silenced.
-const DEFAULT_LOG_FILTER: &str = "info,turn::server=off";
+const DEFAULT_LOG_FILTER: &str = "info,turn::server=off,rtc=warn,rtc_ice=error,rtc_dtls=error,webrtc=warn";
 
 /// Logs to stderr (colour only on a terminal); `RUST_LOG` overrides the filter.
 pub fn install_tracing() {
@@ -32,6 +32,15 @@ struct ConfigFile {
     max_upload_bytes: Option<u64>,
     session_hours: Option<u64>,
     cors_origins: Option<Vec<String>>,
+    name: Option<String>,
+    hub: Option<String>,
+    public_url: Option<String>,
+    webrtc: Option<bool>,
+    http: Option<bool>,
+    webrtc_timeout_secs: Option<u64>,
+    rtc_bind: Option<Vec<std::net::SocketAddr>>,
+    failed_retry_after_secs: Option<u64>,
+    sync_interval_secs: Option<u64>,
 }
 
 fn read_config(path: &Path) -> Result<ConfigFile> {
@@ -64,6 +73,30 @@ pub(crate) fn node_config(args: NodeArgs) -> Result<NodeConfig> {
     }
     config.cors_origins =
         if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
+    let rep = &mut config.replication;
+    if let Some(name) = args.name.or(file.name) {
+        rep.name = name;
+    }
+    rep.hub = args.hub.or(file.hub);
+    rep.public_url = args.public_url.or(file.public_url).map(|u| u.trim_end_matches('/').to_string());
+    rep.webrtc = !args.no_webrtc && file.webrtc.unwrap_or(true);
+    rep.http = !args.no_http && file.http.unwrap_or(true);
+    if !rep.webrtc && !rep.http {
+        anyhow::bail!("--no-webrtc and --no-http together leave no way to reach peers");
+    }
+    if let Some(secs) = args.webrtc_timeout_secs.or(file.webrtc_timeout_secs) {
+        rep.webrtc_timeout = std::time::Duration::from_secs(secs);
+    }
+    let rtc_bind = if args.rtc_bind.is_empty() { file.rtc_bind.unwrap_or_default() } else { args.rtc_bind };
+    if !rtc_bind.is_empty() {
+        rep.rtc_bind = rtc_bind;
+    }
+    if let Some(secs) = args.failed_retry_after_secs.or(file.failed_retry_after_secs) {
+        rep.planner.failed_retry_after = std::time::Duration::from_secs(secs);
+    }
+    if let Some(secs) = args.sync_interval_secs.or(file.sync_interval_secs) {
+        rep.planner.sync_interval = std::time::Duration::from_secs(secs.max(1));
+    }
     Ok(config)
 }
 
@@ -76,6 +109,9 @@ pub fn run(args: NodeArgs) -> Result<()> {
         let node = Node::bind(config).await.with_context(|| format!("starting the node in {}", data_dir.display()))?;
         let addr = node.local_addr()?;
         println!("p2pos node {} (data in {})", node.state().node_id(), data_dir.display());
+        if let Some(hub) = &node.state().config().replication.hub {
+            println!("hub: {hub}");
+        }
         if let Some(code) = node.state().setup_code() {
             println!("This node belongs to no family yet. Setup code: {code}");
             println!("Open the web app, create your identity, and enter the code to become the family's admin.");

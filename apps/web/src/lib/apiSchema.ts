@@ -122,6 +122,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/enroll": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Issue a one-time enrolment token (admins; the node needs a hub and a family). */
+        post: operations["enroll"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/health": {
         parameters: {
             query?: never;
@@ -154,6 +171,57 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/nodes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** This node and its enrolled peers. */
+        get: operations["list"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/nodes/peers": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        /** Complete an enrolment with the node that issued `token` (admins): both nodes pin each other. */
+        post: operations["add_peer"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/nodes/peers/{id}": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        get?: never;
+        put?: never;
+        post?: never;
+        /** Stop replicating with a peer and refuse its requests from now on (admins). */
+        delete: operations["remove_peer"];
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/records": {
         parameters: {
             query?: never;
@@ -166,6 +234,23 @@ export interface paths {
         put?: never;
         /** Submits a signed record (signed by the signed-in identity); the vault's rules decide. */
         post: operations["post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/replication/status": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Where the family's photos are, and how this node's peers are doing. */
+        get: operations["status"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -200,6 +285,10 @@ export interface components {
             /** Format: int64 */
             seq: number;
             current: boolean;
+        };
+        AddPeer: {
+            /** @description A token issued by the other node. */
+            token: string;
         };
         AlbumDetail: components["schemas"]["AlbumView"] & {
             keys: components["schemas"]["AlbumKey"][];
@@ -259,6 +348,52 @@ export interface components {
             role: components["schemas"]["RoleSchema"];
             recipient: string;
         };
+        NodeSummary: {
+            node: string;
+            name: string;
+        };
+        Nodes: {
+            /** @description This node. */
+            me: components["schemas"]["PeerInfo"];
+            /** @description The hub this node uses, if any. */
+            hub?: string | null;
+            peers: components["schemas"]["PeerInfo"][];
+        };
+        /** @description An enrolled peer. */
+        PeerInfo: {
+            node: string;
+            name: string;
+            base_url?: string | null;
+            /** Format: int64 */
+            added_ms: number;
+        };
+        PeerSummary: {
+            node: string;
+            name: string;
+            base_url?: string | null;
+            /** @description Whether the last sync with it succeeded. */
+            online: boolean;
+            /** @description How it was reached: http, host, srflx, prflx or relay (none when not connected). */
+            path?: string | null;
+            /**
+             * Format: int64
+             * @description Milliseconds since the last successful sync.
+             */
+            last_sync_ms_ago?: number | null;
+            /**
+             * Format: int64
+             * @description Records it has that this node has not read yet.
+             */
+            backlog: number;
+            /** @description Blobs this node holds or wants that the peer does not hold (yet). */
+            blobs_missing_there: number;
+            last_error?: string | null;
+        };
+        PhotoPlacement: {
+            photo: string;
+            album: string;
+            nodes: components["schemas"]["Placement"][];
+        };
         PhotoView: {
             id: string;
             /** Format: int32 */
@@ -270,6 +405,20 @@ export interface components {
             /** Format: int64 */
             thumb_size?: number | null;
             meta: string;
+        };
+        Placement: {
+            node: string;
+            name: string;
+            /** @description ok, pending, fetching or failed (this node knows failures of its own fetches only). */
+            state: string;
+            error?: string | null;
+        };
+        ReplicationStatus: {
+            /** @description This node. */
+            node: components["schemas"]["NodeSummary"];
+            peers: components["schemas"]["PeerSummary"][];
+            /** @description Per photo (of the albums the caller can open): where its blobs are. */
+            photos: components["schemas"]["PhotoPlacement"][];
         };
         /**
          * @description A member's role.
@@ -295,6 +444,12 @@ export interface components {
             id: string;
             /** Format: int64 */
             size: number;
+        };
+        Token: {
+            /** @description `P2POS-ENROLL-…`: give it to the other node (`p2pos peer add`, or its Nodes page). */
+            token: string;
+            /** Format: int64 */
+            expires_ms: number;
         };
         VerifyRequest: {
             identity: string;
@@ -653,6 +808,49 @@ export interface operations {
             };
         };
     };
+    enroll: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Token"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     health: {
         parameters: {
             query?: never;
@@ -698,6 +896,145 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    list: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["Nodes"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    add_peer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody: {
+            content: {
+                "application/json": components["schemas"]["AddPeer"];
+            };
+        };
+        responses: {
+            201: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PeerInfo"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            502: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    remove_peer: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            204: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content?: never;
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -774,6 +1111,41 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    status: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplicationStatus"];
                 };
             };
             401: {

@@ -22,15 +22,21 @@ pub struct Node {
     pub setup_code: Option<String>,
 }
 
+pub fn start(data: &Path) -> Node {
+    start_with(data, &["--listen", "127.0.0.1:0"])
+}
+
+/// A node with extra flags (`--listen` among them).
 // The child is handed to the caller, which kills and waits for it.
 #[allow(clippy::zombie_processes)]
-pub fn start(data: &Path) -> Node {
+pub fn start_with(data: &Path, args: &[&str]) -> Node {
     let mut child = Command::new(env!("CARGO_BIN_EXE_p2pos"))
-        .args(["node", "--listen", "127.0.0.1:0", "--web-dir", "/nonexistent", "--data-dir"])
+        .args(["node", "--web-dir", "/nonexistent", "--data-dir"])
         .arg(data)
-        .env("RUST_LOG", "error")
+        .args(args)
+        .env("RUST_LOG", std::env::var("P2POS_TEST_LOG").unwrap_or_else(|_| "error".into()))
         .stdout(Stdio::piped())
-        .stderr(Stdio::null())
+        .stderr(if std::env::var_os("P2POS_TEST_LOG").is_some() { Stdio::inherit() } else { Stdio::null() })
         .spawn()
         .unwrap();
     let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
@@ -41,9 +47,68 @@ pub fn start(data: &Path) -> Node {
             setup_code = Some(code.trim().to_string());
         }
         if let Some(url) = line.split("listening on http://").nth(1) {
+            // Keep draining stdout so the node never blocks on a full pipe.
+            std::thread::spawn(move || for _ in lines {});
             return Node { child, addr: url.trim().to_string(), setup_code };
         }
     }
+}
+
+/// A free TCP port on loopback (for a node whose public URL must be known before it starts).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+}
+
+pub struct Hub {
+    pub child: Child,
+    /// `ws://127.0.0.1:port/v1/ws`
+    pub url: String,
+}
+
+impl Drop for Hub {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// A hub (`p2pos signal`) on a free loopback port.
+// The child is owned by `Hub`, whose drop kills and waits for it.
+#[allow(clippy::zombie_processes)]
+pub fn start_hub() -> Hub {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_p2pos"))
+        .args(["signal", "--listen", "127.0.0.1:0"])
+        .env("RUST_LOG", "error")
+        .stdout(Stdio::piped())
+        .stderr(Stdio::null())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stdout.take().unwrap()).lines();
+    loop {
+        let line = lines.next().expect("the hub exited before listening").unwrap();
+        if let Some(rest) = line.split("native: ").nth(1) {
+            let url = rest.split(',').next().unwrap().trim().to_string();
+            std::thread::spawn(move || for _ in lines {});
+            return Hub { child, url };
+        }
+    }
+}
+
+/// Sign in to a node whose family already has `me` (no setup).
+pub fn login(addr: &str, me: &Identity) -> String {
+    let (_, _, c) = json_post(addr, "/v1/auth/challenge", None, json!({"identity": me.id()}));
+    let nonce = c["nonce"].as_str().unwrap();
+    let message = p2pos_node::login_message(ORIGIN, nonce, c["expires_ms"].as_u64().unwrap());
+    let sig = B64.encode(me.sign(message.as_bytes()).to_bytes());
+    let (status, cookie, body) =
+        json_post(addr, "/v1/auth/verify", None, json!({"identity": me.id(), "nonce": nonce, "sig": sig}));
+    assert_eq!(status, 200, "login: {body}");
+    cookie.unwrap()
+}
+
+pub fn get_json(addr: &str, path: &str, cookie: Option<&str>) -> (u16, Value) {
+    let (status, _, raw) = http(addr, "GET", path, cookie, "application/json", b"").unwrap();
+    (status, serde_json::from_slice(&raw).unwrap_or(Value::Null))
 }
 
 /// One HTTP/1.1 request on a fresh connection: status, Set-Cookie, body.

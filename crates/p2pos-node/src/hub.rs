@@ -1,0 +1,86 @@
+//! The node's link to the hub: authenticated as its node key (so peers and enrolling nodes can
+//! signal it by its node id), dispatching what arrives — enrolment requests to [`crate::enroll`],
+//! WebRTC signaling to the [`WebRtcEndpoint`] — and giving replication its WebRTC connections.
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use p2pos_core::NodeId;
+use p2pos_net::hub::{HubClient, HubEvent, HubHandle};
+use p2pos_net::webrtc::{WebRtcConfig, WebRtcEndpoint};
+use p2pos_net::{PeerTransport, TransportError};
+use serde_json::{Value, json};
+
+use crate::AppState;
+use crate::replication::{NodeService, RtcConnect};
+
+struct Rtc(WebRtcEndpoint);
+
+#[async_trait]
+impl RtcConnect for Rtc {
+    async fn connect(&self, peer: NodeId) -> Result<Arc<dyn PeerTransport>, TransportError> {
+        let transport: Arc<dyn PeerTransport> = self.0.connect(peer).await?;
+        Ok(transport)
+    }
+}
+
+/// Connect to the hub (if configured) and serve what comes from it until the node stops. Returns
+/// the task's handle; aborting it disconnects (the hub client stops with its last handle).
+pub(crate) fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+    let config = &state.inner.config.replication;
+    let url = config.hub.clone()?;
+    let profile = json!({"name": config.name, "kind": "node"});
+    let (hub, events) = HubClient::spawn(url.clone(), Some(state.inner.node_key.clone()), profile);
+    let endpoint = config.webrtc.then(|| {
+        let peers_state = state.clone();
+        let rtc = WebRtcConfig { udp_addrs: config.rtc_bind.clone(), ..WebRtcConfig::default() };
+        WebRtcEndpoint::new(
+            hub.clone(),
+            state.inner.node_key.clone(),
+            Arc::new(NodeService { state: state.clone() }),
+            state.inner.replication.guard.clone(),
+            Arc::new(move |node| peers_state.inner.replication.is_peer(&node)),
+            rtc,
+        )
+    });
+    if let Some(endpoint) = &endpoint {
+        state.inner.replication.set_rtc(Arc::new(Rtc(endpoint.clone())));
+    }
+    tracing::info!(hub = %url, webrtc = endpoint.is_some(), "connecting to the hub");
+    Some(tokio::spawn(dispatch(state.clone(), hub, events, endpoint)))
+}
+
+async fn dispatch(
+    state: AppState,
+    hub: HubHandle,
+    mut events: tokio::sync::mpsc::Receiver<HubEvent>,
+    endpoint: Option<WebRtcEndpoint>,
+) {
+    while let Some(event) = events.recv().await {
+        match event {
+            HubEvent::Connected => tracing::info!("connected to the hub"),
+            HubEvent::Disconnected { reason } => tracing::warn!(%reason, "lost the hub; reconnecting"),
+            HubEvent::Signal { from, from_id, payload } => match payload.get("p2pos").and_then(Value::as_str) {
+                Some("enroll") => {
+                    let (state, hub) = (state.clone(), hub.clone());
+                    tokio::spawn(async move { crate::enroll::on_signal(&state, &hub, &from, payload).await });
+                }
+                Some("rtc") => {
+                    let (Some(endpoint), Some(node)) = (&endpoint, from_id.and_then(|id| id.parse::<NodeId>().ok()))
+                    else {
+                        continue;
+                    };
+                    if let Err(e) = endpoint.handle_signal(node, payload).await {
+                        tracing::debug!(peer = %node.short(), error = %e, "ignored a WebRTC signal");
+                    }
+                }
+                _ => tracing::debug!("ignored a hub signal of unknown kind"),
+            },
+            _ => {}
+        }
+    }
+    if let Some(endpoint) = endpoint {
+        endpoint.close_all().await;
+    }
+    hub.shutdown();
+}

