@@ -4,7 +4,6 @@
 SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 WEB := apps/web
-LISTEN ?= 127.0.0.1:7700
 # Debian packages the tests use: the browser for end-to-end tests, the stock age CLI for
 # interoperability checks, coturn for relay tests.
 TEST_PACKAGES := chromium age coturn
@@ -14,14 +13,15 @@ TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
 
 .PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors fuzz openapi clean
 
-## run: build the web app and the binary, then start a node serving the app (Ctrl-C stops it)
+## run: build the web app and the binary, then start the demo family: a hub (with STUN/TURN) and
+## two nodes, Oak and Pine, on this machine (Ctrl-C stops everything; the next run resumes it)
 run: web
 	cargo build --release --locked -p p2pos
 	@echo
-	@echo "  P2POS is starting. Open http://$(LISTEN)/ in Chromium or Chrome (version 137 or newer)."
-	@echo "  Create your identity there, then enter the setup code printed below to claim this node."
+	@echo "  P2POS is starting. Open Oak's URL (below) in Chromium or Chrome (version 137 or newer),"
+	@echo "  create your identity there and enter Oak's setup code to found the family."
 	@echo
-	$(TARGET_DIR)/release/p2pos node --listen $(LISTEN) --web-dir $(WEB)/dist --data-dir .run/node
+	$(TARGET_DIR)/release/p2pos up --dir .run/family --web-dir $(WEB)/dist
 
 ## test: formatting, lints, Rust tests, web unit tests, browser end-to-end tests
 test: system-deps web-deps check-rust test-rust test-web test-e2e

@@ -65,6 +65,12 @@ pub fn migrate(conn: &Connection, list: &[Migration]) -> Result<(), DbError> {
     for m in list.iter().filter(|m| m.version > current) {
         let apply = |conn: &Connection| -> rusqlite::Result<()> {
             conn.execute_batch("BEGIN IMMEDIATE")?;
+            // Another process (a CLI command beside a starting node) may have migrated meanwhile:
+            // decide again under the write lock.
+            let now: u32 = conn.pragma_query_value(None, "user_version", |r| r.get(0))?;
+            if now >= m.version {
+                return conn.execute_batch("COMMIT");
+            }
             let result = conn.execute_batch(m.sql).and_then(|()| conn.pragma_update(None, "user_version", m.version));
             match result {
                 Ok(()) => conn.execute_batch("COMMIT"),

@@ -35,11 +35,35 @@ pub enum Command {
     Export(ExportArgs),
     /// Run the hub: WebRTC signaling, identity proofs, TURN credentials (PeerJS-compatible too).
     Signal(Box<SignalArgs>),
+    /// Start the demo family on this machine: a hub with STUN/TURN and two nodes, Oak and Pine.
+    Up(UpArgs),
     /// Issue a one-time enrolment token (text and QR) so another node can join this node's family.
     Enroll(EnrollArgs),
     /// The nodes this node replicates with: add (with a token), list, remove.
     #[command(subcommand)]
     Peer(PeerCommand),
+}
+
+#[derive(Debug, Args)]
+pub struct UpArgs {
+    /// Where the family's data lives (oak/, pine/); the same folder resumes the same family.
+    #[arg(long, default_value = "p2pos-family")]
+    pub dir: PathBuf,
+    /// The address everything listens on.
+    #[arg(long, default_value = "127.0.0.1")]
+    pub host: std::net::IpAddr,
+    #[arg(long, default_value_t = 7800)]
+    pub hub_port: u16,
+    #[arg(long, default_value_t = 7701)]
+    pub oak_port: u16,
+    #[arg(long, default_value_t = 7702)]
+    pub pine_port: u16,
+    /// UDP port of the hub's embedded STUN/TURN server.
+    #[arg(long, default_value_t = 3478)]
+    pub turn_port: u16,
+    /// Directory of the built web app.
+    #[arg(long, env = "P2POS_WEB_DIR", default_value = "apps/web/dist")]
+    pub web_dir: PathBuf,
 }
 
 /// Which node: the same `--data-dir`/`--config` as `p2pos node` (its hub, name and URL come along).

@@ -9,6 +9,7 @@ mod passphrase;
 mod peer_cmd;
 mod record_cmd;
 mod signal_cmd;
+mod up_cmd;
 
 use std::process::ExitCode;
 
@@ -26,6 +27,7 @@ fn main() -> ExitCode {
         Command::Node(args) => node_cmd::run(args),
         Command::Signal(args) => signal_cmd::run(*args),
         Command::Export(args) => export_cmd::run(args),
+        Command::Up(args) => up_cmd::run(args),
         Command::Enroll(args) => peer_cmd::enroll(args),
         Command::Peer(cmd) => peer_cmd::run(cmd),
     };

@@ -241,3 +241,84 @@ fn replicates_over_webrtc_only() {
 fn replicates_over_http_only() {
     replicate_and_catch_up(&["--no-webrtc"], "http");
 }
+
+/// `p2pos up`: the demo family starts, Pine joins as soon as Oak is claimed, a photo uploaded at
+/// Oak reaches Pine, Ctrl-C (SIGTERM) stops every process, and the next start resumes the family.
+#[test]
+fn up_runs_the_demo_family_and_resumes_it() {
+    use std::io::BufRead;
+    let dir = tempfile::tempdir().unwrap();
+    let ports = [free_port(), free_port(), free_port()];
+    let turn_port = std::net::UdpSocket::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let start = || {
+        let mut child = Command::new(env!("CARGO_BIN_EXE_p2pos"))
+            .args(["up", "--web-dir", "/nonexistent", "--dir"])
+            .arg(dir.path())
+            .args(["--hub-port", &ports[0].to_string(), "--oak-port", &ports[1].to_string()])
+            .args(["--pine-port", &ports[2].to_string(), "--turn-port", &turn_port.to_string()])
+            .env("RUST_LOG", "warn")
+            .stdout(std::process::Stdio::piped())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        std::thread::spawn(move || {
+            for line in out.lines().map_while(Result::ok) {
+                let _ = tx.send(line);
+            }
+        });
+        (child, rx)
+    };
+    let wait_line = |rx: &std::sync::mpsc::Receiver<String>, needle: &str| -> String {
+        loop {
+            let line = rx.recv_timeout(Duration::from_secs(60)).expect(needle);
+            if line.contains(needle) {
+                return line;
+            }
+        }
+    };
+    let (mut up, rx) = start();
+    let code_line = wait_line(&rx, "Oak's setup code: ");
+    let code = code_line.split("setup code: ").nth(1).unwrap().split_whitespace().next().unwrap().to_string();
+    let oak_addr = format!("127.0.0.1:{}", ports[1]);
+    let pine_addr = format!("127.0.0.1:{}", ports[2]);
+    // A stand-in for the oak process, so the helpers can claim it.
+    let oak = Node { child: Command::new("true").spawn().unwrap(), addr: oak_addr.clone(), setup_code: Some(code) };
+    let me = Identity::generate().unwrap();
+    let cookie = claim_and_login(&oak, &me);
+    wait_line(&rx, "Pine is enrolled with Oak");
+    let blob_bytes = b"age-encryption.org/v1 pretend ciphertext".to_vec();
+    let blob = BlobId::of(&blob_bytes);
+    let (status, _, _) =
+        http(&oak_addr, "PUT", &format!("/v1/blobs/{blob}"), Some(&cookie), "application/octet-stream", &blob_bytes)
+            .unwrap();
+    assert_eq!(status, 201);
+    // No photo references the blob, so it is not replicated; the family records are.
+    let records = |addr: &str| {
+        let (_, _, raw) = http(addr, "GET", "/metrics", None, "text/plain", b"").ok()?;
+        String::from_utf8(raw).ok()?.lines().find_map(|l| l.strip_prefix("p2pos_node_records ").map(str::to_string))
+    };
+    wait_for("Pine to get the family's records", Duration::from_secs(30), || {
+        records(&pine_addr).as_deref() == Some("2")
+    });
+    let mut oak = oak;
+    let _ = oak.child.wait();
+
+    terminate(up.id());
+    let status = up.wait().unwrap();
+    assert!(status.success(), "p2pos up stops cleanly on SIGTERM: {status}");
+    for port in ports {
+        assert!(std::net::TcpStream::connect(("127.0.0.1", port)).is_err(), "port {port} is free again");
+    }
+
+    let (mut up, rx) = start();
+    wait_line(&rx, "already know each other");
+    wait_for("Pine to answer again", Duration::from_secs(30), || records(&pine_addr).as_deref() == Some("2"));
+    terminate(up.id());
+    assert!(up.wait().unwrap().success());
+}
+
+fn terminate(pid: u32) {
+    Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
+}
