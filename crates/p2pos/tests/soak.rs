@@ -48,7 +48,7 @@ fn three_nodes_under_random_sigkill_end_with_everything() {
     enroll(&nodes[0], &nodes[2]);
     wait_for("Birch to get the family", Duration::from_secs(60), || nodes[1].metric("p2pos_node_records") >= 4);
     enroll(&nodes[1], &nodes[2]);
-    let cookies = vec![cookie_a, login(&nodes[1].node.addr, &family.me), login(&nodes[2].node.addr, &family.me)];
+    let cookies = [cookie_a, login(&nodes[1].node.addr, &family.me), login(&nodes[2].node.addr, &family.me)];
     // Sessions live in each node's database, so they survive the kills.
     let addrs: Vec<String> = nodes.iter().map(|m| m.node.addr.clone()).collect();
     let nodes = Arc::new(Mutex::new(nodes));
