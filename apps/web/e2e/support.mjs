@@ -4,6 +4,7 @@ import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
 import { mkdtemp, rm } from "node:fs/promises";
+import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
@@ -88,7 +89,8 @@ export function spawnTracked(command, args, { env } = {}) {
 
 /**
  * Run `p2pos <args>` as a server and wait for its "listening on http://127.0.0.1:PORT" line on stdout;
- * resolves to { url, port, output, stop }.
+ * resolves to { url, port, output, stop, kill, exited }: `stop` ends it with SIGTERM, `kill` with
+ * SIGKILL (a crash: no clean shutdown), both resolving once it has exited.
  */
 export async function startP2pos(args, label = args[0]) {
   const proc = spawnTracked(P2POS_BIN, args, { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
@@ -116,7 +118,17 @@ export async function startP2pos(args, label = args[0]) {
         );
       });
     });
-    return { url, port: Number(new URL(url).port), output: proc.output, stop: proc.stop };
+    return {
+      url,
+      port: Number(new URL(url).port),
+      output: proc.output,
+      stop: proc.stop,
+      exited: proc.exited,
+      async kill() {
+        if (proc.child.exitCode === null && proc.child.signalCode === null) proc.child.kill("SIGKILL");
+        await proc.exited;
+      },
+    };
   } catch (error) {
     await proc.stop();
     throw error;
@@ -124,15 +136,21 @@ export async function startP2pos(args, label = args[0]) {
 }
 
 /**
- * Start `p2pos node` serving `webDir` on a free loopback port, with its data in a fresh temp dir
- * that is removed when it stops; resolves to { url, dataDir, setupCode, stop }.
+ * Start `p2pos node` serving `webDir`; resolves to { url, port, dataDir, setupCode, stop, kill, exited }.
+ * By default it listens on a free loopback port with its data in a fresh temp dir that is removed
+ * when it stops. Options: `listen` (e.g. "127.0.0.1:7001", to restart a node where it was),
+ * `dataDir` (kept when it stops: the caller owns it) and `args`, more flags for `p2pos node`.
  * The node prints "Setup code: XXXXX-XXXXX" (while it belongs to no family) and then
  * "listening on http://127.0.0.1:PORT" on stdout once it accepts connections.
  */
-export async function startNode(webDir) {
+export async function startNode(webDir, { listen = "127.0.0.1:0", dataDir: given, args = [] } = {}) {
   requireBuilt(webDir);
-  const dataDir = await mkdtemp(path.join(tmpdir(), "p2pos-node-"));
-  const node = await startP2pos(["node", "--listen", "127.0.0.1:0", "--web-dir", webDir, "--data-dir", dataDir]);
+  const dataDir = given ?? (await mkdtemp(path.join(tmpdir(), "p2pos-node-")));
+  const label = args[args.indexOf("--name") + 1] ?? "node";
+  const node = await startP2pos(
+    ["node", "--listen", listen, "--web-dir", webDir, "--data-dir", dataDir, ...args],
+    args.includes("--name") ? `node ${label}` : "node",
+  );
   const setupCode = /Setup code: (\S+)/.exec(node.output())?.[1];
   return {
     ...node,
@@ -140,18 +158,32 @@ export async function startNode(webDir) {
     setupCode,
     stop: async () => {
       await node.stop();
-      await rm(dataDir, { recursive: true, force: true });
+      if (!given) await rm(dataDir, { recursive: true, force: true });
     },
   };
 }
 
+/** A loopback TCP port that was free a moment ago (for a node that must come back on the same port). */
+export async function freePort() {
+  const server = createServer();
+  server.listen(0, "127.0.0.1");
+  await once(server, "listening");
+  const { port } = server.address();
+  server.close();
+  await once(server, "close");
+  return port;
+}
+
 /**
  * Start the hub, `p2pos signal`, on a free loopback port, serving `webDir`, with extra flags;
- * resolves to { url, port, output, stop }.
+ * resolves to { url, port, wsUrl, output, stop, kill, exited }; `wsUrl` is the native WebSocket
+ * nodes use (`--hub`), from its "native: ws://…/v1/ws" line.
  */
 export async function startHub(webDir, extraArgs = []) {
   requireBuilt(webDir);
-  return startP2pos(["signal", "--listen", "127.0.0.1:0", "--web-dir", webDir, ...extraArgs]);
+  const hub = await startP2pos(["signal", "--listen", "127.0.0.1:0", "--web-dir", webDir, ...extraArgs]);
+  const wsUrl = /native: (ws:\/\/\S+\/v1\/ws)/.exec(hub.output())?.[1];
+  return { ...hub, wsUrl };
 }
 
 /** Launch headless Chromium; resolves to the Browser. */

@@ -4,8 +4,11 @@ import { CryptError } from "./lib/crypt.ts";
 import { IdentityFileError } from "./lib/identityFile.ts";
 import { IdError } from "./lib/readableId.ts";
 
-/** What was being done, for messages that depend on it (a 403 on an album vs on a member). */
-export type ErrorContext = "album" | "blob" | "claim" | "member" | "upload" | "general";
+/**
+ * What was being done, for messages that depend on it (a 403 on an album vs on a member).
+ * `enroll`: issuing an enrolment token; `peer`: adding a node with a token, or removing one.
+ */
+export type ErrorContext = "album" | "blob" | "claim" | "member" | "upload" | "enroll" | "peer" | "general";
 
 export function describeError(error: unknown, context: ErrorContext = "general"): string {
   if (error instanceof ApiError) return describeApiError(error, context);
@@ -46,14 +49,38 @@ function describeApiError(error: ApiError, context: ErrorContext): string {
     case "forbidden":
       if (context === "album" || context === "blob") return "This album is not shared with you.";
       if (context === "claim") return "Wrong setup code. It is printed by `p2pos node` when it starts.";
+      // Expired, already used, or not a token of that node: the node's message says which.
+      if (context === "peer") {
+        return `This token did not work: ${sentence(error.message)} A token works once, for 15 minutes: make a new one on the other node if needed.`;
+      }
       return `The node refused: ${error.message}.`;
     case "not_found":
+      if (context === "peer") return "That node is not enrolled here (any more).";
       return context === "album" ? "There is no such album." : `Not found: ${error.message}.`;
     case "conflict":
-      return context === "claim" ? "This node already belongs to a family." : `Conflict: ${error.message}.`;
+      if (context === "claim") return "This node already belongs to a family.";
+      if (context === "peer") return `That token cannot be used here: ${sentence(error.message)}`;
+      if (context === "enroll") return sentence(capitalise(error.message));
+      return `Conflict: ${error.message}.`;
+    case "bad_request":
+      if (context === "peer") return `That is not a token this node can use: ${sentence(error.message)}`;
+      return `The node answered ${error.status}: ${error.message}`;
+    case "bad_gateway":
+      if (context === "peer") return `The other node could not be reached: ${sentence(error.message)}`;
+      return `Another node did not answer: ${sentence(error.message)}`;
     case "payload_too_large":
       return "This file is larger than the node accepts.";
     default:
       return `The node answered ${error.status}: ${error.message}`;
   }
+}
+
+/** The node's message as the end of a sentence: with a full stop. */
+function sentence(text: string): string {
+  const trimmed = text.trim();
+  return /[.!?]$/.test(trimmed) ? trimmed : `${trimmed}.`;
+}
+
+function capitalise(text: string): string {
+  return text.charAt(0).toUpperCase() + text.slice(1);
 }

@@ -4,13 +4,15 @@
 //! ```text
 //! cargo run --release -p p2pos-net --example rtc_throughput -- [--channels N] [--parallel P]
 //!     [--total-mib M] [--frame-kib K] [--verify]
-//!     [--high-kib K] [--low-kib K] [--window-mib M] [--rcvbuf-kib K]
+//!     [--high-kib K] [--low-kib K] [--window-mib M] [--rcvbuf-kib K] [--udp-buffer-kib K]
 //! ```
 //!
-//! `--channels`: data channels per connection (1 = calls and blobs share one; default 4).
-//! `--parallel`: blobs fetched at once (default: one per blob channel). `--verify`: BLAKE3 every
+//! `--channels`: data channels per connection (1 = calls and blobs share one; default 2).
+//! `--parallel`: blobs fetched at once (default 3). While blobs move, a `hello` call every
+//! 100 ms measures how long calls wait behind blob bytes. `--verify`: BLAKE3 every
 //! blob on arrival (costs CPU on the same two cores). The others override [`WebRtcConfig`]
-//! fields (buffered-amount thresholds, ack window, SCTP receive window). Nothing leaves 127.0.0.1.
+//! fields (buffered-amount thresholds, ack window, SCTP receive window, UDP socket buffers; 0 = the
+//! system default). Nothing leaves 127.0.0.1.
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // a benchmark: fail loudly
 
@@ -93,8 +95,8 @@ async fn start_node(
 #[tokio::main]
 async fn main() {
     let args: Vec<String> = std::env::args().collect();
-    let channels = arg(&args, "--channels").unwrap_or(4).max(1);
-    let parallel = arg(&args, "--parallel").unwrap_or(channels.saturating_sub(1).max(1)).max(1);
+    let channels = arg(&args, "--channels").unwrap_or(2).max(1);
+    let parallel = arg(&args, "--parallel").unwrap_or(3).max(1);
     let total = arg(&args, "--total-mib").unwrap_or(1024) * 1024 * 1024;
     let frame = arg(&args, "--frame-kib").map(|k| k * 1024);
     let verify = args.iter().any(|a| a == "--verify");
@@ -120,6 +122,9 @@ async fn main() {
     if let Some(k) = arg(&args, "--rcvbuf-kib") {
         config.sctp_receive_buffer = Some((k * 1024) as u32);
     }
+    if let Some(k) = arg(&args, "--udp-buffer-kib") {
+        config.udp_socket_buffer = if k == 0 { None } else { Some(k * 1024) };
+    }
     let (a_key, b_key) = (SigningKey::from_bytes(&rand::random()), SigningKey::from_bytes(&rand::random()));
     let (a_id, b_id) =
         (NodeId::from_verifying_key(&a_key.verifying_key()), NodeId::from_verifying_key(&b_key.verifying_key()));
@@ -139,22 +144,59 @@ async fn main() {
     let transport = client.connect(b_id).await.expect("connect");
     println!("connected in {:?}, path {:?}", started.elapsed(), transport.path());
 
+    // Meanwhile, one `hello` call every 100 ms: how long calls wait behind blob bytes.
+    let stop = Arc::new(std::sync::atomic::AtomicBool::new(false));
+    let pinger = {
+        let (transport, stop) = (transport.clone(), stop.clone());
+        tokio::spawn(async move {
+            let mut latencies = Vec::new();
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                let t = Instant::now();
+                transport.call(PeerRequest::Hello).await.expect("hello");
+                latencies.push(t.elapsed());
+                tokio::time::sleep(Duration::from_millis(100)).await;
+            }
+            latencies.sort();
+            latencies
+        })
+    };
+
     let count = total.div_ceil(BLOB);
     let started = Instant::now();
+    let retries = Arc::new(std::sync::atomic::AtomicUsize::new(0));
     let moved: u64 = futures_util::stream::iter(0..count)
         .map(|i| {
-            let transport = transport.clone();
+            let (client, retries) = (client.clone(), retries.clone());
             let id = ids[i % DISTINCT];
             async move {
-                let mut body = transport.get_blob(id, 0).await.expect("get_blob");
+                // What replication does: a broken or stalled read resumes from its offset.
                 let mut hasher = BlobId::hasher();
                 let mut n = 0u64;
-                while let Some(chunk) = body.stream.next().await {
-                    let chunk = chunk.expect("blob bytes");
-                    if verify {
-                        hasher.update(&chunk);
+                while n < BLOB as u64 {
+                    let transport = client.connect(b_id).await.expect("connect");
+                    let mut body = match transport.get_blob(id, n).await {
+                        Ok(body) => body,
+                        Err(e) => {
+                            eprintln!("blob {i}: {e}; retrying");
+                            retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                            continue;
+                        }
+                    };
+                    while let Some(chunk) = body.stream.next().await {
+                        match chunk {
+                            Ok(chunk) => {
+                                if verify {
+                                    hasher.update(&chunk);
+                                }
+                                n += chunk.len() as u64;
+                            }
+                            Err(e) => {
+                                eprintln!("blob {i} after {n} bytes: {e}; resuming");
+                                retries.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+                                break;
+                            }
+                        }
                     }
-                    n += chunk.len() as u64;
                 }
                 assert_eq!(n, BLOB as u64);
                 if verify {
@@ -167,6 +209,8 @@ async fn main() {
         .fold(0u64, |acc, n| async move { acc + n })
         .await;
     let secs = started.elapsed().as_secs_f64();
+    stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    let latencies = pinger.await.unwrap();
     println!(
         "moved {} MiB in {count} blobs of 4 MiB: {secs:.2} s, {:.1} MB/s ({:.1} MiB/s); channels {channels}, parallel {parallel}{}",
         moved / (1024 * 1024),
@@ -174,6 +218,18 @@ async fn main() {
         moved as f64 / secs / (1024.0 * 1024.0),
         if verify { ", BLAKE3 verified" } else { "" }
     );
+    let retries = retries.load(std::sync::atomic::Ordering::Relaxed);
+    if retries > 0 {
+        println!("{retries} reads failed and were resumed");
+    }
+    if !latencies.is_empty() {
+        println!(
+            "hello calls during the transfer: {} calls, median {:?}, max {:?}",
+            latencies.len(),
+            latencies[latencies.len() / 2],
+            latencies[latencies.len() - 1]
+        );
+    }
     drop(transport);
     server.shutdown().await;
 }

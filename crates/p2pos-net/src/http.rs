@@ -74,7 +74,9 @@ impl HttpTransport {
         let body: Result<ServiceError, _> = response.json().await;
         Err(match body {
             Ok(e) => TransportError::Refused { code: e.error, message: e.message },
-            Err(_) => TransportError::Refused { code: format!("http_{}", status.as_u16()), message: status.to_string() },
+            Err(_) => {
+                TransportError::Refused { code: format!("http_{}", status.as_u16()), message: status.to_string() }
+            }
         })
     }
 }

@@ -509,7 +509,10 @@ struct Pending {
 
 /// A message waiting for a rate-limit token.
 enum Out {
-    Request { rid: u64, text: String },
+    Request {
+        rid: u64,
+        text: String,
+    },
     /// A `ping` whose `pong` confirms every signal written before it.
     Barrier,
 }
@@ -676,7 +679,8 @@ impl<'a> Session<'a> {
     fn refill(&mut self) {
         let now = Instant::now();
         let rate = pacing_rate(&self.limits);
-        self.tokens = (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(pacing_burst(&self.limits));
+        self.tokens =
+            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(pacing_burst(&self.limits));
         self.refilled = now;
     }
 
@@ -783,8 +787,13 @@ mod tests {
 
     #[test]
     fn pacing_stays_under_the_hub_limits() {
-        let limits =
-            Announced { max_message_bytes: 16384, rate_per_sec: 10.0, burst: 20.0, heartbeat_secs: 20, idle_timeout_secs: 60 };
+        let limits = Announced {
+            max_message_bytes: 16384,
+            rate_per_sec: 10.0,
+            burst: 20.0,
+            heartbeat_secs: 20,
+            idle_timeout_secs: 60,
+        };
         assert!(pacing_rate(&limits) < 10.0);
         assert!(pacing_burst(&limits) < 20.0);
     }

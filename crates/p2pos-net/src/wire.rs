@@ -1,6 +1,8 @@
 //! What nodes say to each other (docs/PROTOCOL.md, "Node to node"). JSON, the same over HTTP and
 //! over WebRTC data channels; unknown fields are refused.
 
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
 use p2pos_core::{BlobId, NodeId, SignedRecord};
 use serde::{Deserialize, Serialize};
 
@@ -53,12 +55,29 @@ pub enum PeerResponse {
     },
 }
 
-/// One record of a node's log with its local sequence number.
+/// One record of a node's log with its local sequence number. The signed body travels as its
+/// exact JSON text (not base64 as in the `/v1` API): a quarter fewer bytes on the wire.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct LogEntry {
     pub seq: u64,
-    pub record: SignedRecord,
+    /// The signed bytes, which are JSON and therefore UTF-8.
+    pub body: String,
+    pub signer: String,
+    /// Standard base64 of the signature.
+    pub sig: String,
+}
+
+impl LogEntry {
+    /// `None` when the record's body is not base64 of UTF-8 (no valid record is).
+    pub fn from_record(seq: u64, record: &SignedRecord) -> Option<Self> {
+        let body = B64.decode(&record.body).ok().and_then(|b| String::from_utf8(b).ok())?;
+        Some(Self { seq, body, signer: record.signer.clone(), sig: record.sig.clone() })
+    }
+
+    pub fn record(&self) -> SignedRecord {
+        SignedRecord { body: B64.encode(self.body.as_bytes()), signer: self.signer.clone(), sig: self.sig.clone() }
+    }
 }
 
 /// One blob a node holds, with its blob-log sequence number.

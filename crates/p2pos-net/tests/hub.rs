@@ -71,8 +71,14 @@ async fn signals_reach_nodes_by_id_and_failures_come_back() {
     let (from, from_id, payload) = next_signal(&mut node_events).await;
     assert_eq!((from.as_str(), from_id, payload["n"].as_i64()), (anon_peer.as_str(), None, Some(1)));
 
-    // The node answers by hub peer id: not allowed, they share no namespace.
-    let refused = node.signal(&anon_peer, json!({"n": 2})).await.unwrap_err();
+    // The node may answer by hub peer id (the anonymous peer signalled it first)…
+    node.signal(&anon_peer, json!({"n": 2})).await.unwrap();
+    let (_, from_id, payload) = next_signal(&mut anon_events).await;
+    assert_eq!((from_id.as_deref(), payload["n"].as_i64()), (Some(oak_id.as_str()), Some(2)));
+    // …but a stranger may not signal an anonymous peer it shares no namespace with.
+    let (stranger, mut stranger_events) = HubClient::spawn(url(&server), None, Value::Null);
+    connected(&mut stranger_events).await;
+    let refused = stranger.signal(&anon_peer, json!({"n": 3})).await.unwrap_err();
     assert_eq!(refused.code(), Some("not_allowed"), "{refused:?}");
 
     // An absent node.
@@ -86,10 +92,7 @@ async fn signals_reach_nodes_by_id_and_failures_come_back() {
 
     // ICE servers as the hub hands them out.
     let servers = node.ice_servers().await.unwrap();
-    assert_eq!(
-        servers,
-        vec![IceServer { urls: vec!["stun:127.0.0.1:3478".into()], username: None, credential: None }]
-    );
+    assert_eq!(servers, vec![IceServer { urls: vec!["stun:127.0.0.1:3478".into()], username: None, credential: None }]);
     server.shutdown().await;
 }
 
@@ -124,8 +127,11 @@ async fn a_burst_of_signals_is_paced_under_the_rate_limit() {
 async fn the_client_reconnects_when_the_hub_comes_back() {
     let server = hub().await;
     let addr = server.local_addr();
-    let config =
-        HubClientConfig { backoff_min: Duration::from_millis(100), backoff_max: Duration::from_millis(400), ..Default::default() };
+    let config = HubClientConfig {
+        backoff_min: Duration::from_millis(100),
+        backoff_max: Duration::from_millis(400),
+        ..Default::default()
+    };
     let key = new_key();
     let id = NodeId::from_verifying_key(&key.verifying_key()).to_string();
     let (node, mut events) = HubClient::spawn_with(config, url(&server), Some(key), Value::Null);

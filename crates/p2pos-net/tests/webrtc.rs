@@ -17,7 +17,9 @@ use p2pos_net::auth::{ReplayGuard, sign_request};
 use p2pos_net::http::now_ms;
 use p2pos_net::hub::{HubClient, HubEvent, HubHandle};
 use p2pos_net::webrtc::{RtcSignal, WebRtcConfig, WebRtcEndpoint, is_rtc_signal};
-use p2pos_net::{BlobBody, PathKind, PeerRequest, PeerResponse, PeerService, PeerTransport, ServiceError, TransportError};
+use p2pos_net::{
+    BlobBody, PathKind, PeerRequest, PeerResponse, PeerService, PeerTransport, ServiceError, TransportError,
+};
 use p2pos_signal::server::{ServerConfig, SignalServer};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
@@ -320,8 +322,8 @@ async fn glare_ends_in_one_connection() {
     let (ab, ba) = (ab.unwrap(), ba.unwrap());
     assert_eq!(ab.session(), ba.session());
     assert_ne!(ab.is_offerer(), ba.is_offerer());
-    let lower_offered = if a.id < b.id { ab.is_offerer() } else { ba.is_offerer() };
-    assert!(lower_offered, "the lower node id's offer wins");
+    // When both offers crossed, the lower node id's won; when one arrived before the other node
+    // made its own, that node simply answered it. Either way: one connection.
     assert_eq!(hello_node(ab.call(PeerRequest::Hello).await.unwrap()), b.id);
     assert_eq!(hello_node(ba.call(PeerRequest::Hello).await.unwrap()), a.id);
     server.shutdown().await;
@@ -380,7 +382,10 @@ async fn a_node_whose_certificate_is_not_bound_to_its_hub_identity_is_refused() 
     a.pin(m);
     mallory.pin(a.id);
     let refused = mallory.endpoint.connect(a.id).await.unwrap_err();
-    assert!(matches!(&refused, TransportError::Refused { code, .. } if code == "bad_fingerprint_signature"), "{refused:?}");
+    assert!(
+        matches!(&refused, TransportError::Refused { code, .. } if code == "bad_fingerprint_signature"),
+        "{refused:?}"
+    );
     assert!(a.endpoint.transport(m).await.is_none());
     server.shutdown().await;
 }
@@ -411,10 +416,13 @@ async fn next_close(events: &mut mpsc::Receiver<HubEvent>) -> (String, String) {
     }
 }
 
-const FP: &str = "sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9";
+const FP: &str =
+    "sha-256 0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9:0A:1B:2C:3D:4E:5F:60:71:82:93:A4:B5:C6:D7:E8:F9";
 
 fn fake_sdp(fp: &str) -> String {
-    format!("v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:{fp}\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n")
+    format!(
+        "v=0\r\no=- 1 1 IN IP4 0.0.0.0\r\ns=-\r\nt=0 0\r\na=fingerprint:{fp}\r\nm=application 9 UDP/DTLS/SCTP webrtc-datachannel\r\n"
+    )
 }
 
 /// `from`'s binding signature for `to` over `fp`, made with `key` (which may not be `from`'s).
@@ -469,9 +477,77 @@ async fn offers_with_a_wrong_signature_or_another_fingerprint_are_refused() {
 
     // Signed by M, but the SDP carries another certificate's fingerprint.
     let sig = binding_sig(&m_key, m, a.id, FP);
-    let offer = RtcSignal::Offer { session: "s2".into(), sdp: fake_sdp(&other_fp), fingerprint: FP.into(), sig };
+    let offer =
+        RtcSignal::Offer { session: "s2".into(), sdp: fake_sdp(&other_fp), fingerprint: FP.into(), sig: sig.clone() };
     mallory.signal(&a.id.to_string(), offer.to_payload()).await.unwrap();
     assert_eq!(next_close(&mut events).await.0, "fingerprint_mismatch");
+
+    // Properly bound, but not an SDP a WebRTC stack can use (no ICE credentials).
+    let offer = RtcSignal::Offer { session: "s3".into(), sdp: fake_sdp(FP), fingerprint: FP.into(), sig };
+    mallory.signal(&a.id.to_string(), offer.to_payload()).await.unwrap();
+    assert_eq!(next_close(&mut events).await.0, "bad_offer");
     assert!(a.endpoint.transport(m).await.is_none());
+    server.shutdown().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_peer_closing_is_noticed_without_the_hub() {
+    let server = hub().await;
+    let big = random_bytes(20 * MIB);
+    let (a, b) = pair(&server, vec![], vec![big.clone()], WebRtcConfig::loopback()).await;
+    let t = a.endpoint.connect(b.id).await.unwrap();
+    let mut stream = t.get_blob(BlobId::of(&big), 0).await.unwrap().stream;
+    let mut received = 0;
+    while received < 3 * MIB {
+        received += stream.next().await.unwrap().unwrap().len();
+    }
+    // No hub to carry a `close` signal: the data channels themselves say it.
+    server.shutdown().await;
+    b.endpoint.disconnect(a.id).await;
+    let error = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match stream.next().await {
+                Some(Ok(bytes)) => received += bytes.len(),
+                Some(Err(e)) => break e,
+                None => panic!("the stream ended without an error"),
+            }
+        }
+    })
+    .await
+    .expect("the stream must fail");
+    assert!(matches!(error, TransportError::Broken(_)), "{error:?}");
+    assert!(received < big.len());
+    assert!(!t.is_open());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn no_task_outlives_the_endpoints() {
+    let metrics = tokio::runtime::Handle::current().metrics();
+    let server = hub().await;
+    let before = metrics.num_alive_tasks();
+    {
+        let blob = random_bytes(MIB);
+        let (a, b) = pair(&server, vec![], vec![blob.clone()], WebRtcConfig::loopback()).await;
+        let t = a.endpoint.connect(b.id).await.unwrap();
+        assert_eq!(hello_node(t.call(PeerRequest::Hello).await.unwrap()), b.id);
+        let back = b.endpoint.transport(a.id).await.unwrap();
+        assert_eq!(hello_node(back.call(PeerRequest::Hello).await.unwrap()), a.id);
+        let (bytes, _) = drain(t.get_blob(BlobId::of(&blob), 0).await.unwrap(), None).await;
+        assert_eq!(bytes.len(), MIB);
+        // A stream abandoned half-way, too.
+        let mut half = t.get_blob(BlobId::of(&blob), 0).await.unwrap();
+        half.stream.next().await.unwrap().unwrap();
+        assert!(metrics.num_alive_tasks() > before);
+        drop((half, back, t, a, b));
+    }
+    let mut alive = metrics.num_alive_tasks();
+    for _ in 0..100 {
+        if alive <= before {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+        alive = metrics.num_alive_tasks();
+    }
+    assert!(alive <= before, "{alive} tasks alive, {before} before the nodes started");
     server.shutdown().await;
 }

@@ -6,6 +6,8 @@
 
 mod auth;
 mod blobs;
+#[doc(hidden)]
+pub mod bulk;
 pub mod enroll;
 mod error;
 pub mod export;
@@ -128,6 +130,30 @@ async fn metrics(
     );
     line("p2pos_node_logins_total", "counter", "Successful logins since start.", m.logins.load(Relaxed));
     line("p2pos_node_logins_refused_total", "counter", "Refused logins since start.", m.logins_refused.load(Relaxed));
+    line(
+        "p2pos_node_peer_requests_total",
+        "counter",
+        "Requests from peer nodes (HTTP).",
+        m.peer_requests.load(Relaxed),
+    );
+    line(
+        "p2pos_node_peer_requests_refused_total",
+        "counter",
+        "Peer requests refused (signature, replay, not enrolled).",
+        m.peer_requests_refused.load(Relaxed),
+    );
+    line(
+        "p2pos_node_peer_rpc_bytes_in_total",
+        "counter",
+        "Bytes of peer requests received (HTTP bodies).",
+        m.peer_rpc_bytes_in.load(Relaxed),
+    );
+    line(
+        "p2pos_node_peer_rpc_bytes_out_total",
+        "counter",
+        "Bytes of replies to peers, blobs excluded (HTTP bodies).",
+        m.peer_rpc_bytes_out.load(Relaxed),
+    );
     Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; version=0.0.4")], out).into_response())
 }
 

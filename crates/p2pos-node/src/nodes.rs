@@ -34,7 +34,7 @@ pub(crate) struct Nodes {
 }
 
 /// This node and its enrolled peers.
-#[utoipa::path(get, path = "/v1/nodes", tag = "nodes",
+#[utoipa::path(get, path = "/v1/nodes", operation_id = "list_nodes", tag = "nodes",
     responses((status = 200, body = Nodes), (status = 401, body = crate::openapi::ErrorBody),
         (status = 403, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn list(State(state): State<AppState>, session: Session) -> Result<Json<Nodes>, ApiError> {
@@ -79,7 +79,7 @@ pub(crate) struct AddPeer {
 }
 
 /// Complete an enrolment with the node that issued `token` (admins): both nodes pin each other.
-#[utoipa::path(post, path = "/v1/nodes/peers", tag = "nodes", request_body = AddPeer,
+#[utoipa::path(post, path = "/v1/nodes/peers", operation_id = "add_peer", tag = "nodes", request_body = AddPeer,
     responses((status = 201, body = PeerInfo), (status = 400, body = crate::openapi::ErrorBody),
         (status = 401, body = crate::openapi::ErrorBody), (status = 403, body = crate::openapi::ErrorBody),
         (status = 409, body = crate::openapi::ErrorBody), (status = 502, body = crate::openapi::ErrorBody)))]
@@ -120,7 +120,7 @@ pub(crate) async fn join(state: &AppState, token: &EnrollToken) -> Result<PeerIn
 }
 
 /// Stop replicating with a peer and refuse its requests from now on (admins).
-#[utoipa::path(delete, path = "/v1/nodes/peers/{id}", tag = "nodes",
+#[utoipa::path(delete, path = "/v1/nodes/peers/{id}", operation_id = "remove_peer", tag = "nodes",
     responses((status = 204), (status = 401, body = crate::openapi::ErrorBody),
         (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn remove_peer(

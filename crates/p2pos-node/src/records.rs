@@ -31,36 +31,45 @@ pub(crate) fn since(db: &Connection, after: i64, limit: i64) -> rusqlite::Result
 
 /// Appends a verified record (idempotent by content); returns its sequence number.
 fn append(db: &mut Connection, record: &VerifiedRecord, sig: &[u8], body: &Body, now_ms: u64) -> rusqlite::Result<i64> {
+    let tx = db.transaction()?;
+    let seq = append_in(&tx, record, sig, body, now_ms)?;
+    tx.commit()?;
+    Ok(seq)
+}
+
+/// [`append`] inside the caller's transaction.
+pub(crate) fn append_in(
+    tx: &Connection,
+    record: &VerifiedRecord,
+    sig: &[u8],
+    body: &Body,
+    now_ms: u64,
+) -> rusqlite::Result<i64> {
     let record_id = blake3::Hasher::new().update(&record.body).update(sig).finalize();
     let (kind, subject) = body.subject();
     let hlc = body.hlc();
-    let tx = db.transaction()?;
     let existing: Option<i64> = tx
         .query_row("SELECT seq FROM records WHERE record_id = ?1", [record_id.as_bytes().as_slice()], |r| r.get(0))
         .optional()?;
-    let seq = match existing {
-        Some(seq) => seq,
-        None => {
-            tx.execute(
-                "INSERT INTO records (record_id, signer, kind, subject, hlc_wall, hlc_counter, body, sig, received_ms)
-                 VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-                params![
-                    record_id.as_bytes().as_slice(),
-                    record.signer.to_string(),
-                    kind,
-                    subject,
-                    hlc.wall_ms as i64,
-                    hlc.counter,
-                    record.body,
-                    sig,
-                    now_ms as i64
-                ],
-            )?;
-            tx.last_insert_rowid()
-        }
-    };
-    tx.commit()?;
-    Ok(seq)
+    if let Some(seq) = existing {
+        return Ok(seq);
+    }
+    tx.execute(
+        "INSERT INTO records (record_id, signer, kind, subject, hlc_wall, hlc_counter, body, sig, received_ms)
+         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
+        params![
+            record_id.as_bytes().as_slice(),
+            record.signer.to_string(),
+            kind,
+            subject,
+            hlc.wall_ms as i64,
+            hlc.counter,
+            record.body,
+            sig,
+            now_ms as i64
+        ],
+    )?;
+    Ok(tx.last_insert_rowid())
 }
 
 pub(crate) fn now_ms() -> u64 {
@@ -92,10 +101,7 @@ async fn accept_inner(state: &AppState, record: SignedRecord) -> Result<Accepted
     };
     let now = now_ms();
     match state.db(move |db| append(db, &verified, &sig, &body, now)).await {
-        Ok(seq) => {
-            state.records_changed();
-            Ok(Accepted { seq, current: applied == Applied::Current })
-        }
+        Ok(seq) => Ok(Accepted { seq, current: applied == Applied::Current }),
         Err(e) => {
             // The vault already changed but the log did not: rebuild the vault from the log.
             state.reload_vault().await?;
@@ -116,7 +122,10 @@ pub(crate) async fn post(
     if record.signer != session.identity.to_string() {
         return Err(ApiError::Forbidden("sign in as the record's signer to submit it".into()));
     }
-    Ok(Json(accept(&state, record).await?))
+    let accepted = accept(&state, record).await?;
+    // Replication re-reads what the vault wants (a new photo's blobs, for the peers to fetch).
+    state.records_changed();
+    Ok(Json(accepted))
 }
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]

@@ -342,7 +342,8 @@ impl PeerService for NodeService {
                     })
                     .await
                     .map_err(internal)?;
-                let records = rows.into_iter().map(|(seq, record)| LogEntry { seq: seq as u64, record }).collect();
+                let records =
+                    rows.iter().filter_map(|(seq, record)| LogEntry::from_record(*seq as u64, record)).collect();
                 Ok(PeerResponse::Records { records, head })
             }
             PeerRequest::Blobs { since, limit } => {
@@ -432,15 +433,55 @@ fn check(state: &AppState, request: &SignedRequest) -> Result<(NodeId, PeerReque
 /// `POST /v1/peer/rpc`: one signed request from a peer node, one JSON reply.
 pub(crate) async fn rpc(
     State(state): State<AppState>,
+    headers: axum::http::HeaderMap,
     crate::error::ApiJson(request): crate::error::ApiJson<SignedRequest>,
 ) -> Response {
+    use std::sync::atomic::Ordering::Relaxed;
+    let metrics = &state.inner.metrics;
+    metrics.peer_requests.fetch_add(1, Relaxed);
+    metrics.peer_rpc_bytes_in.fetch_add(serde_json::to_vec(&request).map_or(0, |b| b.len() as u64), Relaxed);
     let (from, request) = match check(&state, &request) {
         Ok(checked) => checked,
-        Err(e) => return auth_refusal(&e),
+        Err(e) => {
+            metrics.peer_requests_refused.fetch_add(1, Relaxed);
+            return auth_refusal(&e);
+        }
     };
-    match (NodeService { state }).call(from, request).await {
-        Ok(reply) => Json(reply).into_response(),
-        Err(e) => service_refusal(e),
+    match (NodeService { state: state.clone() }).call(from, request).await {
+        Ok(reply) => {
+            let body = serde_json::to_vec(&reply).unwrap_or_default();
+            let (body, gzipped) = maybe_gzip(&headers, body);
+            state.inner.metrics.peer_rpc_bytes_out.fetch_add(body.len() as u64, Relaxed);
+            let mut response =
+                ([(axum::http::header::CONTENT_TYPE, HeaderValue::from_static("application/json"))], body)
+                    .into_response();
+            if gzipped {
+                response.headers_mut().insert(axum::http::header::CONTENT_ENCODING, HeaderValue::from_static("gzip"));
+            }
+            response
+        }
+        Err(e) => {
+            state.inner.metrics.peer_requests_refused.fetch_add(1, Relaxed);
+            service_refusal(e)
+        }
+    }
+}
+
+/// Replies of more than a few KB (pages of records) are gzipped when the peer accepts it: signed
+/// records are text, and a catch-up is mostly records.
+fn maybe_gzip(headers: &axum::http::HeaderMap, body: Vec<u8>) -> (Vec<u8>, bool) {
+    use std::io::Write as _;
+    let accepts = headers
+        .get(axum::http::header::ACCEPT_ENCODING)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.split(',').any(|e| e.trim().starts_with("gzip")));
+    if !accepts || body.len() < 2048 {
+        return (body, false);
+    }
+    let mut encoder = flate2::write::GzEncoder::new(Vec::with_capacity(body.len() / 2), flate2::Compression::default());
+    match encoder.write_all(&body).and_then(|()| encoder.finish()) {
+        Ok(compressed) => (compressed, true),
+        Err(_) => (body, false),
     }
 }
 
@@ -449,9 +490,13 @@ pub(crate) async fn blob(
     State(state): State<AppState>,
     crate::error::ApiJson(request): crate::error::ApiJson<SignedRequest>,
 ) -> Response {
+    state.inner.metrics.peer_requests.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let (from, request) = match check(&state, &request) {
         Ok(checked) => checked,
-        Err(e) => return auth_refusal(&e),
+        Err(e) => {
+            state.inner.metrics.peer_requests_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+            return auth_refusal(&e);
+        }
     };
     let PeerRequest::GetBlob { id, offset } = request else {
         return service_refusal(ServiceError::new("bad_request", "this endpoint answers get_blob only"));
@@ -489,7 +534,8 @@ impl Local for NodeLocal {
     async fn apply_records(&self, from: NodeId, entries: &[LogEntry]) -> Result<usize, String> {
         let mut applied = 0;
         for entry in entries {
-            let Some(id) = record_id(&entry.record) else {
+            let record = entry.record();
+            let Some(id) = record_id(&record) else {
                 return Err(format!("record {} from {} is not valid base64", entry.seq, from.short()));
             };
             let known = self
@@ -504,7 +550,7 @@ impl Local for NodeLocal {
             if known {
                 continue;
             }
-            crate::records::accept(&self.state, entry.record.clone())
+            crate::records::accept(&self.state, record)
                 .await
                 .map_err(|e| format!("record {} from {} refused: {e}", entry.seq, from.short()))?;
             applied += 1;
@@ -692,7 +738,7 @@ struct Placement {
 }
 
 /// Where the family's photos are, and how this node's peers are doing.
-#[utoipa::path(get, path = "/v1/replication/status", tag = "nodes",
+#[utoipa::path(get, path = "/v1/replication/status", operation_id = "replication_status", tag = "nodes",
     responses((status = 200, body = ReplicationStatus), (status = 401, body = crate::openapi::ErrorBody),
         (status = 403, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn status(

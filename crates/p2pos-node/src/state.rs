@@ -81,6 +81,10 @@ pub(crate) struct Metrics {
     pub(crate) blobs_refused: std::sync::atomic::AtomicU64,
     pub(crate) logins: std::sync::atomic::AtomicU64,
     pub(crate) logins_refused: std::sync::atomic::AtomicU64,
+    pub(crate) peer_requests: std::sync::atomic::AtomicU64,
+    pub(crate) peer_requests_refused: std::sync::atomic::AtomicU64,
+    pub(crate) peer_rpc_bytes_in: std::sync::atomic::AtomicU64,
+    pub(crate) peer_rpc_bytes_out: std::sync::atomic::AtomicU64,
 }
 
 pub(crate) struct Inner {

@@ -42,7 +42,8 @@ async fn peer_requests_are_signed_fresh_once_and_from_enrolled_nodes() {
         let data = DataDir::open(dir.path()).unwrap();
         pin(&data.db, &PeerInfo { node: pine_id, name: "Pine".into(), base_url: None, added_ms: 1 }).unwrap();
     }
-    let state = AppState::open(NodeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf())).await.unwrap();
+    let state =
+        AppState::open(NodeConfig::new("127.0.0.1:0".parse().unwrap(), dir.path().to_path_buf())).await.unwrap();
     let oak = state.node_id();
     let json = |r: &p2pos_net::auth::SignedRequest| serde_json::to_string(r).unwrap();
 
@@ -64,7 +65,8 @@ async fn peer_requests_are_signed_fresh_once_and_from_enrolled_nodes() {
     let (status, body) = post(&state, "/v1/peer/rpc", json(&forged)).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("bad_signature")));
 
-    let for_another = sign_request(&pine, NodeId::from_verifying_key(&stranger.verifying_key()), now_ms(), &PeerRequest::Hello);
+    let for_another =
+        sign_request(&pine, NodeId::from_verifying_key(&stranger.verifying_key()), now_ms(), &PeerRequest::Hello);
     let (status, body) = post(&state, "/v1/peer/rpc", json(&for_another)).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("wrong_recipient")));
 

@@ -139,7 +139,9 @@ async fn run(
     mut commands: mpsc::UnboundedReceiver<Command>,
 ) {
     let mut jobs: JoinSet<Done> = JoinSet::new();
-    refresh_wanted(&mut planner, local.as_ref()).await;
+    // The first syncs start before the (vault-sized) list of wanted blobs is read, so a restarted
+    // node's catch-up does not wait for it.
+    let mut wanted_read = false;
     loop {
         let now = Instant::now();
         for action in planner.poll(now) {
@@ -159,6 +161,11 @@ async fn run(
                 }
             }
         }
+        if !wanted_read {
+            wanted_read = true;
+            refresh_wanted(&mut planner, local.as_ref()).await;
+            continue;
+        }
         let wake = planner.next_wakeup().map(tokio::time::Instant::from_std);
         tokio::select! {
             command = commands.recv() => match command {
@@ -166,7 +173,8 @@ async fn run(
                 Some(Command::AddPeer(peer, cursors, holds)) => planner.add_peer(peer, cursors, holds, Instant::now()),
                 Some(Command::RemovePeer(peer)) => planner.remove_peer(&peer),
                 Some(Command::Changed) => {
-                    refresh_wanted(&mut planner, local.as_ref()).await;
+                    // Bursts (an album upload) are read once: the refresh waits for the loop's top.
+                    wanted_read = false;
                     planner.poke(None, Instant::now());
                 }
                 Some(Command::Have(blob)) => planner.have(blob),

@@ -61,10 +61,11 @@ impl PeerTransport for Transport {
 
     async fn get_blob(&self, id: BlobId, offset: u64) -> Result<BlobBody, TransportError> {
         let peer = self.0.clone();
-        let mut bytes = peer.blobs.get(&id).cloned().ok_or(TransportError::Refused {
-            code: "not_found".into(),
-            message: "no such blob".into(),
-        })?;
+        let mut bytes = peer
+            .blobs
+            .get(&id)
+            .cloned()
+            .ok_or(TransportError::Refused { code: "not_found".into(), message: "no such blob".into() })?;
         if peer.corrupt == Some(id) {
             bytes[0] ^= 1;
         }
@@ -157,11 +158,8 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 #[tokio::test]
 async fn a_broken_transfer_resumes_from_the_last_byte_received() {
     let (id, bytes) = blob(7, 1_000_000);
-    let peer = Arc::new(FakePeer {
-        blobs: HashMap::from([(id, bytes.clone())]),
-        cut_at: Some(400_000),
-        ..Default::default()
-    });
+    let peer =
+        Arc::new(FakePeer { blobs: HashMap::from([(id, bytes.clone())]), cut_at: Some(400_000), ..Default::default() });
     let store = Arc::new(Store { wanted: vec![(id, bytes.len() as u64)], ..Default::default() });
     let replicator = Replicator::spawn(PlannerConfig::default(), store.clone(), Arc::new(Fake(peer.clone())));
     replicator.add_peer(node(2), Cursors::default(), vec![]);

@@ -9,12 +9,16 @@ import type {
   AlbumView,
   BlobStored,
   ChallengeResponse,
+  EnrollToken,
   ErrorBody,
   ErrorCode,
   Health,
   LogEntry,
   Me,
   MemberView,
+  Nodes,
+  PeerInfo,
+  ReplicationStatus,
   SetupRequest,
   VerifyRequest,
 } from "./apiTypes.ts";
@@ -58,6 +62,16 @@ export interface ApiClient {
   album(id: string): Promise<AlbumDetail>;
   putBlob(id: string, body: Blob, options?: BlobUploadOptions): Promise<BlobStored>;
   getBlob(id: string, signal?: AbortSignal): Promise<Blob>;
+  /** Where the family's photos are stored, and how this node's peers are doing (members). */
+  replicationStatus(): Promise<ReplicationStatus>;
+  /** This node, its hub and its enrolled peers (members). */
+  nodes(): Promise<Nodes>;
+  /** Issue a one-time token another node uses to join (admins). */
+  enroll(): Promise<EnrollToken>;
+  /** Complete an enrolment with the node that issued `token` (admins). */
+  addPeer(token: string): Promise<PeerInfo>;
+  /** Stop replicating with a peer (admins). */
+  removePeer(node: string): Promise<void>;
 }
 
 /** The client for the node at `base` (default: this page's origin). */
@@ -93,6 +107,11 @@ export function createApi(base = ""): ApiClient {
     members: () => call("GET", "/members"),
     albums: () => call("GET", "/albums"),
     album: (id) => call("GET", `/albums/${encodeURIComponent(id)}`),
+    replicationStatus: () => call("GET", "/replication/status"),
+    nodes: () => call("GET", "/nodes"),
+    enroll: () => call("POST", "/enroll"),
+    addPeer: (token) => call("POST", "/nodes/peers", { token }),
+    removePeer: (node) => call("DELETE", `/nodes/peers/${encodeURIComponent(node)}`),
     putBlob: (id, body, options = {}) => putBlob(url(`/blobs/${encodeURIComponent(id)}`), body, options),
     async getBlob(id, signal) {
       let response: Response;

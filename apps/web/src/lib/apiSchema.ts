@@ -179,7 +179,7 @@ export interface paths {
             cookie?: never;
         };
         /** This node and its enrolled peers. */
-        get: operations["list"];
+        get: operations["list_nodes"];
         put?: never;
         post?: never;
         delete?: never;
@@ -248,7 +248,7 @@ export interface paths {
             cookie?: never;
         };
         /** Where the family's photos are, and how this node's peers are doing. */
-        get: operations["status"];
+        get: operations["replication_status"];
         put?: never;
         post?: never;
         delete?: never;
@@ -905,7 +905,7 @@ export interface operations {
             };
         };
     };
-    list: {
+    list_nodes: {
         parameters: {
             query?: never;
             header?: never;
@@ -1131,7 +1131,7 @@ export interface operations {
             };
         };
     };
-    status: {
+    replication_status: {
         parameters: {
             query?: never;
             header?: never;

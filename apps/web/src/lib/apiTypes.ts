@@ -25,6 +25,17 @@ export type MemberView = Schemas["MemberView"];
 export type PhotoView = Schemas["PhotoView"];
 export type SetupRequest = Schemas["SetupRequest"];
 export type VerifyRequest = Schemas["VerifyRequest"];
+/** `GET /v1/nodes`: this node, its hub and its enrolled peers. */
+export type Nodes = Schemas["Nodes"];
+/** An enrolled node (`GET /v1/nodes`, `POST /v1/nodes/peers`). */
+export type PeerInfo = Schemas["PeerInfo"];
+/** `POST /v1/enroll`: a one-time enrolment token and when it expires. */
+export type EnrollToken = Schemas["Token"];
+/** `GET /v1/replication/status`: how the peers are doing and where each photo is stored. */
+export type ReplicationStatus = Schemas["ReplicationStatus"];
+export type PeerSummary = Schemas["PeerSummary"];
+export type PhotoPlacement = Schemas["PhotoPlacement"];
+export type Placement = Schemas["Placement"];
 
 /** The `error` codes of `docs/API.md`. */
 export type ErrorCode =
@@ -36,4 +47,5 @@ export type ErrorCode =
   | "payload_too_large"
   | "unsupported_media_type"
   | "range_not_satisfiable"
+  | "bad_gateway"
   | "internal";

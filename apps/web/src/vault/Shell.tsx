@@ -6,6 +6,7 @@ import { AlbumPage } from "./pages/AlbumPage.tsx";
 import { AlbumsPage } from "./pages/AlbumsPage.tsx";
 import { Dashboard } from "./pages/Dashboard.tsx";
 import { MembersPage } from "./pages/MembersPage.tsx";
+import { NodesPage } from "./pages/NodesPage.tsx";
 import { PhotoViewer } from "./pages/PhotoViewer.tsx";
 import { SettingsPage } from "./pages/SettingsPage.tsx";
 
@@ -13,6 +14,7 @@ const NAV: { page: Route["page"]; label: string; route: Route }[] = [
   { page: "dashboard", label: "Home", route: { page: "dashboard" } },
   { page: "albums", label: "Albums", route: { page: "albums" } },
   { page: "members", label: "Members", route: { page: "members" } },
+  { page: "nodes", label: "Nodes", route: { page: "nodes" } },
   { page: "identity", label: "Identity", route: { page: "identity" } },
   { page: "settings", label: "Settings", route: { page: "settings" } },
 ];
@@ -55,6 +57,8 @@ function renderRoute(route: Route, forget: () => void) {
       return <PhotoViewer key={route.album} albumId={route.album} photoId={route.photo} />;
     case "members":
       return <MembersPage />;
+    case "nodes":
+      return <NodesPage />;
     case "settings":
       return <SettingsPage />;
     case "identity":

@@ -1,4 +1,4 @@
-/** Hash routing: `#/albums/<id>` and friends. Small on purpose: six pages, no nesting. */
+/** Hash routing: `#/albums/<id>` and friends. Small on purpose: seven pages, no nesting. */
 import { useEffect, useState } from "react";
 
 export type Route =
@@ -7,6 +7,7 @@ export type Route =
   | { page: "album"; album: string }
   | { page: "photo"; album: string; photo: string }
   | { page: "members" }
+  | { page: "nodes" }
   | { page: "settings" }
   | { page: "identity" }
   | { page: "missing"; path: string };
@@ -21,7 +22,10 @@ export function parseRoute(hash: string): Route {
   if (first === "albums" && second && third === "photos" && fourth && parts.length === 4) {
     return { page: "photo", album: second, photo: fourth };
   }
-  if (parts.length === 1 && (first === "members" || first === "settings" || first === "identity")) {
+  if (
+    parts.length === 1 &&
+    (first === "members" || first === "nodes" || first === "settings" || first === "identity")
+  ) {
     return { page: first };
   }
   return { page: "missing", path };

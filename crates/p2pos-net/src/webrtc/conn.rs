@@ -27,9 +27,9 @@ use webrtc::peer_connection::{
     RTCPeerConnectionState,
 };
 
+use super::WebRtcConfig;
 use super::frame::{self, BlobHead, HEADER, Kind, MAX_FRAME, ReplyBody};
 use super::signal::RtcSignal;
-use super::WebRtcConfig;
 use crate::auth::{ReplayGuard, SignedRequest, sign_request};
 use crate::http::now_ms;
 use crate::hub::HubHandle;
@@ -42,6 +42,9 @@ pub(crate) const BLOB_LABEL_PREFIX: &str = "p2pos/blob/";
 
 /// Largest reply accepted, reassembled from several frames.
 const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
+
+/// Requests from the peer served at once on one connection; more are answered `busy`.
+const MAX_SERVING: usize = 64;
 
 /// Locks a std mutex, recovering the data if a panicking thread poisoned it.
 pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
@@ -163,7 +166,6 @@ impl Chan {
             }
             if tokio::time::timeout(Duration::from_millis(50), notified).await.is_err() {
                 // Backstop for a missed event: ask the channel itself.
-                if std::env::var("P2POS_RTC_DEBUG").is_ok() { eprintln!("DEBUG backstop on {} outstanding {:?}", self.label, self.dc.outstanding_bytes().await); }
                 match self.dc.outstanding_bytes().await {
                     Ok(n) if n <= low as usize => self.paused.store(false, Ordering::Release),
                     Ok(_) => {}
@@ -180,8 +182,17 @@ impl Chan {
 
 /// Someone on this side waiting for the peer's answer to request `id`.
 enum Waiter {
-    Call { tx: oneshot::Sender<Result<ReplyBody, TransportError>>, partial: BytesMut },
-    Blob(mpsc::UnboundedSender<BlobMsg>),
+    Call {
+        tx: oneshot::Sender<Result<ReplyBody, TransportError>>,
+        partial: BytesMut,
+    },
+    Blob {
+        tx: mpsc::UnboundedSender<BlobMsg>,
+        /// Bytes handed to the stream so far, and how many of them its reader has taken: a
+        /// sender that ignores the window cannot make this side buffer without bound.
+        delivered: u64,
+        consumed: Arc<AtomicU64>,
+    },
 }
 
 /// What the channel reader hands a blob receiver.
@@ -229,6 +240,8 @@ pub(crate) struct ConnCore {
     /// Whether the remote description is applied (candidates that arrive earlier wait).
     pub remote_set: AtomicBool,
     pub early_candidates: Mutex<Vec<RTCIceCandidateInit>>,
+    /// Permits for requests being served.
+    serving: Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for ConnCore {
@@ -281,6 +294,7 @@ impl ConnCore {
             tell_peer: AtomicBool::new(true),
             remote_set: AtomicBool::new(false),
             early_candidates: Mutex::new(Vec::new()),
+            serving: Arc::new(tokio::sync::Semaphore::new(MAX_SERVING)),
         });
         (core, Queues { ctrl: ctrl_rx, signals: signals_rx, events: events_rx })
     }
@@ -327,7 +341,7 @@ impl ConnCore {
                 Waiter::Call { tx, .. } => {
                     let _ = tx.send(Err(broken.clone()));
                 }
-                Waiter::Blob(tx) => {
+                Waiter::Blob { tx, .. } => {
                     let _ = tx.send(BlobMsg::Broken(broken.clone()));
                 }
             }
@@ -347,6 +361,12 @@ impl ConnCore {
             ConnState::Connecting => TransportError::Unreachable("not connected yet".into()),
             ConnState::Ready => TransportError::Broken("connection closed".into()),
         }
+    }
+
+    /// Bytes a blob sender may have delivered beyond what our reader took: well above any sane
+    /// window, so only a peer that ignores acknowledgements hits it.
+    fn receive_limit(&self) -> u64 {
+        (4 * self.deps.config.window).max(16 * 1024 * 1024)
     }
 
     pub(crate) fn path(&self) -> Option<PathKind> {
@@ -445,6 +465,15 @@ impl ConnCore {
         };
         match frame.kind {
             Kind::Request => {
+                let Ok(permit) = self.serving.clone().try_acquire_owned() else {
+                    let busy = ReplyBody::Err(ServiceError::new(
+                        "busy",
+                        format!("more than {MAX_SERVING} requests at once on one connection"),
+                    ));
+                    let body = serde_json::to_vec(&busy).unwrap_or_default();
+                    let _ = self.ctrl.send((chan.clone(), frame::encode(Kind::Reply, frame.id, &body)));
+                    return;
+                };
                 let core = self.clone();
                 let chan = chan.clone();
                 tokio::spawn(async move {
@@ -452,6 +481,7 @@ impl ConnCore {
                         () = core.closed.cancelled() => {}
                         () = core.serve(&chan, frame.id, frame.body) => {}
                     }
+                    drop(permit);
                 });
             }
             Kind::Reply => self.on_reply(frame.id, &frame.body, true),
@@ -461,19 +491,28 @@ impl ConnCore {
                     Ok(head) => BlobMsg::Head(head),
                     Err(e) => BlobMsg::Broken(TransportError::Protocol(format!("blob head: {e}"))),
                 };
-                if let Some(Waiter::Blob(tx)) = lock(&self.pending).get(&frame.id) {
+                if let Some(Waiter::Blob { tx, .. }) = lock(&self.pending).get(&frame.id) {
                     let _ = tx.send(message);
                 }
             }
             Kind::BlobData => {
-                if let Some(Waiter::Blob(tx)) = lock(&self.pending).get(&frame.id) {
-                    let _ = tx.send(BlobMsg::Data(frame.body));
+                let limit = self.receive_limit();
+                let mut pending = lock(&self.pending);
+                let Some(Waiter::Blob { tx, delivered, consumed }) = pending.get_mut(&frame.id) else { return };
+                *delivered += frame.body.len() as u64;
+                if delivered.saturating_sub(consumed.load(Ordering::Acquire)) > limit {
+                    let error = TransportError::Protocol("the peer ignores the flow-control window".into());
+                    let _ = tx.send(BlobMsg::Broken(error));
+                    pending.remove(&frame.id);
+                    let _ = self.ctrl.send((chan.clone(), frame::encode(Kind::Cancel, frame.id, &[])));
+                    return;
                 }
+                let _ = tx.send(BlobMsg::Data(frame.body));
             }
             Kind::BlobError => {
                 let error = serde_json::from_slice::<ServiceError>(&frame.body)
                     .unwrap_or_else(|e| ServiceError::new("bad_error", format!("unreadable blob error: {e}")));
-                if let Some(Waiter::Blob(tx)) = lock(&self.pending).remove(&frame.id) {
+                if let Some(Waiter::Blob { tx, .. }) = lock(&self.pending).remove(&frame.id) {
                     let _ = tx.send(BlobMsg::Error(error));
                 }
             }
@@ -513,10 +552,10 @@ impl ConnCore {
                     let _ = tx.send(parsed);
                 }
             }
-            Some(Waiter::Blob(_)) => {
+            Some(Waiter::Blob { .. }) => {
                 // A blob request answered with a plain reply: refused before any byte (e.g. the
                 // signature check failed, or the service has no such blob).
-                if let Some(Waiter::Blob(tx)) = pending.remove(&id) {
+                if let Some(Waiter::Blob { tx, .. }) = pending.remove(&id) {
                     let message = match serde_json::from_slice::<ReplyBody>(body) {
                         Ok(ReplyBody::Err(e)) => BlobMsg::Error(e),
                         Ok(ReplyBody::Ok(_)) => {
@@ -539,9 +578,7 @@ impl ConnCore {
         let checked = serde_json::from_slice::<SignedRequest>(&body)
             .map_err(|e| ServiceError::new("bad_request", format!("not a signed request: {e}")))
             .and_then(|signed| {
-                lock(&self.deps.guard)
-                    .check(&signed, now_ms())
-                    .map_err(|e| ServiceError::new(e.code(), e.to_string()))
+                lock(&self.deps.guard).check(&signed, now_ms()).map_err(|e| ServiceError::new(e.code(), e.to_string()))
             })
             .and_then(|(from, request)| {
                 if from == self.peer {
@@ -603,7 +640,8 @@ impl ConnCore {
     /// channel's send buffer is above its high threshold.
     async fn send_blob(&self, chan: &Chan, id: u64, mut body: BlobBody) -> Result<(), TransportError> {
         let config = &self.deps.config;
-        let out = Arc::new(OutStream { acked: AtomicU64::new(0), progress: Notify::new(), cancel: CancellationToken::new() });
+        let out =
+            Arc::new(OutStream { acked: AtomicU64::new(0), progress: Notify::new(), cancel: CancellationToken::new() });
         lock(&self.outgoing).insert(id, out.clone());
         let _registered = Unregister { core: self, id };
         let head = serde_json::to_vec(&BlobHead { size: body.size, offset: body.offset })
@@ -628,7 +666,9 @@ impl ConnCore {
             for piece in chunk.chunks(piece_size) {
                 let len = piece.len() as u64;
                 if sent + len > expected {
-                    return self.blob_error(chan, id, ServiceError::new("too_long", "the blob has more bytes than its size")).await;
+                    return self
+                        .blob_error(chan, id, ServiceError::new("too_long", "the blob has more bytes than its size"))
+                        .await;
                 }
                 // Application-level window: wait for the receiver's acknowledgements.
                 while sent + len > out.acked.load(Ordering::Acquire) + window {
@@ -714,7 +754,8 @@ impl ConnCore {
         let signed = sign_request(&self.deps.key, self.peer, now_ms(), &PeerRequest::GetBlob { id: blob, offset });
         let chan = self.blob_chan()?;
         let (tx, mut rx) = mpsc::unbounded_channel();
-        let id = self.register(Waiter::Blob(tx))?;
+        let consumed = Arc::new(AtomicU64::new(0));
+        let id = self.register(Waiter::Blob { tx, delivered: 0, consumed: consumed.clone() })?;
         let sent = match Self::request_frame(id, &signed) {
             Ok(frame) => chan.send(frame).await,
             Err(e) => Err(e),
@@ -735,7 +776,9 @@ impl ConnCore {
                 return Err(TransportError::Refused { code: e.error, message: e.message });
             }
             Ok(Some(BlobMsg::Broken(e))) => return Err(e),
-            Ok(Some(BlobMsg::Data(_))) => return Err(TransportError::Protocol("blob bytes before the blob head".into())),
+            Ok(Some(BlobMsg::Data(_))) => {
+                return Err(TransportError::Protocol("blob bytes before the blob head".into()));
+            }
         };
         if head.offset != offset || head.offset > head.size {
             return Err(TransportError::Protocol(format!(
@@ -751,6 +794,7 @@ impl ConnCore {
         let state = RecvState {
             receiver,
             rx,
+            consumed,
             remaining,
             received: 0,
             acked: 0,
@@ -770,6 +814,7 @@ impl ConnCore {
                 Ok(None) => Err(st.receiver.core.closed_error()),
                 Ok(Some(BlobMsg::Data(bytes))) => {
                     st.received += bytes.len() as u64;
+                    st.consumed.store(st.received, Ordering::Release);
                     if st.received > st.remaining {
                         Err(TransportError::Protocol("more bytes than the blob holds".into()))
                     } else {
@@ -860,7 +905,9 @@ impl ConnCore {
                             tracing::warn!(peer = %self.peer.short(), label = %chan.label, "unknown data channel; closing it");
                             let _ = dc.close().await;
                         }
-                        Err(e) => tracing::warn!(peer = %self.peer.short(), error = %e, "could not set up a data channel"),
+                        Err(e) => {
+                            tracing::warn!(peer = %self.peer.short(), error = %e, "could not set up a data channel")
+                        }
                     }
                 }
                 PcEvent::ChannelOpen => {}
@@ -883,7 +930,9 @@ impl ConnCore {
         self.shutdown(TransportError::Broken("connection closed".into()), false, true);
         if self.tell_peer.load(Ordering::Acquire) {
             let (code, message) = match &*self.state.borrow() {
-                ConnState::Closed { error: TransportError::Refused { code, message }, .. } => (code.clone(), message.clone()),
+                ConnState::Closed { error: TransportError::Refused { code, message }, .. } => {
+                    (code.clone(), message.clone())
+                }
                 ConnState::Closed { error, .. } => ("closed".to_string(), error.to_string()),
                 _ => ("closed".to_string(), String::new()),
             };
@@ -923,7 +972,8 @@ impl ConnCore {
                             },
                         }
                     }
-                    let payload = RtcSignal::Candidates { session: self.session.clone(), candidates: batch }.to_payload();
+                    let payload =
+                        RtcSignal::Candidates { session: self.session.clone(), candidates: batch }.to_payload();
                     if let Err(e) = self.deps.hub.signal(&to, payload).await {
                         self.signal_failed(e);
                         return;
@@ -1012,6 +1062,8 @@ impl Drop for Receiving {
 struct RecvState {
     receiver: Receiving,
     rx: mpsc::UnboundedReceiver<BlobMsg>,
+    /// Bytes taken by the reader, for the reader-side flow-control check.
+    consumed: Arc<AtomicU64>,
     remaining: u64,
     received: u64,
     acked: u64,

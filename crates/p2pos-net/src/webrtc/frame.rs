@@ -125,7 +125,10 @@ mod tests {
         let frame = encode(Kind::BlobData, 0x0102_0304_0506_0708, b"bytes").freeze();
         assert_eq!(frame.len(), HEADER + 5);
         let decoded = decode(frame).unwrap();
-        assert_eq!(decoded, Frame { kind: Kind::BlobData, id: 0x0102_0304_0506_0708, body: Bytes::from_static(b"bytes") });
+        assert_eq!(
+            decoded,
+            Frame { kind: Kind::BlobData, id: 0x0102_0304_0506_0708, body: Bytes::from_static(b"bytes") }
+        );
         assert!(decode(Bytes::from_static(b"\x01\x00")).is_err());
         assert!(decode(encode(Kind::Ack, 1, &[]).freeze()).is_ok());
         let mut unknown = encode(Kind::Ack, 1, &[]);

@@ -14,15 +14,21 @@
 //! - Each side binds its DTLS certificate to its node key (see [`signal`]): the other side checks
 //!   the signature against the node id the hub proved and the fingerprint against the SDP, and
 //!   refuses the connection, naming the reason, when either does not match.
-//! - [`WebRtcTransport`] implements [`PeerTransport`]: calls and blob reads multiplexed over
-//!   several data channels (one for calls, the others for blobs), frames of at most 64 KiB (see
-//!   [`frame`]), blob bytes with application-level acknowledgements and a window, back-pressure on
-//!   the channels' buffered amount, a stall timeout, and resume by offset.
+//! - [`WebRtcTransport`] implements [`PeerTransport`](crate::PeerTransport): calls and blob
+//!   reads multiplexed over data channels (one for calls, the others for blobs), frames of at
+//!   most 64 KiB (see [`frame`]), blob bytes with application-level acknowledgements and a
+//!   window, back-pressure on the channels' buffered amount, a stall timeout
+//!   ([`TransportError::Stalled`]), and resume by offset after a broken connection
+//!   ([`TransportError::Broken`]: call `get_blob(id, bytes_received)` on a new connection).
+//! - [`PeerTransport::path`](crate::PeerTransport::path) reports the selected ICE candidate pair:
+//!   relay if either side is relayed, else srflx/prflx, else host.
 //!
-//! Tests run everything on loopback: set [`WebRtcConfig::udp_addrs`] to `127.0.0.1:0`.
+//! Tests run everything on loopback: [`WebRtcConfig::loopback`] binds `127.0.0.1:0` only.
+//! mDNS candidates are off (no multicast), and ICE servers come only from the hub.
 
 mod conn;
 pub mod frame;
+mod runtime;
 pub mod signal;
 
 use std::collections::HashMap;
@@ -62,7 +68,9 @@ pub struct WebRtcConfig {
     /// How long a call (or the start of a blob) waits for the peer's reply. Default 60 s.
     pub call_timeout: Duration,
     /// Data channels per connection: one for calls, the others for blobs (1 = everything on
-    /// one channel). Default 4.
+    /// one channel). Default 2. All channels share one SCTP association and so one congestion
+    /// window: more blob channels did not move bytes faster on loopback (docs/BENCHMARKS.md),
+    /// while a channel of its own lets calls pass blob bytes.
     pub channels: usize,
     /// Unacknowledged blob bytes a sender keeps in flight, per blob. Default 4 MiB.
     pub window: u64,
@@ -77,6 +85,10 @@ pub struct WebRtcConfig {
     pub udp_addrs: Vec<SocketAddr>,
     /// SCTP receive window in bytes (`None`: the stack's default, 1 MiB).
     pub sctp_receive_buffer: Option<u32>,
+    /// Kernel buffer size asked for on each UDP socket (`SO_RCVBUF`/`SO_SNDBUF`; capped by
+    /// `net.core.rmem_max`/`wmem_max`). Small buffers drop datagrams under load, and SCTP
+    /// slows down on every loss. `None`: the system default. Default 4 MiB.
+    pub udp_socket_buffer: Option<usize>,
 }
 
 impl Default for WebRtcConfig {
@@ -85,13 +97,14 @@ impl Default for WebRtcConfig {
             connect_timeout: Duration::from_secs(20),
             stall: Duration::from_secs(30),
             call_timeout: Duration::from_secs(60),
-            channels: 4,
+            channels: 2,
             window: 4 * 1024 * 1024,
             frame_size: frame::MAX_FRAME,
             buffered_high: 1024 * 1024,
             buffered_low: 256 * 1024,
             udp_addrs: vec![SocketAddr::from(([0, 0, 0, 0], 0))],
             sctp_receive_buffer: None,
+            udp_socket_buffer: Some(4 * 1024 * 1024),
         }
     }
 }
@@ -202,7 +215,10 @@ impl WebRtcEndpoint {
     pub async fn connect(&self, peer: NodeId) -> Result<Arc<WebRtcTransport>, TransportError> {
         let deps = &self.inner.deps;
         if peer == deps.me {
-            return Err(TransportError::Refused { code: "self".into(), message: "cannot connect to this node itself".into() });
+            return Err(TransportError::Refused {
+                code: "self".into(),
+                message: "cannot connect to this node itself".into(),
+            });
         }
         if !(self.inner.is_peer)(peer) {
             return Err(TransportError::Refused {
@@ -219,7 +235,9 @@ impl WebRtcEndpoint {
                 None => {
                     let servers = match tokio::time::timeout_at(deadline, deps.hub.ice_servers()).await {
                         Ok(Ok(servers)) => servers,
-                        Ok(Err(e)) => return Err(TransportError::Unreachable(format!("ICE servers from the hub: {e}"))),
+                        Ok(Err(e)) => {
+                            return Err(TransportError::Unreachable(format!("ICE servers from the hub: {e}")));
+                        }
                         Err(_) => return Err(TransportError::Unreachable("the hub did not answer in time".into())),
                     };
                     let mut slots = self.inner.slots.lock().await;
@@ -234,10 +252,12 @@ impl WebRtcEndpoint {
                 }
             };
             let mut state = transport.core.state.subscribe();
-            let outcome = tokio::time::timeout_at(deadline, state.wait_for(|s| !matches!(s, ConnState::Connecting))).await;
+            let outcome =
+                tokio::time::timeout_at(deadline, state.wait_for(|s| !matches!(s, ConnState::Connecting))).await;
             let result = match outcome {
                 Err(_) => {
-                    let error = TransportError::Unreachable(format!("no connection to {peer} within {} s", timeout.as_secs()));
+                    let error =
+                        TransportError::Unreachable(format!("no connection to {peer} within {} s", timeout.as_secs()));
                     if transport.core.role == Role::Offerer {
                         transport.core.shutdown(error.clone(), false, true);
                     }
@@ -276,18 +296,33 @@ impl WebRtcEndpoint {
         let session = new_session_id();
         let (core, queues) = ConnCore::new(deps.clone(), peer, session.clone(), Role::Offerer, events, events_rx);
         let transport = Arc::new(WebRtcTransport { core: core.clone(), pc: pc.clone() });
-        let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
-        for i in 0..deps.config.channels.max(1) {
-            let label = if i == 0 { CTL_LABEL.to_string() } else { format!("{BLOB_LABEL_PREFIX}{i}") };
-            let dc = pc.create_data_channel(&label, Some(RTCDataChannelInit::default())).await.map_err(rtc)?;
-            core.add_local_channel(Chan::new(dc, &deps.config).await?);
-        }
-        let offer = pc.create_offer(None).await.map_err(rtc)?;
-        pc.set_local_description(offer).await.map_err(rtc)?;
-        let sdp = pc.local_description().await.ok_or_else(|| TransportError::Unreachable("no local description".into()))?.sdp;
-        let (fingerprint, sig) =
-            signal::sign_binding(&deps.key, &peer, &sdp).map_err(|e| TransportError::Protocol(format!("own SDP: {e}")))?;
-        let _ = core.signals.send(SignalOut::Signal(RtcSignal::Offer { session, sdp, fingerprint, sig }));
+        let setup = async {
+            let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
+            for i in 0..deps.config.channels.max(1) {
+                let label = if i == 0 { CTL_LABEL.to_string() } else { format!("{BLOB_LABEL_PREFIX}{i}") };
+                let dc = pc.create_data_channel(&label, Some(RTCDataChannelInit::default())).await.map_err(rtc)?;
+                core.add_local_channel(Chan::new(dc, &deps.config).await?);
+            }
+            let offer = pc.create_offer(None).await.map_err(rtc)?;
+            pc.set_local_description(offer).await.map_err(rtc)?;
+            let sdp = pc
+                .local_description()
+                .await
+                .ok_or_else(|| TransportError::Unreachable("no local description".into()))?;
+            let (fingerprint, sig) = signal::sign_binding(&deps.key, &peer, &sdp.sdp)
+                .map_err(|e| TransportError::Protocol(format!("own SDP: {e}")))?;
+            Ok(RtcSignal::Offer { session, sdp: sdp.sdp, fingerprint, sig })
+        };
+        let offer = match setup.await {
+            Ok(offer) => offer,
+            Err(e) => {
+                // The tasks never started, so nobody else would close it.
+                let _ = pc.close().await;
+                return Err(e);
+            }
+        };
+        // The offer goes first; the event loop then forwards ICE candidates behind it.
+        let _ = core.signals.send(SignalOut::Signal(offer));
         core.start(pc, queues);
         Ok(transport)
     }
@@ -307,7 +342,9 @@ impl WebRtcEndpoint {
             return Err(SignalError::NotAPeer(from));
         }
         match signal {
-            RtcSignal::Offer { session, sdp, fingerprint, sig } => self.on_offer(from, session, sdp, &fingerprint, &sig).await,
+            RtcSignal::Offer { session, sdp, fingerprint, sig } => {
+                self.on_offer(from, session, sdp, &fingerprint, &sig).await
+            }
             RtcSignal::Answer { session, sdp, fingerprint, sig } => {
                 self.on_answer(from, &session, sdp, &fingerprint, &sig).await
             }
@@ -344,7 +381,14 @@ impl WebRtcEndpoint {
         }
     }
 
-    async fn on_offer(&self, from: NodeId, session: String, sdp: String, fingerprint: &str, sig: &str) -> Result<(), SignalError> {
+    async fn on_offer(
+        &self,
+        from: NodeId,
+        session: String,
+        sdp: String,
+        fingerprint: &str,
+        sig: &str,
+    ) -> Result<(), SignalError> {
         let deps = self.inner.deps.clone();
         if let Err(error) = signal::verify_binding(&from, &deps.me, &sdp, fingerprint, sig) {
             tracing::warn!(from = %from, %error, "refused a WebRTC offer");
@@ -375,41 +419,82 @@ impl WebRtcEndpoint {
                 existing.core.shutdown(TransportError::Broken("superseded by the peer's offer".into()), true, false);
             } else {
                 // The peer offers again: it has lost the connection we still hold.
-                existing.core.shutdown(TransportError::Broken("replaced by a new offer from the peer".into()), false, false);
+                existing.core.shutdown(
+                    TransportError::Broken("replaced by a new offer from the peer".into()),
+                    false,
+                    false,
+                );
             }
         }
-        let answer = self.answer(from, session, sdp, &servers).await.map_err(|error| SignalError::Answer { peer: from, error })?;
-        slots.insert(from, answer);
-        Ok(())
+        match self.answer(from, session.clone(), sdp, &servers).await {
+            Ok(answer) => {
+                slots.insert(from, answer);
+                Ok(())
+            }
+            Err(error) => {
+                drop(slots);
+                tracing::warn!(from = %from, %error, "could not answer a WebRTC offer");
+                let close = RtcSignal::Close { session, code: "bad_offer".into(), message: error.to_string() };
+                let _ = deps.hub.signal(&from.to_string(), close.to_payload()).await;
+                Err(SignalError::Answer { peer: from, error })
+            }
+        }
     }
 
     /// Sets up the answering side of `session` (the caller holds the slots lock).
-    async fn answer(&self, from: NodeId, session: String, sdp: String, servers: &[IceServer]) -> Result<Arc<WebRtcTransport>, TransportError> {
+    async fn answer(
+        &self,
+        from: NodeId,
+        session: String,
+        sdp: String,
+        servers: &[IceServer],
+    ) -> Result<Arc<WebRtcTransport>, TransportError> {
         let deps = self.inner.deps.clone();
-        let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
         let (events, events_rx) = mpsc::unbounded_channel();
         let pc = build_peer_connection(&deps.config, servers, Handler { tx: events.clone() }).await?;
         let (core, queues) = ConnCore::new(deps.clone(), from, session.clone(), Role::Answerer, events, events_rx);
         let transport = Arc::new(WebRtcTransport { core: core.clone(), pc: pc.clone() });
-        let offer = RTCSessionDescription::offer(sdp).map_err(rtc)?;
-        pc.set_remote_description(offer).await.map_err(rtc)?;
-        core.remote_set.store(true, std::sync::atomic::Ordering::Release);
-        let answer = pc.create_answer(None).await.map_err(rtc)?;
-        pc.set_local_description(answer).await.map_err(rtc)?;
-        let sdp = pc.local_description().await.ok_or_else(|| TransportError::Unreachable("no local description".into()))?.sdp;
-        let (fingerprint, sig) =
-            signal::sign_binding(&deps.key, &from, &sdp).map_err(|e| TransportError::Protocol(format!("own SDP: {e}")))?;
-        let _ = core.signals.send(SignalOut::Signal(RtcSignal::Answer { session, sdp, fingerprint, sig }));
+        let setup = async {
+            let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
+            let offer = RTCSessionDescription::offer(sdp).map_err(rtc)?;
+            pc.set_remote_description(offer).await.map_err(rtc)?;
+            core.remote_set.store(true, std::sync::atomic::Ordering::Release);
+            let answer = pc.create_answer(None).await.map_err(rtc)?;
+            pc.set_local_description(answer).await.map_err(rtc)?;
+            let sdp = pc
+                .local_description()
+                .await
+                .ok_or_else(|| TransportError::Unreachable("no local description".into()))?;
+            let (fingerprint, sig) = signal::sign_binding(&deps.key, &from, &sdp.sdp)
+                .map_err(|e| TransportError::Protocol(format!("own SDP: {e}")))?;
+            Ok(RtcSignal::Answer { session, sdp: sdp.sdp, fingerprint, sig })
+        };
+        let answer = match setup.await {
+            Ok(answer) => answer,
+            Err(e) => {
+                let _ = pc.close().await;
+                return Err(e);
+            }
+        };
+        let _ = core.signals.send(SignalOut::Signal(answer));
         core.start(pc, queues);
         Ok(transport)
     }
 
-    async fn on_answer(&self, from: NodeId, session: &str, sdp: String, fingerprint: &str, sig: &str) -> Result<(), SignalError> {
+    async fn on_answer(
+        &self,
+        from: NodeId,
+        session: &str,
+        sdp: String,
+        fingerprint: &str,
+        sig: &str,
+    ) -> Result<(), SignalError> {
         let me = self.inner.deps.me;
         let slots = self.inner.slots.lock().await;
-        let Some(t) = slots.get(&from).filter(|t| {
-            t.core.session == session && t.core.role == Role::Offerer && t.core.is_connecting()
-        }) else {
+        let Some(t) = slots
+            .get(&from)
+            .filter(|t| t.core.session == session && t.core.role == Role::Offerer && t.core.is_connecting())
+        else {
             tracing::debug!(from = %from.short(), "an answer for an unknown session");
             return Ok(());
         };
@@ -461,11 +546,20 @@ async fn build_peer_connection(
         })
         .collect();
     let configuration = RTCConfigurationBuilder::new().with_ice_servers(ice_servers).build();
-    let mut settings = SettingEngineBuilder::new().with_multicast_dns_mode(MulticastDnsMode::Disabled);
+    let mut settings = SettingEngineBuilder::new()
+        .with_multicast_dns_mode(MulticastDnsMode::Disabled)
+        // Check candidate pairs every 50 ms (RFC 8445's Ta; webrtc-rs defaults to 200 ms, which
+        // cost ~300 ms per connection on loopback), and give a pair 40 tries (2 s) so paths with
+        // a long round trip (relays, mobile) are not given up on early.
+        .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(40));
     if let Some(size) = config.sctp_receive_buffer {
         settings = settings.with_sctp_max_receive_buffer_size(size);
     }
-    let pc = PeerConnectionBuilder::new()
+    let mut builder = PeerConnectionBuilder::new();
+    if let Some(runtime) = config.udp_socket_buffer.and_then(runtime::BufferedRuntime::shared) {
+        builder = builder.with_runtime(runtime);
+    }
+    let pc = builder
         .with_configuration(configuration)
         .with_setting_engine(settings.build())
         .with_handler(Arc::new(handler))

@@ -1,5 +1,10 @@
-/** One album: the grid of decrypted thumbnails and the uploader (drop or pick many files). */
-import { useEffect, useState } from "react";
+/**
+ * One album: the grid of decrypted thumbnails, where each photo is stored (refreshed every 2 s),
+ * and the uploader (drop or pick many files). Photos that arrive from another node appear by
+ * themselves.
+ */
+import { useEffect, useMemo, useRef, useState } from "react";
+import type { Placement } from "../../lib/apiTypes.ts";
 import { openPhotos } from "../../lib/photos.ts";
 import { UploadQueue, type UploadItem } from "../../lib/uploadQueue.ts";
 import { describeError } from "../../errorMessages.ts";
@@ -7,6 +12,8 @@ import { prepareInWorker } from "../../photoWorker.ts";
 import { useVault, type VaultSession } from "../context.ts";
 import { formatBytes } from "../format.ts";
 import { useAsync } from "../useAsync.ts";
+import { useReplicationStatus } from "../Placements.tsx";
+import { albumPhotoKey, albumPlacementCounts, albumSummary, placementsByPhoto } from "../replicationView.ts";
 import { Thumb } from "./Thumb.tsx";
 
 /** Upload queues outlive the page (open a photo while the rest uploads); one per album. */
@@ -39,6 +46,27 @@ export function AlbumPage({ albumId }: { albumId: string }) {
     const album = await vault.openAlbum(albumId);
     return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
   }, [vault, albumId]);
+  const replication = useReplicationStatus();
+  const status = replication.value;
+  const byPhoto = useMemo(() => (status ? placementsByPhoto(status) : new Map<string, Placement[]>()), [status]);
+
+  // Photos that reached this node from another one (or were deleted there): open the album again,
+  // once per change the status shows, so a photo the album cannot list does not reload it forever.
+  const statusKey = status ? albumPhotoKey(status, albumId) : undefined;
+  const reloadedFor = useRef<string>(undefined);
+  const shownKey =
+    state.status === "ready"
+      ? state.value.photos
+          .map((p) => p.view.id)
+          .sort()
+          .join(",")
+      : undefined;
+  useEffect(() => {
+    if (statusKey === undefined || shownKey === undefined || statusKey === shownKey) return;
+    if (reloadedFor.current === statusKey) return;
+    reloadedFor.current = statusKey;
+    reload();
+  }, [statusKey, shownKey, reload]);
 
   if (state.status === "loading") return <p className="muted">Opening the album…</p>;
   if (state.status === "failed") {
@@ -52,14 +80,34 @@ export function AlbumPage({ albumId }: { albumId: string }) {
   }
   const { album, photos } = state.value;
   const canUpload = vault.hasGrant(albumId, session.identity.id, album.detail.epoch);
+  const counts = status
+    ? albumPlacementCounts(
+        photos.map((p) => p.view.id),
+        byPhoto,
+      )
+    : [];
   return (
     <section className="card wide" data-testid="album-page" data-album-id={albumId}>
       <p>
         <a href="#/albums">← Albums</a>
       </p>
       <h1 data-testid="album-heading">{album.title ?? "(title cannot be opened)"}</h1>
-      <p className="muted" data-testid="album-count">
-        {photos.length} {photos.length === 1 ? "item" : "items"}
+      <p className="muted album-facts">
+        <span data-testid="album-count">
+          {photos.length} {photos.length === 1 ? "item" : "items"}
+        </span>
+        {counts.length > 0 && (
+          <span data-testid="placement-summary">
+            {" · "}
+            {albumSummary(counts)}
+          </span>
+        )}
+        {replication.error !== undefined && (
+          <span className="stale" role="status" data-testid="placement-stale">
+            {" · "}
+            Where the photos are stored could not be refreshed: {describeError(replication.error)}
+          </span>
+        )}
       </p>
       {canUpload && <Uploader queue={queueFor(session, albumId, album.detail.epoch, album.detail.recipient, reload)} />}
       {photos.length === 0 ? (
@@ -69,7 +117,14 @@ export function AlbumPage({ albumId }: { albumId: string }) {
       ) : (
         <ul className="grid" data-testid="photo-grid">
           {photos.map((photo) => (
-            <Thumb key={photo.view.id} album={albumId} photo={photo} keys={album.keyList} />
+            <Thumb
+              key={photo.view.id}
+              album={albumId}
+              photo={photo}
+              keys={album.keyList}
+              placements={byPhoto.get(photo.view.id)}
+              here={status?.node.node}
+            />
           ))}
         </ul>
       )}

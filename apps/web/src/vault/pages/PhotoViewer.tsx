@@ -1,4 +1,7 @@
-/** One photo, full size and decrypted; previous/next (arrow keys); download of the original. */
+/**
+ * One photo, full size and decrypted; previous/next (arrow keys); download of the original; where
+ * it is stored (refreshed every 2 s). An original that has not reached this node yet is waited for.
+ */
 import { useEffect, useState } from "react";
 import { displayKind, openBlob, openPhotos } from "../../lib/photos.ts";
 import { describeError } from "../../errorMessages.ts";
@@ -6,6 +9,8 @@ import { useVault } from "../context.ts";
 import { formatBytes } from "../format.ts";
 import { href, navigate } from "../router.ts";
 import { useAsync } from "../useAsync.ts";
+import { PlacementBadges, useReplicationStatus } from "../Placements.tsx";
+import { storedHere } from "../replicationView.ts";
 
 interface Props {
   albumId: string;
@@ -18,6 +23,8 @@ export function PhotoViewer({ albumId, photoId }: Props) {
     const album = await vault.openAlbum(albumId);
     return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
   }, [vault, albumId]);
+  const { value: status } = useReplicationStatus();
+  const placements = status?.photos.find((p) => p.photo === photoId)?.nodes;
 
   const index = state.status === "ready" ? state.value.photos.findIndex((p) => p.view.id === photoId) : -1;
   const photos = state.status === "ready" ? state.value.photos : [];
@@ -83,7 +90,19 @@ export function PhotoViewer({ albumId, photoId }: Props) {
       <h1 className="viewer-title" data-testid="viewer-name">
         {name}
       </h1>
-      <Original key={photo.view.id} blob={photo.view.blob} meta={photo.meta} keys={state.value.album.keyList} />
+      {placements && (
+        <div className="viewer-placements" data-testid="viewer-placements">
+          <span className="muted">Stored on</span>
+          <PlacementBadges placements={placements} detailed />
+        </div>
+      )}
+      <Original
+        key={photo.view.id}
+        blob={photo.view.blob}
+        meta={photo.meta}
+        keys={state.value.album.keyList}
+        arriving={storedHere(placements, status?.node.node) === false}
+      />
     </section>
   );
 }
@@ -92,10 +111,13 @@ function Original({
   blob,
   meta,
   keys,
+  arriving,
 }: {
   blob: string;
   meta: { name: string; type: string; size: number; lastModified: number } | undefined;
   keys: CryptoKey[];
+  /** Its files are on another node and not here yet: wait for them. */
+  arriving: boolean;
 }) {
   const { api } = useVault();
   const [url, setUrl] = useState<string>();
@@ -104,6 +126,7 @@ function Original({
   const type = meta?.type ?? "application/octet-stream";
 
   useEffect(() => {
+    if (arriving) return;
     const controller = new AbortController();
     let created: string | undefined;
     openBlob(api, blob, keys, type, controller.signal).then(
@@ -111,6 +134,7 @@ function Original({
         if (controller.signal.aborted) return;
         created = URL.createObjectURL(plain);
         setUrl(created);
+        setError(undefined);
       },
       (caught: unknown) => {
         if (!controller.signal.aborted) setError(describeError(caught, "blob"));
@@ -120,18 +144,23 @@ function Original({
       controller.abort();
       if (created) URL.revokeObjectURL(created);
     };
-  }, [api, blob, keys, type]);
+  }, [api, blob, keys, type, arriving]);
 
   const kind = displayKind(meta);
   const name = meta?.name ?? "photo";
   return (
     <div className="original">
-      {error && (
+      {error && !arriving && (
         <p className="form-error" role="alert" data-testid="viewer-failed">
           {error}
         </p>
       )}
-      {!url && !error && (
+      {!url && arriving && (
+        <p className="muted" role="status" data-testid="viewer-arriving">
+          This photo is still being copied to this node from another one. It opens as soon as it is here.
+        </p>
+      )}
+      {!url && !error && !arriving && (
         <p className="muted" role="status" data-testid="viewer-loading">
           Decrypting{meta ? ` ${formatBytes(meta.size)}` : ""}…
         </p>

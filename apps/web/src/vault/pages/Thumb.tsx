@@ -1,23 +1,35 @@
-/** One grid cell: the decrypted thumbnail, or a placeholder naming the kind of file. */
+/**
+ * One grid cell: the decrypted thumbnail, or a placeholder naming the kind of file; below it,
+ * where the photo is stored. A photo whose files have not reached this node yet waits for them.
+ */
 import { useEffect, useState } from "react";
+import type { Placement } from "../../lib/apiTypes.ts";
 import { displayKind, openBlob, type OpenPhoto } from "../../lib/photos.ts";
 import { useVault } from "../context.ts";
+import { PlacementBadges } from "../Placements.tsx";
+import { storedHere } from "../replicationView.ts";
 import { href } from "../router.ts";
 
 interface Props {
   album: string;
   photo: OpenPhoto;
   keys: CryptoKey[];
+  /** Where it is stored, when the replication status is known. */
+  placements?: readonly Placement[] | undefined;
+  /** This node's id, to tell whether its files are here yet. */
+  here?: string | undefined;
 }
 
-export function Thumb({ album, photo, keys }: Props) {
+export function Thumb({ album, photo, keys, placements, here }: Props) {
   const { api } = useVault();
   const [url, setUrl] = useState<string>();
   const [failed, setFailed] = useState(false);
   const thumb = photo.view.thumb;
+  // Unknown counts as here (the status may lag behind the album); known missing waits.
+  const arriving = storedHere(placements, here) === false;
 
   useEffect(() => {
-    if (!thumb) return;
+    if (!thumb || arriving) return;
     const controller = new AbortController();
     let created: string | undefined;
     openBlob(api, thumb, keys, "image/webp", controller.signal).then(
@@ -25,6 +37,7 @@ export function Thumb({ album, photo, keys }: Props) {
         if (controller.signal.aborted) return;
         created = URL.createObjectURL(blob);
         setUrl(created);
+        setFailed(false);
       },
       () => {
         if (!controller.signal.aborted) setFailed(true);
@@ -34,12 +47,19 @@ export function Thumb({ album, photo, keys }: Props) {
       controller.abort();
       if (created) URL.revokeObjectURL(created);
     };
-  }, [api, thumb, keys]);
+  }, [api, thumb, keys, arriving]);
 
   const name = photo.meta?.name ?? "(name cannot be opened)";
   const kind = displayKind(photo.meta);
+  const loading = Boolean(thumb) && (arriving || !failed);
   return (
-    <li className="thumb" data-testid="photo-thumb" data-photo-id={photo.view.id} data-name={name}>
+    <li
+      className="thumb"
+      data-testid="photo-thumb"
+      data-photo-id={photo.view.id}
+      data-name={name}
+      data-arriving={arriving ? "true" : "false"}
+    >
       <a href={href({ page: "photo", album, photo: photo.view.id })} title={name}>
         {url ? (
           <img src={url} alt={name} data-testid="thumb-image" />
@@ -47,13 +67,22 @@ export function Thumb({ album, photo, keys }: Props) {
           <span
             className={`placeholder placeholder-${kind}`}
             data-testid="thumb-placeholder"
-            data-loading={thumb && !failed ? "true" : "false"}
+            data-loading={loading ? "true" : "false"}
           >
-            {thumb && !failed ? "…" : kind === "video" ? "▶ video" : kind === "image" ? "image" : fileLabel(name)}
+            {loading
+              ? arriving
+                ? "arriving…"
+                : "…"
+              : kind === "video"
+                ? "▶ video"
+                : kind === "image"
+                  ? "image"
+                  : fileLabel(name)}
           </span>
         )}
         <span className="thumb-name">{name}</span>
       </a>
+      {placements && <PlacementBadges placements={placements} />}
     </li>
   );
 }

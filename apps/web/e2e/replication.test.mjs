@@ -1,0 +1,400 @@
+// The replication demo end to end, in Chromium against real processes: a hub and two nodes, Oak
+// and Pine, on one machine. At Oak: create an identity, claim, make an album, upload 5 photos,
+// download the identity backup; the grid says they are on Oak only. Enrol Pine from Oak's Nodes
+// page (the token goes to `p2pos peer add` on Pine's data dir); the grid shows "Oak ✓ Pine ✓" and
+// the Nodes page Pine green over a direct WebRTC path. Oak is killed; at Pine, a fresh browser
+// restores the identity, opens the album and decrypts every original; 2 more photos are uploaded
+// there. Oak comes back and catches up by itself: both UIs show 7 photos on both nodes.
+import assert from "node:assert/strict";
+import { createHash } from "node:crypto";
+import { mkdir, readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
+import { after, before, test } from "node:test";
+import { DIST, freePort, launchBrowser, restoreThroughUi, runCli, startHub, startNode, tempDir } from "./support.mjs";
+
+const PASSPHRASE = "a long and careful family passphrase";
+const TITLE = "Summer 2026";
+
+let hub;
+let oak;
+let pine;
+let browser;
+let temp;
+const nodeSetup = {};
+
+/** `p2pos node` flags for one of the demo's nodes: its name, the hub, loopback WebRTC, 1 s syncs. */
+function nodeOptions(name, port, dataDir) {
+  return {
+    listen: `127.0.0.1:${port}`,
+    dataDir,
+    args: [
+      "--name",
+      name,
+      "--hub",
+      hub.wsUrl,
+      "--rtc-bind",
+      "127.0.0.1:0",
+      "--public-url",
+      `http://127.0.0.1:${port}`,
+      "--sync-interval-secs",
+      "1",
+    ],
+  };
+}
+
+before(async () => {
+  temp = await tempDir("replication");
+  hub = await startHub(DIST);
+  assert.match(
+    hub.wsUrl ?? "",
+    /^ws:\/\/127\.0\.0\.1:\d+\/v1\/ws$/,
+    `the hub printed its WebSocket URL: ${hub.output()}`,
+  );
+  for (const name of ["Oak", "Pine"]) {
+    const dataDir = path.join(temp.dir, name.toLowerCase());
+    await mkdir(dataDir);
+    nodeSetup[name] = nodeOptions(name, await freePort(), dataDir);
+  }
+  [oak, pine] = await Promise.all([startNode(DIST, nodeSetup.Oak), startNode(DIST, nodeSetup.Pine)]);
+  browser = await launchBrowser();
+});
+
+after(async () => {
+  await browser?.close();
+  await Promise.all([oak?.stop(), pine?.stop()]);
+  await hub?.stop();
+  await temp?.cleanup();
+});
+
+/** With P2POS_SCREENSHOTS=<dir>, save a screenshot of each step there (for reviewing the UI). */
+async function shot(page, name) {
+  const dir = process.env.P2POS_SCREENSHOTS;
+  if (dir) await page.screenshot({ path: path.join(dir, `replication-${name}.png`), fullPage: true });
+}
+
+const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
+
+async function newPage(context, url, label) {
+  const page = await context.newPage();
+  page.on("pageerror", (error) => console.error(`[${label} page error]`, error));
+  await page.goto(`${url}/`);
+  return page;
+}
+
+/** Create an identity through the UI. */
+async function createIdentity(page, name) {
+  const create = page.getByTestId("create-identity");
+  await create.getByTestId("create-name").fill(name);
+  await create.getByTestId("create-passphrase").fill(PASSPHRASE);
+  await create.getByTestId("create-passphrase-confirm").fill(PASSPHRASE);
+  await create.getByTestId("create-submit").click();
+  await page.getByTestId("readable-id").waitFor({ timeout: 60_000 });
+}
+
+/** JPEGs drawn on a canvas in the browser (noise, so every file is distinct), as bytes. */
+async function drawPhotos(page, seeds) {
+  const encoded = await page.evaluate(async (seeds) => {
+    const out = [];
+    for (const seed of seeds) {
+      const canvas = new OffscreenCanvas(640, 480);
+      const ctx = canvas.getContext("2d");
+      const image = ctx.createImageData(640, 480);
+      let x = seed * 2654435761;
+      for (let i = 0; i < image.data.length; i++) {
+        x = (x * 1103515245 + 12345) >>> 0;
+        image.data[i] = i % 4 === 3 ? 255 : x >>> 24;
+      }
+      ctx.putImageData(image, 0, 0);
+      ctx.fillStyle = `hsl(${seed * 47} 70% 50%)`;
+      ctx.fillRect(160, 120, 320, 240);
+      const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.9 });
+      const bytes = new Uint8Array(await blob.arrayBuffer());
+      let binary = "";
+      for (let i = 0; i < bytes.length; i += 0x8000) binary += String.fromCharCode(...bytes.subarray(i, i + 0x8000));
+      out.push(btoa(binary));
+    }
+    return out;
+  }, seeds);
+  const files = [];
+  for (const [i, seed] of seeds.entries()) {
+    const name = `summer-${String(seed).padStart(2, "0")}.jpg`;
+    const bytes = Buffer.from(encoded[i], "base64");
+    const file = path.join(temp.dir, name);
+    await writeFile(file, bytes);
+    files.push({ name, path: file, sha256: sha256(bytes) });
+  }
+  return files;
+}
+
+/** Upload through the album page's picker and wait until all are done. */
+async function upload(page, files) {
+  const before = await page.locator('[data-testid="upload-item"][data-status="done"]').count();
+  await page.getByTestId("upload-input").setInputFiles(files.map((f) => f.path));
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="upload-item"][data-status="done"]').length === n,
+    before + files.length,
+    { timeout: 60_000, polling: 250 },
+  );
+  assert.equal(await page.locator('[data-testid="upload-item"][data-status="failed"]').count(), 0);
+}
+
+/**
+ * Wait until the grid shows `count` photos, every thumbnail decrypted, each stored on exactly the
+ * nodes of `nodes` in their states ({ Oak: "ok", Pine: "pending" }), or as `except[name]` says for
+ * some photos; on timeout, fail with what the grid showed.
+ */
+async function waitForGrid(page, count, nodes, { except = {}, timeout = 60_000 } = {}) {
+  const wanted = (states) =>
+    Object.entries(states)
+      .map(([name, state]) => `${name}:${state}`)
+      .sort()
+      .join(" ");
+  const expected = {
+    count,
+    nodes: wanted(nodes),
+    except: Object.fromEntries(Object.entries(except).map(([name, states]) => [name, wanted(states)])),
+  };
+  try {
+    await page.waitForFunction(
+      (expected) => {
+        const cells = [...document.querySelectorAll('[data-testid="photo-thumb"]')].map((cell) => {
+          const img = cell.querySelector('[data-testid="thumb-image"]');
+          return {
+            name: cell.getAttribute("data-name"),
+            shown: Boolean(img?.complete && img.naturalWidth > 0),
+            nodes: [...cell.querySelectorAll('[data-testid="placement"]')]
+              .map((b) => `${b.getAttribute("data-node-name")}:${b.getAttribute("data-state")}`)
+              .sort()
+              .join(" "),
+          };
+        });
+        // Kept for the failure message.
+        window.lastGrid = cells;
+        return (
+          cells.length === expected.count &&
+          cells.every((cell) => cell.shown && cell.nodes === (expected.except[cell.name] ?? expected.nodes))
+        );
+      },
+      expected,
+      { timeout, polling: 250 },
+    );
+  } catch (error) {
+    const shown = await page.evaluate(() => window.lastGrid).catch(() => "(page gone)");
+    throw new Error(
+      `the grid did not show ${JSON.stringify(expected)} within ${timeout} ms; it shows ${JSON.stringify(shown, null, 1)}`,
+      { cause: error },
+    );
+  }
+}
+
+/** Open an album from the Albums page by its title. */
+async function openAlbum(page, title) {
+  await page.getByTestId("nav-albums").click();
+  const card = page.locator('[data-testid="album-card"]', { hasText: title });
+  await card.waitFor({ timeout: 30_000 });
+  await card.locator("a").click();
+  await page.getByTestId("album-page").waitFor();
+}
+
+/** Wait for a peer row on the Nodes page in the given health (and path, when given). */
+async function waitForPeer(page, name, health, { path: pathKind, timeout = 60_000 } = {}) {
+  const selector =
+    `[data-testid="peer-row"][data-node-name="${name}"][data-health="${health}"]` +
+    (pathKind ? `[data-path="${pathKind}"]` : "");
+  try {
+    await page.locator(selector).waitFor({ timeout });
+  } catch (error) {
+    const rows = await page
+      .getByTestId("peer-row")
+      .evaluateAll((rows) => rows.map((r) => `${r.getAttribute("data-node-name")}: ${r.textContent}`));
+    throw new Error(`no ${health} peer row for ${name} within ${timeout} ms; rows: ${JSON.stringify(rows)}`, {
+      cause: error,
+    });
+  }
+  return page.locator(selector);
+}
+
+test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { timeout: 300_000 }, async () => {
+  const started = Date.now();
+  const log = (step) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${step}`);
+  assert.match(oak.setupCode ?? "", /^[A-Z0-9]{5}-[A-Z0-9]{5}$/, "Oak printed a setup code");
+
+  // --- At Oak: identity, claim, album, 5 photos
+  const oakContext = await browser.newContext({ acceptDownloads: true });
+  const atOak = await newPage(oakContext, oak.url, "Oak");
+  await createIdentity(atOak, "Ada");
+  await atOak.getByTestId("claim-node").waitFor({ timeout: 30_000 });
+  await atOak.getByTestId("claim-code").fill(oak.setupCode);
+  await atOak.getByTestId("claim-submit").click();
+  await atOak.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+  await atOak.getByTestId("nav-albums").click();
+  await atOak.getByTestId("album-title-input").fill(TITLE);
+  await atOak.getByTestId("album-create").click();
+  await atOak.getByTestId("album-page").waitFor();
+  const albumId = await atOak.getByTestId("album-page").getAttribute("data-album-id");
+  const first = await drawPhotos(atOak, [1, 2, 3, 4, 5]);
+  await upload(atOak, first);
+  log("5 photos uploaded at Oak");
+
+  // The identity backup, for the browser at Pine later.
+  await atOak.getByTestId("nav-settings").click();
+  const [backupDownload] = await Promise.all([
+    atOak.waitForEvent("download"),
+    atOak.getByTestId("settings-backup").click(),
+  ]);
+  const backupFile = path.join(temp.dir, backupDownload.suggestedFilename());
+  await backupDownload.saveAs(backupFile);
+
+  // On Oak only: Pine is not enrolled yet.
+  await openAlbum(atOak, TITLE);
+  await waitForGrid(atOak, 5, { Oak: "ok" });
+  assert.equal(await atOak.getByTestId("placement-summary").textContent(), " · on Oak 5/5");
+  await shot(atOak, "01-oak-only");
+
+  // --- Enrol Pine: a token from Oak's Nodes page, `p2pos peer add` on Pine's data dir
+  await atOak.getByTestId("nav-nodes").click();
+  await atOak.getByTestId("peers-empty").waitFor();
+  assert.equal(await atOak.getByTestId("this-node-name").textContent(), "Oak");
+  assert.equal(await atOak.getByTestId("this-node-hub").textContent(), hub.wsUrl);
+  await atOak.getByTestId("enrol-start").click();
+  const token = (await atOak.getByTestId("enrol-token").textContent()).trim();
+  assert.match(token, /^P2POS-ENROLL-[A-Z2-7]+$/);
+  assert.equal(await atOak.getByTestId("enrol-qr").getAttribute("data-qr-text"), token, "the QR code is the token");
+  assert.match(await atOak.getByTestId("enrol-expiry").textContent(), /Works once, until .* \(15 minutes\)/);
+  await shot(atOak, "02-oak-enrol-token");
+
+  const added = await runCli(["peer", "add", token, "--data-dir", nodeSetup.Pine.dataDir]);
+  assert.equal(added.code, 0, `p2pos peer add: ${added.stderr}`);
+  assert.match(added.stdout, /enrolled with Oak/);
+  log("Pine enrolled");
+
+  // Oak's Nodes page: Pine green, over WebRTC host candidates (same machine).
+  const pineRow = await waitForPeer(atOak, "Pine", "green", { path: "host" });
+  assert.equal(await pineRow.getByTestId("peer-path").textContent(), "direct (same network)");
+  assert.equal(await pineRow.getByTestId("peer-label").textContent(), "Up to date");
+  assert.match(await pineRow.getByTestId("peer-last-sync").textContent(), /^(just now|\d+ s ago)$/);
+  assert.equal(await pineRow.getByTestId("peer-backlog").textContent(), "nothing");
+  assert.match(await atOak.getByTestId("enrol-joined").textContent(), /^Pine joined with the token/);
+  await shot(atOak, "03-oak-nodes-pine-green");
+  log("Pine green on Oak's Nodes page");
+
+  // The grid: every photo on both nodes.
+  await openAlbum(atOak, TITLE);
+  await waitForGrid(atOak, 5, { Oak: "ok", Pine: "ok" });
+  assert.equal(await atOak.getByTestId("placement-summary").textContent(), " · on Oak 5/5 · on Pine 5/5");
+  await shot(atOak, "04-oak-grid-both");
+  // And the viewer says the same.
+  await atOak.locator(`[data-testid="photo-thumb"][data-name="${first[0].name}"] a`).click();
+  await atOak.getByTestId("viewer-image").waitFor({ timeout: 30_000 });
+  await atOak.waitForFunction(
+    () =>
+      [...document.querySelectorAll('[data-testid="viewer-placements"] [data-testid="placement"]')]
+        .map((b) => `${b.getAttribute("data-node-name")}:${b.getAttribute("data-state")}`)
+        .join(" ") === "Oak:ok Pine:ok",
+    null,
+    { timeout: 10_000, polling: 250 },
+  );
+  await shot(atOak, "05-oak-viewer");
+  await atOak.getByTestId("viewer-back").click();
+  await atOak.getByTestId("album-page").waitFor();
+
+  // --- Oak dies (no clean shutdown)
+  await oak.kill();
+  log("Oak killed");
+
+  // --- At Pine, a fresh browser: restore the identity, open the album, decrypt every original
+  const pineContext = await browser.newContext({ acceptDownloads: true });
+  const atPine = await newPage(pineContext, pine.url, "Pine");
+  await restoreThroughUi(atPine, backupFile, PASSPHRASE);
+  await atPine.getByTestId("vault-shell").waitFor({ timeout: 60_000 });
+  assert.equal(await atPine.getByTestId("dashboard-role").textContent(), "Admin");
+  await openAlbum(atPine, TITLE);
+  assert.equal(await atPine.getByTestId("album-page").getAttribute("data-album-id"), albumId);
+  await waitForGrid(atPine, 5, { Oak: "ok", Pine: "ok" });
+  await shot(atPine, "06-pine-restored-grid");
+  for (const file of first) {
+    await atPine.locator(`[data-testid="photo-thumb"][data-name="${file.name}"] a`).click();
+    await atPine.getByTestId("viewer-download").waitFor({ timeout: 30_000 });
+    const [download] = await Promise.all([
+      atPine.waitForEvent("download"),
+      atPine.getByTestId("viewer-download").click(),
+    ]);
+    assert.equal(download.suggestedFilename(), file.name);
+    assert.equal(sha256(await readFile(await download.path())), file.sha256, `${file.name} decrypts at Pine`);
+    await atPine.getByTestId("viewer-back").click();
+    await atPine.getByTestId("album-page").waitFor();
+  }
+  log("5 originals decrypted at Pine");
+
+  // Two more photos, at Pine, while Oak is down: on Pine only for now.
+  const more = await drawPhotos(atPine, [6, 7]);
+  await upload(atPine, more);
+  await waitForGrid(
+    atPine,
+    7,
+    { Oak: "ok", Pine: "ok" },
+    {
+      except: Object.fromEntries(more.map((f) => [f.name, { Oak: "pending", Pine: "ok" }])),
+    },
+  );
+  assert.equal(await atPine.getByTestId("placement-summary").textContent(), " · on Pine 7/7 · on Oak 5/7");
+  await shot(atPine, "07-pine-two-more");
+
+  // Pine's Nodes page: Oak is red, with the reason.
+  await atPine.getByTestId("nav-nodes").click();
+  const oakRow = await waitForPeer(atPine, "Oak", "red", { timeout: 90_000 });
+  assert.equal(await oakRow.getByTestId("peer-label").textContent(), "Offline");
+  assert.match(await oakRow.getByTestId("peer-detail").textContent(), /^Cannot reach it/);
+  assert.ok((await oakRow.getByTestId("peer-last-error").textContent()).length > 0, "the node's reason is shown");
+  assert.equal(await oakRow.getByTestId("peer-path").textContent(), "not connected");
+  await shot(atPine, "08-pine-nodes-oak-offline");
+  log("Oak red on Pine's Nodes page");
+  await openAlbum(atPine, TITLE);
+
+  // --- Oak comes back where it was and catches up by itself; its open page follows
+  oak = await startNode(DIST, nodeSetup.Oak);
+  log("Oak restarted");
+  await waitForGrid(atOak, 7, { Oak: "ok", Pine: "ok" }, { timeout: 90_000 });
+  assert.equal(await atOak.getByTestId("placement-summary").textContent(), " · on Oak 7/7 · on Pine 7/7");
+  await shot(atOak, "09-oak-caught-up");
+  await waitForGrid(atPine, 7, { Oak: "ok", Pine: "ok" });
+  assert.equal(await atPine.getByTestId("placement-summary").textContent(), " · on Pine 7/7 · on Oak 7/7");
+  await shot(atPine, "10-pine-both");
+  log("both UIs show 7 photos on both nodes");
+
+  await atPine.getByTestId("nav-nodes").click();
+  await waitForPeer(atPine, "Oak", "green");
+  await shot(atPine, "11-pine-nodes-oak-green");
+
+  // Adding a node with a bad token says why, in words: not a token; a token already used.
+  const addNode = atPine.getByTestId("add-node");
+  await addNode.getByTestId("add-node-token").fill("P2POS-ENROLL-NOTATOKEN");
+  await addNode.getByTestId("add-node-submit").click();
+  assert.match(await addNode.getByTestId("add-node-error").textContent(), /^That is not a token this node can use: /);
+  await addNode.getByTestId("add-node-token").fill(token);
+  await addNode.getByTestId("add-node-submit").click();
+  await atPine.waitForFunction(
+    () =>
+      /^This token did not work: .*already used/.test(
+        document.querySelector('[data-testid="add-node-error"]')?.textContent ?? "",
+      ),
+    null,
+    { timeout: 40_000, polling: 250 },
+  );
+  await shot(atPine, "12-pine-used-token");
+
+  // Removing a node asks first.
+  const oakAtPine = atPine.locator('[data-testid="peer-row"][data-node-name="Oak"]');
+  await oakAtPine.getByTestId("peer-remove").click();
+  await oakAtPine.getByTestId("peer-remove-no").click();
+  assert.equal(await oakAtPine.getByTestId("peer-remove-confirm").count(), 0, "cancel keeps it");
+  await oakAtPine.getByTestId("peer-remove").click();
+  await shot(atPine, "13-pine-remove-confirm");
+  await oakAtPine.getByTestId("peer-remove-yes").click();
+  await atPine.getByTestId("peers-empty").waitFor({ timeout: 10_000 });
+  const peersLeft = await runCli(["peer", "list", "--json", "--data-dir", nodeSetup.Pine.dataDir]);
+  assert.deepEqual(JSON.parse(peersLeft.stdout), [], "Pine no longer pins Oak");
+
+  await Promise.all([oakContext.close(), pineContext.close()]);
+  log("done");
+});

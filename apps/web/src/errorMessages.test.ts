@@ -1,0 +1,61 @@
+import { describe, expect, it } from "vitest";
+import { ApiError } from "./lib/api.ts";
+import { describeError } from "./errorMessages.ts";
+
+const api = (status: number, code: string, message: string) =>
+  new ApiError(status, code as ConstructorParameters<typeof ApiError>[1], message);
+
+describe("enrolment errors in plain words", () => {
+  it("say why a token did not work, in the node's words", () => {
+    expect(
+      describeError(
+        api(403, "forbidden", "the enrolment token has expired; issue a new one with `p2pos enroll`"),
+        "peer",
+      ),
+    ).toBe(
+      "This token did not work: the enrolment token has expired; issue a new one with `p2pos enroll`. A token works once, for 15 minutes: make a new one on the other node if needed.",
+    );
+    expect(
+      describeError(
+        api(403, "forbidden", "the issuing node refused: this enrolment token was already used; issue a new one"),
+        "peer",
+      ),
+    ).toMatch(/^This token did not work: the issuing node refused: this enrolment token was already used/);
+  });
+
+  it("tell a damaged token from an unreachable node", () => {
+    expect(
+      describeError(api(400, "bad_request", "not an enrolment token: it should start with P2POS-ENROLL-"), "peer"),
+    ).toBe("That is not a token this node can use: not an enrolment token: it should start with P2POS-ENROLL-.");
+    expect(
+      describeError(
+        api(
+          502,
+          "bad_gateway",
+          "no answer from the issuing node within 30 s (is it running and connected to the hub?)",
+        ),
+        "peer",
+      ),
+    ).toBe(
+      "The other node could not be reached: no answer from the issuing node within 30 s (is it running and connected to the hub?).",
+    );
+    expect(describeError(api(0, "network", "The node could not be reached."), "peer")).toBe(
+      "The node could not be reached. Is it running?",
+    );
+  });
+
+  it("explain a node that cannot enrol, or a family clash", () => {
+    expect(
+      describeError(
+        api(409, "conflict", "this node has no hub configured (`--hub`), so it cannot enrol peers"),
+        "enroll",
+      ),
+    ).toBe("This node has no hub configured (`--hub`), so it cannot enrol peers.");
+    expect(
+      describeError(api(409, "conflict", "this node belongs to another family (F1); a node serves one family"), "peer"),
+    ).toBe("That token cannot be used here: this node belongs to another family (F1); a node serves one family.");
+    expect(describeError(api(404, "not_found", "no such peer"), "peer")).toBe(
+      "That node is not enrolled here (any more).",
+    );
+  });
+});

@@ -1,0 +1,13 @@
+import { describe, expect, it } from "vitest";
+import { href, parseRoute } from "./router.ts";
+
+describe("routes", () => {
+  it("parse and build every page, the Nodes page included", () => {
+    expect(parseRoute("#/nodes")).toEqual({ page: "nodes" });
+    expect(href({ page: "nodes" })).toBe("#/nodes");
+    expect(parseRoute("#/members")).toEqual({ page: "members" });
+    expect(parseRoute("")).toEqual({ page: "dashboard" });
+    expect(parseRoute("#/albums/a1/photos/p1")).toEqual({ page: "photo", album: "a1", photo: "p1" });
+    expect(parseRoute("#/nodes/extra")).toEqual({ page: "missing", path: "/nodes/extra" });
+  });
+});
