@@ -16,9 +16,23 @@ use crate::replication::{NodeService, RtcConnect};
 
 struct Rtc(WebRtcEndpoint);
 
+/// Of two peers, the one with the lower node id offers at once; the other first waits a moment
+/// for that offer (both sync every few seconds), and offers itself only if none comes — e.g. when
+/// the peer still holds a connection to this node's previous run. So offers rarely cross, and
+/// when they do the endpoint settles the glare.
 #[async_trait]
 impl RtcConnect for Rtc {
     async fn connect(&self, peer: NodeId) -> Result<Arc<dyn PeerTransport>, TransportError> {
+        if self.0.node_id() > peer {
+            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
+            while tokio::time::Instant::now() < deadline {
+                if let Some(transport) = self.0.transport(peer).await {
+                    let transport: Arc<dyn PeerTransport> = transport;
+                    return Ok(transport);
+                }
+                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+            }
+        }
         let transport: Arc<dyn PeerTransport> = self.0.connect(peer).await?;
         Ok(transport)
     }
@@ -33,7 +47,13 @@ pub(crate) fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let (hub, events) = HubClient::spawn(url.clone(), Some(state.inner.node_key.clone()), profile);
     let endpoint = config.webrtc.then(|| {
         let peers_state = state.clone();
-        let rtc = WebRtcConfig { udp_addrs: config.rtc_bind.clone(), ..WebRtcConfig::default() };
+        // A sync asks small questions: if one waits 15 s the connection is as good as dead, and
+        // replication should move on (to HTTP, or report the peer offline).
+        let rtc = WebRtcConfig {
+            udp_addrs: config.rtc_bind.clone(),
+            call_timeout: std::time::Duration::from_secs(15),
+            ..WebRtcConfig::default()
+        };
         WebRtcEndpoint::new(
             hub.clone(),
             state.inner.node_key.clone(),

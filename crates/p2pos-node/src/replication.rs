@@ -98,7 +98,13 @@ pub(crate) struct Replication {
     replicator: Mutex<Option<Replicator>>,
     http: Mutex<HashMap<NodeId, Arc<HttpTransport>>>,
     rtc: RwLock<Option<Arc<dyn RtcConnect>>>,
+    /// When WebRTC to a peer last failed: while recent, HTTP (if possible) is used directly.
+    rtc_failed: Mutex<HashMap<NodeId, std::time::Instant>>,
 }
+
+/// After a failed WebRTC attempt, how long a peer with an HTTP URL is reached by HTTP alone before
+/// WebRTC is tried again.
+const RTC_RETRY_AFTER: Duration = Duration::from_secs(30);
 
 /// The WebRTC side, as the connector needs it (implemented in `hub.rs`).
 #[async_trait]
@@ -119,6 +125,7 @@ impl Replication {
             replicator: Mutex::new(None),
             http: Mutex::new(HashMap::new()),
             rtc: RwLock::new(None),
+            rtc_failed: Mutex::new(HashMap::new()),
         })
     }
 
@@ -643,12 +650,25 @@ impl Connector for NodeConnector {
         let config = &self.state.inner.config.replication;
         let info = rep.peer(&peer).ok_or_else(|| TransportError::Unreachable("not an enrolled peer".into()))?;
         let mut why = Vec::new();
-        if config.webrtc {
+        let http_possible = config.http && info.base_url.is_some();
+        let recently_failed = lock(&rep.rtc_failed).get(&peer).is_some_and(|t| t.elapsed() < RTC_RETRY_AFTER);
+        if config.webrtc && recently_failed && http_possible {
+            why.push("WebRTC: failed recently".into());
+        } else if config.webrtc {
             match rep.rtc() {
                 Some(rtc) => match tokio::time::timeout(config.webrtc_timeout, rtc.connect(peer)).await {
-                    Ok(Ok(transport)) => return Ok(transport),
-                    Ok(Err(e)) => why.push(format!("WebRTC: {e}")),
-                    Err(_) => why.push(format!("WebRTC: no connection within {} s", config.webrtc_timeout.as_secs())),
+                    Ok(Ok(transport)) => {
+                        lock(&rep.rtc_failed).remove(&peer);
+                        return Ok(transport);
+                    }
+                    Ok(Err(e)) => {
+                        lock(&rep.rtc_failed).insert(peer, std::time::Instant::now());
+                        why.push(format!("WebRTC: {e}"));
+                    }
+                    Err(_) => {
+                        lock(&rep.rtc_failed).insert(peer, std::time::Instant::now());
+                        why.push(format!("WebRTC: no connection within {} s", config.webrtc_timeout.as_secs()));
+                    }
                 },
                 None if config.hub.is_none() => why.push("WebRTC: no hub configured".into()),
                 None => why.push("WebRTC: not connected to the hub".into()),

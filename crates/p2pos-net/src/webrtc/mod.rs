@@ -339,6 +339,13 @@ impl WebRtcEndpoint {
         };
         if !(self.inner.is_peer)(from) {
             tracing::info!(from = %from, "ignoring a WebRTC signal from a node that is not a peer");
+            // Tell an offerer at once, so its offer fails now instead of after the connect
+            // timeout (e.g. a node enrolled a moment ago that this node has not loaded yet).
+            if let RtcSignal::Offer { session, .. } = signal {
+                let message = "this node does not know you as a peer (yet)".to_string();
+                let close = RtcSignal::Close { session, code: "not_a_peer".into(), message };
+                let _ = self.inner.deps.hub.signal(&from.to_string(), close.to_payload()).await;
+            }
             return Err(SignalError::NotAPeer(from));
         }
         match signal {
@@ -551,7 +558,11 @@ async fn build_peer_connection(
         // Check candidate pairs every 50 ms (RFC 8445's Ta; webrtc-rs defaults to 200 ms, which
         // cost ~300 ms per connection on loopback), and give a pair 40 tries (2 s) so paths with
         // a long round trip (relays, mobile) are not given up on early.
-        .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(40));
+        .with_ice_connection_attempts(Some(Duration::from_millis(50)), Some(40))
+        // A peer that went away (killed, unplugged) is noticed in ~10 s instead of webrtc-rs's
+        // 25 s, so replication falls back or reports it offline sooner: keepalives every second,
+        // disconnected after 3 s of silence, failed after 10 s.
+        .with_ice_timeouts(Some(Duration::from_secs(3)), Some(Duration::from_secs(10)), Some(Duration::from_secs(1)));
     if let Some(size) = config.sctp_receive_buffer {
         settings = settings.with_sctp_max_receive_buffer_size(size);
     }
