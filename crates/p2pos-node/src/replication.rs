@@ -543,7 +543,8 @@ impl Local for NodeLocal {
         for entry in entries {
             let record = entry.record();
             let Some(id) = record_id(&record) else {
-                return Err(format!("record {} from {} is not valid base64", entry.seq, from.short()));
+                tracing::warn!(seq = entry.seq, peer = %from.short(), "skipped a record that is not valid base64");
+                continue;
             };
             let known = self
                 .state
@@ -557,10 +558,16 @@ impl Local for NodeLocal {
             if known {
                 continue;
             }
-            crate::records::accept(&self.state, record)
-                .await
-                .map_err(|e| format!("record {} from {} refused: {e}", entry.seq, from.short()))?;
-            applied += 1;
+            match crate::records::accept(&self.state, record).await {
+                Ok(_) => applied += 1,
+                // Our own trouble (the database): stop here, the sync retries from this record.
+                Err(e @ ApiError::Internal(_)) => return Err(format!("storing record {}: {e}", entry.seq)),
+                // A record this node's rules refuse (forged, or not allowed) is skipped for good:
+                // it must not block everything after it. The vault would refuse it anyway.
+                Err(e) => {
+                    tracing::warn!(seq = entry.seq, peer = %from.short(), error = %e, "refused a replicated record")
+                }
+            }
         }
         if applied > 0 && self.state.vault().family().is_some() {
             self.state.forget_setup_code();

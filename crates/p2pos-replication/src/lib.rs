@@ -30,8 +30,10 @@ const RESUMES_PER_ATTEMPT: u32 = 3;
 /// What replication needs from the node: its stores and its vault's rules.
 #[async_trait]
 pub trait Local: Send + Sync + 'static {
-    /// Verify, store and apply records read from `from`'s log (in its order). Records already held
-    /// are skipped; a record the vault refuses is an error naming it (nothing after it is applied).
+    /// Verify, store and apply records read from `from`'s log (in its order); returns how many
+    /// were new. Records already held are skipped, and so are records the rules refuse (forged,
+    /// not allowed): they must not block the rest. An error (storage failing) stops the sync, which
+    /// is retried from the same cursor.
     async fn apply_records(&self, from: NodeId, entries: &[LogEntry]) -> Result<usize, String>;
     /// Remember that `peer` holds these blobs (for the status, and across restarts).
     async fn peer_holds(&self, peer: NodeId, entries: &[BlobEntry]) -> Result<(), String>;

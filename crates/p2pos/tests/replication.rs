@@ -163,3 +163,47 @@ fn up_runs_the_demo_family_and_resumes_it() {
 fn terminate(pid: u32) {
     Command::new("kill").arg("-TERM").arg(pid.to_string()).status().unwrap();
 }
+
+/// A peer whose log holds a forged record (written straight into its database, as a compromised
+/// node could): the receiving node refuses that record and still replicates everything after it.
+#[test]
+fn a_forged_record_in_a_peers_log_is_refused_and_the_rest_replicates() {
+    use base64::Engine as _;
+    let hub = start_hub();
+    let oak = Member::start("Oak", &hub, &["--no-webrtc"]);
+    let pine = Member::start("Pine", &hub, &["--no-webrtc"]);
+    let (mut family, cookie) = Family::found(&oak);
+    family.upload(&oak, &cookie, 0, 10_000);
+    enroll(&oak, &pine);
+    wait_for("the first photo at Pine", Duration::from_secs(60), || pine.metric("p2pos_node_blobs") == 1);
+
+    // A photo record claiming the admin as signer, signed by a stranger.
+    let stranger = Identity::generate().unwrap();
+    let body = serde_json::json!({"type": "photo", "photo": photo_id(20), "album": ALBUM, "epoch": 1,
+        "blob": BlobId::of(b"x"), "size": 1, "thumb": null, "thumb_size": null, "meta": "x", "deleted": false,
+        "v": 1, "family": FAMILY, "hlc": {"wall_ms": 999_999, "counter": 0}});
+    let forged = p2pos_core::SignedRecord::sign(&stranger, &body).unwrap();
+    let b64 = base64::engine::general_purpose::STANDARD;
+    let oak_db = p2pos_node::enroll::DataDir::open(oak.dir.path()).unwrap();
+    oak_db
+        .db
+        .execute(
+            "INSERT INTO records (record_id, signer, kind, subject, hlc_wall, hlc_counter, body, sig, received_ms)
+             VALUES (?1, ?2, 'photo', ?3, 999999, 0, ?4, ?5, 0)",
+            (
+                blake3::hash(forged.sig.as_bytes()).as_bytes().to_vec(),
+                family.me.id().to_string(),
+                photo_id(20),
+                b64.decode(&forged.body).unwrap(),
+                b64.decode(&forged.sig).unwrap(),
+            ),
+        )
+        .unwrap();
+    // A genuine photo after it in Oak's log.
+    family.upload(&oak, &cookie, 1, 10_000);
+    wait_for("the second photo at Pine", Duration::from_secs(60), || pine.metric("p2pos_node_blobs") == 2);
+    wait_for("Pine's records", Duration::from_secs(30), || {
+        pine.metric("p2pos_node_records") + 1 == oak.metric("p2pos_node_records")
+    });
+    assert!(pine.metric("p2pos_node_records_refused_total") >= 1, "the forged record was refused");
+}
