@@ -764,13 +764,24 @@ struct Placement {
     error: Option<String>,
 }
 
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatusQuery {
+    /// Only the photos of this album (pages that show one album poll with it).
+    album: Option<String>,
+    /// `false`: peers only, no photos (the Nodes page). Default true.
+    photos: Option<bool>,
+}
+
 /// Where the family's photos are, and how this node's peers are doing.
 #[utoipa::path(get, path = "/v1/replication/status", operation_id = "replication_status", tag = "nodes",
+    params(StatusQuery),
     responses((status = 200, body = ReplicationStatus), (status = 401, body = crate::openapi::ErrorBody),
         (status = 403, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn status(
     State(state): State<AppState>,
     session: Session,
+    crate::error::ApiQuery(query): crate::error::ApiQuery<StatusQuery>,
 ) -> Result<Json<ReplicationStatus>, ApiError> {
     session.require_member(&state)?;
     let replicator_snapshot = {
@@ -805,8 +816,12 @@ pub(crate) async fn status(
             }
         })
         .collect();
+    let wants_photos = query.photos.unwrap_or(true);
     let held: std::collections::HashSet<[u8; 32]> = state
-        .db(|db| {
+        .db(move |db| {
+            if !wants_photos {
+                return Ok(Default::default());
+            }
             let mut stmt = db.prepare_cached("SELECT id FROM blobs")?;
             let rows = stmt.query_map([], |r| r.get::<_, Vec<u8>>(0))?;
             Ok(rows.filter_map(|r| r.ok().and_then(|b| <[u8; 32]>::try_from(b).ok())).collect())
@@ -816,6 +831,9 @@ pub(crate) async fn status(
         let vault = state.vault();
         let mut photos = Vec::new();
         for (album_id, _) in vault.albums() {
+            if !query.photos.unwrap_or(true) || query.album.as_ref().is_some_and(|a| *a != album_id.to_string()) {
+                continue;
+            }
             if !vault.can_open_album(&session.identity, album_id) {
                 continue;
             }

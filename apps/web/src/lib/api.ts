@@ -63,7 +63,8 @@ export interface ApiClient {
   putBlob(id: string, body: Blob, options?: BlobUploadOptions): Promise<BlobStored>;
   getBlob(id: string, signal?: AbortSignal): Promise<Blob>;
   /** Where the family's photos are stored, and how this node's peers are doing (members). */
-  replicationStatus(): Promise<ReplicationStatus>;
+  /** `album`: only that album's photos; `photos: false`: peers only. */
+  replicationStatus(options?: { album?: string; photos?: boolean }): Promise<ReplicationStatus>;
   /** This node, its hub and its enrolled peers (members). */
   nodes(): Promise<Nodes>;
   /** Issue a one-time token another node uses to join (admins). */
@@ -107,7 +108,13 @@ export function createApi(base = ""): ApiClient {
     members: () => call("GET", "/members"),
     albums: () => call("GET", "/albums"),
     album: (id) => call("GET", `/albums/${encodeURIComponent(id)}`),
-    replicationStatus: () => call("GET", "/replication/status"),
+    replicationStatus: (options = {}) => {
+      const query = new URLSearchParams();
+      if (options.album !== undefined) query.set("album", options.album);
+      if (options.photos === false) query.set("photos", "false");
+      const search = query.toString();
+      return call("GET", `/replication/status${search ? `?${search}` : ""}`);
+    },
     nodes: () => call("GET", "/nodes"),
     enroll: () => call("POST", "/enroll"),
     addPeer: (token) => call("POST", "/nodes/peers", { token }),

@@ -1135,7 +1135,12 @@ export interface operations {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                /** @description Only the photos of this album (pages that show one album poll with it). */
+                album: string | null;
+                /** @description `false`: peers only, no photos (the Nodes page). Default true. */
+                photos: boolean | null;
+            };
             cookie?: never;
         };
         requestBody?: never;

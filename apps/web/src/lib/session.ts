@@ -59,7 +59,7 @@ export function withAutoSignIn(api: ApiClient, signer: RecordSigner, origin?: st
     album: (id) => again(() => api.album(id)),
     putBlob: (id, body, options) => again(() => api.putBlob(id, body, options)),
     getBlob: (id, signal) => again(() => api.getBlob(id, signal)),
-    replicationStatus: () => again(() => api.replicationStatus()),
+    replicationStatus: (options) => again(() => api.replicationStatus(options)),
     nodes: () => again(() => api.nodes()),
     enroll: () => again(() => api.enroll()),
     addPeer: (token) => again(() => api.addPeer(token)),

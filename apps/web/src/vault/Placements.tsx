@@ -7,10 +7,13 @@ import { usePolling, type Polled } from "./usePolling.ts";
 /** How often pages showing placements or peers ask the node again. */
 export const REFRESH_MS = 2000;
 
-/** The replication status, polled while the page is visible and the calling view is mounted. */
-export function useReplicationStatus(): Polled<ReplicationStatus> {
+/**
+ * The replication status of one album's photos (and the peers), polled while the page is visible
+ * and the calling view is mounted.
+ */
+export function useReplicationStatus(album: string): Polled<ReplicationStatus> {
   const { api } = useVault();
-  return usePolling(() => api.replicationStatus(), REFRESH_MS, [api]);
+  return usePolling(() => api.replicationStatus({ album }), REFRESH_MS, [api, album]);
 }
 
 interface Props {

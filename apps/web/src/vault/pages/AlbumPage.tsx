@@ -46,7 +46,7 @@ export function AlbumPage({ albumId }: { albumId: string }) {
     const album = await vault.openAlbum(albumId);
     return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
   }, [vault, albumId]);
-  const replication = useReplicationStatus();
+  const replication = useReplicationStatus(albumId);
   const status = replication.value;
   const byPhoto = useMemo(() => (status ? placementsByPhoto(status) : new Map<string, Placement[]>()), [status]);
 

@@ -24,7 +24,7 @@ export function NodesPage() {
   const { api, isAdmin } = useVault();
   const overview = usePolling(
     async (): Promise<Overview> => {
-      const [nodes, status] = await Promise.all([api.nodes(), api.replicationStatus()]);
+      const [nodes, status] = await Promise.all([api.nodes(), api.replicationStatus({ photos: false })]);
       return { nodes, status };
     },
     REFRESH_MS,

@@ -23,7 +23,7 @@ export function PhotoViewer({ albumId, photoId }: Props) {
     const album = await vault.openAlbum(albumId);
     return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
   }, [vault, albumId]);
-  const { value: status } = useReplicationStatus();
+  const { value: status } = useReplicationStatus(albumId);
   const placements = status?.photos.find((p) => p.photo === photoId)?.nodes;
 
   const index = state.status === "ready" ? state.value.photos.findIndex((p) => p.view.id === photoId) : -1;
