@@ -761,7 +761,10 @@ struct Placement {
     name: String,
     /// ok, pending, fetching or failed (this node knows failures of its own fetches only).
     state: &'static str,
+    /// The last error of this node's fetch, when it failed.
     error: Option<String>,
+    /// Milliseconds since this node last tried to fetch the photo's blobs (pending or failed).
+    last_attempt_ms_ago: Option<u64>,
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -842,25 +845,28 @@ pub(crate) async fn status(
                     continue;
                 }
                 let blobs: Vec<BlobId> = std::iter::once(photo.blob).chain(photo.thumb).collect();
-                let here_state = |blob: &BlobId| -> (&'static str, Option<String>) {
+                let here_state = |blob: &BlobId| -> (&'static str, Option<String>, Option<u64>) {
                     if held.contains(blob.as_bytes()) {
-                        return ("ok", None);
+                        return ("ok", None, None);
                     }
-                    match snapshot.as_ref().and_then(|s| s.blobs.get(blob)).map(|b| &b.local) {
-                        Some(LocalState::Failed { error, .. }) => ("failed", Some(error.clone())),
-                        Some(LocalState::Fetching { .. }) => ("fetching", None),
-                        _ => ("pending", None),
+                    let status = snapshot.as_ref().and_then(|s| s.blobs.get(blob).map(|b| (s, b)));
+                    let attempt = status
+                        .and_then(|(snap, b)| p2pos_replication::age(snap, b.last_attempt))
+                        .map(|d| d.as_millis() as u64);
+                    match status.map(|(_, b)| &b.local) {
+                        Some(LocalState::Failed { error, .. }) => ("failed", Some(error.clone()), attempt),
+                        Some(LocalState::Fetching { .. }) => ("fetching", None, attempt),
+                        _ => ("pending", None, attempt),
                     }
                 };
-                let mut here = ("ok", None);
-                for blob in &blobs {
-                    let s = here_state(blob);
-                    if s.0 != "ok" {
-                        here = s;
-                        break;
-                    }
-                }
-                let mut nodes = vec![Placement { node: me.node, name: me.name.clone(), state: here.0, error: here.1 }];
+                let here = blobs.iter().map(here_state).find(|s| s.0 != "ok").unwrap_or(("ok", None, None));
+                let mut nodes = vec![Placement {
+                    node: me.node,
+                    name: me.name.clone(),
+                    state: here.0,
+                    error: here.1,
+                    last_attempt_ms_ago: here.2,
+                }];
                 for info in &infos {
                     let holds = |blob: &BlobId| {
                         snapshot
@@ -874,6 +880,7 @@ pub(crate) async fn status(
                         name: info.name.clone(),
                         state: if all { "ok" } else { "pending" },
                         error: None,
+                        last_attempt_ms_ago: None,
                     });
                 }
                 photos.push(PhotoPlacement { photo: photo_id.to_string(), album: album_id.to_string(), nodes });

@@ -411,7 +411,13 @@ export interface components {
             name: string;
             /** @description ok, pending, fetching or failed (this node knows failures of its own fetches only). */
             state: string;
+            /** @description The last error of this node's fetch, when it failed. */
             error?: string | null;
+            /**
+             * Format: int64
+             * @description Milliseconds since this node last tried to fetch the photo's blobs (pending or failed).
+             */
+            last_attempt_ms_ago?: number | null;
         };
         ReplicationStatus: {
             /** @description This node. */

@@ -35,11 +35,18 @@ function peer(fields: Partial<PeerSummary> = {}): PeerSummary {
   };
 }
 
-const at = (node: string, name: string, state: string, error: string | null = null): Placement => ({
+const at = (
+  node: string,
+  name: string,
+  state: string,
+  error: string | null = null,
+  lastAttempt: number | null = null,
+): Placement => ({
   node,
   name,
   state,
   error,
+  last_attempt_ms_ago: lastAttempt,
 });
 
 describe("peer health", () => {
@@ -133,6 +140,9 @@ describe("placements", () => {
     expect(placementWords(at(PINE, "Pine", "fetching"))).toBe("Being copied to Pine");
     expect(placementWords(at(PINE, "Pine", "failed", "hash mismatch"))).toBe("Copying to Pine failed: hash mismatch");
     expect(placementWords(at(PINE, "Pine", "failed"))).toBe("Copying to Pine failed");
+    expect(placementWords(at(PINE, "Pine", "failed", "hash mismatch", 12_000))).toBe(
+      "Copying to Pine failed: hash mismatch (last try 12 s ago)",
+    );
   });
 
   it("read an unknown state as pending", () => {

@@ -149,8 +149,11 @@ export function placementWords(placement: Placement): string {
       return `Not on ${placement.name} yet`;
     case "fetching":
       return `Being copied to ${placement.name}`;
-    case "failed":
-      return `Copying to ${placement.name} failed${placement.error ? `: ${placement.error}` : ""}`;
+    case "failed": {
+      const when =
+        placement.last_attempt_ms_ago == null ? "" : ` (last try ${formatAgo(placement.last_attempt_ms_ago)})`;
+      return `Copying to ${placement.name} failed${placement.error ? `: ${placement.error}` : ""}${when}`;
+    }
   }
 }
 
