@@ -67,6 +67,18 @@ pub(crate) async fn put(
         metrics.blob_bytes_stored.fetch_add(size, std::sync::atomic::Ordering::Relaxed);
     }
     let size = outcome.size();
+    record_presence(&state, id, size).await?;
+    state.blob_stored(id);
+    let status = match outcome {
+        PutOutcome::Stored { .. } => StatusCode::CREATED,
+        PutOutcome::AlreadyPresent { .. } => StatusCode::OK,
+    };
+    Ok((status, axum::Json(Stored { id, size })).into_response())
+}
+
+/// Note in the database that this node holds `id` (after the store has it durably): the
+/// presence row, and the blob log entry peers read.
+pub(crate) async fn record_presence(state: &AppState, id: BlobId, size: u64) -> Result<(), ApiError> {
     let now = now_ms();
     state
         .db(move |db| {
@@ -78,13 +90,7 @@ pub(crate) async fn put(
             tx.execute("INSERT OR IGNORE INTO blob_log (id) VALUES (?1)", [id.as_bytes().as_slice()])?;
             tx.commit()
         })
-        .await?;
-    state.blob_stored(id);
-    let status = match outcome {
-        PutOutcome::Stored { .. } => StatusCode::CREATED,
-        PutOutcome::AlreadyPresent { .. } => StatusCode::OK,
-    };
-    Ok((status, axum::Json(Stored { id, size })).into_response())
+        .await
 }
 
 /// `bytes=a-b`, `bytes=a-`, or `bytes=-n` (the last n bytes); one range only.

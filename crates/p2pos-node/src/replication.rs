@@ -625,21 +625,7 @@ impl Local for NodeLocal {
         let stream = body.map_err(std::io::Error::other);
         let mut reader = StreamReader::new(stream);
         let outcome = self.state.inner.blobs.put(id, &mut reader, size).await.map_err(|e| e.to_string())?;
-        let size = outcome.size();
-        let now = now_ms();
-        self.state
-            .db(move |db| {
-                let tx = db.transaction()?;
-                tx.execute(
-                    "INSERT OR IGNORE INTO blobs (id, size, added_ms) VALUES (?1, ?2, ?3)",
-                    params![id.as_bytes().as_slice(), size as i64, now as i64],
-                )?;
-                tx.execute("INSERT OR IGNORE INTO blob_log (id) VALUES (?1)", [id.as_bytes().as_slice()])?;
-                tx.commit()
-            })
-            .await
-            .map_err(|e| e.to_string())?;
-        Ok(())
+        crate::blobs::record_presence(&self.state, id, outcome.size()).await.map_err(|e| e.to_string())
     }
 }
 
