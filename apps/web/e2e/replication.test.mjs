@@ -10,9 +10,21 @@ import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
-import { DIST, freePort, launchBrowser, restoreThroughUi, runCli, startHub, startNode, tempDir } from "./support.mjs";
+import {
+  createIdentity as createIdentityWith,
+  DIST,
+  freePort,
+  launchBrowser,
+  newPage,
+  restoreThroughUi,
+  runCli,
+  startHub,
+  startNode,
+  tempDir,
+} from "./support.mjs";
 
 const PASSPHRASE = "a long and careful family passphrase";
+const createIdentity = (page, name) => createIdentityWith(page, name, PASSPHRASE);
 const TITLE = "Summer 2026";
 
 let hub;
@@ -73,23 +85,6 @@ async function shot(page, name) {
 }
 
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
-
-async function newPage(context, url, label) {
-  const page = await context.newPage();
-  page.on("pageerror", (error) => console.error(`[${label} page error]`, error));
-  await page.goto(`${url}/`);
-  return page;
-}
-
-/** Create an identity through the UI. */
-async function createIdentity(page, name) {
-  const create = page.getByTestId("create-identity");
-  await create.getByTestId("create-name").fill(name);
-  await create.getByTestId("create-passphrase").fill(PASSPHRASE);
-  await create.getByTestId("create-passphrase-confirm").fill(PASSPHRASE);
-  await create.getByTestId("create-submit").click();
-  await page.getByTestId("readable-id").waitFor({ timeout: 60_000 });
-}
 
 /** JPEGs drawn on a canvas in the browser (noise, so every file is distinct), as bytes. */
 async function drawPhotos(page, seeds) {

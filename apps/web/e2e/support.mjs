@@ -271,3 +271,26 @@ export async function restoreThroughUi(page, file, passphrase) {
   await page.getByTestId("restore-passphrase").fill(passphrase);
   await page.getByTestId("restore-submit").click();
 }
+
+/** Open `url` in a new page of `context`, logging the page's uncaught errors under `label`. */
+export async function newPage(context, url, label) {
+  const page = await context.newPage();
+  page.on("pageerror", (error) => console.error(`[${label} page error]`, error));
+  await page.goto(`${url}/`);
+  return page;
+}
+
+/** Create an identity through the UI; resolves to its id and age recipient. */
+export async function createIdentity(page, name, passphrase) {
+  const create = page.getByTestId("create-identity");
+  await create.getByTestId("create-name").fill(name);
+  await create.getByTestId("create-passphrase").fill(passphrase);
+  await create.getByTestId("create-passphrase-confirm").fill(passphrase);
+  await create.getByTestId("create-submit").click();
+  const idElement = page.getByTestId("readable-id");
+  await idElement.waitFor({ timeout: 60_000 });
+  return {
+    id: await idElement.getAttribute("data-id"),
+    recipient: (await page.getByTestId("age-recipient").textContent()).trim(),
+  };
+}

@@ -10,9 +10,18 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { spawnSync } from "node:child_process";
 import { unzipSync } from "fflate";
-import { DIST, launchBrowser, P2POS_BIN, startNode, tempDir } from "./support.mjs";
+import {
+  createIdentity as createIdentityWith,
+  DIST,
+  launchBrowser,
+  newPage,
+  P2POS_BIN,
+  startNode,
+  tempDir,
+} from "./support.mjs";
 
 const PASSPHRASE = "a long and careful family passphrase";
+const createIdentity = (page, name) => createIdentityWith(page, name, PASSPHRASE);
 const TITLE = "Summer 2026";
 const BIG_SIZE = 50 * 1024 * 1024;
 
@@ -39,28 +48,6 @@ async function shot(page, name) {
 }
 
 const sha256 = (bytes) => createHash("sha256").update(bytes).digest("hex");
-
-async function newPage(context, label) {
-  const page = await context.newPage();
-  page.on("pageerror", (error) => console.error(`[${label} page error]`, error));
-  await page.goto(`${node.url}/`);
-  return page;
-}
-
-/** Create an identity through the UI; resolves to its id and age recipient. */
-async function createIdentity(page, name) {
-  const create = page.getByTestId("create-identity");
-  await create.getByTestId("create-name").fill(name);
-  await create.getByTestId("create-passphrase").fill(PASSPHRASE);
-  await create.getByTestId("create-passphrase-confirm").fill(PASSPHRASE);
-  await create.getByTestId("create-submit").click();
-  const idElement = page.getByTestId("readable-id");
-  await idElement.waitFor({ timeout: 60_000 });
-  return {
-    id: await idElement.getAttribute("data-id"),
-    recipient: (await page.getByTestId("age-recipient").textContent()).trim(),
-  };
-}
 
 /** Images drawn on a canvas in the browser (noise, so every file is distinct), as bytes. */
 async function drawImages(page, specs) {
@@ -193,7 +180,7 @@ test(
 
     // --- The founder: identity, claim, album
     const founderContext = await browser.newContext({ acceptDownloads: true });
-    const founder = await newPage(founderContext, "founder");
+    const founder = await newPage(founderContext, node.url, "founder");
     await createIdentity(founder, "Ada");
     await founder.getByTestId("claim-node").waitFor({ timeout: 30_000 });
     await shot(founder, "01-claim");
@@ -358,7 +345,7 @@ test(
 
     // --- A second identity: added as a member, granted the album, decrypts a photo
     const memberContext = await browser.newContext({ acceptDownloads: true });
-    const member = await newPage(memberContext, "member");
+    const member = await newPage(memberContext, node.url, "member");
     const second = await createIdentity(member, "Ben");
     await member.getByTestId("claim-node").waitFor({ timeout: 30_000 });
 
@@ -440,7 +427,7 @@ test(
     // --- A third identity, not a member: signed in, but refused the album and every blob
 
     const outsiderContext = await browser.newContext();
-    const outsider = await newPage(outsiderContext, "outsider");
+    const outsider = await newPage(outsiderContext, node.url, "outsider");
     await createIdentity(outsider, "Eve");
     await outsider.getByTestId("claim-node").waitFor({ timeout: 30_000 });
     const me = JSON.parse((await apiGet(outsider, "/v1/auth/me")).body);
