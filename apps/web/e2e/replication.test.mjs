@@ -4,7 +4,9 @@
 // page (the token goes to `p2pos peer add` on Pine's data dir); the grid shows "Oak ✓ Pine ✓" and
 // the Nodes page Pine green over a direct WebRTC path. Oak is killed; at Pine, a fresh browser
 // restores the identity, opens the album and decrypts every original; 2 more photos are uploaded
-// there. Oak comes back and catches up by itself: both UIs show 7 photos on both nodes.
+// there. Oak comes back and catches up by itself: both UIs show 7 photos on both nodes. Then the
+// vault from anywhere: the hub's page opens Oak over a WebRTC data channel (the nodes' HTTP
+// origins blocked), decrypts a photo and uploads one; a stranger is refused.
 import assert from "node:assert/strict";
 import { createHash } from "node:crypto";
 import { mkdir, readFile, writeFile } from "node:fs/promises";
@@ -20,6 +22,7 @@ import {
   runCli,
   startHub,
   startNode,
+  submitNewIdentity,
   tempDir,
 } from "./support.mjs";
 
@@ -209,7 +212,7 @@ async function waitForPeer(page, name, health, { path: pathKind, timeout = 60_00
   return page.locator(selector);
 }
 
-test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { timeout: 300_000 }, async () => {
+test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { timeout: 420_000 }, async () => {
   const started = Date.now();
   const log = (step) => console.log(`[${((Date.now() - started) / 1000).toFixed(1)} s] ${step}`);
   assert.match(oak.setupCode ?? "", /^[A-Z0-9]{5}-[A-Z0-9]{5}$/, "Oak printed a setup code");
@@ -356,6 +359,50 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   assert.equal(await atPine.getByTestId("placement-summary").textContent(), " · on Pine 7/7 · on Oak 7/7");
   await shot(atPine, "10-pine-both");
   log("both UIs show 7 photos on both nodes");
+
+  // --- From anywhere: the page the hub serves opens Oak's vault over a WebRTC data channel. This
+  // browser cannot reach either node's HTTP origin (both are blocked), so every request, photo and
+  // upload goes through the channel.
+  await atOak.getByTestId("nav-nodes").click();
+  const oakId = await atOak.getByTestId("this-node-id").getAttribute("data-id");
+  const remoteLink = await atOak.getByTestId("this-node-remote").locator("a").getAttribute("href");
+  assert.equal(remoteLink, `${hub.url}/?node=${encodeURIComponent(oakId)}`);
+  const anywhere = await browser.newContext({ acceptDownloads: true });
+  for (const node of [oak, pine]) await anywhere.route(`${node.url}/**`, (route) => route.abort());
+  const atHub = await newPage(anywhere, hub.url, "hub");
+  await atHub.goto(remoteLink);
+  await restoreThroughUi(atHub, backupFile, PASSPHRASE);
+  await atHub.getByTestId("remote-banner").waitFor({ timeout: 60_000 });
+  // Direct on loopback: host, or prflx when the node's checks arrive before its candidates do.
+  assert.match(await atHub.getByTestId("remote-banner").getAttribute("data-path"), /^(host|prflx)$/);
+  await atHub.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+  await openAlbum(atHub, TITLE);
+  await waitForGrid(atHub, 7, { Oak: "ok", Pine: "ok" });
+  await shot(atHub, "11a-hub-remote-grid");
+  await atHub.locator(`[data-testid="photo-thumb"][data-name="${more[0].name}"] a`).click();
+  await atHub.getByTestId("viewer-download").waitFor({ timeout: 30_000 });
+  const [remoteDownload] = await Promise.all([
+    atHub.waitForEvent("download"),
+    atHub.getByTestId("viewer-download").click(),
+  ]);
+  assert.equal(sha256(await readFile(await remoteDownload.path())), more[0].sha256, "decrypts over the channel");
+  await atHub.getByTestId("viewer-back").click();
+  await atHub.getByTestId("album-page").waitFor();
+  const remote = await drawPhotos(atHub, [8]);
+  await upload(atHub, remote);
+  await waitForGrid(atHub, 8, { Oak: "ok", Pine: "ok" }, { timeout: 90_000 });
+  await openAlbum(atOak, TITLE);
+  await waitForGrid(atOak, 8, { Oak: "ok", Pine: "ok" }, { timeout: 90_000 });
+  log("the vault from anywhere: Oak over a data channel from the hub's page, 1 photo uploaded");
+
+  // Someone who is not in the family gets a clear refusal, not a vault.
+  const stranger = await browser.newContext();
+  const atHubStranger = await newPage(stranger, hub.url, "stranger");
+  await atHubStranger.goto(remoteLink);
+  await submitNewIdentity(atHubStranger, "Mallory", PASSPHRASE);
+  await atHubStranger.getByTestId("remote-failed").waitFor({ timeout: 60_000 });
+  assert.match(await atHubStranger.getByTestId("remote-error").textContent(), /not a member of the family/);
+  await Promise.all([anywhere.close(), stranger.close()]);
 
   await atPine.getByTestId("nav-nodes").click();
   await waitForPeer(atPine, "Oak", "green");

@@ -26,6 +26,8 @@ const CHROMIUM_ARGS = [
   "--disable-sync",
   "--disable-gpu",
   "--disable-features=WebRtcHideLocalIpsWithMdns",
+  // Gather WebRTC candidates on loopback too, where the tests' nodes listen.
+  "--allow-loopback-in-peer-connection",
 ];
 
 /** Fail early with a useful message instead of a spawn ENOENT deep in a test. */
@@ -280,13 +282,18 @@ export async function newPage(context, url, label) {
   return page;
 }
 
-/** Create an identity through the UI; resolves to its id and age recipient. */
-export async function createIdentity(page, name, passphrase) {
+/** Fill in and submit the create-identity form. */
+export async function submitNewIdentity(page, name, passphrase) {
   const create = page.getByTestId("create-identity");
   await create.getByTestId("create-name").fill(name);
   await create.getByTestId("create-passphrase").fill(passphrase);
   await create.getByTestId("create-passphrase-confirm").fill(passphrase);
   await create.getByTestId("create-submit").click();
+}
+
+/** Create an identity through the UI; resolves to its id and age recipient. */
+export async function createIdentity(page, name, passphrase) {
+  await submitNewIdentity(page, name, passphrase);
   const idElement = page.getByTestId("readable-id");
   await idElement.waitFor({ timeout: 60_000 });
   return {

@@ -8,6 +8,7 @@ import { loadIdentity, type StoredIdentity } from "./lib/identity.ts";
 import { checkWebCryptoSupport } from "./lib/keys.ts";
 import { Welcome } from "./components/Welcome.tsx";
 import { describeError } from "./errorMessages.ts";
+import { RemoteVault } from "./vault/RemoteVault.tsx";
 import { VaultApp } from "./vault/VaultApp.tsx";
 
 type State =
@@ -81,7 +82,15 @@ function renderState(state: State, setState: (state: State) => void) {
       );
     case "none":
       return <Welcome onReady={(identity) => setState({ status: "ready", identity })} />;
-    case "ready":
-      return <VaultApp identity={state.identity} onForgotten={() => setState({ status: "none" })} />;
+    case "ready": {
+      const onForgotten = () => setState({ status: "none" });
+      // `?node=<id>`: the page came from the hub; the vault is that node's, over a data channel.
+      const node = new URLSearchParams(location.search).get("node");
+      return node ? (
+        <RemoteVault identity={state.identity} node={node} onForgotten={onForgotten} />
+      ) : (
+        <VaultApp identity={state.identity} onForgotten={onForgotten} />
+      );
+    }
   }
 }

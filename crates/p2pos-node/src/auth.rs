@@ -185,8 +185,9 @@ pub(crate) async fn me(State(state): State<AppState>, session: Session) -> Json<
     Json(Me { identity: session.identity, role, expires_ms: session.expires_ms })
 }
 
-/// A signed-in identity. Extracting it fails with 401 without a valid, unexpired session, and with
-/// 403 for a state-changing request from another origin.
+/// A signed-in identity: from the session cookie, or from the data channel a request came over.
+/// Extracting it fails with 401 without a valid, unexpired session, and with 403 for a
+/// state-changing request from another origin.
 #[derive(Debug, Clone)]
 pub struct Session {
     pub identity: IdentityId,
@@ -234,6 +235,13 @@ impl FromRequestParts<AppState> for Session {
     type Rejection = ApiError;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
+        // Over a client session's data channel the channel is the session (crate::remote).
+        if let Some(crate::remote::ChannelSession(identity)) = parts.extensions.get() {
+            return Ok(Session {
+                identity: *identity,
+                expires_ms: now_ms() + state.inner.config.session_ttl.as_millis() as u64,
+            });
+        }
         let token = cookie_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
         let row = lookup(state, &token).await?.filter(|r| r.expires_ms > now_ms()).ok_or(ApiError::Unauthorized)?;
         let changes_state = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);

@@ -1,13 +1,14 @@
 //! The node's link to the hub: authenticated as its node key (so peers and enrolling nodes can
 //! signal it by its node id), dispatching what arrives — enrolment requests to [`crate::enroll`],
-//! WebRTC signaling to the [`WebRtcEndpoint`] — and giving replication its WebRTC connections.
+//! WebRTC signaling from peers to the [`WebRtcEndpoint`], from family members' browsers to the
+//! [`ClientSessions`] ([`crate::remote`]) — and giving replication its WebRTC connections.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
 use p2pos_core::NodeId;
 use p2pos_net::hub::{HubClient, HubEvent, HubHandle};
-use p2pos_net::webrtc::{WebRtcConfig, WebRtcEndpoint};
+use p2pos_net::webrtc::{ClientSessions, WebRtcConfig, WebRtcEndpoint, is_client_signal};
 use p2pos_net::{PeerTransport, TransportError};
 use serde_json::{Value, json};
 
@@ -45,6 +46,12 @@ pub(crate) fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let url = config.hub.clone()?;
     let profile = json!({"name": config.name, "kind": "node"});
     let (hub, events) = HubClient::spawn(url.clone(), Some(state.inner.node_key.clone()), profile);
+    let clients = ClientSessions::new(
+        hub.clone(),
+        state.inner.node_key.clone(),
+        Arc::new(crate::remote::VaultOverRtc::new(state.clone())),
+        WebRtcConfig { udp_addrs: config.rtc_bind.clone(), ..WebRtcConfig::default() },
+    );
     let endpoint = config.webrtc.then(|| {
         let peers_state = state.clone();
         // A sync asks small questions: if one waits 15 s the connection is as good as dead, and
@@ -67,7 +74,7 @@ pub(crate) fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
         state.inner.replication.set_rtc(Arc::new(Rtc(endpoint.clone())));
     }
     tracing::info!(hub = %url, webrtc = endpoint.is_some(), "connecting to the hub");
-    Some(tokio::spawn(dispatch(state.clone(), hub, events, endpoint)))
+    Some(tokio::spawn(dispatch(state.clone(), hub, events, endpoint, clients)))
 }
 
 async fn dispatch(
@@ -75,6 +82,7 @@ async fn dispatch(
     hub: HubHandle,
     mut events: tokio::sync::mpsc::Receiver<HubEvent>,
     endpoint: Option<WebRtcEndpoint>,
+    clients: ClientSessions,
 ) {
     while let Some(event) = events.recv().await {
         match event {
@@ -84,6 +92,16 @@ async fn dispatch(
                 Some("enroll") => {
                     let (state, hub) = (state.clone(), hub.clone());
                     tokio::spawn(async move { crate::enroll::on_signal(&state, &hub, &from, payload).await });
+                }
+                Some("rtc") if is_client_signal(&payload) => {
+                    // A browser proves its identity to the hub; an anonymous one cannot open the vault.
+                    let Some(client) = from_id.and_then(|id| id.parse().ok()) else {
+                        tracing::debug!("ignored a client signal from a connection with no identity");
+                        continue;
+                    };
+                    if let Err(e) = clients.handle_signal(&from, client, payload).await {
+                        tracing::debug!(error = %e, "a client signal was not acted on");
+                    }
                 }
                 Some("rtc") => {
                     let (Some(endpoint), Some(node)) = (&endpoint, from_id.and_then(|id| id.parse::<NodeId>().ok()))

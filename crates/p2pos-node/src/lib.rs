@@ -16,6 +16,7 @@ mod hub;
 mod nodes;
 pub mod openapi;
 mod records;
+mod remote;
 pub mod replication;
 mod state;
 mod web;

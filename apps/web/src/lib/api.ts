@@ -75,8 +75,19 @@ export interface ApiClient {
   removePeer(node: string): Promise<void>;
 }
 
-/** The client for the node at `base` (default: this page's origin). */
-export function createApi(base = ""): ApiClient {
+/**
+ * How requests reach the node: the browser's `fetch` (HTTP, the default), or a data channel to it
+ * (`nodeChannel.ts`). `upload`, when given, replaces the XMLHttpRequest used for blob uploads.
+ */
+export interface ApiTransport {
+  fetch: (url: string, init?: RequestInit) => Promise<Response>;
+  upload?: (url: string, body: Blob, options?: BlobUploadOptions) => Promise<Response>;
+}
+
+const HTTP: ApiTransport = { fetch: (url, init) => fetch(url, init) };
+
+/** The client for the node at `base` (default: this page's origin), over `transport`. */
+export function createApi(base = "", transport: ApiTransport = HTTP): ApiClient {
   const url = (path: string) => `${base}/v1${path}`;
 
   async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
@@ -87,8 +98,9 @@ export function createApi(base = ""): ApiClient {
     }
     let response: Response;
     try {
-      response = await fetch(url(path), init);
+      response = await transport.fetch(url(path), init);
     } catch (error) {
+      if (error instanceof ApiError) throw error;
       throw new ApiError(0, "network", "The node could not be reached.", { cause: error });
     }
     if (!response.ok) throw await errorOf(response);
@@ -119,22 +131,44 @@ export function createApi(base = ""): ApiClient {
     enroll: () => call("POST", "/enroll"),
     addPeer: (token) => call("POST", "/nodes/peers", { token }),
     removePeer: (node) => call("DELETE", `/nodes/peers/${encodeURIComponent(node)}`),
-    putBlob: (id, body, options = {}) => putBlob(url(`/blobs/${encodeURIComponent(id)}`), body, options),
+    putBlob: (id, body, options = {}) =>
+      transport.upload
+        ? uploadWith(transport.upload, url(`/blobs/${encodeURIComponent(id)}`), body, options)
+        : putBlob(url(`/blobs/${encodeURIComponent(id)}`), body, options),
     async getBlob(id, signal) {
       let response: Response;
       try {
-        response = await fetch(url(`/blobs/${encodeURIComponent(id)}`), {
+        response = await transport.fetch(url(`/blobs/${encodeURIComponent(id)}`), {
           credentials: "same-origin",
           ...(signal ? { signal } : {}),
         });
       } catch (error) {
         if (signal?.aborted) throw new ApiError(0, "aborted", "Cancelled.", { cause: error });
+        if (error instanceof ApiError) throw error;
         throw new ApiError(0, "network", "The node could not be reached.", { cause: error });
       }
       if (!response.ok) throw await errorOf(response);
       return response.blob();
     },
   };
+}
+
+async function uploadWith(
+  upload: NonNullable<ApiTransport["upload"]>,
+  target: string,
+  body: Blob,
+  options: BlobUploadOptions,
+): Promise<BlobStored> {
+  let response: Response;
+  try {
+    response = await upload(target, body, options);
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    throw new ApiError(0, "network", "The upload was interrupted.", { cause: error });
+  }
+  if (!response.ok) throw await errorOf(response);
+  options.onProgress?.(body.size, body.size);
+  return (await response.json()) as BlobStored;
 }
 
 async function errorOf(response: Response): Promise<ApiError> {

@@ -3,7 +3,7 @@
  * pages. Not a member yet: the identity (to share with an admin) and the claim form.
  */
 import { useCallback, useEffect, useMemo, useState } from "react";
-import { createApi } from "../lib/api.ts";
+import { type ApiTransport, createApi } from "../lib/api.ts";
 import type { Me } from "../lib/apiTypes.ts";
 import type { StoredIdentity } from "../lib/identity.ts";
 import { ensureSignedIn, signIn, withAutoSignIn } from "../lib/session.ts";
@@ -23,10 +23,12 @@ type State =
 interface Props {
   identity: StoredIdentity;
   onForgotten: () => void;
+  /** How to reach the node: HTTP to this page's origin by default, or a data channel to it. */
+  transport?: ApiTransport;
 }
 
-export function VaultApp({ identity, onForgotten }: Props) {
-  const api = useMemo(() => withAutoSignIn(createApi(), identity), [identity]);
+export function VaultApp({ identity, onForgotten, transport }: Props) {
+  const api = useMemo(() => withAutoSignIn(createApi("", transport), identity), [identity, transport]);
   const [state, setState] = useState<State>({ status: "signing-in" });
   // Forgetting the identity also ends its session with the node.
   const forget = useCallback(() => {

@@ -149,13 +149,29 @@ impl Chan {
         }))
     }
 
-    async fn send(&self, frame: BytesMut) -> Result<(), TransportError> {
+    pub(crate) fn dc(&self) -> &Arc<dyn DataChannel> {
+        &self.dc
+    }
+
+    pub(crate) fn label(&self) -> &str {
+        &self.label
+    }
+
+    /// Notes the channel's `OnBufferedAmountHigh` (`true`) or `OnBufferedAmountLow` event.
+    pub(crate) fn on_buffered(&self, high: bool) {
+        self.paused.store(high, Ordering::Release);
+        if !high {
+            self.low.notify_waiters();
+        }
+    }
+
+    pub(crate) async fn send(&self, frame: BytesMut) -> Result<(), TransportError> {
         self.dc.send(frame).await.map_err(|e| TransportError::Broken(format!("send on {}: {e}", self.label)))
     }
 
     /// Waits until the channel's send buffer has drained below the low threshold, if it went
     /// above the high one.
-    async fn writable(&self, low: u32, stall: Duration) -> Result<(), TransportError> {
+    pub(crate) async fn writable(&self, low: u32, stall: Duration) -> Result<(), TransportError> {
         let deadline = Instant::now() + stall;
         while self.paused.load(Ordering::Acquire) {
             let notified = self.low.notified();
@@ -439,11 +455,8 @@ impl ConnCore {
                     let _ = self.events.send(PcEvent::ChannelOpen);
                 }
                 Some(DataChannelEvent::OnMessage(message)) => self.on_frame(&chan, message.data.freeze()),
-                Some(DataChannelEvent::OnBufferedAmountHigh) => chan.paused.store(true, Ordering::Release),
-                Some(DataChannelEvent::OnBufferedAmountLow) => {
-                    chan.paused.store(false, Ordering::Release);
-                    chan.low.notify_waiters();
-                }
+                Some(DataChannelEvent::OnBufferedAmountHigh) => chan.on_buffered(true),
+                Some(DataChannelEvent::OnBufferedAmountLow) => chan.on_buffered(false),
                 Some(DataChannelEvent::OnClose) | None => {
                     self.shutdown(TransportError::Broken(format!("data channel {} closed", chan.label)), false, true);
                     return;

@@ -26,6 +26,8 @@
 //! Tests run everything on loopback: [`WebRtcConfig::loopback`] binds `127.0.0.1:0` only.
 //! mDNS candidates are off (no multicast), and ICE servers come only from the hub.
 
+pub mod carrier;
+pub mod client;
 mod conn;
 pub mod frame;
 mod runtime;
@@ -49,6 +51,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
+pub use client::{CarriedRequest, CarriedResponse, ClientService, ClientSessions, Refusal, is_client_signal};
 pub use conn::WebRtcTransport;
 pub use signal::{BindingError, RtcSignal, is_rtc_signal};
 
@@ -132,6 +135,9 @@ pub enum SignalError {
     /// The sender's DTLS certificate is not bound to its node key; the offer or answer was refused.
     #[error("refused the connection from {peer}: {error}")]
     Binding { peer: NodeId, error: BindingError },
+    /// The node refused the session (the code sent back in a `close` signal, e.g. `not_a_member`).
+    #[error("refused: {0}")]
+    Refused(String),
     /// Setting up the answering side failed.
     #[error("could not answer {peer}: {error}")]
     Answer { peer: NodeId, error: TransportError },

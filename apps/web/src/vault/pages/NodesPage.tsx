@@ -9,6 +9,7 @@ import { CopyButton } from "../../components/CopyButton.tsx";
 import { QrCode } from "../../components/QrCode.tsx";
 import { QrScanner } from "../../components/QrScanner.tsx";
 import { ReadableId } from "../../components/ReadableId.tsx";
+import { vaultLinkThroughHub } from "../../lib/hubClient.ts";
 import { describeError } from "../../errorMessages.ts";
 import { useVault } from "../context.ts";
 import { REFRESH_MS } from "../Placements.tsx";
@@ -32,6 +33,7 @@ export function NodesPage() {
   );
   const value = overview.value;
   const peers = value ? peerViews(value.nodes, value.status) : [];
+  const remoteLink = value?.nodes.hub ? vaultLinkThroughHub(value.nodes.hub, value.nodes.me.node) : undefined;
 
   return (
     <section className="card wide" data-testid="nodes-page">
@@ -64,6 +66,19 @@ export function NodesPage() {
             </dd>
             <dt>Hub</dt>
             <dd data-testid="this-node-hub">{value.nodes.hub ?? "none: this node cannot enrol other nodes"}</dd>
+            {remoteLink && (
+              <>
+                <dt>From anywhere</dt>
+                <dd data-testid="this-node-remote">
+                  <a href={remoteLink}>{remoteLink}</a>
+                  <span className="muted">
+                    {" "}
+                    (opens this vault through the hub, over an encrypted WebRTC channel, when this address is out of
+                    reach)
+                  </span>
+                </dd>
+              </>
+            )}
           </dl>
 
           <h2 className="label">Other nodes</h2>

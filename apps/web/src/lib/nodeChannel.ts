@@ -1,0 +1,414 @@
+/**
+ * The vault from anywhere: a WebRTC data channel to a node, set up through the hub, that carries
+ * the node's own `/v1` requests (`docs/PROTOCOL.md`, "Client sessions"). Used when the node's HTTP
+ * origin is out of reach, e.g. the web app was opened from the hub.
+ *
+ * Both ends bind their DTLS certificate to their key: this browser signs
+ * `p2pos-rtc-v1|<identity>|<node>|<fingerprint>` with its identity, the node answers with its node
+ * key's signature over `p2pos-rtc-v1|<node>|<identity>|<fingerprint>`, and each side checks the
+ * other's against the SDP. The node then serves every request on the channel as this identity.
+ *
+ * Frames (`crates/p2pos-net/src/webrtc/carrier.rs`): `kind: u8 | id: u32 BE | body`, kinds head (1),
+ * data (2), end (3), abort (4), at most 64 KiB each.
+ */
+import { ApiError, type ApiTransport, type BlobUploadOptions } from "./api.ts";
+import { decodeBase64, encodeBase64 } from "./base64.ts";
+import { utf8Encode } from "./bytes.ts";
+import { type HubClient, HubError, type HubSignal } from "./hubClient.ts";
+import { P2posError } from "./errors.ts";
+import { parseReadableId } from "./readableId.ts";
+import type { RecordSigner } from "./records.ts";
+
+export const CARRIER_LABEL = "p2pos/http";
+const MAX_FRAME = 64 * 1024;
+const HEADER = 5;
+const KIND = { head: 1, data: 2, end: 3, abort: 4 } as const;
+/** Pause sending above this many buffered bytes; resume below the low threshold. */
+const BUFFERED_HIGH = 1024 * 1024;
+const BUFFERED_LOW = 256 * 1024;
+
+export type ChannelErrorCode = "node_offline" | "not_a_member" | "refused" | "binding" | "no_path" | "closed" | "hub";
+
+export class ChannelError extends P2posError<ChannelErrorCode> {}
+
+/** How the channel's packets travel: the selected ICE candidate pair, the weaker side. */
+export type PathKind = "host" | "srflx" | "prflx" | "relay";
+
+export interface OpenChannelOptions {
+  hub: HubClient;
+  signer: RecordSigner;
+  /** The node's id (its readable Ed25519 key). */
+  node: string;
+  /** Give up if no channel is open after this long. Default 20 s. */
+  timeoutMs?: number;
+}
+
+/** Normalises an SDP fingerprint to `sha-256 AB:CD:…`, as both sides sign it. */
+export function normalizeFingerprint(text: string): string {
+  const [algorithm, value, extra] = text.trim().split(/\s+/);
+  if (!algorithm || !value || extra !== undefined) throw new ChannelError("binding", "Malformed DTLS fingerprint.");
+  if (algorithm.toLowerCase() !== "sha-256") throw new ChannelError("binding", `Unsupported fingerprint ${algorithm}.`);
+  const bytes = value.toUpperCase().split(":");
+  if (bytes.length !== 32 || !bytes.every((b) => /^[0-9A-F]{2}$/.test(b))) {
+    throw new ChannelError("binding", "Malformed sha-256 fingerprint.");
+  }
+  return `sha-256 ${bytes.join(":")}`;
+}
+
+/** The one DTLS fingerprint in an SDP, normalised. */
+export function sdpFingerprint(sdp: string): string {
+  const found = new Set(
+    sdp
+      .split(/\r?\n/)
+      .filter((line) => line.startsWith("a=fingerprint:"))
+      .map((line) => normalizeFingerprint(line.slice("a=fingerprint:".length))),
+  );
+  const [only] = found;
+  if (found.size !== 1 || only === undefined) {
+    throw new ChannelError("binding", `The SDP carries ${found.size} DTLS fingerprints, not one.`);
+  }
+  return only;
+}
+
+export function bindingMessage(from: string, to: string, fingerprint: string): string {
+  return `p2pos-rtc-v1|${from}|${to}|${fingerprint}`;
+}
+
+/** One frame as a data channel message. */
+export function encodeFrame(kind: number, id: number, body: Uint8Array = new Uint8Array()): Uint8Array<ArrayBuffer> {
+  const out = new Uint8Array(HEADER + body.length);
+  out[0] = kind;
+  new DataView(out.buffer).setUint32(1, id);
+  out.set(body, HEADER);
+  return out;
+}
+
+export function decodeFrame(data: ArrayBuffer): { kind: number; id: number; body: Uint8Array<ArrayBuffer> } {
+  if (data.byteLength < HEADER || data.byteLength > MAX_FRAME) throw new ChannelError("closed", "Malformed frame.");
+  const view = new DataView(data);
+  return { kind: view.getUint8(0), id: view.getUint32(1), body: new Uint8Array(data, HEADER) };
+}
+
+/** A WebRTC signal to or from the node (`crates/p2pos-net/src/webrtc/signal.rs`). */
+interface RtcPayload {
+  p2pos?: string;
+  session?: string;
+  kind?: string;
+  sdp?: string;
+  fingerprint?: string;
+  sig?: string;
+  candidates?: RTCIceCandidateInit[];
+  code?: string;
+  message?: string;
+}
+
+interface Exchange {
+  status?: number;
+  headers?: [string, string][];
+  chunks: Uint8Array<ArrayBuffer>[];
+  resolve: (response: Response) => void;
+  reject: (error: Error) => void;
+}
+
+/** An open channel to a node: a `fetch` for its `/v1` API, and the path it took. */
+export class NodeChannel implements ApiTransport {
+  readonly node: string;
+  private readonly pc: RTCPeerConnection;
+  private readonly dc: RTCDataChannel;
+  private nextId = 1;
+  private readonly exchanges = new Map<number, Exchange>();
+  private closedError: Error | undefined;
+  private readonly closeHandlers = new Set<(error: Error) => void>();
+
+  constructor(node: string, pc: RTCPeerConnection, dc: RTCDataChannel) {
+    this.node = node;
+    this.pc = pc;
+    this.dc = dc;
+    dc.binaryType = "arraybuffer";
+    dc.bufferedAmountLowThreshold = BUFFERED_LOW;
+    dc.onmessage = (event: MessageEvent<ArrayBuffer>) => this.onFrame(event.data);
+    dc.onclose = () => this.fail(new ApiError(0, "network", "The connection to the node was lost."));
+    pc.addEventListener("connectionstatechange", () => {
+      if (pc.connectionState === "failed" || pc.connectionState === "closed") {
+        this.fail(new ApiError(0, "network", "The connection to the node was lost."));
+      }
+    });
+  }
+
+  /** `fetch` for `/v1/...` paths over the channel. */
+  fetch = async (url: string, init: RequestInit = {}): Promise<Response> => {
+    const body = init.body === undefined || init.body === null ? undefined : new Blob([init.body as BlobPart]);
+    return this.exchange(url, init.method ?? "GET", headerPairs(init.headers), body, init.signal ?? undefined);
+  };
+
+  /** A blob upload, with progress as the bytes leave (`BlobUploadOptions`). */
+  upload = async (url: string, body: Blob, options: BlobUploadOptions = {}): Promise<Response> =>
+    this.exchange(
+      url,
+      "PUT",
+      [
+        ["content-type", "application/octet-stream"],
+        ["content-length", String(body.size)],
+      ],
+      body,
+      options.signal,
+      options.onProgress,
+    );
+
+  /** The selected candidate pair's type (the weaker side: relay if either is relayed). */
+  async path(): Promise<PathKind | undefined> {
+    const stats = await this.pc.getStats();
+    let pair: RTCIceCandidatePairStats | undefined;
+    stats.forEach((report: RTCStats) => {
+      if (report.type === "transport") {
+        const id = (report as RTCTransportStats).selectedCandidatePairId;
+        if (id) pair = stats.get(id) as RTCIceCandidatePairStats;
+      }
+    });
+    if (!pair) return undefined;
+    const types = [pair.localCandidateId, pair.remoteCandidateId].map(
+      (id) => (stats.get(id) as { candidateType?: PathKind } | undefined)?.candidateType,
+    );
+    for (const kind of ["relay", "prflx", "srflx", "host"] as const) if (types.includes(kind)) return kind;
+    return undefined;
+  }
+
+  onClosed(handler: (error: Error) => void): () => void {
+    this.closeHandlers.add(handler);
+    return () => this.closeHandlers.delete(handler);
+  }
+
+  close(): void {
+    this.fail(new ApiError(0, "aborted", "The connection was closed."));
+    this.dc.close();
+    this.pc.close();
+  }
+
+  private async exchange(
+    url: string,
+    method: string,
+    headers: [string, string][],
+    body: Blob | undefined,
+    signal: AbortSignal | undefined,
+    onProgress?: (sent: number, total: number) => void,
+  ): Promise<Response> {
+    if (this.closedError) throw this.closedError;
+    if (signal?.aborted) throw new ApiError(0, "aborted", "Cancelled.");
+    const id = this.nextId++;
+    const response = new Promise<Response>((resolve, reject) => {
+      this.exchanges.set(id, { chunks: [], resolve, reject });
+    });
+    const onAbort = () => {
+      const exchange = this.exchanges.get(id);
+      if (!exchange) return;
+      this.exchanges.delete(id);
+      this.sendFrame(KIND.abort, id, utf8Encode("cancelled"));
+      exchange.reject(new ApiError(0, "aborted", "Cancelled."));
+    };
+    signal?.addEventListener("abort", onAbort, { once: true });
+    try {
+      this.sendFrame(KIND.head, id, utf8Encode(JSON.stringify({ method, path: url, headers })));
+      if (body) {
+        let sent = 0;
+        const reader = body.stream().getReader();
+        for (;;) {
+          const { done, value } = await reader.read();
+          if (done) break;
+          for (let at = 0; at < value.length; at += MAX_FRAME - HEADER) {
+            if (!this.exchanges.has(id)) return await response; // aborted or failed meanwhile
+            await this.writable();
+            const piece = value.subarray(at, Math.min(value.length, at + MAX_FRAME - HEADER));
+            this.sendFrame(KIND.data, id, piece);
+            sent += piece.length;
+          }
+          onProgress?.(sent, body.size);
+        }
+      }
+      this.sendFrame(KIND.end, id);
+      return await response;
+    } finally {
+      signal?.removeEventListener("abort", onAbort);
+    }
+  }
+
+  private async writable(): Promise<void> {
+    while (this.dc.bufferedAmount > BUFFERED_HIGH) {
+      if (this.closedError) throw this.closedError;
+      await new Promise<void>((resolve) => {
+        this.dc.addEventListener("bufferedamountlow", () => resolve(), { once: true });
+        setTimeout(resolve, 250); // and look again: the channel may have closed
+      });
+    }
+  }
+
+  private sendFrame(kind: number, id: number, body?: Uint8Array): void {
+    if (this.closedError) throw this.closedError;
+    if (this.dc.readyState !== "open") throw new ApiError(0, "network", "The connection to the node was lost.");
+    this.dc.send(encodeFrame(kind, id, body));
+  }
+
+  private onFrame(data: ArrayBuffer): void {
+    let frame: ReturnType<typeof decodeFrame>;
+    try {
+      frame = decodeFrame(data);
+    } catch {
+      return;
+    }
+    const exchange = this.exchanges.get(frame.id);
+    if (!exchange) return;
+    switch (frame.kind) {
+      case KIND.head: {
+        const head = JSON.parse(new TextDecoder().decode(frame.body)) as {
+          status: number;
+          headers: [string, string][];
+        };
+        exchange.status = head.status;
+        exchange.headers = head.headers;
+        break;
+      }
+      case KIND.data:
+        exchange.chunks.push(frame.body);
+        break;
+      case KIND.end: {
+        this.exchanges.delete(frame.id);
+        const status = exchange.status ?? 502;
+        const nullBody = status === 204 || status === 304;
+        exchange.resolve(
+          new Response(nullBody ? null : new Blob(exchange.chunks), { status, headers: exchange.headers ?? [] }),
+        );
+        break;
+      }
+      case KIND.abort:
+        this.exchanges.delete(frame.id);
+        exchange.reject(
+          new ApiError(0, "network", `The node gave up on the request: ${new TextDecoder().decode(frame.body)}`),
+        );
+        break;
+    }
+  }
+
+  private fail(error: Error): void {
+    if (this.closedError) return;
+    this.closedError = error;
+    for (const [, exchange] of this.exchanges) exchange.reject(error);
+    this.exchanges.clear();
+    for (const handler of this.closeHandlers) handler(error);
+  }
+}
+
+function headerPairs(headers: HeadersInit | undefined): [string, string][] {
+  return [...new Headers(headers).entries()];
+}
+
+async function verifyNodeBinding(node: string, me: string, sdp: string, fingerprint: string, sig: string) {
+  const key = await crypto.subtle.importKey("raw", parseReadableId(node) as BufferSource, { name: "Ed25519" }, false, [
+    "verify",
+  ]);
+  const signed = utf8Encode(bindingMessage(node, me, fingerprint));
+  const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, decodeBase64(sig), signed);
+  if (!ok) throw new ChannelError("binding", "The node's answer is not signed by its key: the connection was refused.");
+  if (normalizeFingerprint(fingerprint) !== sdpFingerprint(sdp)) {
+    throw new ChannelError("binding", "The node's answer carries another certificate than it signed.");
+  }
+}
+
+/** Opens a channel to `node` through `hub`; rejects with a `ChannelError` that says why not. */
+export async function openNodeChannel({
+  hub,
+  signer,
+  node,
+  timeoutMs = 20_000,
+}: OpenChannelOptions): Promise<NodeChannel> {
+  const iceServers = await hub.iceServers().catch((error: unknown) => {
+    throw new ChannelError("hub", `The hub gave no ICE servers: ${String(error)}`, { cause: error });
+  });
+  const pc = new RTCPeerConnection({ iceServers });
+  const dc = pc.createDataChannel(CARRIER_LABEL, { ordered: true });
+  const session = encodeBase64(crypto.getRandomValues(new Uint8Array(12))).replace(/[+/=]/g, "");
+  const tag = { p2pos: "rtc", app: "vault", session };
+  let settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
+  const opened = new Promise<void>((resolve, reject) => (settle = { resolve, reject }));
+  const fail = (error: Error) => settle?.reject(error);
+  const refused = (error: HubError) =>
+    fail(
+      error.code === "peer_unavailable"
+        ? new ChannelError("node_offline", "The node is not connected to the hub: it is off, or offline.")
+        : new ChannelError("hub", `The hub refused to pass the request on: ${error.message}`),
+    );
+
+  let batch: RTCIceCandidateInit[] = [];
+  let flush: ReturnType<typeof setTimeout> | undefined;
+  pc.onicecandidate = (event) => {
+    if (!event.candidate || event.candidate.candidate === "") return;
+    batch.push(event.candidate.toJSON());
+    flush ??= setTimeout(() => {
+      hub.signal(node, { ...tag, kind: "candidates", candidates: batch }, refused);
+      batch = [];
+      flush = undefined;
+    }, 30);
+  };
+  const stopListening = hub.onSignal((signal: HubSignal) => {
+    const payload = signal.payload as RtcPayload;
+    if (signal.fromId !== node || payload.p2pos !== "rtc" || payload.session !== session) return;
+    void (async () => {
+      try {
+        if (payload.kind === "answer") {
+          const { sdp = "", fingerprint = "", sig = "" } = payload;
+          await verifyNodeBinding(node, signer.id, sdp, fingerprint, sig);
+          await pc.setRemoteDescription({ type: "answer", sdp });
+        } else if (payload.kind === "candidates") {
+          for (const candidate of payload.candidates ?? []) {
+            await pc.addIceCandidate(candidate).catch(() => undefined);
+          }
+        } else if (payload.kind === "close") {
+          const code = payload.code ?? "closed";
+          const message = payload.message ?? "";
+          fail(
+            code === "not_a_member"
+              ? new ChannelError("not_a_member", "This identity is not a member of the family on that node.")
+              : new ChannelError(
+                  "refused",
+                  `The node closed the connection (${code}${message ? `: ${message}` : ""}).`,
+                ),
+          );
+        }
+      } catch (error) {
+        fail(error instanceof Error ? error : new ChannelError("binding", String(error)));
+      }
+    })();
+  });
+  dc.addEventListener("open", () => settle?.resolve(), { once: true });
+  pc.addEventListener("connectionstatechange", () => {
+    if (pc.connectionState === "failed") {
+      fail(new ChannelError("no_path", "No network path to the node: direct connection failed and no relay worked."));
+    }
+  });
+  const timer = setTimeout(
+    () =>
+      fail(
+        new ChannelError(
+          "no_path",
+          `No connection to the node within ${Math.round(timeoutMs / 1000)} s (no network path).`,
+        ),
+      ),
+    timeoutMs,
+  );
+  try {
+    const offer = await pc.createOffer();
+    await pc.setLocalDescription(offer);
+    const sdp = pc.localDescription?.sdp ?? "";
+    const fingerprint = sdpFingerprint(sdp);
+    const message = utf8Encode(bindingMessage(signer.id, node, fingerprint));
+    const sig = encodeBase64(new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, signer.signingKey, message)));
+    hub.signal(node, { ...tag, kind: "offer", sdp, fingerprint, sig }, refused);
+    await opened;
+    return new NodeChannel(node, pc, dc);
+  } catch (error) {
+    hub.signal(node, { ...tag, kind: "close", code: "closed", message: "gave up" });
+    pc.close();
+    throw error;
+  } finally {
+    clearTimeout(timer);
+    stopListening();
+  }
+}

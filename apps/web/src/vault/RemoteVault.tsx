@@ -1,0 +1,93 @@
+/**
+ * The vault of a node reached through the hub (`?node=<node id>` on a page the hub served): connect
+ * to the hub as this identity, open a data channel to the node, then the usual vault over it. The
+ * node serves the channel as this identity, so there is no separate sign-in.
+ */
+import { useCallback, useEffect, useState } from "react";
+import { HubClient, sameOriginHubUrl } from "../lib/hubClient.ts";
+import type { StoredIdentity } from "../lib/identity.ts";
+import { type NodeChannel, type PathKind, openNodeChannel } from "../lib/nodeChannel.ts";
+import { describeError } from "../errorMessages.ts";
+import { VaultApp } from "./VaultApp.tsx";
+
+type State =
+  | { status: "connecting" }
+  | { status: "open"; channel: NodeChannel; path: PathKind | undefined }
+  | { status: "failed"; message: string };
+
+const PATH_WORDS: Record<PathKind, string> = {
+  host: "directly, on the same network",
+  srflx: "directly, through NAT",
+  // Learned from the other side's checks (its candidate had not arrived yet): direct, not relayed.
+  prflx: "directly",
+  relay: "through a relay",
+};
+
+interface Props {
+  identity: StoredIdentity;
+  node: string;
+  onForgotten: () => void;
+}
+
+export function RemoteVault({ identity, node, onForgotten }: Props) {
+  const [state, setState] = useState<State>({ status: "connecting" });
+  const [attempt, setAttempt] = useState(0);
+  const retry = useCallback(() => {
+    setState({ status: "connecting" });
+    setAttempt((n) => n + 1);
+  }, []);
+
+  useEffect(() => {
+    const mounted = new AbortController();
+    const live = () => !mounted.signal.aborted;
+    let hub: HubClient | undefined;
+    let channel: NodeChannel | undefined;
+    void (async () => {
+      try {
+        hub = await HubClient.connect(sameOriginHubUrl(), { signer: identity, profile: { kind: "browser" } });
+        channel = await openNodeChannel({ hub, signer: identity, node });
+        const path = await channel.path();
+        if (!live()) return;
+        channel.onClosed((error) => {
+          if (live()) setState({ status: "failed", message: describeError(error) });
+        });
+        setState({ status: "open", channel, path });
+      } catch (error) {
+        if (live()) setState({ status: "failed", message: describeError(error) });
+      }
+    })();
+    return () => {
+      mounted.abort();
+      channel?.close();
+      hub?.close();
+    };
+  }, [identity, node, attempt]);
+
+  switch (state.status) {
+    case "connecting":
+      return (
+        <p className="muted" role="status" data-testid="remote-connecting">
+          Reaching your node through the hub…
+        </p>
+      );
+    case "failed":
+      return (
+        <section className="card notice" role="alert" data-testid="remote-failed">
+          <h2>Could not reach the node</h2>
+          <p data-testid="remote-error">{state.message}</p>
+          <button type="button" className="primary" data-testid="remote-retry" onClick={retry}>
+            Try again
+          </button>
+        </section>
+      );
+    case "open":
+      return (
+        <div className="stack">
+          <p className="muted" data-testid="remote-banner" data-path={state.path ?? ""}>
+            Connected to your node {state.path ? PATH_WORDS[state.path] : ""} (through the hub, end to end encrypted).
+          </p>
+          <VaultApp identity={identity} onForgotten={onForgotten} transport={state.channel} />
+        </div>
+      );
+  }
+}
