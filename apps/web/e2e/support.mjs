@@ -15,7 +15,8 @@ export const WEB_DIR = path.resolve(here, "..");
 export const REPO_ROOT = path.resolve(WEB_DIR, "../..");
 export const P2POS_BIN = process.env.P2POS_BIN ?? path.join(REPO_ROOT, "target/debug/p2pos");
 export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
-export const DIST = path.join(WEB_DIR, "dist");
+/** The built web app the tests serve (`P2POS_WEB_DIST` overrides, e.g. for a build of its own). */
+export const DIST = process.env.P2POS_WEB_DIST ?? path.join(WEB_DIR, "dist");
 export const DIST_HARNESS = path.join(WEB_DIR, "dist-harness");
 
 const CHROMIUM_ARGS = [
