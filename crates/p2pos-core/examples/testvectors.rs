@@ -20,9 +20,14 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         .map(PathBuf::from)
         .unwrap_or_else(|| PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testvectors"));
     std::fs::create_dir_all(&out)?;
-    for (name, cases) in
-        [("ids", ids()?), ("records", records()?), ("age", age_files()?), ("backups", backups()?), ("blobs", blobs())]
-    {
+    for (name, cases) in [
+        ("ids", ids()?),
+        ("records", records()?),
+        ("age", age_files()?),
+        ("backups", backups()?),
+        ("blobs", blobs()),
+        ("drop", drop()?),
+    ] {
         let doc = json!({
             "generated_by": "cargo run -p p2pos-core --example testvectors",
             "spec": "docs/FORMATS.md",
@@ -33,6 +38,64 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
         println!("wrote {}", path.display());
     }
     Ok(())
+}
+
+/// Drop (docs/PROTOCOL.md, "Drop"): the hello MACs, the session key and sealed frames for fixed
+/// keys; a key swapped by the hub fails the MAC; a frame opened out of order fails.
+fn drop() -> Result<Vec<Value>, Box<dyn std::error::Error>> {
+    use p2pos_core::drop::{DropSecret, EphemeralKey, FRAME_CHUNK, FRAME_META, Role, Sealer};
+    let mut cases = Vec::new();
+    let mut valid = Vec::new();
+    for (label, name) in [("drop/one", "Ben"), ("drop/two", "Zoë Ünïcode")] {
+        let secret_bytes: [u8; 16] = bytes(&format!("{label}/secret"), 16).try_into().map_err(|_| "16 bytes")?;
+        let secret = DropSecret::from_bytes(secret_bytes);
+        let (s_priv, r_priv) = (seed(&format!("{label}/sender")), seed(&format!("{label}/receiver")));
+        let (sender, receiver) = (EphemeralKey::from_bytes(s_priv), EphemeralKey::from_bytes(r_priv));
+        let (ps, pr) = (sender.public_b64(), receiver.public_b64());
+        let key = sender.session_key(&receiver.public_bytes(), &secret, &ps, &pr)?;
+        let mut sealer = Sealer::new(&key);
+        let meta =
+            serde_json::to_vec(&json!({"name": "a.jpg", "type": "image/jpeg", "size": 5, "seconds": 10, "chunks": 1}))?;
+        let chunk = bytes(&format!("{label}/chunk"), 5);
+        let frames = vec![
+            json!({"kind": FRAME_META, "plaintext": B64.encode(&meta), "frame": B64.encode(sealer.seal(FRAME_META, &meta)?)}),
+            json!({"kind": FRAME_CHUNK, "plaintext": B64.encode(&chunk), "frame": B64.encode(sealer.seal(FRAME_CHUNK, &chunk)?)}),
+        ];
+        let case = json!({
+            "name": format!("{label}: a drop to {name}"),
+            "valid": true,
+            "secret": secret.encode(),
+            "sender_private": hex(&s_priv),
+            "receiver_private": hex(&r_priv),
+            "receiver_name": name,
+            "auth_key": hex(&*secret.auth_key()),
+            "sender_pub": ps,
+            "receiver_pub": pr,
+            "receiver_mac": secret.hello_mac(Role::Receiver, &pr, name, None),
+            "sender_mac": secret.hello_mac(Role::Sender, &ps, "", Some(&pr)),
+            "key": hex(&*key),
+            "frames": frames,
+        });
+        valid.push(case.clone());
+        cases.push(case);
+    }
+    // The hub swaps the receiver's key for its own: the receiver's MAC no longer matches it.
+    let mut swapped = valid[0].clone();
+    swapped["name"] = json!("drop/one: the receiver's key swapped in transit");
+    swapped["valid"] = json!(false);
+    swapped["error"] = json!("bad_mac");
+    swapped["receiver_pub"] = json!(EphemeralKey::from_bytes(seed("drop/mallory")).public_b64());
+    cases.push(swapped);
+    // The chunk delivered before the meta frame: it does not open (counters are in order).
+    let mut reordered = valid[1].clone();
+    reordered["name"] = json!("drop/two: frames out of order");
+    reordered["valid"] = json!(false);
+    reordered["error"] = json!("open");
+    if let Some(frames) = reordered["frames"].as_array_mut() {
+        frames.reverse();
+    }
+    cases.push(reordered);
+    Ok(cases)
 }
 
 /// Deterministic bytes for a label.

@@ -104,6 +104,44 @@ fn blobs() {
     }
 }
 
+#[test]
+fn drop() {
+    use data_encoding::HEXLOWER;
+    use p2pos_core::drop::{DropSecret, EphemeralKey, Opener, Role, parse_public};
+    let unhex = |s: &str| -> [u8; 32] { HEXLOWER.decode(s.as_bytes()).unwrap().try_into().unwrap() };
+    for case in cases("drop") {
+        let secret = DropSecret::parse(str_of(&case, "secret")).unwrap();
+        let (sender, receiver) = (
+            EphemeralKey::from_bytes(unhex(str_of(&case, "sender_private"))),
+            EphemeralKey::from_bytes(unhex(str_of(&case, "receiver_private"))),
+        );
+        let (ps, pr, name) =
+            (str_of(&case, "sender_pub"), str_of(&case, "receiver_pub"), str_of(&case, "receiver_name"));
+        let outcome = (|| {
+            assert_eq!(HEXLOWER.encode(&*secret.auth_key()), str_of(&case, "auth_key"));
+            if !secret.verify_hello(Role::Receiver, pr, name, None, str_of(&case, "receiver_mac"))
+                || !secret.verify_hello(Role::Sender, ps, "", Some(pr), str_of(&case, "sender_mac"))
+            {
+                return Err("bad_mac".to_string());
+            }
+            let key = sender.session_key(&parse_public(pr).unwrap(), &secret, ps, pr).unwrap();
+            let again = receiver.session_key(&parse_public(ps).unwrap(), &secret, ps, pr).unwrap();
+            assert_eq!(*key, *again);
+            assert_eq!(HEXLOWER.encode(&*key), str_of(&case, "key"));
+            let mut opener = Opener::new(&key);
+            for frame in case["frames"].as_array().unwrap() {
+                let bytes = B64.decode(str_of(frame, "frame")).unwrap();
+                let kind = frame["kind"].as_u64().unwrap() as u8;
+                assert_eq!(bytes[0], kind);
+                let plain = opener.open(kind, &bytes[1..]).map_err(|_| "open".to_string())?;
+                assert_eq!(B64.encode(plain), str_of(frame, "plaintext"));
+            }
+            Ok(())
+        })();
+        expect(&case, outcome);
+    }
+}
+
 /// The runner itself must be able to fail: a valid case with one byte changed is refused.
 #[test]
 fn a_tampered_valid_vector_fails() {
