@@ -373,7 +373,7 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   await atHub.goto(remoteLink);
   await restoreThroughUi(atHub, backupFile, PASSPHRASE);
   await atHub.getByTestId("remote-banner").waitFor({ timeout: 60_000 });
-  // Direct on loopback: host, or prflx when the node's checks arrive before its candidates do.
+  // Direct, not relayed: host, or prflx where Chromium's loopback address is learned from checks.
   assert.match(await atHub.getByTestId("remote-banner").getAttribute("data-path"), /^(host|prflx)$/);
   await atHub.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
   await openAlbum(atHub, TITLE);

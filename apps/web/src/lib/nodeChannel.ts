@@ -155,21 +155,41 @@ export class NodeChannel implements ApiTransport {
       options.onProgress,
     );
 
-  /** The selected candidate pair's type (the weaker side: relay if either is relayed). */
+  /**
+   * The selected candidate pair's type, the weaker side (relay if either is relayed). A
+   * peer-reflexive candidate at the address and port of one of the other side's host candidates
+   * (its check simply arrived before the candidate did) counts as host, as on the node.
+   */
   async path(): Promise<PathKind | undefined> {
     const stats = await this.pc.getStats();
+    interface Candidate {
+      candidateType?: PathKind;
+      address?: string;
+      port?: number;
+      type: string;
+    }
+    const all: Candidate[] = [];
     let pair: RTCIceCandidatePairStats | undefined;
     stats.forEach((report: RTCStats) => {
+      if (report.type === "local-candidate" || report.type === "remote-candidate") all.push(report);
       if (report.type === "transport") {
         const id = (report as RTCTransportStats).selectedCandidatePairId;
         if (id) pair = stats.get(id) as RTCIceCandidatePairStats;
       }
     });
     if (!pair) return undefined;
-    const types = [pair.localCandidateId, pair.remoteCandidateId].map(
-      (id) => (stats.get(id) as { candidateType?: PathKind } | undefined)?.candidateType,
-    );
-    for (const kind of ["relay", "prflx", "srflx", "host"] as const) if (types.includes(kind)) return kind;
+    const types = [pair.localCandidateId, pair.remoteCandidateId].map((id) => {
+      const candidate = stats.get(id) as Candidate | undefined;
+      const seenAsHost = all.some(
+        (other) =>
+          other.type === candidate?.type &&
+          other.candidateType === "host" &&
+          other.address === candidate.address &&
+          other.port === candidate.port,
+      );
+      return candidate?.candidateType === "prflx" && seenAsHost ? "host" : candidate?.candidateType;
+    });
+    for (const kind of ["relay", "srflx", "prflx", "host"] as const) if (types.includes(kind)) return kind;
     return undefined;
   }
 
