@@ -18,7 +18,7 @@ type State =
 const PATH_WORDS: Record<PathKind, string> = {
   host: "directly, on the same network",
   srflx: "directly, through NAT",
-  // Learned from the other side's checks (its candidate had not arrived yet): direct, not relayed.
+  // Learned from the other side's checks rather than signalled: direct, not relayed.
   prflx: "directly",
   relay: "through a relay",
 };
