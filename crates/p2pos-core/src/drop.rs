@@ -85,9 +85,15 @@ impl DropSecret {
 
     /// Parses the fragment form (base64url, no padding, 22 characters).
     pub fn parse(text: &str) -> Result<Self, DropError> {
-        let bytes = B64URL
-            .decode(text.trim())
-            .map_err(|_| DropError::BadLink("the secret after '#' is not base64url".into()))?;
+        let text = text.trim();
+        if text.len() != 22 {
+            let found = text.len();
+            return Err(DropError::BadLink(format!(
+                "the secret after '#' has {found} characters, not 22 (the link was cut short?)"
+            )));
+        }
+        let bytes =
+            B64URL.decode(text).map_err(|_| DropError::BadLink("the secret after '#' is not base64url".into()))?;
         let bytes: [u8; 16] = bytes
             .try_into()
             .map_err(|_| DropError::BadLink("the secret after '#' is not 16 bytes (the link was cut short?)".into()))?;
@@ -365,8 +371,8 @@ mod tests {
         assert_eq!(local.hub_url(), "ws://127.0.0.1:7700/v1/ws");
         for (bad, why) in [
             ("https://h/drop/ABC", "no secret"),
-            ("https://h/drop/ABC#BwcHBwcHBwcHBwcH", "not 16 bytes"),
-            ("https://h/drop/ABC#!!", "not base64url"),
+            ("https://h/drop/ABC#BwcHBwcHBwcHBwcH", "cut short"),
+            ("https://h/drop/ABC#!!!!!!!!!!!!!!!!!!!!!!", "not base64url"),
             ("https://h/x/ABC#BwcHBwcHBwcHBwcHBwcHBw", "/drop/"),
             ("https://h/drop/#BwcHBwcHBwcHBwcHBwcHBw", "malformed"),
         ] {

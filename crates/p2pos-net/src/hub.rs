@@ -112,6 +112,8 @@ pub enum HubEvent {
         from_id: Option<String>,
         payload: Value,
     },
+    /// Any other message the hub pushes (`presence`, `room_closed`, …), as it came.
+    Message(Value),
 }
 
 /// Tunables of the hub client. `Default` suits production.
@@ -230,6 +232,7 @@ pub struct HubHandle {
 enum Command {
     Signal { to: String, payload: Value, reply: oneshot::Sender<Result<Value, HubError>> },
     Turn { reply: oneshot::Sender<Result<Value, HubError>> },
+    Request { message: Value, reply: oneshot::Sender<Result<Value, HubError>> },
 }
 
 impl HubHandle {
@@ -248,6 +251,15 @@ impl HubHandle {
         self.send(Command::Turn { reply })?;
         let value = rx.await.map_err(|_| HubError::Closed)??;
         serde_json::from_value(value).map_err(|e| HubError::Protocol(format!("ice_servers: {e}")))
+    }
+
+    /// Sends a request (`create_room`, `join`, `delete_room`, …; a `rid` is added) and resolves
+    /// with the hub's reply to it, or with [`HubError::Refused`] when the hub answered an error.
+    /// A reconnection does not repeat it: rooms and namespaces belong to one connection.
+    pub async fn request(&self, message: Value) -> Result<Value, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Request { message, reply })?;
+        rx.await.map_err(|_| HubError::Closed)?
     }
 
     fn send(&self, command: Command) -> Result<(), HubError> {
@@ -407,7 +419,7 @@ impl Task {
 
 fn refuse(cmd: Command, error: HubError) {
     let reply = match cmd {
-        Command::Signal { reply, .. } | Command::Turn { reply } => reply,
+        Command::Signal { reply, .. } | Command::Turn { reply } | Command::Request { reply, .. } => reply,
     };
     let _ = reply.send(Err(error));
 }
@@ -622,6 +634,12 @@ impl<'a> Session<'a> {
                 (json!({"type": "signal", "rid": rid, "to": to, "payload": payload}).to_string(), reply, true)
             }
             Command::Turn { reply } => (json!({"type": "turn", "rid": rid}).to_string(), reply, false),
+            Command::Request { mut message, reply } => {
+                if let Value::Object(map) = &mut message {
+                    map.insert("rid".into(), json!(rid));
+                }
+                (message.to_string(), reply, false)
+            }
         };
         if text.len() > self.limits.max_message_bytes {
             let _ = reply.send(Err(HubError::TooLarge { size: text.len(), limit: self.limits.max_message_bytes }));
@@ -754,8 +772,13 @@ impl<'a> Session<'a> {
                     None => tracing::warn!(%code, %message, "hub error"),
                 }
             }
-            // Presence, rooms and namespaces are not used by this client.
-            other => tracing::debug!(kind = other, "ignoring hub message"),
+            _ => match rid.and_then(|rid| self.pending.remove(&rid)) {
+                // The reply to a `request`.
+                Some(p) => {
+                    let _ = p.reply.send(Ok(msg));
+                }
+                None => self.task.emit(HubEvent::Message(msg)),
+            },
         }
     }
 }

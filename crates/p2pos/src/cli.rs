@@ -42,6 +42,50 @@ pub enum Command {
     /// The nodes this node replicates with: add (with a token), list, remove.
     #[command(subcommand)]
     Peer(PeerCommand),
+    /// Drop an image: print a view-once link (and QR) and send the image, end to end encrypted,
+    /// to whoever opens it first (a browser, or `p2pos receive`).
+    Send(SendArgs),
+    /// Receive a drop from its link and save the image.
+    Receive(ReceiveArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct SendArgs {
+    /// The image to send (JPEG, PNG, GIF or WebP; at most 32 MiB).
+    pub file: PathBuf,
+    /// The hub, e.g. wss://hub.example.org/v1/ws.
+    #[arg(long, env = "P2POS_HUB", value_name = "URL")]
+    pub hub: String,
+    /// The web app's address for the link [default: the hub's own, http(s) for ws(s)].
+    #[arg(long, value_name = "URL")]
+    pub web_url: Option<String>,
+    /// How long the receiver may look at the image, 5-60 seconds.
+    #[arg(long, default_value_t = 15, value_parser = clap::value_parser!(u32).range(5..=60))]
+    pub seconds: u32,
+    /// Print the link only (no QR code).
+    #[arg(long)]
+    pub no_qr: bool,
+    /// Local UDP address for WebRTC (repeatable) [default: 0.0.0.0:0].
+    #[arg(long = "rtc-bind", value_name = "ADDR")]
+    pub rtc_bind: Vec<SocketAddr>,
+}
+
+#[derive(Debug, Args)]
+pub struct ReceiveArgs {
+    /// The drop link, https://<hub>/drop/<room>#<secret> (quote it: it contains '#').
+    pub link: String,
+    /// Where to save the image [default: the sender's file name, in the current directory].
+    #[arg(long, short)]
+    pub out: Option<PathBuf>,
+    /// The name the sender sees (and the browser would watermark the image with).
+    #[arg(long, default_value = "p2pos receive")]
+    pub name: String,
+    /// The hub [default: the one the link's address serves].
+    #[arg(long, value_name = "URL")]
+    pub hub: Option<String>,
+    /// Local UDP address for WebRTC (repeatable) [default: 0.0.0.0:0].
+    #[arg(long = "rtc-bind", value_name = "ADDR")]
+    pub rtc_bind: Vec<SocketAddr>,
 }
 
 #[derive(Debug, Args)]

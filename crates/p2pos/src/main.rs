@@ -2,6 +2,7 @@
 
 mod cli;
 mod crypt_cmd;
+mod drop_cmd;
 mod export_cmd;
 mod id_cmd;
 mod node_cmd;
@@ -30,6 +31,8 @@ fn main() -> ExitCode {
         Command::Up(args) => up_cmd::run(args),
         Command::Enroll(args) => peer_cmd::enroll(args),
         Command::Peer(cmd) => peer_cmd::run(cmd),
+        Command::Send(args) => drop_cmd::send(args),
+        Command::Receive(args) => drop_cmd::receive(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

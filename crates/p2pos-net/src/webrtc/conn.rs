@@ -1088,7 +1088,7 @@ struct RecvState {
 /// The type of the selected candidate pair: relay if either side is relayed, else srflx or prflx,
 /// else host. A peer-reflexive remote candidate whose address is one of the peer's signalled
 /// host candidates (the check simply arrived before the candidate) counts as host.
-async fn selected_path(pc: &Arc<dyn PeerConnection>) -> Option<PathKind> {
+pub(crate) async fn selected_path(pc: &Arc<dyn PeerConnection>) -> Option<PathKind> {
     let sctp = pc.sctp().await?;
     let ice = sctp.transport().ice_transport();
     let pair = match ice.get_selected_candidate_pair().await {

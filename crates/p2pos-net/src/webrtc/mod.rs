@@ -29,6 +29,7 @@
 pub mod carrier;
 pub mod client;
 mod conn;
+pub mod data_peer;
 pub mod frame;
 mod runtime;
 pub mod signal;
@@ -53,7 +54,9 @@ use webrtc::peer_connection::{
 
 pub use client::{CarriedRequest, CarriedResponse, ClientService, ClientSessions, Refusal, is_client_signal};
 pub use conn::WebRtcTransport;
+pub use data_peer::{DataPeer, DataPeerEvent};
 pub use signal::{BindingError, RtcSignal, is_rtc_signal};
+pub use webrtc::peer_connection::RTCIceCandidateInit;
 
 use self::conn::{BLOB_LABEL_PREFIX, CTL_LABEL, Chan, ConnCore, ConnState, Deps, Handler, Role, SignalOut};
 use crate::auth::ReplayGuard;
