@@ -122,8 +122,9 @@ impl Browser {
         let opened = tokio::time::timeout(Duration::from_secs(20), async {
             loop {
                 tokio::select! {
-                    event = events.recv() => match event.unwrap() {
-                        HubEvent::Signal { payload, .. } => match RtcSignal::from_payload(&payload).unwrap().unwrap() {
+                    event = events.recv() => {
+                        let HubEvent::Signal { payload, .. } = event.unwrap() else { continue };
+                        match RtcSignal::from_payload(&payload).unwrap().unwrap() {
                             RtcSignal::Answer { sdp, fingerprint, sig, .. } => {
                                 verify_binding(&setup.node, &me_id, &sdp, &fingerprint, &sig).unwrap();
                                 peer.apply_answer(sdp).await.unwrap();
@@ -135,9 +136,8 @@ impl Browser {
                             }
                             RtcSignal::Close { code, message, .. } => return Err((code, message)),
                             RtcSignal::Offer { .. } => panic!("the node offered"),
-                        },
-                        _ => {}
-                    },
+                        }
+                    }
                     event = peer.next_event() => match event {
                         DataPeerEvent::Candidate(c) => {
                             let batch = RtcSignal::Candidates { session: "s1".into(), candidates: vec![c] };
