@@ -256,6 +256,10 @@ pub(crate) struct ConnCore {
     /// Whether the remote description is applied (candidates that arrive earlier wait).
     pub remote_set: AtomicBool,
     pub early_candidates: Mutex<Vec<RTCIceCandidateInit>>,
+    /// Whether the ICE servers included a TURN server, and whether it gave a relay candidate:
+    /// together they say why a connection found no path.
+    pub turn_offered: AtomicBool,
+    relay_gathered: AtomicBool,
     /// Permits for requests being served.
     serving: Arc<tokio::sync::Semaphore>,
 }
@@ -310,9 +314,20 @@ impl ConnCore {
             tell_peer: AtomicBool::new(true),
             remote_set: AtomicBool::new(false),
             early_candidates: Mutex::new(Vec::new()),
+            turn_offered: AtomicBool::new(false),
+            relay_gathered: AtomicBool::new(false),
             serving: Arc::new(tokio::sync::Semaphore::new(MAX_SERVING)),
         });
         (core, Queues { ctrl: ctrl_rx, signals: signals_rx, events: events_rx })
+    }
+
+    /// Why no path was found, in the words the Nodes page shows.
+    pub(crate) fn no_path(&self) -> String {
+        match (self.turn_offered.load(Ordering::Acquire), self.relay_gathered.load(Ordering::Acquire)) {
+            (true, false) => "no path: relay unavailable (the TURN server gave no relay address)".into(),
+            (false, _) => "no path: no direct route, and the hub offers no relay".into(),
+            (true, true) => "no path: neither a direct route nor the relay worked".into(),
+        }
     }
 
     pub(crate) fn is_connecting(&self) -> bool {
@@ -881,7 +896,7 @@ impl ConnCore {
             let event = tokio::select! {
                 () = self.closed.cancelled() => break,
                 () = &mut give_up, if self.is_connecting() => {
-                    let error = TransportError::Unreachable("the connection did not come up".into());
+                    let error = TransportError::Unreachable(self.no_path());
                     self.shutdown(error, false, true);
                     break;
                 }
@@ -890,12 +905,20 @@ impl ConnCore {
             let Some(event) = event else { break };
             match event {
                 PcEvent::Candidate(c) => {
+                    if c.candidate.contains(" typ relay") {
+                        self.relay_gathered.store(true, Ordering::Release);
+                    }
                     let _ = self.signals.send(SignalOut::Candidate(c));
                 }
                 PcEvent::State(state) => match state {
                     RTCPeerConnectionState::Connected => connected = true,
                     RTCPeerConnectionState::Failed => {
-                        self.shutdown(TransportError::Broken("ICE failed".into()), false, true);
+                        let error = if connected {
+                            TransportError::Broken("the connection failed (ICE)".into())
+                        } else {
+                            TransportError::Unreachable(self.no_path())
+                        };
+                        self.shutdown(error, false, true);
                     }
                     RTCPeerConnectionState::Closed => {
                         self.shutdown(TransportError::Broken("the peer connection closed".into()), false, true);

@@ -265,8 +265,11 @@ impl WebRtcEndpoint {
                 tokio::time::timeout_at(deadline, state.wait_for(|s| !matches!(s, ConnState::Connecting))).await;
             let result = match outcome {
                 Err(_) => {
-                    let error =
-                        TransportError::Unreachable(format!("no connection to {peer} within {} s", timeout.as_secs()));
+                    let error = TransportError::Unreachable(format!(
+                        "{} (no connection to {peer} within {} s)",
+                        transport.core.no_path(),
+                        timeout.as_secs()
+                    ));
                     if transport.core.role == Role::Offerer {
                         transport.core.shutdown(error.clone(), false, true);
                     }
@@ -304,6 +307,7 @@ impl WebRtcEndpoint {
         let pc = build_peer_connection(&deps.config, servers, Handler { tx: events.clone() }).await?;
         let session = new_session_id();
         let (core, queues) = ConnCore::new(deps.clone(), peer, session.clone(), Role::Offerer, events, events_rx);
+        core.turn_offered.store(offers_turn(servers), std::sync::atomic::Ordering::Release);
         let transport = Arc::new(WebRtcTransport { core: core.clone(), pc: pc.clone() });
         let setup = async {
             let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
@@ -469,6 +473,7 @@ impl WebRtcEndpoint {
         let (events, events_rx) = mpsc::unbounded_channel();
         let pc = build_peer_connection(&deps.config, servers, Handler { tx: events.clone() }).await?;
         let (core, queues) = ConnCore::new(deps.clone(), from, session.clone(), Role::Answerer, events, events_rx);
+        core.turn_offered.store(offers_turn(servers), std::sync::atomic::Ordering::Release);
         let transport = Arc::new(WebRtcTransport { core: core.clone(), pc: pc.clone() });
         let setup = async {
             let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
@@ -541,6 +546,11 @@ impl WebRtcEndpoint {
         }
         Ok(())
     }
+}
+
+/// Whether the hub's ICE servers include a TURN server.
+fn offers_turn(servers: &[IceServer]) -> bool {
+    servers.iter().flat_map(|s| &s.urls).any(|u| u.starts_with("turn:") || u.starts_with("turns:"))
 }
 
 fn new_session_id() -> String {
