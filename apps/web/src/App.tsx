@@ -85,9 +85,15 @@ function renderState(state: State, setState: (state: State) => void) {
     case "ready": {
       const onForgotten = () => setState({ status: "none" });
       // `?node=<id>`: the page came from the hub; the vault is that node's, over a data channel.
-      const node = new URLSearchParams(location.search).get("node");
+      const query = new URLSearchParams(location.search);
+      const node = query.get("node");
       return node ? (
-        <RemoteVault identity={state.identity} node={node} onForgotten={onForgotten} />
+        <RemoteVault
+          identity={state.identity}
+          node={node}
+          relayOnly={query.get("via") === "relay"}
+          onForgotten={onForgotten}
+        />
       ) : (
         <VaultApp identity={state.identity} onForgotten={onForgotten} />
       );

@@ -41,6 +41,8 @@ export interface OpenChannelOptions {
   node: string;
   /** Give up if no channel is open after this long. Default 20 s. */
   timeoutMs?: number;
+  /** Use the relay only (never reveal this browser's addresses to the node). Default false. */
+  relayOnly?: boolean;
 }
 
 /** Normalises an SDP fingerprint to `sha-256 AB:CD:…`, as both sides sign it. */
@@ -338,11 +340,12 @@ export async function openNodeChannel({
   signer,
   node,
   timeoutMs = 20_000,
+  relayOnly = false,
 }: OpenChannelOptions): Promise<NodeChannel> {
   const iceServers = await hub.iceServers().catch((error: unknown) => {
     throw new ChannelError("hub", `The hub gave no ICE servers: ${String(error)}`, { cause: error });
   });
-  const pc = new RTCPeerConnection({ iceServers });
+  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relayOnly ? "relay" : "all" });
   const dc = pc.createDataChannel(CARRIER_LABEL, { ordered: true });
   const session = encodeBase64(crypto.getRandomValues(new Uint8Array(12))).replace(/[+/=]/g, "");
   const tag = { p2pos: "rtc", app: "vault", session };

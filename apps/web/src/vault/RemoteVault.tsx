@@ -26,10 +26,12 @@ const PATH_WORDS: Record<PathKind, string> = {
 interface Props {
   identity: StoredIdentity;
   node: string;
+  /** Through the relay only (`&via=relay`): the node never learns this browser's addresses. */
+  relayOnly?: boolean;
   onForgotten: () => void;
 }
 
-export function RemoteVault({ identity, node, onForgotten }: Props) {
+export function RemoteVault({ identity, node, relayOnly = false, onForgotten }: Props) {
   const [state, setState] = useState<State>({ status: "connecting" });
   const [attempt, setAttempt] = useState(0);
   const retry = useCallback(() => {
@@ -45,7 +47,7 @@ export function RemoteVault({ identity, node, onForgotten }: Props) {
     void (async () => {
       try {
         hub = await HubClient.connect(sameOriginHubUrl(), { signer: identity, profile: { kind: "browser" } });
-        channel = await openNodeChannel({ hub, signer: identity, node });
+        channel = await openNodeChannel({ hub, signer: identity, node, relayOnly });
         const path = await channel.path();
         if (!live()) return;
         channel.onClosed((error) => {
@@ -61,7 +63,7 @@ export function RemoteVault({ identity, node, onForgotten }: Props) {
       channel?.close();
       hub?.close();
     };
-  }, [identity, node, attempt]);
+  }, [identity, node, relayOnly, attempt]);
 
   switch (state.status) {
     case "connecting":
