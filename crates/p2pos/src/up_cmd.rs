@@ -49,6 +49,9 @@ async fn up(args: UpArgs) -> Result<()> {
             "--embedded-turn".into(),
             format!("{host}:{}", args.turn_port),
             "--turn-allow-private-peers".into(),
+            // The hub serves the web app too: Drop, Gallery, and the vault from anywhere.
+            "--web-dir".into(),
+            args.web_dir.display().to_string(),
         ],
         &lines_tx,
     )?;
@@ -81,7 +84,8 @@ async fn up(args: UpArgs) -> Result<()> {
     println!("  The demo family is starting (data in {}):", dir.display());
     println!("    Oak   {}   (open this first)", url(args.oak_port));
     println!("    Pine  {}", url(args.pine_port));
-    println!("    hub   {hub_url} (embedded STUN/TURN on {host}:{})", args.turn_port);
+    println!("    hub   {}   (Drop, Gallery, and each node's vault from anywhere)", url(args.hub_port));
+    println!("          {hub_url}, embedded STUN/TURN on {host}:{}", args.turn_port);
     println!();
 
     if enrolled {
