@@ -10,6 +10,9 @@ import { Welcome } from "./components/Welcome.tsx";
 import { describeError } from "./errorMessages.ts";
 import { RemoteVault } from "./vault/RemoteVault.tsx";
 import { VaultApp } from "./vault/VaultApp.tsx";
+import { GalleryApp } from "./gallery/GalleryApp.tsx";
+import { DropApp } from "./drop/DropApp.tsx";
+import { isDropPath } from "./lib/drop.ts";
 
 type State =
   | { status: "loading" }
@@ -19,6 +22,14 @@ type State =
   | { status: "ready"; identity: StoredIdentity };
 
 export function App() {
+  // The gallery needs no family identity or vault: route it before any of that.
+  if (location.pathname.startsWith("/gallery")) return <GalleryApp />;
+  // Drop needs no identity and no vault either.
+  if (isDropPath(location.pathname)) return <DropApp />;
+  return <FamilyApp />;
+}
+
+function FamilyApp() {
   const [state, setState] = useState<State>({ status: "loading" });
 
   useEffect(() => {
