@@ -1,13 +1,16 @@
 // Drop, the view-once transfer, in two real browsers through a real hub (`p2pos signal`): a drop
 // from A to B renders and is destroyed; a hub that swaps the ephemeral keys is caught by both
-// sides; sender cancel, room expiry, a stall and a truncated link each end with their message.
+// sides; sender cancel, room expiry, a stall and a truncated link each end with their message; and
+// drops between the CLI (`p2pos send` / `p2pos receive`) and the browser, both ways.
 //
 // `P2POS_WEB_DIST` chooses the built web app, `P2POS_BIN` the p2pos binary (support.mjs).
 import assert from "node:assert/strict";
 import { generateKeyPairSync } from "node:crypto";
+import { readFile, writeFile } from "node:fs/promises";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { deflateSync } from "node:zlib";
-import { DIST, launchBrowser, newPage, startHub } from "./support.mjs";
+import { DIST, P2POS_BIN, launchBrowser, newPage, runCli, spawnTracked, startHub, tempDir } from "./support.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // A test image: a PNG, left half red, right half blue, with noise so it spans several chunks
@@ -379,5 +382,73 @@ describe("Drop: a room nobody opens expires", { timeout: 60_000 }, () => {
     // newPage from support.mjs serves the sender's page at /drop/ too.
     const fresh = await newPage(await browser.newContext(), `${hub.url}/drop`, "fresh");
     await fresh.getByTestId("drop-create").waitFor();
+  });
+});
+
+describe("Drop between the CLI and the browser", { timeout: 120_000 }, () => {
+  let hub;
+  let browser;
+  let temp;
+
+  before(async () => {
+    hub = await startHub(DIST);
+    browser = await launchBrowser();
+    temp = await tempDir("drop-cli");
+  });
+
+  after(async () => {
+    await browser?.close();
+    await hub?.stop();
+    await temp?.cleanup();
+  });
+
+  test("browser → `p2pos receive`: the CLI saves the exact image and the sender sees it viewed", async () => {
+    const sender = await createDrop(await browser.newContext(), hub.url, { seconds: 5 });
+    const out = path.join(temp.dir, "received.png");
+    const received = await runCli(["receive", sender.link, "--name", "Cli", "--rtc-bind", "127.0.0.1:0", "--out", out]);
+    assert.equal(received.code, 0, `p2pos receive: ${received.stderr}`);
+    assert.match(received.stdout, /^Saved \d+ bytes to /);
+    assert.deepEqual(await readFile(out), IMAGE, "the bytes the browser sent");
+    await waitState(sender.page, "viewed");
+    // The room is gone: the CLI says so, without saving anything.
+    const again = await runCli(["receive", sender.link, "--rtc-bind", "127.0.0.1:0", "--out", `${out}.2`]);
+    assert.notEqual(again.code, 0);
+    assert.match(again.stderr, /already viewed, cancelled, or it expired/);
+  });
+
+  test("`p2pos send` → browser: the image renders, and the CLI hears it was viewed", async () => {
+    const file = path.join(temp.dir, "from-cli.png");
+    await writeFile(file, IMAGE);
+    const send = spawnTracked(P2POS_BIN, [
+      "send",
+      file,
+      "--hub",
+      hub.wsUrl,
+      "--seconds",
+      "5",
+      "--no-qr",
+      "--rtc-bind",
+      "127.0.0.1:0",
+    ]);
+    const linkLine = async () => {
+      for (let i = 0; i < 100; i++) {
+        const line = /^http\S+\/drop\/\S+#\S+$/m.exec(send.output());
+        if (line) return line[0];
+        await new Promise((resolve) => setTimeout(resolve, 100));
+      }
+      throw new Error(`p2pos send printed no link: ${send.output()}`);
+    };
+    const link = await linkLine();
+    assert.ok(link.startsWith(`${hub.url}/drop/`), `the link is on the hub's web app: ${link}`);
+    const receiver = await openLink(await browser.newContext(), link);
+    await confirmView(receiver.page, "Ben");
+    await receiver.page.getByTestId("drop-canvas").waitFor({ timeout: 30_000 });
+    const left = await canvasMean(receiver.page, 0.05, 0.3, 0.3, 0.7);
+    const right = await canvasMean(receiver.page, 0.7, 0.95, 0.3, 0.7);
+    assert.ok(left.r > left.b + 60 && right.b > right.r + 60, `red | blue: ${JSON.stringify({ left, right })}`);
+    await waitState(receiver.page, "gone", 30_000);
+    const { code } = await send.exited;
+    assert.equal(code, 0, `p2pos send: ${send.output()}`);
+    assert.match(send.output(), /Viewed\. The drop is gone\./);
   });
 });

@@ -1,0 +1,59 @@
+// The network lab's browser case (crates/p2pos/tests/netlab.rs runs it): Chromium inside a home
+// namespace (CHROMIUM is a wrapper that execs Chromium under `ip netns exec`) opens the vault of a
+// node in another home through the hub — `URL` is `http://<hub>/?node=<id>[&via=relay]` — restores
+// the identity from `BACKUP` with `PASSPHRASE`, and waits until the album titled `TITLE` (its title
+// decrypted in this browser) lists `PHOTOS` photos. Prints one JSON line: {ok, path, photos,
+// seconds} or {ok: false, error}.
+//
+//   node e2e/netlab-browser.mjs CHROMIUM URL BACKUP PASSPHRASE TITLE PHOTOS
+import { chromium } from "playwright-core";
+
+const [chromiumPath, url, backup, passphrase, title, photos] = process.argv.slice(2);
+if (!photos) {
+  console.error("usage: node e2e/netlab-browser.mjs CHROMIUM URL BACKUP PASSPHRASE TITLE PHOTOS");
+  process.exit(2);
+}
+const started = Date.now();
+const browser = await chromium.launch({
+  executablePath: chromiumPath,
+  headless: true,
+  args: [
+    "--no-sandbox",
+    "--no-first-run",
+    "--disable-background-networking",
+    "--disable-component-update",
+    "--disable-sync",
+    "--disable-gpu",
+    "--disable-features=WebRtcHideLocalIpsWithMdns",
+  ],
+});
+let result;
+try {
+  const page = await browser.newPage();
+  await page.goto(url);
+  await page.getByTestId("restore-file").setInputFiles(backup);
+  await page.getByTestId("restore-passphrase").fill(passphrase);
+  await page.getByTestId("restore-submit").click();
+  const banner = page.getByTestId("remote-banner");
+  const failed = page.getByTestId("remote-failed");
+  await banner.or(failed).first().waitFor({ timeout: 90_000 });
+  if (await failed.isVisible()) throw new Error(await page.getByTestId("remote-error").textContent());
+  const path = await banner.getAttribute("data-path");
+  await page.getByTestId("nav-albums").click();
+  const card = page.locator('[data-testid="album-card"]', { hasText: title });
+  await card.waitFor({ timeout: 60_000 });
+  await card.locator("a").click();
+  await page.getByTestId("album-page").waitFor({ timeout: 30_000 });
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="photo-thumb"]').length === n,
+    Number(photos),
+    { timeout: 90_000, polling: 250 },
+  );
+  result = { ok: true, path, photos: Number(photos), seconds: (Date.now() - started) / 1000 };
+} catch (error) {
+  result = { ok: false, error: String(error?.message ?? error) };
+} finally {
+  await browser.close();
+}
+console.log(JSON.stringify(result));
+process.exit(result.ok ? 0 : 1);
