@@ -18,7 +18,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import { blake3 } from "hash-wasm";
 import { chromium } from "playwright-core";
-import { CHROMIUM, DIST, launchBrowser, startHub, tempDir } from "./support.mjs";
+import { CHROMIUM, CHROMIUM_ARGS, DIST, launchBrowser, startHub, tempDir } from "./support.mjs";
 
 let hub;
 let browser;
@@ -406,16 +406,7 @@ test("no image bytes reach the browser's storage", { timeout: 180_000 }, async (
   const piaContext = await chromium.launchPersistentContext(profile.dir, {
     executablePath: CHROMIUM,
     headless: true,
-    args: [
-      "--no-sandbox",
-      "--no-first-run",
-      "--disable-background-networking",
-      "--disable-component-update",
-      "--disable-sync",
-      "--disable-gpu",
-      "--disable-features=WebRtcHideLocalIpsWithMdns",
-      "--allow-loopback-in-peer-connection",
-    ],
+    args: CHROMIUM_ARGS,
   });
   const pia = await openGallery(name, "pia", piaContext);
   const quinn = await openGallery(name, "quinn");

@@ -6,7 +6,7 @@
 // seconds} or {ok: false, error}.
 //
 //   node e2e/netlab-browser.mjs CHROMIUM URL BACKUP PASSPHRASE TITLE PHOTOS
-import { chromium } from "playwright-core";
+import { launchBrowser } from "./support.mjs";
 
 const [chromiumPath, url, backup, passphrase, title, photos] = process.argv.slice(2);
 if (!photos) {
@@ -14,19 +14,7 @@ if (!photos) {
   process.exit(2);
 }
 const started = Date.now();
-const browser = await chromium.launch({
-  executablePath: chromiumPath,
-  headless: true,
-  args: [
-    "--no-sandbox",
-    "--no-first-run",
-    "--disable-background-networking",
-    "--disable-component-update",
-    "--disable-sync",
-    "--disable-gpu",
-    "--disable-features=WebRtcHideLocalIpsWithMdns",
-  ],
-});
+const browser = await launchBrowser({ executablePath: chromiumPath });
 let result;
 try {
   const page = await browser.newPage();

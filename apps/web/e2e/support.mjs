@@ -19,7 +19,7 @@ export const CHROMIUM = process.env.CHROMIUM_PATH ?? "/usr/bin/chromium";
 export const DIST = process.env.P2POS_WEB_DIST ?? path.join(WEB_DIR, "dist");
 export const DIST_HARNESS = path.join(WEB_DIR, "dist-harness");
 
-const CHROMIUM_ARGS = [
+export const CHROMIUM_ARGS = [
   "--no-sandbox",
   "--no-first-run",
   "--disable-background-networking",
@@ -189,9 +189,9 @@ export async function startHub(webDir, extraArgs = []) {
   return { ...hub, wsUrl };
 }
 
-/** Launch headless Chromium; resolves to the Browser. */
-export async function launchBrowser() {
-  return chromium.launch({ executablePath: CHROMIUM, headless: true, args: CHROMIUM_ARGS });
+/** Launch headless Chromium (`executablePath`: another binary or a wrapper); resolves to the Browser. */
+export async function launchBrowser({ executablePath = CHROMIUM } = {}) {
+  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
 }
 
 /** Run the p2pos CLI; resolves to { code, stdout, stderr } (never rejects on a non-zero exit). */
