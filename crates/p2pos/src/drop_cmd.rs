@@ -162,6 +162,29 @@ impl Wire {
         }
     }
 
+    /// The signals both sides treat alike: ICE candidates, refusals, a cancel (`who`: the other
+    /// side, for the messages). Signals of no interest here are ignored.
+    async fn on_shared_signal(&self, signal: Signal, who: &str) -> Result<()> {
+        match signal {
+            Signal::Candidates { candidates } => {
+                if let Some(peer) = &self.peer {
+                    for candidate in candidates {
+                        peer.add_candidate(candidate).await;
+                    }
+                }
+                Ok(())
+            }
+            Signal::Refused { reason } if reason == "bad_mac" => {
+                eprintln!("{SWAPPED}");
+                bail!("refused by the {who}: this side's key did not verify there")
+            }
+            Signal::Refused { reason } if reason == "taken" => bail!("someone else opened this drop first"),
+            Signal::Refused { reason } => bail!("the {who} refused the drop ({reason})"),
+            Signal::Cancel {} => bail!("the {who} cancelled this drop"),
+            _ => Ok(()),
+        }
+    }
+
     async fn close(self) {
         if let Some(peer) = &self.peer {
             peer.close().await;
@@ -293,20 +316,8 @@ async fn send_loop(
                         peer.apply_answer(sdp).await?;
                     }
                 }
-                Some(Signal::Candidates { candidates }) => {
-                    if let Some(peer) = &wire.peer {
-                        for candidate in candidates {
-                            peer.add_candidate(candidate).await;
-                        }
-                    }
-                }
-                Some(Signal::Refused { reason }) if reason == "bad_mac" => {
-                    eprintln!("{SWAPPED}");
-                    bail!("refused by the receiver: this side's key did not verify there");
-                }
-                Some(Signal::Refused { reason }) => bail!("the receiver refused the drop ({reason})"),
-                Some(Signal::Cancel {}) => bail!("the receiver cancelled"),
-                _ => {}
+                Some(other) => wire.on_shared_signal(other, "receiver").await?,
+                None => {}
             },
             Next::Hub(_) => {}
             Next::Peer(DataPeerEvent::Candidate(candidate)) => wire.on_candidate(candidate).await,
@@ -414,21 +425,8 @@ async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, secret: &DropSecret) 
                     let answer = wire.new_peer().await?.answer(sdp).await?;
                     wire.signal(&Signal::Answer { sdp: answer }).await?;
                 }
-                Some(Signal::Candidates { candidates }) => {
-                    if let Some(peer) = &wire.peer {
-                        for candidate in candidates {
-                            peer.add_candidate(candidate).await;
-                        }
-                    }
-                }
-                Some(Signal::Refused { reason }) if reason == "bad_mac" => {
-                    eprintln!("{SWAPPED}");
-                    bail!("refused by the sender: this side's key did not verify there");
-                }
-                Some(Signal::Refused { reason }) if reason == "taken" => bail!("someone else opened this drop first"),
-                Some(Signal::Refused { reason }) => bail!("the sender refused ({reason})"),
-                Some(Signal::Cancel {}) => bail!("the sender cancelled this drop"),
-                _ => {}
+                Some(other) => wire.on_shared_signal(other, "sender").await?,
+                None => {}
             },
             Next::Hub(_) => {}
             Next::Peer(DataPeerEvent::Candidate(candidate)) => wire.on_candidate(candidate).await,
