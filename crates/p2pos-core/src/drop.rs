@@ -10,7 +10,8 @@
 //! let k1 = sender.session_key(&receiver.public_bytes(), &secret, &sender.public_b64(), &receiver.public_b64())?;
 //! let k2 = receiver.session_key(&sender.public_bytes(), &secret, &sender.public_b64(), &receiver.public_b64())?;
 //! let sealed = Sealer::new(&k1).seal(FRAME_CHUNK, b"pixels")?;
-//! assert_eq!(Opener::new(&k2).open(FRAME_CHUNK, &sealed)?, b"pixels");
+//! assert_eq!(sealed[0], FRAME_CHUNK); // the frame: kind, then the sealed bytes
+//! assert_eq!(Opener::new(&k2).open(FRAME_CHUNK, &sealed[1..])?, b"pixels");
 //! # Ok::<(), p2pos_core::drop::DropError>(())
 //! ```
 
