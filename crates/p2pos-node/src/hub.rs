@@ -56,8 +56,10 @@ pub(crate) fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
         let peers_state = state.clone();
         // A sync asks small questions: if one waits 15 s the connection is as good as dead, and
         // replication should move on (to HTTP, or report the peer offline).
+        // The endpoint gives up when replication would (then it can say why there is no path).
         let rtc = WebRtcConfig {
             udp_addrs: config.rtc_bind.clone(),
+            connect_timeout: config.webrtc_timeout,
             call_timeout: std::time::Duration::from_secs(15),
             ..WebRtcConfig::default()
         };

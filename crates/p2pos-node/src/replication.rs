@@ -649,20 +649,25 @@ impl Connector for NodeConnector {
             why.push("WebRTC: failed recently".into());
         } else if config.webrtc {
             match rep.rtc() {
-                Some(rtc) => match tokio::time::timeout(config.webrtc_timeout, rtc.connect(peer)).await {
-                    Ok(Ok(transport)) => {
-                        lock(&rep.rtc_failed).remove(&peer);
-                        return Ok(transport);
+                // The endpoint's own timeout is `webrtc_timeout` and says why it found no path;
+                // this one is a backstop.
+                Some(rtc) => {
+                    match tokio::time::timeout(config.webrtc_timeout + Duration::from_secs(5), rtc.connect(peer)).await
+                    {
+                        Ok(Ok(transport)) => {
+                            lock(&rep.rtc_failed).remove(&peer);
+                            return Ok(transport);
+                        }
+                        Ok(Err(e)) => {
+                            lock(&rep.rtc_failed).insert(peer, std::time::Instant::now());
+                            why.push(format!("WebRTC: {e}"));
+                        }
+                        Err(_) => {
+                            lock(&rep.rtc_failed).insert(peer, std::time::Instant::now());
+                            why.push(format!("WebRTC: no connection within {} s", config.webrtc_timeout.as_secs()));
+                        }
                     }
-                    Ok(Err(e)) => {
-                        lock(&rep.rtc_failed).insert(peer, std::time::Instant::now());
-                        why.push(format!("WebRTC: {e}"));
-                    }
-                    Err(_) => {
-                        lock(&rep.rtc_failed).insert(peer, std::time::Instant::now());
-                        why.push(format!("WebRTC: no connection within {} s", config.webrtc_timeout.as_secs()));
-                    }
-                },
+                }
                 None if config.hub.is_none() => why.push("WebRTC: no hub configured".into()),
                 None => why.push("WebRTC: not connected to the hub".into()),
             }

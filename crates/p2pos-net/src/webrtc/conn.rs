@@ -324,9 +324,9 @@ impl ConnCore {
     /// Why no path was found, in the words the Nodes page shows.
     pub(crate) fn no_path(&self) -> String {
         match (self.turn_offered.load(Ordering::Acquire), self.relay_gathered.load(Ordering::Acquire)) {
-            (true, false) => "no path: relay unavailable (the TURN server gave no relay address)".into(),
-            (false, _) => "no path: no direct route, and the hub offers no relay".into(),
-            (true, true) => "no path: neither a direct route nor the relay worked".into(),
+            (true, false) => "relay unavailable: the TURN server gave no relay address".into(),
+            (false, _) => "no direct route, and the hub offers no relay".into(),
+            (true, true) => "neither a direct route nor the relay worked".into(),
         }
     }
 
@@ -913,7 +913,10 @@ impl ConnCore {
                 PcEvent::State(state) => match state {
                     RTCPeerConnectionState::Connected => connected = true,
                     RTCPeerConnectionState::Failed => {
-                        let error = if connected {
+                        let relayed = *lock(&self.path) == Some(PathKind::Relay);
+                        let error = if connected && relayed {
+                            TransportError::Broken("the relay (TURN) stopped relaying".into())
+                        } else if connected {
                             TransportError::Broken("the connection failed (ICE)".into())
                         } else {
                             TransportError::Unreachable(self.no_path())

@@ -266,7 +266,7 @@ impl WebRtcEndpoint {
             let result = match outcome {
                 Err(_) => {
                     let error = TransportError::Unreachable(format!(
-                        "{} (no connection to {peer} within {} s)",
+                        "{} (waited {} s)",
                         transport.core.no_path(),
                         timeout.as_secs()
                     ));
