@@ -1,6 +1,6 @@
 import { describe, expect, it } from "vitest";
 import type { ApiClient } from "./api.ts";
-import { newAlbumKey, openAlbumKey } from "./albumKeys.ts";
+import { newAlbumKey, openAlbumKey, sealMeta } from "./albumKeys.ts";
 import { blobId } from "./blob.ts";
 import { generateIdentityFile, importIdentity } from "./identity.ts";
 import { HlcClock } from "./hlc.ts";
@@ -101,6 +101,19 @@ describe("photos", () => {
     });
     const opened = await openBlob(api, prepared.blob.id, [key]);
     expect(new Uint8Array(await opened.arrayBuffer())).toEqual(bytes);
+  });
+
+  it("opens a meta another client wrote with fewer fields, filling in neutral values", async () => {
+    const member = await importIdentity(await generateIdentityFile());
+    const album = await newAlbumKey();
+    const key = await openAlbumKey(await sealAlbumKey(album.secret, member.recipient), member.ageKey);
+    const meta = await sealMeta({ name: "photo-1.jpg", size: "big" }, album.recipient);
+    expect(await openPhotoMeta({ meta, size: 123 }, [key])).toEqual({
+      name: "photo-1.jpg",
+      type: "application/octet-stream",
+      size: 123,
+      lastModified: 0,
+    });
   });
 
   it("tells images, videos and other files apart", () => {

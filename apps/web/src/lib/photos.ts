@@ -174,9 +174,25 @@ export async function uploadPhoto(
   return photo;
 }
 
-/** A photo's meta, opened with the album keys. */
-export function openPhotoMeta(photo: Pick<PhotoView, "meta">, albumKeys: readonly AgeIdentity[]): Promise<PhotoMeta> {
-  return openMeta<PhotoMeta>(photo.meta, albumKeys);
+/**
+ * A photo's meta, opened with the album keys. Another client may have written less (or other
+ * types) than this one does: what is missing or mistyped gets a neutral value, so one odd record
+ * shows as a file of unknown type instead of breaking the album.
+ */
+export async function openPhotoMeta(
+  photo: { meta: string; size?: number },
+  albumKeys: readonly AgeIdentity[],
+): Promise<PhotoMeta> {
+  const raw = await openMeta<Record<string, unknown>>(photo.meta, albumKeys);
+  const text = (value: unknown, fallback: string) => (typeof value === "string" ? value : fallback);
+  const number = (value: unknown, fallback: number) => (typeof value === "number" ? value : fallback);
+  return {
+    name: text(raw["name"], "unnamed"),
+    type: text(raw["type"], "application/octet-stream"),
+    size: number(raw["size"], photo.size ?? 0),
+    lastModified: number(raw["lastModified"], 0),
+    ...(typeof raw["caption"] === "string" ? { caption: raw["caption"] } : {}),
+  };
 }
 
 /** Download and decrypt a blob into a Blob of `type`. */
