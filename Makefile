@@ -5,8 +5,8 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 WEB := apps/web
 # Debian packages the tests use: the browser for end-to-end tests, the stock age CLI for
-# interoperability checks, coturn for relay tests.
-TEST_PACKAGES := chromium age coturn
+# interoperability checks, coturn for relay tests; iptables, iproute2 and curl for the network lab.
+TEST_PACKAGES := chromium age coturn iptables iproute2 curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where cargo puts binaries (honours CARGO_TARGET_DIR).
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
@@ -23,8 +23,9 @@ run: web
 	@echo
 	$(TARGET_DIR)/release/p2pos up --dir .run/family --web-dir $(WEB)/dist
 
-## test: formatting, lints, Rust tests, web unit tests, browser end-to-end tests
-test: system-deps web-deps check-rust test-rust test-web test-e2e
+## test: formatting, lints, Rust tests (with the network lab, which serves the built web app),
+## web unit tests, browser end-to-end tests
+test: system-deps web-deps check-rust web test-rust test-web test-e2e
 	@echo "make test: all suites passed"
 
 system-deps:

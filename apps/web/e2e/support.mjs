@@ -189,9 +189,12 @@ export async function startHub(webDir, extraArgs = []) {
   return { ...hub, wsUrl };
 }
 
-/** Launch headless Chromium (`executablePath`: another binary or a wrapper); resolves to the Browser. */
-export async function launchBrowser({ executablePath = CHROMIUM } = {}) {
-  return chromium.launch({ executablePath, headless: true, args: CHROMIUM_ARGS });
+/**
+ * Launch headless Chromium (`executablePath`: another binary or a wrapper; `args`: more flags);
+ * resolves to the Browser.
+ */
+export async function launchBrowser({ executablePath = CHROMIUM, args = [] } = {}) {
+  return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...args] });
 }
 
 /** Run the p2pos CLI; resolves to { code, stdout, stderr } (never rejects on a non-zero exit). */
