@@ -1,7 +1,8 @@
 // Drop, the view-once transfer, in two real browsers through a real hub (`p2pos signal`): a drop
-// from A to B renders and is destroyed; a hub that swaps the ephemeral keys is caught by both
-// sides; sender cancel, room expiry, a stall and a truncated link each end with their message; and
-// drops between the CLI (`p2pos send` / `p2pos receive`) and the browser, both ways.
+// from A to B renders and is destroyed; a hub in its attacking test mode, and a relay that swaps
+// the receiver's key only, are caught by both sides; sender cancel, room expiry, a stall and a
+// truncated link each end with their message; and drops between the CLI (`p2pos send` /
+// `p2pos receive`) and the browser, both ways.
 //
 // `P2POS_WEB_DIST` chooses the built web app, `P2POS_BIN` the p2pos binary (support.mjs).
 import assert from "node:assert/strict";
@@ -10,7 +11,17 @@ import { readFile, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { deflateSync } from "node:zlib";
-import { DIST, P2POS_BIN, launchBrowser, newPage, runCli, spawnTracked, startHub, tempDir } from "./support.mjs";
+import {
+  DIST,
+  P2POS_BIN,
+  launchBrowser,
+  newPage,
+  readQrCanvas,
+  runCli,
+  spawnTracked,
+  startHub,
+  tempDir,
+} from "./support.mjs";
 
 // ---------------------------------------------------------------------------------------------
 // A test image: a PNG, left half red, right half blue, with noise so it spans several chunks
@@ -122,6 +133,16 @@ async function confirmView(page, name) {
   await page.getByTestId("drop-view").click();
 }
 
+/** Both sides of a drop whose keys were swapped show the warning, and nothing was shown. */
+async function expectCaught(sender, receiver) {
+  for (const page of [sender.page, receiver.page]) {
+    await page.getByTestId("drop-warning").waitFor({ timeout: 20_000 });
+    await waitState(page, "tampered");
+    assert.match(await page.getByTestId("drop-warning").textContent(), /swapped the encryption keys/);
+  }
+  assert.equal(await receiver.page.getByTestId("drop-canvas").count(), 0, "nothing was shown");
+}
+
 /** Mean colour of a region of the drop canvas, as fractions of its width and height. */
 async function canvasMean(page, x0, x1, y0, y1) {
   return page.getByTestId("drop-canvas").evaluate(
@@ -184,7 +205,7 @@ describe("Drop: view-once transfer between two browsers", { timeout: 240_000 }, 
       const match = /^http:\/\/127\.0\.0\.1:\d+\/drop\/([a-z2-7]{26})#([A-Za-z0-9_-]{22})$/.exec(link);
       assert.ok(match, `a link to a room with a 22-character secret: ${link}`);
       const [, room, secret] = match;
-      assert.equal(await sender.page.getByTestId("drop-qr").getAttribute("data-qr-text"), link, "the QR is the link");
+      assert.equal(await readQrCanvas(sender.page.getByTestId("drop-qr")), link, "the QR reads back as the link");
 
       // A link preview (a plain GET: the fragment is never sent) uses nothing up.
       const preview = await fetch(link);
@@ -238,48 +259,61 @@ describe("Drop: view-once transfer between two browsers", { timeout: 240_000 }, 
     }),
   );
 
-  for (const direction of ["both ways", "to the receiver only"]) {
-    test(
-      `a hub that swaps the ephemeral keys (${direction}) is caught: both sides show the warning`,
-      diagnosed(async () => {
-        const attacker = attackerKey();
-        let swapped = 0;
-        const tamper = (message) => {
-          if (typeof message !== "string") return message;
-          const parsed = JSON.parse(message);
-          if (parsed.type === "signal" && parsed.payload?.p2pos === "drop" && parsed.payload.kind === "hello") {
-            parsed.payload.pub = attacker;
-            swapped += 1;
-            return JSON.stringify(parsed);
-          }
-          return message;
-        };
-        // The receiver's page talks to the hub through the attacker: a WebSocket route that
-        // forwards to the real hub and rewrites the key in drop hellos.
-        const route = (page) =>
-          page.routeWebSocket(/\/v1\/ws$/, (ws) => {
-            const server = ws.connectToServer();
-            ws.onMessage((message) => server.send(direction === "both ways" ? tamper(message) : message));
-            server.onMessage((message) => ws.send(tamper(message)));
-          });
-        const sender = await createDrop(await context(), hub.url, { seconds: 5 });
-        const receiver = await openLink(await context(), sender.link, "receiver", route);
+  test(
+    "a hub in its attacking test mode swaps the ephemeral keys both ways: both sides show the warning",
+    diagnosed(async () => {
+      const attacking = await startHub(DIST, ["--test-swap-drop-keys"]);
+      try {
+        const sender = await createDrop(await context(), attacking.url, { seconds: 5 });
+        const receiver = await openLink(await context(), sender.link, "receiver");
         await confirmView(receiver.page, "Ben");
-
-        for (const page of [sender.page, receiver.page]) {
-          await page.getByTestId("drop-warning").waitFor({ timeout: 20_000 });
-          await waitState(page, "tampered");
-          assert.match(await page.getByTestId("drop-warning").textContent(), /swapped the encryption keys/);
-        }
-        assert.ok(swapped >= 1, "the attacker swapped a key");
-        assert.equal(await receiver.page.getByTestId("drop-canvas").count(), 0, "nothing was shown");
-        // The sender deleted the room: the link is dead.
+        await expectCaught(sender, receiver);
         const later = await openLink(await context(), sender.link, "later");
         await confirmView(later.page, "Zoe");
         await waitState(later.page, "no_such_room", 10_000);
-      }),
-    );
-  }
+      } catch (error) {
+        error.message += `\n--- attacking hub output\n${attacking.output()}`;
+        throw error;
+      } finally {
+        await attacking.stop();
+      }
+    }),
+  );
+
+  test(
+    "a relay that swaps the key on the way to the receiver only is caught too",
+    diagnosed(async () => {
+      let swapped = 0;
+      const attacker = attackerKey();
+      const tamper = (message) => {
+        if (typeof message !== "string") return message;
+        const parsed = JSON.parse(message);
+        if (parsed.type === "signal" && parsed.payload?.p2pos === "drop" && parsed.payload.kind === "hello") {
+          parsed.payload.pub = attacker;
+          swapped += 1;
+          return JSON.stringify(parsed);
+        }
+        return message;
+      };
+      // The receiver's page talks to the hub through the attacker: a WebSocket route that
+      // forwards to the real hub and rewrites the key in the drop hellos it delivers.
+      const route = (page) =>
+        page.routeWebSocket(/\/v1\/ws$/, (ws) => {
+          const server = ws.connectToServer();
+          ws.onMessage((message) => server.send(message));
+          server.onMessage((message) => ws.send(tamper(message)));
+        });
+      const sender = await createDrop(await context(), hub.url, { seconds: 5 });
+      const receiver = await openLink(await context(), sender.link, "receiver", route);
+      await confirmView(receiver.page, "Ben");
+      await expectCaught(sender, receiver);
+      assert.ok(swapped >= 1, "the attacker swapped a key");
+      // The sender deleted the room: the link is dead.
+      const later = await openLink(await context(), sender.link, "later");
+      await confirmView(later.page, "Zoe");
+      await waitState(later.page, "no_such_room", 10_000);
+    }),
+  );
 
   test(
     "the sender cancels: before anyone came, and while the receiver is viewing; a second receiver is turned away",

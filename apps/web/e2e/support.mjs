@@ -8,6 +8,7 @@ import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
 import { fileURLToPath } from "node:url";
+import jsQR from "jsqr";
 import { chromium } from "playwright-core";
 
 const here = path.dirname(fileURLToPath(import.meta.url));
@@ -304,4 +305,13 @@ export async function createIdentity(page, name, passphrase) {
     id: await idElement.getAttribute("data-id"),
     recipient: (await page.getByTestId("age-recipient").textContent()).trim(),
   };
+}
+
+/** The text of the QR code drawn on a canvas (a `QrCode` component), read back from its pixels. */
+export async function readQrCanvas(locator) {
+  const { width, height, data } = await locator.evaluate((canvas) => {
+    const image = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+    return { width: image.width, height: image.height, data: Array.from(image.data) };
+  });
+  return jsQR(Uint8ClampedArray.from(data), width, height)?.data;
 }

@@ -71,6 +71,10 @@ pub struct HubConfig {
     pub peerjs_key: String,
     /// Whether `GET /peerjs/peers` lists connected PeerJS ids. Default off.
     pub peerjs_discovery: bool,
+    /// **Test mode, an attacking hub**: when set, the ephemeral key (`pub`) of every Drop hello
+    /// this hub relays is replaced by this one (standard base64 of an X25519 public key), as a
+    /// hub that tried to read drops would do. Drop's MACs must catch it. Default `None`.
+    pub swap_drop_keys: Option<String>,
 }
 
 impl Default for HubConfig {
@@ -81,6 +85,7 @@ impl Default for HubConfig {
             turn: None,
             peerjs_key: "peerjs".into(),
             peerjs_discovery: false,
+            swap_drop_keys: None,
         }
     }
 }

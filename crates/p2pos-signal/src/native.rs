@@ -405,10 +405,11 @@ impl Hub {
         if !shared && !receiver.reachable_by_anyone && !sender.answerable.contains(&target) {
             return Err(Reject("not_allowed", format!("you share no namespace with {to}")));
         }
+        let swapped = self.config.swap_drop_keys.as_deref().and_then(|key| swap_drop_key(payload, key));
         let text = to_text(&ServerMessage::Signal {
             from: &sender.peer,
             from_id: sender.identity.map(|i| i.to_string()),
-            payload,
+            payload: swapped.as_deref().unwrap_or(payload),
         });
         self.stats.relayed += 1;
         self.send(target, text);
@@ -474,4 +475,17 @@ impl Hub {
             self.close_room(&code, "expired");
         }
     }
+}
+
+/// The attacking hub's test mode ([`crate::HubConfig::swap_drop_keys`]): a Drop hello
+/// (`{"p2pos": "drop", "kind": "hello", "pub": …}`) with its key replaced by `key`; `None` for
+/// every other payload, which is relayed untouched.
+fn swap_drop_key(payload: &RawValue, key: &str) -> Option<Box<RawValue>> {
+    let mut value: serde_json::Value = serde_json::from_str(payload.get()).ok()?;
+    let hello = value.as_object_mut()?;
+    if hello.get("p2pos")?.as_str() != Some("drop") || hello.get("kind")?.as_str() != Some("hello") {
+        return None;
+    }
+    hello.insert("pub".into(), serde_json::Value::String(key.to_string()));
+    serde_json::value::to_raw_value(&value).ok()
 }

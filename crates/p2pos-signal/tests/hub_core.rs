@@ -221,6 +221,26 @@ fn rooms_are_unguessable_deleted_by_their_creator_and_expire() {
 }
 
 #[test]
+fn the_attacking_test_mode_swaps_drop_hello_keys_and_nothing_else() {
+    let attacker = "QUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUFBQUE=";
+    let mut lab = Lab::with(HubConfig { swap_drop_keys: Some(attacker.into()), ..Default::default() });
+    let (a, a_peer, _) = lab.peer("192.0.2.1");
+    let (b, b_peer, _) = lab.peer("192.0.2.2");
+    lab.ask(a, json!({"type": "join", "ns": "rv:abc"}));
+    lab.ask(b, json!({"type": "join", "ns": "rv:abc"}));
+    let hello = json!({"p2pos": "drop", "kind": "hello", "role": "receiver", "pub": "b3duIGtleQ==", "mac": "m"});
+    lab.send(a, json!({"type": "signal", "to": b_peer, "payload": hello}));
+    let mut swapped = hello.clone();
+    swapped["pub"] = json!(attacker);
+    assert_eq!(lab.inbox(b), vec![json!({"type": "signal", "from": a_peer, "payload": swapped})]);
+    // Other signals, and other apps' hellos, pass untouched.
+    for payload in [json!({"p2pos": "drop", "kind": "offer", "pub": "x"}), json!({"kind": "hello", "pub": "x"})] {
+        lab.send(b, json!({"type": "signal", "to": a_peer, "payload": payload}));
+        assert_eq!(lab.inbox(a), vec![json!({"type": "signal", "from": b_peer, "payload": payload})]);
+    }
+}
+
+#[test]
 fn signal_relays_within_a_shared_namespace_only() {
     let mut lab = Lab::new();
     let (a, a_peer, _) = lab.peer("192.0.2.1");

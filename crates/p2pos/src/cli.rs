@@ -321,7 +321,8 @@ pub struct NodeArgs {
     /// https://oak.example.org [default: none; peers then use WebRTC only].
     #[arg(long, env = "P2POS_PUBLIC_URL", value_name = "URL")]
     pub public_url: Option<String>,
-    /// Do not replicate over WebRTC (HTTP only).
+    /// Do not replicate over WebRTC (HTTP only). Members' browsers can still open the vault
+    /// through the hub (the vault from anywhere).
     #[arg(long)]
     pub no_webrtc: bool,
     /// Do not replicate over HTTP (WebRTC only).
@@ -420,6 +421,10 @@ pub struct SignalArgs {
     /// Directory of the built web app, served for paths the hub does not use.
     #[arg(long, env = "P2POS_WEB_DIR")]
     pub web_dir: Option<PathBuf>,
+    /// TESTING ONLY: behave as an attacking hub that replaces the ephemeral key of every Drop
+    /// hello it relays with one of its own. Drops through it must fail with a warning.
+    #[arg(long, help_heading = "Testing")]
+    pub test_swap_drop_keys: bool,
 }
 
 #[derive(Debug, Args)]

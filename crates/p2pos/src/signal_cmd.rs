@@ -107,12 +107,19 @@ fn config(args: &SignalArgs) -> Result<(ServerConfig, Option<EmbeddedTurnConfig>
         (None, false) => bail!("TURN needs a secret: set P2POS_TURN_SECRET or --turn-secret (or use --dev)"),
         (Some(secret), _) => Some(TurnConfig::new(secret, turn_urls, args.turn_ttl_secs)?),
     };
+    let swap_drop_keys = if args.test_swap_drop_keys {
+        eprintln!("warning: --test-swap-drop-keys: this hub attacks Drop (it swaps the keys in every drop hello)");
+        Some(p2pos_core::drop::EphemeralKey::generate()?.public_b64())
+    } else {
+        None
+    };
     let hub = HubConfig {
         limits,
         stun_urls,
         turn,
         peerjs_key: args.peerjs_key.clone(),
         peerjs_discovery: args.peerjs_discovery,
+        swap_drop_keys,
     };
     Ok((ServerConfig { hub, trusted_proxies: args.trusted_proxies.clone(), ..ServerConfig::default() }, embedded))
 }

@@ -1,6 +1,6 @@
 //! `p2pos send` → `p2pos receive` through a real hub on loopback: the image arrives intact and
 //! the sender hears it was viewed; the link then finds nothing; damaged links and a second
-//! receiver are refused with clear messages. (Browser ↔ CLI drops: apps/web/e2e/drop.test.mjs.)
+//! receiver are refused with clear messages; a hub that swaps the keys is caught by both sides. (Browser ↔ CLI drops: apps/web/e2e/drop.test.mjs.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -101,4 +101,36 @@ fn damaged_links_say_why_and_a_wrong_secret_is_refused() {
     assert!(!dir.path().join("c").exists());
     let _ = sender.kill();
     let _ = sender.wait();
+}
+
+#[test]
+fn a_hub_that_swaps_the_keys_is_caught_by_both_sides() {
+    let hub = start_hub_with(&["--test-swap-drop-keys"]);
+    let dir = tempfile::tempdir().unwrap();
+    let mut sender = p2pos()
+        .args(["send", "--no-qr", "--seconds", "5", "--rtc-bind", "127.0.0.1:0", "--hub", &hub.url])
+        .arg(image(dir.path(), 10_000))
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let link = BufReader::new(sender.stdout.take().unwrap()).lines().next().unwrap().unwrap();
+
+    let out = dir.path().join("got.jpg");
+    let received = receive(&link, &out);
+    let receiver_said = String::from_utf8_lossy(&received.stderr);
+    assert!(!received.status.success(), "{receiver_said}");
+    assert!(receiver_said.contains("WARNING"), "{receiver_said}");
+    assert!(!out.exists(), "nothing was saved");
+    let sent = wait_with_output(sender);
+    let sender_said = String::from_utf8_lossy(&sent.stderr);
+    assert!(!sent.status.success(), "{sender_said}");
+    assert!(sender_said.contains("WARNING") && sender_said.contains("did not verify"), "{sender_said}");
+}
+
+/// Waits (at most 30 s) for a child whose stdout was taken, then reads its stderr.
+fn wait_with_output(child: Child) -> Output {
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || tx.send(child.wait_with_output()));
+    rx.recv_timeout(Duration::from_secs(30)).expect("send did not finish").unwrap()
 }

@@ -75,11 +75,17 @@ impl Drop for Hub {
 }
 
 /// A hub (`p2pos signal`) on a free loopback port.
+pub fn start_hub() -> Hub {
+    start_hub_with(&[])
+}
+
+/// A hub started with more `p2pos signal` options.
 // The child is owned by `Hub`, whose drop kills and waits for it.
 #[allow(clippy::zombie_processes)]
-pub fn start_hub() -> Hub {
+pub fn start_hub_with(args: &[&str]) -> Hub {
     let mut child = Command::new(env!("CARGO_BIN_EXE_p2pos"))
         .args(["signal", "--listen", "127.0.0.1:0"])
+        .args(args)
         .env("RUST_LOG", "error")
         .stdout(Stdio::piped())
         .stderr(Stdio::null())
