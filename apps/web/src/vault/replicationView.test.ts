@@ -77,6 +77,20 @@ describe("peer health", () => {
     expect(health.detail).toBe(
       "Cannot reach it: it may be switched off or cut off from the network. This node keeps trying.",
     );
+    // The relay cases name the relay, in the node's own words (crates/p2pos-net, conn.rs).
+    const noRelay = peerHealth(
+      peer({
+        online: false,
+        path: null,
+        last_error:
+          "unreachable: no path to Pine: WebRTC: unreachable: relay unavailable: the TURN server gave no relay address (waited 10 s)",
+      }),
+    );
+    expect(noRelay).toMatchObject({ colour: "red", label: "No path: relay unavailable" });
+    expect(noRelay.detail).toMatch(/resumes on its own when the relay is back/);
+    expect(
+      peerHealth(peer({ online: false, last_error: "connection lost: the relay (TURN) stopped relaying" })).label,
+    ).toBe("Relay lost");
     // Offline after a sync that worked, with no error recorded: still red.
     expect(peerHealth(peer({ online: false, last_error: null })).colour).toBe("red");
   });

@@ -9,7 +9,7 @@ export type HealthColour = "green" | "amber" | "red";
 
 export interface PeerHealth {
   colour: HealthColour;
-  /** A short label: "Up to date", "Catching up", "Offline", "Connecting". */
+  /** A short label: "Up to date", "Catching up", "Offline", "No path: relay unavailable", "Connecting". */
   label: string;
   /** What is going on, in a sentence. */
   detail: string;
@@ -21,15 +21,39 @@ export function peerHealth(peer: PeerSummary): PeerHealth {
     if (!peer.last_error && peer.last_sync_ms_ago == null) {
       return { colour: "amber", label: "Connecting", detail: "Not reached yet: the first sync is under way." };
     }
-    return {
-      colour: "red",
-      label: "Offline",
-      detail: "Cannot reach it: it may be switched off or cut off from the network. This node keeps trying.",
-    };
+    return offlineHealth(peer.last_error ?? "");
   }
   const toGo = catchUpWords(peer.backlog, peer.blobs_missing_there);
   if (toGo) return { colour: "amber", label: "Catching up", detail: `Online, catching up: ${toGo}.` };
   return { colour: "green", label: "Up to date", detail: "Online and up to date." };
+}
+
+/**
+ * Why a peer is out of reach, from the node's error (docs/NETWORKING.md): the two relay cases get
+ * their own words, since the fix is the operator's TURN server, not either house.
+ */
+function offlineHealth(error: string): PeerHealth {
+  if (error.includes("relay unavailable")) {
+    return {
+      colour: "red",
+      label: "No path: relay unavailable",
+      detail:
+        "The two nodes can only reach each other through the relay (TURN), and it is not answering. " +
+        "Replication resumes on its own when the relay is back.",
+    };
+  }
+  if (error.includes("stopped relaying")) {
+    return {
+      colour: "red",
+      label: "Relay lost",
+      detail: "The relay (TURN) that carried this connection stopped relaying. This node keeps trying.",
+    };
+  }
+  return {
+    colour: "red",
+    label: "Offline",
+    detail: "Cannot reach it: it may be switched off or cut off from the network. This node keeps trying.",
+  };
 }
 
 /**

@@ -260,6 +260,8 @@ pub(crate) struct ConnCore {
     /// together they say why a connection found no path.
     pub turn_offered: AtomicBool,
     relay_gathered: AtomicBool,
+    /// When this connection was begun (offer made or received): its set-up time is logged.
+    created: Instant,
     /// Permits for requests being served.
     serving: Arc<tokio::sync::Semaphore>,
 }
@@ -316,6 +318,7 @@ impl ConnCore {
             early_candidates: Mutex::new(Vec::new()),
             turn_offered: AtomicBool::new(false),
             relay_gathered: AtomicBool::new(false),
+            created: Instant::now(),
             serving: Arc::new(tokio::sync::Semaphore::new(MAX_SERVING)),
         });
         (core, Queues { ctrl: ctrl_rx, signals: signals_rx, events: events_rx })
@@ -962,7 +965,8 @@ impl ConnCore {
                         false
                     }
                 });
-                tracing::debug!(peer = %self.peer.short(), role = ?self.role, ?path, "WebRTC connection ready");
+                let setup_ms = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+                tracing::debug!(peer = %self.peer.short(), role = ?self.role, ?path, setup_ms, "WebRTC connection ready");
             }
         }
         // The connection is over (or every handle is gone and nothing can use it).

@@ -64,6 +64,9 @@ pub struct Lab {
     /// The public namespace (hub, coturn, the "internet" bridge).
     pub public: String,
     namespaces: Vec<String>,
+    /// The namespaces' inode numbers (`/run/netns/NAME`), by which a process is found to be
+    /// inside one even after the name is gone.
+    inodes: Vec<u64>,
     homes: u8,
     watchdog: Option<Child>,
 }
@@ -105,7 +108,8 @@ impl Lab {
         // Leftovers of this very pid (a recycled pid of a killed run) go too.
         remove_namespaces(&run);
         let public = format!("{run}-pub");
-        let mut lab = Self { run, public: public.clone(), namespaces: Vec::new(), homes: 0, watchdog: None };
+        let mut lab =
+            Self { run, public: public.clone(), namespaces: Vec::new(), inodes: Vec::new(), homes: 0, watchdog: None };
         lab.watchdog = Some(spawn_watchdog(&lab.run));
         lab.add_namespace(&public);
         ip(&["-n", &public, "link", "add", "inet", "type", "bridge"]);
@@ -144,6 +148,8 @@ impl Lab {
     fn add_namespace(&mut self, ns: &str) {
         ip(&["netns", "add", ns]);
         self.namespaces.push(ns.to_string());
+        let inode = std::fs::metadata(format!("/run/netns/{ns}")).map(|m| std::os::unix::fs::MetadataExt::ino(&m));
+        self.inodes.push(inode.unwrap());
         ip(&["-n", ns, "link", "set", "lo", "up"]);
     }
 
@@ -205,8 +211,11 @@ impl Lab {
             // Inbound: only what answers traffic sent from inside; unsolicited packets to the
             // router itself are dropped too, so they leave no conntrack entry that would make the
             // NAT pick another port for a later outbound flow.
+            // The nat table's chains are declared, PREROUTING included: with the nftables backend
+            // a NAT hook that no chain registers does not run, and replies would not be mapped back.
             let rules = format!(
-                "*nat\n{masquerade}\nCOMMIT\n*filter\n\
+                "*nat\n:PREROUTING ACCEPT [0:0]\n:INPUT ACCEPT [0:0]\n:OUTPUT ACCEPT [0:0]\n\
+                 :POSTROUTING ACCEPT [0:0]\n{masquerade}\nCOMMIT\n*filter\n\
                  -A FORWARD -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n\
                  -A FORWARD -i wan -j DROP\n\
                  -A INPUT -i wan -m conntrack --ctstate ESTABLISHED,RELATED -j ACCEPT\n\
@@ -234,6 +243,46 @@ impl Drop for Lab {
             let _ = watchdog.wait();
         }
     }
+}
+
+impl Lab {
+    /// The inode numbers of this lab's namespaces (see [`processes_in`]).
+    pub fn namespace_inodes(&self) -> Vec<u64> {
+        self.inodes.clone()
+    }
+}
+
+/// Processes whose network namespace is one of `inodes` ("pid command line" each): a lab that
+/// stopped cleanly leaves none, whatever their command lines say.
+pub fn processes_in(inodes: &[u64]) -> Vec<String> {
+    let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
+    entries
+        .filter_map(|e| e.ok())
+        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
+        .filter_map(|e| {
+            let link = std::fs::read_link(e.path().join("ns/net")).ok()?;
+            let inode: u64 = link.to_str()?.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()?;
+            inodes.contains(&inode).then(|| {
+                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
+                format!("{} {}", e.file_name().to_string_lossy(), String::from_utf8_lossy(&cmdline).replace('\0', " "))
+            })
+        })
+        .collect()
+}
+
+/// The veth interfaces of the root namespace: the lab never makes one there, so the set is the
+/// same after a run as before it.
+pub fn root_veths() -> std::collections::BTreeSet<String> {
+    let out = Command::new("ip").args(["-o", "link", "show", "type", "veth"]).output().unwrap();
+    String::from_utf8_lossy(&out.stdout)
+        .lines()
+        .filter_map(|line| line.split(": ").nth(1).map(|n| n.split('@').next().unwrap_or(n).to_string()))
+        .collect()
+}
+
+/// Lab namespaces left by runs whose test process is gone ([`Lab::new`] removes them).
+pub fn stale_labs() -> Vec<String> {
+    stale_runs().iter().flat_map(|run| namespaces_with(&format!("{run}-"))).collect()
 }
 
 /// Lab namespaces (`ip netns`) and root-namespace interfaces (`ip link`) whose name starts with
@@ -289,22 +338,29 @@ fn remove_namespaces(run: &str) {
 
 /// Removes labs of runs whose test process no longer exists.
 fn remove_stale_labs() {
+    for run in stale_runs() {
+        eprintln!("netlab: removing the stale lab {run}");
+        remove_namespaces(&run);
+    }
+}
+
+/// The `p2l-<pid>` prefixes of other runs' labs whose test process no longer exists ([`Lab::new`]
+/// clears this run's own prefix, a recycled pid, separately).
+fn stale_runs() -> Vec<String> {
     let mut runs: Vec<String> = namespaces_with(PREFIX)
         .into_iter()
         .filter_map(|ns| ns.rsplit_once('-').map(|(run, _)| run.to_string()))
         .collect();
     runs.sort();
     runs.dedup();
-    for run in runs {
+    runs.retain(|run| {
         let alive = run
             .strip_prefix(PREFIX)
             .and_then(|pid| pid.parse::<u32>().ok())
-            .is_some_and(|pid| pid != std::process::id() && std::path::Path::new(&format!("/proc/{pid}")).exists());
-        if !alive {
-            eprintln!("netlab: removing the stale lab {run}");
-            remove_namespaces(&run);
-        }
-    }
+            .is_some_and(|pid| pid == std::process::id() || std::path::Path::new(&format!("/proc/{pid}")).exists());
+        !alive
+    });
+    runs
 }
 
 /// A shell in its own process group (so Ctrl-C on the test does not reach it) that removes this

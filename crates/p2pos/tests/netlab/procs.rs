@@ -327,6 +327,14 @@ impl LabNode {
     pub fn connections(&self) -> usize {
         std::fs::read_to_string(&self.log).unwrap_or_default().matches("WebRTC connection ready").count()
     }
+
+    /// How long this node's first WebRTC connection took to set up (its log's `setup_ms`).
+    pub fn first_connection_setup(&self) -> Option<Duration> {
+        let log = std::fs::read_to_string(&self.log).unwrap_or_default();
+        let line = log.lines().find(|l| l.contains("WebRTC connection ready"))?;
+        let ms = line.split("setup_ms=").nth(1)?.split(|c: char| !c.is_ascii_digit()).next()?.parse().ok()?;
+        Some(Duration::from_millis(ms))
+    }
 }
 
 #[derive(Debug)]
