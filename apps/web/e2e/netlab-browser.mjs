@@ -2,15 +2,17 @@
 // namespace (CHROMIUM is a wrapper that execs Chromium under `ip netns exec`) opens the vault of a
 // node in another home through the hub — `URL` is `http://<hub>/?node=<id>[&via=relay]` — restores
 // the identity from `BACKUP` with `PASSPHRASE`, and waits until the album titled `TITLE` (its title
-// decrypted in this browser) lists `PHOTOS` photos. Prints one JSON line: {ok, path, photos,
-// seconds} or {ok: false, error}.
+// decrypted in this browser) lists `PHOTOS` photos. With `PEER` and `LABEL`, it then opens the
+// Nodes page and waits until the row of the peer node named `PEER` shows the status `LABEL`.
+// Prints one JSON line: {ok, path, photos, seconds, peer?: {label, detail, error}} or
+// {ok: false, error}.
 //
-//   node e2e/netlab-browser.mjs CHROMIUM URL BACKUP PASSPHRASE TITLE PHOTOS
+//   node e2e/netlab-browser.mjs CHROMIUM URL BACKUP PASSPHRASE TITLE PHOTOS [PEER LABEL]
 import { launchBrowser } from "./support.mjs";
 
-const [chromiumPath, url, backup, passphrase, title, photos] = process.argv.slice(2);
-if (!photos) {
-  console.error("usage: node e2e/netlab-browser.mjs CHROMIUM URL BACKUP PASSPHRASE TITLE PHOTOS");
+const [chromiumPath, url, backup, passphrase, title, photos, peerName, peerLabel] = process.argv.slice(2);
+if (!photos || (peerName && !peerLabel)) {
+  console.error("usage: node e2e/netlab-browser.mjs CHROMIUM URL BACKUP PASSPHRASE TITLE PHOTOS [PEER LABEL]");
   process.exit(2);
 }
 const started = Date.now();
@@ -43,6 +45,21 @@ try {
     { timeout: 90_000, polling: 250 },
   );
   result = { ok: true, path, photos: Number(photos), seconds: (Date.now() - started) / 1000 };
+  if (peerName) {
+    await page.getByTestId("nav-nodes").click();
+    const row = page.locator(`[data-testid="peer-row"][data-node-name="${peerName}"]`);
+    await row.getByTestId("peer-label").filter({ hasText: peerLabel }).waitFor({ timeout: 90_000 });
+    const text = (id) =>
+      row
+        .getByTestId(id)
+        .textContent()
+        .catch(() => null);
+    result.peer = {
+      label: await text("peer-label"),
+      detail: await text("peer-detail"),
+      error: await text("peer-last-error"),
+    };
+  }
 } catch (error) {
   // What the page showed, to say why.
   const shown = await page

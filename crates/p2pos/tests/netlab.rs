@@ -322,6 +322,9 @@ fn run_lab(lab: &mut Lab, dir: &Path, started: Instant) {
     }
     // The browser's home: Chromium runs in its host namespace (the browser case).
     let browser_home = lab.add_home(Nat::Cone, 1);
+    // While coturn (also the STUN server) is down, a browser behind a NAT learns no public
+    // address; one in an open home still reaches a cone node directly.
+    let outage_browser_home = lab.add_home(Nat::Open, 1);
     let lan = lab.add_home(Nat::Cone, 2);
     let place = format!("{} ↔ {}", describe(&lan, &lan.hosts[0]), describe(&lan, &lan.hosts[1]));
     let hosts = (lan.hosts[0].clone(), lan.hosts[1].clone());
@@ -435,6 +438,11 @@ fn run_lab(lab: &mut Lab, dir: &Path, started: Instant) {
             });
         }
     });
+    // The Nodes page says it too: Chromium in an open home opens the vault of the cone side of
+    // cone × symmetric (directly: the cone side's checks open its NAT), whose peer needs the relay.
+    if let Some(pair) = pairs.iter().find(|p| p.label == "cone × symmetric") {
+        nodes_page_during_outage(pair, &outage_browser_home, dir);
+    }
     let back_at = unix_now();
     coturn.resume();
     say!("netlab: coturn back");
@@ -506,7 +514,8 @@ fn browser_case(pair: &Pair, home: &lab::Home, dir: &Path) {
     for (how, url, expect) in
         [("direct", base.clone(), Expect::Direct), ("relay only", format!("{base}&via=relay"), Expect::Relay)]
     {
-        let seen = browser::open_vault(dir, &host.ns, &url, &pair.family.me, procs::ALBUM_TITLE, pair.photos)
+        let album = (procs::ALBUM_TITLE, pair.photos);
+        let seen = browser::open_vault(dir, &host.ns, &url, &pair.family.me, album, None)
             .unwrap_or_else(|e| panic!("browser in {} → {} ({how}): {e}", describe(home, host), pair.a.host.addr));
         say!(
             "netlab: browser in {} → node in {} ({how}): the vault over {} in {:.1} s",
@@ -517,6 +526,30 @@ fn browser_case(pair: &Pair, home: &lab::Home, dir: &Path) {
         );
         assert!(expect.accepts(&seen.path), "browser ({how}): expected {}, got {}", expect.name(), seen.path);
     }
+}
+
+/// While coturn is down: the Nodes page of `pair`'s node A, opened from a browser in `home`,
+/// shows its peer B as "No path: relay unavailable".
+fn nodes_page_during_outage(pair: &Pair, home: &lab::Home, dir: &Path) {
+    let (status, nodes) = pair.a.get_json("/v1/nodes", Some(&pair.cookie_a));
+    assert_eq!(status, 200, "{nodes}");
+    let node = nodes["me"]["node"].as_str().unwrap();
+    let url = format!("http://{}:7800/?node={node}", lab::PUBLIC_IP);
+    let peer = nodes["peers"][0]["name"].as_str().unwrap().to_string();
+    let label = "No path: relay unavailable";
+    let host = &home.hosts[0];
+    let album = (procs::ALBUM_TITLE, pair.photos);
+    let seen = browser::open_vault(dir, &host.ns, &url, &pair.family.me, album, Some((&peer, label)))
+        .unwrap_or_else(|e| panic!("browser in {} → {}'s Nodes page: {e}", describe(home, host), pair.a.host.addr));
+    say!(
+        "netlab: coturn down: {}'s Nodes page (browser over {}) shows {peer}: {} — {} ({})",
+        pair.a.host.addr,
+        seen.path,
+        seen.peer["label"].as_str().unwrap_or_default(),
+        seen.peer["detail"].as_str().unwrap_or_default(),
+        seen.peer["error"].as_str().unwrap_or_default()
+    );
+    assert_eq!(seen.peer["label"], label);
 }
 
 /// A relayed pair while coturn is down: waits for the joiner to report its peer offline, then

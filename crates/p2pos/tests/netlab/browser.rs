@@ -43,22 +43,26 @@ pub struct Seen {
     /// The selected candidate pair, as the page reports it: host, srflx, prflx or relay.
     pub path: String,
     pub seconds: f64,
+    /// The Nodes page's row of the peer asked for: its label, detail and last error.
+    pub peer: Value,
 }
 
 /// Opens `url` (the hub's page with `?node=…`) from namespace `ns` as `member`, and waits until
-/// the album titled `title` lists `photos` photos.
+/// the album titled `title` lists `photos` photos; with `peer` (a peer node's name and a status
+/// label), then until the Nodes page shows that peer with that label.
 pub fn open_vault(
     dir: &Path,
     ns: &str,
     url: &str,
     member: &Identity,
-    title: &str,
-    photos: usize,
+    (title, photos): (&str, usize),
+    peer: Option<(&str, &str)>,
 ) -> Result<Seen, String> {
     let wrapper = dir.join(format!("chromium-in-{ns}"));
     std::fs::write(&wrapper, format!("#!/bin/sh\nexec ip netns exec {ns} {CHROMIUM} \"$@\"\n")).unwrap();
     std::fs::set_permissions(&wrapper, std::fs::Permissions::from_mode(0o755)).unwrap();
-    let backup = dir.join("member-identity.age");
+    // One backup per identity (each pair's family has its own member).
+    let backup = dir.join(format!("member-{}.age", member.id().short()));
     if !backup.exists() {
         // A low work factor: the browser runs scrypt to restore it.
         let file = member.to_protected_file(&SecretString::from(PASSPHRASE.to_string()), 12).unwrap();
@@ -73,6 +77,7 @@ pub fn open_vault(
         .arg(PASSPHRASE)
         .arg(title)
         .arg(photos.to_string())
+        .args(peer.map(|(name, label)| [name, label]).into_iter().flatten())
         .output()
         .map_err(|e| format!("running node: {e}"))?;
     let stdout = String::from_utf8_lossy(&output.stdout);
@@ -85,5 +90,6 @@ pub fn open_vault(
     Ok(Seen {
         path: result["path"].as_str().unwrap_or_default().to_string(),
         seconds: result["seconds"].as_f64().unwrap_or_default(),
+        peer: result["peer"].clone(),
     })
 }
