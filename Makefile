@@ -10,6 +10,10 @@ TEST_PACKAGES := chromium age coturn iptables iproute2 curl
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where cargo puts binaries (honours CARGO_TARGET_DIR).
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))
+# CI builds once from a clean clone: incremental caches would only take disk space.
+ifdef CI
+export CARGO_INCREMENTAL := 0
+endif
 
 .PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors fuzz openapi clean
 
