@@ -18,6 +18,7 @@ import {
   freePort,
   launchBrowser,
   newPage,
+  readQrCanvas,
   restoreThroughUi,
   runCli,
   startHub,
@@ -257,7 +258,7 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   await atOak.getByTestId("enrol-start").click();
   const token = (await atOak.getByTestId("enrol-token").textContent()).trim();
   assert.match(token, /^P2POS-ENROLL-[A-Z2-7]+$/);
-  assert.equal(await atOak.getByTestId("enrol-qr").getAttribute("data-qr-text"), token, "the QR code is the token");
+  assert.equal(await readQrCanvas(atOak.getByTestId("enrol-qr")), token, "the QR code reads back as the token");
   assert.match(await atOak.getByTestId("enrol-expiry").textContent(), /Works once, until .* \(15 minutes\)/);
   await shot(atOak, "02-oak-enrol-token");
 
@@ -391,9 +392,23 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   const remote = await drawPhotos(atHub, [8]);
   await upload(atHub, remote);
   await waitForGrid(atHub, 8, { Oak: "ok", Pine: "ok" }, { timeout: 90_000 });
-  await openAlbum(atOak, TITLE);
-  await waitForGrid(atOak, 8, { Oak: "ok", Pine: "ok" }, { timeout: 90_000 });
   log("the vault from anywhere: Oak over a data channel from the hub's page, 1 photo uploaded");
+
+  // Oak restarts under the open page: the channel breaks, the page says so and reconnects by
+  // itself, with the vault as it was (still in the album), and the next requests go through.
+  await oak.kill();
+  const lostAt = Date.now();
+  await atHub.getByTestId("remote-reconnecting").waitFor({ timeout: 90_000 });
+  log(`the remote page noticed the lost channel after ${((Date.now() - lostAt) / 1000).toFixed(1)} s`);
+  assert.equal(await atHub.getByTestId("album-page").count(), 1, "the vault stays while it reconnects");
+  oak = await startNode(DIST, nodeSetup.Oak);
+  await atHub.getByTestId("remote-banner").waitFor({ timeout: 90_000 });
+  const again = await drawPhotos(atHub, [9]);
+  await upload(atHub, again);
+  await waitForGrid(atHub, 9, { Oak: "ok", Pine: "ok" }, { timeout: 90_000 });
+  await openAlbum(atOak, TITLE);
+  await waitForGrid(atOak, 9, { Oak: "ok", Pine: "ok" }, { timeout: 90_000 });
+  log("the remote vault reconnected by itself after Oak restarted; its uploads are at Oak");
 
   // Someone who is not in the family gets a clear refusal, not a vault.
   const stranger = await browser.newContext();

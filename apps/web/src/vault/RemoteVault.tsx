@@ -1,18 +1,21 @@
 /**
  * The vault of a node reached through the hub (`?node=<node id>` on a page the hub served): connect
  * to the hub as this identity, open a data channel to the node, then the usual vault over it. The
- * node serves the channel as this identity, so there is no separate sign-in.
+ * node serves the channel as this identity, so there is no separate sign-in. A lost channel is
+ * re-opened by itself (the vault stays as it was meanwhile).
  */
 import { useCallback, useEffect, useState } from "react";
 import { HubClient, sameOriginHubUrl } from "../lib/hubClient.ts";
 import type { StoredIdentity } from "../lib/identity.ts";
+import { LastingChannel } from "../lib/lastingChannel.ts";
 import { type NodeChannel, type PathKind, openNodeChannel } from "../lib/nodeChannel.ts";
 import { describeError } from "../errorMessages.ts";
 import { VaultApp } from "./VaultApp.tsx";
 
 type State =
   | { status: "connecting" }
-  | { status: "open"; channel: NodeChannel; path: PathKind | undefined }
+  | { status: "open"; link: LastingChannel<NodeChannel>; path: PathKind | undefined }
+  | { status: "reconnecting"; link: LastingChannel<NodeChannel>; message: string; attempt: number }
   | { status: "failed"; message: string };
 
 const PATH_WORDS: Record<PathKind, string> = {
@@ -43,24 +46,45 @@ export function RemoteVault({ identity, node, relayOnly = false, onForgotten }: 
     const mounted = new AbortController();
     const live = () => !mounted.signal.aborted;
     let hub: HubClient | undefined;
-    let channel: NodeChannel | undefined;
+    let link: LastingChannel<NodeChannel> | undefined;
+    // A new channel goes through the same hub connection while it lasts, else through a new one.
+    const open = async () => {
+      if (!hub || hub.closed) {
+        hub = await HubClient.connect(sameOriginHubUrl(), { signer: identity, profile: { kind: "browser" } });
+      }
+      return openNodeChannel({ hub, signer: identity, node, relayOnly });
+    };
+    const showOpen = async (current: LastingChannel<NodeChannel>, channel: NodeChannel) => {
+      const path = await channel.path();
+      if (live()) setState({ status: "open", link: current, path });
+    };
     void (async () => {
       try {
-        hub = await HubClient.connect(sameOriginHubUrl(), { signer: identity, profile: { kind: "browser" } });
-        channel = await openNodeChannel({ hub, signer: identity, node, relayOnly });
-        const path = await channel.path();
-        if (!live()) return;
-        channel.onClosed((error) => {
-          if (live()) setState({ status: "failed", message: describeError(error) });
+        const started = await LastingChannel.start({
+          open,
+          onState: (change) => {
+            if (!live() || !link) return;
+            if (change.status === "open") void showOpen(link, change.channel);
+            else {
+              const message = describeError(change.error);
+              setState({ status: "reconnecting", link, message, attempt: change.attempt });
+            }
+          },
         });
-        setState({ status: "open", channel, path });
+        link = started;
+        if (!live()) {
+          started.close();
+          return;
+        }
+        const channel = started.channelNow;
+        if (channel) await showOpen(started, channel);
       } catch (error) {
         if (live()) setState({ status: "failed", message: describeError(error) });
       }
     })();
     return () => {
       mounted.abort();
-      channel?.close();
+      link?.close();
       hub?.close();
     };
   }, [identity, node, relayOnly, attempt]);
@@ -83,12 +107,19 @@ export function RemoteVault({ identity, node, relayOnly = false, onForgotten }: 
         </section>
       );
     case "open":
+    case "reconnecting":
       return (
         <div className="stack">
-          <p className="muted" data-testid="remote-banner" data-path={state.path ?? ""}>
-            Connected to your node {state.path ? PATH_WORDS[state.path] : ""} (through the hub, end to end encrypted).
-          </p>
-          <VaultApp identity={identity} onForgotten={onForgotten} transport={state.channel} />
+          {state.status === "open" ? (
+            <p className="muted" data-testid="remote-banner" data-path={state.path ?? ""}>
+              Connected to your node {state.path ? PATH_WORDS[state.path] : ""} (through the hub, end to end encrypted).
+            </p>
+          ) : (
+            <p className="notice" role="status" data-testid="remote-reconnecting" data-attempt={state.attempt}>
+              The connection to your node was lost; reconnecting… ({state.message})
+            </p>
+          )}
+          <VaultApp identity={identity} onForgotten={onForgotten} transport={state.link} />
         </div>
       );
   }
