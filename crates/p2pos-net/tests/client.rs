@@ -83,8 +83,13 @@ async fn setup() -> Setup {
         ClientSessions::new(hub.clone(), node_key, Arc::new(Echo { member: member_id }), WebRtcConfig::loopback());
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
-            if let HubEvent::Signal { from, from_id: Some(id), payload } = event {
-                let _ = sessions.handle_signal(&from, id.parse().unwrap(), payload).await;
+            // As the node does (p2pos-node, hub.rs): a browser that proved no identity is refused.
+            match event {
+                HubEvent::Signal { from, from_id: Some(id), payload } => {
+                    let _ = sessions.handle_signal(&from, id.parse().unwrap(), payload).await;
+                }
+                HubEvent::Signal { from, from_id: None, payload } => sessions.refuse_anonymous(&from, &payload).await,
+                _ => {}
             }
         }
     });
@@ -107,7 +112,17 @@ fn client_payload(signal: &RtcSignal) -> Value {
 
 impl Browser {
     async fn open(setup: &Setup, me: &SigningKey, signer: &SigningKey) -> Result<Self, (String, String)> {
-        let (hub, mut events) = HubClient::spawn(setup.url.clone(), Some(me.clone()), json!({}));
+        Self::open_on_hub_as(setup, Some(me), me, signer).await
+    }
+
+    /// `hub_identity`: what the browser proves to the hub (`None`: an anonymous connection).
+    async fn open_on_hub_as(
+        setup: &Setup,
+        hub_identity: Option<&SigningKey>,
+        me: &SigningKey,
+        signer: &SigningKey,
+    ) -> Result<Self, (String, String)> {
+        let (hub, mut events) = HubClient::spawn(setup.url.clone(), hub_identity.cloned(), json!({}));
         loop {
             if matches!(events.recv().await.unwrap(), HubEvent::Connected) {
                 break;
@@ -209,4 +224,14 @@ async fn strangers_and_unbound_certificates_are_refused() {
     // The member's connection, but the certificate signed by someone else's key.
     let refused = Browser::open(&setup, &setup.member, &stranger).await.err().expect("an unbound certificate");
     assert_eq!(refused.0, "bad_fingerprint_signature", "{refused:?}");
+}
+
+#[tokio::test]
+async fn a_browser_that_proved_no_identity_to_the_hub_is_refused() {
+    let setup = setup().await;
+    let refused = Browser::open_on_hub_as(&setup, None, &setup.member, &setup.member)
+        .await
+        .err()
+        .expect("an anonymous connection is refused");
+    assert_eq!(refused.0, "no_identity", "{refused:?}");
 }

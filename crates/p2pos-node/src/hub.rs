@@ -98,7 +98,8 @@ async fn dispatch(
                 Some("rtc") if is_client_signal(&payload) => {
                     // A browser proves its identity to the hub; an anonymous one cannot open the vault.
                     let Some(client) = from_id.and_then(|id| id.parse().ok()) else {
-                        tracing::debug!("ignored a client signal from a connection with no identity");
+                        tracing::debug!("refused a client signal from a connection with no identity");
+                        clients.refuse_anonymous(&from, &payload).await;
                         continue;
                     };
                     if let Err(e) = clients.handle_signal(&from, client, payload).await {

@@ -179,6 +179,15 @@ impl ClientSessions {
         lock(&self.inner.sessions).iter().find(|s| s.id == session && s.client == *client).cloned()
     }
 
+    /// A client signal from a hub connection that proved no identity: an offer is refused with
+    /// `close` `no_identity` (only members open the vault); anything else is ignored.
+    pub async fn refuse_anonymous(&self, from: &str, payload: &Value) {
+        if let Some(Ok(RtcSignal::Offer { session, .. })) = RtcSignal::from_payload(payload) {
+            let message = "the hub did not prove who you are: sign in to the hub as your identity".to_string();
+            self.refuse(from, session, "no_identity", message).await;
+        }
+    }
+
     async fn refuse(&self, to: &str, session: String, code: &str, message: String) {
         let close = client_payload(&RtcSignal::Close { session, code: code.into(), message });
         if let Err(e) = self.inner.hub.signal(to, close).await {
