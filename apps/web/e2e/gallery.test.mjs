@@ -328,6 +328,17 @@ test(
       const stored = JSON.parse(await cedar.page.evaluate(() => localStorage.getItem("p2pos-gallery-identity")));
       assert.deepEqual(stored, { nick: fresh.nick, tag: fresh.tag });
       await expectConnected(elm.page, "Elm", [fresh.nick, "Dahlia"]);
+
+      // Everyone leaves: the gallery is gone. Whoever joins its name later finds nobody and nothing.
+      for (const page of [cedar.page, dahlia.page, elm.page]) {
+        await page.getByTestId("gallery-leave").click();
+        await page.getByTestId("gallery-left").waitFor();
+      }
+      const fern = await person("fern");
+      await join(fern.page, "Fern");
+      await fern.page.getByTestId("gallery-empty").waitFor();
+      assert.deepEqual(await connectedPeers(fern.page), []);
+      assert.deepEqual(await items(fern.page), []);
     } finally {
       for (const { context } of people) await context.close();
     }

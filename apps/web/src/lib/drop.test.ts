@@ -349,7 +349,11 @@ describe("a transfer, frame by frame", () => {
       type: "cancel",
       reason: "cancelled by the sender",
     });
+    // The partly filled buffer (private) is what wipe must zero: hold on to it, then look.
+    const buffer = (transfer as unknown as { buffer?: Uint8Array }).buffer;
+    expect(buffer?.some((byte) => byte !== 0)).toBe(true);
     transfer.wipe();
+    expect(buffer?.every((byte) => byte === 0)).toBe(true);
   });
 
   it("sealImage refuses what cannot be dropped", async () => {
