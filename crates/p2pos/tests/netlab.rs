@@ -283,7 +283,7 @@ fn every_nat_pair_replicates_relays_only_when_it_must_and_recovers() {
     }
     let veths_before = lab::root_veths();
     let (run, inodes) = {
-        let mut lab = Lab::new();
+        let mut lab = Lab::new(dir.path());
         // The stale labs are gone before this one is built.
         let stale = lab::stale_labs();
         assert!(stale.is_empty(), "stale lab namespaces survived the clean-up: {stale:?}");

@@ -102,7 +102,8 @@ pub fn missing_tools() -> Vec<&'static str> {
 
 impl Lab {
     /// A fresh lab with only the public namespace; stale labs of dead runs are removed first.
-    pub fn new() -> Self {
+    /// `scratch` is the run's folder (logs, data dirs): the watchdog removes it too.
+    pub fn new(scratch: &std::path::Path) -> Self {
         remove_stale_labs();
         let run = format!("{PREFIX}{}", std::process::id());
         // Leftovers of this very pid (a recycled pid of a killed run) go too.
@@ -110,7 +111,7 @@ impl Lab {
         let public = format!("{run}-pub");
         let mut lab =
             Self { run, public: public.clone(), namespaces: Vec::new(), inodes: Vec::new(), homes: 0, watchdog: None };
-        lab.watchdog = Some(spawn_watchdog(&lab.run));
+        lab.watchdog = Some(spawn_watchdog(&lab.run, scratch));
         lab.add_namespace(&public);
         ip(&["-n", &public, "link", "add", "inet", "type", "bridge"]);
         ip(&["-n", &public, "addr", "add", &format!("{PUBLIC_IP}/24"), "dev", "inet"]);
@@ -364,15 +365,18 @@ fn stale_runs() -> Vec<String> {
 }
 
 /// A shell in its own process group (so Ctrl-C on the test does not reach it) that removes this
-/// run's namespaces, and so stops everything in them, once the test process is gone.
-fn spawn_watchdog(run: &str) -> Child {
+/// run's namespaces, and so stops everything in them, and then its `scratch` folder, once the
+/// test process is gone.
+fn spawn_watchdog(run: &str, scratch: &std::path::Path) -> Child {
     let script = format!(
         "while kill -0 {pid} 2>/dev/null; do sleep 1; done; \
          for ns in $(ip netns list | awk '{{print $1}}' | grep '^{run}-'); do \
            for p in $(ip netns pids $ns); do kill -9 $p; done; \
          done; sleep 0.2; \
-         for ns in $(ip netns list | awk '{{print $1}}' | grep '^{run}-'); do ip netns del $ns; done",
-        pid = std::process::id()
+         for ns in $(ip netns list | awk '{{print $1}}' | grep '^{run}-'); do ip netns del $ns; done; \
+         rm -rf '{scratch}'",
+        pid = std::process::id(),
+        scratch = scratch.display()
     );
     Command::new("sh")
         .args(["-c", &script])
