@@ -55,7 +55,7 @@ export function RemoteVault({ identity, node, relayOnly = false, onForgotten }: 
       return openNodeChannel({ hub, signer: identity, node, relayOnly });
     };
     const showOpen = async (current: LastingChannel<NodeChannel>, channel: NodeChannel) => {
-      const path = await channel.path();
+      const path = await channel.path().catch(() => undefined);
       if (live()) setState({ status: "open", link: current, path });
     };
     void (async () => {
