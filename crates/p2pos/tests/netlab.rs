@@ -297,8 +297,7 @@ fn every_nat_pair_replicates_relays_only_when_it_must_and_recovers() {
     assert!(left.is_empty(), "the lab left {left:?}");
     let new_veths: Vec<_> = lab::root_veths().difference(&veths_before).cloned().collect();
     assert!(new_veths.is_empty(), "the lab left veths in the root namespace: {new_veths:?}");
-    let mut procs = lab::processes_in(&inodes);
-    procs.extend(processes_mentioning(dir.path()));
+    let procs = lab::processes_left(&inodes, dir.path());
     assert!(procs.is_empty(), "the lab left processes: {procs:?}");
     say!("netlab: done in {:.0?}; no namespace, link or process left behind", started.elapsed());
 }
@@ -661,19 +660,4 @@ impl Drop for KeepLogs {
         }
         say!("netlab: logs kept in {}", to.display());
     }
-}
-
-/// Processes whose command line mentions `path` (the lab's data and log directory).
-fn processes_mentioning(path: &Path) -> Vec<String> {
-    let needle = path.to_string_lossy().to_string();
-    std::fs::read_dir("/proc")
-        .unwrap()
-        .filter_map(|e| e.ok())
-        .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
-        .filter_map(|e| {
-            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
-            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
-            cmdline.contains(&needle).then(|| format!("{} {cmdline}", e.file_name().to_string_lossy()))
-        })
-        .collect()
 }

@@ -247,26 +247,28 @@ impl Drop for Lab {
 }
 
 impl Lab {
-    /// The inode numbers of this lab's namespaces (see [`processes_in`]).
+    /// The inode numbers of this lab's namespaces (see [`processes_left`]).
     pub fn namespace_inodes(&self) -> Vec<u64> {
         self.inodes.clone()
     }
 }
 
-/// Processes whose network namespace is one of `inodes` ("pid command line" each): a lab that
-/// stopped cleanly leaves none, whatever their command lines say.
-pub fn processes_in(inodes: &[u64]) -> Vec<String> {
+/// Processes ("pid command line" each) inside one of the network namespaces `inodes`, or whose
+/// command line names `folder`: a lab that stopped cleanly leaves none.
+pub fn processes_left(inodes: &[u64], folder: &std::path::Path) -> Vec<String> {
+    let needle = folder.to_string_lossy().to_string();
     let Ok(entries) = std::fs::read_dir("/proc") else { return Vec::new() };
     entries
         .filter_map(|e| e.ok())
         .filter(|e| e.file_name().to_string_lossy().bytes().all(|b| b.is_ascii_digit()))
         .filter_map(|e| {
-            let link = std::fs::read_link(e.path().join("ns/net")).ok()?;
-            let inode: u64 = link.to_str()?.strip_prefix("net:[")?.strip_suffix(']')?.parse().ok()?;
-            inodes.contains(&inode).then(|| {
-                let cmdline = std::fs::read(e.path().join("cmdline")).unwrap_or_default();
-                format!("{} {}", e.file_name().to_string_lossy(), String::from_utf8_lossy(&cmdline).replace('\0', " "))
-            })
+            let cmdline = std::fs::read(e.path().join("cmdline")).ok()?;
+            let cmdline = String::from_utf8_lossy(&cmdline).replace('\0', " ");
+            let inode = std::fs::read_link(e.path().join("ns/net"))
+                .ok()
+                .and_then(|link| link.to_str()?.strip_prefix("net:[")?.strip_suffix(']')?.parse::<u64>().ok());
+            let left = inode.is_some_and(|i| inodes.contains(&i)) || cmdline.contains(&needle);
+            left.then(|| format!("{} {cmdline}", e.file_name().to_string_lossy()))
         })
         .collect()
 }
