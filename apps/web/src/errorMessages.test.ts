@@ -59,3 +59,36 @@ describe("enrolment errors in plain words", () => {
     );
   });
 });
+
+describe("the vault's trust rules in plain words", () => {
+  it("tell someone who is not a member what to do", () => {
+    expect(describeError(api(403, "not_a_member", "not a member of this family"))).toMatch(
+      /not a member of the family on this node.*Give an admin your id/,
+    );
+  });
+
+  it("say which rule refused a record, and how to rotate a key", () => {
+    expect(describeError(api(403, "record_refused", "only an admin may grant album keys"), "member")).toBe(
+      "The family's rules do not allow this: only an admin may grant album keys.",
+    );
+    expect(
+      describeError(
+        api(403, "record_refused", "the album key must be rotated (a new epoch) after a member lost access"),
+        "upload",
+      ),
+    ).toMatch(/must be rotated.*an admin who holds the key opens the album and chooses “Change the album key”/);
+  });
+
+  it("point at the device's clock", () => {
+    expect(describeError(api(400, "clock_ahead", "the record is 120000 ms ahead"))).toMatch(
+      /clock is more than a minute ahead of the node's/,
+    );
+    expect(describeError(api(400, "clock_behind", "the record is 11 minutes behind"))).toMatch(
+      /clock is more than 10 minutes behind the node's.*Check the device's date, time and time zone/,
+    );
+  });
+
+  it("ask to wait when too many logins are in progress", () => {
+    expect(describeError(api(429, "too_many_logins", "too many logins in progress"))).toMatch(/Wait a few seconds/);
+  });
+});

@@ -70,6 +70,19 @@ function describeApiError(error: ApiError, context: ErrorContext): string {
       return `Another node did not answer: ${sentence(error.message)}`;
     case "payload_too_large":
       return "This file is larger than the node accepts.";
+    case "not_a_member":
+      return "This identity is not a member of the family on this node (or no longer is). Give an admin your id and encryption address; once they add you, sign in again.";
+    case "record_refused":
+      if (/rotat/i.test(error.message)) {
+        return `The node refused: ${sentence(error.message)} Someone lost access to this album, so new photos need a new album key first: an admin who holds the key opens the album and chooses “Change the album key”.`;
+      }
+      return `The family's rules do not allow this: ${sentence(error.message)}`;
+    case "clock_ahead":
+      return "This device's clock is more than a minute ahead of the node's, so the node refused the change. Set the device's date and time right (automatic time is best), then try again.";
+    case "clock_behind":
+      return "This device's clock is more than 10 minutes behind the node's, so the node refused the change. Check the device's date, time and time zone (automatic time is best), then try again.";
+    case "too_many_logins":
+      return "Too many sign-ins are in progress from this address. Wait a few seconds, then try again.";
     default:
       return `The node answered ${error.status}: ${error.message}`;
   }

@@ -48,4 +48,14 @@ export type ErrorCode =
   | "unsupported_media_type"
   | "range_not_satisfiable"
   | "bad_gateway"
-  | "internal";
+  | "internal"
+  /** 403: the identity is not a current member of the family (sign-in, or a member-only route). */
+  | "not_a_member"
+  /** 403: a vault rule refused the record; the message says which. */
+  | "record_refused"
+  /** 400: the record is stamped more than 60 s ahead of the node's clock. */
+  | "clock_ahead"
+  /** 400: the record is stamped more than 10 minutes behind the node's clock. */
+  | "clock_behind"
+  /** 429: too many logins in progress from this address. */
+  | "too_many_logins";
