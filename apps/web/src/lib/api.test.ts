@@ -86,4 +86,29 @@ describe("api client", () => {
     stubFetch(() => Response.json({ error: "forbidden", message: "no" }, { status: 403 }));
     await expect(api.albums()).rejects.toMatchObject({ status: 403 });
   });
+
+  it("does not sign in again and again when the node says we are not a member", async () => {
+    const keys = await importIdentity(await generateIdentityFile());
+    let member = false;
+    const calls = stubFetch((url) => {
+      if (url.endsWith("/auth/challenge")) return Response.json({ nonce: "n", expires_ms: 1 });
+      if (url.endsWith("/auth/verify")) {
+        return member
+          ? Response.json({ identity: keys.id, role: "member", expires_ms: 2 })
+          : Response.json({ error: "not_a_member", message: "not a member of this family" }, { status: 403 });
+      }
+      return member ? Response.json([]) : Response.json({ error: "unauthorized", message: "sign in" }, { status: 401 });
+    });
+    const api = withAutoSignIn(createApi(), keys, "http://node.test");
+    await expect(api.members()).rejects.toMatchObject({ status: 403, code: "not_a_member" });
+    // The refusal is remembered: a poller's next calls do not log in again.
+    await expect(api.albums()).rejects.toMatchObject({ code: "not_a_member" });
+    await expect(api.members()).rejects.toMatchObject({ code: "not_a_member" });
+    const paths = () => calls.map((c) => new URL(c.url, "http://x").pathname);
+    expect(paths()).toEqual(["/v1/members", "/v1/auth/challenge", "/v1/auth/verify", "/v1/albums", "/v1/members"]);
+    // Added since: a sign-in on purpose ("check again") works, and so does the client again.
+    member = true;
+    await signIn(api, keys, "http://node.test");
+    expect(await api.members()).toEqual([]);
+  });
 });

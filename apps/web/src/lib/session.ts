@@ -32,25 +32,51 @@ export async function ensureSignedIn(api: ApiClient, signer: RecordSigner): Prom
   return signIn(api, signer);
 }
 
+/** Whether the node refused this identity as not a member of its family (or has no family yet). */
+export function isNotAMember(error: unknown): boolean {
+  return error instanceof ApiError && error.code === "not_a_member";
+}
+
 /**
  * The same client, but a request refused with 401 (the session expired or was signed out
  * elsewhere) signs in again once and is retried, so a long upload session survives a node restart
  * or a session's end.
+ *
+ * A sign-in the node refuses because we are not a member (`not_a_member`: removed, not added yet,
+ * or no family yet) is not tried again by itself: later 401s get that refusal at once, until a
+ * sign-in made on purpose (`signIn` with this client, "check again") succeeds.
  */
 export function withAutoSignIn(api: ApiClient, signer: RecordSigner, origin?: string): ApiClient {
   let signingIn: Promise<unknown> | undefined;
+  let refused: ApiError | undefined;
   const again = async <T>(call: () => Promise<T>): Promise<T> => {
     try {
       return await call();
     } catch (error) {
       if (!(error instanceof ApiError) || error.status !== 401) throw error;
-      signingIn ??= signIn(api, signer, origin).finally(() => (signingIn = undefined));
+      if (refused) throw refused;
+      signingIn ??= signIn(api, signer, origin)
+        .catch((failure: unknown) => {
+          if (isNotAMember(failure)) refused = failure as ApiError;
+          throw failure;
+        })
+        .finally(() => (signingIn = undefined));
       await signingIn;
       return call();
     }
   };
   return {
     ...api,
+    verify: async (request) => {
+      try {
+        const me = await api.verify(request);
+        refused = undefined;
+        return me;
+      } catch (error) {
+        if (isNotAMember(error)) refused = error as ApiError;
+        throw error;
+      }
+    },
     me: () => again(() => api.me()),
     postRecord: (record) => again(() => api.postRecord(record)),
     records: (since, limit) => again(() => api.records(since, limit)),
