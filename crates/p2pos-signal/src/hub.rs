@@ -182,6 +182,11 @@ impl Hub {
         self.native.namespace_count()
     }
 
+    /// Rooms (`create_room`) that exist now.
+    pub fn room_count(&self) -> usize {
+        self.native.room_count()
+    }
+
     pub(crate) fn unix_time(&self, now: Instant) -> u64 {
         self.epoch.1 + now.saturating_duration_since(self.epoch.0).as_secs()
     }

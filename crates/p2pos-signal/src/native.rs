@@ -125,10 +125,18 @@ impl NativeState {
     pub(crate) fn namespace_count(&self) -> usize {
         self.spaces.len()
     }
+
+    pub(crate) fn room_count(&self) -> usize {
+        self.rooms.len()
+    }
 }
 
 /// A request failed: the error code and message sent back, with the request id.
 struct Reject(&'static str, String);
+
+fn too_many_namespaces(max_ns: usize) -> Reject {
+    Reject("too_many_namespaces", format!("a connection may be in at most {max_ns} namespaces"))
+}
 
 impl Hub {
     fn native_peer(&self, conn: ConnId) -> Option<&NativePeer> {
@@ -265,6 +273,13 @@ impl Hub {
     }
 
     fn on_create_room(&mut self, conn: ConnId, rid: Option<u64>, now: Instant) -> Result<(), Reject> {
+        // The creator joins its room at once: a peer that may not join another namespace gets no
+        // room (checked before one exists, so a refusal leaves nothing behind).
+        let max_ns = self.config.limits.max_namespaces_per_connection;
+        let peer = self.native_peer(conn).ok_or(Reject("gone", String::new()))?;
+        if peer.namespaces.len() >= max_ns {
+            return Err(too_many_namespaces(max_ns));
+        }
         let code = self.random_token(ROOM_CODE_BITS);
         let ttl = self.config.limits.room_ttl;
         self.native.rooms.insert(code.clone(), Room { creator: conn, expires: now + ttl });
@@ -273,7 +288,13 @@ impl Hub {
             conn,
             to_text(&ServerMessage::Room { rid, code: &code, ns: ns.wire(), expires_in_secs: ttl.as_secs() }),
         );
-        self.join_namespace(conn, ns, None)
+        let joined = self.join_namespace(conn, ns, None);
+        if joined.is_err() {
+            // Not reachable with sane limits (the room is new and empty), but never leave a room
+            // without its creator.
+            self.native.rooms.remove(&code);
+        }
+        joined
     }
 
     fn on_join(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
@@ -294,7 +315,7 @@ impl Hub {
         let peer = self.native_peer(conn).ok_or(Reject("gone", String::new()))?;
         let already = peer.namespaces.contains(&ns);
         if !already && peer.namespaces.len() >= max_ns {
-            return Err(Reject("too_many_namespaces", format!("a connection may be in at most {max_ns} namespaces")));
+            return Err(too_many_namespaces(max_ns));
         }
         let members = self.native.spaces.get(&ns).map(Vec::as_slice).unwrap_or_default();
         if !already && members.len() >= max_peers {

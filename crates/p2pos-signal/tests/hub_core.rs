@@ -420,6 +420,28 @@ fn namespaces_have_size_and_count_caps() {
 }
 
 #[test]
+fn a_peer_at_its_namespace_limit_gets_no_room_and_leaves_none_behind() {
+    let limits = Limits { max_namespaces_per_connection: 2, ..Limits::default() };
+    let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
+    let (a, ..) = lab.peer("192.0.2.1");
+    let (b, ..) = lab.peer("192.0.2.2");
+    lab.ask(a, json!({"type": "join", "ns": "rv:x"}));
+    lab.ask(a, json!({"type": "join", "ns": "rv:y"}));
+    // a is in as many namespaces as it may be: a room it cannot join is not made at all.
+    let reply = lab.ask(a, json!({"type": "create_room", "rid": 4}));
+    assert_eq!(error_code(&reply), "too_many_namespaces");
+    assert_eq!(reply[0]["rid"], 4);
+    let leaked: Vec<&Value> = reply.iter().filter(|m| m["type"] == "room").collect();
+    assert!(leaked.is_empty(), "a room was made that its creator is not in: {leaked:?}");
+    assert_eq!(lab.hub.room_count(), 0);
+    // Once a leaves a namespace, it can make one, and b can join it.
+    lab.ask(a, json!({"type": "leave", "ns": "rv:y"}));
+    let code = lab.ask(a, json!({"type": "create_room"}))[0]["code"].as_str().unwrap().to_string();
+    assert_eq!(lab.hub.room_count(), 1);
+    assert_eq!(lab.ask(b, json!({"type": "join", "ns": format!("room:{code}")}))[0]["type"], "joined");
+}
+
+#[test]
 fn a_closed_peer_leaves_every_namespace_at_once() {
     let mut lab = Lab::new();
     let (a, a_peer, _) = lab.peer("192.0.2.1");
