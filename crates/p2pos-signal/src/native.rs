@@ -77,13 +77,15 @@ pub(crate) struct NativePeer {
     reachable_by_anyone: bool,
     profile: Option<Box<RawValue>>,
     namespaces: Vec<Namespace>,
-    /// Connections that signalled this peer: it may answer them even without a shared namespace
-    /// (the most recent [`MAX_ANSWERABLE`]).
-    answerable: Vec<ConnId>,
+    /// The connections this peer signalled, least recently first: each of them may answer it
+    /// without a shared namespace. Kept on the sender, so only its own signals change it (a
+    /// stranger signalling the same target cannot push it out); at most [`MAX_SIGNALLED`].
+    signalled: Vec<ConnId>,
 }
 
-/// How many recent senders a peer may answer without sharing a namespace with them.
-const MAX_ANSWERABLE: usize = 16;
+/// How many different connections one peer's signals keep answerable (the most recently
+/// signalled). A browser or an enrolling node signals one or a few nodes.
+const MAX_SIGNALLED: usize = 64;
 
 impl NativePeer {
     pub(crate) fn new(rng: &mut StdRng) -> Self {
@@ -99,7 +101,7 @@ impl NativePeer {
             reachable_by_anyone: false,
             profile: None,
             namespaces: Vec::new(),
-            answerable: Vec::new(),
+            signalled: Vec::new(),
         }
     }
 
@@ -423,7 +425,8 @@ impl Hub {
         let sender = self.native_peer(conn).ok_or_else(unavailable)?;
         let receiver = self.native_peer(target).ok_or_else(unavailable)?;
         let shared = sender.namespaces.iter().any(|ns| receiver.namespaces.contains(ns));
-        if !shared && !receiver.reachable_by_anyone && !sender.answerable.contains(&target) {
+        let answer = receiver.signalled.contains(&conn);
+        if !shared && !receiver.reachable_by_anyone && !answer {
             return Err(Reject("not_allowed", format!("you share no namespace with {to}")));
         }
         let swapped = self.config.swap_drop_keys.as_deref().and_then(|key| swap_drop_key(payload, key));
@@ -434,15 +437,29 @@ impl Hub {
         });
         self.stats.relayed += 1;
         self.send(target, text);
-        if let Some(receiver) = self.native_peer_mut(target)
-            && !receiver.answerable.contains(&conn)
-        {
-            if receiver.answerable.len() >= MAX_ANSWERABLE {
-                receiver.answerable.remove(0);
-            }
-            receiver.answerable.push(conn);
-        }
+        self.remember_signalled(conn, target);
         Ok(())
+    }
+
+    /// `conn` signalled `target`: from now on `target` may answer `conn`. Only `conn`'s own
+    /// list changes, most recent last; when it is full, connections that are gone go first, then
+    /// the least recently signalled.
+    fn remember_signalled(&mut self, conn: ConnId, target: ConnId) {
+        let Some(sender) = self.native_peer_mut(conn) else {
+            return;
+        };
+        let mut list = std::mem::take(&mut sender.signalled);
+        list.retain(|c| *c != target);
+        if list.len() >= MAX_SIGNALLED {
+            list.retain(|c| self.conns.get(c).is_some_and(|c| !c.closing));
+        }
+        if list.len() >= MAX_SIGNALLED {
+            list.remove(0);
+        }
+        list.push(target);
+        if let Some(sender) = self.native_peer_mut(conn) {
+            sender.signalled = list;
+        }
     }
 
     fn on_turn(&mut self, conn: ConnId, rid: Option<u64>, now: Instant) -> Result<(), Reject> {

@@ -290,6 +290,54 @@ fn a_signalled_peer_may_answer_its_sender_and_no_one_else() {
 }
 
 #[test]
+fn a_thousand_strangers_signalling_a_node_cannot_stop_it_answering_a_browser_or_an_enrolling_node() {
+    // The defaults admit 50 connections per address: 20 addresses hold the 1,000 hostile ones.
+    let limits = Limits::default();
+    assert!(limits.max_connections_per_ip >= 50 && limits.max_connections >= 1_100);
+    let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
+    let oak = Identity::generate().unwrap();
+    let (node, _) = lab.authed_peer("192.0.2.9", &oak, "anyone");
+    let hostile: Vec<ConnId> = (0..1_000).map(|i| lab.peer(&format!("198.51.100.{}", i / 50)).0).collect();
+    let junk = json!({"type": "signal", "to": oak.id().to_string(), "payload": {"p2pos": "rtc", "kind": "offer"}});
+    let flood = |lab: &mut Lab| {
+        for &h in &hostile {
+            lab.send(h, junk.clone());
+        }
+        lab.outputs();
+    };
+    flood(&mut lab);
+
+    // A member's browser dials the node, and a joining node sends its enrolment request.
+    let alice = Identity::generate().unwrap();
+    let (browser, browser_peer) = lab.authed_peer("203.0.113.5", &alice, "shared");
+    lab.send(browser, json!({"type": "signal", "to": oak.id().to_string(), "payload": {"kind": "offer"}}));
+    assert_eq!(lab.inbox(node)[0]["from"], browser_peer);
+    let (joiner, joiner_peer, _) = lab.peer("203.0.113.6");
+    lab.send(joiner, json!({"type": "signal", "to": oak.id().to_string(), "payload": {"step": "request"}}));
+    assert_eq!(lab.inbox(node)[0]["from"], joiner_peer);
+
+    // The strangers keep signalling the node, more than once each.
+    for _ in 0..3 {
+        flood(&mut lab);
+    }
+
+    // The node still answers both.
+    for (to, peer, payload) in
+        [(browser, browser_peer, json!({"kind": "answer"})), (joiner, joiner_peer, json!({"step": "accept"}))]
+    {
+        lab.send(node, json!({"type": "signal", "to": peer, "payload": payload, "rid": 1}));
+        let out = lab.outputs();
+        let to_node: Vec<&Output> =
+            out.iter().filter(|o| matches!(o, Output::Send { conn, .. } if *conn == node)).collect();
+        assert!(to_node.is_empty(), "the node's answer to {peer} was refused: {to_node:?}");
+        let delivered = out
+            .iter()
+            .any(|o| matches!(o, Output::Send { conn, text } if *conn == to && text.contains(&payload.to_string())));
+        assert!(delivered, "{out:?}");
+    }
+}
+
+#[test]
 fn turn_hands_out_fresh_rest_credentials() {
     let turn = TurnConfig::new("k".repeat(40), vec!["turn:127.0.0.1:3478?transport=udp".into()], 600).unwrap();
     let mut lab =
