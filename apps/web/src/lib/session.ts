@@ -26,7 +26,9 @@ export async function ensureSignedIn(api: ApiClient, signer: RecordSigner): Prom
   try {
     const me = await api.me();
     if (me.identity === signer.id) return me;
-  } catch {
+  } catch (error) {
+    // Refused already (by `withAutoSignIn`): asking again would be refused again.
+    if (isNotAMember(error)) throw error;
     // no session (401) or it expired: sign in
   }
   return signIn(api, signer);
