@@ -118,7 +118,16 @@ export async function photoRecord(ctx: RecordContext, fields: Fields<PhotoBody>)
 
 /** The body of a record the node has already verified (it never hands out anything else). */
 export function bodyOf(record: SignedRecord): Body {
-  return JSON.parse(utf8DecodeStrict(decodeBase64(record.body))) as Body;
+  return parseBody(record).body;
+}
+
+/**
+ * The body and the exact text it was parsed from: `JSON.parse` rounds integers above 2^53 (a u64
+ * `wall_ms`), so whoever does arithmetic on a number checks it against the text (`hlc.ts`).
+ */
+export function parseBody(record: SignedRecord): { body: Body; text: string } {
+  const text = utf8DecodeStrict(decodeBase64(record.body));
+  return { body: JSON.parse(text) as Body, text };
 }
 
 function checkArmored(field: string, what: string): void {

@@ -3,9 +3,9 @@
  * family id, and who holds which album key. Mirrors the last-writer-wins order of
  * `crates/family-vault/src/vault.rs` (by HLC, then signer); the node has already applied the rules.
  */
-import { compareHlc, type Hlc } from "./hlc.ts";
+import { compareHlc, isObservable, wallMsTextIsSafe, type Hlc } from "./hlc.ts";
 import type { LogEntry } from "./apiTypes.ts";
-import { bodyOf, type GrantBody } from "./vaultRecords.ts";
+import { parseBody, type Body, type GrantBody } from "./vaultRecords.ts";
 
 export interface GrantState {
   album: string;
@@ -21,7 +21,10 @@ export interface VaultState {
   founder: string | undefined;
   /** Keyed by `album/member/epoch`. */
   grants: Map<string, GrantState>;
-  /** The newest timestamp seen, for the local clock. */
+  /**
+   * The newest timestamp seen, for the local clock. Only timestamps the clock may observe count:
+   * a safe integer as written (not a u64 `JSON.parse` rounded), at most a minute ahead of ours.
+   */
   newest: Hlc;
   /** The last log sequence folded. */
   seq: number;
@@ -35,17 +38,21 @@ export function grantKey(album: string, member: string, epoch: number): string {
   return `${album}/${member}/${epoch}`;
 }
 
-/** Fold log entries (in log order) into `state`, in place. */
-export function foldRecords(state: VaultState, entries: readonly LogEntry[]): VaultState {
+/** Fold log entries (in log order) into `state`, in place. `nowMs`: our clock, for the drift check. */
+export function foldRecords(state: VaultState, entries: readonly LogEntry[], nowMs: number = Date.now()): VaultState {
   for (const { seq, record } of entries) {
     state.seq = Math.max(state.seq, seq);
-    let body;
+    let body: Body;
+    let text: string;
     try {
-      body = bodyOf(record);
+      ({ body, text } = parseBody(record));
     } catch {
       continue;
     }
-    if (compareHlc(body.hlc, state.newest) > 0) state.newest = body.hlc;
+    // A timestamp too far ahead, or one JSON.parse rounded, never moves our clock.
+    if (wallMsTextIsSafe(text) && isObservable(body.hlc, nowMs) && compareHlc(body.hlc, state.newest) > 0) {
+      state.newest = body.hlc;
+    }
     if (body.type === "family") {
       state.family ??= body.family;
       state.founder ??= record.signer;
@@ -78,4 +85,16 @@ function applyGrant(state: VaultState, body: GrantBody, signer: string): void {
 export function hasGrant(state: VaultState, album: string, member: string, epoch: number): boolean {
   const grant = state.grants.get(grantKey(album, member, epoch));
   return grant !== undefined && !grant.revoked;
+}
+
+/** The unrevoked grants of `album` in the log (of members removed since, too: check membership). */
+export function liveGrants(state: VaultState, album: string): GrantState[] {
+  return [...state.grants.values()].filter((grant) => grant.album === album && !grant.revoked);
+}
+
+/** The albums `member` holds an unrevoked key to (any epoch), as far as this log shows. */
+export function albumsHeldBy(state: VaultState, member: string): string[] {
+  const albums = new Set<string>();
+  for (const grant of state.grants.values()) if (grant.member === member && !grant.revoked) albums.add(grant.album);
+  return [...albums].sort();
 }
