@@ -2,8 +2,12 @@
  * The family vault as one client sees it: claim a node, read the record log, create albums, add
  * members, grant and revoke album keys, open album titles. Every record is signed here and checked
  * again by the node (`crates/family-vault/src/vault.rs`).
+ *
+ * Revocation rotates (DESIGN.md §8): revoking a member's access to an album, or removing them from
+ * the family, starts a new epoch of the album with a fresh key that only the remaining holders get.
+ * New photos are encrypted to the current epoch only, so the keys the person kept open nothing new.
  */
-import type { ApiClient } from "./api.ts";
+import { ApiError, type ApiClient } from "./api.ts";
 import type { AlbumDetail, AlbumView, Me, MemberView } from "./apiTypes.ts";
 import {
   newAlbumKey,
@@ -16,9 +20,11 @@ import {
 } from "./albumKeys.ts";
 import { HlcClock } from "./hlc.ts";
 import type { IdentityKeys } from "./identity.ts";
+import { recipientOf } from "./identityFile.ts";
+import type { UploadTarget } from "./photos.ts";
 import { canonicalReadableId } from "./readableId.ts";
 import { signIn } from "./session.ts";
-import { emptyVaultState, foldRecords, hasGrant, type VaultState } from "./vaultState.ts";
+import { albumsHeldBy, emptyVaultState, foldRecords, hasGrant, liveGrants, type VaultState } from "./vaultState.ts";
 import {
   albumRecord,
   familyRecord,
@@ -66,8 +72,13 @@ export class Vault {
       foldRecords(this.state, page);
       if (page.length < 1000) break;
     }
-    // Our next writes must come after everything the family has written.
-    this.clock.observe(this.state.newest, Math.max(Date.now(), this.state.newest.wall_ms));
+    // Our next writes must come after everything the family has written. The fold only keeps a
+    // timestamp the clock may observe, and time has moved on since: this cannot be too far ahead.
+    try {
+      this.clock.observe(this.state.newest);
+    } catch {
+      // A newest timestamp the clock refuses changes nothing.
+    }
   }
 
   get family(): string {
@@ -117,7 +128,14 @@ export class Vault {
     return member;
   }
 
-  async removeMember(member: MemberView): Promise<void> {
+  /**
+   * Remove a member (admins), then give every album they held a key to a new key they will not
+   * get. Albums whose current key we do not hold cannot be rotated here: they come back with the
+   * admins who can (until then the node refuses new photos in them).
+   */
+  async removeMember(member: MemberView): Promise<Rotation[]> {
+    await this.refresh();
+    const albums = albumsHeldBy(this.state, member.identity);
     await this.api.postRecord(
       await memberRecord(this.context(), {
         member: member.identity,
@@ -127,44 +145,155 @@ export class Vault {
       }),
     );
     await this.refresh();
+    const rotations: Rotation[] = [];
+    for (const album of albums) {
+      try {
+        rotations.push(await this.rotate(album));
+      } catch (error) {
+        // The removal stands; the album still needs a new key, from here or another admin.
+        rotations.push({ album, rotated: false, holders: [], error });
+      }
+    }
+    return rotations;
   }
 
-  /** Give `member` the album's current key (admins holding that key). */
-  async grant(album: AlbumDetail, member: MemberView): Promise<void> {
-    const own = album.keys.find((k) => k.epoch === album.epoch);
-    if (!own) throw new Error("You hold no key for this album's current epoch, so you cannot share it.");
-    const secret = await openAlbumKeySecret(own.key, this.keys.ageKey);
-    const key = await sealAlbumKey(secret, member.recipient);
-    await this.api.postRecord(
-      await grantRecord(this.context(), {
-        album: album.id,
-        member: member.identity,
-        epoch: album.epoch,
-        key,
-        revoked: false,
-      }),
-    );
+  /**
+   * Share an album with `member` (admins holding its current key): every epoch we hold a key to,
+   * so they can open the older photos too.
+   */
+  async grant(album: Pick<AlbumDetail, "id">, member: MemberView): Promise<void> {
+    // The node's view now: a rotation since the page loaded brought a new epoch.
+    const detail = await this.api.album(album.id);
+    if (!detail.keys.some((k) => k.epoch === detail.epoch)) {
+      throw new Error("You hold no key for this album's current epoch, so you cannot share it.");
+    }
+    for (const { epoch, key } of [...detail.keys].sort((a, b) => a.epoch - b.epoch)) {
+      let secret: string;
+      try {
+        secret = await openAlbumKeySecret(key, this.keys.ageKey);
+      } catch (error) {
+        // An older key sealed to a recipient we no longer have: share the rest.
+        if (epoch === detail.epoch) throw error;
+        continue;
+      }
+      await this.api.postRecord(
+        await grantRecord(this.context(), {
+          album: detail.id,
+          member: member.identity,
+          epoch,
+          key: await sealAlbumKey(secret, member.recipient),
+          revoked: false,
+        }),
+      );
+    }
     await this.refresh();
   }
 
-  /** Revoke `member`'s key of the album's current epoch. (They keep what they already downloaded.) */
-  async revoke(album: AlbumDetail, member: MemberView): Promise<void> {
-    const grant = this.state.grants.get(`${album.id}/${member.identity}/${album.epoch}`);
-    // A revocation carries no key.
-    const key = "";
-    if (grant) this.clock.observe(grant.hlc, Math.max(Date.now(), grant.hlc.wall_ms));
-    await this.api.postRecord(
-      await grantRecord(this.context(), {
-        album: album.id,
-        member: member.identity,
-        epoch: album.epoch,
-        key,
-        revoked: true,
-      }),
-    );
+  /**
+   * Revoke every key `member` holds to the album, then rotate it: new photos are encrypted to a
+   * fresh key they will not get. What they could open before, they may have kept.
+   */
+  async revoke(album: Pick<AlbumDetail, "id">, member: MemberView): Promise<Rotation> {
     await this.refresh();
+    const detail = await this.api.album(album.id);
+    const epochs = new Set([detail.epoch]);
+    for (const grant of liveGrants(this.state, album.id)) if (grant.member === member.identity) epochs.add(grant.epoch);
+    for (const epoch of [...epochs].sort((a, b) => a - b)) {
+      // A revocation carries no key.
+      await this.api.postRecord(
+        await grantRecord(this.context(), { album: album.id, member: member.identity, epoch, key: "", revoked: true }),
+      );
+    }
+    await this.refresh();
+    return this.rotate(album.id);
   }
 
+  /**
+   * Start a new epoch of `album` with a fresh key (admins holding its current key): the album
+   * record with the new recipient and the meta sealed to it, then the new key for every current
+   * member who holds a key to the album, ourselves first. Without the current key nothing is
+   * written and the admins who hold it come back instead.
+   */
+  async rotate(album: string): Promise<Rotation> {
+    await this.refresh();
+    let detail: AlbumDetail;
+    try {
+      detail = await this.api.album(album);
+    } catch (error) {
+      // Not shared with us (any more): someone else has to.
+      if (error instanceof ApiError && error.status === 403) {
+        return { album, rotated: false, holders: await this.#keyHolders(album, undefined) };
+      }
+      throw error;
+    }
+    const own = detail.keys.find((k) => k.epoch === detail.epoch);
+    if (!own) return { album, rotated: false, holders: await this.#keyHolders(album, detail.epoch) };
+    const meta = await openMeta<unknown>(detail.meta, [await openAlbumKey(own.key, this.keys.ageKey)]);
+    const members = await this.api.members();
+    const holders = members.filter(
+      (m) => m.identity !== this.keys.id && liveGrants(this.state, album).some((grant) => grant.member === m.identity),
+    );
+    const next = await newAlbumKey();
+    const epoch = detail.epoch + 1;
+    await this.api.postRecord(
+      await albumRecord(this.context(), {
+        album,
+        epoch,
+        recipient: next.recipient,
+        meta: await sealMeta(meta, next.recipient),
+        deleted: false,
+      }),
+    );
+    for (const { identity, recipient } of [{ identity: this.keys.id, recipient: this.keys.recipient }, ...holders]) {
+      await this.api.postRecord(
+        await grantRecord(this.context(), {
+          album,
+          member: identity,
+          epoch,
+          key: await sealAlbumKey(next.secret, recipient),
+          revoked: false,
+        }),
+      );
+    }
+    await this.refresh();
+    return { album, rotated: true, epoch };
+  }
+
+  /** Current admins holding the newest key of `album` we know of (`epoch`, or the newest granted). */
+  async #keyHolders(album: string, epoch: number | undefined): Promise<string[]> {
+    const grants = liveGrants(this.state, album);
+    const newest = epoch ?? Math.max(-1, ...grants.map((g) => g.epoch));
+    const admins = new Set((await this.api.members()).filter((m) => m.role === "admin").map((m) => m.identity));
+    return grants
+      .filter((g) => g.epoch === newest && admins.has(g.member) && g.member !== this.keys.id)
+      .map((g) => g.member)
+      .sort();
+  }
+
+  /**
+   * Where a new photo of `album` goes: its current epoch and recipient as the node has them now,
+   * and only if the recipient is the one of the key we hold for that epoch (a node cannot make us
+   * encrypt to someone else's key).
+   */
+  async uploadTarget(album: string): Promise<UploadTarget & { recipient: string }> {
+    const detail = await this.api.album(album);
+    const own = detail.keys.find((k) => k.epoch === detail.epoch);
+    if (!own) {
+      throw new Error("You hold no key for this album's current epoch, so you cannot add photos to it.");
+    }
+    const cacheKey = `${album}/${detail.epoch}/${own.key}`;
+    let recipient = this.#recipients.get(cacheKey);
+    if (recipient === undefined) {
+      recipient = recipientOf(await openAlbumKeySecret(own.key, this.keys.ageKey));
+      this.#recipients.set(cacheKey, recipient);
+    }
+    if (recipient !== detail.recipient) {
+      throw new Error("The album's recipient on the node is not the one of the key you hold: nothing was encrypted.");
+    }
+    return { album, epoch: detail.epoch, recipient };
+  }
+
+  readonly #recipients = new Map<string, string>();
   readonly #albumKeys = new Map<string, CryptoKey>();
   readonly #keyLists = new Map<string, CryptoKey[]>();
 
@@ -204,6 +333,14 @@ export class Vault {
     return hasGrant(this.state, album, member, epoch);
   }
 }
+
+/**
+ * What a rotation did: the album's new epoch, or (when we hold no key to its current epoch, or
+ * cannot open it) the other admins who hold the newest key we know of and can rotate it.
+ */
+export type Rotation =
+  | { album: string; rotated: true; epoch: number }
+  | { album: string; rotated: false; holders: string[]; error?: unknown };
 
 /** An album as a member opens it: the node's detail, our keys by epoch, the decrypted title. */
 export interface OpenAlbum {
