@@ -158,6 +158,7 @@ export async function uploadPhoto(
     onProgress: (sent) => options.onProgress?.(thumbSize + sent, total),
   });
   const photo = newObjectId();
+  // Signed now, after the blobs are up: the record is stamped when it is sent.
   await api.postRecord(
     await photoRecord(ctx, {
       photo,

@@ -5,7 +5,8 @@ import { HlcClock } from "./hlc.ts";
 import { generateIdentityFile, importIdentity } from "./identity.ts";
 import type { PreparedPhoto } from "./photos.ts";
 import { UploadQueue, type PrepareFunction, type UploadItem } from "./uploadQueue.ts";
-import { newObjectId } from "./vaultRecords.ts";
+import type { SignedRecord } from "./records.ts";
+import { bodyOf, newObjectId } from "./vaultRecords.ts";
 
 const META = "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n";
 
@@ -48,10 +49,11 @@ async function setup(failFirstPut = false) {
     postRecord: () => Promise.resolve({ seq: 1, current: true }),
   } as unknown as ApiClient;
   const uploaded: string[] = [];
+  const album = newObjectId();
   const queue = new UploadQueue({
     api,
     context: () => ({ signer: keys, family: newObjectId(), hlc: () => clock.tick() }),
-    target: { album: newObjectId(), epoch: 0, recipient: keys.recipient },
+    target: () => Promise.resolve({ album, epoch: 0, recipient: keys.recipient }),
     prepare,
     concurrency: 2,
     onUploaded: (photo) => uploaded.push(photo),
@@ -109,5 +111,74 @@ describe("upload queue", () => {
     await t.settle();
     await t.openGates();
     expect(t.items()[0]?.status).toBe("done");
+  });
+
+  it("encrypts to the album's epoch when the file's turn comes, and again when the key changed on the way", async () => {
+    const keys = await importIdentity(await generateIdentityFile());
+    const clock = new HlcClock();
+    const album = newObjectId();
+    // The node's album: an admin rotates its key while the first blob is on its way.
+    let current = { album, epoch: 0, recipient: "age1epoch0" };
+    const asked: number[] = [];
+    const recipients: string[] = [];
+    const posted: number[] = [];
+    const api = {
+      putBlob: () => {
+        current = { album, epoch: 1, recipient: "age1epoch1" };
+        return Promise.resolve({ id: "x", size: 3 });
+      },
+      postRecord: (record: SignedRecord) => {
+        const { epoch } = bodyOf(record) as { epoch: number };
+        if (epoch !== current.epoch) {
+          return Promise.reject(new ApiError(403, "record_refused", "photos are encrypted to the current epoch"));
+        }
+        posted.push(epoch);
+        return Promise.resolve({ seq: 1, current: true });
+      },
+    } as unknown as ApiClient;
+    const queue = new UploadQueue({
+      api,
+      context: () => ({ signer: keys, family: newObjectId(), hlc: () => clock.tick() }),
+      target: () => {
+        asked.push(current.epoch);
+        return Promise.resolve(current);
+      },
+      prepare: (file, recipient) => {
+        recipients.push(recipient);
+        return Promise.resolve(prepared(file.name));
+      },
+    });
+    let items: UploadItem[] = [];
+    queue.subscribe((next) => (items = next));
+    queue.add(files(1));
+    for (let i = 0; i < 20 && items[0]?.status !== "done"; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(items[0]?.status).toBe("done");
+    expect(recipients).toEqual(["age1epoch0", "age1epoch1"]);
+    expect(posted).toEqual([1]);
+    expect(asked).toEqual([0, 1]);
+  });
+
+  it("gives up when the node refuses a photo and the album did not move", async () => {
+    const keys = await importIdentity(await generateIdentityFile());
+    let prepares = 0;
+    const api = {
+      putBlob: () => Promise.resolve({ id: "x", size: 3 }),
+      postRecord: () => Promise.reject(new ApiError(403, "record_refused", "the signer has no key for that epoch")),
+    } as unknown as ApiClient;
+    const queue = new UploadQueue({
+      api,
+      context: () => ({ signer: keys, family: newObjectId(), hlc: () => new HlcClock().tick() }),
+      target: () => Promise.resolve({ album: newObjectId(), epoch: 0, recipient: keys.recipient }),
+      prepare: (file) => {
+        prepares++;
+        return Promise.resolve(prepared(file.name));
+      },
+    });
+    let items: UploadItem[] = [];
+    queue.subscribe((next) => (items = next));
+    queue.add(files(1));
+    for (let i = 0; i < 20 && items[0]?.status !== "failed"; i++) await new Promise((r) => setTimeout(r, 5));
+    expect(items[0]).toMatchObject({ status: "failed", error: "the signer has no key for that epoch" });
+    expect(prepares).toBe(1);
   });
 });

@@ -2,6 +2,11 @@
  * A queue of files going into one album: encrypt (in a worker, injected as `prepare`), upload,
  * post the record, at most `concurrency` at a time. Each item can be cancelled and, when it failed
  * or was cancelled, retried. Listeners get a fresh snapshot after every change.
+ *
+ * Each file is encrypted to the album's current epoch as the node has it when the file's turn
+ * comes (asked again at most every few seconds, and at once when the node refuses a photo), not
+ * the one the page saw when it opened: after a revocation the album has a new key. A photo record
+ * is signed after its blobs are up, so it is stamped when it is sent.
  */
 import { ApiError, type ApiClient } from "./api.ts";
 import type { PreparedPhoto, UploadTarget } from "./photos.ts";
@@ -28,10 +33,17 @@ export type PrepareFunction = (
   signal: AbortSignal,
 ) => Promise<PreparedPhoto>;
 
+/** Where new photos of the album go, and the key they are encrypted to. */
+export type CurrentTarget = UploadTarget & { recipient: string };
+
+/** How long the album's current epoch is taken as known before asking the node again. */
+export const TARGET_TTL_MS = 10_000;
+
 export interface UploadQueueOptions {
   api: ApiClient;
   context: () => RecordContext;
-  target: UploadTarget & { recipient: string };
+  /** The album's current epoch and recipient, asked of the node (`Vault.uploadTarget`). */
+  target: () => Promise<CurrentTarget>;
   prepare: PrepareFunction;
   concurrency?: number;
   /** Called after each photo record is accepted. */
@@ -51,6 +63,7 @@ export class UploadQueue {
   readonly #listeners = new Set<(items: UploadItem[]) => void>();
   #nextKey = 1;
   #running = 0;
+  #target: { at: number; value: Promise<CurrentTarget> } | undefined;
 
   constructor(options: UploadQueueOptions) {
     this.#options = options;
@@ -144,29 +157,54 @@ export class UploadQueue {
     }
   }
 
+  /** The album's current target: asked of the node again when older than `TARGET_TTL_MS`. */
+  #currentTarget(): Promise<CurrentTarget> {
+    const now = Date.now();
+    if (!this.#target || now - this.#target.at > TARGET_TTL_MS) {
+      const value = this.#options.target();
+      const cached = { at: now, value };
+      this.#target = cached;
+      // A failed answer is not kept.
+      value.catch(() => {
+        if (this.#target === cached) this.#target = undefined;
+      });
+    }
+    return this.#target.value;
+  }
+
   async #run(entry: Entry): Promise<void> {
     const controller = new AbortController();
     entry.controller = controller;
-    const { api, target, prepare } = this.#options;
+    const { api, prepare } = this.#options;
     const live = () => !controller.signal.aborted;
     try {
-      this.#update(entry, { status: "encrypting", progress: 0 });
-      const prepared = await prepare(
-        entry.file,
-        target.recipient,
-        (done, total) => {
-          if (live()) this.#update(entry, { progress: total === 0 ? 0.5 : (done / total) * 0.5 });
-        },
-        controller.signal,
-      );
-      if (!live()) return;
-      this.#update(entry, { status: "uploading", progress: 0.5 });
-      const photo = await uploadPhoto(api, this.#options.context(), target, prepared, {
-        signal: controller.signal,
-        onProgress: (sent, total) => {
-          if (live()) this.#update(entry, { progress: 0.5 + (total === 0 ? 0.5 : (sent / total) * 0.5) });
-        },
-      });
+      let photo: string | undefined;
+      // Twice at most: once more when the album got a new key while this file was on its way.
+      for (let attempt = 0; photo === undefined; attempt++) {
+        this.#update(entry, { status: "encrypting", progress: 0 });
+        const target = await this.#currentTarget();
+        if (!live()) return;
+        const prepared = await prepare(
+          entry.file,
+          target.recipient,
+          (done, total) => {
+            if (live()) this.#update(entry, { progress: total === 0 ? 0.5 : (done / total) * 0.5 });
+          },
+          controller.signal,
+        );
+        if (!live()) return;
+        this.#update(entry, { status: "uploading", progress: 0.5 });
+        try {
+          photo = await uploadPhoto(api, this.#options.context(), target, prepared, {
+            signal: controller.signal,
+            onProgress: (sent, total) => {
+              if (live()) this.#update(entry, { progress: 0.5 + (total === 0 ? 0.5 : (sent / total) * 0.5) });
+            },
+          });
+        } catch (error) {
+          if (attempt > 0 || !(await this.#targetMoved(error, target))) throw error;
+        }
+      }
       if (!live()) return;
       this.#update(entry, { status: "done", progress: 1, photo });
       this.#options.onUploaded?.(photo);
@@ -179,5 +217,16 @@ export class UploadQueue {
     } finally {
       if (entry.controller === controller) entry.controller = undefined;
     }
+  }
+
+  /** Whether the node refused a photo because the album has moved on to another epoch or key. */
+  async #targetMoved(error: unknown, used: CurrentTarget): Promise<boolean> {
+    const refused =
+      error instanceof ApiError &&
+      (error.code === "record_refused" || error.code === "forbidden" || error.code === "bad_request");
+    if (!refused) return false;
+    this.#target = undefined;
+    const now = await this.#currentTarget().catch(() => undefined);
+    return now !== undefined && (now.epoch !== used.epoch || now.recipient !== used.recipient);
   }
 }

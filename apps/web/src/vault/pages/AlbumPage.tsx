@@ -19,14 +19,15 @@ import { Thumb } from "./Thumb.tsx";
 /** Upload queues outlive the page (open a photo while the rest uploads); one per album. */
 const queues = new Map<string, UploadQueue>();
 
-function queueFor(session: VaultSession, album: string, epoch: number, recipient: string, onUploaded: () => void) {
-  const key = `${session.identity.id}/${album}/${epoch}`;
+function queueFor(session: VaultSession, album: string, onUploaded: () => void) {
+  const key = `${session.identity.id}/${album}`;
   let queue = queues.get(key);
   if (!queue) {
     queue = new UploadQueue({
       api: session.api,
       context: () => session.vault.context(),
-      target: { album, epoch, recipient },
+      // The album's current epoch when each file's turn comes: a revocation since brings a new key.
+      target: () => session.vault.uploadTarget(album),
       prepare: prepareInWorker,
       concurrency: 2,
       onUploaded: () => listeners.get(key)?.(),
@@ -109,7 +110,7 @@ export function AlbumPage({ albumId }: { albumId: string }) {
           </span>
         )}
       </p>
-      {canUpload && <Uploader queue={queueFor(session, albumId, album.detail.epoch, album.detail.recipient, reload)} />}
+      {canUpload && <Uploader queue={queueFor(session, albumId, reload)} />}
       {photos.length === 0 ? (
         <p className="muted" data-testid="album-empty">
           No photos yet.
@@ -128,7 +129,51 @@ export function AlbumPage({ albumId }: { albumId: string }) {
           ))}
         </ul>
       )}
+      {session.isAdmin && album.keys.has(album.detail.epoch) && (
+        <ChangeKey album={albumId} epoch={album.detail.epoch} onChanged={reload} />
+      )}
     </section>
+  );
+}
+
+/**
+ * For admins holding the current key: start a new epoch. Taking someone's access away does this by
+ * itself; this is for when it could not (another admin removed them without holding this key).
+ */
+function ChangeKey({ album, epoch, onChanged }: { album: string; epoch: number; onChanged: () => void }) {
+  const { vault } = useVault();
+  const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string>();
+
+  const change = async () => {
+    setBusy(true);
+    setError(undefined);
+    try {
+      await vault.rotate(album);
+      onChanged();
+    } catch (caught) {
+      setError(describeError(caught, "album"));
+    } finally {
+      setBusy(false);
+    }
+  };
+
+  return (
+    <div className="album-key" data-testid="album-key" data-epoch={epoch}>
+      <p className="muted">
+        New photos here are encrypted with the album&apos;s key number {epoch + 1}. Changing the key gives a new one to
+        everyone who has access now, and to no one else. Taking away someone&apos;s access does this by itself; when it
+        could not, the node takes no new photos here until an admin who holds the key changes it.
+      </p>
+      <button type="button" className="small" data-testid="album-rotate" disabled={busy} onClick={() => void change()}>
+        {busy ? "Changing the key…" : "Change the album key"}
+      </button>
+      {error && (
+        <p className="form-error" role="alert" data-testid="album-rotate-error">
+          {error}
+        </p>
+      )}
+    </div>
   );
 }
 
