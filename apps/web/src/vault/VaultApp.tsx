@@ -1,12 +1,13 @@
 /**
  * Everything after the identity screen: sign in (automatically), claim a fresh node, then the vault
- * pages. Not a member yet: the identity (to share with an admin) and the claim form.
+ * pages. The node signs in members only (`not_a_member` otherwise): on a node no family has claimed
+ * yet that means the claim form; on a claimed one, the identity to give an admin and "check again".
  */
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { type ApiTransport, createApi } from "../lib/api.ts";
 import type { Me } from "../lib/apiTypes.ts";
 import type { StoredIdentity } from "../lib/identity.ts";
-import { ensureSignedIn, signIn, withAutoSignIn } from "../lib/session.ts";
+import { ensureSignedIn, isNotAMember, signIn, withAutoSignIn } from "../lib/session.ts";
 import { Vault, claimNode } from "../lib/vault.ts";
 import { IdentityView } from "../components/IdentityView.tsx";
 import { describeError } from "../errorMessages.ts";
@@ -17,7 +18,10 @@ type State =
   | { status: "signing-in" }
   | { status: "failed"; message: string }
   | { status: "signed-out" }
-  | { status: "outsider"; me: Me }
+  /** Not a member of the family that claimed this node. */
+  | { status: "outsider" }
+  /** No family has claimed this node yet. */
+  | { status: "unclaimed" }
   | { status: "member"; me: Me; vault: Vault };
 
 interface Props {
@@ -38,7 +42,7 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
 
   const enter = useCallback(
     async (me: Me): Promise<State> => {
-      if (!me.role) return { status: "outsider", me };
+      if (!me.role) return { status: "outsider" };
       const vault = new Vault(api, identity);
       await vault.refresh();
       return { status: "member", me, vault };
@@ -46,35 +50,47 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
     [api, identity],
   );
 
-  const start = useCallback(
-    async (fresh: boolean) => {
-      setState({ status: "signing-in" });
+  /** Sign in and enter; refused as not a member, whether a family has claimed the node decides. */
+  const signInState = useCallback(
+    async (fresh: boolean): Promise<State> => {
+      let me: Me;
       try {
-        const me = fresh ? await signIn(api, identity) : await ensureSignedIn(api, identity);
-        setState(await enter(me));
+        me = fresh ? await signIn(api, identity) : await ensureSignedIn(api, identity);
       } catch (error) {
-        setState({ status: "failed", message: describeError(error) });
+        if (!isNotAMember(error)) throw error;
+        return (await api.health()).claimed ? { status: "outsider" } : { status: "unclaimed" };
       }
+      return enter(me);
     },
     [api, identity, enter],
   );
 
+  const start = useCallback(
+    async (fresh: boolean) => {
+      setState({ status: "signing-in" });
+      try {
+        setState(await signInState(fresh));
+      } catch (error) {
+        setState({ status: "failed", message: describeError(error) });
+      }
+    },
+    [signInState],
+  );
+
   useEffect(() => {
     let live = true;
-    ensureSignedIn(api, identity)
-      .then(enter)
-      .then(
-        (next) => {
-          if (live) setState(next);
-        },
-        (error: unknown) => {
-          if (live) setState({ status: "failed", message: describeError(error) });
-        },
-      );
+    signInState(false).then(
+      (next) => {
+        if (live) setState(next);
+      },
+      (error: unknown) => {
+        if (live) setState({ status: "failed", message: describeError(error) });
+      },
+    );
     return () => {
       live = false;
     };
-  }, [api, identity, enter]);
+  }, [signInState]);
 
   switch (state.status) {
     case "signing-in":
@@ -103,15 +119,30 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
           </button>
         </section>
       );
-    case "outsider":
+    case "unclaimed":
       return (
         <div className="stack" data-testid="vault-entry">
           <ClaimNode
             onClaim={async (code) => {
               setState(await enter(await claimNode(api, identity, code)));
             }}
-            onCheckAgain={() => void start(true)}
           />
+          <IdentityView identity={identity} onForgotten={forget} />
+        </div>
+      );
+    case "outsider":
+      return (
+        <div className="stack" data-testid="vault-entry">
+          <section className="card" data-testid="outsider">
+            <h2>Not a member of this family yet</h2>
+            <p className="muted">
+              This node belongs to a family you are not a member of. Send an admin of the family your id and encryption
+              address below (or let them scan the QR code); once they have added you, check again.
+            </p>
+            <button type="button" className="primary" data-testid="check-again" onClick={() => void start(true)}>
+              Check again
+            </button>
+          </section>
           <IdentityView identity={identity} onForgotten={forget} />
         </div>
       );
@@ -137,7 +168,7 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
   }
 }
 
-function ClaimNode({ onClaim, onCheckAgain }: { onClaim: (code: string) => Promise<void>; onCheckAgain: () => void }) {
+function ClaimNode({ onClaim }: { onClaim: (code: string) => Promise<void> }) {
   const [code, setCode] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
@@ -155,14 +186,7 @@ function ClaimNode({ onClaim, onCheckAgain }: { onClaim: (code: string) => Promi
 
   return (
     <section className="card" data-testid="claim-node">
-      <h2>Join a family on this node</h2>
-      <p className="muted">
-        You are signed in, but not a member of a family here. If someone already runs this node, send them your id and
-        encryption address below; once they add you, check again.
-      </p>
-      <button type="button" data-testid="check-again" onClick={onCheckAgain}>
-        Check again
-      </button>
+      <h2>This node has no family yet</h2>
       <form
         className="claim-form"
         onSubmit={(event) => {

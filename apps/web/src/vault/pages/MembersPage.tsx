@@ -1,12 +1,22 @@
-/** Members: who is in the family; admins add members and grant or revoke album access. */
+/**
+ * Members: who is in the family; admins add and remove members and grant or revoke album access.
+ * Revoking or removing says what it does: the album gets a new key for new photos, and what the
+ * person could open before they may have kept.
+ */
 import { useState } from "react";
 import type { MemberView } from "../../lib/apiTypes.ts";
-import type { OpenAlbum } from "../../lib/vault.ts";
+import type { OpenAlbum, Rotation } from "../../lib/vault.ts";
 import { MEMBER_CARD_SCHEME, parseMemberCard } from "../../lib/memberCard.ts";
 import { QrScanner } from "../../components/QrScanner.tsx";
 import { describeError } from "../../errorMessages.ts";
 import { useVault } from "../context.ts";
 import { useAsync } from "../useAsync.ts";
+
+/** What revoking or removing does, said next to the controls and in the confirmations. */
+const NEW_KEY =
+  "New photos are encrypted with a new album key that they will not get. Photos they could already open, they may have downloaded: that cannot be undone.";
+
+type Confirming = { kind: "revoke"; album: OpenAlbum; member: MemberView } | { kind: "remove"; member: MemberView };
 
 export function MembersPage() {
   const { api, vault, isAdmin, identity } = useVault();
@@ -17,14 +27,19 @@ export function MembersPage() {
   }, [api, vault]);
   const [busy, setBusy] = useState<string>();
   const [error, setError] = useState<string>();
+  const [confirming, setConfirming] = useState<Confirming>();
+  /** Albums whose key could not be changed here, after a revocation or a removal. */
+  const [pending, setPending] = useState<Rotation[]>([]);
 
-  const toggle = async (album: OpenAlbum, member: MemberView, granted: boolean) => {
-    const label = `${album.detail.id}/${member.identity}`;
+  const titleOf = (album: string) =>
+    state.status === "ready" ? state.value.albums.find((a) => a.detail.id === album)?.title : undefined;
+
+  const run = async (label: string, work: () => Promise<Rotation[]>) => {
     setBusy(label);
     setError(undefined);
+    setConfirming(undefined);
     try {
-      if (granted) await vault.revoke(album.detail, member);
-      else await vault.grant(album.detail, member);
+      setPending((await work()).filter((rotation) => !rotation.rotated));
       reload();
     } catch (caught) {
       setError(describeError(caught, "member"));
@@ -33,10 +48,121 @@ export function MembersPage() {
     }
   };
 
+  const toggle = (album: OpenAlbum, member: MemberView, granted: boolean) => {
+    if (granted) {
+      setConfirming({ kind: "revoke", album, member });
+      return;
+    }
+    void run(`${album.detail.id}/${member.identity}`, async () => {
+      await vault.grant(album.detail, member);
+      return [];
+    });
+  };
+
   return (
     <section className="card wide" data-testid="members-page">
       <h1>Members</h1>
       {isAdmin && <AddMember onAdded={reload} />}
+      {isAdmin && (
+        <p className="muted" data-testid="revoke-explain">
+          Taking away someone&apos;s access to an album, or removing them from the family, changes the album&apos;s key.{" "}
+          {NEW_KEY}
+        </p>
+      )}
+      {confirming && (
+        <div
+          className="danger-zone confirm"
+          role="alertdialog"
+          aria-labelledby="members-confirm-title"
+          aria-describedby="members-confirm-text"
+          data-testid={confirming.kind === "revoke" ? "revoke-dialog" : "remove-dialog"}
+        >
+          <h2 id="members-confirm-title" className="label">
+            {confirming.kind === "revoke"
+              ? `Take away their access to “${confirming.album.title ?? "(untitled)"}”?`
+              : "Remove this member from the family?"}
+          </h2>
+          <p>
+            <code className="member-id">{confirming.member.identity}</code>
+          </p>
+          <p id="members-confirm-text">
+            {confirming.kind === "revoke"
+              ? "They will no longer be able to open this album on the family's nodes. "
+              : "They will no longer be able to sign in, and every album they had access to gets a new key. "}
+            {NEW_KEY}
+          </p>
+          <div className="buttons">
+            {confirming.kind === "revoke" ? (
+              <button
+                type="button"
+                className="danger"
+                data-testid="revoke-confirm"
+                onClick={() => {
+                  const { album, member } = confirming;
+                  void run(`${album.detail.id}/${member.identity}`, async () => [
+                    await vault.revoke(album.detail, member),
+                  ]);
+                }}
+              >
+                Take away access
+              </button>
+            ) : (
+              <button
+                type="button"
+                className="danger"
+                data-testid="remove-confirm"
+                onClick={() => {
+                  const { member } = confirming;
+                  void run(`remove/${member.identity}`, () => vault.removeMember(member));
+                }}
+              >
+                Remove from the family
+              </button>
+            )}
+            <button type="button" data-testid="confirm-cancel" onClick={() => setConfirming(undefined)} autoFocus>
+              Cancel
+            </button>
+          </div>
+        </div>
+      )}
+      {pending.length > 0 && (
+        <div className="caution" role="alert" data-testid="rotation-pending">
+          <p>
+            Done, but the key of {pending.length === 1 ? "this album" : "these albums"} could not be changed here: you
+            do not hold {pending.length === 1 ? "its" : "their"} current key. Until it is changed, no new photos can be
+            added to {pending.length === 1 ? "it" : "them"}.
+          </p>
+          <ul>
+            {pending.map((rotation) => (
+              <li key={rotation.album} data-testid="rotation-pending-album" data-album-id={rotation.album}>
+                <strong>{titleOf(rotation.album) ?? "An album you cannot open"}</strong>
+                {": "}
+                {rotation.rotated ? null : rotation.error !== undefined ? (
+                  <>
+                    changing its key failed ({describeError(rotation.error, "member")}). Open the album and try again.
+                  </>
+                ) : rotation.holders.length > 0 ? (
+                  <>
+                    ask {rotation.holders.length === 1 ? "the admin" : "one of the admins"} who{" "}
+                    {rotation.holders.length === 1 ? "holds" : "hold"} its key to open it and choose “Change the album
+                    key”:{" "}
+                    {rotation.holders.map((holder) => (
+                      <code key={holder} className="member-id">
+                        {holder}{" "}
+                      </code>
+                    ))}
+                  </>
+                ) : (
+                  <>ask an admin who holds its key to open it and choose “Change the album key”.</>
+                )}
+              </li>
+            ))}
+          </ul>
+          <button type="button" className="small" onClick={() => setPending([])}>
+            OK
+          </button>
+        </div>
+      )}
       {error && (
         <p className="form-error" role="alert" data-testid="members-error">
           {error}
@@ -60,6 +186,11 @@ export function MembersPage() {
                     {album.title ?? "(untitled)"}
                   </th>
                 ))}
+              {isAdmin && (
+                <th scope="col">
+                  <span className="sr-only">Remove</span>
+                </th>
+              )}
             </tr>
           </thead>
           <tbody>
@@ -76,7 +207,10 @@ export function MembersPage() {
                     const label = `${album.detail.id}/${member.identity}`;
                     return (
                       <td key={album.detail.id}>
-                        <label className="grant">
+                        <label
+                          className="grant"
+                          title={granted ? `Take away access. ${NEW_KEY}` : "Share this album, older photos included."}
+                        >
                           <input
                             type="checkbox"
                             data-testid="grant-toggle"
@@ -85,13 +219,29 @@ export function MembersPage() {
                             data-granted={granted ? "true" : "false"}
                             checked={granted}
                             disabled={busy !== undefined || member.identity === identity.id}
-                            onChange={() => void toggle(album, member, granted)}
+                            onChange={() => toggle(album, member, granted)}
                           />
                           {busy === label ? "…" : granted ? "Has access" : "No access"}
                         </label>
                       </td>
                     );
                   })}
+                {isAdmin && (
+                  <td>
+                    {member.identity !== identity.id && (
+                      <button
+                        type="button"
+                        className="danger quiet small"
+                        data-testid="member-remove"
+                        disabled={busy !== undefined}
+                        title={`Remove from the family. ${NEW_KEY}`}
+                        onClick={() => setConfirming({ kind: "remove", member })}
+                      >
+                        {busy === `remove/${member.identity}` ? "Removing…" : "Remove"}
+                      </button>
+                    )}
+                  </td>
+                )}
               </tr>
             ))}
           </tbody>
