@@ -31,8 +31,10 @@ export function MembersPage() {
   /** Albums whose key could not be changed here, after a revocation or a removal. */
   const [pending, setPending] = useState<Rotation[]>([]);
 
-  const titleOf = (album: string) =>
-    state.status === "ready" ? state.value.albums.find((a) => a.detail.id === album)?.title : undefined;
+  const albumName = (id: string) => {
+    const album = state.status === "ready" ? state.value.albums.find((a) => a.detail.id === id) : undefined;
+    return album ? (album.title ?? "(untitled)") : "An album you cannot open";
+  };
 
   const run = async (label: string, work: () => Promise<Rotation[]>) => {
     setBusy(label);
@@ -128,32 +130,33 @@ export function MembersPage() {
       {pending.length > 0 && (
         <div className="caution" role="alert" data-testid="rotation-pending">
           <p>
-            Done, but the key of {pending.length === 1 ? "this album" : "these albums"} could not be changed here: you
-            do not hold {pending.length === 1 ? "its" : "their"} current key. Until it is changed, no new photos can be
-            added to {pending.length === 1 ? "it" : "them"}.
+            Done, but {pending.length === 1 ? "this album still has its" : "these albums still have their"} old key.
+            Until {pending.length === 1 ? "it is" : "they are"} changed, no new photos can be added to{" "}
+            {pending.length === 1 ? "it" : "them"}.
           </p>
           <ul>
             {pending.map((rotation) => (
               <li key={rotation.album} data-testid="rotation-pending-album" data-album-id={rotation.album}>
-                <strong>{titleOf(rotation.album) ?? "An album you cannot open"}</strong>
+                <strong>{albumName(rotation.album)}</strong>
                 {": "}
                 {rotation.rotated ? null : rotation.error !== undefined ? (
+                  <>changing its key failed ({describeError(rotation.error, "member")}) Open the album to try again.</>
+                ) : (
                   <>
-                    changing its key failed ({describeError(rotation.error, "member")}). Open the album and try again.
-                  </>
-                ) : rotation.holders.length > 0 ? (
-                  <>
-                    ask {rotation.holders.length === 1 ? "the admin" : "one of the admins"} who{" "}
-                    {rotation.holders.length === 1 ? "holds" : "hold"} its key to open it and choose “Change the album
-                    key”:{" "}
+                    you do not hold its current key. Ask{" "}
+                    {rotation.holders.length === 0
+                      ? "an admin who holds it"
+                      : rotation.holders.length === 1
+                        ? "the admin who holds it"
+                        : "one of the admins who hold it"}{" "}
+                    to open the album and choose “Change the album key”
+                    {rotation.holders.length > 0 && ": "}
                     {rotation.holders.map((holder) => (
                       <code key={holder} className="member-id">
                         {holder}{" "}
                       </code>
                     ))}
                   </>
-                ) : (
-                  <>ask an admin who holds its key to open it and choose “Change the album key”.</>
                 )}
               </li>
             ))}
