@@ -35,8 +35,37 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
-/// What an identity signs to prove itself to the hub, followed by the challenge text.
-pub const AUTH_CONTEXT: &str = "p2pos-hub-auth-v1|";
+/// What an identity signs to prove itself to the hub: this prefix, the hub's origin, `|` and the
+/// challenge text ([`auth_message`]; the hub's copy is `p2pos_signal::protocol`).
+pub const AUTH_CONTEXT: &str = "p2pos-hub-auth-v2|";
+
+/// The exact text signed to log in at the hub reached at `origin` ([`hub_origin`]) with
+/// `challenge`. It names the hub, so a rogue hub that passes another hub's challenge on gets a
+/// signature that only works at itself.
+pub fn auth_message(origin: &str, challenge: &str) -> String {
+    format!("{AUTH_CONTEXT}{origin}|{challenge}")
+}
+
+/// The origin of a hub URL as a login names it: `scheme://host[:port]` with `ws` → `http`,
+/// `wss` → `https`, the host in lower case and no default port (as a browser's `new URL(url)`
+/// gives it). `None` for anything but an absolute ws, wss, http or https URL with a host.
+pub fn hub_origin(url: &str) -> Option<String> {
+    let uri: tokio_tungstenite::tungstenite::http::Uri = url.trim().parse().ok()?;
+    let (scheme, default_port) = match uri.scheme_str()?.to_ascii_lowercase().as_str() {
+        "ws" | "http" => ("http", 80),
+        "wss" | "https" => ("https", 443),
+        _ => return None,
+    };
+    let authority = uri.authority()?;
+    let host = authority.host().to_ascii_lowercase();
+    if host.is_empty() {
+        return None;
+    }
+    Some(match authority.port_u16() {
+        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
+        _ => format!("{scheme}://{host}"),
+    })
+}
 
 /// The hub's default message limit, used until `welcome` says otherwise.
 const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024;
@@ -452,8 +481,9 @@ async fn greet(
         idle_timeout_secs: l["idle_timeout_secs"].as_u64().unwrap_or(60),
     };
     if let Some(key) = key {
+        let origin = hub_origin(&url).ok_or_else(|| format!("the hub URL {url} has no origin to log in at"))?;
         let id = NodeId::from_verifying_key(&key.verifying_key()).to_string();
-        let sig = key.sign(format!("{AUTH_CONTEXT}{challenge}").as_bytes());
+        let sig = key.sign(auth_message(&origin, &challenge).as_bytes());
         let auth = json!({"type": "auth", "rid": 0, "id": id, "sig": B64.encode(sig.to_bytes()), "allow": "anyone"});
         ws.send(Message::Text(auth.to_string().into())).await.map_err(|e| format!("send auth: {e}"))?;
         let answer = next_json(&mut ws).await?;
@@ -806,6 +836,31 @@ mod tests {
         let servers: Vec<IceServer> = serde_json::from_value(v).unwrap();
         assert_eq!(servers[0].username, None);
         assert_eq!(servers[1].credential.as_deref(), Some("c"));
+    }
+
+    #[test]
+    fn the_login_names_the_hub_s_origin_as_a_browser_would() {
+        // The same cases are in crates/p2pos-signal/src/protocol.rs and apps/web/src/lib/hubClient.test.ts.
+        let cases = [
+            ("wss://hub.example.org/v1/ws", Some("https://hub.example.org")),
+            ("wss://Hub.Example.ORG:443/v1/ws", Some("https://hub.example.org")),
+            ("wss://hub.example.org:8443/v1/ws", Some("https://hub.example.org:8443")),
+            ("ws://127.0.0.1:7800/v1/ws", Some("http://127.0.0.1:7800")),
+            ("ws://127.0.0.1:80/v1/ws", Some("http://127.0.0.1")),
+            ("ws://[::1]:7800/v1/ws", Some("http://[::1]:7800")),
+            ("https://hub.example.org/", Some("https://hub.example.org")),
+            ("http://hub.example.org:8080", Some("http://hub.example.org:8080")),
+            ("ftp://hub.example.org/", None),
+            ("/v1/ws", None),
+            ("not a url", None),
+        ];
+        for (url, origin) in cases {
+            assert_eq!(hub_origin(url).as_deref(), origin, "{url}");
+        }
+        assert_eq!(
+            auth_message("https://hub.example.org", "Y2hhbGxlbmdl"),
+            "p2pos-hub-auth-v2|https://hub.example.org|Y2hhbGxlbmdl"
+        );
     }
 
     #[test]

@@ -187,3 +187,39 @@ async fn the_client_stops_on_shutdown_or_when_every_handle_is_dropped() {
     assert_eq!(hub_connections(&server).await, 0);
     server.shutdown().await;
 }
+
+async fn hub_with_public_url(public_url: impl Fn(SocketAddr) -> String) -> SignalServer {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let public_urls = vec![public_url(listener.local_addr().unwrap())];
+    SignalServer::start(listener, ServerConfig { public_urls, ..Default::default() }, axum::Router::new()).unwrap()
+}
+
+#[tokio::test]
+async fn a_node_logs_in_only_at_the_hub_its_signature_names() {
+    // The hub's public URL is the one the node uses: the node logs in and is reachable by id.
+    let server = hub_with_public_url(|addr| format!("ws://{addr}/v1/ws")).await;
+    let oak = new_key();
+    let oak_id = NodeId::from_verifying_key(&oak.verifying_key()).to_string();
+    let (_node, mut node_events) = HubClient::spawn(url(&server), Some(oak.clone()), Value::Null);
+    connected(&mut node_events).await;
+    server.shutdown().await;
+
+    // This hub is public as wss://hub.example.org: the node, which reached it at ws://127.0.0.1:…,
+    // signs for that origin and the hub refuses it, so nobody can reach the node there by its id.
+    let server = hub_with_public_url(|_| "wss://hub.example.org/v1/ws".into()).await;
+    let (_node, mut node_events) = HubClient::spawn(url(&server), Some(oak), Value::Null);
+    let (anon, mut anon_events) = HubClient::spawn(url(&server), None, Value::Null);
+    connected(&mut anon_events).await;
+    let logged_in = tokio::time::timeout(Duration::from_millis(1500), async {
+        while let Some(event) = node_events.recv().await {
+            if event == HubEvent::Connected {
+                return true;
+            }
+        }
+        false
+    });
+    assert!(!logged_in.await.unwrap_or(false), "the node logged in with a signature for another origin");
+    let refused = anon.signal(&oak_id, json!({})).await.unwrap_err();
+    assert!(refused.is_peer_unavailable(), "{refused:?}");
+    server.shutdown().await;
+}

@@ -192,7 +192,22 @@ impl Hub {
     }
 
     /// Admits a new connection or says why not (the driver answers the upgrade with an HTTP error).
+    /// Identities cannot log in on it: it was addressed to no origin ([`Hub::connect_to`]).
     pub fn connect(&mut self, ip: IpAddr, protocol: Protocol, now: Instant) -> Result<ConnId, Refusal> {
+        self.connect_to(ip, protocol, Vec::new(), now)
+    }
+
+    /// [`Hub::connect`] for a connection addressed to one of `origins` (`https://hub.example.org`,
+    /// see [`crate::protocol::hub_origin`]): an identity logs in on it by signing
+    /// [`crate::protocol::auth_message`] for one of them. The driver decides them: the hub's
+    /// configured public URLs, else the `Host` the upgrade request named.
+    pub fn connect_to(
+        &mut self,
+        ip: IpAddr,
+        protocol: Protocol,
+        origins: Vec<String>,
+        now: Instant,
+    ) -> Result<ConnId, Refusal> {
         if self.shutting_down {
             return Err(Refusal::ShuttingDown);
         }
@@ -208,7 +223,7 @@ impl Hub {
         self.next_conn += 1;
         self.stats.connections_opened += 1;
         let kind = match &protocol {
-            Protocol::Native => ConnKind::Native(Box::new(crate::native::NativePeer::new(&mut self.rng))),
+            Protocol::Native => ConnKind::Native(Box::new(crate::native::NativePeer::new(&mut self.rng, origins))),
             Protocol::PeerJs { .. } => ConnKind::PeerJs { id: String::new() },
         };
         let limits = &self.config.limits;

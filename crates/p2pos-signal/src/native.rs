@@ -14,7 +14,7 @@ use serde_json::value::RawValue;
 
 use crate::hub::{ConnId, ConnKind, Hub, close};
 use crate::limits::address_key;
-use crate::protocol::{AUTH_CONTEXT, AnnouncedLimits, ClientMessage, PeerInfo, ServerMessage, VERSION, to_text};
+use crate::protocol::{AnnouncedLimits, ClientMessage, PeerInfo, ServerMessage, VERSION, auth_message, to_text};
 use crate::turn::IceServer;
 
 /// Largest public profile a peer may publish, in bytes of JSON.
@@ -73,6 +73,8 @@ pub(crate) struct NativePeer {
     pub(crate) peer: String,
     pub(crate) said_hello: bool,
     challenge: String,
+    /// The origins this connection was addressed to, one of which a login must name.
+    origins: Vec<String>,
     identity: Option<IdentityId>,
     reachable_by_anyone: bool,
     profile: Option<Box<RawValue>>,
@@ -88,7 +90,7 @@ pub(crate) struct NativePeer {
 const MAX_SIGNALLED: usize = 64;
 
 impl NativePeer {
-    pub(crate) fn new(rng: &mut StdRng) -> Self {
+    pub(crate) fn new(rng: &mut StdRng, origins: Vec<String>) -> Self {
         use rand::Rng;
         let challenge: [u8; 32] = rng.random();
         const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
@@ -97,6 +99,7 @@ impl NativePeer {
             peer,
             said_hello: false,
             challenge: BASE64.encode(challenge),
+            origins,
             identity: None,
             reachable_by_anyone: false,
             profile: None,
@@ -260,11 +263,19 @@ impl Hub {
         if peer.identity.is_some() {
             return Err(Reject("already_authed", "this connection already proved an identity".into()));
         }
-        let signed = format!("{AUTH_CONTEXT}{}", peer.challenge);
-        id.verifying_key()
-            .map_err(|e| fail(&e.to_string()))?
-            .verify_strict(signed.as_bytes(), &Signature::from_bytes(&sig))
-            .map_err(|_| fail("the signature does not match the challenge"))?;
+        if peer.origins.is_empty() {
+            return Err(fail("this hub does not know which address you reached it at (no Host header)"));
+        }
+        let key = id.verifying_key().map_err(|e| fail(&e.to_string()))?;
+        let sig = Signature::from_bytes(&sig);
+        let signed_for_us = peer
+            .origins
+            .iter()
+            .any(|origin| key.verify_strict(auth_message(origin, &peer.challenge).as_bytes(), &sig).is_ok());
+        if !signed_for_us {
+            let origins = peer.origins.join(" or ");
+            return Err(fail(&format!("the signature does not match this connection's challenge at {origins}")));
+        }
         if let Some(peer) = self.native_peer_mut(conn) {
             peer.identity = Some(id);
             peer.reachable_by_anyone = anyone;

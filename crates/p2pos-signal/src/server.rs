@@ -56,6 +56,13 @@ pub struct ServerConfig {
     /// TCP connections still in HTTP (not yet WebSocket) at once; more are closed at accept.
     /// Default 1,024.
     pub max_pending_http: usize,
+    /// The URLs clients reach this hub at (`https://hub.example.org`, or its `wss://…/v1/ws`):
+    /// a login must be signed for one of their origins ([`crate::protocol::auth_message`]).
+    /// Default: none, and then a login must name the origin of the `Host` the upgrade request was
+    /// sent to, over http or https. That suits a hub on a LAN or in tests, but a `Host` header is
+    /// whatever the connecting side writes, so only configured URLs stop a rogue hub from
+    /// relaying a login to this one (`docs/SECURITY.md`, "The hub").
+    pub public_urls: Vec<String>,
 }
 
 impl Default for ServerConfig {
@@ -65,6 +72,7 @@ impl Default for ServerConfig {
             trusted_proxies: Vec::new(),
             header_timeout: Duration::from_secs(10),
             max_pending_http: 1024,
+            public_urls: Vec::new(),
         }
     }
 }
@@ -75,9 +83,19 @@ enum Event {
 }
 
 enum Control {
-    Connect { ip: IpAddr, protocol: Protocol, queue: Arc<Outbox>, reply: oneshot::Sender<Result<ConnId, Refusal>> },
-    Disconnected { conn: ConnId },
-    SlowReader { conn: ConnId },
+    Connect {
+        ip: IpAddr,
+        protocol: Protocol,
+        origins: Vec<String>,
+        queue: Arc<Outbox>,
+        reply: oneshot::Sender<Result<ConnId, Refusal>>,
+    },
+    Disconnected {
+        conn: ConnId,
+    },
+    SlowReader {
+        conn: ConnId,
+    },
     NewPeerJsId(oneshot::Sender<String>),
     PeerJsPeers(oneshot::Sender<Option<Vec<String>>>),
     Metrics(oneshot::Sender<String>),
@@ -171,6 +189,8 @@ struct AppState {
     events: mpsc::Sender<Event>,
     control: mpsc::UnboundedSender<Control>,
     trusted_proxies: Arc<Vec<IpAddr>>,
+    /// The origins of [`ServerConfig::public_urls`]; empty: the request's `Host`.
+    public_origins: Arc<Vec<String>>,
     max_message_bytes: usize,
     peerjs_key: String,
     tracker: TaskTracker,
@@ -189,8 +209,16 @@ pub struct SignalServer {
 
 impl SignalServer {
     /// Starts serving on `listener`. `extra` is merged in (e.g. the web app as a fallback).
+    /// Fails on a public URL that has no origin (not an absolute ws, wss, http or https URL).
     pub fn start(listener: TcpListener, config: ServerConfig, extra: Router) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
+        let public_origins = public_origins(&config.public_urls)?;
+        if public_origins.is_empty() {
+            tracing::warn!(
+                "no public URL: logins are checked against the Host each client sent, which does not stop a \
+                 rogue hub from relaying them here (set the hub's public URL)"
+            );
+        }
         let (events_tx, events_rx) = mpsc::channel(HUB_QUEUE);
         let (control_tx, control_rx) = mpsc::unbounded_channel();
         let tracker = TaskTracker::new();
@@ -198,6 +226,7 @@ impl SignalServer {
             events: events_tx,
             control: control_tx.clone(),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
+            public_origins: Arc::new(public_origins),
             max_message_bytes: config.hub.limits.max_message_bytes,
             peerjs_key: config.hub.peerjs_key.clone(),
             tracker: tracker.clone(),
@@ -348,8 +377,8 @@ fn on_event(hub: &mut Hub, event: Event) {
 fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, Arc<Outbox>>, control: Control) {
     let now = Instant::now().into_std();
     match control {
-        Control::Connect { ip, protocol, queue, reply } => {
-            let result = hub.connect(ip, protocol, now);
+        Control::Connect { ip, protocol, origins, queue, reply } => {
+            let result = hub.connect_to(ip, protocol, origins, now);
             if let Ok(conn) = result {
                 queues.insert(conn, queue);
             }
@@ -496,6 +525,32 @@ pub fn client_ip(socket: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]
         .unwrap_or(socket)
 }
 
+/// The origins of the configured public URLs, or an error naming one that has none.
+fn public_origins(urls: &[String]) -> std::io::Result<Vec<String>> {
+    let mut origins = Vec::new();
+    for url in urls {
+        let origin = crate::protocol::hub_origin(url).ok_or_else(|| {
+            std::io::Error::new(
+                std::io::ErrorKind::InvalidInput,
+                format!("the public URL {url:?} is not an absolute https, http, wss or ws URL"),
+            )
+        })?;
+        if !origins.contains(&origin) {
+            origins.push(origin);
+        }
+    }
+    Ok(origins)
+}
+
+/// The origins a login on a native connection must name: the configured ones, else those of the
+/// request's `Host` (none without one: then nobody can log in on that connection).
+fn connection_origins(public_origins: &[String], host: Option<&str>) -> Vec<String> {
+    if !public_origins.is_empty() {
+        return public_origins.to_vec();
+    }
+    host.map(crate::protocol::origins_of_host).unwrap_or_default()
+}
+
 async fn upgrade(
     state: AppState,
     peer: SocketAddr,
@@ -505,10 +560,16 @@ async fn upgrade(
 ) -> Response {
     let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(peer.ip(), forwarded, &state.trusted_proxies);
+    let origins = match protocol {
+        Protocol::Native => {
+            connection_origins(&state.public_origins, headers.get(header::HOST).and_then(|v| v.to_str().ok()))
+        }
+        Protocol::PeerJs { .. } => Vec::new(),
+    };
     let outbox = Outbox::new();
     let (reply_tx, reply_rx) = oneshot::channel();
     let queue = outbox.clone();
-    let sent = state.control.send(Control::Connect { ip, protocol, queue, reply: reply_tx });
+    let sent = state.control.send(Control::Connect { ip, protocol, origins, queue, reply: reply_tx });
     let result = match (sent, reply_rx.await) {
         (Ok(()), Ok(result)) => result,
         _ => Err(Refusal::ShuttingDown),
@@ -618,7 +679,17 @@ async fn metrics(State(state): State<AppState>) -> Response {
 
 #[cfg(test)]
 mod tests {
-    use super::client_ip;
+    use super::{client_ip, connection_origins, public_origins};
+
+    #[test]
+    fn configured_public_urls_decide_the_origins_else_the_host_header() {
+        let public = public_origins(&["wss://Hub.Example.org/v1/ws".into(), "https://hub.example.org".into()]).unwrap();
+        assert_eq!(public, ["https://hub.example.org"]);
+        assert!(public_origins(&["hub.example.org".into()]).is_err(), "no scheme, no origin");
+        assert_eq!(connection_origins(&public, Some("rogue.example")), ["https://hub.example.org"]);
+        assert_eq!(connection_origins(&[], Some("hub.lan:7800")), ["http://hub.lan:7800", "https://hub.lan:7800"]);
+        assert!(connection_origins(&[], None).is_empty());
+    }
     use std::net::IpAddr;
 
     #[test]

@@ -13,6 +13,13 @@ use p2pos_signal::{ConnId, Hub, HubConfig, Limits, Output, Protocol, Refusal, Tu
 use serde_json::{Value, json};
 
 const UNIX_T0: u64 = 1_800_000_000;
+/// Where the lab's peers reach the hub.
+const ORIGIN: &str = "https://hub.example.org";
+
+/// What `who` signs to log in at the hub reached at `origin` with `challenge`.
+fn login(who: &Identity, origin: &str, challenge: &str) -> String {
+    B64.encode(who.sign(format!("p2pos-hub-auth-v2|{origin}|{challenge}").as_bytes()).to_bytes())
+}
 
 struct Lab {
     hub: Hub,
@@ -59,7 +66,7 @@ impl Lab {
     }
 
     fn connect(&mut self, ip: &str) -> ConnId {
-        self.hub.connect(ip.parse().unwrap(), Protocol::Native, self.now).unwrap()
+        self.hub.connect_to(ip.parse().unwrap(), Protocol::Native, vec![ORIGIN.into()], self.now).unwrap()
     }
 
     /// A native peer that said hello; returns its connection, peer id and challenge.
@@ -72,9 +79,8 @@ impl Lab {
 
     fn authed_peer(&mut self, ip: &str, who: &Identity, allow: &str) -> (ConnId, String) {
         let (conn, peer, challenge) = self.peer(ip);
-        let sig = who.sign(format!("p2pos-hub-auth-v1|{challenge}").as_bytes());
-        let reply =
-            self.ask(conn, json!({"type": "auth", "id": who.id(), "sig": B64.encode(sig.to_bytes()), "allow": allow}));
+        let sig = login(who, ORIGIN, &challenge);
+        let reply = self.ask(conn, json!({"type": "auth", "id": who.id(), "sig": sig, "allow": allow}));
         assert_eq!(reply[0]["type"], "authed", "{reply:?}");
         (conn, peer)
     }
@@ -133,18 +139,42 @@ fn auth_proves_an_identity_and_refuses_a_forgery() {
     let mallory = Identity::generate().unwrap();
     let (conn, _, challenge) = lab.peer("192.0.2.1");
     // Mallory signs the challenge but claims Alice's id.
-    let forged = mallory.sign(format!("p2pos-hub-auth-v1|{challenge}").as_bytes());
-    let reply = lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": B64.encode(forged.to_bytes())}));
+    let forged = login(&mallory, ORIGIN, &challenge);
+    let reply = lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": forged}));
     assert_eq!(error_code(&reply), "auth_failed");
     // A signature over another connection's challenge does not work either.
     let (_, _, other_challenge) = lab.peer("192.0.2.2");
-    let replayed = alice.sign(format!("p2pos-hub-auth-v1|{other_challenge}").as_bytes());
-    let reply = lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": B64.encode(replayed.to_bytes())}));
+    let replayed = login(&alice, ORIGIN, &other_challenge);
+    let reply = lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": replayed}));
     assert_eq!(error_code(&reply), "auth_failed");
-    let good = alice.sign(format!("p2pos-hub-auth-v1|{challenge}").as_bytes());
-    let reply = lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": B64.encode(good.to_bytes())}));
+    let good = login(&alice, ORIGIN, &challenge);
+    let reply = lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": good}));
     assert_eq!(reply[0]["type"], "authed");
     assert_eq!(reply[0]["id"], alice.id().to_string());
+}
+
+#[test]
+fn a_login_must_name_the_hub_it_was_made_for() {
+    let mut lab = Lab::new();
+    let alice = Identity::generate().unwrap();
+    let (conn, _, challenge) = lab.peer("192.0.2.1");
+    // A rogue hub passed this challenge on to Alice, who signed it for the hub she was talking to.
+    let relayed = login(&alice, "https://rogue.example", &challenge);
+    let reply = lab.ask(conn, json!({"type": "auth", "rid": 1, "id": alice.id(), "sig": relayed}));
+    assert_eq!(error_code(&reply), "auth_failed");
+    assert_eq!(reply[0]["rid"], 1);
+    assert!(reply[0]["message"].as_str().unwrap().contains(ORIGIN), "the refusal says which hub to name: {reply:?}");
+    // The old message named no hub: it would serve any hub that relays it.
+    let unbound = B64.encode(alice.sign(format!("p2pos-hub-auth-v1|{challenge}").as_bytes()).to_bytes());
+    assert_eq!(error_code(&lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": unbound}))), "auth_failed");
+    let good = login(&alice, ORIGIN, &challenge);
+    assert_eq!(lab.ask(conn, json!({"type": "auth", "id": alice.id(), "sig": good}))[0]["type"], "authed");
+
+    // A connection addressed to no origin (the driver knew none): nobody can log in on it.
+    let blind = lab.hub.connect("192.0.2.3".parse().unwrap(), Protocol::Native, lab.now).unwrap();
+    let challenge = lab.ask(blind, json!({"type": "hello", "v": 1}))[0]["challenge"].as_str().unwrap().to_string();
+    let sig = login(&alice, ORIGIN, &challenge);
+    assert_eq!(error_code(&lab.ask(blind, json!({"type": "auth", "id": alice.id(), "sig": sig}))), "auth_failed");
 }
 
 #[test]

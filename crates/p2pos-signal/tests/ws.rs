@@ -272,3 +272,55 @@ async fn a_client_close_is_answered_with_a_close_frame() {
     assert!(matches!(reply, Some(Ok(Message::Close(_)))), "a clean close needs the hub's close frame: {reply:?}");
     server.shutdown().await;
 }
+
+/// `hello`, then the welcome's challenge.
+async fn challenge(ws: &mut Ws) -> String {
+    send(ws, json!({"type": "hello", "v": 1})).await;
+    let welcome = recv(ws).await;
+    welcome["challenge"].as_str().unwrap().to_string()
+}
+
+async fn auth(ws: &mut Ws, who: &p2pos_core::Identity, message: &str) -> Value {
+    use base64::Engine as _;
+    let sig = base64::engine::general_purpose::STANDARD.encode(who.sign(message.as_bytes()).to_bytes());
+    send(ws, json!({"type": "auth", "id": who.id(), "sig": sig})).await;
+    recv(ws).await
+}
+
+#[tokio::test]
+async fn a_login_signed_for_another_hub_is_refused() {
+    let server = hub(Limits::default()).await;
+    let alice = p2pos_core::Identity::generate().unwrap();
+    let mut ws = connect(&server, "/v1/ws").await;
+    let challenge = challenge(&mut ws).await;
+    // A rogue hub passes this hub's challenge on to Alice: she signs it for the hub she talks to.
+    let relayed = auth(&mut ws, &alice, &format!("p2pos-hub-auth-v2|https://rogue.example|{challenge}")).await;
+    assert_eq!((relayed["type"].as_str(), relayed["code"].as_str()), (Some("error"), Some("auth_failed")));
+    // A signature that names no hub at all (the old message) would serve any hub: refused.
+    let unbound = auth(&mut ws, &alice, &format!("p2pos-hub-auth-v1|{challenge}")).await;
+    assert_eq!((unbound["type"].as_str(), unbound["code"].as_str()), (Some("error"), Some("auth_failed")));
+    // Signed for the hub Alice really reached (the origin of ws://127.0.0.1:<port>): accepted.
+    let origin = format!("http://{}", server.local_addr());
+    let good = auth(&mut ws, &alice, &format!("p2pos-hub-auth-v2|{origin}|{challenge}")).await;
+    assert_eq!(good["type"], "authed", "{good}");
+    server.shutdown().await;
+}
+
+#[tokio::test]
+async fn with_a_public_url_a_login_must_name_it_whatever_the_host_header_says() {
+    let config = ServerConfig { public_urls: vec!["wss://hub.example.org/v1/ws".into()], ..Default::default() };
+    let server = hub_with(config).await;
+    let alice = p2pos_core::Identity::generate().unwrap();
+    let mut ws = connect(&server, "/v1/ws").await;
+    let challenge = challenge(&mut ws).await;
+    // The Host header says 127.0.0.1:<port>, which anyone connecting can write: not enough here.
+    let by_host = auth(&mut ws, &alice, &format!("p2pos-hub-auth-v2|http://{}|{challenge}", server.local_addr())).await;
+    assert_eq!(by_host["code"], "auth_failed", "{by_host}");
+    let good = auth(&mut ws, &alice, &format!("p2pos-hub-auth-v2|https://hub.example.org|{challenge}")).await;
+    assert_eq!(good["type"], "authed", "{good}");
+    server.shutdown().await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bad = ServerConfig { public_urls: vec!["hub.example.org".into()], ..Default::default() };
+    assert!(SignalServer::start(listener, bad, axum::Router::new()).is_err(), "a public URL needs a scheme");
+}

@@ -1,6 +1,6 @@
 /**
  * A client of the hub's native protocol v1 (`docs/PROTOCOL.md`): `hello`, optionally `auth` as
- * this browser's identity (Ed25519 over `p2pos-hub-auth-v1|<challenge>`), then requests that echo
+ * this browser's identity (Ed25519 over `p2pos-hub-auth-v2|<hub origin>|<challenge>`), then requests that echo
  * a `rid`, signals to other peers, and the events the hub pushes (signals, presence, room closed).
  */
 import { encodeBase64 } from "./base64.ts";
@@ -75,9 +75,30 @@ export function vaultLinkThroughHub(hubUrl: string, node: string): string | unde
   return `${scheme}//${url.host}${base}/?node=${encodeURIComponent(node)}`;
 }
 
-/** The exact bytes signed to authenticate to the hub (`crates/p2pos-signal`, native auth). */
-export function hubAuthMessage(challenge: string): string {
-  return `p2pos-hub-auth-v1|${challenge}`;
+/**
+ * The origin of a hub URL as a login names it: `scheme://host[:port]`, `ws` → `http`, `wss` →
+ * `https` (`wss://hub.example.org/v1/ws` → `https://hub.example.org`). Throws a `HubError` for
+ * anything but a ws, wss, http or https URL.
+ */
+export function hubOrigin(url: string): string {
+  let parsed: URL;
+  try {
+    parsed = new URL(url);
+  } catch {
+    throw new HubError("unexpected", `${url} is not a hub URL.`);
+  }
+  const scheme = { "ws:": "http:", "wss:": "https:", "http:": "http:", "https:": "https:" }[parsed.protocol];
+  if (scheme === undefined || parsed.host === "") throw new HubError("unexpected", `${url} is not a hub URL.`);
+  return `${scheme}//${parsed.host}`;
+}
+
+/**
+ * The exact text signed to log in at the hub reached at `origin` (`hubOrigin`), answering its
+ * `challenge` (`crates/p2pos-signal`, native auth). Naming the hub means a rogue hub that passes
+ * another hub's challenge on gets a signature that works only at itself.
+ */
+export function hubAuthMessage(origin: string, challenge: string): string {
+  return `p2pos-hub-auth-v2|${origin}|${challenge}`;
 }
 
 export class HubClient {
@@ -157,7 +178,8 @@ export class HubClient {
       if (welcome.type !== "welcome") throw new HubError("unexpected", `The hub said ${welcome.type} to hello.`);
       let identity: string | undefined;
       if (options.signer) {
-        const message = utf8Encode(hubAuthMessage(String(welcome["challenge"])));
+        // The URL the socket really opened (a relative one resolved): the hub this browser talks to.
+        const message = utf8Encode(hubAuthMessage(hubOrigin(socket.url), String(welcome["challenge"])));
         const sig = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, options.signer.signingKey, message));
         socket.send(JSON.stringify({ type: "auth", rid: 0, id: options.signer.id, sig: encodeBase64(sig) }));
         const authed = await next();
