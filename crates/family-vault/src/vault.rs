@@ -1,10 +1,31 @@
-//! The current state of one family's vault, folded from verified records, and its rules.
+//! One family's vault: every record a node holds, and the state they fold to under the rules.
 //!
-//! [`Vault::apply`] takes records in the order a node accepted them (replication preserves it) and
-//! either applies, ignores (an older write of the same subject: last writer wins by
-//! `(hlc, signer)`), or refuses a record with the rule it breaks. Refused records are never stored.
+//! The state is a function of the *set* of records, not of the order they arrived in (DESIGN.md
+//! §8). Records are kept sorted by `(hlc, signer, body hash)` and folded in that order; each is
+//! judged against the state *at its own position*. So every node that holds the same records has
+//! the same vault, whatever order replication brought them in.
+//!
+//! - A record that breaks a rule where it stands is kept as [`Outcome::Refused`]. When a record
+//!   that sorts before it arrives (the album it needs, the grant it lacked), the fold runs again
+//!   and judges it afresh.
+//! - A record stamped more than [`Vault::max_ahead_ms`] ahead of the local clock is
+//!   [`Outcome::Held`]: kept, not folded, until its time comes. A record from year 584,942 is
+//!   held for good, so no record can win last-writer-wins forever.
+//!
+//! Two entry points:
+//! - [`Vault::insert`] is for replication and for loading the log: the record is kept, whatever
+//!   its outcome.
+//! - [`Vault::admit`] is for a client's submission: the record must pass where it stands *and*
+//!   against the current state (so a removed member cannot backdate their way in), or it is not
+//!   kept at all.
+//!
+//! ```
+//! # use family_vault::{Vault, Outcome};
+//! let vault = Vault::new(60_000);
+//! assert!(vault.family().is_none());
+//! ```
 
-use std::collections::HashMap;
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 
 use p2pos_core::{BlobId, Hlc, IdentityId, VerifiedRecord};
 
@@ -34,21 +55,81 @@ pub enum PolicyError {
     NoGrant { epoch: u32 },
     #[error("photos are encrypted to the album's current epoch {current}, not {given}")]
     WrongEpoch { current: u32, given: u32 },
+    #[error("the album key must be rotated (a new epoch) after a member lost access, before new photos")]
+    KeyNotRotated,
+    #[error("an album's epoch never goes back (it is {current}, not {given})")]
+    EpochBackwards { current: u32, given: u32 },
+    #[error("a new album key needs a new epoch")]
+    RecipientWithoutNewEpoch,
+    #[error("epoch {given} of this album does not exist yet (the current one is {current})")]
+    FutureEpoch { current: u32, given: u32 },
+    #[error("a photo stays in the album it was created in")]
+    AlbumFixed,
+    #[error("only the photo's author, the album's owner or an admin may change or delete it")]
+    NotAuthor,
+    #[error("blob {0} belongs to a photo of another album")]
+    BlobOfOtherAlbum(BlobId),
+    #[error("blob {blob} is {known} bytes, not {given}")]
+    SizeMismatch { blob: BlobId, known: u64, given: u64 },
     #[error("the last admin cannot be removed or demoted")]
     LastAdmin,
 }
 
-/// What `apply` did with a record.
+impl PolicyError {
+    /// A stable name for the rule, for logs, metrics and clients that branch on it.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            PolicyError::Malformed(_) => "malformed",
+            PolicyError::OtherFamily => "other_family",
+            PolicyError::AlreadyFounded => "already_founded",
+            PolicyError::NoFamily => "no_family",
+            PolicyError::NotAdmin(_) => "not_admin",
+            PolicyError::NotMember => "not_member",
+            PolicyError::UnknownAlbum(_) => "unknown_album",
+            PolicyError::UnknownMember(_) => "unknown_member",
+            PolicyError::NoGrant { .. } => "no_grant",
+            PolicyError::WrongEpoch { .. } => "wrong_epoch",
+            PolicyError::KeyNotRotated => "key_not_rotated",
+            PolicyError::EpochBackwards { .. } => "epoch_backwards",
+            PolicyError::RecipientWithoutNewEpoch => "recipient_without_new_epoch",
+            PolicyError::FutureEpoch { .. } => "future_epoch",
+            PolicyError::AlbumFixed => "album_fixed",
+            PolicyError::NotAuthor => "not_author",
+            PolicyError::BlobOfOtherAlbum(_) => "blob_of_other_album",
+            PolicyError::SizeMismatch { .. } => "size_mismatch",
+            PolicyError::LastAdmin => "last_admin",
+        }
+    }
+}
+
+/// What [`Vault::admit`] did with a record.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Applied {
     /// It is now the current state of its subject.
     Current,
-    /// A newer write of the same subject is already known; kept in the log, changes nothing.
+    /// A later write of the same subject is already known; kept in the log, changes nothing.
     Superseded,
 }
 
-/// Last-writer-wins order: hybrid logical clock, then signer.
-pub type Stamp = (Hlc, IdentityId);
+/// Where a kept record stands in the fold.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Outcome {
+    /// It passed the rules at its position.
+    Applied,
+    /// It broke a rule at its position; judged again whenever the records before it change.
+    Refused(PolicyError),
+    /// Stamped too far in the future; folded when its time comes.
+    Held,
+}
+
+/// The fold order: hybrid logical clock, then signer, then the body's hash (so two records with
+/// the same stamp and signer still have one order everywhere).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Stamp {
+    pub hlc: Hlc,
+    pub signer: IdentityId,
+    body_hash: [u8; 32],
+}
 
 #[derive(Debug, Clone)]
 pub struct Member {
@@ -64,6 +145,10 @@ pub struct Album {
     pub recipient: String,
     pub meta: String,
     pub deleted: bool,
+    /// The admin who created it.
+    pub owner: IdentityId,
+    /// A member lost access since the current epoch began: no new photos until a new epoch.
+    pub rotation_due: bool,
     stamp: Stamp,
 }
 
@@ -84,73 +169,131 @@ pub struct Photo {
     pub thumb_size: Option<u64>,
     pub meta: String,
     pub deleted: bool,
+    /// Who created it.
+    pub author: IdentityId,
     stamp: Stamp,
 }
 
-/// One family's vault.
+/// The blob's album (fixed by the first photo, in fold order, that references it) and its size.
+#[derive(Debug, Clone, PartialEq, Eq)]
+struct BlobClaim {
+    album: AlbumId,
+    size: u64,
+}
+
+/// The folded state: what the records up to some position say.
 #[derive(Debug, Default, Clone)]
-pub struct Vault {
+struct State {
     family: Option<FamilyId>,
+    founded: Option<Stamp>,
     members: HashMap<IdentityId, Member>,
     albums: HashMap<AlbumId, Album>,
     grants: HashMap<(AlbumId, IdentityId, u32), Grant>,
     photos: HashMap<PhotoId, Photo>,
-    /// Which photos reference a blob (as image or thumbnail), for read checks.
-    blob_refs: HashMap<BlobId, Vec<PhotoId>>,
+    blob_claims: HashMap<BlobId, BlobClaim>,
+    /// Which photos' current versions reference a blob (as image or thumbnail).
+    blob_refs: HashMap<BlobId, BTreeSet<PhotoId>>,
+}
+
+#[derive(Debug, Clone)]
+struct Entry {
+    body: Body,
+    outcome: Outcome,
+}
+
+/// One family's vault. See the module docs for the contract.
+#[derive(Debug, Clone)]
+pub struct Vault {
+    records: BTreeMap<Stamp, Entry>,
+    /// Body hash → stamp, to find a record's outcome from its bytes.
+    by_hash: HashMap<([u8; 32], IdentityId), Stamp>,
+    state: State,
+    /// The family of the founding record, once one is kept.
+    founding: Option<FamilyId>,
+    /// The last record folded into `state`.
+    folded_to: Option<Stamp>,
+    max_ahead_ms: u64,
+    now_ms: u64,
+}
+
+impl Default for Vault {
+    fn default() -> Self {
+        Self::new(p2pos_core::hlc::DEFAULT_MAX_DRIFT_MS)
+    }
 }
 
 impl Vault {
-    pub fn new() -> Self {
-        Self::default()
+    /// An empty vault that holds records stamped more than `max_ahead_ms` after its clock.
+    pub fn new(max_ahead_ms: u64) -> Self {
+        Self {
+            records: BTreeMap::new(),
+            by_hash: HashMap::new(),
+            state: State::default(),
+            founding: None,
+            folded_to: None,
+            max_ahead_ms,
+            now_ms: 0,
+        }
+    }
+
+    pub fn max_ahead_ms(&self) -> u64 {
+        self.max_ahead_ms
     }
 
     pub fn family(&self) -> Option<&FamilyId> {
-        self.family.as_ref()
+        self.state.family.as_ref()
     }
 
     /// A current (not removed) member's role.
     pub fn role(&self, who: &IdentityId) -> Option<Role> {
-        self.members.get(who).filter(|m| !m.removed).map(|m| m.role)
+        self.state.role(who)
     }
 
     pub fn members(&self) -> impl Iterator<Item = (&IdentityId, &Member)> {
-        self.members.iter().filter(|(_, m)| !m.removed)
+        self.state.members.iter().filter(|(_, m)| !m.removed)
     }
 
     pub fn album(&self, id: &AlbumId) -> Option<&Album> {
-        self.albums.get(id).filter(|a| !a.deleted)
+        self.state.album(id)
     }
 
     pub fn albums(&self) -> impl Iterator<Item = (&AlbumId, &Album)> {
-        self.albums.iter().filter(|(_, a)| !a.deleted)
+        self.state.albums.iter().filter(|(_, a)| !a.deleted)
     }
 
     pub fn photos_in<'a>(&'a self, album: &'a AlbumId) -> impl Iterator<Item = (&'a PhotoId, &'a Photo)> + 'a {
-        self.photos.iter().filter(move |(_, p)| !p.deleted && &p.album == album)
+        self.state.photos.iter().filter(move |(_, p)| !p.deleted && &p.album == album)
     }
 
-    /// Every blob a live photo references (image and thumbnail) with its size: what each of the
-    /// family's nodes should hold. Photos in deleted albums count too (an album can be restored).
+    /// Every blob a live photo references (image and thumbnail) with the size its album's first
+    /// photo gave: what each of the family's nodes should hold. Photos in deleted albums count too
+    /// (an album can be restored).
     pub fn referenced_blobs(&self) -> Vec<(BlobId, u64)> {
         let mut blobs: Vec<(BlobId, u64)> = self
-            .photos
-            .values()
-            .filter(|p| !p.deleted)
-            .flat_map(|p| std::iter::once((p.blob, p.size)).chain(p.thumb.zip(p.thumb_size)))
+            .state
+            .blob_refs
+            .iter()
+            .filter(|(_, photos)| photos.iter().any(|p| self.state.photos.get(p).is_some_and(|p| !p.deleted)))
+            .filter_map(|(blob, _)| Some((*blob, self.state.blob_claims.get(blob)?.size)))
             .collect();
         blobs.sort_unstable();
-        blobs.dedup_by_key(|(id, _)| *id);
         blobs
+    }
+
+    /// The size a blob was first declared with, if a photo references it.
+    pub fn blob_size(&self, blob: &BlobId) -> Option<u64> {
+        self.state.blob_claims.get(blob).map(|c| c.size)
     }
 
     /// Whether `who` holds a valid key for `epoch` of `album` (an admin-signed, unrevoked grant).
     pub fn has_grant(&self, who: &IdentityId, album: &AlbumId, epoch: u32) -> bool {
-        self.grants.get(&(album.clone(), *who, epoch)).is_some_and(|g| !g.revoked)
+        self.state.has_grant(who, album, epoch)
     }
 
-    /// Every unrevoked grant of `album`: (member, epoch, armored key file), in a stable order.
+    /// Every unrevoked grant of `album` to a current member: (member, epoch, armored key file).
     pub fn grants_of(&self, album: &AlbumId) -> Vec<(IdentityId, u32, String)> {
         let mut out: Vec<(IdentityId, u32, String)> = self
+            .state
             .grants
             .iter()
             .filter(|((a, m, _), g)| a == album && !g.revoked && self.role(m).is_some())
@@ -163,6 +306,7 @@ impl Vault {
     /// The album keys granted to `who` (epoch, armored age file for `who`'s recipient).
     pub fn grant_keys(&self, who: &IdentityId, album: &AlbumId) -> Vec<(u32, String)> {
         let mut keys: Vec<(u32, String)> = self
+            .state
             .grants
             .iter()
             .filter(|((a, m, _), g)| a == album && m == who && !g.revoked)
@@ -174,57 +318,290 @@ impl Vault {
 
     /// Whether `who` may see `album` at all: a current member with a grant for any epoch.
     pub fn can_open_album(&self, who: &IdentityId, album: &AlbumId) -> bool {
+        self.state.can_open_album(who, album)
+    }
+
+    /// The read rule for blobs: the blob belongs to an album `who` may open, and a live photo of
+    /// that album references it. A photo can only reference a blob of its own album, so a grant
+    /// on one album never opens another's blobs.
+    pub fn may_read_blob(&self, who: &IdentityId, blob: &BlobId) -> bool {
+        self.state.blob_refs.get(blob).into_iter().flatten().any(|photo_id| {
+            self.state.photos.get(photo_id).is_some_and(|p| !p.deleted && self.can_open_album(who, &p.album))
+        })
+    }
+
+    /// The read rule for records: the family's and members' records go to every member; an
+    /// album's records (the album, its grants, its photos) only to members who may open it.
+    pub fn may_read_record(&self, who: &IdentityId, body: &Body) -> bool {
+        if self.role(who).is_none() {
+            return false;
+        }
+        match body {
+            Body::Family { .. } | Body::Member { .. } => true,
+            Body::Album { album, .. } | Body::Grant { album, .. } | Body::Photo { album, .. } => {
+                // A photo record names the album it was created in (an edit cannot move it).
+                self.can_open_album(who, album)
+            }
+        }
+    }
+
+    /// Where a kept record stands, if it is kept.
+    pub fn outcome(&self, record: &VerifiedRecord) -> Option<&Outcome> {
+        let stamp = self.by_hash.get(&(body_hash(&record.body), record.signer))?;
+        self.records.get(stamp).map(|e| &e.outcome)
+    }
+
+    /// How many records are kept (folded, refused and held).
+    pub fn len(&self) -> usize {
+        self.records.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.records.is_empty()
+    }
+
+    /// When the earliest held record comes due (local clock, ms), if any can.
+    pub fn next_due_ms(&self) -> Option<u64> {
+        self.records
+            .iter()
+            .filter(|(_, e)| e.outcome == Outcome::Held)
+            .map(|(s, _)| s.hlc.wall_ms.saturating_sub(self.max_ahead_ms))
+            .min()
+    }
+
+    /// Moves the local clock; records that come due are folded. Returns whether any did.
+    pub fn advance(&mut self, now_ms: u64) -> bool {
+        self.now_ms = self.now_ms.max(now_ms);
+        let horizon = self.horizon();
+        let due: Vec<Stamp> = self
+            .records
+            .iter()
+            .filter(|(s, e)| e.outcome == Outcome::Held && s.hlc.wall_ms <= horizon)
+            .map(|(s, _)| *s)
+            .collect();
+        let Some(first) = due.first() else { return false };
+        if self.folded_to.is_some_and(|last| *first < last) {
+            self.refold();
+        } else {
+            self.fold_from(*first);
+        }
+        true
+    }
+
+    /// Keeps a record from replication (or the stored log), whatever its outcome, and folds it.
+    /// Errors only for what can never belong to this vault (malformed, another family, a second
+    /// founding record); nothing is kept then.
+    pub fn insert(&mut self, record: &VerifiedRecord, now_ms: u64) -> Result<&Outcome, PolicyError> {
+        self.advance(now_ms);
+        let (stamp, body) = self.prepare(record)?;
+        if !self.records.contains_key(&stamp) {
+            self.keep(stamp, body);
+        }
+        Ok(&self.records[&stamp].outcome)
+    }
+
+    /// Judges a client's submission. It must be due, pass the rules where it stands in the fold,
+    /// and pass them against the current state too (so a record stamped in the past cannot slip
+    /// in before its signer's removal). Kept only if it passes.
+    pub fn admit(&mut self, record: &VerifiedRecord, now_ms: u64) -> Result<Applied, PolicyError> {
+        self.advance(now_ms);
+        let (stamp, body) = self.prepare(record)?;
+        if let Some(existing) = self.records.get(&stamp) {
+            return match &existing.outcome {
+                Outcome::Refused(e) => Err(e.clone()),
+                _ => Ok(self.applied(&stamp)),
+            };
+        }
+        if !matches!(body, Body::Family { .. }) {
+            self.state.apply(&stamp, &body, false)?;
+        }
+        self.keep(stamp, body);
+        match self.records[&stamp].outcome.clone() {
+            Outcome::Applied => Ok(self.applied(&stamp)),
+            Outcome::Held => Ok(Applied::Superseded),
+            Outcome::Refused(e) => {
+                // A refused record changed nothing in the fold, so dropping it needs no refold.
+                if let Some(entry) = self.records.remove(&stamp)
+                    && matches!(entry.body, Body::Family { .. })
+                {
+                    self.founding = None;
+                }
+                self.by_hash.remove(&(stamp.body_hash, stamp.signer));
+                Err(e)
+            }
+        }
+    }
+
+    /// A digest of the folded state, equal on two vaults exactly when their states are equal.
+    pub fn state_hash(&self) -> [u8; 32] {
+        self.state.digest()
+    }
+
+    fn horizon(&self) -> u64 {
+        self.now_ms.saturating_add(self.max_ahead_ms)
+    }
+
+    /// Parses and checks what never depends on the fold.
+    fn prepare(&self, record: &VerifiedRecord) -> Result<(Stamp, Body), PolicyError> {
+        let body: Body = record.parse().map_err(|e| PolicyError::Malformed(e.to_string()))?;
+        if body.version() != BODY_VERSION {
+            return Err(PolicyError::Malformed(format!("body version {} (expected {BODY_VERSION})", body.version())));
+        }
+        let stamp = Stamp { hlc: body.hlc(), signer: record.signer, body_hash: body_hash(&record.body) };
+        if self.records.contains_key(&stamp) {
+            return Ok((stamp, body));
+        }
+        // One family per vault, founded once: the family's id comes from its founding record,
+        // which the node takes only from `/v1/setup` or from an enrolled peer.
+        if let Some(family) = &self.founding {
+            if body.family() != family {
+                return Err(PolicyError::OtherFamily);
+            }
+            if matches!(body, Body::Family { .. }) {
+                return Err(PolicyError::AlreadyFounded);
+            }
+        }
+        Ok((stamp, body))
+    }
+
+    fn keep(&mut self, stamp: Stamp, body: Body) {
+        if let Body::Family { family, .. } = &body {
+            self.founding = Some(family.clone());
+        }
+        self.by_hash.insert((stamp.body_hash, stamp.signer), stamp);
+        self.records.insert(stamp, Entry { body, outcome: Outcome::Held });
+        if stamp.hlc.wall_ms > self.horizon() {
+            return;
+        }
+        if self.folded_to.is_some_and(|last| stamp < last) {
+            self.refold();
+        } else {
+            self.fold_from(stamp);
+        }
+    }
+
+    /// Whether the record at `stamp` is its subject's current write.
+    fn applied(&self, stamp: &Stamp) -> Applied {
+        let Some(entry) = self.records.get(stamp) else { return Applied::Superseded };
+        if self.state.current_stamp(&entry.body) == Some(*stamp) { Applied::Current } else { Applied::Superseded }
+    }
+
+    /// Folds every due record from `from` on into the current state (they all sort after it).
+    fn fold_from(&mut self, from: Stamp) {
+        let horizon = self.horizon();
+        for (stamp, entry) in self.records.range_mut(from..) {
+            if stamp.hlc.wall_ms > horizon {
+                entry.outcome = Outcome::Held;
+                continue;
+            }
+            entry.outcome = match self.state.apply(stamp, &entry.body, true) {
+                Ok(()) => Outcome::Applied,
+                Err(e) => Outcome::Refused(e),
+            };
+            self.folded_to = Some(*stamp);
+        }
+    }
+
+    /// Folds everything again from the start: a record arrived before others already folded.
+    fn refold(&mut self) {
+        self.state = State::default();
+        self.folded_to = None;
+        if let Some(first) = self.records.keys().next().copied() {
+            self.fold_from(first);
+        }
+    }
+}
+
+fn body_hash(body: &[u8]) -> [u8; 32] {
+    *blake3::hash(body).as_bytes()
+}
+
+impl State {
+    fn role(&self, who: &IdentityId) -> Option<Role> {
+        self.members.get(who).filter(|m| !m.removed).map(|m| m.role)
+    }
+
+    fn album(&self, id: &AlbumId) -> Option<&Album> {
+        self.albums.get(id).filter(|a| !a.deleted)
+    }
+
+    fn has_grant(&self, who: &IdentityId, album: &AlbumId, epoch: u32) -> bool {
+        self.grants.get(&(album.clone(), *who, epoch)).is_some_and(|g| !g.revoked)
+    }
+
+    fn can_open_album(&self, who: &IdentityId, album: &AlbumId) -> bool {
         self.role(who).is_some()
             && self.album(album).is_some()
             && self.grants.iter().any(|((a, m, _), g)| a == album && m == who && !g.revoked)
     }
 
-    /// The read rule for blobs: a current member, and the blob belongs to a live photo of an album
-    /// the member has a grant for.
-    pub fn may_read_blob(&self, who: &IdentityId, blob: &BlobId) -> bool {
-        self.blob_refs
-            .get(blob)
-            .into_iter()
-            .flatten()
-            .any(|photo_id| self.photos.get(photo_id).is_some_and(|p| !p.deleted && self.can_open_album(who, &p.album)))
+    /// The stamp of the write that is current for this body's subject.
+    fn current_stamp(&self, body: &Body) -> Option<Stamp> {
+        match body {
+            Body::Family { .. } => self.founded,
+            Body::Member { member, .. } => self.members.get(member).map(|m| m.stamp),
+            Body::Album { album, .. } => self.albums.get(album).map(|a| a.stamp),
+            Body::Grant { album, member, epoch, .. } => {
+                self.grants.get(&(album.clone(), *member, *epoch)).map(|g| g.stamp)
+            }
+            Body::Photo { photo, .. } => self.photos.get(photo).map(|p| p.stamp),
+        }
     }
 
-    /// Applies a verified record, enforcing the family's rules.
-    pub fn apply(&mut self, record: &VerifiedRecord) -> Result<Applied, PolicyError> {
-        let body: Body = record.parse().map_err(|e| PolicyError::Malformed(e.to_string()))?;
-        if body.version() != BODY_VERSION {
-            return Err(PolicyError::Malformed(format!("body version {} (expected {BODY_VERSION})", body.version())));
-        }
-        let signer = record.signer;
-        let stamp = (body.hlc(), signer);
-        if let Body::Family { family, .. } = &body {
+    /// Judges `body` against this state and, if it passes, applies it. A record later in fold
+    /// order always supersedes an earlier write of the same subject.
+    /// With `commit` false it only judges, and changes nothing.
+    fn apply(&mut self, stamp: &Stamp, body: &Body, commit: bool) -> Result<(), PolicyError> {
+        let signer = stamp.signer;
+        if let Body::Family { family, .. } = body {
             if self.family.is_some() {
                 return Err(PolicyError::AlreadyFounded);
             }
+            if !commit {
+                return Ok(());
+            }
             self.family = Some(family.clone());
+            self.founded = Some(*stamp);
             // The founder is the first admin; its recipient arrives with its own member record.
-            self.members.insert(signer, Member { role: Role::Admin, recipient: String::new(), removed: false, stamp });
-            return Ok(Applied::Current);
+            let founder = Member { role: Role::Admin, recipient: String::new(), removed: false, stamp: *stamp };
+            self.members.insert(signer, founder);
+            return Ok(());
         }
         let family = self.family.as_ref().ok_or(PolicyError::NoFamily)?;
         if body.family() != family {
             return Err(PolicyError::OtherFamily);
         }
-        let role = self.role(&signer).ok_or(PolicyError::NotMember)?;
-        let admin = role == Role::Admin;
-        match body {
+        let admin = match self.role(&signer).ok_or(PolicyError::NotMember)? {
+            Role::Admin => true,
+            Role::Member => false,
+        };
+        match body.clone() {
             Body::Family { .. } => Err(PolicyError::AlreadyFounded),
-            Body::Member { member, role: new_role, recipient, removed, .. } => {
+            Body::Member { member, role, recipient, removed, .. } => {
                 if !admin {
                     return Err(PolicyError::NotAdmin("add, change or remove members"));
                 }
                 check_recipient(&recipient)?;
-                let demotes_admin = self.role(&member) == Some(Role::Admin) && (removed || new_role != Role::Admin);
-                let admins = self.members().filter(|(_, m)| m.role == Role::Admin).count();
+                let demotes_admin = self.role(&member) == Some(Role::Admin) && (removed || role != Role::Admin);
+                let admins = self.members.values().filter(|m| !m.removed && m.role == Role::Admin).count();
                 if demotes_admin && admins <= 1 {
                     return Err(PolicyError::LastAdmin);
                 }
-                Ok(lww(&mut self.members, member, Member { role: new_role, recipient, removed, stamp }, |m| m.stamp))
+                if !commit {
+                    return Ok(());
+                }
+                if removed && self.role(&member).is_some() {
+                    // Every album they could open must get a new key before new photos.
+                    let opened: Vec<AlbumId> =
+                        self.albums.keys().filter(|a| self.can_open_album(&member, a)).cloned().collect();
+                    for album in opened {
+                        if let Some(a) = self.albums.get_mut(&album) {
+                            a.rotation_due = true;
+                        }
+                    }
+                }
+                self.members.insert(member, Member { role, recipient, removed, stamp: *stamp });
+                Ok(())
             }
             Body::Album { album, epoch, recipient, meta, deleted, .. } => {
                 // Album keys reach members only through admin-signed grants, so admins create albums.
@@ -233,14 +610,30 @@ impl Vault {
                 }
                 check_recipient(&recipient)?;
                 check_meta(&meta)?;
-                Ok(lww(&mut self.albums, album, Album { epoch, recipient, meta, deleted, stamp }, |a| a.stamp))
+                let (owner, rotation_due) = match self.albums.get(&album) {
+                    None => (signer, false),
+                    Some(a) if epoch < a.epoch => {
+                        return Err(PolicyError::EpochBackwards { current: a.epoch, given: epoch });
+                    }
+                    Some(a) if epoch == a.epoch && recipient != a.recipient => {
+                        return Err(PolicyError::RecipientWithoutNewEpoch);
+                    }
+                    Some(a) => (a.owner, a.rotation_due && epoch == a.epoch),
+                };
+                if !commit {
+                    return Ok(());
+                }
+                let entry = Album { epoch, recipient, meta, deleted, owner, rotation_due, stamp: *stamp };
+                self.albums.insert(album, entry);
+                Ok(())
             }
             Body::Grant { album, member, epoch, key, revoked, .. } => {
                 if !admin {
                     return Err(PolicyError::NotAdmin("grant album keys"));
                 }
-                if self.album(&album).is_none() {
-                    return Err(PolicyError::UnknownAlbum(album));
+                let current = self.album(&album).ok_or_else(|| PolicyError::UnknownAlbum(album.clone()))?.epoch;
+                if epoch > current {
+                    return Err(PolicyError::FutureEpoch { current, given: epoch });
                 }
                 if self.role(&member).is_none() {
                     return Err(PolicyError::UnknownMember(member));
@@ -249,42 +642,131 @@ impl Vault {
                 if !(revoked && key.is_empty()) {
                     check_meta(&key)?;
                 }
-                Ok(lww(&mut self.grants, (album, member, epoch), Grant { key, revoked, stamp }, |g| g.stamp))
+                if !commit {
+                    return Ok(());
+                }
+                if revoked
+                    && self.has_grant(&member, &album, epoch)
+                    && let Some(a) = self.albums.get_mut(&album)
+                {
+                    a.rotation_due = true;
+                }
+                self.grants.insert((album, member, epoch), Grant { key, revoked, stamp: *stamp });
+                Ok(())
             }
             Body::Photo { photo, album, epoch, blob, size, thumb, thumb_size, meta, deleted, .. } => {
-                let current = self.album(&album).ok_or_else(|| PolicyError::UnknownAlbum(album.clone()))?.epoch;
-                if !self.has_grant(&signer, &album, epoch) {
+                check_meta(&meta)?;
+                let a = self.album(&album).ok_or_else(|| PolicyError::UnknownAlbum(album.clone()))?;
+                let (current, rotation_due, owner) = (a.epoch, a.rotation_due, a.owner);
+                let blobs: Vec<(BlobId, u64)> = std::iter::once((blob, size)).chain(thumb.zip(thumb_size)).collect();
+                if thumb.is_some() != thumb_size.is_some() {
+                    return Err(PolicyError::Malformed("a thumbnail needs its size, and only then".into()));
+                }
+                let author = match self.photos.get(&photo) {
+                    None => signer,
+                    Some(p) => {
+                        if p.album != album {
+                            return Err(PolicyError::AlbumFixed);
+                        }
+                        let opens = self.can_open_album(&signer, &album);
+                        let may_edit = admin || (opens && (signer == p.author || signer == owner));
+                        if !may_edit {
+                            return Err(PolicyError::NotAuthor);
+                        }
+                        p.author
+                    }
+                };
+                let existing = self.photos.get(&photo);
+                let same_content = existing.is_some_and(|p| {
+                    p.epoch == epoch
+                        && p.blob == blob
+                        && p.thumb == thumb
+                        && p.size == size
+                        && p.thumb_size == thumb_size
+                });
+                if !same_content {
+                    // New ciphertext: the current key, which only current holders have.
+                    if !self.has_grant(&signer, &album, current) {
+                        return Err(PolicyError::NoGrant { epoch: current });
+                    }
+                    if epoch != current {
+                        return Err(PolicyError::WrongEpoch { current, given: epoch });
+                    }
+                    if rotation_due {
+                        return Err(PolicyError::KeyNotRotated);
+                    }
+                    self.check_claims(&album, &blobs)?;
+                } else if !deleted && !self.has_grant(&signer, &album, epoch) {
+                    // New metadata is sealed to the photo's epoch: only holders of that key write it.
                     return Err(PolicyError::NoGrant { epoch });
                 }
-                let existing = self.photos.contains_key(&photo);
-                if !existing && epoch != current {
-                    return Err(PolicyError::WrongEpoch { current, given: epoch });
+                // Passed: claim the blobs for this album, and move the photo's references.
+                if !commit {
+                    return Ok(());
                 }
-                check_meta(&meta)?;
-                let entry = Photo { album, epoch, blob, size, thumb, thumb_size, meta, deleted, stamp };
-                let applied = lww(&mut self.photos, photo.clone(), entry, |p| p.stamp);
-                if applied == Applied::Current {
-                    for b in std::iter::once(blob).chain(thumb) {
-                        let refs = self.blob_refs.entry(b).or_default();
-                        if !refs.contains(&photo) {
-                            refs.push(photo.clone());
+                for (b, s) in &blobs {
+                    self.blob_claims.entry(*b).or_insert_with(|| BlobClaim { album: album.clone(), size: *s });
+                }
+                if let Some(old) = self.photos.get(&photo) {
+                    for b in std::iter::once(old.blob).chain(old.thumb) {
+                        if let Some(refs) = self.blob_refs.get_mut(&b) {
+                            refs.remove(&photo);
                         }
                     }
                 }
-                Ok(applied)
+                for (b, _) in &blobs {
+                    self.blob_refs.entry(*b).or_default().insert(photo.clone());
+                }
+                let entry = Photo { album, epoch, blob, size, thumb, thumb_size, meta, deleted, author, stamp: *stamp };
+                self.photos.insert(photo, entry);
+                Ok(())
             }
         }
     }
-}
 
-/// Stores `value` under `key` unless a newer write is there.
-fn lww<K: std::hash::Hash + Eq, V>(map: &mut HashMap<K, V>, key: K, value: V, stamp: impl Fn(&V) -> Stamp) -> Applied {
-    match map.get(&key) {
-        Some(existing) if stamp(existing) >= stamp(&value) => Applied::Superseded,
-        _ => {
-            map.insert(key, value);
-            Applied::Current
+    /// A blob belongs to the album of the first photo that referenced it, with that photo's size.
+    fn check_claims(&self, album: &AlbumId, blobs: &[(BlobId, u64)]) -> Result<(), PolicyError> {
+        for (blob, size) in blobs {
+            if let Some(claim) = self.blob_claims.get(blob) {
+                if &claim.album != album {
+                    return Err(PolicyError::BlobOfOtherAlbum(*blob));
+                }
+                if claim.size != *size {
+                    return Err(PolicyError::SizeMismatch { blob: *blob, known: claim.size, given: *size });
+                }
+            }
         }
+        Ok(())
+    }
+
+    /// A canonical digest: every map in sorted order.
+    fn digest(&self) -> [u8; 32] {
+        let mut h = blake3::Hasher::new();
+        let mut put = |s: String| {
+            h.update(s.as_bytes());
+            h.update(b"\n");
+        };
+        put(format!("family {:?}", self.family));
+        let sorted = |mut v: Vec<String>| {
+            v.sort();
+            v
+        };
+        let members = self.members.iter().map(|(id, m)| format!("m {id} {:?} {} {}", m.role, m.recipient, m.removed));
+        let albums = self.albums.iter().map(|(id, a)| {
+            format!("a {id} {} {} {} {} {} {}", a.epoch, a.recipient, a.meta, a.deleted, a.owner, a.rotation_due)
+        });
+        let grants = self.grants.iter().map(|((a, m, e), g)| format!("g {a} {m} {e} {} {}", g.key, g.revoked));
+        let photos = self.photos.iter().map(|(id, p)| {
+            format!(
+                "p {id} {} {} {} {} {:?} {:?} {} {} {}",
+                p.album, p.epoch, p.blob, p.size, p.thumb, p.thumb_size, p.meta, p.deleted, p.author
+            )
+        });
+        let claims = self.blob_claims.iter().map(|(b, c)| format!("b {b} {} {}", c.album, c.size));
+        for line in sorted(members.chain(albums).chain(grants).chain(photos).chain(claims).collect()) {
+            put(line);
+        }
+        *h.finalize().as_bytes()
     }
 }
 

@@ -17,7 +17,7 @@ struct Family {
 
 impl Family {
     fn new() -> Self {
-        Self { vault: Vault::new(), clock: 1_000 }
+        Self { vault: Vault::new(60_000), clock: 1_000 }
     }
 
     fn hlc(&mut self) -> Value {
@@ -32,7 +32,7 @@ impl Family {
             body["hlc"] = self.hlc();
         }
         let record = SignedRecord::sign(who, &body).unwrap().verify().unwrap();
-        self.vault.apply(&record)
+        self.vault.admit(&record, self.clock)
     }
 
     fn add_member(&mut self, admin: &Identity, who: &Identity, role: &str) -> Result<Applied, PolicyError> {
@@ -170,7 +170,7 @@ fn records_for_another_family_or_in_clear_text_are_refused() {
     let mut body = json!({"type": "album", "album": ALBUM, "epoch": 1, "recipient": ada.recipient().to_string(), "meta": META, "deleted": false, "hlc": {"wall_ms": 1, "counter": 0}, "v": 1});
     body["family"] = json!("otherfamilyaaaaaaaaaaaaaaa");
     let record = SignedRecord::sign(&ada, &body).unwrap().verify().unwrap();
-    assert_eq!(f.vault.apply(&record), Err(PolicyError::OtherFamily));
+    assert_eq!(f.vault.admit(&record, 2_000), Err(PolicyError::OtherFamily));
     let clear = json!({"type": "album", "album": ALBUM, "epoch": 1, "recipient": ada.recipient().to_string(), "meta": "Summer 2026", "deleted": false});
     assert!(matches!(f.apply(&ada, clear), Err(PolicyError::Malformed(_))), "titles must be encrypted");
     let unknown = json!({"type": "album", "album": ALBUM, "epoch": 1, "recipient": ada.recipient().to_string(), "meta": META, "deleted": false, "title": "x"});

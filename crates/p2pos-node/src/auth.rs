@@ -79,23 +79,62 @@ pub(crate) struct ChallengeResponse {
     expires_ms: u64,
 }
 
-/// Starts a login: a single-use nonce for this identity, valid for 2 minutes.
+/// The address a request came from, when the connection has one (not a test's `oneshot`, nor a
+/// request over a data channel).
+#[derive(Debug, Clone, Copy)]
+pub(crate) struct ClientAddr(pub(crate) Option<std::net::SocketAddr>);
+
+impl ClientAddr {
+    /// The key per-client limits count by: the IP address, an IPv6 address as its /64 (which
+    /// one household or host usually holds whole).
+    pub(crate) fn limit_key(&self) -> Option<std::net::IpAddr> {
+        use std::net::{IpAddr, Ipv6Addr};
+        self.0.map(|addr| match addr.ip() {
+            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+                Some(v4) => IpAddr::V4(v4),
+                None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
+            },
+            v4 => v4,
+        })
+    }
+}
+
+impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
+    type Rejection = std::convert::Infallible;
+
+    async fn from_request_parts(parts: &mut Parts, _: &S) -> Result<Self, Self::Rejection> {
+        Ok(ClientAddr(parts.extensions.get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0)))
+    }
+}
+
+/// Logins in progress across all clients; past it the node answers 429 until some expire.
+const MAX_PENDING_LOGINS: usize = 10_000;
+
+/// Starts a login: a single-use nonce for this identity, valid for 2 minutes. One client address
+/// may hold only a few at once, so no client can crowd out the others' logins.
 #[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeRequest,
-    responses((status = 200, body = ChallengeResponse), (status = 400, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = ChallengeResponse), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 429, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn challenge(
     State(state): State<AppState>,
+    addr: ClientAddr,
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> Result<Json<ChallengeResponse>, ApiError> {
+    let client = addr.limit_key();
     let nonce = B64URL.encode(rand::random::<[u8; 32]>());
     let now = now_ms();
     let expires_ms = now + CHALLENGE_TTL.as_millis() as u64;
     let mut challenges = state.inner.challenges.lock().unwrap_or_else(|p| p.into_inner());
     challenges.retain(|_, c| c.expires_ms > now);
-    // Bounded: a flood of challenge requests cannot grow memory without limit.
-    if challenges.len() >= 10_000 {
-        return Err(ApiError::Conflict("too many logins in progress; try again shortly".into()));
+    let per_client = state.inner.config.max_pending_logins_per_address;
+    if client.is_some() && challenges.values().filter(|c| c.client == client).count() >= per_client {
+        return Err(ApiError::TooManyLogins);
     }
-    challenges.insert(nonce.clone(), Challenge { identity: req.identity, expires_ms });
+    // Bounded: a flood from many addresses cannot grow memory without limit either.
+    if challenges.len() >= MAX_PENDING_LOGINS {
+        return Err(ApiError::TooManyLogins);
+    }
+    challenges.insert(nonce.clone(), Challenge { identity: req.identity, expires_ms, client });
     Ok(Json(ChallengeResponse { nonce, expires_ms }))
 }
 
@@ -117,10 +156,13 @@ pub(crate) struct Me {
     expires_ms: u64,
 }
 
-/// Completes a login with the signed challenge; sets the `p2pos_session` cookie.
+/// Completes a login with the signed challenge; sets the `p2pos_session` cookie. Only current
+/// members of the family get a session: anyone else, on a claimed node or not, gets 403
+/// `not_a_member` (a node is claimed with `/v1/setup`, which needs no session).
 #[utoipa::path(post, path = "/v1/auth/verify", tag = "auth", request_body = VerifyRequest,
     responses((status = 200, body = Me, description = "Signed in; `Set-Cookie: p2pos_session=…`"),
-        (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody)))]
+        (status = 400, body = crate::openapi::ErrorBody), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn verify(
     State(state): State<AppState>,
     headers: HeaderMap,
@@ -140,9 +182,14 @@ pub(crate) async fn verify(
     let message = login_message(&origin, &req.nonce, challenge.expires_ms);
     let key = req.identity.verifying_key().map_err(|_| refused())?;
     key.verify_strict(message.as_bytes(), &Signature::from_bytes(&sig)).map_err(|_| refused())?;
+    // The key is proven; only a member gets a session (and a row in the table).
+    let Some(role) = state.vault().role(&req.identity) else {
+        state.inner.metrics.logins_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        return Err(ApiError::NotAMember);
+    };
+    let role = Some(role);
     let (token, expires_ms) = create_session(&state, req.identity, &origin).await?;
     state.inner.metrics.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let role = state.vault().role(&req.identity);
     let mut response = Json(Me { identity: req.identity, role, expires_ms }).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&token, state.inner.config.session_ttl, &origin));
     Ok(response)
@@ -196,10 +243,7 @@ pub struct Session {
 
 impl Session {
     pub(crate) fn require_member(&self, state: &AppState) -> Result<Role, ApiError> {
-        state
-            .vault()
-            .role(&self.identity)
-            .ok_or_else(|| ApiError::Forbidden("you are not a member of this family".into()))
+        state.vault().role(&self.identity).ok_or(ApiError::NotAMember)
     }
 }
 
@@ -297,6 +341,11 @@ pub(crate) async fn setup(
 ) -> Result<Response, ApiError> {
     if state.vault().family().is_some() {
         return Err(ApiError::Conflict("this node already belongs to a family".into()));
+    }
+    if !state.inner.replication.peers().is_empty() {
+        return Err(ApiError::Conflict(
+            "this node joins its family through an enrolled peer; it cannot be claimed".into(),
+        ));
     }
     let code = state.setup_code();
     if !state.take_setup_code(&req.code) {

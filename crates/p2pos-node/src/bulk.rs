@@ -16,10 +16,11 @@ use crate::NodeError;
 pub fn import(dir: &Path, records: &[SignedRecord], blobs: &[(BlobId, Vec<u8>)]) -> Result<(), NodeError> {
     let bad = |why: String| NodeError::DataDir { path: dir.to_path_buf(), source: std::io::Error::other(why) };
     let mut db = p2pos_storage::db::open(&dir.join("p2pos.db"))?;
-    let mut vault = Vault::new();
+    let now = crate::records::now_ms();
+    let mut vault = Vault::new(p2pos_core::hlc::DEFAULT_MAX_DRIFT_MS);
     for (_, record) in crate::records::all(&db)? {
         if let Ok(v) = record.verify() {
-            let _ = vault.apply(&v);
+            let _ = vault.insert(&v, now);
         }
     }
     for (id, bytes) in blobs {
@@ -29,7 +30,6 @@ pub fn import(dir: &Path, records: &[SignedRecord], blobs: &[(BlobId, Vec<u8>)])
         std::fs::write(shard.join(&hex), bytes).map_err(|e| bad(e.to_string()))?;
     }
     let tx = db.transaction()?;
-    let now = crate::records::now_ms();
     for (id, bytes) in blobs {
         tx.execute(
             "INSERT OR IGNORE INTO blobs (id, size, added_ms) VALUES (?1, ?2, ?3)",
@@ -40,7 +40,7 @@ pub fn import(dir: &Path, records: &[SignedRecord], blobs: &[(BlobId, Vec<u8>)])
     for record in records {
         let verified = record.verify().map_err(|e| bad(e.to_string()))?;
         let body: Body = verified.parse().map_err(|e| bad(e.to_string()))?;
-        vault.apply(&verified).map_err(|e| bad(e.to_string()))?;
+        vault.admit(&verified, now).map_err(|e| bad(e.to_string()))?;
         let sig = B64.decode(&record.sig).map_err(|e| bad(e.to_string()))?;
         crate::records::append_in(&tx, &verified, &sig, &body, now)?;
     }

@@ -452,12 +452,7 @@ impl DataDir {
 
     /// The family this node serves, from its record log.
     pub fn family(&self) -> Result<Option<String>, crate::NodeError> {
-        let mut vault = family_vault::Vault::new();
-        for (_, record) in crate::records::all(&self.db)? {
-            if let Ok(verified) = record.verify() {
-                let _ = vault.apply(&verified);
-            }
-        }
+        let vault = crate::state::load_vault(&self.db, p2pos_core::hlc::DEFAULT_MAX_DRIFT_MS)?;
         Ok(vault.family().map(|f| f.to_string()))
     }
 

@@ -16,6 +16,25 @@ pub enum ApiError {
     Unauthorized,
     #[error("{0}")]
     Forbidden(String),
+    /// Signed in (or about to be), but not a current member of this node's family.
+    #[error("this identity is not a member of this node's family")]
+    NotAMember,
+    /// A vault rule refused a record; the rule is in the message.
+    #[error("record refused: {0}")]
+    RecordRefused(#[from] family_vault::PolicyError),
+    /// A record stamped too far ahead of this node's clock.
+    #[error(
+        "the record is stamped {ahead_ms} ms ahead of this node's clock (at most {max_ms} ms): check the clock of the device that signed it"
+    )]
+    ClockAhead { ahead_ms: u64, max_ms: u64 },
+    /// A record stamped too far behind this node's clock.
+    #[error(
+        "the record is stamped {behind_ms} ms before this node's clock (at most {max_ms} ms): check the clock of the device that signed it, and sign it again"
+    )]
+    ClockBehind { behind_ms: u64, max_ms: u64 },
+    /// Too many logins in progress from one address.
+    #[error("too many logins in progress from your address; try again in a minute")]
+    TooManyLogins,
     #[error("{0}")]
     Conflict(String),
     #[error("the upload is larger than the limit of {limit} bytes")]
@@ -43,7 +62,9 @@ impl ApiError {
             ApiError::NotFound(_) => StatusCode::NOT_FOUND,
             ApiError::BadRequest(_) => StatusCode::BAD_REQUEST,
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
-            ApiError::Forbidden(_) => StatusCode::FORBIDDEN,
+            ApiError::Forbidden(_) | ApiError::NotAMember | ApiError::RecordRefused(_) => StatusCode::FORBIDDEN,
+            ApiError::ClockAhead { .. } | ApiError::ClockBehind { .. } => StatusCode::BAD_REQUEST,
+            ApiError::TooManyLogins => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -59,6 +80,11 @@ impl ApiError {
             ApiError::BadRequest(_) => "bad_request",
             ApiError::Unauthorized => "unauthorized",
             ApiError::Forbidden(_) => "forbidden",
+            ApiError::NotAMember => "not_a_member",
+            ApiError::RecordRefused(_) => "record_refused",
+            ApiError::ClockAhead { .. } => "clock_ahead",
+            ApiError::ClockBehind { .. } => "clock_behind",
+            ApiError::TooManyLogins => "too_many_logins",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",

@@ -14,7 +14,6 @@
 
 use std::path::{Path, PathBuf};
 
-use family_vault::Vault;
 use rusqlite::{Connection, OpenFlags};
 use serde::Serialize;
 
@@ -96,12 +95,7 @@ pub fn export(data_dir: &Path, out: &Path) -> Result<ExportSummary, ExportError>
     }
     let db_path = data_dir.join("p2pos.db");
     let db = Connection::open_with_flags(&db_path, OpenFlags::SQLITE_OPEN_READ_ONLY | OpenFlags::SQLITE_OPEN_NO_MUTEX)?;
-    let mut vault = Vault::new();
-    for (_, record) in crate::records::all(&db)? {
-        if let Ok(verified) = record.verify() {
-            let _ = vault.apply(&verified);
-        }
-    }
+    let vault = crate::state::load_vault(&db, p2pos_core::hlc::DEFAULT_MAX_DRIFT_MS)?;
     let family = vault.family().ok_or(ExportError::NoFamily)?.to_string();
     std::fs::create_dir_all(out).map_err(io(out))?;
     let mut summary = ExportSummary::default();

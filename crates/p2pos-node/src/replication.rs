@@ -16,10 +16,8 @@ use axum::body::Body;
 use axum::extract::State;
 use axum::http::{HeaderValue, StatusCode};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
 use futures_util::TryStreamExt;
-use p2pos_core::{BlobId, NodeId, SignedRecord};
+use p2pos_core::{BlobId, NodeId};
 use p2pos_net::auth::{AuthError, ReplayGuard, SignedRequest};
 use p2pos_net::http::{BLOB_SIZE_HEADER, HttpTransport};
 use p2pos_net::wire::MAX_PAGE;
@@ -215,6 +213,8 @@ impl AppState {
                 rep.peers.write().unwrap_or_else(|p| p.into_inner()).insert(peer.node, peer.clone());
                 lock(&rep.http).remove(&peer.node);
                 tracing::info!(peer = %peer.node.short(), name = %peer.name, "replicating with a new peer");
+                // A node with an enrolled peer joins that peer's family: nobody can claim it.
+                self.forget_setup_code();
                 self.start_peer(peer.node).await?;
             }
         }
@@ -238,6 +238,7 @@ impl AppState {
         let rep = &self.inner.replication;
         rep.peers.write().unwrap_or_else(|p| p.into_inner()).insert(peer.node, peer.clone());
         lock(&rep.http).remove(&peer.node);
+        self.forget_setup_code();
         self.start_peer(peer.node).await
     }
 
@@ -415,6 +416,8 @@ fn refused(status: StatusCode, e: ServiceError) -> Response {
 fn auth_refusal(e: &AuthError) -> Response {
     let status = match e {
         AuthError::Malformed(_) => StatusCode::BAD_REQUEST,
+        AuthError::NotEnrolled(_) => StatusCode::FORBIDDEN,
+        AuthError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
         _ => StatusCode::UNAUTHORIZED,
     };
     refused(status, ServiceError::new(e.code(), e.to_string()))
@@ -431,8 +434,10 @@ fn service_refusal(e: ServiceError) -> Response {
 }
 
 fn check(state: &AppState, request: &SignedRequest) -> Result<(NodeId, PeerRequest), AuthError> {
-    let mut guard = lock(&state.inner.replication.guard);
-    guard.check(request, now_ms()).inspect_err(|e| {
+    let replication = &state.inner.replication;
+    let mut guard = lock(&replication.guard);
+    // The sender must be enrolled before anything of its request is remembered.
+    guard.check_from(request, now_ms(), |from| replication.is_peer(from)).inspect_err(|e| {
         tracing::info!(from = %request.from.short(), error = %e, "refused a peer request");
     })
 }
@@ -530,49 +535,29 @@ pub(crate) struct NodeLocal {
     pub(crate) state: AppState,
 }
 
-fn record_id(record: &SignedRecord) -> Option<[u8; 32]> {
-    let body = B64.decode(&record.body).ok()?;
-    let sig = B64.decode(&record.sig).ok()?;
-    Some(*blake3::Hasher::new().update(&body).update(&sig).finalize().as_bytes())
-}
-
 #[async_trait]
 impl Local for NodeLocal {
     async fn apply_records(&self, from: NodeId, entries: &[LogEntry]) -> Result<usize, String> {
-        let mut applied = 0;
+        let mut kept = 0;
         for entry in entries {
-            let record = entry.record();
-            let Some(id) = record_id(&record) else {
-                tracing::warn!(seq = entry.seq, peer = %from.short(), "skipped a record that is not valid base64");
-                continue;
-            };
-            let known = self
-                .state
-                .db(move |db| {
-                    db.query_row("SELECT 1 FROM records WHERE record_id = ?1", [id.as_slice()], |_| Ok(()))
-                        .optional()
-                        .map(|r| r.is_some())
-                })
-                .await
-                .map_err(|e| e.to_string())?;
-            if known {
-                continue;
-            }
-            match crate::records::accept(&self.state, record).await {
-                Ok(_) => applied += 1,
-                // Our own trouble (the database): stop here, the sync retries from this record.
-                Err(e @ ApiError::Internal(_)) => return Err(format!("storing record {}: {e}", entry.seq)),
-                // A record this node's rules refuse (forged, or not allowed) is skipped for good:
-                // it must not block everything after it. The vault would refuse it anyway.
-                Err(e) => {
-                    tracing::warn!(seq = entry.seq, peer = %from.short(), error = %e, "refused a replicated record")
+            match crate::records::ingest(&self.state, entry.record()).await {
+                Ok(Some(outcome)) => {
+                    kept += 1;
+                    // Kept either way: a refused record is judged again when what it needs
+                    // arrives, a held one when its time comes.
+                    if let family_vault::Outcome::Refused(e) = outcome {
+                        tracing::debug!(seq = entry.seq, peer = %from.short(), rule = e.kind(), "kept a record the rules refuse for now");
+                    }
                 }
+                Ok(None) => {}
+                // Our own trouble (the database): stop here, the sync retries from this record.
+                Err(e) => return Err(format!("storing record {}: {e}", entry.seq)),
             }
         }
-        if applied > 0 && self.state.vault().family().is_some() {
+        if kept > 0 && self.state.vault().family().is_some() {
             self.state.forget_setup_code();
         }
-        Ok(applied)
+        Ok(kept)
     }
 
     async fn peer_holds(&self, peer: NodeId, entries: &[BlobEntry]) -> Result<(), String> {
@@ -621,10 +606,13 @@ impl Local for NodeLocal {
         Ok(referenced.into_iter().map(|(id, size)| (id, size, held.contains(id.as_bytes()))).collect())
     }
 
-    async fn store_blob(&self, id: BlobId, size: u64, body: p2pos_net::ByteStream) -> Result<(), String> {
+    async fn store_blob(&self, id: BlobId, _declared: u64, body: p2pos_net::ByteStream) -> Result<(), String> {
         let stream = body.map_err(std::io::Error::other);
         let mut reader = StreamReader::new(stream);
-        let outcome = self.state.inner.blobs.put(id, &mut reader, size).await.map_err(|e| e.to_string())?;
+        // A record's declared size is not trusted as the cap: a lying record must not stop a blob
+        // from replicating. The blob's id (its BLAKE3) is what proves the bytes.
+        let cap = self.state.inner.config.max_upload_bytes;
+        let outcome = self.state.inner.blobs.put(id, &mut reader, cap).await.map_err(|e| e.to_string())?;
         crate::blobs::record_presence(&self.state, id, outcome.size()).await.map_err(|e| e.to_string())
     }
 }

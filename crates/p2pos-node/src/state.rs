@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::time::Duration;
 
 use family_vault::Vault;
-use p2pos_core::{IdentityId, NodeId, SignedRecord};
+use p2pos_core::{IdentityId, NodeId};
 use p2pos_storage::{BlobStore, FsBlobStore};
 use rusqlite::Connection;
 
@@ -32,6 +32,17 @@ pub struct NodeConfig {
     pub cors_origins: Vec<String>,
     /// Replication with the family's other nodes.
     pub replication: crate::replication::ReplicationConfig,
+    /// How far ahead of this node's clock a record may be stamped. Clients' records beyond it are
+    /// refused (`clock_ahead`); peers' are held until their time. Default 60 s.
+    pub max_record_ahead: Duration,
+    /// How far behind this node's clock a client's record may be stamped (`clock_behind`), so a
+    /// removed member cannot backdate records past the window. Default 10 min.
+    pub max_record_behind: Duration,
+    /// Logins in progress (unanswered challenges) one client address may hold. Default 16.
+    pub max_pending_logins_per_address: usize,
+    /// The bearer token `/metrics` asks for. Default none: `/metrics` then answers only
+    /// loopback clients that came through no proxy.
+    pub metrics_token: Option<String>,
 }
 
 impl NodeConfig {
@@ -45,6 +56,10 @@ impl NodeConfig {
             max_upload_bytes: 2 << 30,
             cors_origins: Vec::new(),
             replication: crate::replication::ReplicationConfig::default(),
+            max_record_ahead: Duration::from_secs(60),
+            max_record_behind: Duration::from_secs(600),
+            max_pending_logins_per_address: 16,
+            metrics_token: None,
         }
     }
 }
@@ -69,6 +84,8 @@ pub enum NodeError {
 pub(crate) struct Challenge {
     pub(crate) identity: IdentityId,
     pub(crate) expires_ms: u64,
+    /// Who asked: a client address, counted against its limit of logins in progress.
+    pub(crate) client: Option<std::net::IpAddr>,
 }
 
 /// Counters for `/metrics`.
@@ -126,15 +143,10 @@ impl AppState {
         let node_id = NodeId::from_verifying_key(&node_key.verifying_key());
         let blobs = FsBlobStore::open(&dir).await?;
         let db = p2pos_storage::db::open(&dir.join("p2pos.db"))?;
-        let mut vault = Vault::new();
-        for (seq, record) in records::all(&db)? {
-            match record.verify().map_err(|e| e.to_string()).and_then(|v| vault.apply(&v).map_err(|e| e.to_string())) {
-                Ok(_) => {}
-                Err(e) => tracing::warn!(seq, error = %e, "a stored record no longer applies; skipped"),
-            }
-        }
-        let setup_code = vault.family().is_none().then(new_setup_code);
+        let vault = load_vault(&db, config.max_record_ahead.as_millis() as u64)?;
         let replication = crate::replication::Replication::load(&db, node_id, &config.replication)?;
+        // A node that joins its family through an enrolled peer cannot be claimed by anyone.
+        let setup_code = (vault.family().is_none() && replication.peers().is_empty()).then(new_setup_code);
         record_settings(&db, &config.replication)?;
         let inner = Inner {
             metrics: Metrics::default(),
@@ -202,18 +214,39 @@ impl AppState {
             .map_err(Into::into)
     }
 
-    /// Rebuilds the vault from the log (after a write that failed half-way).
-    pub(crate) async fn reload_vault(&self) -> Result<(), crate::ApiError> {
-        let all: Vec<(i64, SignedRecord)> = self.db(|db| records::all(db)).await?;
-        let mut vault = Vault::new();
-        for (_, record) in all {
-            if let Ok(v) = record.verify() {
-                let _ = vault.apply(&v);
-            }
-        }
-        *self.vault_mut() = vault;
-        Ok(())
+    /// Runs `f` with the vault (to change it) and the database, both locked, off the async
+    /// threads: a record is judged, folded and appended to the log as one step, so the log's
+    /// order is the order the vault saw. Lock order: the vault, then the database.
+    pub(crate) async fn write<T: Send + 'static>(
+        &self,
+        f: impl FnOnce(&mut Vault, &mut Connection) -> Result<T, crate::ApiError> + Send + 'static,
+    ) -> Result<T, crate::ApiError> {
+        let state = self.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut vault = state.vault_mut();
+            let mut db = lock(&state.inner.db);
+            f(&mut vault, &mut db)
+        })
+        .await
+        .map_err(crate::ApiError::internal)?
     }
+}
+
+/// Folds the stored log: every record is kept, whatever the rules say of it today (a refused
+/// record is judged again when what it needs arrives; a future one waits for its time).
+pub(crate) fn load_vault(db: &Connection, max_ahead_ms: u64) -> rusqlite::Result<Vault> {
+    let mut vault = Vault::new(max_ahead_ms);
+    let now = records::now_ms();
+    for (seq, record) in records::all(db)? {
+        let kept = record
+            .verify()
+            .map_err(|e| e.to_string())
+            .and_then(|v| vault.insert(&v, now).map(|_| ()).map_err(|e| e.to_string()));
+        if let Err(e) = kept {
+            tracing::warn!(seq, error = %e, "a stored record can never belong to this vault; skipped");
+        }
+    }
+    Ok(vault)
 }
 
 /// Remember the name, hub and public URL this node runs with, for the enrolment commands.

@@ -47,7 +47,10 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Starts a login: a single-use nonce for this identity, valid for 2 minutes. */
+        /**
+         * Starts a login: a single-use nonce for this identity, valid for 2 minutes. One client address
+         *     may hold only a few at once, so no client can crowd out the others' logins.
+         */
         post: operations["challenge"];
         delete?: never;
         options?: never;
@@ -98,7 +101,11 @@ export interface paths {
         };
         get?: never;
         put?: never;
-        /** Completes a login with the signed challenge; sets the `p2pos_session` cookie. */
+        /**
+         * Completes a login with the signed challenge; sets the `p2pos_session` cookie. Only current
+         *     members of the family get a session: anyone else, on a claimed node or not, gets 403
+         *     `not_a_member` (a node is claimed with `/v1/setup`, which needs no session).
+         */
         post: operations["verify"];
         delete?: never;
         options?: never;
@@ -229,7 +236,11 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** The family's records after `since`, for members: clients fold them into their own view. */
+        /**
+         * The family's records after `since` that you may read: the family's and members' records, and
+         *     the records of albums shared with you, that the vault's rules applied. Clients fold them into
+         *     their own view.
+         */
         get: operations["list"];
         put?: never;
         /** Submits a signed record (signed by the signed-in identity); the vault's rules decide. */
@@ -580,7 +591,7 @@ export interface operations {
                     "application/json": components["schemas"]["ErrorBody"];
                 };
             };
-            409: {
+            429: {
                 headers: {
                     [name: string]: unknown;
                 };
@@ -665,6 +676,14 @@ export interface operations {
                 };
             };
             401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };
