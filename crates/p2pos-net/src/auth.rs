@@ -1,11 +1,12 @@
 //! Signed node-to-node requests. No shared secret anywhere: the sender signs
 //! `p2pos-peer-v1|<from>|<to>|<ts_ms>|<nonce>|<body>` with its node key, where `body` is the JSON of
 //! the [`PeerRequest`]. The receiver checks the signature (`verify_strict`), that it is the `to`,
-//! that the timestamp is within the allowed skew of its own clock, and that it has not seen the
-//! nonce before ([`ReplayGuard`], sans-IO: the caller passes the time). Whether `from` is an
-//! enrolled peer is the receiver's policy, decided after this.
+//! that the timestamp is within the allowed skew of its own clock, that `from` may talk to it at
+//! all (an enrolled peer: the receiver's policy, passed in), and that it has not seen the nonce
+//! before ([`ReplayGuard`], sans-IO: the caller passes the time). Only a request that passed every
+//! other check is remembered, so strangers cannot fill the guard, and each sender has its own cap.
 
-use std::collections::{HashSet, VecDeque};
+use std::collections::{HashMap, HashSet, VecDeque};
 
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD as B64;
@@ -17,6 +18,16 @@ use crate::wire::PeerRequest;
 
 /// How far a request's timestamp may be from the receiver's clock. Default 5 minutes.
 pub const DEFAULT_MAX_SKEW_MS: u64 = 5 * 60 * 1000;
+
+/// Nonces one sender may have remembered at once: its requests of the last ~5 minutes (a nonce is
+/// kept until its timestamp is out of the skew window). 65,536 in 5 minutes is over 200 requests
+/// a second, sustained; a sender beyond it is refused (`too_many_requests`) until older nonces
+/// expire, never by forgetting a nonce (that would let a captured request be replayed).
+pub const MAX_NONCES_PER_SENDER: usize = 65_536;
+
+/// Nonces remembered at once, all senders together (about 120 MB at most): reached only if many
+/// senders are each near their cap; then every sender is refused for a while.
+pub const MAX_NONCES: usize = 1_000_000;
 
 /// A request as it travels: who to whom, when, a nonce, the request's JSON, and the signature.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -47,6 +58,10 @@ pub enum AuthError {
     BadSignature(NodeId),
     #[error("malformed request: {0}")]
     Malformed(String),
+    #[error("node {0} is not enrolled here")]
+    NotEnrolled(NodeId),
+    #[error("too many requests from {0} in the last minutes; try again shortly")]
+    TooManyRequests(NodeId),
 }
 
 impl AuthError {
@@ -58,6 +73,8 @@ impl AuthError {
             AuthError::Replayed => "replayed",
             AuthError::BadSignature(_) => "bad_signature",
             AuthError::Malformed(_) => "bad_request",
+            AuthError::NotEnrolled(_) => "not_enrolled",
+            AuthError::TooManyRequests(_) => "too_many_requests",
         }
     }
 }
@@ -79,15 +96,20 @@ pub fn sign_request(key: &SigningKey, to: NodeId, now_ms: u64, request: &PeerReq
 
 /// Checks signed requests for one receiving node and remembers nonces long enough that a replay
 /// inside the skew window is caught: a nonce is kept until its timestamp is out of the window.
+/// Memory is bounded per sender ([`MAX_NONCES_PER_SENDER`]) and in all ([`MAX_NONCES`]), and
+/// only senders the caller accepts are remembered ([`ReplayGuard::check_from`]).
 #[derive(Debug)]
 pub struct ReplayGuard {
     me: NodeId,
     max_skew_ms: u64,
     seen: HashSet<(NodeId, String)>,
     /// (forget after, key), in insertion order; timestamps are bounded by now + skew, so the
-    /// front is always among the oldest.
+    /// front is always among the oldest (an entry behind it may be kept a little longer).
     order: VecDeque<(u64, (NodeId, String))>,
-    capacity: usize,
+    /// How many of `seen` each sender has.
+    per_sender: HashMap<NodeId, usize>,
+    max_per_sender: usize,
+    max_total: usize,
 }
 
 impl ReplayGuard {
@@ -96,12 +118,43 @@ impl ReplayGuard {
     }
 
     pub fn with_skew(me: NodeId, max_skew_ms: u64) -> Self {
-        Self { me, max_skew_ms, seen: HashSet::new(), order: VecDeque::new(), capacity: 1_000_000 }
+        Self {
+            me,
+            max_skew_ms,
+            seen: HashSet::new(),
+            order: VecDeque::new(),
+            per_sender: HashMap::new(),
+            max_per_sender: MAX_NONCES_PER_SENDER,
+            max_total: MAX_NONCES,
+        }
     }
 
-    /// Verify `request` at `now_ms`; on success returns the sender and the parsed request, and
-    /// remembers the nonce.
+    /// Verify `request` at `now_ms` from a sender `accepted` says may talk to this node (an
+    /// enrolled peer; the peer a channel is bound to). Checks, in order: the recipient, the clock,
+    /// the signature, the sender (`not_enrolled`), the nonce, the body, the caps; only a request
+    /// that passed them all is remembered. On success returns the sender and the parsed request.
+    pub fn check_from(
+        &mut self,
+        request: &SignedRequest,
+        now_ms: u64,
+        accepted: impl FnOnce(&NodeId) -> bool,
+    ) -> Result<(NodeId, PeerRequest), AuthError> {
+        self.verify(request, now_ms)?;
+        if !accepted(&request.from) {
+            return Err(AuthError::NotEnrolled(request.from));
+        }
+        self.remember(request, now_ms)
+    }
+
+    /// [`ReplayGuard::check_from`] for a caller that accepts any sender whose signature verifies
+    /// and decides about it afterwards. Each sender's nonces are still capped, but a caller that
+    /// knows whom it serves should say so with `check_from`: then nothing of a stranger is kept.
     pub fn check(&mut self, request: &SignedRequest, now_ms: u64) -> Result<(NodeId, PeerRequest), AuthError> {
+        self.check_from(request, now_ms, |_| true)
+    }
+
+    /// Everything about `request` that needs no memory: recipient, clock, signature.
+    fn verify(&self, request: &SignedRequest, now_ms: u64) -> Result<(), AuthError> {
         if request.to != self.me {
             return Err(AuthError::WrongRecipient(request.to));
         }
@@ -118,6 +171,12 @@ impl ReplayGuard {
             .ok_or_else(|| AuthError::Malformed("signature is not 64 bytes of base64".into()))?;
         let message = signed_message(&request.from, &request.to, request.ts_ms, &request.nonce, &request.body);
         key.verify_strict(&message, &sig).map_err(|_| AuthError::BadSignature(request.from))?;
+        Ok(())
+    }
+
+    /// The nonce, the body and the caps of a verified request from an accepted sender; remembers
+    /// the nonce when all pass.
+    fn remember(&mut self, request: &SignedRequest, now_ms: u64) -> Result<(NodeId, PeerRequest), AuthError> {
         if request.nonce.len() > 64 {
             return Err(AuthError::Malformed("nonce too long".into()));
         }
@@ -128,14 +187,13 @@ impl ReplayGuard {
         }
         let parsed: PeerRequest =
             serde_json::from_str(&request.body).map_err(|e| AuthError::Malformed(format!("body: {e}")))?;
-        if self.order.len() >= self.capacity {
-            // A flood of valid requests: forget the oldest (their timestamps will soon be stale).
-            if let Some((_, old)) = self.order.pop_front() {
-                self.seen.remove(&old);
-            }
+        let mine = self.per_sender.get(&request.from).copied().unwrap_or(0);
+        if mine >= self.max_per_sender || self.seen.len() >= self.max_total {
+            return Err(AuthError::TooManyRequests(request.from));
         }
         self.seen.insert(entry.clone());
         self.order.push_back((request.ts_ms.saturating_add(self.max_skew_ms), entry));
+        self.per_sender.insert(request.from, mine + 1);
         Ok((request.from, parsed))
     }
 
@@ -146,6 +204,12 @@ impl ReplayGuard {
             }
             if let Some((_, key)) = self.order.pop_front() {
                 self.seen.remove(&key);
+                if let Some(count) = self.per_sender.get_mut(&key.0) {
+                    *count = count.saturating_sub(1);
+                    if *count == 0 {
+                        self.per_sender.remove(&key.0);
+                    }
+                }
             }
         }
     }
@@ -216,6 +280,57 @@ mod tests {
         let fresh = sign_request(&oak, id(&pine), late, &PeerRequest::Hello);
         guard.check(&fresh, late).unwrap();
         assert_eq!(guard.remembered(), 1);
+    }
+
+    #[test]
+    fn a_flood_from_unknown_keys_leaves_the_guard_empty() {
+        let (oak, pine) = (key(1), key(2));
+        let mut guard = ReplayGuard::new(id(&pine));
+        let enrolled = |from: &NodeId| *from == id(&oak);
+        let now = 10_000_000;
+        // Anyone can make a key and sign valid requests with it: none of them is remembered.
+        for n in 0..2_000u32 {
+            let stranger = SigningKey::from_bytes(&seed(n));
+            let request = sign_request(&stranger, id(&pine), now, &PeerRequest::Hello);
+            assert_eq!(guard.check_from(&request, now, enrolled), Err(AuthError::NotEnrolled(id(&stranger))));
+        }
+        assert_eq!(guard.remembered(), 0, "strangers' nonces fill the guard");
+        // The enrolled peer is served, once per request.
+        let hello = sign_request(&oak, id(&pine), now, &PeerRequest::Hello);
+        assert_eq!(guard.check_from(&hello, now, enrolled).unwrap(), (id(&oak), PeerRequest::Hello));
+        assert_eq!(guard.check_from(&hello, now, enrolled), Err(AuthError::Replayed));
+        assert_eq!(guard.remembered(), 1);
+    }
+
+    #[test]
+    fn a_sender_over_its_cap_is_refused_until_its_nonces_expire_and_others_are_not() {
+        let (oak, elm, pine) = (key(1), key(3), key(2));
+        let mut guard = ReplayGuard::with_skew(id(&pine), 1_000);
+        guard.max_per_sender = 3;
+        let now = 50_000;
+        let first = sign_request(&oak, id(&pine), now, &PeerRequest::Hello);
+        guard.check(&first, now).unwrap();
+        for i in 1..3 {
+            guard.check(&sign_request(&oak, id(&pine), now + i, &PeerRequest::Hello), now + i).unwrap();
+        }
+        let fourth = sign_request(&oak, id(&pine), now + 3, &PeerRequest::Hello);
+        assert_eq!(guard.check(&fourth, now + 3), Err(AuthError::TooManyRequests(id(&oak))));
+        // Nothing was forgotten to make room: the first request is still a replay.
+        assert_eq!(guard.check(&first, now + 3), Err(AuthError::Replayed));
+        // Another sender has its own allowance.
+        guard.check(&sign_request(&elm, id(&pine), now + 3, &PeerRequest::Hello), now + 3).unwrap();
+        assert_eq!(guard.remembered(), 4);
+        // Once its nonces are stale, oak is served again.
+        let later = now + 2_100;
+        guard.check(&sign_request(&oak, id(&pine), later, &PeerRequest::Hello), later).unwrap();
+        assert_eq!(guard.remembered(), 1);
+    }
+
+    /// 32 distinct bytes for key number `n`.
+    fn seed(n: u32) -> [u8; 32] {
+        let mut seed = [7u8; 32];
+        seed[..4].copy_from_slice(&n.to_be_bytes());
+        seed
     }
 
     #[test]
