@@ -93,7 +93,8 @@ pub(crate) async fn record_presence(state: &AppState, id: BlobId, size: u64) -> 
         .await
 }
 
-/// `bytes=a-b`, `bytes=a-`, or `bytes=-n` (the last n bytes); one range only.
+/// `bytes=a-b`, `bytes=a-`, or `bytes=-n` (the last n bytes); one range only. An end past the
+/// blob is clamped to its last byte (RFC 9110 §14.1.2); only a start past the end is refused.
 fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, Option<u64>)>, ApiError> {
     let Some(value) = headers.get(header::RANGE) else { return Ok(None) };
     let bad = || ApiError::RangeNotSatisfiable("one range, as bytes=start-end, is supported".into());
@@ -107,7 +108,7 @@ fn parse_range(headers: &HeaderMap, size: u64) -> Result<Option<(u64, Option<u64
         (start, "") => Ok(Some((start.parse().map_err(|_| bad())?, None))),
         (start, end) => {
             let end: u64 = end.parse().map_err(|_| bad())?;
-            Ok(Some((start.parse().map_err(|_| bad())?, Some(end.saturating_add(1)))))
+            Ok(Some((start.parse().map_err(|_| bad())?, Some(end.saturating_add(1).min(size)))))
         }
     }
 }

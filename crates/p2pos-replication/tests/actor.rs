@@ -202,3 +202,15 @@ async fn a_blob_whose_bytes_do_not_match_its_id_is_refused_and_reported() {
     }
     panic!("the corrupt blob never failed");
 }
+
+/// A member's record once declared a blob 1 byte long (issue 12): the fetch must not trust it.
+#[tokio::test]
+async fn a_record_that_lies_about_a_blobs_size_does_not_stop_it_replicating() {
+    let (id, bytes) = blob(9, 200_000);
+    let peer = Arc::new(FakePeer { blobs: HashMap::from([(id, bytes.clone())]), ..Default::default() });
+    let store = Arc::new(Store { wanted: vec![(id, 1)], ..Default::default() });
+    let replicator = Replicator::spawn(PlannerConfig::default(), store.clone(), Arc::new(Fake(peer)));
+    replicator.add_peer(node(2), Cursors::default(), vec![]);
+    until("the blob to arrive despite the lie", || store.blobs.lock().unwrap().contains_key(&id)).await;
+    assert_eq!(store.blobs.lock().unwrap()[&id], bytes);
+}

@@ -304,6 +304,18 @@ pub struct NodeArgs {
     /// Session lifetime, in hours [default: 12].
     #[arg(long, env = "P2POS_SESSION_HOURS")]
     pub session_hours: Option<u64>,
+    /// How far ahead of this node's clock a record may be stamped, in seconds: a client's record
+    /// beyond it is refused, a peer's is held until its time [default: 60].
+    #[arg(long, env = "P2POS_RECORD_AHEAD_SECS", value_name = "SECS")]
+    pub record_ahead_secs: Option<u64>,
+    /// How far behind this node's clock a client's record may be stamped, in seconds (closes
+    /// backdating by removed members) [default: 600].
+    #[arg(long, env = "P2POS_RECORD_BEHIND_SECS", value_name = "SECS")]
+    pub record_behind_secs: Option<u64>,
+    /// The bearer token `/metrics` asks for [default: none; then only clients on this machine
+    /// that came through no proxy may read `/metrics`].
+    #[arg(long, env = "P2POS_METRICS_TOKEN", value_name = "TOKEN", hide_env_values = true)]
+    pub metrics_token: Option<String>,
     /// An origin (scheme://host:port) allowed to call the API from another site, with cookies
     /// (repeatable) [default: none, CORS off].
     #[arg(long = "cors-origin", value_name = "ORIGIN")]

@@ -32,6 +32,9 @@ struct ConfigFile {
     max_upload_bytes: Option<u64>,
     session_hours: Option<u64>,
     cors_origins: Option<Vec<String>>,
+    record_ahead_secs: Option<u64>,
+    record_behind_secs: Option<u64>,
+    metrics_token: Option<String>,
     name: Option<String>,
     hub: Option<String>,
     public_url: Option<String>,
@@ -71,6 +74,13 @@ pub(crate) fn node_config(args: NodeArgs) -> Result<NodeConfig> {
     if let Some(hours) = args.session_hours.or(file.session_hours) {
         config.session_ttl = std::time::Duration::from_secs(hours * 3600);
     }
+    if let Some(secs) = args.record_ahead_secs.or(file.record_ahead_secs) {
+        config.max_record_ahead = std::time::Duration::from_secs(secs);
+    }
+    if let Some(secs) = args.record_behind_secs.or(file.record_behind_secs) {
+        config.max_record_behind = std::time::Duration::from_secs(secs);
+    }
+    config.metrics_token = args.metrics_token.or(file.metrics_token).filter(|t| !t.is_empty());
     config.cors_origins =
         if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
     let rep = &mut config.replication;

@@ -1,0 +1,392 @@
+//! The attacks of issue 12 against a node's HTTP API, each as the attacker would try it, and what
+//! the node does instead. (The vault's own rules are in `crates/family-vault/tests/attacks.rs`.)
+
+#![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+use std::net::SocketAddr;
+
+use axum::body::Body;
+use axum::extract::ConnectInfo;
+use axum::http::{Request, StatusCode, header};
+use base64::Engine as _;
+use base64::engine::general_purpose::STANDARD as B64;
+use http_body_util::BodyExt;
+use p2pos_core::{BlobId, Identity, NodeId, SignedRecord};
+use p2pos_node::enroll::{DataDir, pin};
+use p2pos_node::replication::PeerInfo;
+use p2pos_node::{AppState, NodeConfig, login_message, router};
+use serde_json::{Value, json};
+use tower::ServiceExt;
+
+const ORIGIN: &str = "http://127.0.0.1:7700";
+const FAMILY: &str = "riverfamilyaaaaaaaaaaaaaaa";
+const SUMMER: &str = "summeraaaaaaaaaaaaaaaaaaaa";
+const WINTER: &str = "winteraaaaaaaaaaaaaaaaaaaa";
+const META: &str = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
+
+fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+struct Reply {
+    status: StatusCode,
+    headers: axum::http::HeaderMap,
+    body: Vec<u8>,
+}
+
+impl Reply {
+    fn json(&self) -> Value {
+        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
+    }
+    fn error(&self) -> (StatusCode, String) {
+        (self.status, self.json()["error"].as_str().unwrap_or_default().to_string())
+    }
+}
+
+struct Node {
+    state: AppState,
+    data: tempfile::TempDir,
+    clock: u64,
+}
+
+impl Node {
+    async fn new() -> Self {
+        let data = tempfile::tempdir().unwrap();
+        let config = NodeConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
+        Self { state: AppState::open(config).await.unwrap(), data, clock: now_ms() - 30_000 }
+    }
+
+    async fn call(&self, request: Request<Body>) -> Reply {
+        let response = router(self.state.clone()).oneshot(request).await.unwrap();
+        let status = response.status();
+        let headers = response.headers().clone();
+        Reply { status, headers, body: response.into_body().collect().await.unwrap().to_bytes().to_vec() }
+    }
+
+    /// A request as it arrives from `from` over TCP (the node's server adds the peer address).
+    fn request(
+        method: &str,
+        path: &str,
+        cookie: Option<&str>,
+        from: Option<SocketAddr>,
+    ) -> axum::http::request::Builder {
+        let mut req = Request::builder()
+            .method(method)
+            .uri(path)
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::CONTENT_TYPE, "application/json");
+        if let Some(c) = cookie {
+            req = req.header(header::COOKIE, c);
+        }
+        if let Some(addr) = from {
+            req = req.extension(ConnectInfo(addr));
+        }
+        req
+    }
+
+    async fn post(&self, path: &str, cookie: Option<&str>, body: Value) -> Reply {
+        self.call(Self::request("POST", path, cookie, None).body(Body::from(body.to_string())).unwrap()).await
+    }
+
+    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
+        self.call(Self::request("GET", path, cookie, None).body(Body::empty()).unwrap()).await
+    }
+
+    async fn try_login_from(&self, who: &Identity, from: Option<SocketAddr>) -> Reply {
+        let challenge = json!({"identity": who.id()}).to_string();
+        let c = self
+            .call(Self::request("POST", "/v1/auth/challenge", None, from).body(Body::from(challenge)).unwrap())
+            .await;
+        assert_eq!(c.status, StatusCode::OK, "{:?}", c.json());
+        let c = c.json();
+        let nonce = c["nonce"].as_str().unwrap();
+        let sig =
+            B64.encode(who.sign(login_message(ORIGIN, nonce, c["expires_ms"].as_u64().unwrap()).as_bytes()).to_bytes());
+        let verify = json!({"identity": who.id(), "nonce": nonce, "sig": sig}).to_string();
+        self.call(Self::request("POST", "/v1/auth/verify", None, from).body(Body::from(verify)).unwrap()).await
+    }
+
+    async fn login(&self, who: &Identity) -> String {
+        let reply = self.try_login_from(who, None).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+        reply.headers[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string()
+    }
+
+    fn record(&mut self, who: &Identity, mut body: Value) -> Value {
+        self.clock += 1;
+        body["v"] = json!(1);
+        body["family"] = json!(FAMILY);
+        body["hlc"] = json!({"wall_ms": self.clock, "counter": 0});
+        serde_json::to_value(SignedRecord::sign(who, &body).unwrap()).unwrap()
+    }
+
+    async fn founded(&mut self, admin: &Identity) -> String {
+        let code = self.state.setup_code().expect("a fresh node has a setup code");
+        let records = vec![self.record(admin, json!({"type": "family"})), self.record(admin, member(admin, "admin"))];
+        let reply = self.post("/v1/setup", None, json!({"code": code, "records": records})).await;
+        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
+        self.login(admin).await
+    }
+
+    async fn ok(&mut self, cookie: &str, who: &Identity, body: Value) {
+        let record = self.record(who, body);
+        let reply = self.post("/v1/records", Some(cookie), record).await;
+        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    }
+
+    async fn put_blob(&self, cookie: &str, bytes: &[u8]) -> BlobId {
+        let id = BlobId::of(bytes);
+        let req = Request::put(format!("/v1/blobs/{id}"))
+            .header(header::CONTENT_TYPE, "application/octet-stream")
+            .header(header::ORIGIN, ORIGIN)
+            .header(header::COOKIE, cookie)
+            .body(Body::from(bytes.to_vec()))
+            .unwrap();
+        let status = self.call(req).await.status;
+        assert!(status == StatusCode::CREATED || status == StatusCode::OK, "{status}");
+        id
+    }
+}
+
+fn member(who: &Identity, role: &str) -> Value {
+    json!({"type": "member", "member": who.id(), "role": role, "recipient": who.recipient().to_string(), "removed": false})
+}
+
+fn photo(id: &str, album: &str, blob: BlobId, size: usize) -> Value {
+    json!({"type": "photo", "photo": id, "album": album, "epoch": 0, "blob": blob, "size": size,
+           "thumb": null, "thumb_size": null, "meta": META, "deleted": false})
+}
+
+/// Ann founds the family with two albums; Ben holds Summer only.
+async fn river() -> (Node, Identity, String, Identity, String) {
+    let mut node = Node::new().await;
+    let (ann, ben) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let ann_c = node.founded(&ann).await;
+    node.ok(&ann_c, &ann, member(&ben, "member")).await;
+    for album in [SUMMER, WINTER] {
+        let key = Identity::generate().unwrap().recipient().to_string();
+        let body =
+            json!({"type": "album", "album": album, "epoch": 0, "recipient": key, "meta": META, "deleted": false});
+        node.ok(&ann_c, &ann, body).await;
+        node.ok(
+            &ann_c,
+            &ann,
+            json!({"type": "grant", "album": album, "member": ann.id(), "epoch": 0, "key": META, "revoked": false}),
+        )
+        .await;
+    }
+    node.ok(
+        &ann_c,
+        &ann,
+        json!({"type": "grant", "album": SUMMER, "member": ben.id(), "epoch": 0, "key": META, "revoked": false}),
+    )
+    .await;
+    let ben_c = node.login(&ben).await;
+    (node, ann, ann_c, ben, ben_c)
+}
+
+#[tokio::test]
+async fn a_stranger_cannot_claim_a_node_without_its_setup_code() {
+    let mut node = Node::new().await;
+    let (mallory, owner) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    // Mallory reaches the unclaimed node first: she signs in, then posts a family and makes
+    // herself its admin.
+    let login = node.try_login_from(&mallory, None).await;
+    assert_eq!(login.error(), (StatusCode::FORBIDDEN, "not_a_member".into()), "no session for a non-member");
+    assert!(!login.headers.contains_key(header::SET_COOKIE));
+    let cookie =
+        login.headers.get(header::SET_COOKIE).map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
+    for body in [json!({"type": "family"}), member(&mallory, "admin")] {
+        let record = node.record(&mallory, body);
+        let reply = node.post("/v1/records", cookie.as_deref(), record).await;
+        assert_ne!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    }
+    assert_eq!(node.get("/v1/health", None).await.json()["claimed"], false);
+    // The owner, at the console, still claims it with the code.
+    node.founded(&owner).await;
+}
+
+#[tokio::test]
+async fn a_family_record_is_only_taken_by_setup() {
+    let (mut node, ann, ann_c, _, _) = river().await;
+    let second = node.record(&ann, json!({"type": "family"}));
+    assert_eq!(
+        node.post("/v1/records", Some(&ann_c), second).await.error(),
+        (StatusCode::FORBIDDEN, "forbidden".into())
+    );
+}
+
+#[tokio::test]
+async fn a_joining_node_cannot_be_claimed_by_anyone() {
+    let data = tempfile::tempdir().unwrap();
+    let oak = NodeId::from_verifying_key(&ed25519_dalek::SigningKey::from_bytes(&[3; 32]).verifying_key());
+    pin(
+        &DataDir::open(data.path()).unwrap().db,
+        &PeerInfo { node: oak, name: "Oak".into(), base_url: None, added_ms: 1 },
+    )
+    .unwrap();
+    let mut pine = Node {
+        state: AppState::open(NodeConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf()))
+            .await
+            .unwrap(),
+        data,
+        clock: now_ms(),
+    };
+    assert_eq!(pine.state.setup_code(), None, "no setup code is printed");
+    let mallory = Identity::generate().unwrap();
+    let records =
+        vec![pine.record(&mallory, json!({"type": "family"})), pine.record(&mallory, member(&mallory, "admin"))];
+    for code in ["", "ABCDE-FGHJK"] {
+        let reply = pine.post("/v1/setup", None, json!({"code": code, "records": records})).await;
+        assert_eq!(reply.error(), (StatusCode::CONFLICT, "conflict".into()), "{:?}", reply.json());
+    }
+    let _ = &pine.data;
+}
+
+#[tokio::test]
+async fn a_member_reads_not_one_byte_of_an_album_not_shared_with_him() {
+    let (mut node, ann, ann_c, ben, ben_c) = river().await;
+    let winter_bytes = b"ann's winter ciphertext".to_vec();
+    let winter_blob = node.put_blob(&ann_c, &winter_bytes).await;
+    node.ok(&ann_c, &ann, photo("winterphotoaaaaaaaaaaaaaaa", WINTER, winter_blob, winter_bytes.len())).await;
+
+    // 1. Ben reads the log: Winter's records (and its blob id) are not in it.
+    let log = node.get("/v1/records?since=0&limit=10000", Some(&ben_c)).await;
+    assert_eq!(log.status, StatusCode::OK);
+    let text = String::from_utf8(log.body.clone()).unwrap();
+    let bodies: Vec<String> = log
+        .json()
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| String::from_utf8(B64.decode(e["record"]["body"].as_str().unwrap()).unwrap()).unwrap())
+        .collect();
+    assert!(bodies.iter().all(|b| !b.contains(WINTER) && !b.contains(&winter_blob.to_string())), "{bodies:?}");
+    assert!(bodies.iter().any(|b| b.contains(SUMMER)), "Ben does see his own album: {text}");
+    // 2. He points a Summer photo at Winter's blob (had he learnt its id elsewhere)...
+    let stolen = node.record(&ben, photo("benphotoaaaaaaaaaaaaaaaaaa", SUMMER, winter_blob, winter_bytes.len()));
+    assert_eq!(
+        node.post("/v1/records", Some(&ben_c), stolen).await.error(),
+        (StatusCode::FORBIDDEN, "record_refused".into())
+    );
+    // 3. ...and asks for the blob: refused, as is the album.
+    assert_eq!(node.get(&format!("/v1/blobs/{winter_blob}"), Some(&ben_c)).await.status, StatusCode::FORBIDDEN);
+    assert_eq!(node.get(&format!("/v1/albums/{WINTER}"), Some(&ben_c)).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn records_stamped_far_from_the_nodes_clock_are_refused() {
+    let (mut node, _, _, ben, ben_c) = river().await;
+    let bytes = b"a summer photo".to_vec();
+    let blob = node.put_blob(&ben_c, &bytes).await;
+    let mut body = photo("benphotoaaaaaaaaaaaaaaaaaa", SUMMER, blob, bytes.len());
+    body["v"] = json!(1);
+    body["family"] = json!(FAMILY);
+    for (wall_ms, code) in
+        [(u64::MAX, "clock_ahead"), (now_ms() + 5 * 60_000, "clock_ahead"), (now_ms() - 3_600_000, "clock_behind")]
+    {
+        body["hlc"] = json!({"wall_ms": wall_ms, "counter": 0});
+        let record = serde_json::to_value(SignedRecord::sign(&ben, &body).unwrap()).unwrap();
+        let reply = node.post("/v1/records", Some(&ben_c), record).await;
+        assert_eq!(reply.error(), (StatusCode::BAD_REQUEST, code.into()), "{:?}", reply.json());
+    }
+    // Nothing was kept: the same photo, stamped now, is accepted as new.
+    node.ok(&ben_c, &ben, photo("benphotoaaaaaaaaaaaaaaaaaa", SUMMER, blob, bytes.len())).await;
+}
+
+#[tokio::test]
+async fn a_record_that_lies_about_a_stored_blobs_size_is_refused() {
+    let (mut node, _, _, ben, ben_c) = river().await;
+    let bytes = vec![7u8; 5_000];
+    let blob = node.put_blob(&ben_c, &bytes).await;
+    let lie = node.record(&ben, photo("benphotoaaaaaaaaaaaaaaaaaa", SUMMER, blob, 1));
+    let reply = node.post("/v1/records", Some(&ben_c), lie).await;
+    assert_eq!(reply.error(), (StatusCode::FORBIDDEN, "record_refused".into()));
+    assert!(reply.json()["message"].as_str().unwrap().contains("5000 bytes"), "{:?}", reply.json());
+}
+
+#[tokio::test]
+async fn one_address_holding_10000_logins_does_not_delay_a_members_login_from_another() {
+    let (node, ann, _, _, _) = river().await;
+    let flooder: SocketAddr = "203.0.113.9:4000".parse().unwrap();
+    let mut refused = 0;
+    for _ in 0..10_000 {
+        let body = json!({"identity": Identity::generate().unwrap().id()}).to_string();
+        let reply = node
+            .call(Node::request("POST", "/v1/auth/challenge", None, Some(flooder)).body(Body::from(body)).unwrap())
+            .await;
+        if reply.status == StatusCode::TOO_MANY_REQUESTS {
+            assert_eq!(reply.error().1, "too_many_logins");
+            refused += 1;
+        }
+    }
+    assert_eq!(refused, 10_000 - 16, "one address holds at most 16 logins in progress");
+    // An IPv6 neighbour in the same /64 shares the flooder's limit; Ann, elsewhere, signs in.
+    let home: SocketAddr = "[2001:db8:1:2::10]:5000".parse().unwrap();
+    let same_64: SocketAddr = "[2001:db8:1:2::99]:5000".parse().unwrap();
+    for _ in 0..16 {
+        let body = json!({"identity": ann.id()}).to_string();
+        node.call(Node::request("POST", "/v1/auth/challenge", None, Some(same_64)).body(Body::from(body)).unwrap())
+            .await;
+    }
+    let body = json!({"identity": ann.id()}).to_string();
+    let blocked =
+        node.call(Node::request("POST", "/v1/auth/challenge", None, Some(home)).body(Body::from(body)).unwrap()).await;
+    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
+    let elsewhere: SocketAddr = "198.51.100.7:6000".parse().unwrap();
+    assert_eq!(node.try_login_from(&ann, Some(elsewhere)).await.status, StatusCode::OK);
+}
+
+#[tokio::test]
+async fn a_range_past_the_end_of_a_blob_is_clamped() {
+    let (mut node, ann, ann_c, _, _) = river().await;
+    let bytes: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
+    let blob = node.put_blob(&ann_c, &bytes).await;
+    node.ok(&ann_c, &ann, photo("annphotoaaaaaaaaaaaaaaaaaa", SUMMER, blob, bytes.len())).await;
+    let get = |range: &str| {
+        Node::request("GET", &format!("/v1/blobs/{blob}"), Some(&ann_c), None)
+            .header(header::RANGE, range)
+            .body(Body::empty())
+            .unwrap()
+    };
+    let tail = node.call(get("bytes=900-5000")).await;
+    assert_eq!(tail.status, StatusCode::PARTIAL_CONTENT);
+    assert_eq!(tail.headers[header::CONTENT_RANGE], "bytes 900-999/1000");
+    assert_eq!(tail.body, bytes[900..]);
+    assert_eq!(
+        node.call(get("bytes=1000-1200")).await.status,
+        StatusCode::RANGE_NOT_SATISFIABLE,
+        "a start past the end"
+    );
+}
+
+#[tokio::test]
+async fn metrics_answer_this_machine_or_the_operators_token_only() {
+    let node = Node::new().await;
+    let metrics = |from: &str, forwarded: bool| {
+        let mut req = Node::request("GET", "/metrics", None, Some(from.parse().unwrap()));
+        if forwarded {
+            req = req.header("x-forwarded-for", "203.0.113.5");
+        }
+        req.body(Body::empty()).unwrap()
+    };
+    assert_eq!(node.call(metrics("127.0.0.1:50000", false)).await.status, StatusCode::OK);
+    assert_eq!(node.call(metrics("[::1]:50000", false)).await.status, StatusCode::OK);
+    assert_eq!(node.call(metrics("127.0.0.1:50000", true)).await.status, StatusCode::FORBIDDEN, "through a proxy");
+    assert_eq!(node.call(metrics("203.0.113.5:50000", false)).await.status, StatusCode::FORBIDDEN);
+}
+
+#[tokio::test]
+async fn a_removed_members_session_reads_and_writes_nothing() {
+    let (mut node, ann, ann_c, ben, ben_c) = river().await;
+    let removal = json!({"type": "member", "member": ben.id(), "role": "member", "recipient": ben.recipient().to_string(), "removed": true});
+    node.ok(&ann_c, &ann, removal).await;
+    assert_eq!(node.get("/v1/records", Some(&ben_c)).await.error(), (StatusCode::FORBIDDEN, "not_a_member".into()));
+    let bytes = b"after".to_vec();
+    let late = node.record(&ben, photo("benphotoaaaaaaaaaaaaaaaaaa", SUMMER, BlobId::of(&bytes), bytes.len()));
+    assert_eq!(
+        node.post("/v1/records", Some(&ben_c), late).await.error(),
+        (StatusCode::FORBIDDEN, "not_a_member".into())
+    );
+    assert_eq!(node.try_login_from(&ben, None).await.error(), (StatusCode::FORBIDDEN, "not_a_member".into()));
+}
