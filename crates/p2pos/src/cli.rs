@@ -30,7 +30,7 @@ pub enum Command {
     /// Decrypt an age file with your identity.
     Decrypt(DecryptArgs),
     /// Run a node: the web app and the /v1 API.
-    Node(NodeArgs),
+    Node(Box<NodeArgs>),
     /// Export the family's photos from a node's data dir as age files plus a manifest.
     Export(ExportArgs),
     /// Run the hub: WebRTC signaling, identity proofs, TURN credentials (PeerJS-compatible too).

@@ -179,7 +179,7 @@ impl Wire {
                 bail!("refused by the {who}: this side's key did not verify there")
             }
             Signal::Refused { reason } if reason == "taken" => bail!("someone else opened this drop first"),
-            Signal::Refused { reason } => bail!("the {who} refused the drop ({reason})"),
+            Signal::Refused { reason } => bail!("the {who} refused the drop ({})", printable(&reason)),
             Signal::Cancel {} => bail!("the {who} cancelled this drop"),
             _ => Ok(()),
         }
@@ -201,6 +201,62 @@ fn image_type(bytes: &[u8]) -> Option<&'static str> {
         [b'R', b'I', b'F', b'F', _, _, _, _, b'W', b'E', b'B', b'P', ..] => Some("image/webp"),
         _ => None,
     }
+}
+
+/// Characters a terminal must never get from the other side as they came: controls (escape
+/// sequences, newlines, bells) and invisible formatting (bidi overrides, zero-width marks), with
+/// which a name could rewrite the screen or pass for another.
+fn is_unsafe_char(c: char) -> bool {
+    c.is_control()
+        || matches!(
+            c,
+            '\u{061c}'
+                | '\u{180e}'
+                | '\u{200b}'..='\u{200f}'
+                | '\u{2028}'..='\u{202e}'
+                | '\u{2060}'..='\u{206f}'
+                | '\u{feff}'
+                | '\u{fff9}'..='\u{fffb}'
+        )
+}
+
+/// Text from the other side (a file name, a reason, a name) as it may be printed: unsafe
+/// characters as `\u{…}` escapes (`\n`, `\t` for those), and `\` doubled so an escape is never
+/// ambiguous.
+fn printable(text: &str) -> String {
+    let mut out = String::with_capacity(text.len());
+    for c in text.chars() {
+        match c {
+            '\\' => out.push_str("\\\\"),
+            '\n' => out.push_str("\\n"),
+            '\t' => out.push_str("\\t"),
+            '\r' => out.push_str("\\r"),
+            c if is_unsafe_char(c) => out.extend(c.escape_unicode()),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// Longest file name the receiver writes, in bytes (file systems allow 255).
+const MAX_FILE_NAME: usize = 200;
+
+/// The name to save the sender's file under, in the current directory: the last component of
+/// `name` (split at `/` and `\`), with unsafe characters and those file systems refuse
+/// (`<>:"|?*`) replaced by `_`, at most [`MAX_FILE_NAME`] bytes; `drop.img` when nothing is left,
+/// or for a name that would be hidden or special (`.`, `..`, `.bashrc`).
+fn safe_file_name(name: &str) -> String {
+    let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
+    let mut clean = String::with_capacity(last.len().min(MAX_FILE_NAME));
+    for c in last.chars() {
+        let c = if is_unsafe_char(c) || matches!(c, '<' | '>' | ':' | '"' | '|' | '?' | '*') { '_' } else { c };
+        if clean.len() + c.len_utf8() > MAX_FILE_NAME {
+            break;
+        }
+        clean.push(c);
+    }
+    let clean = clean.trim();
+    if clean.is_empty() || clean.starts_with('.') { "drop.img".to_string() } else { clean.to_string() }
 }
 
 /// The web app's address for a hub URL: `wss://h/v1/ws` → `https://h`.
@@ -279,7 +335,9 @@ async fn send_loop(
                 let _ = wire.send_frame(&[&[FRAME_CANCEL][..], b"stalled"].concat()).await;
                 bail!("the transfer stalled: nothing from the receiver for {} s", STALL.as_secs());
             }
-            Next::Hub(HubEvent::Disconnected { reason }) => bail!("lost the hub ({reason}); the drop is void"),
+            Next::Hub(HubEvent::Disconnected { reason }) => {
+                bail!("lost the hub ({}); the drop is void", printable(&reason))
+            }
             Next::Hub(HubEvent::Message(message)) => {
                 if message["type"] == "room_closed" && message["reason"] == "expired" {
                     bail!("nobody opened the link in time; the drop expired");
@@ -306,7 +364,7 @@ async fn send_loop(
                     wire.signal(&Signal::Hello { role: "sender".into(), public: mine, name: None, mac }).await?;
                     eprintln!(
                         "{} opened the link; connecting…",
-                        if receiver_name.is_empty() { "Someone" } else { &receiver_name }
+                        if receiver_name.is_empty() { "Someone".to_string() } else { printable(&receiver_name) }
                     );
                     let sdp = wire.new_peer().await?.offer(CHANNEL_LABEL).await?;
                     wire.signal(&Signal::Offer { sdp }).await?;
@@ -347,7 +405,9 @@ async fn send_loop(
                     println!("Viewed. The drop is gone.");
                     return Ok(());
                 }
-                Some(&FRAME_CANCEL) => bail!("the receiver cancelled: {}", String::from_utf8_lossy(&frame[1..])),
+                Some(&FRAME_CANCEL) => {
+                    bail!("the receiver cancelled: {}", printable(&String::from_utf8_lossy(&frame[1..])))
+                }
                 _ => tracing::debug!("ignored an unexpected frame"),
             },
             Next::Peer(DataPeerEvent::Closed(reason)) => bail!("the connection to the receiver ended: {reason}"),
@@ -406,7 +466,7 @@ async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, secret: &DropSecret) 
                 let _ = wire.send_frame(&[&[FRAME_CANCEL][..], b"stalled"].concat()).await;
                 bail!("the transfer stalled: nothing from the sender for {} s", STALL.as_secs());
             }
-            Next::Hub(HubEvent::Disconnected { reason }) => bail!("lost the hub ({reason})"),
+            Next::Hub(HubEvent::Disconnected { reason }) => bail!("lost the hub ({})", printable(&reason)),
             Next::Hub(HubEvent::Message(message)) => {
                 if message["type"] == "room_closed" && opener.is_none() {
                     bail!("the sender cancelled this drop");
@@ -442,10 +502,10 @@ async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, secret: &DropSecret) 
                         let plain = opener.open(kind, &frame[1..])?;
                         let m: Meta = serde_json::from_slice(&plain).context("the drop's description is malformed")?;
                         if m.size > MAX_SIZE || !m.mime.starts_with("image/") {
-                            bail!("the sender announced {} bytes of {}: refused", m.size, m.mime);
+                            bail!("the sender announced {} bytes of {}: refused", m.size, printable(&m.mime));
                         }
                         image.reserve(m.size as usize);
-                        eprintln!("Receiving {} ({} bytes)…", m.name, m.size);
+                        eprintln!("Receiving {} ({} bytes)…", printable(&m.name), m.size);
                         meta = Some(m);
                     }
                     FRAME_CHUNK => {
@@ -462,13 +522,15 @@ async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, secret: &DropSecret) 
                         if done {
                             let path = save(args.out.as_deref(), &m.name, &image)?;
                             wire.send_frame(&[FRAME_VIEWED]).await?;
-                            println!("Saved {} bytes to {}", image.len(), path.display());
+                            println!("Saved {} bytes to {}", image.len(), printable(&path.to_string_lossy()));
                             // Give the frame a moment to leave before the connection closes.
                             tokio::time::sleep(Duration::from_millis(300)).await;
                             return Ok(());
                         }
                     }
-                    FRAME_CANCEL => bail!("the sender cancelled: {}", String::from_utf8_lossy(&frame[1..])),
+                    FRAME_CANCEL => {
+                        bail!("the sender cancelled: {}", printable(&String::from_utf8_lossy(&frame[1..])))
+                    }
                     _ => bail!("an unexpected frame from the sender"),
                 }
             }
@@ -477,26 +539,20 @@ async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, secret: &DropSecret) 
     }
 }
 
-/// Writes the image to `out`, or to the sender's file name (its last component only) in the
+/// Writes the image to `out`, or to the sender's file name made safe ([`safe_file_name`]) in the
 /// current directory; never over an existing file.
 fn save(out: Option<&Path>, name: &str, bytes: &[u8]) -> Result<PathBuf> {
     let path = match out {
         Some(path) => path.to_path_buf(),
-        None => {
-            let base = Path::new(name).file_name().map(PathBuf::from).unwrap_or_else(|| PathBuf::from("drop.img"));
-            if base.as_os_str().is_empty() || base.to_string_lossy().starts_with('.') {
-                PathBuf::from("drop.img")
-            } else {
-                base
-            }
-        }
+        None => PathBuf::from(safe_file_name(name)),
     };
+    let shown = printable(&path.to_string_lossy());
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&path)
-        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
-    std::io::Write::write_all(&mut file, bytes).with_context(|| format!("writing {}", path.display()))?;
+        .with_context(|| format!("creating {shown} (it must not exist yet)"))?;
+    std::io::Write::write_all(&mut file, bytes).with_context(|| format!("writing {shown}"))?;
     Ok(path)
 }
 
@@ -518,6 +574,41 @@ mod tests {
         assert_eq!(web_origin("wss://hub.example.org/v1/ws").unwrap(), "https://hub.example.org");
         assert_eq!(web_origin("ws://127.0.0.1:7800/v1/ws").unwrap(), "http://127.0.0.1:7800");
         assert!(web_origin("https://hub.example.org").is_err());
+    }
+
+    #[test]
+    fn what_the_other_side_says_is_printed_escaped() {
+        assert_eq!(printable("sunset.jpg"), "sunset.jpg");
+        assert_eq!(printable("Zoë's café 🌅.png"), "Zoë's café 🌅.png", "ordinary text stays as it is");
+        assert_eq!(printable("\u{1b}[2Jx\u{7}"), r"\u{1b}[2Jx\u{7}");
+        assert_eq!(printable("a\nb\tc\rd"), r"a\nb\tc\rd");
+        assert_eq!(printable("evil\u{202e}gpj.exe"), r"evil\u{202e}gpj.exe");
+        assert_eq!(printable(r"C:\x"), r"C:\\x", "a backslash cannot fake an escape");
+        assert!(!printable("\u{9b}31m\u{0}").chars().any(is_unsafe_char), "C1 controls and NUL too");
+    }
+
+    #[test]
+    fn a_sender_s_file_name_is_saved_without_paths_controls_or_hidden_names() {
+        let cases = [
+            ("sunset.jpg", "sunset.jpg"),
+            ("../../.ssh/authorized_keys", "authorized_keys"),
+            ("/etc/passwd", "passwd"),
+            (r"..\..\Windows\evil.dll", "evil.dll"),
+            ("..", "drop.img"),
+            (".", "drop.img"),
+            (".bashrc", "drop.img"),
+            ("photos/", "drop.img"),
+            ("", "drop.img"),
+            ("\u{1b}[2J\u{1b}]0;owned\u{7}sun\nset.jpg", "_[2J_]0;owned_sun_set.jpg"),
+            ("evil\u{202e}gpj.exe", "evil_gpj.exe"),
+            ("a<b>c:d\"e|f?g*.png", "a_b_c_d_e_f_g_.png"),
+            ("  spaced.jpg  ", "spaced.jpg"),
+        ];
+        for (name, saved) in cases {
+            assert_eq!(safe_file_name(name), saved, "{name:?}");
+        }
+        let long = safe_file_name(&"é".repeat(300));
+        assert!(long.len() <= MAX_FILE_NAME && long.chars().all(|c| c == 'é'), "cut at a character: {long}");
     }
 
     #[test]

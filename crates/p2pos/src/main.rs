@@ -25,7 +25,7 @@ fn main() -> ExitCode {
         Command::Record(cmd) => record_cmd::run(cmd),
         Command::Encrypt(args) => crypt_cmd::encrypt(args),
         Command::Decrypt(args) => crypt_cmd::decrypt(args),
-        Command::Node(args) => node_cmd::run(args),
+        Command::Node(args) => node_cmd::run(*args),
         Command::Signal(args) => signal_cmd::run(*args),
         Command::Export(args) => export_cmd::run(args),
         Command::Up(args) => up_cmd::run(args),
