@@ -522,7 +522,8 @@ async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, secret: &DropSecret) 
                         if done {
                             let path = save(args.out.as_deref(), &m.name, &image)?;
                             wire.send_frame(&[FRAME_VIEWED]).await?;
-                            println!("Saved {} bytes to {}", image.len(), printable(&path.to_string_lossy()));
+                            // The user's own --out, or the sender's name made safe: printable as is.
+                            println!("Saved {} bytes to {}", image.len(), path.display());
                             // Give the frame a moment to leave before the connection closes.
                             tokio::time::sleep(Duration::from_millis(300)).await;
                             return Ok(());
@@ -546,13 +547,12 @@ fn save(out: Option<&Path>, name: &str, bytes: &[u8]) -> Result<PathBuf> {
         Some(path) => path.to_path_buf(),
         None => PathBuf::from(safe_file_name(name)),
     };
-    let shown = printable(&path.to_string_lossy());
     let mut file = std::fs::OpenOptions::new()
         .write(true)
         .create_new(true)
         .open(&path)
-        .with_context(|| format!("creating {shown} (it must not exist yet)"))?;
-    std::io::Write::write_all(&mut file, bytes).with_context(|| format!("writing {shown}"))?;
+        .with_context(|| format!("creating {} (it must not exist yet)", path.display()))?;
+    std::io::Write::write_all(&mut file, bytes).with_context(|| format!("writing {}", path.display()))?;
     Ok(path)
 }
 

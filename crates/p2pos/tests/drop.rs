@@ -128,6 +128,41 @@ fn a_hub_that_swaps_the_keys_is_caught_by_both_sides() {
     assert!(sender_said.contains("WARNING") && sender_said.contains("did not verify"), "{sender_said}");
 }
 
+#[test]
+fn a_file_name_with_terminal_escapes_is_shown_escaped_and_saved_under_a_safe_name() {
+    let hub = start_hub();
+    let dir = tempfile::tempdir().unwrap();
+    // The sender names the file; the receiver's terminal must not obey it: this name clears the
+    // screen, sets the window title, rings the bell, starts a new line and reverses the text.
+    let hostile = "\u{1b}[2J\u{1b}]0;owned\u{7}sunset\nDone.\u{202e}gpj.exe";
+    let file = dir.path().join(hostile);
+    std::fs::rename(image(dir.path(), 10_000), &file).unwrap();
+    let (sender, link) = send(&hub, &file);
+
+    // No --out: the receiver saves under the sender's name, in its current directory.
+    let inbox = dir.path().join("inbox");
+    std::fs::create_dir(&inbox).unwrap();
+    let received = p2pos()
+        .args(["receive", &link, "--name", "Ben", "--rtc-bind", "127.0.0.1:0"])
+        .current_dir(&inbox)
+        .output()
+        .unwrap();
+    let said = format!("{}{}", String::from_utf8_lossy(&received.stdout), String::from_utf8_lossy(&received.stderr));
+    assert!(received.status.success(), "{said}");
+    assert!(wait(sender).success());
+    for raw in ['\u{1b}', '\u{7}', '\u{202e}'] {
+        assert!(!said.contains(raw), "the receiver printed {raw:?} as it came: {said:?}");
+    }
+    assert!(said.lines().all(|line| !line.starts_with("Done.")), "the name started a line of its own: {said:?}");
+    assert!(said.contains(r"\u{1b}[2J"), "the name is shown, escaped: {said:?}");
+
+    let saved: Vec<String> =
+        std::fs::read_dir(&inbox).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect();
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert!(!saved[0].chars().any(|c| c.is_control() || c == '\u{202e}'), "saved as {:?}", saved[0]);
+    assert_eq!(std::fs::read(inbox.join(&saved[0])).unwrap(), std::fs::read(&file).unwrap());
+}
+
 /// Waits (at most 30 s) for a child whose stdout was taken, then reads its stderr.
 fn wait_with_output(child: Child) -> Output {
     let (tx, rx) = std::sync::mpsc::channel();
