@@ -69,7 +69,7 @@ test-e2e: web-deps
 FUZZ_SECS ?= 60
 fuzz:
 	@command -v cargo-fuzz >/dev/null || cargo install cargo-fuzz --locked
-	cd fuzz && for t in hub_messages core_parsers; do \
+	cd fuzz && for t in hub_messages core_parsers vault_rules; do \
 	  RUSTC_BOOTSTRAP=1 cargo fuzz run $$t -- -max_total_time=$(FUZZ_SECS) -max_len=4096 || exit 1; \
 	done
 
