@@ -397,6 +397,12 @@ pub struct SignalArgs {
     /// A reverse proxy whose X-Forwarded-For header is trusted (repeatable).
     #[arg(long = "trusted-proxy", value_name = "IP")]
     pub trusted_proxies: Vec<std::net::IpAddr>,
+    /// This hub's public URL as clients reach it, e.g. https://hub.example.org (repeatable, one
+    /// per name). Logins are signed for the hub's origin, and only these origins are accepted, so a
+    /// rogue hub cannot relay a login here. Set it on every hub reachable from the internet
+    /// [default: none; then the origin of each request's Host header is accepted].
+    #[arg(long = "public-url", env = "P2POS_HUB_PUBLIC_URL", value_name = "URL", value_delimiter = ',')]
+    pub public_urls: Vec<String>,
     /// The key PeerJS clients must use.
     #[arg(long, default_value = "peerjs")]
     pub peerjs_key: String,

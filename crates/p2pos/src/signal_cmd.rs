@@ -121,5 +121,13 @@ fn config(args: &SignalArgs) -> Result<(ServerConfig, Option<EmbeddedTurnConfig>
         peerjs_discovery: args.peerjs_discovery,
         swap_drop_keys,
     };
-    Ok((ServerConfig { hub, trusted_proxies: args.trusted_proxies.clone(), ..ServerConfig::default() }, embedded))
+    Ok((
+        ServerConfig {
+            hub,
+            trusted_proxies: args.trusted_proxies.clone(),
+            public_urls: args.public_urls.clone(),
+            ..ServerConfig::default()
+        },
+        embedded,
+    ))
 }
