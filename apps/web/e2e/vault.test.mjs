@@ -1,8 +1,10 @@
 // The family vault end to end, in Chromium against a real `p2pos node` (SQLite data dir):
 // create an identity, claim the node, create an album, upload 20 files of every kind (encrypted in
 // the browser), see thumbnails, reload, open and download originals byte for byte; a second
-// identity is added, granted and decrypts; a third, not a member, is refused everything. Finally
-// the node's data dir is searched for plaintext: none may be there.
+// identity is added, granted and decrypts, then loses the album when an admin takes its access away
+// (the album gets a new key); a third, not a member, gets no session and is refused everything.
+// Finally the node's data dir is searched for plaintext: none may be there. A second story, on a node
+// of its own: a photo uploaded after a revocation is under the new key the revoked member never got.
 import assert from "node:assert/strict";
 import { createHash, randomBytes } from "node:crypto";
 import { readdir, readFile, writeFile } from "node:fs/promises";
@@ -172,6 +174,63 @@ function apiGet(page, url) {
   }, url);
 }
 
+/**
+ * Sign in by hand from inside the page, as any script there could: a challenge for the identity this
+ * browser keeps, signed with its (non-extractable) key, sent to `POST /v1/auth/verify`; resolves to
+ * { status, body }. Whatever cookie the node sets lands in the page's browser context.
+ */
+function signInByHand(page) {
+  return page.evaluate(async () => {
+    const stored = await new Promise((resolve, reject) => {
+      const open = indexedDB.open("p2pos");
+      open.onerror = () => reject(open.error);
+      open.onsuccess = () => {
+        const request = open.result.transaction("identity").objectStore("identity").get("current");
+        request.onerror = () => reject(request.error);
+        request.onsuccess = () => {
+          open.result.close();
+          resolve(request.result);
+        };
+      };
+    });
+    const post = (url, body) =>
+      fetch(url, {
+        method: "POST",
+        credentials: "same-origin",
+        headers: { "content-type": "application/json" },
+        body: JSON.stringify(body),
+      });
+    const challenge = await (await post("/v1/auth/challenge", { identity: stored.id })).json();
+    const message = `p2pos-login-v1|${location.origin}|${challenge.nonce}|${challenge.expires_ms}`;
+    const sig = new Uint8Array(
+      await crypto.subtle.sign({ name: "Ed25519" }, stored.signingKey, new TextEncoder().encode(message)),
+    );
+    const response = await post("/v1/auth/verify", {
+      identity: stored.id,
+      nonce: challenge.nonce,
+      sig: btoa(String.fromCharCode(...sig)),
+    });
+    return { status: response.status, body: await response.text() };
+  });
+}
+
+/** The names of the cookies a browser context holds (HttpOnly ones included). */
+async function cookieNames(context) {
+  return (await context.cookies()).map((cookie) => cookie.name);
+}
+
+/** Wait until the grant toggle of `albumId` × `memberId` on the Members page says `granted`. */
+async function waitForGrant(page, albumId, memberId, granted) {
+  await page.waitForFunction(
+    ({ albumId, memberId, granted }) =>
+      document
+        .querySelector(`[data-testid="grant-toggle"][data-album-id="${albumId}"][data-member-id="${memberId}"]`)
+        ?.getAttribute("data-granted") === granted,
+    { albumId, memberId, granted: String(granted) },
+    { timeout: 30_000 },
+  );
+}
+
 test(
   "a family vault: claim, album, upload 20 files, share, refuse outsiders, store only ciphertext",
   { timeout: 900_000 },
@@ -184,6 +243,11 @@ test(
     await createIdentity(founder, "Ada");
     await founder.getByTestId("claim-node").waitFor({ timeout: 30_000 });
     await shot(founder, "01-claim");
+    // No family yet, so no member yet: the node signs no one in, and claiming needs no session.
+    const unclaimedLogin = await signInByHand(founder);
+    assert.equal(unclaimedLogin.status, 403, unclaimedLogin.body);
+    assert.equal(JSON.parse(unclaimedLogin.body).error, "not_a_member");
+    assert.deepEqual(await cookieNames(founderContext), [], "no session before the claim");
     await founder.getByTestId("claim-code").fill("WRONG-CODE1");
     await founder.getByTestId("claim-submit").click();
     assert.match(await founder.getByTestId("claim-error").textContent(), /Wrong setup code/);
@@ -347,7 +411,10 @@ test(
     const memberContext = await browser.newContext({ acceptDownloads: true });
     const member = await newPage(memberContext, node.url, "member");
     const second = await createIdentity(member, "Ben");
-    await member.getByTestId("claim-node").waitFor({ timeout: 30_000 });
+    // Not a member yet: the outsider screen (no claim form on a claimed node), and no session.
+    await member.getByTestId("outsider").waitFor({ timeout: 30_000 });
+    assert.equal(await member.getByTestId("claim-node").count(), 0, "a claimed node offers no claim form");
+    assert.deepEqual(await cookieNames(memberContext), [], "no session for a non-member");
 
     await founder.goto(`${node.url}/#/members`);
     await founder.getByTestId("add-member").waitFor();
@@ -375,17 +442,14 @@ test(
     assert.equal(await toggle.isChecked(), false);
     await shot(founder, "07-members");
     await toggle.click();
-    await founder.waitForFunction(
-      ({ albumId, member }) =>
-        document
-          .querySelector(`[data-testid="grant-toggle"][data-album-id="${albumId}"][data-member-id="${member}"]`)
-          ?.getAttribute("data-granted") === "true",
-      { albumId, member: second.id },
-      { timeout: 30_000 },
-    );
+    await waitForGrant(founder, albumId, second.id, true);
 
     await member.getByTestId("check-again").click();
     await member.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+    // The hand-made sign-in the outsiders below are refused works for a member.
+    const memberLogin = await signInByHand(member);
+    assert.equal(memberLogin.status, 200, memberLogin.body);
+    assert.equal(JSON.parse(memberLogin.body).role, "member");
     assert.equal(await member.getByTestId("dashboard-role").textContent(), "Member");
     await member.getByTestId("nav-albums").click();
     const card = member.locator(`[data-testid="album-card"][data-album-id="${albumId}"]`);
@@ -400,20 +464,25 @@ test(
     assert.equal(gotJpeg.name, jpeg.name);
     assert.equal(sha256(gotJpeg.bytes), jpeg.sha256, "the member decrypts the original JPEG");
 
-    // --- Revoked: the member loses the album (and its blobs) at once
+    // --- Revoked (after a confirmation): the member loses the album (and its blobs) at once, and
+    // the album gets a new key
     const album = JSON.parse((await apiGet(founder, `/v1/albums/${albumId}`)).body);
     const blobIds = album.photo_list.flatMap((p) => [p.blob, p.thumb].filter(Boolean));
     assert.equal(album.photo_list.length, 20);
     assert.equal(blobIds.length, 20 + imageCount);
+    assert.equal(album.epoch, 0);
+    // Unticking asks first; cancelling keeps the access.
     await toggle.click();
-    await founder.waitForFunction(
-      ({ albumId, member }) =>
-        document
-          .querySelector(`[data-testid="grant-toggle"][data-album-id="${albumId}"][data-member-id="${member}"]`)
-          ?.getAttribute("data-granted") === "false",
-      { albumId, member: second.id },
-      { timeout: 30_000 },
-    );
+    await founder.getByTestId("revoke-dialog").waitFor();
+    await founder.getByTestId("confirm-cancel").click();
+    assert.equal(await founder.getByTestId("revoke-dialog").count(), 0);
+    assert.equal(await toggle.getAttribute("data-granted"), "true", "cancel keeps the access");
+    assert.equal((await apiGet(member, `/v1/albums/${albumId}`)).status, 200);
+    await toggle.click();
+    await founder.getByTestId("revoke-confirm").click();
+    await waitForGrant(founder, albumId, second.id, false);
+    assert.equal(await founder.getByTestId("rotation-pending").count(), 0, "the album key was changed");
+    assert.equal(JSON.parse((await apiGet(founder, `/v1/albums/${albumId}`)).body).epoch, 1, "a new epoch");
     const revokedAlbum = await apiGet(member, `/v1/albums/${albumId}`);
     assert.equal(revokedAlbum.status, 403);
     assert.match(JSON.parse(revokedAlbum.body).message, /not shared with you/);
@@ -424,17 +493,24 @@ test(
     assert.match(await member.getByTestId("album-error").textContent(), /This album is not shared with you/);
     await shot(member, "09-revoked");
 
-    // --- A third identity, not a member: signed in, but refused the album and every blob
+    // --- A third identity, not a member: refused a session, so refused the album and every blob
 
     const outsiderContext = await browser.newContext();
     const outsider = await newPage(outsiderContext, node.url, "outsider");
     await createIdentity(outsider, "Eve");
-    await outsider.getByTestId("claim-node").waitFor({ timeout: 30_000 });
-    const me = JSON.parse((await apiGet(outsider, "/v1/auth/me")).body);
-    assert.equal(me.role, null, "signed in, but no member");
-    assert.equal((await apiGet(outsider, `/v1/albums/${albumId}`)).status, 403);
-    assert.equal((await apiGet(outsider, "/v1/albums")).status, 403);
-    assert.equal((await apiGet(outsider, "/v1/records")).status, 403);
+    await outsider.getByTestId("outsider").waitFor({ timeout: 30_000 });
+    assert.equal(await outsider.getByTestId("claim-node").count(), 0, "a claimed node offers no claim form");
+    await shot(outsider, "10-outsider");
+    // Even a correctly signed challenge gets no session: 403 not_a_member, and no cookie.
+    const outsiderLogin = await signInByHand(outsider);
+    assert.equal(outsiderLogin.status, 403, outsiderLogin.body);
+    assert.equal(JSON.parse(outsiderLogin.body).error, "not_a_member");
+    assert.deepEqual(await cookieNames(outsiderContext), [], "no session cookie for a non-member");
+    assert.equal((await apiGet(outsider, "/v1/auth/me")).status, 401, "not signed in");
+    assert.equal((await apiGet(outsider, `/v1/albums/${albumId}`)).status, 401);
+    assert.equal((await apiGet(outsider, "/v1/albums")).status, 401);
+    assert.equal((await apiGet(outsider, "/v1/records")).status, 401);
+    assert.equal((await apiGet(outsider, "/v1/members")).status, 401);
     const statuses = await outsider.evaluate(async (ids) => {
       const out = [];
       for (const id of ids) out.push((await fetch(`/v1/blobs/${id}`, { credentials: "same-origin" })).status);
@@ -442,12 +518,15 @@ test(
     }, blobIds);
     assert.deepEqual(
       statuses,
-      blobIds.map(() => 403),
+      blobIds.map(() => 401),
       "every blob is refused to a non-member",
     );
-    // The same through the UI: the album is not shared with them.
+    // The same through the UI: an album link shows the outsider screen, not the album.
     await outsider.goto(`${node.url}/#/albums/${albumId}`);
-    await outsider.getByTestId("claim-node").waitFor();
+    await outsider.reload();
+    await outsider.getByTestId("outsider").waitFor({ timeout: 30_000 });
+    assert.equal(await outsider.getByTestId("album-page").count(), 0);
+    assert.deepEqual(await cookieNames(outsiderContext), [], "still no session cookie");
 
     // --- The node's data dir holds no plaintext: no file bytes, no title, no file names
     const needles = [
@@ -505,7 +584,15 @@ test(
     const backupFile = path.join(work, "backup.age");
     await writeFile(backupFile, await readFile(await backupDownload.path()));
     const passFile = await write("pass", PASSPHRASE + "\n");
-    const keyFile = await write("key.age", archive[`${albumId}/${exported.keys[0].file}`]);
+    // Two keys since the revocation: the photos (epoch 0) open with the first.
+    assert.equal(exported.epoch, 1);
+    assert.deepEqual(exported.keys.map((k) => k.epoch).sort(), [0, 1], "the founder holds both album keys");
+    assert.ok(
+      exported.photos.every((p) => p.epoch === 0),
+      "every photo predates the revocation",
+    );
+    const epochKey = exported.keys.find((k) => k.epoch === 0);
+    const keyFile = await write("key.age", archive[`${albumId}/${epochKey.file}`]);
     const albumKeyFile = path.join(work, "album-key.txt");
     // The album key with our CLI (the backup is passphrase-protected), then the photo with stock age.
     const unlock = spawnSync(P2POS_BIN, [
@@ -544,5 +631,167 @@ test(
     await founder.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
 
     await Promise.all([founderContext.close(), memberContext.close(), outsiderContext.close()]);
+  },
+);
+
+/**
+ * Upload files through the album page's picker; waits until they are done, none failed. (The
+ * page's upload list outlives a visit to another page, so earlier uploads may be listed too.)
+ */
+async function uploadFiles(page, files) {
+  const before = await page.locator('[data-testid="upload-item"][data-status="done"]').count();
+  await page.getByTestId("upload-input").setInputFiles(files.map((f) => f.path));
+  await page.waitForFunction(
+    (n) => document.querySelectorAll('[data-testid="upload-item"][data-status="done"]').length === n,
+    before + files.length,
+    { timeout: 60_000, polling: 250 },
+  );
+  assert.equal(await page.locator('[data-testid="upload-item"][data-status="failed"]').count(), 0);
+}
+
+/** The bodies of the album, grant and photo records `GET /v1/records` gives this page's session. */
+async function albumRecords(page) {
+  const response = await apiGet(page, "/v1/records?since=0&limit=10000");
+  assert.equal(response.status, 200, response.body);
+  return JSON.parse(response.body)
+    .map((entry) => JSON.parse(Buffer.from(entry.record.body, "base64").toString("utf8")))
+    .filter((body) => body.album !== undefined);
+}
+
+test(
+  "revoked: Ann takes Ben's access away, then uploads; Ben cannot open the album, now at epoch 1",
+  { timeout: 180_000 },
+  async () => {
+    const own = await startNode(DIST);
+    const annContext = await browser.newContext();
+    const benContext = await browser.newContext();
+    try {
+      // --- Ann founds the family on a node of its own, makes an album, uploads one photo
+      const ann = await newPage(annContext, own.url, "Ann");
+      await createIdentity(ann, "Ann");
+      await ann.getByTestId("claim-code").fill(own.setupCode);
+      await ann.getByTestId("claim-submit").click();
+      await ann.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+      await ann.getByTestId("nav-albums").click();
+      await ann.getByTestId("album-title-input").fill("Before and after");
+      await ann.getByTestId("album-create").click();
+      await ann.getByTestId("album-page").waitFor();
+      const albumId = await ann.getByTestId("album-page").getAttribute("data-album-id");
+      const drawn = await drawImages(ann, [
+        { type: "image/jpeg", width: 320, height: 240, seed: 101 },
+        { type: "image/jpeg", width: 320, height: 240, seed: 102 },
+      ]);
+      const [firstPhoto, laterPhoto] = await Promise.all(
+        ["shared-before.jpg", "uploaded-after.jpg"].map(async (name, i) => {
+          const file = path.join(temp.dir, name);
+          await writeFile(file, drawn[i]);
+          return { name, path: file };
+        }),
+      );
+      await uploadFiles(ann, [firstPhoto]);
+
+      // --- Ben, in his own browser: an outsider until Ann adds him and shares the album
+      const ben = await newPage(benContext, own.url, "Ben");
+      const benId = await createIdentity(ben, "Ben");
+      await ben.getByTestId("outsider").waitFor({ timeout: 30_000 });
+      await ann.getByTestId("nav-members").click();
+      await ann.getByTestId("member-id-input").fill(benId.id);
+      await ann.getByTestId("member-recipient-input").fill(benId.recipient);
+      await ann.getByTestId("member-add").click();
+      const toggle = ann.locator(
+        `[data-testid="grant-toggle"][data-album-id="${albumId}"][data-member-id="${benId.id}"]`,
+      );
+      await toggle.waitFor({ timeout: 30_000 });
+      await toggle.click();
+      await waitForGrant(ann, albumId, benId.id, true);
+
+      // Ben opens the album: its photo decrypts in his browser.
+      await ben.getByTestId("check-again").click();
+      await ben.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+      await ben.goto(`${own.url}/#/albums/${albumId}`);
+      await ben.getByTestId("album-page").waitFor({ timeout: 30_000 });
+      await ben.waitForFunction(
+        (name) => {
+          const img = document.querySelector(
+            `[data-testid="photo-thumb"][data-name="${name}"] [data-testid="thumb-image"]`,
+          );
+          return img?.complete && img.naturalWidth > 0;
+        },
+        firstPhoto.name,
+        { timeout: 30_000, polling: 250 },
+      );
+      const beforeDetail = JSON.parse((await apiGet(ben, `/v1/albums/${albumId}`)).body);
+      assert.equal(beforeDetail.epoch, 0);
+      assert.ok(
+        (await albumRecords(ben)).some((body) => body.album === albumId),
+        "Ben reads the album's records while it is shared with him",
+      );
+
+      // --- Ann takes Ben's access away, confirming; the album gets a new key (epoch 1)
+      await toggle.click();
+      await ann.getByTestId("revoke-dialog").waitFor();
+      await ann.getByTestId("revoke-confirm").click();
+      await waitForGrant(ann, albumId, benId.id, false);
+      assert.equal(await ann.getByTestId("rotation-pending").count(), 0, "the album key was changed");
+
+      // --- Then Ann uploads a new photo: it goes to the new epoch
+      await ann.goto(`${own.url}/#/albums/${albumId}`);
+      await ann.getByTestId("album-page").waitFor({ timeout: 30_000 });
+      assert.equal(await ann.getByTestId("album-key").getAttribute("data-epoch"), "1", "the page shows epoch 1");
+      await uploadFiles(ann, [laterPhoto]);
+      const detail = JSON.parse((await apiGet(ann, `/v1/albums/${albumId}`)).body);
+      assert.equal(detail.epoch, 1, "the album is at epoch 1");
+      assert.deepEqual(detail.keys.map((k) => k.epoch).sort(), [0, 1], "Ann holds both keys");
+      assert.equal(detail.photo_list.length, 2);
+      const oldPhoto = detail.photo_list.find((p) => p.epoch === 0);
+      const newPhoto = detail.photo_list.find((p) => p.epoch === 1);
+      assert.ok(oldPhoto && newPhoto, `one photo per epoch: ${JSON.stringify(detail.photo_list.map((p) => p.epoch))}`);
+      assert.ok(
+        (await albumRecords(ann)).some((body) => body.type === "photo" && body.album === albumId && body.epoch === 1),
+        "Ann reads the new photo's record",
+      );
+
+      // --- Ben's open page can no longer open the album (it notices by itself), nor after a reload
+      await ben.getByTestId("album-error").waitFor({ timeout: 30_000 });
+      assert.match(await ben.getByTestId("album-error").textContent(), /This album is not shared with you/);
+      await ben.reload();
+      await ben.getByTestId("album-error").waitFor({ timeout: 30_000 });
+      assert.match(await ben.getByTestId("album-error").textContent(), /This album is not shared with you/);
+      assert.equal(await ben.getByTestId("photo-thumb").count(), 0);
+      await shot(ben, "20-revoked-after-upload");
+      // Nor can anything of it be read through the API: the album, its blobs old and new, its records.
+      const refused = await apiGet(ben, `/v1/albums/${albumId}`);
+      assert.equal(refused.status, 403);
+      assert.match(JSON.parse(refused.body).message, /not shared with you/);
+      assert.deepEqual(JSON.parse((await apiGet(ben, "/v1/albums")).body), [], "no album is listed for Ben");
+      for (const blob of [newPhoto.blob, newPhoto.thumb, oldPhoto.blob].filter(Boolean)) {
+        assert.equal((await apiGet(ben, `/v1/blobs/${blob}`)).status, 403, `blob ${blob} refused to Ben`);
+      }
+      assert.deepEqual(
+        (await albumRecords(ben)).filter((body) => body.album === albumId),
+        [],
+        "none of the album's records reach Ben",
+      );
+      // Ann's page says the same epoch.
+      await ann.reload();
+      await ann.getByTestId("album-key").waitFor({ timeout: 30_000 });
+      assert.equal(await ann.getByTestId("album-key").getAttribute("data-epoch"), "1");
+
+      // --- Removing Ben from the family has its own button and confirmation; then he has no session
+      await ann.getByTestId("nav-members").click();
+      const benRow = ann.locator(`[data-testid="member-row"][data-member-id="${benId.id}"]`);
+      await benRow.getByTestId("member-remove").click();
+      await ann.getByTestId("remove-dialog").waitFor();
+      await ann.getByTestId("remove-confirm").click();
+      await benRow.waitFor({ state: "detached", timeout: 30_000 });
+      await ben.reload();
+      await ben.getByTestId("outsider").waitFor({ timeout: 30_000 });
+      const removedLogin = await signInByHand(ben);
+      assert.equal(removedLogin.status, 403, removedLogin.body);
+      assert.equal(JSON.parse(removedLogin.body).error, "not_a_member");
+    } finally {
+      await Promise.all([annContext.close(), benContext.close()]);
+      await own.stop();
+    }
   },
 );
