@@ -406,6 +406,9 @@ impl Vault {
     pub fn admit(&mut self, record: &VerifiedRecord, now_ms: u64) -> Result<Applied, PolicyError> {
         self.advance(now_ms);
         let (stamp, body) = self.prepare(record)?;
+        if self.founding.is_some() && matches!(body, Body::Family { .. }) && !self.records.contains_key(&stamp) {
+            return Err(PolicyError::AlreadyFounded);
+        }
         if let Some(existing) = self.records.get(&stamp) {
             return match &existing.outcome {
                 Outcome::Refused(e) => Err(e.clone()),
@@ -451,21 +454,22 @@ impl Vault {
         if self.records.contains_key(&stamp) {
             return Ok((stamp, body));
         }
-        // One family per vault, founded once: the family's id comes from its founding record,
-        // which the node takes only from `/v1/setup` or from an enrolled peer.
-        if let Some(family) = &self.founding {
-            if body.family() != family {
-                return Err(PolicyError::OtherFamily);
-            }
-            if matches!(body, Body::Family { .. }) {
-                return Err(PolicyError::AlreadyFounded);
-            }
+        // One family per vault: its id comes from the first founding record kept, which the node
+        // takes only from `/v1/setup` or from an enrolled peer. A second founding record of the
+        // same family is kept all the same when replicated, so the fold (not arrival order)
+        // decides which one founded it; a client cannot submit one (`admit`).
+        if let Some(family) = &self.founding
+            && body.family() != family
+        {
+            return Err(PolicyError::OtherFamily);
         }
         Ok((stamp, body))
     }
 
     fn keep(&mut self, stamp: Stamp, body: Body) {
-        if let Body::Family { family, .. } = &body {
+        if let Body::Family { family, .. } = &body
+            && self.founding.is_none()
+        {
             self.founding = Some(family.clone());
         }
         self.by_hash.insert((stamp.body_hash, stamp.signer), stamp);

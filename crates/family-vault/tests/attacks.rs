@@ -298,3 +298,18 @@ fn a_refused_record_is_judged_again_when_what_it_needs_arrives() {
     assert_eq!(vault.outcome(&upload), Some(&Outcome::Applied));
     assert_eq!(vault.photos_in(&oid(SUMMER)).count(), 1);
 }
+
+/// Found by the `vault_rules` fuzz target: a second founding record of the same family (only an
+/// enrolled peer could pass one on) used to be dropped or kept by arrival order, so two nodes
+/// could disagree on who founded the family.
+#[test]
+fn two_founding_records_found_the_family_alike_in_any_order() {
+    let (ann, mallory) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let mut records = founding(&ann, &[]);
+    records.push(record(&mallory, 100, json!({"type": "family"})));
+    records.push(record(&mallory, 101, member(&mallory, "admin", false)));
+    let (oak, pine) = both_orders(&records);
+    assert_eq!(oak.state_hash(), pine.state_hash());
+    assert_eq!(pine.role(&mallory.id()), None, "the earlier founding record founded it");
+    assert_eq!(pine.role(&ann.id()), Some(Role::Admin));
+}
