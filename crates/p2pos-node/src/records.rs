@@ -162,14 +162,19 @@ fn check_sizes(db: &Connection, body: &Body) -> Result<(), ApiError> {
 /// the fold judges it, now and whenever what it depends on changes). Returns its outcome, or
 /// `None` when it is already kept or can never belong to this vault.
 pub(crate) async fn ingest(state: &AppState, record: SignedRecord) -> Result<Option<Outcome>, ApiError> {
+    let refused = || state.inner.metrics.records_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let verified = match record.verify() {
         Ok(v) => v,
         Err(e) => {
             tracing::warn!(error = %e, "a peer sent a record that does not verify; skipped");
+            refused();
             return Ok(None);
         }
     };
-    let Ok(body) = verified.parse::<Body>() else { return Ok(None) };
+    let Ok(body) = verified.parse::<Body>() else {
+        refused();
+        return Ok(None);
+    };
     let sig = B64.decode(&record.sig).map_err(|e| ApiError::BadRequest(e.to_string()))?;
     let now = now_ms();
     let for_log = state.clone();
@@ -187,6 +192,7 @@ pub(crate) async fn ingest(state: &AppState, record: SignedRecord) -> Result<Opt
                 Ok(outcome) => outcome.clone(),
                 Err(e) => {
                     tracing::warn!(error = %e, "a peer sent a record of no use to this vault; skipped");
+                    for_log.inner.metrics.records_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
                     return Ok(None);
                 }
             };

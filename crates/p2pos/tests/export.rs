@@ -52,7 +52,7 @@ fn an_exported_photo_decrypts_with_the_stock_age_cli() {
     for (n, mut body) in bodies.into_iter().enumerate() {
         body["v"] = json!(1);
         body["family"] = json!(FAMILY);
-        body["hlc"] = json!({"wall_ms": 100 + n, "counter": 0});
+        body["hlc"] = json!({"wall_ms": common::now_ms() + n as u64, "counter": 0});
         let record: Value = serde_json::to_value(SignedRecord::sign(&me, &body).unwrap()).unwrap();
         assert_eq!(json_post(&node.addr, "/v1/records", Some(&cookie), record).0, 200);
     }

@@ -154,7 +154,7 @@ fn bench_catch_up_after_offline() {
         let mut oak = start_with(oak_dir.path(), &oak_args.iter().map(String::as_str).collect::<Vec<_>>());
         let cookie = login(&oak.addr, &me);
         // While Pine is offline, 100 photos get new captions at Oak.
-        let mut hlc = 10_000_000;
+        let mut hlc = common::now_ms();
         for n in 0..CHANGES {
             hlc += 1;
             let mut body = serde_json::from_slice::<Value>(

@@ -105,7 +105,7 @@ impl Family {
         let me = Identity::generate().unwrap();
         let cookie = claim_and_login(&at.node, &me);
         let album_key = p2pos_core::age::x25519::Identity::generate();
-        let mut family = Self { me, album_recipient: album_key.to_public(), hlc: 1000 };
+        let mut family = Self { me, album_recipient: album_key.to_public(), hlc: super::now_ms() - 30_000 };
         let meta = family.armored(b"{\"title\":\"Summer 2026\"}");
         let grant_key = String::from_utf8(
             agefile::encrypt_to(
@@ -132,8 +132,9 @@ impl Family {
         .unwrap()
     }
 
+    /// Signs `body` with a hybrid clock: past every earlier record, and at the wall clock.
     pub fn record(&mut self, mut body: Value) -> Value {
-        self.hlc += 1;
+        self.hlc = (self.hlc + 1).max(super::now_ms());
         body["v"] = json!(1);
         body["family"] = json!(FAMILY);
         body["hlc"] = json!({"wall_ms": self.hlc, "counter": 0});

@@ -155,11 +155,18 @@ pub fn json_post(addr: &str, path: &str, cookie: Option<&str>, body: Value) -> (
     (status, set_cookie, serde_json::from_slice(&raw).unwrap_or(Value::Null))
 }
 
+/// The wall clock in ms: records are stamped with it (a node refuses clients' records stamped more
+/// than a minute ahead of, or ten minutes behind, its own clock).
+pub fn now_ms() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
 pub fn claim_and_login(node: &Node, me: &Identity) -> String {
+    let start = now_ms() - 60_000;
     let record = |n: u64, mut body: Value| {
         body["v"] = json!(1);
         body["family"] = json!("crashfamilyaaaaaaaaaaaaaaa");
-        body["hlc"] = json!({"wall_ms": n, "counter": 0});
+        body["hlc"] = json!({"wall_ms": start + n, "counter": 0});
         serde_json::to_value(SignedRecord::sign(me, &body).unwrap()).unwrap()
     };
     let member = json!({"type": "member", "member": me.id(), "role": "admin", "recipient": me.recipient().to_string(), "removed": false});
