@@ -87,8 +87,4 @@ describe("the vault's trust rules in plain words", () => {
       /clock is more than 10 minutes behind the node's.*Check the device's date, time and time zone/,
     );
   });
-
-  it("ask to wait when too many logins are in progress", () => {
-    expect(describeError(api(429, "too_many_logins", "too many logins in progress"))).toMatch(/Wait a few seconds/);
-  });
 });

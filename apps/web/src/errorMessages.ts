@@ -81,8 +81,6 @@ function describeApiError(error: ApiError, context: ErrorContext): string {
       return "This device's clock is more than a minute ahead of the node's, so the node refused the change. Set the device's date and time right (automatic time is best), then try again.";
     case "clock_behind":
       return "This device's clock is more than 10 minutes behind the node's, so the node refused the change. Check the device's date, time and time zone (automatic time is best), then try again.";
-    case "too_many_logins":
-      return "Too many sign-ins are in progress from this address. Wait a few seconds, then try again.";
     default:
       return `The node answered ${error.status}: ${error.message}`;
   }

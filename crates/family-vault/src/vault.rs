@@ -400,15 +400,50 @@ impl Vault {
         Ok(&self.records[&stamp].outcome)
     }
 
+    /// Keeps many records (a page from a peer, or the stored log) and folds once, however they
+    /// are ordered: one refold at most, where inserting them one by one could refold per record.
+    /// Returns, per record, what [`Vault::insert`] would.
+    pub fn insert_many<'a>(
+        &mut self,
+        records: impl IntoIterator<Item = &'a VerifiedRecord>,
+        now_ms: u64,
+    ) -> Vec<Result<Outcome, PolicyError>> {
+        self.advance(now_ms);
+        let mut kept = Vec::new();
+        let mut results = Vec::new();
+        for record in records {
+            match self.prepare(record) {
+                Ok((stamp, body)) => {
+                    if !self.records.contains_key(&stamp) {
+                        if let Body::Family { family, .. } = &body {
+                            self.founding = Some(family.clone());
+                        }
+                        self.by_hash.insert((stamp.body_hash, stamp.signer), stamp);
+                        self.records.insert(stamp, Entry { body, outcome: Outcome::Held });
+                        kept.push(stamp);
+                    }
+                    results.push(Ok(stamp));
+                }
+                Err(e) => results.push(Err(e)),
+            }
+        }
+        let horizon = self.horizon();
+        if let Some(first) = kept.iter().filter(|s| s.hlc.wall_ms <= horizon).min().copied() {
+            if self.folded_to.is_some_and(|last| first < last) {
+                self.refold();
+            } else {
+                self.fold_from(first);
+            }
+        }
+        results.into_iter().map(|r| r.map(|stamp| self.records[&stamp].outcome.clone())).collect()
+    }
+
     /// Judges a client's submission. It must be due, pass the rules where it stands in the fold,
     /// and pass them against the current state too (so a record stamped in the past cannot slip
     /// in before its signer's removal). Kept only if it passes.
     pub fn admit(&mut self, record: &VerifiedRecord, now_ms: u64) -> Result<Applied, PolicyError> {
         self.advance(now_ms);
         let (stamp, body) = self.prepare(record)?;
-        if self.founding.is_some() && matches!(body, Body::Family { .. }) && !self.records.contains_key(&stamp) {
-            return Err(PolicyError::AlreadyFounded);
-        }
         if let Some(existing) = self.records.get(&stamp) {
             return match &existing.outcome {
                 Outcome::Refused(e) => Err(e.clone()),
@@ -454,22 +489,24 @@ impl Vault {
         if self.records.contains_key(&stamp) {
             return Ok((stamp, body));
         }
-        // One family per vault: its id comes from the first founding record kept, which the node
-        // takes only from `/v1/setup` or from an enrolled peer. A second founding record of the
-        // same family is kept all the same when replicated, so the fold (not arrival order)
-        // decides which one founded it; a client cannot submit one (`admit`).
-        if let Some(family) = &self.founding
-            && body.family() != family
-        {
-            return Err(PolicyError::OtherFamily);
+        // One family per vault, founded once: the first founding record kept is pinned, and no
+        // other is ever kept. A node takes it only from `/v1/setup` (with the setup code) or from
+        // the enrolled peer it joined. Letting the fold pick the earliest founding record instead
+        // would let anyone who can pass a record on (an enrolled node) sign one stamped at time
+        // zero with a fresh key and become the family's founder on every node.
+        if let Some(family) = &self.founding {
+            if body.family() != family {
+                return Err(PolicyError::OtherFamily);
+            }
+            if matches!(body, Body::Family { .. }) {
+                return Err(PolicyError::AlreadyFounded);
+            }
         }
         Ok((stamp, body))
     }
 
     fn keep(&mut self, stamp: Stamp, body: Body) {
-        if let Body::Family { family, .. } = &body
-            && self.founding.is_none()
-        {
+        if let Body::Family { family, .. } = &body {
             self.founding = Some(family.clone());
         }
         self.by_hash.insert((stamp.body_hash, stamp.signer), stamp);

@@ -28,7 +28,6 @@ use serde::{Deserialize, Serialize};
 
 use crate::error::ApiJson;
 use crate::records::now_ms;
-use crate::state::Challenge;
 use crate::{ApiError, AppState};
 
 pub const COOKIE: &str = "p2pos_session";
@@ -84,21 +83,6 @@ pub(crate) struct ChallengeResponse {
 #[derive(Debug, Clone, Copy)]
 pub(crate) struct ClientAddr(pub(crate) Option<std::net::SocketAddr>);
 
-impl ClientAddr {
-    /// The key per-client limits count by: the IP address, an IPv6 address as its /64 (which
-    /// one household or host usually holds whole).
-    pub(crate) fn limit_key(&self) -> Option<std::net::IpAddr> {
-        use std::net::{IpAddr, Ipv6Addr};
-        self.0.map(|addr| match addr.ip() {
-            IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
-                Some(v4) => IpAddr::V4(v4),
-                None => IpAddr::V6(Ipv6Addr::from(u128::from(v6) & !((1u128 << 64) - 1))),
-            },
-            v4 => v4,
-        })
-    }
-}
-
 impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     type Rejection = std::convert::Infallible;
 
@@ -107,35 +91,45 @@ impl<S: Send + Sync> FromRequestParts<S> for ClientAddr {
     }
 }
 
-/// Logins in progress across all clients; past it the node answers 429 until some expire.
-const MAX_PENDING_LOGINS: usize = 10_000;
-
-/// Starts a login: a single-use nonce for this identity, valid for 2 minutes. One client address
-/// may hold only a few at once, so no client can crowd out the others' logins.
+/// Starts a login: a single-use nonce for this identity, valid for 2 minutes.
+///
+/// Challenges are stateless: the nonce carries its expiry, some randomness and a MAC (BLAKE3
+/// keyed with a secret only this process holds) over the identity and expiry. Issuing one stores
+/// nothing, so no flood of challenges, from one address or a million, can crowd out anyone's
+/// login. A nonce is remembered only once it has logged a member in, so each works once.
 #[utoipa::path(post, path = "/v1/auth/challenge", tag = "auth", request_body = ChallengeRequest,
-    responses((status = 200, body = ChallengeResponse), (status = 400, body = crate::openapi::ErrorBody),
-        (status = 429, body = crate::openapi::ErrorBody)))]
+    responses((status = 200, body = ChallengeResponse), (status = 400, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn challenge(
     State(state): State<AppState>,
-    addr: ClientAddr,
     ApiJson(req): ApiJson<ChallengeRequest>,
 ) -> Result<Json<ChallengeResponse>, ApiError> {
-    let client = addr.limit_key();
-    let nonce = B64URL.encode(rand::random::<[u8; 32]>());
-    let now = now_ms();
-    let expires_ms = now + CHALLENGE_TTL.as_millis() as u64;
-    let mut challenges = state.inner.challenges.lock().unwrap_or_else(|p| p.into_inner());
-    challenges.retain(|_, c| c.expires_ms > now);
-    let per_client = state.inner.config.max_pending_logins_per_address;
-    if client.is_some() && challenges.values().filter(|c| c.client == client).count() >= per_client {
-        return Err(ApiError::TooManyLogins);
-    }
-    // Bounded: a flood from many addresses cannot grow memory without limit either.
-    if challenges.len() >= MAX_PENDING_LOGINS {
-        return Err(ApiError::TooManyLogins);
-    }
-    challenges.insert(nonce.clone(), Challenge { identity: req.identity, expires_ms, client });
-    Ok(Json(ChallengeResponse { nonce, expires_ms }))
+    let expires_ms = now_ms() + CHALLENGE_TTL.as_millis() as u64;
+    let random: [u8; 16] = rand::random();
+    let mac = challenge_mac(&state, &req.identity, expires_ms, &random);
+    let mut nonce = Vec::with_capacity(8 + 16 + 32);
+    nonce.extend_from_slice(&expires_ms.to_be_bytes());
+    nonce.extend_from_slice(&random);
+    nonce.extend_from_slice(mac.as_bytes());
+    Ok(Json(ChallengeResponse { nonce: B64URL.encode(nonce), expires_ms }))
+}
+
+fn challenge_mac(state: &AppState, identity: &IdentityId, expires_ms: u64, random: &[u8; 16]) -> blake3::Hash {
+    let mut h = blake3::Hasher::new_keyed(&state.inner.login_key);
+    h.update(b"p2pos-login-challenge-v1|").update(identity.to_string().as_bytes());
+    h.update(&expires_ms.to_be_bytes()).update(random);
+    h.finalize()
+}
+
+/// The expiry and randomness of a nonce this node issued for `identity`, if it did.
+fn open_nonce(state: &AppState, identity: &IdentityId, nonce: &str) -> Option<(u64, [u8; 16])> {
+    let bytes = B64URL.decode(nonce).ok()?;
+    let (expires, rest) = bytes.split_first_chunk::<8>()?;
+    let (random, mac) = rest.split_first_chunk::<16>()?;
+    let mac: [u8; 32] = mac.try_into().ok()?;
+    let expires_ms = u64::from_be_bytes(*expires);
+    // `blake3::Hash` compares in constant time.
+    (challenge_mac(state, identity, expires_ms, random) == blake3::Hash::from_bytes(mac))
+        .then_some((expires_ms, *random))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -169,17 +163,17 @@ pub(crate) async fn verify(
     ApiJson(req): ApiJson<VerifyRequest>,
 ) -> Result<Response, ApiError> {
     let origin = origin_of(&headers)?;
-    let challenge = {
-        let mut challenges = state.inner.challenges.lock().unwrap_or_else(|p| p.into_inner());
-        challenges.remove(&req.nonce)
-    };
     let refused = || {
         state.inner.metrics.logins_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         ApiError::Unauthorized
     };
-    let challenge = challenge.filter(|c| c.identity == req.identity && c.expires_ms > now_ms()).ok_or_else(refused)?;
+    let now = now_ms();
+    let (expires_ms, random) = open_nonce(&state, &req.identity, &req.nonce).ok_or_else(refused)?;
+    if expires_ms <= now {
+        return Err(refused());
+    }
     let sig: [u8; 64] = B64.decode(&req.sig).ok().and_then(|s| s.try_into().ok()).ok_or_else(refused)?;
-    let message = login_message(&origin, &req.nonce, challenge.expires_ms);
+    let message = login_message(&origin, &req.nonce, expires_ms);
     let key = req.identity.verifying_key().map_err(|_| refused())?;
     key.verify_strict(message.as_bytes(), &Signature::from_bytes(&sig)).map_err(|_| refused())?;
     // The key is proven; only a member gets a session (and a row in the table).
@@ -187,6 +181,14 @@ pub(crate) async fn verify(
         state.inner.metrics.logins_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
         return Err(ApiError::NotAMember);
     };
+    // Each nonce logs in once. Only members' logins are remembered, until their nonce expires.
+    {
+        let mut used = state.inner.used_logins.lock().unwrap_or_else(|p| p.into_inner());
+        used.retain(|_, expires| *expires > now);
+        if used.insert(random, expires_ms).is_some() {
+            return Err(refused());
+        }
+    }
     let role = Some(role);
     let (token, expires_ms) = create_session(&state, req.identity, &origin).await?;
     state.inner.metrics.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);

@@ -32,9 +32,7 @@ pub enum ApiError {
         "the record is stamped {behind_ms} ms before this node's clock (at most {max_ms} ms): check the clock of the device that signed it, and sign it again"
     )]
     ClockBehind { behind_ms: u64, max_ms: u64 },
-    /// Too many logins in progress from one address.
-    #[error("too many logins in progress from your address; try again in a minute")]
-    TooManyLogins,
+
     #[error("{0}")]
     Conflict(String),
     #[error("the upload is larger than the limit of {limit} bytes")]
@@ -64,7 +62,6 @@ impl ApiError {
             ApiError::Unauthorized => StatusCode::UNAUTHORIZED,
             ApiError::Forbidden(_) | ApiError::NotAMember | ApiError::RecordRefused(_) => StatusCode::FORBIDDEN,
             ApiError::ClockAhead { .. } | ApiError::ClockBehind { .. } => StatusCode::BAD_REQUEST,
-            ApiError::TooManyLogins => StatusCode::TOO_MANY_REQUESTS,
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
@@ -84,7 +81,6 @@ impl ApiError {
             ApiError::RecordRefused(_) => "record_refused",
             ApiError::ClockAhead { .. } => "clock_ahead",
             ApiError::ClockBehind { .. } => "clock_behind",
-            ApiError::TooManyLogins => "too_many_logins",
             ApiError::Conflict(_) => "conflict",
             ApiError::PayloadTooLarge { .. } => "payload_too_large",
             ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",

@@ -249,8 +249,10 @@ impl Node {
                     if let Err(e) = state.reload_peers().await {
                         tracing::warn!(error = %e, "could not reload the peer list");
                     }
-                    // Records held for being stamped ahead of our clock come due.
-                    if state.vault_mut().advance(records::now_ms()) {
+                    // Records held for being stamped ahead of our clock come due (off the async
+                    // threads: coming due can mean a refold).
+                    let now = records::now_ms();
+                    if let Ok(true) = state.write(move |vault, _| Ok(vault.advance(now))).await {
                         state.records_changed();
                     }
                 }

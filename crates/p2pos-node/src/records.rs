@@ -158,49 +158,68 @@ fn check_sizes(db: &Connection, body: &Body) -> Result<(), ApiError> {
     Ok(())
 }
 
-/// A record from an enrolled peer: kept whatever its outcome here (nodes replicate everything;
-/// the fold judges it, now and whenever what it depends on changes). Returns its outcome, or
-/// `None` when it is already kept or can never belong to this vault.
-pub(crate) async fn ingest(state: &AppState, record: SignedRecord) -> Result<Option<Outcome>, ApiError> {
-    let refused = || state.inner.metrics.records_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-    let verified = match record.verify() {
-        Ok(v) => v,
-        Err(e) => {
-            tracing::warn!(error = %e, "a peer sent a record that does not verify; skipped");
-            refused();
-            return Ok(None);
+/// A page of records from an enrolled peer: each kept whatever its outcome here (nodes replicate
+/// everything; the fold judges it, now and whenever what it depends on changes), folded once, and
+/// appended in one transaction. Returns how many were new here and what the rules say of each.
+pub(crate) async fn ingest(state: &AppState, records: Vec<SignedRecord>) -> Result<Vec<Outcome>, ApiError> {
+    let refused =
+        |state: &AppState| state.inner.metrics.records_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    let mut checked = Vec::new();
+    for record in records {
+        let parsed = record.verify().map_err(|e| e.to_string()).and_then(|v| {
+            let body = v.parse::<Body>().map_err(|e| e.to_string())?;
+            let sig = B64.decode(&record.sig).map_err(|e| e.to_string())?;
+            Ok((v, body, sig))
+        });
+        match parsed {
+            Ok(c) => checked.push(c),
+            Err(e) => {
+                tracing::warn!(error = %e, "a peer sent a record that does not verify; skipped");
+                refused(state);
+            }
         }
-    };
-    let Ok(body) = verified.parse::<Body>() else {
-        refused();
-        return Ok(None);
-    };
-    let sig = B64.decode(&record.sig).map_err(|e| ApiError::BadRequest(e.to_string()))?;
+    }
     let now = now_ms();
     let for_log = state.clone();
     state
         .write(move |vault, db| {
-            let id = record_id(&verified.body, &sig);
-            let known = db
-                .query_row("SELECT 1 FROM records WHERE record_id = ?1", [id.as_slice()], |_| Ok(()))
-                .optional()?
-                .is_some();
-            if known {
-                return Ok(None);
-            }
-            let outcome = match vault.insert(&verified, now) {
-                Ok(outcome) => outcome.clone(),
-                Err(e) => {
-                    tracing::warn!(error = %e, "a peer sent a record of no use to this vault; skipped");
-                    for_log.inner.metrics.records_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-                    return Ok(None);
+            let mut fresh = Vec::new();
+            for (verified, body, sig) in checked {
+                let id = record_id(&verified.body, &sig);
+                let known = db
+                    .query_row("SELECT 1 FROM records WHERE record_id = ?1", [id.as_slice()], |_| Ok(()))
+                    .optional()?
+                    .is_some();
+                if !known
+                    && !fresh.iter().any(|(v, _, s): &(VerifiedRecord, Body, Vec<u8>)| record_id(&v.body, s) == id)
+                {
+                    fresh.push((verified, body, sig));
                 }
-            };
-            if let Err(e) = append(db, &verified, &sig, &body, now) {
+            }
+            let results = vault.insert_many(fresh.iter().map(|(v, _, _)| v), now);
+            let tx = db.transaction()?;
+            let mut outcomes = Vec::new();
+            for ((verified, body, sig), result) in fresh.iter().zip(results) {
+                match result {
+                    Ok(outcome) => {
+                        if let Err(e) = append_in(&tx, verified, sig, body, now) {
+                            drop(tx);
+                            rebuild(&for_log, vault, db);
+                            return Err(e.into());
+                        }
+                        outcomes.push(outcome);
+                    }
+                    Err(e) => {
+                        tracing::warn!(error = %e, "a peer sent a record of no use to this vault; skipped");
+                        refused(&for_log);
+                    }
+                }
+            }
+            if let Err(e) = tx.commit() {
                 rebuild(&for_log, vault, db);
                 return Err(e.into());
             }
-            Ok(Some(outcome))
+            Ok(outcomes)
         })
         .await
 }

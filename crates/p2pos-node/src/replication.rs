@@ -538,26 +538,21 @@ pub(crate) struct NodeLocal {
 #[async_trait]
 impl Local for NodeLocal {
     async fn apply_records(&self, from: NodeId, entries: &[LogEntry]) -> Result<usize, String> {
-        let mut kept = 0;
-        for entry in entries {
-            match crate::records::ingest(&self.state, entry.record()).await {
-                Ok(Some(outcome)) => {
-                    kept += 1;
-                    // Kept either way: a refused record is judged again when what it needs
-                    // arrives, a held one when its time comes.
-                    if let family_vault::Outcome::Refused(e) = outcome {
-                        tracing::debug!(seq = entry.seq, peer = %from.short(), rule = e.kind(), "kept a record the rules refuse for now");
-                    }
-                }
-                Ok(None) => {}
-                // Our own trouble (the database): stop here, the sync retries from this record.
-                Err(e) => return Err(format!("storing record {}: {e}", entry.seq)),
-            }
+        let records = entries.iter().map(LogEntry::record).collect();
+        // Our own trouble (the database): the sync retries this page (records are deduplicated).
+        let outcomes = crate::records::ingest(&self.state, records)
+            .await
+            .map_err(|e| format!("storing records from {}: {e}", from.short()))?;
+        // Kept either way: a refused record is judged again when what it needs arrives, a held
+        // one when its time comes.
+        let refused = outcomes.iter().filter(|o| matches!(o, family_vault::Outcome::Refused(_))).count();
+        if refused > 0 {
+            tracing::debug!(peer = %from.short(), refused, "kept records the rules refuse for now");
         }
-        if kept > 0 && self.state.vault().family().is_some() {
+        if !outcomes.is_empty() && self.state.vault().family().is_some() {
             self.state.forget_setup_code();
         }
-        Ok(kept)
+        Ok(outcomes.len())
     }
 
     async fn peer_holds(&self, peer: NodeId, entries: &[BlobEntry]) -> Result<(), String> {

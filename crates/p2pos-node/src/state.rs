@@ -1,5 +1,5 @@
 //! The node's state: its data dir (database, blobs, node key), the vault folded from the record
-//! log, pending login challenges and the one-time setup code.
+//! log, the login challenge key and the one-time setup code.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
@@ -7,7 +7,7 @@ use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuar
 use std::time::Duration;
 
 use family_vault::Vault;
-use p2pos_core::{IdentityId, NodeId};
+use p2pos_core::NodeId;
 use p2pos_storage::{BlobStore, FsBlobStore};
 use rusqlite::Connection;
 
@@ -38,8 +38,6 @@ pub struct NodeConfig {
     /// How far behind this node's clock a client's record may be stamped (`clock_behind`), so a
     /// removed member cannot backdate records past the window. Default 10 min.
     pub max_record_behind: Duration,
-    /// Logins in progress (unanswered challenges) one client address may hold. Default 16.
-    pub max_pending_logins_per_address: usize,
     /// The bearer token `/metrics` asks for. Default none: `/metrics` then answers only
     /// loopback clients that came through no proxy.
     pub metrics_token: Option<String>,
@@ -58,7 +56,6 @@ impl NodeConfig {
             replication: crate::replication::ReplicationConfig::default(),
             max_record_ahead: Duration::from_secs(60),
             max_record_behind: Duration::from_secs(600),
-            max_pending_logins_per_address: 16,
             metrics_token: None,
         }
     }
@@ -79,13 +76,6 @@ pub enum NodeError {
     Listen { addr: std::net::SocketAddr, source: std::io::Error },
     #[error("reading the record log: {0}")]
     Log(#[from] rusqlite::Error),
-}
-
-pub(crate) struct Challenge {
-    pub(crate) identity: IdentityId,
-    pub(crate) expires_ms: u64,
-    /// Who asked: a client address, counted against its limit of logins in progress.
-    pub(crate) client: Option<std::net::IpAddr>,
 }
 
 /// Counters for `/metrics`.
@@ -113,7 +103,10 @@ pub(crate) struct Inner {
     db: Mutex<Connection>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     vault: RwLock<Vault>,
-    pub(crate) challenges: Mutex<HashMap<String, Challenge>>,
+    /// Keys the MAC of login challenges (stateless; see `auth::challenge`). New at every start.
+    pub(crate) login_key: [u8; 32],
+    /// Nonces that logged a member in, until they expire: each works once.
+    pub(crate) used_logins: Mutex<HashMap<[u8; 16], u64>>,
     setup_code: Mutex<Option<String>>,
 }
 
@@ -157,7 +150,8 @@ impl AppState {
             db: Mutex::new(db),
             blobs: Arc::new(blobs),
             vault: RwLock::new(vault),
-            challenges: Mutex::new(HashMap::new()),
+            login_key: rand::random(),
+            used_logins: Mutex::new(HashMap::new()),
             setup_code: Mutex::new(setup_code),
         };
         Ok(Self { inner: Arc::new(inner) })
@@ -236,13 +230,17 @@ impl AppState {
 /// record is judged again when what it needs arrives; a future one waits for its time).
 pub(crate) fn load_vault(db: &Connection, max_ahead_ms: u64) -> rusqlite::Result<Vault> {
     let mut vault = Vault::new(max_ahead_ms);
-    let now = records::now_ms();
+    let mut verified = Vec::new();
     for (seq, record) in records::all(db)? {
-        let kept = record
-            .verify()
-            .map_err(|e| e.to_string())
-            .and_then(|v| vault.insert(&v, now).map(|_| ()).map_err(|e| e.to_string()));
-        if let Err(e) = kept {
+        match record.verify() {
+            Ok(v) => verified.push((seq, v)),
+            Err(e) => tracing::warn!(seq, error = %e, "a stored record does not verify; skipped"),
+        }
+    }
+    // The log is in arrival order, not fold order: keep them all, then fold once.
+    let results = vault.insert_many(verified.iter().map(|(_, v)| v), records::now_ms());
+    for ((seq, _), result) in verified.iter().zip(results) {
+        if let Err(e) = result {
             tracing::warn!(seq, error = %e, "a stored record can never belong to this vault; skipped");
         }
     }

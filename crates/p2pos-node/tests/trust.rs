@@ -9,7 +9,7 @@ use axum::body::Body;
 use axum::extract::ConnectInfo;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD as B64;
+use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use http_body_util::BodyExt;
 use p2pos_core::{BlobId, Identity, NodeId, SignedRecord};
 use p2pos_node::enroll::{DataDir, pin};
@@ -308,33 +308,41 @@ async fn a_record_that_lies_about_a_stored_blobs_size_is_refused() {
 #[tokio::test]
 async fn one_address_holding_10000_logins_does_not_delay_a_members_login_from_another() {
     let (node, ann, _, _, _) = river().await;
-    let flooder: SocketAddr = "203.0.113.9:4000".parse().unwrap();
-    let mut refused = 0;
-    for _ in 0..10_000 {
+    // A flood of challenges, from one address and from a thousand IPv6 /64s: every one is
+    // answered, and none is stored (challenges are stateless), so none can crowd out a login.
+    let one: SocketAddr = "203.0.113.9:4000".parse().unwrap();
+    for i in 0..10_000u32 {
+        let from = if i % 2 == 0 { one } else { format!("[2001:db8:{:x}::1]:5000", i).parse().unwrap() };
         let body = json!({"identity": Identity::generate().unwrap().id()}).to_string();
         let reply = node
-            .call(Node::request("POST", "/v1/auth/challenge", None, Some(flooder)).body(Body::from(body)).unwrap())
+            .call(Node::request("POST", "/v1/auth/challenge", None, Some(from)).body(Body::from(body)).unwrap())
             .await;
-        if reply.status == StatusCode::TOO_MANY_REQUESTS {
-            assert_eq!(reply.error().1, "too_many_logins");
-            refused += 1;
-        }
+        assert_eq!(reply.status, StatusCode::OK);
     }
-    assert_eq!(refused, 10_000 - 16, "one address holds at most 16 logins in progress");
-    // An IPv6 neighbour in the same /64 shares the flooder's limit; Ann, elsewhere, signs in.
-    let home: SocketAddr = "[2001:db8:1:2::10]:5000".parse().unwrap();
-    let same_64: SocketAddr = "[2001:db8:1:2::99]:5000".parse().unwrap();
-    for _ in 0..16 {
-        let body = json!({"identity": ann.id()}).to_string();
-        node.call(Node::request("POST", "/v1/auth/challenge", None, Some(same_64)).body(Body::from(body)).unwrap())
-            .await;
-    }
-    let body = json!({"identity": ann.id()}).to_string();
-    let blocked =
-        node.call(Node::request("POST", "/v1/auth/challenge", None, Some(home)).body(Body::from(body)).unwrap()).await;
-    assert_eq!(blocked.status, StatusCode::TOO_MANY_REQUESTS);
     let elsewhere: SocketAddr = "198.51.100.7:6000".parse().unwrap();
     assert_eq!(node.try_login_from(&ann, Some(elsewhere)).await.status, StatusCode::OK);
+    assert_eq!(node.try_login_from(&ann, Some(one)).await.status, StatusCode::OK, "even from the flooding address");
+}
+
+#[tokio::test]
+async fn a_challenge_works_once_for_the_identity_it_was_made_for() {
+    let (node, ann, _, ben, _) = river().await;
+    let c = node.post("/v1/auth/challenge", None, json!({"identity": ann.id()})).await.json();
+    let nonce = c["nonce"].as_str().unwrap();
+    let expires = c["expires_ms"].as_u64().unwrap();
+    let answer = |who: &Identity| {
+        let sig = B64.encode(who.sign(login_message(ORIGIN, nonce, expires).as_bytes()).to_bytes());
+        json!({"identity": who.id(), "nonce": nonce, "sig": sig})
+    };
+    assert_eq!(node.post("/v1/auth/verify", None, answer(&ben)).await.status, StatusCode::UNAUTHORIZED, "made for Ann");
+    assert_eq!(node.post("/v1/auth/verify", None, answer(&ann)).await.status, StatusCode::OK);
+    assert_eq!(node.post("/v1/auth/verify", None, answer(&ann)).await.status, StatusCode::UNAUTHORIZED, "used");
+    let mut forged = B64URL.decode(nonce).unwrap();
+    forged[..8].copy_from_slice(&(expires + 3_600_000).to_be_bytes());
+    let forged = B64URL.encode(forged);
+    let sig = B64.encode(ann.sign(login_message(ORIGIN, &forged, expires + 3_600_000).as_bytes()).to_bytes());
+    let reply = node.post("/v1/auth/verify", None, json!({"identity": ann.id(), "nonce": forged, "sig": sig})).await;
+    assert_eq!(reply.status, StatusCode::UNAUTHORIZED, "a nonce whose expiry was moved");
 }
 
 #[tokio::test]

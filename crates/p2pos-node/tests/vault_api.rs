@@ -138,18 +138,21 @@ async fn a_fresh_node_is_claimed_once_with_its_setup_code() {
 
 #[tokio::test]
 async fn login_is_bound_to_the_origin_and_each_challenge_works_once() {
-    let node = Node::new(|_| {}).await;
+    let mut node = Node::new(|_| {}).await;
     let ada = Identity::generate().unwrap();
+    node.founded(&ada).await;
     let challenge = node.post("/v1/auth/challenge", None, json!({"identity": ada.id()})).await.json();
     let nonce = challenge["nonce"].as_str().unwrap();
     let expires = challenge["expires_ms"].as_u64().unwrap();
-    // Signed for another site: refused, and the challenge is spent.
+    // Signed for another site: refused.
     let elsewhere = B64.encode(ada.sign(login_message("https://evil.example", nonce, expires).as_bytes()).to_bytes());
     let reply =
         node.post("/v1/auth/verify", None, json!({"identity": ada.id(), "nonce": nonce, "sig": elsewhere})).await;
     assert_eq!(reply.status, StatusCode::UNAUTHORIZED);
     let right = B64.encode(ada.sign(login_message(ORIGIN, nonce, expires).as_bytes()).to_bytes());
-    let replay = node.post("/v1/auth/verify", None, json!({"identity": ada.id(), "nonce": nonce, "sig": right})).await;
+    let answer = json!({"identity": ada.id(), "nonce": nonce, "sig": right});
+    assert_eq!(node.post("/v1/auth/verify", None, answer.clone()).await.status, StatusCode::OK);
+    let replay = node.post("/v1/auth/verify", None, answer).await;
     assert_eq!(replay.status, StatusCode::UNAUTHORIZED, "a challenge is single-use");
     // Another identity cannot use Ada's challenge.
     let bob = Identity::generate().unwrap();

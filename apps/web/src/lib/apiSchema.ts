@@ -48,8 +48,11 @@ export interface paths {
         get?: never;
         put?: never;
         /**
-         * Starts a login: a single-use nonce for this identity, valid for 2 minutes. One client address
-         *     may hold only a few at once, so no client can crowd out the others' logins.
+         * Starts a login: a single-use nonce for this identity, valid for 2 minutes.
+         * @description Challenges are stateless: the nonce carries its expiry, some randomness and a MAC (BLAKE3
+         *     keyed with a secret only this process holds) over the identity and expiry. Issuing one stores
+         *     nothing, so no flood of challenges, from one address or a million, can crowd out anyone's
+         *     login. A nonce is remembered only once it has logged a member in, so each works once.
          */
         post: operations["challenge"];
         delete?: never;
@@ -584,14 +587,6 @@ export interface operations {
                 };
             };
             400: {
-                headers: {
-                    [name: string]: unknown;
-                };
-                content: {
-                    "application/json": components["schemas"]["ErrorBody"];
-                };
-            };
-            429: {
                 headers: {
                     [name: string]: unknown;
                 };

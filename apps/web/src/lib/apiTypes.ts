@@ -56,6 +56,4 @@ export type ErrorCode =
   /** 400: the record is stamped more than 60 s ahead of the node's clock. */
   | "clock_ahead"
   /** 400: the record is stamped more than 10 minutes behind the node's clock. */
-  | "clock_behind"
-  /** 429: too many logins in progress from this address. */
-  | "too_many_logins";
+  | "clock_behind";
