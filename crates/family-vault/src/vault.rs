@@ -61,6 +61,8 @@ pub enum PolicyError {
     EpochBackwards { current: u32, given: u32 },
     #[error("a new album key needs a new epoch")]
     RecipientWithoutNewEpoch,
+    #[error("a new epoch needs a key this album never used")]
+    RecipientReused,
     #[error("epoch {given} of this album does not exist yet (the current one is {current})")]
     FutureEpoch { current: u32, given: u32 },
     #[error("a photo stays in the album it was created in")]
@@ -92,6 +94,7 @@ impl PolicyError {
             PolicyError::KeyNotRotated => "key_not_rotated",
             PolicyError::EpochBackwards { .. } => "epoch_backwards",
             PolicyError::RecipientWithoutNewEpoch => "recipient_without_new_epoch",
+            PolicyError::RecipientReused => "recipient_reused",
             PolicyError::FutureEpoch { .. } => "future_epoch",
             PolicyError::AlbumFixed => "album_fixed",
             PolicyError::NotAuthor => "not_author",
@@ -149,6 +152,8 @@ pub struct Album {
     pub owner: IdentityId,
     /// A member lost access since the current epoch began: no new photos until a new epoch.
     pub rotation_due: bool,
+    /// The recipients of earlier epochs: a new epoch may not bring one back.
+    past_recipients: BTreeSet<String>,
     stamp: Stamp,
 }
 
@@ -632,9 +637,14 @@ impl State {
                     return Ok(());
                 }
                 if removed && self.role(&member).is_some() {
-                    // Every album they could open must get a new key before new photos.
-                    let opened: Vec<AlbumId> =
-                        self.albums.keys().filter(|a| self.can_open_album(&member, a)).cloned().collect();
+                    // Every album they held a key to (deleted ones too: they can be restored) must
+                    // get a new key before new photos.
+                    let opened: Vec<AlbumId> = self
+                        .grants
+                        .iter()
+                        .filter(|((_, m, _), g)| m == &member && !g.revoked)
+                        .map(|((a, _, _), _)| a.clone())
+                        .collect();
                     for album in opened {
                         if let Some(a) = self.albums.get_mut(&album) {
                             a.rotation_due = true;
@@ -659,12 +669,27 @@ impl State {
                     Some(a) if epoch == a.epoch && recipient != a.recipient => {
                         return Err(PolicyError::RecipientWithoutNewEpoch);
                     }
+                    // A new epoch needs a key never used by this album: an old one is in the hands
+                    // of whoever held that epoch.
+                    Some(a)
+                        if epoch > a.epoch && (recipient == a.recipient || a.past_recipients.contains(&recipient)) =>
+                    {
+                        return Err(PolicyError::RecipientReused);
+                    }
                     Some(a) => (a.owner, a.rotation_due && epoch == a.epoch),
                 };
+                let mut past_recipients =
+                    self.albums.get(&album).map(|a| a.past_recipients.clone()).unwrap_or_default();
+                if let Some(a) = self.albums.get(&album)
+                    && epoch > a.epoch
+                {
+                    past_recipients.insert(a.recipient.clone());
+                }
                 if !commit {
                     return Ok(());
                 }
-                let entry = Album { epoch, recipient, meta, deleted, owner, rotation_due, stamp: *stamp };
+                let entry =
+                    Album { epoch, recipient, meta, deleted, owner, rotation_due, past_recipients, stamp: *stamp };
                 self.albums.insert(album, entry);
                 Ok(())
             }

@@ -117,8 +117,13 @@ fn new_photos_wait_for_a_new_album_key_after_a_revocation() {
         Err(PolicyError::RecipientWithoutNewEpoch),
         "the same epoch cannot change key"
     );
-    r.ok(&ann, album(SUMMER, 1, &fresh));
     let summer_key = r.summer_key.clone();
+    assert_eq!(
+        r.submit(&ann, album(SUMMER, 1, &summer_key)),
+        Err(PolicyError::RecipientReused),
+        "a new epoch with the key Ben holds"
+    );
+    r.ok(&ann, album(SUMMER, 1, &fresh));
     assert_eq!(
         r.submit(&ann, album(SUMMER, 0, &summer_key)),
         Err(PolicyError::EpochBackwards { current: 1, given: 0 })
@@ -313,7 +318,7 @@ fn a_founded_vault_keeps_no_second_founding_record() {
     let forged = record(&mallory, 0, json!({"type": "family"}));
     assert_eq!(vault.insert(&forged, NOW), Err(PolicyError::AlreadyFounded));
     assert_eq!(vault.outcome(&forged), None, "not kept");
-    let made_admin = record(&mallory, 1, member(&mallory, "admin", false));
+    let made_admin = record(&mallory, 5, member(&mallory, "admin", false));
     assert_eq!(vault.insert(&made_admin, NOW), Ok(&Outcome::Refused(PolicyError::NotMember)));
     assert_eq!(vault.role(&ann.id()), Some(Role::Admin));
     assert_eq!(vault.state_hash(), before);
