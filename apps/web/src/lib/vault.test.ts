@@ -5,8 +5,9 @@
  * order (the tests post in HLC order): members and admins, album epochs that never go back and a
  * new key only with a new epoch, grants by admins up to the current epoch, photos encrypted to the
  * current epoch by a holder of its key, and no new photo in an album after a revocation or the
- * removal of a holder until the album has a new epoch. It serves every record to every member, and
- * hands the whole log and every blob to the attacker: the worst case.
+ * removal of a holder until the album has a new epoch. It serves every record to every member
+ * (except the ones a test `hidden`, as the node does with an album not shared with the reader yet),
+ * and hands the whole log and every blob to the attacker: the worst case.
  */
 import { describe, expect, it } from "vitest";
 import { ApiError, type ApiClient } from "./api.ts";
@@ -50,6 +51,8 @@ class FakeNode {
   readonly albums = new Map<string, { epoch: number; recipient: string; meta: string; mustRotate: boolean }>();
   readonly grants = new Map<string, { album: string; member: string; epoch: number; key: string; revoked: boolean }>();
   readonly photos = new Map<string, Extract<Body, { type: "photo" }> & { author: string }>();
+  /** Records `GET /v1/records` leaves out for now (their seq stays taken, as on the node). */
+  readonly hidden = new Set<SignedRecord>();
 
   role(who: string): Role | undefined {
     const member = this.members.get(who);
@@ -159,7 +162,7 @@ class FakeNode {
       records: (since = 0, limit = 1000) => {
         member();
         const entries: LogEntry[] = this.log.map((record, i) => ({ seq: i + 1, record }));
-        return Promise.resolve(entries.filter((e) => e.seq > since).slice(0, limit));
+        return Promise.resolve(entries.filter((e) => e.seq > since && !this.hidden.has(e.record)).slice(0, limit));
       },
       members: () => {
         member();
@@ -381,6 +384,67 @@ describe("revocation rotates the album key", () => {
       expect(attempt.blob).toMatchObject({ kind: "no-identity" });
       expect(attempt.meta).toMatchObject({ kind: "no-identity" });
     }
+  });
+});
+
+/**
+ * Alice's album, shared with `holders` (and moved on to epoch 1 if `rotated`) while the node kept
+ * it out of Carol's reads, then shared with Carol too: her client read the log in between, so its
+ * cursor is past the album's earlier records, and reading on from there never brings them.
+ */
+async function sharedLater(holders: Person[], rotated = false) {
+  const alice = await person();
+  const carol = await person();
+  const { node, vault: admin } = await foundedNode(alice);
+  for (const who of holders) await join(node, admin, who);
+  const carolVault = await join(node, admin, carol, "admin");
+  const first = node.log.length;
+  const album = await admin.createAlbum("Later");
+  for (const who of holders) await admin.grant({ id: album }, await view(admin, who));
+  if (rotated) expect(await admin.rotate(album)).toMatchObject({ rotated: true, epoch: 1 });
+  for (const record of node.log.slice(first)) node.hidden.add(record);
+  // The family goes on where Carol can read it: her cursor moves past the album's records.
+  const erin = await person();
+  await admin.addMember(erin.keys.id, erin.keys.recipient);
+  await carolVault.refresh();
+  expect(carolVault.state.seq).toBe(node.log.length);
+  // Now shared with Carol: the node serves the album's records to her from here on.
+  await admin.grant({ id: album }, await view(admin, carol));
+  node.hidden.clear();
+  await carolVault.refresh();
+  for (const who of holders) expect(carolVault.hasGrant(album, who.keys.id, 0)).toBe(false);
+  return { node, alice, carolVault, album };
+}
+
+describe("key operations read the whole log again", () => {
+  it("a rotation gives the new key to a holder whose grant the client's cursor had passed", async () => {
+    const bob = await person();
+    const { node, alice, carolVault, album } = await sharedLater([bob]);
+    expect(await carolVault.rotate(album)).toEqual({ album, rotated: true, epoch: 1 });
+    expect(node.liveGrant(album, bob.keys.id, 1)).toBe(true);
+    expect(node.liveGrant(album, alice.keys.id, 1)).toBe(true);
+    expect(carolVault.hasGrant(album, bob.keys.id, 0)).toBe(true);
+  });
+
+  it("a revocation revokes the older epochs the client had not seen, and keeps the other holders", async () => {
+    const bob = await person();
+    const dave = await person();
+    const { node, alice, carolVault, album } = await sharedLater([bob, dave], true);
+    const rotation = await carolVault.revoke({ id: album }, await view(carolVault, bob));
+    expect(rotation).toEqual({ album, rotated: true, epoch: 2 });
+    expect([0, 1, 2].map((epoch) => node.liveGrant(album, bob.keys.id, epoch))).toEqual([false, false, false]);
+    expect(node.liveGrant(album, dave.keys.id, 2)).toBe(true);
+    expect(node.liveGrant(album, alice.keys.id, 2)).toBe(true);
+  });
+
+  it("removing a member rotates an album whose grant to them the client had not seen", async () => {
+    const bob = await person();
+    const dave = await person();
+    const { node, carolVault, album } = await sharedLater([bob, dave]);
+    const rotations = await carolVault.removeMember(await view(carolVault, bob));
+    expect(rotations).toEqual([{ album, rotated: true, epoch: 1 }]);
+    expect(node.liveGrant(album, dave.keys.id, 1)).toBe(true);
+    expect(node.liveGrant(album, bob.keys.id, 1)).toBe(false);
   });
 });
 

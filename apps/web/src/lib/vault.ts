@@ -57,25 +57,39 @@ export async function claimNode(api: ApiClient, keys: Keys, code: string, clock 
 export class Vault {
   readonly api: ApiClient;
   readonly keys: Keys;
-  readonly state: VaultState = emptyVaultState();
   readonly clock = new HlcClock();
+  #state: VaultState = emptyVaultState();
 
   constructor(api: ApiClient, keys: Keys) {
     this.api = api;
     this.keys = keys;
   }
 
-  /** Read the log since the last time (all of it the first time). */
-  async refresh(): Promise<void> {
+  /** The folded log as last read. A full refresh replaces it with a new object. */
+  get state(): VaultState {
+    return this.#state;
+  }
+
+  /**
+   * Read the log since the last time (all of it the first time). `full`: read it again from the
+   * start into a fresh state. The node serves only the records we may read that it has applied
+   * at the time of the read, so reading on from our cursor never brings the ones that become
+   * readable later (an album shared with us since, a refused record the node now applies): key
+   * operations, which must know every holder, start with a full read.
+   */
+  async refresh(options: { full?: boolean } = {}): Promise<void> {
+    const state = options.full === true ? emptyVaultState() : this.#state;
     for (;;) {
-      const page = await this.api.records(this.state.seq, 1000);
-      foldRecords(this.state, page);
+      const page = await this.api.records(state.seq, 1000);
+      foldRecords(state, page);
       if (page.length < 1000) break;
     }
+    // Only now, whole: until then the incremental reads (and the pages) went on with the old one.
+    if (options.full === true) this.#state = state;
     // Our next writes must come after everything the family has written. The fold only keeps a
     // timestamp the clock may observe, and time has moved on since: this cannot be too far ahead.
     try {
-      this.clock.observe(this.state.newest);
+      this.clock.observe(state.newest);
     } catch {
       // A newest timestamp the clock refuses changes nothing.
     }
@@ -134,7 +148,7 @@ export class Vault {
    * admins who can (until then the node refuses new photos in them).
    */
   async removeMember(member: MemberView): Promise<Rotation[]> {
-    await this.refresh();
+    await this.refresh({ full: true });
     const albums = albumsHeldBy(this.state, member.identity);
     await this.api.postRecord(
       await memberRecord(this.context(), {
@@ -148,7 +162,7 @@ export class Vault {
     const rotations: Rotation[] = [];
     for (const album of albums) {
       try {
-        rotations.push(await this.rotate(album));
+        rotations.push(await this.#rotate(album));
       } catch (error) {
         // The removal stands; the album still needs a new key, from here or another admin.
         rotations.push({ album, rotated: false, holders: [], error });
@@ -194,7 +208,7 @@ export class Vault {
    * fresh key they will not get. What they could open before, they may have kept.
    */
   async revoke(album: Pick<AlbumDetail, "id">, member: MemberView): Promise<Rotation> {
-    await this.refresh();
+    await this.refresh({ full: true });
     const detail = await this.api.album(album.id);
     const epochs = new Set([detail.epoch]);
     for (const grant of liveGrants(this.state, album.id)) if (grant.member === member.identity) epochs.add(grant.epoch);
@@ -205,7 +219,7 @@ export class Vault {
       );
     }
     await this.refresh();
-    return this.rotate(album.id);
+    return this.#rotate(album.id);
   }
 
   /**
@@ -215,7 +229,12 @@ export class Vault {
    * written and the admins who hold it come back instead.
    */
   async rotate(album: string): Promise<Rotation> {
-    await this.refresh();
+    await this.refresh({ full: true });
+    return this.#rotate(album);
+  }
+
+  /** `rotate`, on a state a key operation has just read in full (and kept up since). */
+  async #rotate(album: string): Promise<Rotation> {
     let detail: AlbumDetail;
     try {
       detail = await this.api.album(album);
