@@ -1,6 +1,8 @@
 import { describe, expect, it } from "vitest";
 import { ApiError } from "./lib/api.ts";
 import { describeError } from "./errorMessages.ts";
+import { UploadError } from "./lib/uploadQueue.ts";
+import { VaultError } from "./lib/vault.ts";
 
 const api = (status: number, code: string, message: string) =>
   new ApiError(status, code as ConstructorParameters<typeof ApiError>[1], message);
@@ -77,6 +79,13 @@ describe("the vault's trust rules in plain words", () => {
         "upload",
       ),
     ).toMatch(/must be rotated.*an admin who holds the key opens the album and chooses “Change the album key”/);
+  });
+
+  it("say why an upload waited for the album's new key and then stopped", () => {
+    const gaveUp = new UploadError("no_current_key", "The album has a new key that was not shared with you.");
+    expect(describeError(gaveUp, "upload")).toBe("The album has a new key that was not shared with you.");
+    const noKey = new VaultError("no_current_key", "You hold no key for this album's current epoch.");
+    expect(describeError(noKey, "upload")).toBe("You hold no key for this album's current epoch.");
   });
 
   it("point at the device's clock", () => {

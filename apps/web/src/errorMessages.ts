@@ -1,8 +1,10 @@
 /** Turns library errors into sentences for the page. The library's kinds decide, never its wording. */
-import { ApiError } from "./lib/api.ts";
+import { ApiError, isKeyNotRotated } from "./lib/api.ts";
 import { CryptError } from "./lib/crypt.ts";
 import { IdentityFileError } from "./lib/identityFile.ts";
 import { IdError } from "./lib/readableId.ts";
+import { UploadError } from "./lib/uploadQueue.ts";
+import { VaultError } from "./lib/vault.ts";
 
 /**
  * What was being done, for messages that depend on it (a 403 on an album vs on a member).
@@ -30,6 +32,8 @@ export function describeError(error: unknown, context: ErrorContext = "general")
     return `The backup opened, but it does not hold a P2POS identity. ${error.message}`;
   }
   if (error instanceof IdError) return `That id is not valid: ${error.message}`;
+  // Written for people, each kind its own sentence.
+  if (error instanceof UploadError || error instanceof VaultError) return error.message;
   // Input checks (member cards, recipients) phrase their TypeErrors for people.
   if (error instanceof TypeError && context === "member") return error.message;
   if (error instanceof DOMException && error.name === "QuotaExceededError") {
@@ -73,7 +77,7 @@ function describeApiError(error: ApiError, context: ErrorContext): string {
     case "not_a_member":
       return "This identity is not a member of the family on this node (or no longer is). Give an admin your id and encryption address; once they add you, sign in again.";
     case "record_refused":
-      if (/rotat/i.test(error.message)) {
+      if (isKeyNotRotated(error)) {
         return `The node refused: ${sentence(error.message)} Someone lost access to this album, so new photos need a new album key first: an admin who holds the key opens the album and chooses “Change the album key”.`;
       }
       return `The family's rules do not allow this: ${sentence(error.message)}`;

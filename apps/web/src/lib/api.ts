@@ -42,6 +42,22 @@ export class ApiError extends P2posError<ApiErrorCode> {
   }
 }
 
+/**
+ * Whether the node refused a record because the album's key must be rotated first: a member lost
+ * access and the album has no new epoch yet (the vault rule `key_not_rotated`). Until the next
+ * epoch, and our key to it, the album takes no new photos.
+ *
+ * The node's error has no machine-readable rule yet (only the code `record_refused` and a message
+ * for people), so this matches the one stable phrase of that rule's message and nothing else.
+ */
+export function isKeyNotRotated(error: unknown): boolean {
+  return (
+    error instanceof ApiError &&
+    error.code === "record_refused" &&
+    error.message.includes("the album key must be rotated")
+  );
+}
+
 export interface BlobUploadOptions {
   /** Bytes sent so far, of `total`. */
   onProgress?: (sent: number, total: number) => void;

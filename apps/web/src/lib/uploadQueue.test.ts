@@ -4,8 +4,16 @@ import { ApiError } from "./api.ts";
 import { HlcClock } from "./hlc.ts";
 import { generateIdentityFile, importIdentity } from "./identity.ts";
 import type { PreparedPhoto } from "./photos.ts";
-import { UploadQueue, type PrepareFunction, type UploadItem } from "./uploadQueue.ts";
+import {
+  KEY_WAIT_DELAYS_MS,
+  UploadQueue,
+  type CurrentTarget,
+  type PrepareFunction,
+  type SleepFunction,
+  type UploadItem,
+} from "./uploadQueue.ts";
 import type { SignedRecord } from "./records.ts";
+import { VaultError } from "./vault.ts";
 import { bodyOf, newObjectId } from "./vaultRecords.ts";
 
 const META = "-----BEGIN AGE ENCRYPTED FILE-----\nAAAA\n-----END AGE ENCRYPTED FILE-----\n";
@@ -180,5 +188,163 @@ describe("upload queue", () => {
     for (let i = 0; i < 20 && items[0]?.status !== "failed"; i++) await new Promise((r) => setTimeout(r, 5));
     expect(items[0]).toMatchObject({ status: "failed", error: "the signer has no key for that epoch" });
     expect(prepares).toBe(1);
+  });
+});
+
+/** The node's words for `key_not_rotated` (`crates/family-vault/src/vault.rs`), as the API sends them. */
+const NOT_ROTATED =
+  "record refused: the album key must be rotated (a new epoch) after a member lost access, before new photos";
+const noKey = () =>
+  new VaultError("no_current_key", "You hold no key for this album's current epoch, so you cannot add photos to it.");
+
+/**
+ * One file into an album around a rotation. `album(waited)`: the album as the node has it for us
+ * after `waited` waits (a `VaultError` when we hold no key to its current epoch); `refuse(epoch,
+ * waited)`: the node's refusal of a photo of `epoch`, if any. Waits take no time: they are counted.
+ */
+async function aroundRotation(
+  album: (waited: number) => CurrentTarget | VaultError,
+  refuse: (epoch: number, waited: number) => ApiError | undefined,
+  sleep?: SleepFunction,
+) {
+  const keys = await importIdentity(await generateIdentityFile());
+  const clock = new HlcClock();
+  const slept: number[] = [];
+  const asked: (number | "no key")[] = [];
+  const recipients: string[] = [];
+  const posted: number[] = [];
+  const statuses: string[] = [];
+  const api = {
+    putBlob: () => Promise.resolve({ id: "x", size: 3 }),
+    postRecord: (record: SignedRecord) => {
+      const { epoch } = bodyOf(record) as { epoch: number };
+      const refusal = refuse(epoch, slept.length);
+      if (refusal) return Promise.reject(refusal);
+      posted.push(epoch);
+      return Promise.resolve({ seq: 1, current: true });
+    },
+  } as unknown as ApiClient;
+  const queue = new UploadQueue({
+    api,
+    context: () => ({ signer: keys, family: newObjectId(), hlc: () => clock.tick() }),
+    target: () => {
+      const now = album(slept.length);
+      asked.push(now instanceof VaultError ? "no key" : now.epoch);
+      return now instanceof VaultError ? Promise.reject(now) : Promise.resolve(now);
+    },
+    prepare: (file, recipient) => {
+      recipients.push(recipient);
+      return Promise.resolve(prepared(file.name));
+    },
+    sleep:
+      sleep ??
+      ((ms) => {
+        slept.push(ms);
+        return Promise.resolve();
+      }),
+  });
+  let items: UploadItem[] = [];
+  queue.subscribe((next) => {
+    items = next;
+    const status = next[0]?.status;
+    if (status && statuses.at(-1) !== status) statuses.push(status);
+  });
+  queue.add(files(1));
+  const until = async (...wanted: string[]) => {
+    for (let i = 0; i < 50 && !wanted.includes(items[0]?.status ?? ""); i++) await new Promise((r) => setTimeout(r, 5));
+  };
+  return { queue, item: () => items[0], until, slept, asked, recipients, posted, statuses };
+}
+
+describe("uploads around a rotation", () => {
+  it("waits through key_not_rotated and a new epoch not granted yet, then encrypts to the new key", async () => {
+    const album = newObjectId();
+    const t = await aroundRotation(
+      // Revoked, not rotated (until the second wait); then epoch 1, whose key reaches us after the third.
+      (waited) =>
+        waited < 2
+          ? { album, epoch: 0, recipient: "age1epoch0" }
+          : waited < 3
+            ? noKey()
+            : { album, epoch: 1, recipient: "age1epoch1" },
+      (epoch, waited) =>
+        waited < 2 && epoch === 0
+          ? new ApiError(403, "record_refused", NOT_ROTATED)
+          : epoch !== 1
+            ? new ApiError(403, "record_refused", "photos are encrypted to the album's current epoch")
+            : undefined,
+    );
+    await t.until("done", "failed");
+    expect(t.item()).toMatchObject({ status: "done", progress: 1 });
+    expect(t.recipients).toEqual(["age1epoch0", "age1epoch1"]);
+    expect(t.posted).toEqual([1]);
+    // Asked again after the refusal, then after each wait.
+    expect(t.asked).toEqual([0, 0, 0, "no key", 1]);
+    expect(t.slept).toEqual([1_000, 2_000, 4_000]);
+    expect(t.statuses).toEqual(["queued", "encrypting", "uploading", "waiting", "encrypting", "uploading", "done"]);
+  });
+
+  it("waits for its key to the album's new epoch before encrypting anything", async () => {
+    const album = newObjectId();
+    const t = await aroundRotation(
+      (waited) => (waited < 2 ? noKey() : { album, epoch: 1, recipient: "age1epoch1" }),
+      () => undefined,
+    );
+    await t.until("done", "failed");
+    expect(t.item()?.status).toBe("done");
+    expect(t.recipients).toEqual(["age1epoch1"]);
+    expect(t.slept).toEqual([1_000, 2_000]);
+    expect(t.statuses).toEqual(["queued", "encrypting", "waiting", "encrypting", "uploading", "done"]);
+  });
+
+  it("fails with a clear message when the album keeps its old key for a minute", async () => {
+    const album = newObjectId();
+    const t = await aroundRotation(
+      () => ({ album, epoch: 0, recipient: "age1epoch0" }),
+      () => new ApiError(403, "record_refused", NOT_ROTATED),
+    );
+    await t.until("failed", "done");
+    expect(t.item()).toMatchObject({
+      status: "failed",
+      error: expect.stringMatching(/still had its old key/) as string,
+    });
+    expect(t.slept).toEqual(KEY_WAIT_DELAYS_MS);
+    expect(t.slept.reduce((a, b) => a + b, 0)).toBe(60_000);
+    expect(t.recipients).toEqual(["age1epoch0"]);
+    expect(t.posted).toEqual([]);
+  });
+
+  it("fails with a clear message when the new key never reaches us", async () => {
+    const t = await aroundRotation(noKey, () => undefined);
+    await t.until("failed", "done");
+    expect(t.item()).toMatchObject({
+      status: "failed",
+      error: expect.stringMatching(/not shared with you within a minute/) as string,
+    });
+    expect(t.slept).toEqual(KEY_WAIT_DELAYS_MS);
+    expect(t.recipients).toEqual([]);
+  });
+
+  it("a waiting upload can be cancelled", async () => {
+    let aborted = false;
+    const t = await aroundRotation(
+      noKey,
+      () => undefined,
+      (_ms, signal) => {
+        return new Promise((_resolve, reject) =>
+          signal.addEventListener("abort", () => {
+            aborted = true;
+            reject(new DOMException("Cancelled.", "AbortError"));
+          }),
+        );
+      },
+    );
+    await t.until("waiting");
+    const item = t.item();
+    if (item?.status !== "waiting") throw new Error("not waiting");
+    t.queue.cancel(item.key);
+    await new Promise((r) => setTimeout(r, 10));
+    expect(aborted).toBe(true);
+    expect(t.item()?.status).toBe("cancelled");
   });
 });

@@ -7,13 +7,22 @@
  * comes (asked again at most every few seconds, and at once when the node refuses a photo), not
  * the one the page saw when it opened: after a revocation the album has a new key. A photo record
  * is signed after its blobs are up, so it is stamped when it is sent.
+ *
+ * Around a rotation the album takes no new photo for a while: after a revocation the node refuses
+ * them until the album has a new epoch (`key_not_rotated`), and after that we hold no key to the
+ * new epoch until an admin grants it (`no_current_key`). A file that meets either waits
+ * (`KEY_WAIT_DELAYS_MS`, about a minute in all), asking the node for the album's epoch after each
+ * delay, and is encrypted again to the new key; only then does it fail.
  */
-import { ApiError, type ApiClient } from "./api.ts";
+import { ApiError, isKeyNotRotated, type ApiClient } from "./api.ts";
+import { P2posError } from "./errors.ts";
 import type { PreparedPhoto, UploadTarget } from "./photos.ts";
 import { uploadPhoto } from "./photos.ts";
+import { VaultError } from "./vault.ts";
 import type { RecordContext } from "./vaultRecords.ts";
 
-export type UploadStatus = "queued" | "encrypting" | "uploading" | "done" | "failed" | "cancelled";
+/** `waiting`: for the album's new key (see above). */
+export type UploadStatus = "queued" | "encrypting" | "uploading" | "waiting" | "done" | "failed" | "cancelled";
 
 export interface UploadItem {
   key: number;
@@ -39,6 +48,22 @@ export type CurrentTarget = UploadTarget & { recipient: string };
 /** How long the album's current epoch is taken as known before asking the node again. */
 export const TARGET_TTL_MS = 10_000;
 
+/** The waits for an album's new key, one after the other: a minute in all. */
+export const KEY_WAIT_DELAYS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 15_000, 15_000, 15_000];
+
+/** Waits `ms`, or rejects when `signal` aborts. */
+export type SleepFunction = (ms: number, signal: AbortSignal) => Promise<void>;
+
+/** A file that waited for the album's new key (`KEY_WAIT_DELAYS_MS`) and did not get it. */
+export class UploadError extends P2posError<"key_not_rotated" | "no_current_key"> {}
+
+const GAVE_UP: Record<UploadError["kind"], string> = {
+  key_not_rotated:
+    "The album still had its old key a minute later. Someone lost access to it, so it takes no new photos until an admin who holds the key changes it; retry after that.",
+  no_current_key:
+    "The album has a new key that was not shared with you within a minute, so nothing was encrypted to it. Retry once an admin has shared the album with you.",
+};
+
 export interface UploadQueueOptions {
   api: ApiClient;
   context: () => RecordContext;
@@ -49,6 +74,8 @@ export interface UploadQueueOptions {
   /** Called after each photo record is accepted. */
   onUploaded?: (photo: string) => void;
   describeError?: (error: unknown) => string;
+  /** How a file waits for the album's new key: timers by default (tests pass their own). */
+  sleep?: SleepFunction;
 }
 
 interface Entry {
@@ -176,33 +203,52 @@ export class UploadQueue {
     const controller = new AbortController();
     entry.controller = controller;
     const { api, prepare } = this.#options;
-    const live = () => !controller.signal.aborted;
+    const { signal } = controller;
+    const live = () => !signal.aborted;
+    // What is left of this file's wait for a new key, shared by every wait of this attempt.
+    const waits = [...KEY_WAIT_DELAYS_MS];
     try {
+      this.#update(entry, { status: "encrypting", progress: 0 });
+      let target = await this.#usableTarget(entry, signal, waits);
       let photo: string | undefined;
-      // Twice at most: once more when the album got a new key while this file was on its way.
-      for (let attempt = 0; photo === undefined; attempt++) {
-        this.#update(entry, { status: "encrypting", progress: 0 });
-        const target = await this.#currentTarget();
+      // Encrypted again when the album got a new key while this file was on its way (once), and
+      // after each wait for the album's new key.
+      for (let moved = false; photo === undefined;) {
         if (!live()) return;
+        this.#update(entry, { status: "encrypting", progress: 0 });
         const prepared = await prepare(
           entry.file,
           target.recipient,
           (done, total) => {
             if (live()) this.#update(entry, { progress: total === 0 ? 0.5 : (done / total) * 0.5 });
           },
-          controller.signal,
+          signal,
         );
         if (!live()) return;
         this.#update(entry, { status: "uploading", progress: 0.5 });
         try {
           photo = await uploadPhoto(api, this.#options.context(), target, prepared, {
-            signal: controller.signal,
+            signal,
             onProgress: (sent, total) => {
               if (live()) this.#update(entry, { progress: 0.5 + (total === 0 ? 0.5 : (sent / total) * 0.5) });
             },
           });
         } catch (error) {
-          if (attempt > 0 || !(await this.#targetMoved(error, target))) throw error;
+          if (isKeyNotRotated(error)) {
+            // Revoked, not rotated yet: wait for the album's next epoch.
+            target = await this.#usableTarget(entry, signal, waits, { target, error });
+          } else if (!moved && isRefusal(error)) {
+            moved = true;
+            const now = await this.#usableTarget(entry, signal, waits, undefined, true).catch((failure: unknown) => {
+              if (failure instanceof UploadError || !live()) throw failure;
+              // The node's first answer says more than why it could not tell the epoch.
+              return undefined;
+            });
+            if (now === undefined || !changed(now, target)) throw error;
+            target = now;
+          } else {
+            throw error;
+          }
         }
       }
       if (!live()) return;
@@ -219,14 +265,67 @@ export class UploadQueue {
     }
   }
 
-  /** Whether the node refused a photo because the album has moved on to another epoch or key. */
-  async #targetMoved(error: unknown, used: CurrentTarget): Promise<boolean> {
-    const refused =
-      error instanceof ApiError &&
-      (error.code === "record_refused" || error.code === "forbidden" || error.code === "bad_request");
-    if (!refused) return false;
-    this.#target = undefined;
-    const now = await this.#currentTarget().catch(() => undefined);
-    return now !== undefined && (now.epoch !== used.epoch || now.recipient !== used.recipient);
+  /**
+   * The album's target once it is usable: we hold the key to its current epoch, and (when the
+   * node refused a photo to `refused.target` because the key must be rotated) that epoch is a new
+   * one. The first answer may be the cached one, unless `fresh` or `refused`; after each delay
+   * taken from `waits` the node is asked again. An `UploadError` when the delays run out.
+   */
+  async #usableTarget(
+    entry: Entry,
+    signal: AbortSignal,
+    waits: number[],
+    refused?: { target: CurrentTarget; error: unknown },
+    fresh = false,
+  ): Promise<CurrentTarget> {
+    for (let ask = fresh || refused !== undefined; ; ask = true) {
+      let kind: UploadError["kind"];
+      let cause: unknown;
+      try {
+        if (ask) this.#target = undefined;
+        const target = await this.#currentTarget();
+        if (refused === undefined || changed(target, refused.target)) return target;
+        kind = "key_not_rotated";
+        cause = refused.error;
+      } catch (error) {
+        if (!(error instanceof VaultError && error.kind === "no_current_key")) throw error;
+        kind = "no_current_key";
+        cause = error;
+      }
+      const delay = waits.shift();
+      if (delay === undefined) throw new UploadError(kind, GAVE_UP[kind], { cause });
+      this.#update(entry, { status: "waiting", progress: 0 });
+      await (this.#options.sleep ?? sleep)(delay, signal);
+    }
   }
+}
+
+/** A refusal that may mean the album has moved on to another epoch or key since we asked. */
+function isRefusal(error: unknown): boolean {
+  return (
+    error instanceof ApiError &&
+    (error.code === "record_refused" || error.code === "forbidden" || error.code === "bad_request")
+  );
+}
+
+function changed(now: CurrentTarget, used: CurrentTarget): boolean {
+  return now.epoch !== used.epoch || now.recipient !== used.recipient;
+}
+
+function sleep(ms: number, signal: AbortSignal): Promise<void> {
+  return new Promise((resolve, reject) => {
+    if (signal.aborted) {
+      reject(signal.reason as Error);
+      return;
+    }
+    const abort = () => {
+      clearTimeout(timer);
+      reject(signal.reason as Error);
+    };
+    const timer = setTimeout(() => {
+      signal.removeEventListener("abort", abort);
+      resolve();
+    }, ms);
+    signal.addEventListener("abort", abort, { once: true });
+  });
 }

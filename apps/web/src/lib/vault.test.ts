@@ -18,6 +18,7 @@ import { HlcClock, wallMsTextIsSafe } from "./hlc.ts";
 import { generateIdentityFile, importIdentity, type IdentityKeys } from "./identity.ts";
 import { openBlob, openPhotoMeta, preparePhoto, uploadPhoto } from "./photos.ts";
 import { signRecord, verifyRecord, type SignedRecord } from "./records.ts";
+import { UploadQueue, type UploadItem } from "./uploadQueue.ts";
 import { Vault } from "./vault.ts";
 import {
   albumRecord,
@@ -384,6 +385,104 @@ describe("revocation rotates the album key", () => {
       expect(attempt.blob).toMatchObject({ kind: "no-identity" });
       expect(attempt.meta).toMatchObject({ kind: "no-identity" });
     }
+  });
+});
+
+describe("an upload around a rotation", () => {
+  it("meets key_not_rotated, waits for the new epoch and its key, and is encrypted to the new key", async () => {
+    const alice = await person();
+    const bob = await person();
+    const carol = await person();
+    const { node, vault: admin } = await foundedNode(alice);
+    const bobVault = await join(node, admin, bob);
+    await join(node, admin, carol);
+    const album = await admin.createAlbum("Around");
+    for (const who of [bob, carol]) await admin.grant({ id: album }, await view(admin, who));
+    // Carol's key is revoked (by another client, say): the album takes no new photo for now.
+    await admin.api.postRecord(
+      await grantRecord(admin.context(), { album, member: carol.keys.id, epoch: 0, key: "", revoked: true }),
+    );
+
+    // While Bob's file waits, an admin starts epoch 1 (her own key first), then grants it to Bob.
+    const next = await newAlbumKey();
+    const rotation = [
+      async () => {
+        await admin.api.postRecord(
+          await albumRecord(admin.context(), {
+            album,
+            epoch: 1,
+            recipient: next.recipient,
+            meta: await sealMeta({ title: "Around" }, next.recipient),
+            deleted: false,
+          }),
+        );
+        await admin.api.postRecord(
+          await grantRecord(admin.context(), {
+            album,
+            member: alice.keys.id,
+            epoch: 1,
+            key: await sealAlbumKey(next.secret, alice.keys.recipient),
+            revoked: false,
+          }),
+        );
+      },
+      async () => {
+        await admin.api.postRecord(
+          await grantRecord(admin.context(), {
+            album,
+            member: bob.keys.id,
+            epoch: 1,
+            key: await sealAlbumKey(next.secret, bob.keys.recipient),
+            revoked: false,
+          }),
+        );
+      },
+    ];
+    const slept: number[] = [];
+    const refusals: string[] = [];
+    const queue = new UploadQueue({
+      api: {
+        ...bobVault.api,
+        postRecord: (record) =>
+          bobVault.api.postRecord(record).catch((error: unknown) => {
+            if (error instanceof ApiError) refusals.push(error.message);
+            throw error;
+          }),
+      },
+      context: () => bobVault.context(),
+      target: () =>
+        bobVault.uploadTarget(album).catch((error: unknown) => {
+          if (error instanceof Error) refusals.push(error.message);
+          throw error;
+        }),
+      prepare: (file, recipient) => preparePhoto(file, recipient),
+      sleep: async (ms) => {
+        slept.push(ms);
+        await rotation.shift()?.();
+      },
+    });
+    let items: UploadItem[] = [];
+    queue.subscribe((now) => (items = now));
+    const bytes = crypto.getRandomValues(new Uint8Array(5_000));
+    queue.add([new File([bytes], "during.jpg", { type: "application/octet-stream" })]);
+    for (let i = 0; i < 200 && !["done", "failed"].includes(items[0]?.status ?? ""); i++) {
+      await new Promise((r) => setTimeout(r, 10));
+    }
+
+    expect(items[0]).toMatchObject({ status: "done" });
+    expect(refusals).toEqual([
+      "the album key must be rotated after a revocation",
+      "You hold no key for this album's current epoch, so you cannot add photos to it.",
+    ]);
+    expect(slept).toEqual([1_000, 2_000]);
+    const photo = items[0]?.photo ?? "";
+    const epoch1 = await openAlbumKeySecret((await bobVault.api.album(album)).keys[1]?.key ?? "", bob.keys.ageKey);
+    const epoch0 = await openAlbumKeySecret((await bobVault.api.album(album)).keys[0]?.key ?? "", bob.keys.ageKey);
+    const opened = await tryOpen(node, photo, [epoch1]);
+    expect(opened.epoch).toBe(1);
+    expect(opened.blob).toEqual(bytes);
+    expect(opened.meta).toMatchObject({ name: "during.jpg" });
+    expect((await tryOpen(node, photo, [epoch0])).blob).toMatchObject({ kind: "no-identity" });
   });
 });
 

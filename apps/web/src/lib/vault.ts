@@ -18,6 +18,7 @@ import {
   sealMeta,
   type AlbumMeta,
 } from "./albumKeys.ts";
+import { P2posError } from "./errors.ts";
 import { HlcClock } from "./hlc.ts";
 import type { IdentityKeys } from "./identity.ts";
 import { recipientOf } from "./identityFile.ts";
@@ -36,6 +37,13 @@ import {
 } from "./vaultRecords.ts";
 
 export type Keys = Pick<IdentityKeys, "id" | "recipient" | "signingKey" | "ageKey">;
+
+/**
+ * `no_current_key`: we hold no key to the album's current epoch (not shared with us, or a new
+ * epoch whose key has not been granted to us yet: right after a rotation, for a moment).
+ * `recipient_mismatch`: the node names another recipient for the album than the key we hold.
+ */
+export class VaultError extends P2posError<"no_current_key" | "recipient_mismatch"> {}
 
 /** Normalise a setup code as printed (`ABCDE-FGHJK`), forgiving case and spaces. */
 export function normaliseSetupCode(code: string): string {
@@ -179,7 +187,7 @@ export class Vault {
     // The node's view now: a rotation since the page loaded brought a new epoch.
     const detail = await this.api.album(album.id);
     if (!detail.keys.some((k) => k.epoch === detail.epoch)) {
-      throw new Error("You hold no key for this album's current epoch, so you cannot share it.");
+      throw new VaultError("no_current_key", "You hold no key for this album's current epoch, so you cannot share it.");
     }
     for (const { epoch, key } of [...detail.keys].sort((a, b) => a.epoch - b.epoch)) {
       let secret: string;
@@ -298,7 +306,10 @@ export class Vault {
     const detail = await this.api.album(album);
     const own = detail.keys.find((k) => k.epoch === detail.epoch);
     if (!own) {
-      throw new Error("You hold no key for this album's current epoch, so you cannot add photos to it.");
+      throw new VaultError(
+        "no_current_key",
+        "You hold no key for this album's current epoch, so you cannot add photos to it.",
+      );
     }
     const cacheKey = `${album}/${detail.epoch}/${own.key}`;
     let recipient = this.#recipients.get(cacheKey);
@@ -307,7 +318,10 @@ export class Vault {
       this.#recipients.set(cacheKey, recipient);
     }
     if (recipient !== detail.recipient) {
-      throw new Error("The album's recipient on the node is not the one of the key you hold: nothing was encrypted.");
+      throw new VaultError(
+        "recipient_mismatch",
+        "The album's recipient on the node is not the one of the key you hold: nothing was encrypted.",
+      );
     }
     return { album, epoch: detail.epoch, recipient };
   }

@@ -183,7 +183,7 @@ function Uploader({ queue }: { queue: UploadQueue }) {
   useEffect(() => queue.subscribe(setItems), [queue]);
   // Every queue change arrives as a new `items` snapshot, which re-renders and re-reads this.
   const overall = queue.overall;
-  const active = items.filter((i) => i.status === "queued" || i.status === "encrypting" || i.status === "uploading");
+  const active = items.filter(isActive);
   const failed = items.filter((i) => i.status === "failed");
   const done = items.filter((i) => i.status === "done");
 
@@ -251,7 +251,7 @@ function Uploader({ queue }: { queue: UploadQueue }) {
                 <span className="muted">{formatBytes(item.size)}</span>
                 <progress max={1} value={item.progress} />
                 <span className="upload-state">{statusLabel(item)}</span>
-                {(item.status === "queued" || item.status === "encrypting" || item.status === "uploading") && (
+                {isActive(item) && (
                   <button
                     type="button"
                     className="small"
@@ -285,6 +285,12 @@ function Uploader({ queue }: { queue: UploadQueue }) {
   );
 }
 
+function isActive(item: UploadItem): boolean {
+  return (
+    item.status === "queued" || item.status === "encrypting" || item.status === "uploading" || item.status === "waiting"
+  );
+}
+
 function statusLabel(item: UploadItem): string {
   switch (item.status) {
     case "queued":
@@ -293,6 +299,8 @@ function statusLabel(item: UploadItem): string {
       return `Encrypting ${Math.round(item.progress * 200)}%`;
     case "uploading":
       return `Uploading ${Math.round((item.progress - 0.5) * 200)}%`;
+    case "waiting":
+      return "Waiting for the album's new key";
     case "done":
       return "Done";
     case "failed":
