@@ -4,8 +4,8 @@ import { describeError } from "./errorMessages.ts";
 import { UploadError } from "./lib/uploadQueue.ts";
 import { VaultError } from "./lib/vault.ts";
 
-const api = (status: number, code: string, message: string) =>
-  new ApiError(status, code as ConstructorParameters<typeof ApiError>[1], message);
+const api = (status: number, code: string, message: string, rule?: string) =>
+  new ApiError(status, code as ConstructorParameters<typeof ApiError>[1], message, { rule });
 
 describe("enrolment errors in plain words", () => {
   it("say why a token did not work, in the node's words", () => {
@@ -75,7 +75,12 @@ describe("the vault's trust rules in plain words", () => {
     );
     expect(
       describeError(
-        api(403, "record_refused", "the album key must be rotated (a new epoch) after a member lost access"),
+        api(
+          403,
+          "record_refused",
+          "the album key must be rotated (a new epoch) after a member lost access",
+          "key_not_rotated",
+        ),
         "upload",
       ),
     ).toMatch(/must be rotated.*an admin who holds the key opens the album and chooses “Change the album key”/);

@@ -52,6 +52,9 @@ pub enum ApiError {
 struct Body<'a> {
     error: &'a str,
     message: String,
+    /// With `record_refused`: the vault rule that refused it (`PolicyError::kind`).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    rule: Option<&'static str>,
 }
 
 impl ApiError {
@@ -90,6 +93,14 @@ impl ApiError {
         }
     }
 
+    /// The vault rule behind a `record_refused`, for clients to branch on.
+    fn rule(&self) -> Option<&'static str> {
+        match self {
+            ApiError::RecordRefused(e) => Some(e.kind()),
+            _ => None,
+        }
+    }
+
     /// For failures of our own machinery: logged with details, shown to the client as "internal".
     pub fn internal(detail: impl std::fmt::Display) -> Self {
         ApiError::Internal(detail.to_string())
@@ -101,7 +112,7 @@ impl IntoResponse for ApiError {
         if let ApiError::Internal(detail) = &self {
             tracing::error!(%detail, "internal error");
         }
-        (self.status(), Json(Body { error: self.code(), message: self.to_string() })).into_response()
+        (self.status(), Json(Body { error: self.code(), message: self.to_string(), rule: self.rule() })).into_response()
     }
 }
 

@@ -12,6 +12,9 @@ pub struct ErrorBody {
     /// e.g. `bad_request`, `unauthorized`, `forbidden`, `not_found`, `payload_too_large`.
     pub error: String,
     pub message: String,
+    /// With `record_refused`: the vault rule that refused the record, e.g. `key_not_rotated`,
+    /// `no_grant`, `not_author`, `album_fixed`, `blob_of_other_album`, `size_mismatch`.
+    pub rule: Option<String>,
 }
 
 /// A signed record (`docs/FORMATS.md`).

@@ -31,10 +31,18 @@ export type ApiErrorCode = ErrorCode | "network" | "aborted" | "unexpected";
 export class ApiError extends P2posError<ApiErrorCode> {
   /** HTTP status, 0 when no answer arrived. */
   readonly status: number;
+  /** With `record_refused`: the vault rule that refused the record (e.g. `key_not_rotated`). */
+  readonly rule: string | undefined;
 
-  constructor(status: number, code: ApiErrorCode, message: string, options?: ErrorOptions) {
+  constructor(
+    status: number,
+    code: ApiErrorCode,
+    message: string,
+    options?: ErrorOptions & { rule?: string | undefined },
+  ) {
     super(code, message, options);
     this.status = status;
+    this.rule = options?.rule;
   }
 
   get code(): ApiErrorCode {
@@ -45,17 +53,11 @@ export class ApiError extends P2posError<ApiErrorCode> {
 /**
  * Whether the node refused a record because the album's key must be rotated first: a member lost
  * access and the album has no new epoch yet (the vault rule `key_not_rotated`). Until the next
- * epoch, and our key to it, the album takes no new photos.
- *
- * The node's error has no machine-readable rule yet (only the code `record_refused` and a message
- * for people), so this matches the one stable phrase of that rule's message and nothing else.
+ * epoch, and our key to it, the album takes no new photos. Branches on the node's `rule`, never
+ * on its message.
  */
 export function isKeyNotRotated(error: unknown): boolean {
-  return (
-    error instanceof ApiError &&
-    error.code === "record_refused" &&
-    error.message.includes("the album key must be rotated")
-  );
+  return error instanceof ApiError && error.code === "record_refused" && error.rule === "key_not_rotated";
 }
 
 export interface BlobUploadOptions {
@@ -197,7 +199,8 @@ function errorFromBody(status: number, text: string): ApiError {
     const body = JSON.parse(text) as Partial<ErrorBody>;
     if (typeof body.error === "string" && typeof body.message === "string") {
       // Codes this client does not know yet are shown with the node's own message.
-      return new ApiError(status, body.error as ErrorCode, body.message);
+      const rule = typeof body.rule === "string" ? body.rule : undefined;
+      return new ApiError(status, body.error as ErrorCode, body.message, { rule });
     }
   } catch {
     // not JSON: fall through

@@ -337,6 +337,11 @@ export interface components {
             /** @description e.g. `bad_request`, `unauthorized`, `forbidden`, `not_found`, `payload_too_large`. */
             error: string;
             message: string;
+            /**
+             * @description With `record_refused`: the vault rule that refused the record, e.g. `key_not_rotated`,
+             *     `no_grant`, `not_author`, `album_fixed`, `blob_of_other_album`, `size_mismatch`.
+             */
+            rule?: string | null;
         };
         Health: {
             status: string;

@@ -269,7 +269,7 @@ describe("uploads around a rotation", () => {
             : { album, epoch: 1, recipient: "age1epoch1" },
       (epoch, waited) =>
         waited < 2 && epoch === 0
-          ? new ApiError(403, "record_refused", NOT_ROTATED)
+          ? new ApiError(403, "record_refused", NOT_ROTATED, { rule: "key_not_rotated" })
           : epoch !== 1
             ? new ApiError(403, "record_refused", "photos are encrypted to the album's current epoch")
             : undefined,
@@ -301,7 +301,7 @@ describe("uploads around a rotation", () => {
     const album = newObjectId();
     const t = await aroundRotation(
       () => ({ album, epoch: 0, recipient: "age1epoch0" }),
-      () => new ApiError(403, "record_refused", NOT_ROTATED),
+      () => new ApiError(403, "record_refused", NOT_ROTATED, { rule: "key_not_rotated" }),
     );
     await t.until("failed", "done");
     expect(t.item()).toMatchObject({

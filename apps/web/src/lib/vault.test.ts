@@ -31,7 +31,7 @@ import {
   type Role,
 } from "./vaultRecords.ts";
 
-const refuse = (message: string) => new ApiError(403, "record_refused", message);
+const refuse = (message: string, rule?: string) => new ApiError(403, "record_refused", message, { rule });
 
 interface Person {
   keys: IdentityKeys;
@@ -118,7 +118,7 @@ class FakeNode {
           if (!this.liveGrant(body.album, signer, body.epoch)) throw refuse("the signer has no key for that epoch");
           if (this.photos.has(body.photo)) throw refuse("these tests only add photos");
           if (body.epoch !== album.epoch) throw refuse("photos are encrypted to the album's current epoch");
-          if (album.mustRotate) throw refuse("the album key must be rotated after a revocation");
+          if (album.mustRotate) throw refuse("the album key must be rotated after a revocation", "key_not_rotated");
           this.photos.set(body.photo, { ...body, author: signer });
           break;
         }
