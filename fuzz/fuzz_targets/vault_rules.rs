@@ -69,33 +69,41 @@ fn decode(b: &[u8]) -> (usize, Value, u64, u32) {
     (who, body, wall, (b[5] / 16) as u32)
 }
 
-fuzz_target!(|data: &[u8]| {
-    // The founding: Ann's family, Ann admin, Ben and Cleo members, both albums, Ann and Cleo
-    // granted Winter, everyone but Mallory granted Summer; Ann uploads one Winter photo.
-    let mut records = vec![sign(0, 1, 0, json!({"type": "family"}))];
-    let p = people();
-    for (i, role) in [(0, "admin"), (1, "member"), (2, "member")] {
-        records.push(sign(0, 2 + i as u64, 0, json!({"type": "member", "member": p[i].id(), "role": role,
-            "recipient": p[i].recipient().to_string(), "removed": false})));
-    }
-    for (i, album) in ALBUMS.iter().enumerate() {
-        records.push(sign(0, 10 + i as u64, 0, json!({"type": "album", "album": album, "epoch": 0,
-            "recipient": recipients()[i], "meta": META, "deleted": false})));
-    }
-    for (t, (album, who)) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 2)].into_iter().enumerate() {
-        records.push(sign(0, 20 + t as u64, 0, json!({"type": "grant", "album": ALBUMS[album], "member": p[who].id(),
-            "epoch": 0, "key": META, "revoked": false})));
-    }
-    let winter_blob = BlobId::of(b"ann's winter photo");
-    records.push(sign(0, 30, 0, json!({"type": "photo", "photo": "annwinteraaaaaaaaaaaaaaaaa", "album": ALBUMS[1],
-        "epoch": 0, "blob": winter_blob, "size": 9, "thumb": null, "thumb_size": null, "meta": META, "deleted": false})));
+/// The founding, signed once: Ann's family, Ann admin, Ben and Cleo members, both albums, Ann
+/// and Cleo granted Winter, everyone but Mallory granted Summer; Ann uploads one Winter photo.
+fn founding() -> &'static (Vec<VerifiedRecord>, BlobId) {
+    static F: OnceLock<(Vec<VerifiedRecord>, BlobId)> = OnceLock::new();
+    F.get_or_init(|| {
+        let mut records = vec![sign(0, 1, 0, json!({"type": "family"}))];
+        let p = people();
+        for (i, role) in [(0, "admin"), (1, "member"), (2, "member")] {
+            records.push(sign(0, 2 + i as u64, 0, json!({"type": "member", "member": p[i].id(), "role": role,
+                "recipient": p[i].recipient().to_string(), "removed": false})));
+        }
+        for (i, album) in ALBUMS.iter().enumerate() {
+            records.push(sign(0, 10 + i as u64, 0, json!({"type": "album", "album": album, "epoch": 0,
+                "recipient": recipients()[i], "meta": META, "deleted": false})));
+        }
+        for (t, (album, who)) in [(0, 0), (0, 1), (0, 2), (1, 0), (1, 2)].into_iter().enumerate() {
+            records.push(sign(0, 20 + t as u64, 0, json!({"type": "grant", "album": ALBUMS[album], "member": p[who].id(),
+                "epoch": 0, "key": META, "revoked": false})));
+        }
+        let winter_blob = BlobId::of(b"ann's winter photo");
+        records.push(sign(0, 30, 0, json!({"type": "photo", "photo": "annwinteraaaaaaaaaaaaaaaaa", "album": ALBUMS[1],
+            "epoch": 0, "blob": winter_blob, "size": 9, "thumb": null, "thumb_size": null, "meta": META, "deleted": false})));
+        (records, winter_blob)
+    })
+}
 
+fuzz_target!(|data: &[u8]| {
+    let (mut records, winter_blob) = founding().clone();
     let mut client = Vault::new(60_000);
     for r in &records {
         let _ = client.admit(r, NOW);
     }
     // What admins (at the time they wrote) allowed: whom they made admin, whether they ever
     // gave Mallory Winter's key.
+    let p = people();
     let mut admin_made = [true, false, false, false];
     let mut mallory_granted_winter = false;
     for chunk in data.chunks_exact(6).take(64) {
