@@ -46,7 +46,10 @@ fn three_nodes_under_random_sigkill_end_with_everything() {
     let (mut family, cookie_a) = Family::found(&nodes[0]);
     enroll(&nodes[0], &nodes[1]);
     enroll(&nodes[0], &nodes[2]);
-    wait_for("Birch to get the family", Duration::from_secs(60), || nodes[1].metric("p2pos_node_records") >= 4);
+    // A node gives sessions to members only: sign in where the family has arrived.
+    wait_for("Birch and the third node to get the family", Duration::from_secs(60), || {
+        nodes[1].metric("p2pos_node_records") >= 4 && nodes[2].metric("p2pos_node_records") >= 4
+    });
     enroll(&nodes[1], &nodes[2]);
     let cookies = [cookie_a, login(&nodes[1].node.addr, &family.me), login(&nodes[2].node.addr, &family.me)];
     // Sessions live in each node's database, so they survive the kills.
