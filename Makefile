@@ -15,7 +15,7 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e vectors fuzz openapi clean
+.PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e soak vectors fuzz openapi clean
 
 ## run: build the web app and the binary, then start the demo family: a hub (with STUN/TURN) and
 ## two nodes, Oak and Pine, on this machine (Ctrl-C stops everything; the next run resumes it)
@@ -52,8 +52,20 @@ check-rust:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
+# cargo-nextest (on the Rust image; .config/nextest.toml) overlaps the test binaries, whose slow
+# tests mostly wait on real processes and sockets; plain `cargo test` runs them one by one.
 test-rust:
-	cargo test --workspace --locked
+	@if cargo nextest --version >/dev/null 2>&1; then \
+	  cargo nextest run --workspace --locked && cargo test --workspace --locked --doc; \
+	else \
+	  echo "cargo-nextest not found: running the Rust tests one binary at a time"; \
+	  cargo test --workspace --locked; \
+	fi
+
+## soak: the crash/soak test for 3 minutes (make test runs it for 40 s); SOAK_SECS to change
+SOAK_SECS ?= 180
+soak: web
+	P2POS_SOAK_SECS=$(SOAK_SECS) cargo test --locked -p p2pos --test soak -- --nocapture
 
 # check:api fails when the web client's API types drift from docs/openapi.json (which a Rust test
 # keeps equal to what the node's code generates).

@@ -39,9 +39,10 @@ fn sigkill_during_concurrent_uploads_loses_nothing_acknowledged() {
     for round in 0..ROUNDS {
         let addr = node.addr.clone();
         let ready = std::sync::Arc::new(std::sync::Barrier::new(UPLOADS + 1));
+        let (acked_tx, acked) = std::sync::mpsc::channel::<()>();
         let uploads: Vec<_> = (0..UPLOADS)
             .map(|i| {
-                let (addr, cookie, ready) = (addr.clone(), cookie.clone(), ready.clone());
+                let (addr, cookie, ready, acked_tx) = (addr.clone(), cookie.clone(), ready.clone(), acked_tx.clone());
                 // Sizes from 64 KiB to about 1 MiB, all different.
                 let bytes: Vec<u8> =
                     (0..(64 * 1024 + i * 20_011 + round * 7)).map(|j| (j * 31 + i + round) as u8).collect();
@@ -56,12 +57,21 @@ fn sigkill_during_concurrent_uploads_loses_nothing_acknowledged() {
                         "application/octet-stream",
                         &bytes,
                     );
-                    matches!(reply, Ok((200 | 201, _, _))).then_some(id)
+                    let ok = matches!(reply, Ok((200 | 201, _, _)));
+                    if ok {
+                        let _ = acked_tx.send(());
+                    }
+                    ok.then_some(id)
                 })
             })
             .collect();
         ready.wait();
-        // Kill at a different moment each round, while uploads are in flight.
+        // Kill at a different moment each round, while uploads are in flight. One round in four
+        // first waits for an acknowledgement, so that even on a loaded machine every run checks
+        // acknowledged uploads across a kill.
+        if round % 4 == 3 {
+            let _ = acked.recv_timeout(Duration::from_secs(30));
+        }
         std::thread::sleep(Duration::from_millis(20 + (round as u64 * 37) % 200));
         node.child.kill().unwrap();
         node.child.wait().unwrap();

@@ -368,8 +368,8 @@ fn run_lab(lab: &mut Lab, dir: &Path, started: Instant) {
         );
     }
 
-    // 3. Expired credentials: coturn grants allocations of 30 s, so each relayed node refreshes
-    // its allocation every 15 s with the username it got from the hub, which expired 10 s after
+    // 3. Expired credentials: coturn grants allocations of 20 s, so each relayed node refreshes
+    // its allocation every 10 s with the username it got from the hub, which expired 10 s after
     // it was issued. Wait for two refreshes of every first connection, then replicate again.
     let refreshed_by = pairs.iter().map(|p| p.connected_at).max().unwrap()
         + Duration::from_secs(procs::MAX_ALLOCATE_LIFETIME_SECS + 5);

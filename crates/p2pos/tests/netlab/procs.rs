@@ -84,7 +84,7 @@ pub const TURN_PORT: u16 = 3478;
 /// The title of every pair's album (encrypted in its record; the browser case reads it).
 pub const ALBUM_TITLE: &str = "Lab";
 pub const RELAY_PORTS: (u16, u16) = (49152, 49252);
-pub const MAX_ALLOCATE_LIFETIME_SECS: u64 = 30;
+pub const MAX_ALLOCATE_LIFETIME_SECS: u64 = 20;
 
 pub fn start_hub(public: &str, dir: &Path, secret: &str, ttl_secs: u64) -> HubProcess {
     let mut child = in_ns(public, p2pos_bin())
@@ -159,8 +159,8 @@ impl Coturn {
             .arg(format!("--min-port={}", RELAY_PORTS.0))
             .arg(format!("--max-port={}", RELAY_PORTS.1))
             .args(["--use-auth-secret", &format!("--static-auth-secret={}", self.secret)])
-            // Allocations live 30 s instead of up to an hour, so the nodes refresh theirs every
-            // 15 s: with the hub's 10-s credentials, every refresh comes after they expired.
+            // Allocations live 20 s instead of up to an hour, so the nodes refresh theirs every
+            // 10 s: with the hub's 10-s credentials, every refresh comes after they expired.
             .arg(format!("--max-allocate-lifetime={MAX_ALLOCATE_LIFETIME_SECS}"))
             .arg("--realm=lab.p2pos.test")
             // P2POS_NETLAB_TURN_ARGS="--max-bps=3000000" adds (or overrides) coturn options: a
