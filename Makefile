@@ -93,6 +93,7 @@ openapi: web-deps
 ## vectors: regenerate testvectors/*.json (then run `make test` and commit them)
 vectors:
 	cargo run --locked -p p2pos-core --example testvectors
+	cargo run --locked -p family-vault --example vault_state_vectors
 
 clean:
 	cargo clean

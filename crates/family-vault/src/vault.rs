@@ -127,6 +127,12 @@ pub enum Outcome {
 
 /// The fold order: hybrid logical clock, then signer, then the body's hash (so two records with
 /// the same stamp and signer still have one order everywhere).
+///
+/// The signer compares by its public key bytes (`IdentityId`'s order), never by its readable
+/// text: base32 gives `A`–`Z` the values 0–25 and `2`–`7` the values 26–31, but comparing the
+/// text puts the digits first, so the two orders differ. The body
+/// hash is BLAKE3 of the exact body bytes. The web app's fold (`apps/web/src/lib/vaultState.ts`)
+/// keeps the same order; `testvectors/vault-state.json` holds them to it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, Hash)]
 pub struct Stamp {
     pub hlc: Hlc,
@@ -177,6 +183,34 @@ pub struct Photo {
     /// Who created it.
     pub author: IdentityId,
     stamp: Stamp,
+}
+
+impl Member {
+    /// The write that is current: the last one in fold order.
+    pub fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
+}
+
+impl Album {
+    /// The write that is current: the last one in fold order.
+    pub fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
+}
+
+impl Grant {
+    /// The write that is current: the last one in fold order.
+    pub fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
+}
+
+impl Photo {
+    /// The write that is current: the last one in fold order.
+    pub fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
 }
 
 /// The blob's album (fixed by the first photo, in fold order, that references it) and its size.
@@ -249,6 +283,11 @@ impl Vault {
         self.state.family.as_ref()
     }
 
+    /// Who signed the founding record (the first admin).
+    pub fn founder(&self) -> Option<&IdentityId> {
+        self.state.founded.as_ref().map(|stamp| &stamp.signer)
+    }
+
     /// A current (not removed) member's role.
     pub fn role(&self, who: &IdentityId) -> Option<Role> {
         self.state.role(who)
@@ -306,6 +345,12 @@ impl Vault {
             .collect();
         out.sort_by_key(|(member, epoch, _)| (*member, *epoch));
         out
+    }
+
+    /// Every grant's current write, revoked ones and those of members removed since included:
+    /// (album, member, epoch, grant).
+    pub fn grants(&self) -> impl Iterator<Item = (&AlbumId, &IdentityId, u32, &Grant)> {
+        self.state.grants.iter().map(|((album, member, epoch), grant)| (album, member, *epoch, grant))
     }
 
     /// The album keys granted to `who` (epoch, armored age file for `who`'s recipient).

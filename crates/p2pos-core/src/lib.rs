@@ -18,4 +18,4 @@ pub use blob::{BlobId, BlobIdError};
 pub use hlc::{Hlc, HlcClock};
 pub use id::{IdError, IdentityId, NodeId};
 pub use identity::{Identity, IdentityError};
-pub use record::{RecordError, SignedRecord, VerifiedRecord};
+pub use record::{RecordError, RecordId, SignedRecord, VerifiedRecord};

@@ -4,6 +4,9 @@
 //! some other implementation would re-serialise an object. Verification is `verify_strict`:
 //! non-canonical `S`, and small-order keys or `R`, are refused.
 //!
+//! A record's identity in a log is its [`RecordId`]: BLAKE3 of the body bytes, then the signature
+//! bytes. It is defined here once; the node's log deduplicates by it.
+//!
 //! ```
 //! use p2pos_core::{Identity, SignedRecord};
 //! let me = Identity::generate()?;
@@ -12,6 +15,8 @@
 //! assert_eq!(verified.signer, me.id());
 //! # Ok::<(), Box<dyn std::error::Error>>(())
 //! ```
+
+use std::fmt;
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as BASE64;
@@ -57,6 +62,36 @@ pub struct SignedRecord {
     pub sig: String,
 }
 
+/// A record's identity: BLAKE3 of its body bytes, then its signature bytes. Two copies of one
+/// signed record have one id; the same body signed twice (a new signature) has two.
+#[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct RecordId([u8; 32]);
+
+impl RecordId {
+    /// The id of the record whose exact body bytes and signature bytes are given (as a log stores
+    /// them). The signature is always 64 bytes, so the concatenation is unambiguous.
+    pub fn of(body: &[u8], sig: &[u8]) -> Self {
+        Self(*blake3::Hasher::new().update(body).update(sig).finalize().as_bytes())
+    }
+
+    pub fn as_bytes(&self) -> &[u8; 32] {
+        &self.0
+    }
+}
+
+/// Lower-case hex, as in `testvectors/vault-state.json`.
+impl fmt::Display for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&blake3::Hash::from(self.0).to_hex())
+    }
+}
+
+impl fmt::Debug for RecordId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "RecordId({self})")
+    }
+}
+
 /// A record whose signature checked out, with its body bytes.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct VerifiedRecord {
@@ -83,6 +118,12 @@ impl SignedRecord {
         check_body(body)?;
         let sig = author.sign(body);
         Ok(Self { body: BASE64.encode(body), signer: author.id().to_string(), sig: BASE64.encode(sig.to_bytes()) })
+    }
+
+    /// This record's [`RecordId`]. Fails only when `body` or `sig` is not standard base64; the
+    /// signature is not checked.
+    pub fn id(&self) -> Result<RecordId, RecordError> {
+        Ok(RecordId::of(&decode_base64(&self.body, "body")?, &decode_base64(&self.sig, "sig")?))
     }
 
     /// Checks the signature strictly over the decoded body bytes, then that the body is an object.
@@ -141,6 +182,20 @@ mod tests {
         let mut other = original;
         other.signer = author(2).id().to_string();
         assert_eq!(other.verify().unwrap_err().kind(), "signature");
+    }
+
+    #[test]
+    fn the_id_is_blake3_of_the_body_bytes_then_the_signature_bytes() {
+        let record = SignedRecord::sign(&author(1), &json!({"n": 1})).unwrap();
+        let (body, sig) = (BASE64.decode(&record.body).unwrap(), BASE64.decode(&record.sig).unwrap());
+        let expected = *blake3::Hasher::new().update(&body).update(&sig).finalize().as_bytes();
+        assert_eq!(record.id().unwrap().as_bytes(), &expected);
+        assert_eq!(record.id().unwrap(), RecordId::of(&body, &sig));
+        // Another signature over the same body is another record.
+        let other = SignedRecord::sign(&author(2), &json!({"n": 1})).unwrap();
+        assert_ne!(other.id().unwrap(), record.id().unwrap());
+        let broken = SignedRecord { sig: "not base64!".into(), ..record };
+        assert_eq!(broken.id().unwrap_err().kind(), "malformed");
     }
 
     #[test]

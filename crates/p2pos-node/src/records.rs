@@ -5,7 +5,7 @@ use axum::extract::State;
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use family_vault::{Applied, Body, Outcome, Vault};
-use p2pos_core::{SignedRecord, VerifiedRecord};
+use p2pos_core::{RecordId, SignedRecord, VerifiedRecord};
 use rusqlite::{Connection, OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
@@ -45,11 +45,11 @@ pub(crate) fn append_in(
     body: &Body,
     now_ms: u64,
 ) -> rusqlite::Result<i64> {
-    let record_id = record_id(&record.body, sig);
+    let record_id = RecordId::of(&record.body, sig);
     let (kind, subject) = body.subject();
     let hlc = body.hlc();
     let existing: Option<i64> = tx
-        .query_row("SELECT seq FROM records WHERE record_id = ?1", [record_id.as_slice()], |r| r.get(0))
+        .query_row("SELECT seq FROM records WHERE record_id = ?1", [record_id.as_bytes().as_slice()], |r| r.get(0))
         .optional()?;
     if let Some(seq) = existing {
         return Ok(seq);
@@ -58,7 +58,7 @@ pub(crate) fn append_in(
         "INSERT INTO records (record_id, signer, kind, subject, hlc_wall, hlc_counter, body, sig, received_ms)
          VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
         params![
-            record_id.as_slice(),
+            record_id.as_bytes().as_slice(),
             record.signer.to_string(),
             kind,
             subject,
@@ -71,11 +71,6 @@ pub(crate) fn append_in(
         ],
     )?;
     Ok(tx.last_insert_rowid())
-}
-
-/// A record's id in the log: BLAKE3 of its body bytes, then its signature bytes.
-fn record_id(body: &[u8], sig: &[u8]) -> [u8; 32] {
-    *blake3::Hasher::new().update(body).update(sig).finalize().as_bytes()
 }
 
 /// Rebuilds the vault from the log, after a write that changed the vault but not the log.
@@ -185,13 +180,13 @@ pub(crate) async fn ingest(state: &AppState, records: Vec<SignedRecord>) -> Resu
         .write(move |vault, db| {
             let mut fresh = Vec::new();
             for (verified, body, sig) in checked {
-                let id = record_id(&verified.body, &sig);
+                let id = RecordId::of(&verified.body, &sig);
                 let known = db
-                    .query_row("SELECT 1 FROM records WHERE record_id = ?1", [id.as_slice()], |_| Ok(()))
+                    .query_row("SELECT 1 FROM records WHERE record_id = ?1", [id.as_bytes().as_slice()], |_| Ok(()))
                     .optional()?
                     .is_some();
                 if !known
-                    && !fresh.iter().any(|(v, _, s): &(VerifiedRecord, Body, Vec<u8>)| record_id(&v.body, s) == id)
+                    && !fresh.iter().any(|(v, _, s): &(VerifiedRecord, Body, Vec<u8>)| RecordId::of(&v.body, s) == id)
                 {
                     fresh.push((verified, body, sig));
                 }

@@ -194,7 +194,7 @@ fn a_forged_record_in_a_peers_log_is_refused_and_the_rest_replicates() {
             "INSERT INTO records (record_id, signer, kind, subject, hlc_wall, hlc_counter, body, sig, received_ms)
              VALUES (?1, ?2, 'photo', ?3, 999999, 0, ?4, ?5, 0)",
             (
-                blake3::hash(forged.sig.as_bytes()).as_bytes().to_vec(),
+                forged.id().unwrap().as_bytes().to_vec(),
                 family.me.id().to_string(),
                 photo_id(20),
                 b64.decode(&forged.body).unwrap(),

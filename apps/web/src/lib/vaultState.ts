@@ -1,11 +1,28 @@
 /**
  * The family as this client sees it, folded from the node's record log (`GET /v1/records`): the
- * family id, and who holds which album key. Mirrors the last-writer-wins order of
- * `crates/family-vault/src/vault.rs` (by HLC, then signer); the node has already applied the rules.
+ * family id, and who holds which album key. The node has already applied the rules and serves only
+ * the records it applied; this fold keeps, per grant, the write the Rust vault keeps.
+ *
+ * Last writer wins in the order of `crates/family-vault/src/vault.rs` (`Stamp`): HLC, then the
+ * signer's public key bytes, then BLAKE3 of the body bytes. The key bytes, not the readable id:
+ * base32 gives `A`–`Z` the values 0–25 and `2`–`7` the values 26–31, but comparing the text puts
+ * the digits first. `testvectors/vault-state.json` holds both folds to the same winners.
  */
+import { blake3 } from "@noble/hashes/blake3.js";
+import { decodeBase64 } from "./base64.ts";
 import { compareHlc, isObservable, wallMsTextIsSafe, type Hlc } from "./hlc.ts";
 import type { LogEntry } from "./apiTypes.ts";
+import { parseReadableId } from "./readableId.ts";
 import { parseBody, type Body, type GrantBody } from "./vaultRecords.ts";
+
+/** Where a write stands in the fold, as the Rust vault's `Stamp`. */
+export interface Stamp {
+  hlc: Hlc;
+  /** The signer's Ed25519 public key. */
+  signerKey: Uint8Array;
+  /** BLAKE3 of the exact body bytes. */
+  bodyHash: Uint8Array;
+}
 
 export interface GrantState {
   album: string;
@@ -14,6 +31,8 @@ export interface GrantState {
   revoked: boolean;
   hlc: Hlc;
   signer: string;
+  /** The current write's place in the fold order. */
+  stamp: Stamp;
 }
 
 export interface VaultState {
@@ -38,8 +57,25 @@ export function grantKey(album: string, member: string, epoch: number): string {
   return `${album}/${member}/${epoch}`;
 }
 
+/** The fold order: negative when `a` comes before `b` (and so loses to it). */
+export function compareStamps(a: Stamp, b: Stamp): number {
+  return compareHlc(a.hlc, b.hlc) || compareBytes(a.signerKey, b.signerKey) || compareBytes(a.bodyHash, b.bodyHash);
+}
+
+/** Unsigned lexicographic order, as Rust's `[u8]`. */
+export function compareBytes(a: Uint8Array, b: Uint8Array): number {
+  const length = Math.min(a.length, b.length);
+  for (let i = 0; i < length; i++) {
+    const diff = (a[i] ?? 0) - (b[i] ?? 0);
+    if (diff !== 0) return diff;
+  }
+  return a.length - b.length;
+}
+
 /** Fold log entries (in log order) into `state`, in place. `nowMs`: our clock, for the drift check. */
 export function foldRecords(state: VaultState, entries: readonly LogEntry[], nowMs: number = Date.now()): VaultState {
+  // Parsing an id checks its point on the curve: once per signer is enough.
+  const keys = new Map<string, Uint8Array>();
   for (const { seq, record } of entries) {
     state.seq = Math.max(state.seq, seq);
     let body: Body;
@@ -57,20 +93,27 @@ export function foldRecords(state: VaultState, entries: readonly LogEntry[], now
       state.family ??= body.family;
       state.founder ??= record.signer;
     } else if (body.type === "grant") {
-      applyGrant(state, body, record.signer);
+      let signerKey = keys.get(record.signer);
+      if (signerKey === undefined) {
+        try {
+          signerKey = parseReadableId(record.signer);
+        } catch {
+          // The node verified every record it serves: a signer that is not an id is not one of them.
+          continue;
+        }
+        keys.set(record.signer, signerKey);
+      }
+      const stamp = { hlc: body.hlc, signerKey, bodyHash: blake3(decodeBase64(record.body)) };
+      applyGrant(state, body, record.signer, stamp);
     }
   }
   return state;
 }
 
-function applyGrant(state: VaultState, body: GrantBody, signer: string): void {
+function applyGrant(state: VaultState, body: GrantBody, signer: string, stamp: Stamp): void {
   const key = grantKey(body.album, body.member, body.epoch);
   const existing = state.grants.get(key);
-  if (existing) {
-    const order =
-      compareHlc(existing.hlc, body.hlc) || (existing.signer < signer ? -1 : existing.signer > signer ? 1 : 0);
-    if (order >= 0) return;
-  }
+  if (existing && compareStamps(existing.stamp, stamp) >= 0) return;
   state.grants.set(key, {
     album: body.album,
     member: body.member,
@@ -78,6 +121,7 @@ function applyGrant(state: VaultState, body: GrantBody, signer: string): void {
     revoked: body.revoked,
     hlc: body.hlc,
     signer,
+    stamp,
   });
 }
 

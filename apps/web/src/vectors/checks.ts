@@ -13,9 +13,20 @@ import { decryptWithIdentities } from "../lib/crypt.ts";
 import { P2posError } from "../lib/errors.ts";
 import { formatIdentityFile } from "../lib/identityFile.ts";
 import { encodeReadableId, parseReadableId } from "../lib/readableId.ts";
-import { verifyRecord } from "../lib/records.ts";
+import { verifyRecord, type SignedRecord } from "../lib/records.ts";
 import { bytesToStream, readAllBytes } from "../lib/streams.ts";
-import { expectedError, isObject, json, text, textList, type VectorCase } from "./schema.ts";
+import { isSafeHlc, type Hlc } from "../lib/hlc.ts";
+import { emptyVaultState, foldRecords, grantKey, type VaultState } from "../lib/vaultState.ts";
+import {
+  expectedError,
+  integer,
+  isObject,
+  json,
+  text,
+  textList,
+  VectorSchemaError,
+  type VectorCase,
+} from "./schema.ts";
 
 export class VectorMismatch extends Error {}
 
@@ -84,6 +95,121 @@ export const checkBlob: Check = async (c) => {
   for (let offset = 0; offset < data.length; offset += 1_000) hasher.update(data.subarray(offset, offset + 1_000));
   expectEqual("incremental blob id", hasher.digest(), expected);
 };
+
+/**
+ * `vault-state.json`: the node serves the records it applied, in its log order; folding them must
+ * give the family, founder and grants the Rust vault has (each grant's current write: its revoked
+ * flag, HLC and signer), in the file's order and reversed. A tampered copy must give another state.
+ */
+export const checkVaultState: Check = async (c) => {
+  const served = vaultRecords(c)
+    .filter((entry) => entry.outcome === "applied")
+    .map((entry) => entry.record);
+  const nowMs = integer(c, "now_ms");
+  const expected = webVaultState(json(c, "state"), c.name);
+  await Promise.resolve();
+  if (!c.valid) {
+    if (vaultStateDiff(foldInOrder(served, nowMs), expected) === undefined) {
+      throw new VectorMismatch("the tampered records still fold to the case's state");
+    }
+    return;
+  }
+  for (const [order, records] of [
+    ["in log order", served],
+    ["reversed", [...served].reverse()],
+  ] as const) {
+    const diff = vaultStateDiff(foldInOrder(records, nowMs), expected);
+    if (diff !== undefined) throw new VectorMismatch(`${order}: ${diff}`);
+  }
+};
+
+/** The parts of a vault-state summary the web app folds: family, founder, grants. */
+interface WebVaultState {
+  family: string | null;
+  founder: string | null;
+  /** Keyed by `album/member/epoch`: the current write, in words (see `describeGrant`). */
+  grants: Map<string, string>;
+}
+
+export interface VaultRecordEntry {
+  record: SignedRecord;
+  outcome: string;
+}
+
+/** The `records` of a vault-state case: each signed record and what the Rust vault made of it. */
+export function vaultRecords(c: VectorCase): VaultRecordEntry[] {
+  const entries = json(c, "records");
+  if (!Array.isArray(entries)) throw new VectorSchemaError(`case "${c.name}": "records" is not a list`);
+  return entries.map((entry: unknown, i) => {
+    const record = isObject(entry) ? entry["record"] : undefined;
+    const outcome = isObject(entry) ? entry["outcome"] : undefined;
+    if (!isObject(record) || typeof outcome !== "string") {
+      throw new VectorSchemaError(`case "${c.name}": record ${i} needs "record" and "outcome"`);
+    }
+    const { body, signer, sig } = record;
+    if (typeof body !== "string" || typeof signer !== "string" || typeof sig !== "string") {
+      throw new VectorSchemaError(`case "${c.name}": record ${i} is not {body, signer, sig}`);
+    }
+    return { record: { body, signer, sig }, outcome };
+  });
+}
+
+function foldInOrder(records: readonly SignedRecord[], nowMs: number): WebVaultState {
+  const state = foldRecords(
+    emptyVaultState(),
+    records.map((record, i) => ({ seq: i + 1, record })),
+    nowMs,
+  );
+  return fromFold(state);
+}
+
+function fromFold(state: VaultState): WebVaultState {
+  const grants = new Map<string, string>();
+  for (const [key, grant] of state.grants) grants.set(key, describeGrant(grant));
+  return { family: state.family ?? null, founder: state.founder ?? null, grants };
+}
+
+function webVaultState(summary: unknown, name: string): WebVaultState {
+  const bad = (what: string) => new VectorSchemaError(`case "${name}": "state" ${what}`);
+  if (!isObject(summary) || !Array.isArray(summary["grants"])) throw bad("has no grants");
+  const { family, founder } = summary;
+  if (!(typeof family === "string" || family === null) || !(typeof founder === "string" || founder === null)) {
+    throw bad("needs a family and a founder (text or null)");
+  }
+  const grants = new Map<string, string>();
+  for (const grant of summary["grants"] as unknown[]) {
+    if (!isObject(grant)) throw bad("has a grant that is not an object");
+    const { album, member, epoch, revoked, hlc, signer } = grant;
+    if (
+      typeof album !== "string" ||
+      typeof member !== "string" ||
+      typeof epoch !== "number" ||
+      typeof revoked !== "boolean" ||
+      !isSafeHlc(hlc) ||
+      typeof signer !== "string"
+    ) {
+      throw bad("has a grant without album, member, epoch, revoked, hlc and signer");
+    }
+    grants.set(grantKey(album, member, epoch), describeGrant({ revoked, hlc, signer }));
+  }
+  return { family, founder, grants };
+}
+
+/** A grant's current write, in words: what it says, who wrote it, and when. */
+function describeGrant({ revoked, hlc, signer }: { revoked: boolean; hlc: Hlc; signer: string }): string {
+  return `${revoked ? "revoked" : "granted"} by ${signer} at ${hlc.wall_ms}/${hlc.counter}`;
+}
+
+/** Where two states differ, in words; undefined when they are equal. */
+function vaultStateDiff(actual: WebVaultState, expected: WebVaultState): string | undefined {
+  if (actual.family !== expected.family) return `family: expected ${expected.family}, got ${actual.family}`;
+  if (actual.founder !== expected.founder) return `founder: expected ${expected.founder}, got ${actual.founder}`;
+  for (const key of new Set([...expected.grants.keys(), ...actual.grants.keys()])) {
+    const [want, got] = [expected.grants.get(key), actual.grants.get(key)];
+    if (want !== got) return `grant ${key}: expected ${want ?? "none"}, got ${got ?? "none"}`;
+  }
+  return undefined;
+}
 
 // ---------------------------------------------------------------------------------------------
 

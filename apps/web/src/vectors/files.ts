@@ -7,9 +7,11 @@ import backupsJson from "../../../../testvectors/backups.json";
 import blobsJson from "../../../../testvectors/blobs.json";
 import idsJson from "../../../../testvectors/ids.json";
 import recordsJson from "../../../../testvectors/records.json";
+import vaultStateJson from "../../../../testvectors/vault-state.json";
 
 export const idsFile: unknown = idsJson;
 export const recordsFile: unknown = recordsJson;
 export const ageFile: unknown = ageJson;
 export const backupsFile: unknown = backupsJson;
 export const blobsFile: unknown = blobsJson;
+export const vaultStateFile: unknown = vaultStateJson;

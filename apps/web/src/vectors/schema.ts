@@ -49,6 +49,15 @@ export function textList(c: VectorCase, field: string): string[] {
   return value;
 }
 
+/** A whole-number field of a case. */
+export function integer(c: VectorCase, field: string): number {
+  const value = c.fields[field];
+  if (typeof value !== "number" || !Number.isSafeInteger(value)) {
+    throw new VectorSchemaError(`case "${c.name}": "${field}" is not a whole number`);
+  }
+  return value;
+}
+
 /** Any JSON field of a case (must be present). */
 export function json(c: VectorCase, field: string): unknown {
   if (!(field in c.fields)) throw new VectorSchemaError(`case "${c.name}": "${field}" is missing`);

@@ -3,12 +3,12 @@
  *
  * Used by the Vitest suites (one test per case) and by the browser harness (`runVectors`).
  */
-import { checkAge, checkBackup, checkBlob, checkId, checkRecord, type Check } from "./checks.ts";
-import { ageFile, backupsFile, blobsFile, idsFile, recordsFile } from "./files.ts";
+import { checkAge, checkBackup, checkBlob, checkId, checkRecord, checkVaultState, type Check } from "./checks.ts";
+import { ageFile, backupsFile, blobsFile, idsFile, recordsFile, vaultStateFile } from "./files.ts";
 import { casesOf, type VectorCase } from "./schema.ts";
-import { tamperAge, tamperBackups, tamperBlobs, tamperIds, tamperRecords } from "./tamper.ts";
+import { tamperAge, tamperBackups, tamperBlobs, tamperIds, tamperRecords, tamperVaultState } from "./tamper.ts";
 
-export type SuiteName = "ids" | "records" | "age" | "backups" | "blobs";
+export type SuiteName = "ids" | "records" | "age" | "backups" | "blobs" | "vault-state";
 
 export interface RunnableCase {
   suite: SuiteName;
@@ -32,6 +32,7 @@ const SOURCES: Record<SuiteName, SuiteSource> = {
   age: { file: ageFile, check: checkAge, tamper: tamperAge },
   backups: { file: backupsFile, check: checkBackup, tamper: tamperBackups },
   blobs: { file: blobsFile, check: checkBlob, tamper: tamperBlobs },
+  "vault-state": { file: vaultStateFile, check: checkVaultState, tamper: tamperVaultState },
 };
 
 export const SUITE_NAMES = Object.keys(SOURCES) as SuiteName[];
@@ -68,7 +69,7 @@ export async function runAllVectors(): Promise<VectorReport> {
     passed: 0,
     failed: 0,
     failures: [],
-    counts: { ids: zero(), records: zero(), age: zero(), backups: zero(), blobs: zero() },
+    counts: { ids: zero(), records: zero(), age: zero(), backups: zero(), blobs: zero(), "vault-state": zero() },
     tamperedFailedAsExpected: 0,
   };
   for (const suite of SUITE_NAMES) {

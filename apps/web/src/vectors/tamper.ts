@@ -6,6 +6,8 @@
 import { generateX25519Identity } from "age-encryption";
 import { decodeBase64, encodeBase64 } from "../lib/base64.ts";
 import { utf8Encode } from "../lib/bytes.ts";
+import { parseBody } from "../lib/vaultRecords.ts";
+import { canonicalJson, vaultRecords } from "./checks.ts";
 import { derive, isObject, json, text, type VectorCase } from "./schema.ts";
 
 const ALPHABET = "ABCDEFGHIJKLMNOPQRSTUVWXYZ234567";
@@ -129,6 +131,39 @@ export function tamperBlobs(cases: readonly VectorCase[]): VectorCase[] {
       const data = decodeBase64(text(c, "data"));
       const flipped = Uint8Array.from(data, (byte, i) => (i === data.length - 1 ? byte ^ 0x80 : byte));
       return derive(c, "last byte flipped", { data: encodeBase64(flipped) }, { valid: false, error: "mismatch" });
+    });
+}
+
+/**
+ * Each case without the record of its first grant's current write, as if the node had never
+ * served it: an earlier write (or none) is current then, so the state must differ.
+ */
+export function tamperVaultState(cases: readonly VectorCase[]): VectorCase[] {
+  return cases
+    .filter((c) => c.valid)
+    .flatMap((c) => {
+      const entries = vaultRecords(c);
+      const state = json(c, "state");
+      const grants = isObject(state) && Array.isArray(state["grants"]) ? (state["grants"] as unknown[]) : [];
+      const first = grants.find(isObject);
+      if (first === undefined) return [];
+      const isCurrent = ({ record, outcome }: (typeof entries)[number]): boolean => {
+        const { body } = parseBody(record);
+        return (
+          outcome === "applied" &&
+          body.type === "grant" &&
+          body.album === first["album"] &&
+          body.member === first["member"] &&
+          body.epoch === first["epoch"] &&
+          body.revoked === first["revoked"] &&
+          record.signer === first["signer"] &&
+          canonicalJson(body.hlc) === canonicalJson(first["hlc"])
+        );
+      };
+      const current = entries.map(isCurrent);
+      if (current.filter(Boolean).length !== 1) return [];
+      const records = (json(c, "records") as unknown[]).filter((_, i) => current[i] !== true);
+      return [derive(c, "the current grant's record dropped", { records }, { valid: false, error: "mismatch" })];
     });
 }
 
