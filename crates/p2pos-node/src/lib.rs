@@ -4,10 +4,13 @@
 //! socket. Errors leave through one [`ApiError`], as JSON `{error, message}`. Business rules live in
 //! `family-vault`; this crate authenticates, stores and serves.
 
-// Layers, lowest first; a module uses only those above it in this list, never this file:
-// clock → error → store → replication::{config, peers, fallback} → state → session →
-// records, blobs → replication::{local, service, replicator, routes, status}, enroll → the
-// remaining routes → this file (the router), openapi.
+// Layers, lowest first; a module uses only modules before it in this list:
+//   clock, error → replication::{config, fallback, peers} → store → state → session →
+//   records, blobs, enroll → replication::{local, service, replicator, routes, status} →
+//   auth, family, nodes, remote, hub → this file (the router) and openapi (the document).
+// Two references still point up: `error.rs` names `crate::MAX_JSON_BYTES`, and the handlers'
+// OpenAPI annotations name `openapi::{ErrorBody, SignedRecordSchema, RoleSchema}`, which belong
+// in a leaf module.
 mod clock;
 mod store;
 
