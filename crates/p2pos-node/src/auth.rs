@@ -7,15 +7,14 @@
 //! 3. `POST /v1/auth/verify {identity, nonce, sig}` → cookie `p2pos_session` (HttpOnly,
 //!    SameSite=Strict), valid for the session lifetime; only a hash of the token is stored.
 //!
-//! Sessions older than the rotation age get a fresh token on their next request. State-changing
-//! requests must come from the session's origin.
+//! Sessions themselves (the cookie, the extractor, rotation) are `session.rs`. Also here: claiming
+//! a fresh node with its setup code (`/v1/setup`).
 
 use std::time::Duration;
 
-use axum::extract::{FromRequestParts, Request, State};
+use axum::extract::{FromRequestParts, State};
 use axum::http::request::Parts;
-use axum::http::{HeaderMap, HeaderValue, Method, header};
-use axum::middleware::Next;
+use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use axum::{Json, http::StatusCode};
 use base64::Engine as _;
@@ -23,46 +22,19 @@ use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL
 use ed25519_dalek::Signature;
 use family_vault::Role;
 use p2pos_core::{IdentityId, SignedRecord};
-use rusqlite::{OptionalExtension, params};
 use serde::{Deserialize, Serialize};
 
-use crate::error::ApiJson;
-use crate::records::now_ms;
-use crate::{ApiError, AppState};
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiJson};
+use crate::session::{self, COOKIE, Session, origin_of, session_cookie};
+use crate::state::AppState;
 
-pub const COOKIE: &str = "p2pos_session";
 const LOGIN_CONTEXT: &str = "p2pos-login-v1";
 const CHALLENGE_TTL: Duration = Duration::from_secs(120);
 
 /// The message a client signs to log in.
 pub fn login_message(origin: &str, nonce: &str, expires_ms: u64) -> String {
     format!("{LOGIN_CONTEXT}|{origin}|{nonce}|{expires_ms}")
-}
-
-fn origin_of(headers: &HeaderMap) -> Result<String, ApiError> {
-    headers
-        .get(header::ORIGIN)
-        .and_then(|v| v.to_str().ok())
-        .filter(|o| !o.is_empty() && *o != "null")
-        .map(str::to_string)
-        .ok_or_else(|| ApiError::BadRequest("an Origin header is required".into()))
-}
-
-fn token_hash(token: &str) -> Vec<u8> {
-    blake3::hash(token.as_bytes()).as_bytes().to_vec()
-}
-
-fn cookie_token(headers: &HeaderMap) -> Option<String> {
-    headers.get_all(header::COOKIE).iter().filter_map(|v| v.to_str().ok()).flat_map(|v| v.split(';')).find_map(|c| {
-        let (name, value) = c.trim().split_once('=')?;
-        (name == COOKIE).then(|| value.to_string())
-    })
-}
-
-fn session_cookie(token: &str, max_age: Duration, origin: &str) -> HeaderValue {
-    let secure = if origin.starts_with("https://") { "; Secure" } else { "" };
-    let value = format!("{COOKIE}={token}; HttpOnly; SameSite=Strict; Path=/; Max-Age={}{secure}", max_age.as_secs());
-    HeaderValue::from_str(&value).unwrap_or_else(|_| HeaderValue::from_static(""))
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]
@@ -190,37 +162,17 @@ pub(crate) async fn verify(
         }
     }
     let role = Some(role);
-    let (token, expires_ms) = create_session(&state, req.identity, &origin).await?;
+    let (token, expires_ms) = session::create(&state, req.identity, &origin).await?;
     state.inner.metrics.logins.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut response = Json(Me { identity: req.identity, role, expires_ms }).into_response();
     response.headers_mut().insert(header::SET_COOKIE, session_cookie(&token, state.inner.config.session_ttl, &origin));
     Ok(response)
 }
 
-async fn create_session(state: &AppState, identity: IdentityId, origin: &str) -> Result<(String, u64), ApiError> {
-    let token = B64URL.encode(rand::random::<[u8; 32]>());
-    let now = now_ms();
-    let expires_ms = now + state.inner.config.session_ttl.as_millis() as u64;
-    let (hash, origin) = (token_hash(&token), origin.to_string());
-    state
-        .db(move |db| {
-            db.execute("DELETE FROM sessions WHERE expires_ms <= ?1", [now as i64])?;
-            db.execute(
-                "INSERT INTO sessions (token_hash, identity, origin, created_ms, expires_ms) VALUES (?1, ?2, ?3, ?4, ?5)",
-                params![hash, identity.to_string(), origin, now as i64, expires_ms as i64],
-            )
-        })
-        .await?;
-    Ok((token, expires_ms))
-}
-
 /// Ends the session.
 #[utoipa::path(post, path = "/v1/auth/logout", tag = "auth", responses((status = 204)))]
 pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, ApiError> {
-    if let Some(token) = cookie_token(&headers) {
-        let hash = token_hash(&token);
-        state.db(move |db| db.execute("DELETE FROM sessions WHERE token_hash = ?1", [hash])).await?;
-    }
+    session::end(&state, &headers).await?;
     let clear = HeaderValue::from_str(&format!("{COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0"))
         .unwrap_or_else(|_| HeaderValue::from_static(""));
     Ok(([(header::SET_COOKIE, clear)], StatusCode::NO_CONTENT).into_response())
@@ -232,95 +184,6 @@ pub(crate) async fn logout(State(state): State<AppState>, headers: HeaderMap) ->
 pub(crate) async fn me(State(state): State<AppState>, session: Session) -> Json<Me> {
     let role = state.vault().role(&session.identity);
     Json(Me { identity: session.identity, role, expires_ms: session.expires_ms })
-}
-
-/// A signed-in identity: from the session cookie, or from the data channel a request came over.
-/// Extracting it fails with 401 without a valid, unexpired session, and with 403 for a
-/// state-changing request from another origin.
-#[derive(Debug, Clone)]
-pub struct Session {
-    pub identity: IdentityId,
-    pub expires_ms: u64,
-}
-
-impl Session {
-    pub(crate) fn require_member(&self, state: &AppState) -> Result<Role, ApiError> {
-        state.vault().role(&self.identity).ok_or(ApiError::NotAMember)
-    }
-}
-
-struct SessionRow {
-    identity: String,
-    origin: String,
-    created_ms: u64,
-    expires_ms: u64,
-}
-
-async fn lookup(state: &AppState, token: &str) -> Result<Option<SessionRow>, ApiError> {
-    let hash = token_hash(token);
-    state
-        .db(move |db| {
-            db.query_row(
-                "SELECT identity, origin, created_ms, expires_ms FROM sessions WHERE token_hash = ?1",
-                [hash],
-                |r| {
-                    Ok(SessionRow {
-                        identity: r.get(0)?,
-                        origin: r.get(1)?,
-                        created_ms: r.get::<_, i64>(2)? as u64,
-                        expires_ms: r.get::<_, i64>(3)? as u64,
-                    })
-                },
-            )
-            .optional()
-        })
-        .await
-}
-
-impl FromRequestParts<AppState> for Session {
-    type Rejection = ApiError;
-
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, ApiError> {
-        // Over a client session's data channel the channel is the session (crate::remote).
-        if let Some(crate::remote::ChannelSession(identity)) = parts.extensions.get() {
-            return Ok(Session {
-                identity: *identity,
-                expires_ms: now_ms() + state.inner.config.session_ttl.as_millis() as u64,
-            });
-        }
-        let token = cookie_token(&parts.headers).ok_or(ApiError::Unauthorized)?;
-        let row = lookup(state, &token).await?.filter(|r| r.expires_ms > now_ms()).ok_or(ApiError::Unauthorized)?;
-        let changes_state = !matches!(parts.method, Method::GET | Method::HEAD | Method::OPTIONS);
-        if changes_state && origin_of(&parts.headers).ok().as_deref() != Some(row.origin.as_str()) {
-            return Err(ApiError::Forbidden("this request comes from another origin than the session".into()));
-        }
-        let identity = row.identity.parse().map_err(ApiError::internal)?;
-        Ok(Session { identity, expires_ms: row.expires_ms })
-    }
-}
-
-/// Middleware: replaces a session token older than the rotation age by a fresh one, transparently
-/// (the request continues with the new token and the response sets the new cookie).
-pub(crate) async fn rotate(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    let Some(token) = cookie_token(request.headers()) else { return next.run(request).await };
-    let Ok(Some(row)) = lookup(&state, &token).await else { return next.run(request).await };
-    let rotate_after = state.inner.config.session_rotate_after.as_millis() as u64;
-    let now = now_ms();
-    if row.expires_ms <= now || row.created_ms + rotate_after > now {
-        return next.run(request).await;
-    }
-    let Ok(identity) = row.identity.parse::<IdentityId>() else { return next.run(request).await };
-    let Ok((fresh, _)) = create_session(&state, identity, &row.origin).await else { return next.run(request).await };
-    let old = token_hash(&token);
-    let _ = state.db(move |db| db.execute("DELETE FROM sessions WHERE token_hash = ?1", [old])).await;
-    if let Ok(value) = HeaderValue::from_str(&format!("{COOKIE}={fresh}")) {
-        request.headers_mut().insert(header::COOKIE, value);
-    }
-    let mut response = next.run(request).await;
-    response
-        .headers_mut()
-        .append(header::SET_COOKIE, session_cookie(&fresh, state.inner.config.session_ttl, &row.origin));
-    response
 }
 
 #[derive(Debug, Deserialize, utoipa::ToSchema)]

@@ -8,12 +8,13 @@ use axum::response::{IntoResponse, Response};
 use futures_util::TryStreamExt;
 use p2pos_core::BlobId;
 use p2pos_storage::PutOutcome;
-use rusqlite::params;
 use tokio_util::io::{ReaderStream, StreamReader};
 
-use crate::auth::Session;
-use crate::records::now_ms;
-use crate::{ApiError, AppState};
+use crate::clock::now_ms;
+use crate::error::ApiError;
+use crate::session::Session;
+use crate::state::AppState;
+use crate::store;
 
 fn parse_id(id: &str) -> Result<BlobId, ApiError> {
     id.parse().map_err(|_| ApiError::BadRequest("a blob id is 64 lowercase hex digits (BLAKE3)".into()))
@@ -78,19 +79,9 @@ pub(crate) async fn put(
 
 /// Note in the database that this node holds `id` (after the store has it durably): the
 /// presence row, and the blob log entry peers read.
-pub(crate) async fn record_presence(state: &AppState, id: BlobId, size: u64) -> Result<(), ApiError> {
+async fn record_presence(state: &AppState, id: BlobId, size: u64) -> Result<(), ApiError> {
     let now = now_ms();
-    state
-        .db(move |db| {
-            let tx = db.transaction()?;
-            tx.execute(
-                "INSERT OR IGNORE INTO blobs (id, size, added_ms) VALUES (?1, ?2, ?3)",
-                params![id.as_bytes().as_slice(), size as i64, now as i64],
-            )?;
-            tx.execute("INSERT OR IGNORE INTO blob_log (id) VALUES (?1)", [id.as_bytes().as_slice()])?;
-            tx.commit()
-        })
-        .await
+    state.db(move |db| store::blobs::record_presence(db, id, size, now)).await
 }
 
 /// `bytes=a-b`, `bytes=a-`, or `bytes=-n` (the last n bytes); one range only. An end past the

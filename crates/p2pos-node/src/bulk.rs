@@ -8,17 +8,19 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use family_vault::{Body, Vault};
 use p2pos_core::{BlobId, SignedRecord};
-use rusqlite::params;
 
-use crate::NodeError;
+use crate::clock::now_ms;
+use crate::state::NodeError;
+use crate::store;
+use crate::store::records::NewRecord;
 
 /// Import `records` (in order, through the vault's rules) and `blobs` into the data dir `dir`.
 pub fn import(dir: &Path, records: &[SignedRecord], blobs: &[(BlobId, Vec<u8>)]) -> Result<(), NodeError> {
     let bad = |why: String| NodeError::DataDir { path: dir.to_path_buf(), source: std::io::Error::other(why) };
     let mut db = p2pos_storage::db::open(&dir.join("p2pos.db"))?;
-    let now = crate::records::now_ms();
+    let now = now_ms();
     let mut vault = Vault::new(p2pos_core::hlc::DEFAULT_MAX_DRIFT_MS);
-    for (_, record) in crate::records::all(&db)? {
+    for (_, record) in store::records::all(&db)? {
         if let Ok(v) = record.verify() {
             let _ = vault.insert(&v, now);
         }
@@ -31,18 +33,14 @@ pub fn import(dir: &Path, records: &[SignedRecord], blobs: &[(BlobId, Vec<u8>)])
     }
     let tx = db.transaction()?;
     for (id, bytes) in blobs {
-        tx.execute(
-            "INSERT OR IGNORE INTO blobs (id, size, added_ms) VALUES (?1, ?2, ?3)",
-            params![id.as_bytes().as_slice(), bytes.len() as i64, now as i64],
-        )?;
-        tx.execute("INSERT OR IGNORE INTO blob_log (id) VALUES (?1)", [id.as_bytes().as_slice()])?;
+        store::blobs::record_presence_in(&tx, *id, bytes.len() as u64, now)?;
     }
     for record in records {
         let verified = record.verify().map_err(|e| bad(e.to_string()))?;
         let body: Body = verified.parse().map_err(|e| bad(e.to_string()))?;
         vault.admit(&verified, now).map_err(|e| bad(e.to_string()))?;
         let sig = B64.decode(&record.sig).map_err(|e| bad(e.to_string()))?;
-        crate::records::append_in(&tx, &verified, &sig, &body, now)?;
+        store::records::append_in(&tx, &NewRecord { record: &verified, body: &body, sig: &sig }, now)?;
     }
     tx.commit()?;
     Ok(())

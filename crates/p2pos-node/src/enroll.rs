@@ -21,12 +21,14 @@ use data_encoding::BASE32_NOPAD;
 use ed25519_dalek::{Signature, Signer, SigningKey};
 use p2pos_core::NodeId;
 use p2pos_net::hub::{HubClient, HubEvent, HubHandle};
-use rusqlite::{Connection, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 use serde_json::{Value, json};
 
-use crate::records::now_ms;
-use crate::replication::PeerInfo;
+use crate::clock::now_ms;
+use crate::replication::peers::PeerInfo;
+use crate::state::{AppState, NodeError};
+use crate::store;
 
 /// How long a token is valid. 15 minutes.
 pub const TOKEN_TTL: Duration = Duration::from_secs(15 * 60);
@@ -140,11 +142,8 @@ pub fn issue(db: &Connection, node: NodeId, family: &str, hub: &str, now_ms: u64
         secret: rand::random(),
         expires_ms: now_ms + TOKEN_TTL.as_millis() as u64,
     };
-    db.execute(
-        "INSERT INTO enroll_tokens (secret_hash, created_ms, expires_ms) VALUES (?1, ?2, ?3)",
-        params![token.key().as_slice(), now_ms as i64, token.expires_ms as i64],
-    )
-    .map_err(|e| EnrollError::Db(e.to_string()))?;
+    store::enroll_tokens::insert(db, &token.key(), now_ms, token.expires_ms)
+        .map_err(|e| EnrollError::Db(e.to_string()))?;
     Ok(token)
 }
 
@@ -243,28 +242,19 @@ pub fn answer(
         return Err(fail(EnrollError::BadAnswer("the request is not signed by the node it names".into())));
     }
     let tx = db.transaction().map_err(|e| fail(EnrollError::Db(e.to_string())))?;
-    let tokens: Vec<(Vec<u8>, i64, Option<i64>)> = {
-        let mut stmt = tx
-            .prepare("SELECT secret_hash, expires_ms, used_ms FROM enroll_tokens")
-            .map_err(|e| fail(EnrollError::Db(e.to_string())))?;
-        stmt.query_map([], |r| Ok((r.get(0)?, r.get(1)?, r.get(2)?)))
-            .and_then(|rows| rows.collect())
-            .map_err(|e| fail(EnrollError::Db(e.to_string())))?
-    };
+    let tokens = store::enroll_tokens::all(&tx).map_err(|e| fail(EnrollError::Db(e.to_string())))?;
     let found =
-        tokens.into_iter().find(|(k, _, _)| <[u8; 32]>::try_from(k.as_slice()).is_ok_and(|k| request.mac_matches(&k)));
-    let Some((mac_key, expires_ms, used_ms)) = found else { return Err(fail(EnrollError::UnknownToken)) };
-    if used_ms.is_some() {
+        tokens.into_iter().find(|t| <[u8; 32]>::try_from(t.key.as_slice()).is_ok_and(|k| request.mac_matches(&k)));
+    let Some(found) = found else { return Err(fail(EnrollError::UnknownToken)) };
+    if found.used_ms.is_some() {
         return Err(fail(EnrollError::Used));
     }
-    if (expires_ms as u64) < now_ms {
+    if found.expires_ms < now_ms {
         return Err(fail(EnrollError::Expired));
     }
-    tx.execute(
-        "UPDATE enroll_tokens SET used_ms = ?2, used_by = ?3 WHERE secret_hash = ?1",
-        params![mac_key, now_ms as i64, joiner.to_string()],
-    )
-    .map_err(|e| fail(EnrollError::Db(e.to_string())))?;
+    let mac_key = found.key;
+    store::enroll_tokens::mark_used(&tx, &mac_key, now_ms, &joiner.to_string())
+        .map_err(|e| fail(EnrollError::Db(e.to_string())))?;
     tx.commit().map_err(|e| fail(EnrollError::Db(e.to_string())))?;
     let mac_key: [u8; 32] = mac_key.as_slice().try_into().unwrap_or([0; 32]);
     let accept = EnrollMessage {
@@ -367,17 +357,11 @@ fn check_accept(token: &EnrollToken, me: NodeId, reply: &EnrollMessage) -> Resul
 
 /// Pin `peer` in the database at `db` (the CLI path; a running node picks it up within seconds).
 pub fn pin(db: &Connection, peer: &PeerInfo) -> Result<(), EnrollError> {
-    db.execute(
-        "INSERT INTO peers (node_id, name, base_url, added_ms) VALUES (?1, ?2, ?3, ?4)
-         ON CONFLICT (node_id) DO UPDATE SET name = excluded.name, base_url = excluded.base_url",
-        params![peer.node.to_string(), peer.name, peer.base_url, peer.added_ms as i64],
-    )
-    .map_err(|e| EnrollError::Db(e.to_string()))?;
-    Ok(())
+    store::peers::upsert(db, peer).map_err(|e| EnrollError::Db(e.to_string()))
 }
 
 /// The issuing side, in a running node: answer an enrolment signal from hub peer `from`.
-pub(crate) async fn on_signal(state: &crate::AppState, hub: &HubHandle, from: &str, payload: Value) {
+pub(crate) async fn on_signal(state: &AppState, hub: &HubHandle, from: &str, payload: Value) {
     let Ok(request) = serde_json::from_value::<EnrollMessage>(payload) else {
         tracing::info!("ignored a malformed enrolment message");
         return;
@@ -400,14 +384,7 @@ pub(crate) async fn on_signal(state: &crate::AppState, hub: &HubHandle, from: &s
                 // The joiner never heard back: give the token back and pin nothing.
                 tracing::warn!(error = %e, "could not answer an enrolment request; the token stays usable");
                 let joiner = peer.node.to_string();
-                let _ = state
-                    .db(move |db| {
-                        db.execute(
-                            "UPDATE enroll_tokens SET used_ms = NULL, used_by = NULL WHERE used_by = ?1",
-                            [joiner],
-                        )
-                    })
-                    .await;
+                let _ = state.db(move |db| store::enroll_tokens::give_back(db, &joiner)).await;
                 return;
             }
             tracing::info!(peer = %peer.node.short(), name = %peer.name, "enrolled a peer node");
@@ -439,8 +416,8 @@ pub struct DataDir {
 }
 
 impl DataDir {
-    pub fn open(dir: &std::path::Path) -> Result<Self, crate::NodeError> {
-        std::fs::create_dir_all(dir).map_err(|source| crate::NodeError::DataDir { path: dir.to_path_buf(), source })?;
+    pub fn open(dir: &std::path::Path) -> Result<Self, NodeError> {
+        std::fs::create_dir_all(dir).map_err(|source| NodeError::DataDir { path: dir.to_path_buf(), source })?;
         let key = crate::state::load_or_create_node_key(&dir.join("node.key"))?;
         let db = p2pos_storage::db::open(&dir.join("p2pos.db"))?;
         Ok(Self { db, key })
@@ -451,23 +428,22 @@ impl DataDir {
     }
 
     /// The family this node serves, from its record log.
-    pub fn family(&self) -> Result<Option<String>, crate::NodeError> {
+    pub fn family(&self) -> Result<Option<String>, NodeError> {
         let vault = crate::state::load_vault(&self.db, p2pos_core::hlc::DEFAULT_MAX_DRIFT_MS)?;
         Ok(vault.family().map(|f| f.to_string()))
     }
 
     /// A setting the running node recorded at its last start (`name`, `hub`, `public_url`).
-    pub fn setting(&self, key: &str) -> Result<Option<String>, crate::NodeError> {
-        use rusqlite::OptionalExtension as _;
-        Ok(self.db.query_row("SELECT value FROM node_settings WHERE key = ?1", [key], |r| r.get(0)).optional()?)
+    pub fn setting(&self, key: &str) -> Result<Option<String>, NodeError> {
+        Ok(store::settings::get(&self.db, key)?)
     }
 
-    pub fn peers(&self) -> Result<Vec<PeerInfo>, crate::NodeError> {
-        Ok(crate::replication::load_peers(&self.db)?)
+    pub fn peers(&self) -> Result<Vec<PeerInfo>, NodeError> {
+        Ok(store::peers::all(&self.db)?)
     }
 
     /// Forget a peer; returns whether it was enrolled.
-    pub fn remove_peer(&self, node: &NodeId) -> Result<bool, crate::NodeError> {
-        Ok(self.db.execute("DELETE FROM peers WHERE node_id = ?1", [node.to_string()])? > 0)
+    pub fn remove_peer(&self, node: &NodeId) -> Result<bool, NodeError> {
+        Ok(store::peers::remove(&self.db, node)?)
     }
 }

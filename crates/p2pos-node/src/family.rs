@@ -6,8 +6,9 @@ use family_vault::{AlbumId, Role};
 use p2pos_core::{BlobId, IdentityId};
 use serde::Serialize;
 
-use crate::auth::Session;
-use crate::{ApiError, AppState};
+use crate::error::ApiError;
+use crate::session::Session;
+use crate::state::AppState;
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct MemberView {

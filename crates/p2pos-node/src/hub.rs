@@ -12,8 +12,9 @@ use p2pos_net::webrtc::{ClientSessions, WebRtcConfig, WebRtcEndpoint, is_client_
 use p2pos_net::{PeerTransport, TransportError};
 use serde_json::{Value, json};
 
-use crate::AppState;
-use crate::replication::{NodeService, RtcConnect};
+use crate::replication::fallback::RtcConnect;
+use crate::replication::service::NodeService;
+use crate::state::AppState;
 
 struct Rtc(WebRtcEndpoint);
 
@@ -41,7 +42,7 @@ impl RtcConnect for Rtc {
 
 /// Connect to the hub (if configured) and serve what comes from it until the node stops. Returns
 /// the task's handle; aborting it disconnects (the hub client stops with its last handle).
-pub(crate) fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
+pub(crate) fn start(state: &AppState, router: axum::Router) -> Option<tokio::task::JoinHandle<()>> {
     let config = &state.inner.config.replication;
     let url = config.hub.clone()?;
     let profile = json!({"name": config.name, "kind": "node"});
@@ -49,7 +50,7 @@ pub(crate) fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
     let clients = ClientSessions::new(
         hub.clone(),
         state.inner.node_key.clone(),
-        Arc::new(crate::remote::VaultOverRtc::new(state.clone())),
+        Arc::new(crate::remote::VaultOverRtc::new(state.clone(), router)),
         WebRtcConfig { udp_addrs: config.rtc_bind.clone(), ..WebRtcConfig::default() },
     );
     let endpoint = config.webrtc.then(|| {
@@ -73,7 +74,7 @@ pub(crate) fn start(state: &AppState) -> Option<tokio::task::JoinHandle<()>> {
         )
     });
     if let Some(endpoint) = &endpoint {
-        state.inner.replication.set_rtc(Arc::new(Rtc(endpoint.clone())));
+        state.inner.replication.paths.set_rtc(Arc::new(Rtc(endpoint.clone())));
     }
     tracing::info!(hub = %url, webrtc = endpoint.is_some(), "connecting to the hub");
     Some(tokio::spawn(dispatch(state.clone(), hub, events, endpoint, clients)))

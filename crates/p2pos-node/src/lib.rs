@@ -4,6 +4,16 @@
 //! socket. Errors leave through one [`ApiError`], as JSON `{error, message}`. Business rules live in
 //! `family-vault`; this crate authenticates, stores and serves.
 
+// Layers, lowest first; a module uses only modules before it in this list:
+//   clock, error → replication::{config, fallback, peers} → store → state → session →
+//   records, blobs, enroll → replication::{local, service, replicator, routes, status} →
+//   auth, family, nodes, remote, hub → this file (the router) and openapi (the document).
+// Two references still point up: `error.rs` names `crate::MAX_JSON_BYTES`, and the handlers'
+// OpenAPI annotations name `openapi::{ErrorBody, SignedRecordSchema, RoleSchema}`, which belong
+// in a leaf module.
+mod clock;
+mod store;
+
 mod auth;
 mod blobs;
 #[doc(hidden)]
@@ -18,6 +28,7 @@ pub mod openapi;
 mod records;
 mod remote;
 pub mod replication;
+mod session;
 mod state;
 mod web;
 
@@ -30,8 +41,9 @@ use axum::{Json, Router};
 use serde::Serialize;
 use tokio::net::TcpListener;
 
-pub use auth::{COOKIE, Session, login_message};
+pub use auth::login_message;
 pub use error::ApiError;
+pub use session::{COOKIE, Session};
 pub use state::{AppState, NodeConfig, NodeError};
 
 /// JSON request bodies (records, logins) are small; blobs stream separately with their own cap.
@@ -55,17 +67,17 @@ pub fn router(state: AppState) -> Router {
         .route("/members", get(family::members))
         .route("/albums", get(family::albums))
         .route("/albums/{id}", get(family::album))
-        .route("/replication/status", get(replication::status))
+        .route("/replication/status", get(replication::status::status))
         .route("/nodes", get(nodes::list))
         .route("/nodes/peers", post(nodes::add_peer))
         .route("/nodes/peers/{id}", axum::routing::delete(nodes::remove_peer))
         .route("/enroll", post(nodes::enroll))
-        .route("/peer/rpc", post(replication::rpc))
-        .route("/peer/blob", post(replication::blob))
+        .route("/peer/rpc", post(replication::routes::rpc))
+        .route("/peer/blob", post(replication::routes::blob))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))
         .route("/blobs/{id}", put(blobs::put).get(blobs::get).layer(DefaultBodyLimit::disable()))
         .fallback(|| async { ApiError::NotFound("no such API route".into()) })
-        .layer(axum::middleware::from_fn_with_state(state.clone(), auth::rotate));
+        .layer(axum::middleware::from_fn_with_state(state.clone(), session::rotate));
     let app = Router::new().nest("/v1", api).route("/metrics", get(metrics));
     let app = match &state.inner.config.web_dir {
         Some(dir) => app.fallback_service(web::service(dir)),
@@ -98,17 +110,14 @@ async fn metrics(
     use std::fmt::Write as _;
     use std::sync::atomic::Ordering::Relaxed;
     let m = &state.inner.metrics;
-    let (blobs, bytes): (i64, i64) = state
-        .db(|db| db.query_row("SELECT count(*), coalesce(sum(size), 0) FROM blobs", [], |r| Ok((r.get(0)?, r.get(1)?))))
-        .await?;
-    let records: i64 = state.db(|db| db.query_row("SELECT count(*) FROM records", [], |r| r.get(0))).await?;
+    let ((blobs, bytes), records) = state.db(|db| Ok((store::blobs::totals(db)?, store::records::count(db)?))).await?;
     let mut out = String::new();
     let mut line = |name: &str, kind: &str, help: &str, value: u64| {
         let _ = writeln!(out, "# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}");
     };
-    line("p2pos_node_records", "gauge", "Records in the log.", records as u64);
-    line("p2pos_node_blobs", "gauge", "Blobs held.", blobs as u64);
-    line("p2pos_node_blob_bytes", "gauge", "Bytes of blobs held.", bytes as u64);
+    line("p2pos_node_records", "gauge", "Records in the log.", records);
+    line("p2pos_node_blobs", "gauge", "Blobs held.", blobs);
+    line("p2pos_node_blob_bytes", "gauge", "Bytes of blobs held.", bytes);
     line(
         "p2pos_node_records_accepted_total",
         "counter",
@@ -239,7 +248,7 @@ impl Node {
         if let Err(e) = state.start_replication().await {
             tracing::error!(error = %e, "could not start replication");
         }
-        let hub = hub::start(&state);
+        let hub = hub::start(&state, router(state.clone()));
         let watcher = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -251,7 +260,7 @@ impl Node {
                     }
                     // Records held for being stamped ahead of our clock come due (off the async
                     // threads: coming due can mean a refold).
-                    let now = records::now_ms();
+                    let now = clock::now_ms();
                     if let Ok(true) = state.write(move |vault, _| Ok(vault.advance(now))).await {
                         state.records_changed();
                     }

@@ -10,12 +10,12 @@ use family_vault::Role;
 use p2pos_core::NodeId;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Session;
+use crate::clock::now_ms;
 use crate::enroll::{self, EnrollError, EnrollToken};
-use crate::error::ApiJson;
-use crate::records::now_ms;
-use crate::replication::PeerInfo;
-use crate::{ApiError, AppState};
+use crate::error::{ApiError, ApiJson};
+use crate::replication::peers::PeerInfo;
+use crate::session::Session;
+use crate::state::AppState;
 
 fn require_admin(state: &AppState, session: &Session) -> Result<(), ApiError> {
     match session.require_member(state)? {

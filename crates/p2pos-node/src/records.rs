@@ -1,4 +1,5 @@
-//! The record log in SQLite, and `POST/GET /v1/records`.
+//! Records: a client's record accepted through the vault's rules ([`accept`]), a peer's page
+//! kept and folded ([`ingest`]), and `POST/GET /v1/records`. The log itself is `store::records`.
 
 use axum::Json;
 use axum::extract::State;
@@ -6,72 +7,15 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use family_vault::{Applied, Body, Outcome, Vault};
 use p2pos_core::{RecordId, SignedRecord, VerifiedRecord};
-use rusqlite::{Connection, OptionalExtension, params};
+use rusqlite::Connection;
 use serde::{Deserialize, Serialize};
 
-use crate::auth::Session;
-use crate::error::{ApiJson, ApiQuery};
-use crate::{ApiError, AppState};
-
-/// Every stored record in log order.
-pub(crate) fn all(db: &Connection) -> rusqlite::Result<Vec<(i64, SignedRecord)>> {
-    since(db, 0, i64::MAX)
-}
-
-pub(crate) fn since(db: &Connection, after: i64, limit: i64) -> rusqlite::Result<Vec<(i64, SignedRecord)>> {
-    let mut stmt =
-        db.prepare_cached("SELECT seq, signer, body, sig FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-    let rows = stmt.query_map(params![after, limit], |r| {
-        let body: Vec<u8> = r.get(2)?;
-        let sig: Vec<u8> = r.get(3)?;
-        Ok((r.get(0)?, SignedRecord { body: B64.encode(body), signer: r.get(1)?, sig: B64.encode(sig) }))
-    })?;
-    rows.collect()
-}
-
-/// Appends a verified record (idempotent by content); returns its sequence number.
-fn append(db: &mut Connection, record: &VerifiedRecord, sig: &[u8], body: &Body, now_ms: u64) -> rusqlite::Result<i64> {
-    let tx = db.transaction()?;
-    let seq = append_in(&tx, record, sig, body, now_ms)?;
-    tx.commit()?;
-    Ok(seq)
-}
-
-/// [`append`] inside the caller's transaction.
-pub(crate) fn append_in(
-    tx: &Connection,
-    record: &VerifiedRecord,
-    sig: &[u8],
-    body: &Body,
-    now_ms: u64,
-) -> rusqlite::Result<i64> {
-    let record_id = RecordId::of(&record.body, sig);
-    let (kind, subject) = body.subject();
-    let hlc = body.hlc();
-    let existing: Option<i64> = tx
-        .query_row("SELECT seq FROM records WHERE record_id = ?1", [record_id.as_bytes().as_slice()], |r| r.get(0))
-        .optional()?;
-    if let Some(seq) = existing {
-        return Ok(seq);
-    }
-    tx.execute(
-        "INSERT INTO records (record_id, signer, kind, subject, hlc_wall, hlc_counter, body, sig, received_ms)
-         VALUES (?1, ?2, ?3, ?4, ?5, ?6, ?7, ?8, ?9)",
-        params![
-            record_id.as_bytes().as_slice(),
-            record.signer.to_string(),
-            kind,
-            subject,
-            // SQLite integers are signed: a stamp past i64::MAX (held for good) is stored clamped.
-            i64::try_from(hlc.wall_ms).unwrap_or(i64::MAX),
-            hlc.counter,
-            record.body,
-            sig,
-            now_ms as i64
-        ],
-    )?;
-    Ok(tx.last_insert_rowid())
-}
+use crate::clock::now_ms;
+use crate::error::{ApiError, ApiJson, ApiQuery};
+use crate::session::Session;
+use crate::state::{AppState, NodeConfig};
+use crate::store;
+use crate::store::records::NewRecord;
 
 /// Rebuilds the vault from the log, after a write that changed the vault but not the log.
 fn rebuild(state: &AppState, vault: &mut Vault, db: &Connection) {
@@ -79,10 +23,6 @@ fn rebuild(state: &AppState, vault: &mut Vault, db: &Connection) {
         Ok(fresh) => *vault = fresh,
         Err(e) => tracing::error!(error = %e, "could not rebuild the vault from the log"),
     }
-}
-
-pub(crate) fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or_default()
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -113,7 +53,7 @@ async fn accept_inner(state: &AppState, record: SignedRecord) -> Result<Accepted
         .write(move |vault, db| {
             check_sizes(db, &body)?;
             let applied = vault.admit(&verified, now)?;
-            match append(db, &verified, &sig, &body, now) {
+            match store::records::append(db, &NewRecord { record: &verified, body: &body, sig: &sig }, now) {
                 Ok(seq) => Ok(Accepted { seq, current: applied == Applied::Current }),
                 Err(e) => {
                     rebuild(&for_log, vault, db);
@@ -126,7 +66,7 @@ async fn accept_inner(state: &AppState, record: SignedRecord) -> Result<Accepted
 
 /// A client signs records as it sends them: one stamped far from this node's clock is refused
 /// (ahead: it would win last-writer-wins; behind: it could slip before a removal).
-fn check_clock(config: &crate::NodeConfig, wall_ms: u64, now: u64) -> Result<(), ApiError> {
+fn check_clock(config: &NodeConfig, wall_ms: u64, now: u64) -> Result<(), ApiError> {
     let (ahead, behind) = (config.max_record_ahead.as_millis() as u64, config.max_record_behind.as_millis() as u64);
     if wall_ms > now.saturating_add(ahead) {
         return Err(ApiError::ClockAhead { ahead_ms: wall_ms - now, max_ms: ahead });
@@ -141,10 +81,7 @@ fn check_clock(config: &crate::NodeConfig, wall_ms: u64, now: u64) -> Result<(),
 fn check_sizes(db: &Connection, body: &Body) -> Result<(), ApiError> {
     let Body::Photo { blob, size, thumb, thumb_size, .. } = body else { return Ok(()) };
     for (id, given) in std::iter::once((*blob, *size)).chain(thumb.zip(*thumb_size)) {
-        let known: Option<i64> = db
-            .query_row("SELECT size FROM blobs WHERE id = ?1", [id.as_bytes().as_slice()], |r| r.get(0))
-            .optional()?;
-        if let Some(known) = known.map(|k| k as u64)
+        if let Some(known) = store::blobs::size_of(db, &id)?
             && known != given
         {
             return Err(family_vault::PolicyError::SizeMismatch { blob: id, known, given }.into());
@@ -181,10 +118,7 @@ pub(crate) async fn ingest(state: &AppState, records: Vec<SignedRecord>) -> Resu
             let mut fresh = Vec::new();
             for (verified, body, sig) in checked {
                 let id = RecordId::of(&verified.body, &sig);
-                let known = db
-                    .query_row("SELECT 1 FROM records WHERE record_id = ?1", [id.as_bytes().as_slice()], |_| Ok(()))
-                    .optional()?
-                    .is_some();
+                let known = store::records::contains(db, &id)?;
                 if !known
                     && !fresh.iter().any(|(v, _, s): &(VerifiedRecord, Body, Vec<u8>)| RecordId::of(&v.body, s) == id)
                 {
@@ -192,16 +126,12 @@ pub(crate) async fn ingest(state: &AppState, records: Vec<SignedRecord>) -> Resu
                 }
             }
             let results = vault.insert_many(fresh.iter().map(|(v, _, _)| v), now);
-            let tx = db.transaction()?;
+            let mut kept = Vec::new();
             let mut outcomes = Vec::new();
             for ((verified, body, sig), result) in fresh.iter().zip(results) {
                 match result {
                     Ok(outcome) => {
-                        if let Err(e) = append_in(&tx, verified, sig, body, now) {
-                            drop(tx);
-                            rebuild(&for_log, vault, db);
-                            return Err(e.into());
-                        }
+                        kept.push(NewRecord { record: verified, body, sig });
                         outcomes.push(outcome);
                     }
                     Err(e) => {
@@ -210,7 +140,8 @@ pub(crate) async fn ingest(state: &AppState, records: Vec<SignedRecord>) -> Resu
                     }
                 }
             }
-            if let Err(e) = tx.commit() {
+            // All or none: the vault already folded them, so a failed append rebuilds it from the log.
+            if let Err(e) = store::records::append_all(db, &kept, now) {
                 rebuild(&for_log, vault, db);
                 return Err(e.into());
             }
@@ -282,7 +213,7 @@ pub(crate) async fn list(
     let mut out = Vec::new();
     let mut after = q.since;
     loop {
-        let rows = state.db(move |db| since(db, after, SCAN)).await?;
+        let rows = state.db(move |db| store::records::since(db, after, SCAN)).await?;
         let end = rows.len() < SCAN as usize;
         let vault = state.vault();
         for (seq, record) in rows {

@@ -14,13 +14,8 @@ use p2pos_net::webrtc::carrier::ResponseHead;
 use p2pos_net::webrtc::{CarriedRequest, CarriedResponse, ClientService, Refusal};
 use tower::ServiceExt;
 
-use crate::AppState;
-
-/// Request extension: the request came over a client session's data channel bound to this
-/// identity. Only this module sets it (HTTP requests cannot carry extensions); the session
-/// extractor takes it instead of a cookie.
-#[derive(Debug, Clone, Copy)]
-pub(crate) struct ChannelSession(pub IdentityId);
+use crate::session::ChannelSession;
+use crate::state::AppState;
 
 /// Request headers passed on to the router; the others (cookies, origin, hop-by-hop) mean
 /// nothing on a channel.
@@ -32,8 +27,10 @@ pub(crate) struct VaultOverRtc {
 }
 
 impl VaultOverRtc {
-    pub(crate) fn new(state: AppState) -> Self {
-        Self { router: crate::router(state.clone()), state }
+    /// `router` is the node's own (`crate::router`), passed in so this module does not reach up
+    /// for it.
+    pub(crate) fn new(state: AppState, router: Router) -> Self {
+        Self { router, state }
     }
 }
 

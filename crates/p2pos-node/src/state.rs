@@ -1,9 +1,10 @@
 //! The node's state: its data dir (database, blobs, node key), the vault folded from the record
-//! log, the login challenge key and the one-time setup code.
+//! log, the login challenge key and the one-time setup code. [`AppState::db`] and
+//! [`AppState::write`] run `crate::store` functions off the async threads.
 
 use std::collections::HashMap;
 use std::path::{Path, PathBuf};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock, RwLockReadGuard, RwLockWriteGuard};
+use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use family_vault::Vault;
@@ -11,7 +12,11 @@ use p2pos_core::NodeId;
 use p2pos_storage::{BlobStore, FsBlobStore};
 use rusqlite::Connection;
 
-use crate::records;
+use crate::clock::{lock, now_ms};
+use crate::error::ApiError;
+use crate::replication::config::ReplicationConfig;
+use crate::replication::peers::Replication;
+use crate::store;
 
 /// Everything a node is configured with. Defaults are documented on `p2pos node --help`.
 #[derive(Debug, Clone)]
@@ -31,7 +36,7 @@ pub struct NodeConfig {
     /// Origins (scheme://host:port) allowed to call the API from another origin. Default none.
     pub cors_origins: Vec<String>,
     /// Replication with the family's other nodes.
-    pub replication: crate::replication::ReplicationConfig,
+    pub replication: ReplicationConfig,
     /// How far ahead of this node's clock a record may be stamped. Clients' records beyond it are
     /// refused (`clock_ahead`); peers' are held until their time. Default 60 s.
     pub max_record_ahead: Duration,
@@ -53,7 +58,7 @@ impl NodeConfig {
             session_rotate_after: Duration::from_secs(3600),
             max_upload_bytes: 2 << 30,
             cors_origins: Vec::new(),
-            replication: crate::replication::ReplicationConfig::default(),
+            replication: ReplicationConfig::default(),
             max_record_ahead: Duration::from_secs(60),
             max_record_behind: Duration::from_secs(600),
             metrics_token: None,
@@ -99,7 +104,7 @@ pub(crate) struct Inner {
     pub(crate) config: NodeConfig,
     pub(crate) node_id: NodeId,
     pub(crate) node_key: ed25519_dalek::SigningKey,
-    pub(crate) replication: crate::replication::Replication,
+    pub(crate) replication: Replication,
     db: Mutex<Connection>,
     pub(crate) blobs: Arc<dyn BlobStore>,
     vault: RwLock<Vault>,
@@ -122,11 +127,6 @@ impl std::fmt::Debug for AppState {
     }
 }
 
-fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    // Every critical section leaves its data consistent, so a panic elsewhere does not poison it.
-    m.lock().unwrap_or_else(|p| p.into_inner())
-}
-
 impl AppState {
     /// Opens (creating) the data dir and replays the record log into the vault.
     pub async fn open(config: NodeConfig) -> Result<Self, NodeError> {
@@ -137,7 +137,7 @@ impl AppState {
         let blobs = FsBlobStore::open(&dir).await?;
         let db = p2pos_storage::db::open(&dir.join("p2pos.db"))?;
         let vault = load_vault(&db, config.max_record_ahead.as_millis() as u64)?;
-        let replication = crate::replication::Replication::load(&db, node_id, &config.replication)?;
+        let replication = Replication::new(node_id, store::peers::all(&db)?);
         // A node that joins its family through an enrolled peer cannot be claimed by anyone.
         let setup_code = (vault.family().is_none() && replication.peers().is_empty()).then(new_setup_code);
         record_settings(&db, &config.replication)?;
@@ -200,11 +200,11 @@ impl AppState {
     pub(crate) async fn db<T: Send + 'static>(
         &self,
         f: impl FnOnce(&mut Connection) -> rusqlite::Result<T> + Send + 'static,
-    ) -> Result<T, crate::ApiError> {
+    ) -> Result<T, ApiError> {
         let inner = self.inner.clone();
         tokio::task::spawn_blocking(move || f(&mut lock(&inner.db)))
             .await
-            .map_err(crate::ApiError::internal)?
+            .map_err(ApiError::internal)?
             .map_err(Into::into)
     }
 
@@ -213,8 +213,8 @@ impl AppState {
     /// order is the order the vault saw. Lock order: the vault, then the database.
     pub(crate) async fn write<T: Send + 'static>(
         &self,
-        f: impl FnOnce(&mut Vault, &mut Connection) -> Result<T, crate::ApiError> + Send + 'static,
-    ) -> Result<T, crate::ApiError> {
+        f: impl FnOnce(&mut Vault, &mut Connection) -> Result<T, ApiError> + Send + 'static,
+    ) -> Result<T, ApiError> {
         let state = self.clone();
         tokio::task::spawn_blocking(move || {
             let mut vault = state.vault_mut();
@@ -222,7 +222,7 @@ impl AppState {
             f(&mut vault, &mut db)
         })
         .await
-        .map_err(crate::ApiError::internal)?
+        .map_err(ApiError::internal)?
     }
 }
 
@@ -231,14 +231,14 @@ impl AppState {
 pub(crate) fn load_vault(db: &Connection, max_ahead_ms: u64) -> rusqlite::Result<Vault> {
     let mut vault = Vault::new(max_ahead_ms);
     let mut verified = Vec::new();
-    for (seq, record) in records::all(db)? {
+    for (seq, record) in store::records::all(db)? {
         match record.verify() {
             Ok(v) => verified.push((seq, v)),
             Err(e) => tracing::warn!(seq, error = %e, "a stored record does not verify; skipped"),
         }
     }
     // The log is in arrival order, not fold order: keep them all, then fold once.
-    let results = vault.insert_many(verified.iter().map(|(_, v)| v), records::now_ms());
+    let results = vault.insert_many(verified.iter().map(|(_, v)| v), now_ms());
     for ((seq, _), result) in verified.iter().zip(results) {
         if let Err(e) = result {
             tracing::warn!(seq, error = %e, "a stored record can never belong to this vault; skipped");
@@ -248,19 +248,10 @@ pub(crate) fn load_vault(db: &Connection, max_ahead_ms: u64) -> rusqlite::Result
 }
 
 /// Remember the name, hub and public URL this node runs with, for the enrolment commands.
-fn record_settings(db: &Connection, config: &crate::replication::ReplicationConfig) -> rusqlite::Result<()> {
-    let settings =
-        [("name", Some(&config.name)), ("hub", config.hub.as_ref()), ("public_url", config.public_url.as_ref())];
-    for (key, value) in settings {
-        match value {
-            Some(v) => db.execute(
-                "INSERT INTO node_settings (key, value) VALUES (?1, ?2) ON CONFLICT (key) DO UPDATE SET value = excluded.value",
-                [key, v.as_str()],
-            )?,
-            None => db.execute("DELETE FROM node_settings WHERE key = ?1", [key])?,
-        };
-    }
-    Ok(())
+fn record_settings(db: &Connection, config: &ReplicationConfig) -> rusqlite::Result<()> {
+    store::settings::set(db, "name", Some(&config.name))?;
+    store::settings::set(db, "hub", config.hub.as_deref())?;
+    store::settings::set(db, "public_url", config.public_url.as_deref())
 }
 
 fn constant_time_eq(a: &[u8], b: &[u8]) -> bool {

@@ -16,32 +16,19 @@ use axum::http::{Method, Request, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::SigningKey;
-use http_body_util::BodyExt;
-use p2pos_core::{BlobId, Identity, NodeId, SignedRecord};
+use p2pos_core::{BlobId, Identity, NodeId};
 use p2pos_net::PeerRequest;
 use p2pos_net::auth::sign_request;
 use p2pos_node::enroll::{DataDir, pin};
 use p2pos_node::replication::PeerInfo;
-use p2pos_node::{AppState, NodeConfig, login_message, router};
+use p2pos_node::{AppState, NodeConfig};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-const ORIGIN: &str = "http://127.0.0.1:7700";
-const FAMILY: &str = "riverfamilyaaaaaaaaaaaaaaa";
-const SUMMER: &str = "summeraaaaaaaaaaaaaaaaaaaa";
-const WINTER: &str = "winteraaaaaaaaaaaaaaaaaaaa";
+mod common;
+
+use common::{Clock, META, ORIGIN, Reply, SUMMER, WINTER, login, member_record as member, now_ms, send, try_login};
+
 const PHOTO: &str = "photopaaaaaaaaaaaaaaaaaaaa";
-const META: &str = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-struct Reply {
-    status: StatusCode,
-    body: Value,
-    cookie: Option<String>,
-}
 
 async fn call(state: &AppState, method: Method, path: &str, cookie: Option<&str>, body: Vec<u8>, ctype: &str) -> Reply {
     let mut req =
@@ -49,45 +36,7 @@ async fn call(state: &AppState, method: Method, path: &str, cookie: Option<&str>
     if let Some(c) = cookie {
         req = req.header(header::COOKIE, c);
     }
-    let response = router(state.clone()).oneshot(req.body(Body::from(body)).unwrap()).await.unwrap();
-    let status = response.status();
-    let cookie =
-        response.headers().get(header::SET_COOKIE).map(|v| v.to_str().unwrap().split(';').next().unwrap().to_string());
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    Reply { status, body: serde_json::from_slice(&bytes).unwrap_or(Value::Null), cookie }
-}
-
-async fn try_login(state: &AppState, who: &Identity) -> Reply {
-    let challenge = json!({"identity": who.id()}).to_string().into_bytes();
-    let c = call(state, Method::POST, "/v1/auth/challenge", None, challenge, "application/json").await.body;
-    let nonce = c["nonce"].as_str().unwrap();
-    let sig =
-        B64.encode(who.sign(login_message(ORIGIN, nonce, c["expires_ms"].as_u64().unwrap()).as_bytes()).to_bytes());
-    let verify = json!({"identity": who.id(), "nonce": nonce, "sig": sig}).to_string().into_bytes();
-    call(state, Method::POST, "/v1/auth/verify", None, verify, "application/json").await
-}
-
-async fn login(state: &AppState, who: &Identity) -> String {
-    let reply = try_login(state, who).await;
-    assert_eq!(reply.status, StatusCode::OK, "{}", reply.body);
-    reply.cookie.unwrap()
-}
-
-/// Signs records with a clock that moves forward from now.
-struct Clock(u64);
-
-impl Clock {
-    fn record(&mut self, who: &Identity, mut body: Value) -> Value {
-        self.0 += 1;
-        body["v"] = json!(1);
-        body["family"] = json!(FAMILY);
-        body["hlc"] = json!({"wall_ms": self.0, "counter": 0});
-        serde_json::to_value(SignedRecord::sign(who, &body).unwrap()).unwrap()
-    }
-}
-
-fn member(who: &Identity, role: &str, removed: bool) -> Value {
-    json!({"type": "member", "member": who.id(), "role": role, "recipient": who.recipient().to_string(), "removed": removed})
+    send(state, req.body(Body::from(body)).unwrap()).await
 }
 
 fn album(id: &str, epoch: u32, recipient: &str) -> Value {
@@ -193,8 +142,8 @@ async fn every_route_and_record_for_every_kind_of_caller() {
 
     // A stranger proves their key, and is told they are not a member: no session.
     let refused = try_login(&state, &stranger).await;
-    assert_eq!((refused.status, refused.body["error"].as_str()), (StatusCode::FORBIDDEN, Some("not_a_member")));
-    assert!(refused.cookie.is_none());
+    assert_eq!((refused.status, refused.json()["error"].as_str()), (StatusCode::FORBIDDEN, Some("not_a_member")));
+    assert!(refused.cookie().is_none());
 
     // An enrolled node (Pine), pinned on this data dir; nodes sign requests and hold no session.
     let pine = SigningKey::from_bytes(&[7; 32]);
@@ -273,7 +222,7 @@ async fn every_route_and_record_for_every_kind_of_caller() {
     for ((method, path, body, ctype), expected) in routes {
         for (caller, want) in callers.iter().zip(expected) {
             let got = call(&state, method.clone(), &path, caller.cookie.as_deref(), body.clone(), ctype).await;
-            assert_eq!(got.status, want, "{method} {path} as {}: {}", caller.name, got.body);
+            assert_eq!(got.status, want, "{method} {path} as {}: {}", caller.name, got.json());
         }
     }
 
@@ -282,12 +231,12 @@ async fn every_route_and_record_for_every_kind_of_caller() {
     let got =
         call(&state, Method::POST, "/v1/peer/rpc", None, serde_json::to_vec(&rpc).unwrap(), "application/json").await;
     assert_eq!(got.status, OK);
-    assert!(got.body["records"].as_array().unwrap().len() > 20, "nodes replicate every record");
+    assert!(got.json()["records"].as_array().unwrap().len() > 20, "nodes replicate every record");
     let got = call(&state, Method::GET, &format!("/v1/albums/{SUMMER}"), None, Vec::new(), "application/json").await;
     assert_eq!(got.status, U);
 
     // Read scope: Nils (Winter only) gets the family's and members' records and Winter's, none of Summer's.
-    let nils_log = call(&state, Method::GET, "/v1/records", callers[4].cookie.as_deref(), Vec::new(), "").await.body;
+    let nils_log = call(&state, Method::GET, "/v1/records", callers[4].cookie.as_deref(), Vec::new(), "").await.json();
     let albums_seen: std::collections::BTreeSet<String> = nils_log
         .as_array()
         .unwrap()
@@ -441,9 +390,9 @@ async fn every_route_and_record_for_every_kind_of_caller() {
             let _ = post(&state, callers[2].cookie.as_deref(), restore).await;
             let record = clock.record(&caller.signer, make(caller));
             let got = post(&state, caller.cookie.as_deref(), record).await;
-            assert_eq!(got.status, want, "{kind} by {}: {}", caller.name, got.body);
+            assert_eq!(got.status, want, "{kind} by {}: {}", caller.name, got.json());
             if want == F {
-                assert_eq!(got.body["error"], code, "{kind} by {}: {}", caller.name, got.body);
+                assert_eq!(got.json()["error"], code, "{kind} by {}: {}", caller.name, got.json());
             }
         }
     }

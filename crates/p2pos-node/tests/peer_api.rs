@@ -5,19 +5,17 @@
 use axum::body::Body;
 use axum::http::{Method, Request, StatusCode, header};
 use ed25519_dalek::SigningKey;
-use http_body_util::BodyExt;
 use p2pos_core::{BlobId, NodeId};
 use p2pos_net::PeerRequest;
 use p2pos_net::auth::sign_request;
 use p2pos_node::enroll::{DataDir, pin};
 use p2pos_node::replication::PeerInfo;
-use p2pos_node::{AppState, NodeConfig, router};
+use p2pos_node::{AppState, NodeConfig};
 use serde_json::Value;
-use tower::ServiceExt;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
-}
+mod common;
+
+use common::{now_ms, send};
 
 async fn post(state: &AppState, path: &str, body: String) -> (StatusCode, Value) {
     let request = Request::builder()
@@ -26,10 +24,8 @@ async fn post(state: &AppState, path: &str, body: String) -> (StatusCode, Value)
         .header(header::CONTENT_TYPE, "application/json")
         .body(Body::from(body))
         .unwrap();
-    let response = router(state.clone()).oneshot(request).await.unwrap();
-    let status = response.status();
-    let bytes = response.into_body().collect().await.unwrap().to_bytes();
-    (status, serde_json::from_slice(&bytes).unwrap_or(Value::Null))
+    let reply = send(state, request).await;
+    (reply.status, reply.json())
 }
 
 #[tokio::test]

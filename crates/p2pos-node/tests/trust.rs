@@ -6,150 +6,47 @@
 use std::net::SocketAddr;
 
 use axum::body::Body;
-use axum::extract::ConnectInfo;
-use axum::http::{Request, StatusCode, header};
+use axum::http::{StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
-use http_body_util::BodyExt;
 use p2pos_core::{BlobId, Identity, NodeId, SignedRecord};
 use p2pos_node::enroll::{DataDir, pin};
 use p2pos_node::replication::PeerInfo;
-use p2pos_node::{AppState, NodeConfig, login_message, router};
+use p2pos_node::{AppState, NodeConfig, login_message};
 use serde_json::{Value, json};
-use tower::ServiceExt;
 
-const ORIGIN: &str = "http://127.0.0.1:7700";
-const FAMILY: &str = "riverfamilyaaaaaaaaaaaaaaa";
-const SUMMER: &str = "summeraaaaaaaaaaaaaaaaaaaa";
-const WINTER: &str = "winteraaaaaaaaaaaaaaaaaaaa";
-const META: &str = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
+mod common;
 
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64
+use common::{Clock, FAMILY, META, Node, ORIGIN, SUMMER, WINTER, member, now_ms, request, try_login_from};
+
+/// A fresh node whose records are signed from 30 s ago.
+async fn node() -> Node {
+    let mut node = Node::new(|_| {}).await;
+    node.clock.0 = now_ms() - 30_000;
+    node
 }
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
+/// What the attacks here do with the shared node, beyond it.
+trait Attacker {
+    /// A record that must be accepted.
+    async fn ok(&mut self, cookie: &str, who: &Identity, body: Value);
+    /// A blob upload that must be stored.
+    async fn stored(&self, cookie: &str, bytes: &[u8]) -> BlobId;
 }
 
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-    fn error(&self) -> (StatusCode, String) {
-        (self.status, self.json()["error"].as_str().unwrap_or_default().to_string())
-    }
-}
-
-struct Node {
-    state: AppState,
-    data: tempfile::TempDir,
-    clock: u64,
-}
-
-impl Node {
-    async fn new() -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let config = NodeConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
-        Self { state: AppState::open(config).await.unwrap(), data, clock: now_ms() - 30_000 }
-    }
-
-    async fn call(&self, request: Request<Body>) -> Reply {
-        let response = router(self.state.clone()).oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        Reply { status, headers, body: response.into_body().collect().await.unwrap().to_bytes().to_vec() }
-    }
-
-    /// A request as it arrives from `from` over TCP (the node's server adds the peer address).
-    fn request(
-        method: &str,
-        path: &str,
-        cookie: Option<&str>,
-        from: Option<SocketAddr>,
-    ) -> axum::http::request::Builder {
-        let mut req = Request::builder()
-            .method(method)
-            .uri(path)
-            .header(header::ORIGIN, ORIGIN)
-            .header(header::CONTENT_TYPE, "application/json");
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        if let Some(addr) = from {
-            req = req.extension(ConnectInfo(addr));
-        }
-        req
-    }
-
-    async fn post(&self, path: &str, cookie: Option<&str>, body: Value) -> Reply {
-        self.call(Self::request("POST", path, cookie, None).body(Body::from(body.to_string())).unwrap()).await
-    }
-
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
-        self.call(Self::request("GET", path, cookie, None).body(Body::empty()).unwrap()).await
-    }
-
-    async fn try_login_from(&self, who: &Identity, from: Option<SocketAddr>) -> Reply {
-        let challenge = json!({"identity": who.id()}).to_string();
-        let c = self
-            .call(Self::request("POST", "/v1/auth/challenge", None, from).body(Body::from(challenge)).unwrap())
-            .await;
-        assert_eq!(c.status, StatusCode::OK, "{:?}", c.json());
-        let c = c.json();
-        let nonce = c["nonce"].as_str().unwrap();
-        let sig =
-            B64.encode(who.sign(login_message(ORIGIN, nonce, c["expires_ms"].as_u64().unwrap()).as_bytes()).to_bytes());
-        let verify = json!({"identity": who.id(), "nonce": nonce, "sig": sig}).to_string();
-        self.call(Self::request("POST", "/v1/auth/verify", None, from).body(Body::from(verify)).unwrap()).await
-    }
-
-    async fn login(&self, who: &Identity) -> String {
-        let reply = self.try_login_from(who, None).await;
-        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
-        reply.headers[header::SET_COOKIE].to_str().unwrap().split(';').next().unwrap().to_string()
-    }
-
-    fn record(&mut self, who: &Identity, mut body: Value) -> Value {
-        self.clock += 1;
-        body["v"] = json!(1);
-        body["family"] = json!(FAMILY);
-        body["hlc"] = json!({"wall_ms": self.clock, "counter": 0});
-        serde_json::to_value(SignedRecord::sign(who, &body).unwrap()).unwrap()
-    }
-
-    async fn founded(&mut self, admin: &Identity) -> String {
-        let code = self.state.setup_code().expect("a fresh node has a setup code");
-        let records = vec![self.record(admin, json!({"type": "family"})), self.record(admin, member(admin, "admin"))];
-        let reply = self.post("/v1/setup", None, json!({"code": code, "records": records})).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
-        self.login(admin).await
-    }
-
+impl Attacker for Node {
     async fn ok(&mut self, cookie: &str, who: &Identity, body: Value) {
         let record = self.record(who, body);
         let reply = self.post("/v1/records", Some(cookie), record).await;
         assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
     }
 
-    async fn put_blob(&self, cookie: &str, bytes: &[u8]) -> BlobId {
+    async fn stored(&self, cookie: &str, bytes: &[u8]) -> BlobId {
         let id = BlobId::of(bytes);
-        let req = Request::put(format!("/v1/blobs/{id}"))
-            .header(header::CONTENT_TYPE, "application/octet-stream")
-            .header(header::ORIGIN, ORIGIN)
-            .header(header::COOKIE, cookie)
-            .body(Body::from(bytes.to_vec()))
-            .unwrap();
-        let status = self.call(req).await.status;
+        let status = self.put_blob(cookie, &id, bytes.to_vec(), "application/octet-stream").await.status;
         assert!(status == StatusCode::CREATED || status == StatusCode::OK, "{status}");
         id
     }
-}
-
-fn member(who: &Identity, role: &str) -> Value {
-    json!({"type": "member", "member": who.id(), "role": role, "recipient": who.recipient().to_string(), "removed": false})
 }
 
 fn photo(id: &str, album: &str, blob: BlobId, size: usize) -> Value {
@@ -159,7 +56,7 @@ fn photo(id: &str, album: &str, blob: BlobId, size: usize) -> Value {
 
 /// Ann founds the family with two albums; Ben holds Summer only.
 async fn river() -> (Node, Identity, String, Identity, String) {
-    let mut node = Node::new().await;
+    let mut node = node().await;
     let (ann, ben) = (Identity::generate().unwrap(), Identity::generate().unwrap());
     let ann_c = node.founded(&ann).await;
     node.ok(&ann_c, &ann, member(&ben, "member")).await;
@@ -187,11 +84,11 @@ async fn river() -> (Node, Identity, String, Identity, String) {
 
 #[tokio::test]
 async fn a_stranger_cannot_claim_a_node_without_its_setup_code() {
-    let mut node = Node::new().await;
+    let mut node = node().await;
     let (mallory, owner) = (Identity::generate().unwrap(), Identity::generate().unwrap());
     // Mallory reaches the unclaimed node first: she signs in, then posts a family and makes
     // herself its admin.
-    let login = node.try_login_from(&mallory, None).await;
+    let login = try_login_from(&node.state, &mallory, None).await;
     assert_eq!(login.error(), (StatusCode::FORBIDDEN, "not_a_member".into()), "no session for a non-member");
     assert!(!login.headers.contains_key(header::SET_COOKIE));
     let cookie =
@@ -230,7 +127,7 @@ async fn a_joining_node_cannot_be_claimed_by_anyone() {
             .await
             .unwrap(),
         data,
-        clock: now_ms(),
+        clock: Clock(now_ms()),
     };
     assert_eq!(pine.state.setup_code(), None, "no setup code is printed");
     let mallory = Identity::generate().unwrap();
@@ -247,7 +144,7 @@ async fn a_joining_node_cannot_be_claimed_by_anyone() {
 async fn a_member_reads_not_one_byte_of_an_album_not_shared_with_him() {
     let (mut node, ann, ann_c, ben, ben_c) = river().await;
     let winter_bytes = b"ann's winter ciphertext".to_vec();
-    let winter_blob = node.put_blob(&ann_c, &winter_bytes).await;
+    let winter_blob = node.stored(&ann_c, &winter_bytes).await;
     node.ok(&ann_c, &ann, photo("winterphotoaaaaaaaaaaaaaaa", WINTER, winter_blob, winter_bytes.len())).await;
 
     // 1. Ben reads the log: Winter's records (and its blob id) are not in it.
@@ -278,7 +175,7 @@ async fn a_member_reads_not_one_byte_of_an_album_not_shared_with_him() {
 async fn records_stamped_far_from_the_nodes_clock_are_refused() {
     let (mut node, _, _, ben, ben_c) = river().await;
     let bytes = b"a summer photo".to_vec();
-    let blob = node.put_blob(&ben_c, &bytes).await;
+    let blob = node.stored(&ben_c, &bytes).await;
     let mut body = photo("benphotoaaaaaaaaaaaaaaaaaa", SUMMER, blob, bytes.len());
     body["v"] = json!(1);
     body["family"] = json!(FAMILY);
@@ -298,7 +195,7 @@ async fn records_stamped_far_from_the_nodes_clock_are_refused() {
 async fn a_record_that_lies_about_a_stored_blobs_size_is_refused() {
     let (mut node, _, _, ben, ben_c) = river().await;
     let bytes = vec![7u8; 5_000];
-    let blob = node.put_blob(&ben_c, &bytes).await;
+    let blob = node.stored(&ben_c, &bytes).await;
     let lie = node.record(&ben, photo("benphotoaaaaaaaaaaaaaaaaaa", SUMMER, blob, 1));
     let reply = node.post("/v1/records", Some(&ben_c), lie).await;
     assert_eq!(reply.error(), (StatusCode::FORBIDDEN, "record_refused".into()));
@@ -314,14 +211,17 @@ async fn one_address_holding_10000_logins_does_not_delay_a_members_login_from_an
     for i in 0..10_000u32 {
         let from = if i % 2 == 0 { one } else { format!("[2001:db8:{:x}::1]:5000", i).parse().unwrap() };
         let body = json!({"identity": Identity::generate().unwrap().id()}).to_string();
-        let reply = node
-            .call(Node::request("POST", "/v1/auth/challenge", None, Some(from)).body(Body::from(body)).unwrap())
-            .await;
+        let reply =
+            node.call(request("POST", "/v1/auth/challenge", None, Some(from)).body(Body::from(body)).unwrap()).await;
         assert_eq!(reply.status, StatusCode::OK);
     }
     let elsewhere: SocketAddr = "198.51.100.7:6000".parse().unwrap();
-    assert_eq!(node.try_login_from(&ann, Some(elsewhere)).await.status, StatusCode::OK);
-    assert_eq!(node.try_login_from(&ann, Some(one)).await.status, StatusCode::OK, "even from the flooding address");
+    assert_eq!(try_login_from(&node.state, &ann, Some(elsewhere)).await.status, StatusCode::OK);
+    assert_eq!(
+        try_login_from(&node.state, &ann, Some(one)).await.status,
+        StatusCode::OK,
+        "even from the flooding address"
+    );
 }
 
 #[tokio::test]
@@ -349,10 +249,10 @@ async fn a_challenge_works_once_for_the_identity_it_was_made_for() {
 async fn a_range_past_the_end_of_a_blob_is_clamped() {
     let (mut node, ann, ann_c, _, _) = river().await;
     let bytes: Vec<u8> = (0..1000u32).map(|i| i as u8).collect();
-    let blob = node.put_blob(&ann_c, &bytes).await;
+    let blob = node.stored(&ann_c, &bytes).await;
     node.ok(&ann_c, &ann, photo("annphotoaaaaaaaaaaaaaaaaaa", SUMMER, blob, bytes.len())).await;
     let get = |range: &str| {
-        Node::request("GET", &format!("/v1/blobs/{blob}"), Some(&ann_c), None)
+        request("GET", &format!("/v1/blobs/{blob}"), Some(&ann_c), None)
             .header(header::RANGE, range)
             .body(Body::empty())
             .unwrap()
@@ -370,9 +270,9 @@ async fn a_range_past_the_end_of_a_blob_is_clamped() {
 
 #[tokio::test]
 async fn metrics_answer_this_machine_or_the_operators_token_only() {
-    let node = Node::new().await;
+    let node = node().await;
     let metrics = |from: &str, forwarded: bool| {
-        let mut req = Node::request("GET", "/metrics", None, Some(from.parse().unwrap()));
+        let mut req = request("GET", "/metrics", None, Some(from.parse().unwrap()));
         if forwarded {
             req = req.header("x-forwarded-for", "203.0.113.5");
         }
@@ -396,5 +296,5 @@ async fn a_removed_members_session_reads_and_writes_nothing() {
         node.post("/v1/records", Some(&ben_c), late).await.error(),
         (StatusCode::FORBIDDEN, "not_a_member".into())
     );
-    assert_eq!(node.try_login_from(&ben, None).await.error(), (StatusCode::FORBIDDEN, "not_a_member".into()));
+    assert_eq!(try_login_from(&node.state, &ben, None).await.error(), (StatusCode::FORBIDDEN, "not_a_member".into()));
 }

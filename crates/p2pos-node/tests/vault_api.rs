@@ -8,118 +8,16 @@ use axum::body::Body;
 use axum::http::{Request, StatusCode, header};
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
-use http_body_util::BodyExt;
-use p2pos_core::{BlobId, Identity, SignedRecord};
-use p2pos_node::{AppState, NodeConfig, login_message, router};
-use serde_json::{Value, json};
-use tower::ServiceExt;
+use p2pos_core::{BlobId, Identity};
+use p2pos_node::login_message;
+use serde_json::json;
 
-const ORIGIN: &str = "http://127.0.0.1:7700";
-const FAMILY: &str = "riverfamilyaaaaaaaaaaaaaaa";
-const ALBUM: &str = "summeraaaaaaaaaaaaaaaaaaaa";
-const META: &str = "-----BEGIN AGE ENCRYPTED FILE-----\nYWdl\n-----END AGE ENCRYPTED FILE-----\n";
+mod common;
 
-struct Node {
-    state: AppState,
-    _data: tempfile::TempDir,
-    clock: u64,
-}
+use common::{META, Node, ORIGIN, member};
 
-struct Reply {
-    status: StatusCode,
-    headers: axum::http::HeaderMap,
-    body: Vec<u8>,
-}
-
-impl Reply {
-    fn json(&self) -> Value {
-        serde_json::from_slice(&self.body).unwrap_or(Value::Null)
-    }
-}
-
-impl Node {
-    async fn new(tweak: impl FnOnce(&mut NodeConfig)) -> Self {
-        let data = tempfile::tempdir().unwrap();
-        let mut config = NodeConfig::new("127.0.0.1:0".parse().unwrap(), data.path().to_path_buf());
-        tweak(&mut config);
-        let clock = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
-        Self { state: AppState::open(config).await.unwrap(), _data: data, clock }
-    }
-
-    async fn call(&self, request: Request<Body>) -> Reply {
-        let response = router(self.state.clone()).oneshot(request).await.unwrap();
-        let status = response.status();
-        let headers = response.headers().clone();
-        let body = response.into_body().collect().await.unwrap().to_bytes().to_vec();
-        Reply { status, headers, body }
-    }
-
-    async fn post(&self, path: &str, cookie: Option<&str>, body: Value) -> Reply {
-        let mut req =
-            Request::post(path).header(header::CONTENT_TYPE, "application/json").header(header::ORIGIN, ORIGIN);
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        self.call(req.body(Body::from(body.to_string())).unwrap()).await
-    }
-
-    async fn get(&self, path: &str, cookie: Option<&str>) -> Reply {
-        let mut req = Request::get(path);
-        if let Some(c) = cookie {
-            req = req.header(header::COOKIE, c);
-        }
-        self.call(req.body(Body::empty()).unwrap()).await
-    }
-
-    async fn put_blob(&self, cookie: &str, id: &BlobId, bytes: Vec<u8>, content_type: &str) -> Reply {
-        let req = Request::put(format!("/v1/blobs/{id}"))
-            .header(header::CONTENT_TYPE, content_type)
-            .header(header::ORIGIN, ORIGIN)
-            .header(header::COOKIE, cookie)
-            .body(Body::from(bytes))
-            .unwrap();
-        self.call(req).await
-    }
-
-    /// Signs in `who` and returns the `Cookie` header value.
-    async fn login(&self, who: &Identity) -> String {
-        let reply = self.try_login(who).await;
-        assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
-        let cookie = reply.headers[header::SET_COOKIE].to_str().unwrap();
-        assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
-        cookie.split(';').next().unwrap().to_string()
-    }
-
-    /// A login with a valid signature, whatever the node answers.
-    async fn try_login(&self, who: &Identity) -> Reply {
-        let challenge = self.post("/v1/auth/challenge", None, json!({"identity": who.id()})).await.json();
-        let nonce = challenge["nonce"].as_str().unwrap();
-        let message = login_message(ORIGIN, nonce, challenge["expires_ms"].as_u64().unwrap());
-        let sig = B64.encode(who.sign(message.as_bytes()).to_bytes());
-        self.post("/v1/auth/verify", None, json!({"identity": who.id(), "nonce": nonce, "sig": sig})).await
-    }
-
-    fn record(&mut self, who: &Identity, mut body: Value) -> Value {
-        self.clock += 1;
-        body["v"] = json!(1);
-        body["family"] = json!(FAMILY);
-        body["hlc"] = json!({"wall_ms": self.clock, "counter": 0});
-        serde_json::to_value(SignedRecord::sign(who, &body).unwrap()).unwrap()
-    }
-
-    /// Founds the family with `admin` through the setup code, and signs it in.
-    async fn founded(&mut self, admin: &Identity) -> String {
-        let code = self.state.setup_code().expect("a fresh node has a setup code");
-        let records = vec![self.record(admin, json!({"type": "family"})), self.record(admin, member(admin, "admin"))];
-        let reply = self.post("/v1/setup", None, json!({"code": code, "records": records})).await;
-        assert_eq!(reply.status, StatusCode::CREATED, "{:?}", reply.json());
-        self.login(admin).await
-    }
-}
-
-fn member(who: &Identity, role: &str) -> Value {
-    json!({"type": "member", "member": who.id(), "role": role, "recipient": who.recipient().to_string(), "removed": false})
-}
+/// The album every test here uses.
+const ALBUM: &str = common::SUMMER;
 
 #[tokio::test]
 async fn a_fresh_node_is_claimed_once_with_its_setup_code() {

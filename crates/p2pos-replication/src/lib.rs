@@ -27,6 +27,63 @@ pub use planner::{Action, BlobStatus, Cursors, LocalState, PeerStatus, Planner, 
 /// How many times one fetch resumes a broken transfer before it counts as a failed attempt.
 const RESUMES_PER_ATTEMPT: u32 = 3;
 
+/// Why the node's store could not do what replication asked. The sync or fetch that met it is
+/// retried as the planner's backoff says; its kind reaches the status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum LocalError {
+    /// The node's own storage failed (database, disk). Nothing is wrong with the peer.
+    #[error("{0}")]
+    Storage(String),
+    /// The store refused the bytes: they do not hash to the blob's id, or exceed what this node
+    /// accepts. Nothing of them was kept.
+    #[error("{0}")]
+    Refused(String),
+    /// The bytes stopped coming: the transfer broke while the store was reading it.
+    #[error(transparent)]
+    Transfer(TransportError),
+}
+
+/// What a [`LocalError`] is, for a status that switches on it (the text is for people).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum LocalErrorKind {
+    Storage,
+    Refused,
+    Transfer,
+}
+
+impl LocalError {
+    pub fn kind(&self) -> LocalErrorKind {
+        match self {
+            LocalError::Storage(_) => LocalErrorKind::Storage,
+            LocalError::Refused(_) => LocalErrorKind::Refused,
+            LocalError::Transfer(_) => LocalErrorKind::Transfer,
+        }
+    }
+}
+
+/// Why a sync or a blob fetch failed: the peer could not be reached or answered wrongly, or this
+/// node's store failed. `Clone`, so the planner keeps the last one for the status.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[non_exhaustive]
+pub enum SyncError {
+    #[error(transparent)]
+    Transport(#[from] TransportError),
+    #[error(transparent)]
+    Local(LocalError),
+}
+
+impl From<LocalError> for SyncError {
+    /// A transfer that broke under the store is the transport's failure, not the store's.
+    fn from(e: LocalError) -> Self {
+        match e {
+            LocalError::Transfer(t) => SyncError::Transport(t),
+            other => SyncError::Local(other),
+        }
+    }
+}
+
 /// What replication needs from the node: its stores and its vault's rules.
 #[async_trait]
 pub trait Local: Send + Sync + 'static {
@@ -34,15 +91,16 @@ pub trait Local: Send + Sync + 'static {
     /// were new. Records already held are skipped, and so are records the rules refuse (forged,
     /// not allowed): they must not block the rest. An error (storage failing) stops the sync, which
     /// is retried from the same cursor.
-    async fn apply_records(&self, from: NodeId, entries: &[LogEntry]) -> Result<usize, String>;
+    async fn apply_records(&self, from: NodeId, entries: &[LogEntry]) -> Result<usize, LocalError>;
     /// Remember that `peer` holds these blobs (for the status, and across restarts).
-    async fn peer_holds(&self, peer: NodeId, entries: &[BlobEntry]) -> Result<(), String>;
+    async fn peer_holds(&self, peer: NodeId, entries: &[BlobEntry]) -> Result<(), LocalError>;
     /// Save how far this node has read `peer`'s logs.
-    async fn save_cursors(&self, peer: NodeId, cursors: Cursors) -> Result<(), String>;
+    async fn save_cursors(&self, peer: NodeId, cursors: Cursors) -> Result<(), LocalError>;
     /// Blobs the vault references, with their sizes and whether this node holds each.
-    async fn wanted(&self) -> Result<Vec<(BlobId, u64, bool)>, String>;
-    /// Store a blob from `body`; fails (keeping nothing) unless the bytes hash to `id`.
-    async fn store_blob(&self, id: BlobId, size: u64, body: ByteStream) -> Result<(), String>;
+    async fn wanted(&self) -> Result<Vec<(BlobId, u64, bool)>, LocalError>;
+    /// Store a blob from `body`; fails (keeping nothing) unless the bytes hash to `id`. When
+    /// `body` fails, the error is [`LocalError::Transfer`] with the stream's error.
+    async fn store_blob(&self, id: BlobId, size: u64, body: ByteStream) -> Result<(), LocalError>;
 }
 
 /// How replication reaches a peer: WebRTC when it can, HTTP when it cannot (the node decides).
@@ -86,8 +144,8 @@ impl Drop for Replicator {
 }
 
 enum Done {
-    Sync(NodeId, Result<SyncReport, String>, usize),
-    Fetch(BlobId, NodeId, Result<(), String>),
+    Sync(NodeId, Result<SyncReport, SyncError>, usize),
+    Fetch(BlobId, NodeId, Result<(), SyncError>),
 }
 
 impl Replicator {
@@ -238,19 +296,16 @@ async fn sync(
     local: &dyn Local,
     peer: NodeId,
     mut cursors: Cursors,
-) -> Result<(SyncReport, usize), String> {
-    let transport = connector.connect(peer).await.map_err(|e| e.to_string())?;
+) -> Result<(SyncReport, usize), SyncError> {
+    let transport = connector.connect(peer).await?;
     let mut applied = 0;
     let mut backlog = 0;
     // A bounded number of pages per sync keeps one busy peer from starving the others; the
     // backlog makes the planner sync again at once.
     for _ in 0..10 {
-        let reply = transport
-            .call(PeerRequest::Records { since: cursors.records, limit: MAX_PAGE })
-            .await
-            .map_err(|e| e.to_string())?;
+        let reply = transport.call(PeerRequest::Records { since: cursors.records, limit: MAX_PAGE }).await?;
         let PeerResponse::Records { records, head } = reply else {
-            return Err("the peer answered records with something else".into());
+            return Err(TransportError::Protocol("the peer answered records with something else".into()).into());
         };
         if let Some(last) = records.last() {
             applied += local.apply_records(peer, &records).await?;
@@ -264,12 +319,9 @@ async fn sync(
     }
     let mut peer_holds = Vec::new();
     for _ in 0..10 {
-        let reply = transport
-            .call(PeerRequest::Blobs { since: cursors.blobs, limit: MAX_PAGE })
-            .await
-            .map_err(|e| e.to_string())?;
+        let reply = transport.call(PeerRequest::Blobs { since: cursors.blobs, limit: MAX_PAGE }).await?;
         let PeerResponse::Blobs { blobs, head } = reply else {
-            return Err("the peer answered blobs with something else".into());
+            return Err(TransportError::Protocol("the peer answered blobs with something else".into()).into());
         };
         if let Some(last) = blobs.last() {
             local.peer_holds(peer, &blobs).await?;
@@ -293,16 +345,16 @@ async fn fetch(
     peer: NodeId,
     blob: BlobId,
     declared: u64,
-) -> Result<(), String> {
-    let transport = connector.connect(peer).await.map_err(|e| e.to_string())?;
-    let first = transport.get_blob(blob, 0).await.map_err(|e| e.to_string())?;
+) -> Result<(), SyncError> {
+    let transport = connector.connect(peer).await?;
+    let first = transport.get_blob(blob, 0).await?;
     // The bytes are proven by their BLAKE3 (the blob's id) on arrival, not by the size a record
     // declares: a member's lying record must not stop a blob from replicating.
     let size = first.size;
     if size != declared {
         tracing::debug!(%blob, size, declared, "a record declares another size than the blob has");
     }
-    local.store_blob(blob, size, resuming(first.stream, connector, peer, blob, size)).await
+    Ok(local.store_blob(blob, size, resuming(first.stream, connector, peer, blob, size)).await?)
 }
 
 /// A blob stream that reconnects and continues from the last byte received when the transfer

@@ -21,6 +21,8 @@ use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};
 
+use crate::SyncError;
+
 /// Timing and concurrency of replication. Defaults are documented on each field.
 #[derive(Debug, Clone)]
 pub struct PlannerConfig {
@@ -93,7 +95,7 @@ struct Peer {
     online: bool,
     path: Option<PathKind>,
     last_sync: Option<Instant>,
-    last_error: Option<String>,
+    last_error: Option<SyncError>,
     backlog: u64,
     fetching: usize,
 }
@@ -108,7 +110,7 @@ pub enum LocalState {
     /// Being fetched from `peer`.
     Fetching { peer: NodeId },
     /// Failed `attempts` times; retried after `failed_retry_after`.
-    Failed { error: String, attempts: u32 },
+    Failed { error: SyncError, attempts: u32 },
 }
 
 #[derive(Debug)]
@@ -119,7 +121,7 @@ struct Blob {
     next_at: Option<Instant>,
     in_flight: Option<NodeId>,
     failed: bool,
-    last_error: Option<String>,
+    last_error: Option<SyncError>,
     last_attempt: Option<Instant>,
 }
 
@@ -130,7 +132,7 @@ pub struct PeerStatus {
     pub online: bool,
     pub path: Option<PathKind>,
     pub last_sync: Option<Instant>,
-    pub last_error: Option<String>,
+    pub last_error: Option<SyncError>,
     /// Records the peer has that this node has not read, as of the last sync.
     pub backlog: u64,
     /// Blobs this node wants that the peer does not hold (yet).
@@ -264,7 +266,7 @@ impl Planner {
     }
 
     /// A sync finished.
-    pub fn sync_done(&mut self, peer: &NodeId, result: Result<SyncReport, String>, now: Instant) {
+    pub fn sync_done(&mut self, peer: &NodeId, result: Result<SyncReport, SyncError>, now: Instant) {
         let delay = match &result {
             Ok(_) => None,
             Err(_) => self.peers.get(peer).map(|p| p.failures + 1).map(|n| self.backoff_for(n)),
@@ -294,7 +296,7 @@ impl Planner {
     }
 
     /// A fetch finished: `Ok` means the blob is stored and verified.
-    pub fn fetch_done(&mut self, blob: &BlobId, peer: &NodeId, result: Result<(), String>, now: Instant) {
+    pub fn fetch_done(&mut self, blob: &BlobId, peer: &NodeId, result: Result<(), SyncError>, now: Instant) {
         if let Some(p) = self.peers.get_mut(peer) {
             p.fetching = p.fetching.saturating_sub(1);
         }
@@ -365,8 +367,9 @@ impl Planner {
             LocalState::Ok
         } else if let Some(peer) = b.in_flight {
             LocalState::Fetching { peer }
-        } else if b.failed {
-            LocalState::Failed { error: b.last_error.clone().unwrap_or_default(), attempts: self.config.max_attempts }
+        } else if let (true, Some(error)) = (b.failed, &b.last_error) {
+            // A failed blob has failed at least once, so it always has a last error.
+            LocalState::Failed { error: error.clone(), attempts: self.config.max_attempts }
         } else {
             LocalState::Pending
         };
@@ -385,7 +388,7 @@ impl Planner {
     }
 
     /// The last error of a blob that has failed at least once, even if it is retrying.
-    pub fn last_error(&self, blob: &BlobId) -> Option<&str> {
-        self.blobs.get(blob).and_then(|b| b.last_error.as_deref())
+    pub fn last_error(&self, blob: &BlobId) -> Option<&SyncError> {
+        self.blobs.get(blob).and_then(|b| b.last_error.as_ref())
     }
 }

@@ -14,7 +14,9 @@ use p2pos_core::{BlobId, NodeId};
 use p2pos_net::{
     BlobBody, BlobEntry, ByteStream, LogEntry, PathKind, PeerRequest, PeerResponse, PeerTransport, TransportError,
 };
-use p2pos_replication::{Connector, Cursors, Local, LocalState, PlannerConfig, Replicator};
+use p2pos_replication::{
+    Connector, Cursors, Local, LocalError, LocalErrorKind, LocalState, PlannerConfig, Replicator, SyncError,
+};
 
 fn node(n: u8) -> NodeId {
     NodeId::from_verifying_key(&ed25519_dalek::SigningKey::from_bytes(&[n; 32]).verifying_key())
@@ -114,26 +116,26 @@ struct Store {
 
 #[async_trait]
 impl Local for Store {
-    async fn apply_records(&self, _from: NodeId, entries: &[LogEntry]) -> Result<usize, String> {
+    async fn apply_records(&self, _from: NodeId, entries: &[LogEntry]) -> Result<usize, LocalError> {
         Ok(entries.len())
     }
-    async fn peer_holds(&self, _peer: NodeId, _entries: &[BlobEntry]) -> Result<(), String> {
+    async fn peer_holds(&self, _peer: NodeId, _entries: &[BlobEntry]) -> Result<(), LocalError> {
         Ok(())
     }
-    async fn save_cursors(&self, _peer: NodeId, _cursors: Cursors) -> Result<(), String> {
+    async fn save_cursors(&self, _peer: NodeId, _cursors: Cursors) -> Result<(), LocalError> {
         Ok(())
     }
-    async fn wanted(&self) -> Result<Vec<(BlobId, u64, bool)>, String> {
+    async fn wanted(&self) -> Result<Vec<(BlobId, u64, bool)>, LocalError> {
         let held = self.blobs.lock().unwrap();
         Ok(self.wanted.iter().map(|(id, size)| (*id, *size, held.contains_key(id))).collect())
     }
-    async fn store_blob(&self, id: BlobId, _size: u64, mut body: ByteStream) -> Result<(), String> {
+    async fn store_blob(&self, id: BlobId, _size: u64, mut body: ByteStream) -> Result<(), LocalError> {
         let mut all = Vec::new();
         while let Some(chunk) = body.next().await {
-            all.extend_from_slice(&chunk.map_err(|e| e.to_string())?);
+            all.extend_from_slice(&chunk.map_err(LocalError::Transfer)?);
         }
         if BlobId::of(&all) != id {
-            return Err("the bytes do not match the blob id; nothing kept".into());
+            return Err(LocalError::Refused("the bytes do not match the blob id; nothing kept".into()));
         }
         self.blobs.lock().unwrap().insert(id, all);
         Ok(())
@@ -193,7 +195,8 @@ async fn a_blob_whose_bytes_do_not_match_its_id_is_refused_and_reported() {
     for _ in 0..200 {
         let status = replicator.status().await.unwrap();
         if let LocalState::Failed { error, attempts } = &status.blobs[&bad].local {
-            assert!(error.contains("do not match"), "{error}");
+            assert!(matches!(error, SyncError::Local(e) if e.kind() == LocalErrorKind::Refused), "{error}");
+            assert!(error.to_string().contains("do not match"), "{error}");
             assert_eq!(*attempts, 2);
             assert!(!store.blobs.lock().unwrap().contains_key(&bad), "nothing of the bad blob is kept");
             return;

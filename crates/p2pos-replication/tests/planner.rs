@@ -4,8 +4,8 @@
 use std::time::{Duration, Instant};
 
 use p2pos_core::{BlobId, NodeId};
-use p2pos_net::PathKind;
-use p2pos_replication::{Action, Cursors, LocalState, Planner, PlannerConfig, SyncReport};
+use p2pos_net::{PathKind, TransportError};
+use p2pos_replication::{Action, Cursors, LocalError, LocalState, Planner, PlannerConfig, SyncError, SyncReport};
 
 fn node(n: u8) -> NodeId {
     let key = ed25519_dalek::SigningKey::from_bytes(&[n; 32]);
@@ -16,7 +16,15 @@ fn blob(n: u8) -> BlobId {
     BlobId::of(&[n])
 }
 
-fn synced(cursors: Cursors, holds: Vec<BlobId>) -> Result<SyncReport, String> {
+fn unreachable(why: &str) -> SyncError {
+    SyncError::Transport(TransportError::Unreachable(why.into()))
+}
+
+fn mismatch() -> SyncError {
+    SyncError::Local(LocalError::Refused("blob does not match its id".into()))
+}
+
+fn synced(cursors: Cursors, holds: Vec<BlobId>) -> Result<SyncReport, SyncError> {
     Ok(SyncReport { cursors, peer_holds: holds, backlog: 0, path: Some(PathKind::Host) })
 }
 
@@ -75,14 +83,15 @@ fn failed_syncs_back_off_exponentially_with_jitter_and_mark_the_peer_offline() {
     let mut delays = Vec::new();
     for _ in 0..9 {
         assert_eq!(p.poll(now).len(), 1);
-        p.sync_done(&node(1), Err("unreachable: connection refused".into()), now);
+        p.sync_done(&node(1), Err(unreachable("connection refused")), now);
         let next = p.next_wakeup().unwrap();
         delays.push(next - now);
         now = next;
     }
     let status = &p.peer_status()[0];
     assert!(!status.online);
-    assert_eq!(status.last_error.as_deref(), Some("unreachable: connection refused"));
+    assert_eq!(status.last_error, Some(unreachable("connection refused")));
+    assert_eq!(status.last_error.as_ref().map(ToString::to_string).as_deref(), Some("unreachable: connection refused"));
     for (i, d) in delays.iter().enumerate() {
         let full = config.retry_base.saturating_mul(1 << i).min(config.retry_max);
         assert!(*d >= full / 2 && *d <= full, "delay {i} = {d:?}, expected within [{:?}, {full:?}]", full / 2);
@@ -133,7 +142,7 @@ fn a_fetch_that_keeps_failing_is_failed_then_requeued_after_the_configured_time(
     for attempt in 1..=3 {
         let started = fetches(&p.poll(now));
         assert_eq!(started, vec![(blob(1), node(1))], "attempt {attempt}");
-        p.fetch_done(&blob(1), &node(1), Err("blob does not match its id".into()), now);
+        p.fetch_done(&blob(1), &node(1), Err(mismatch()), now);
         if attempt < 3 {
             assert_eq!(p.blob_status(&blob(1)).unwrap().local, LocalState::Pending);
             assert!(fetches(&p.poll(now)).is_empty(), "not before the backoff");
@@ -141,7 +150,7 @@ fn a_fetch_that_keeps_failing_is_failed_then_requeued_after_the_configured_time(
         }
     }
     let failed = p.blob_status(&blob(1)).unwrap();
-    assert_eq!(failed.local, LocalState::Failed { error: "blob does not match its id".into(), attempts: 3 });
+    assert_eq!(failed.local, LocalState::Failed { error: mismatch(), attempts: 3 });
     assert_eq!(failed.last_attempt, Some(now));
     assert_eq!(p.failed(), 1);
     assert!(fetches(&p.poll(now + Duration::from_secs(119))).is_empty());
@@ -160,13 +169,13 @@ fn an_online_peer_is_preferred_and_a_blob_stored_meanwhile_is_not_fetched() {
     p.add_peer(node(1), Cursors::default(), [blob(1), blob(2)], t0);
     p.add_peer(node(2), Cursors::default(), [blob(1), blob(2)], t0);
     // Results as if the first syncs had run: node 1 is offline.
-    p.sync_done(&node(1), Err("unreachable".into()), t0);
+    p.sync_done(&node(1), Err(unreachable("no path")), t0);
     p.sync_done(&node(2), synced(Cursors::default(), vec![]), t0);
     p.have(blob(2));
     assert_eq!(fetches(&p.poll(t0)), vec![(blob(1), node(2))]);
     // A peer removed mid-fetch: its result is still accounted.
     p.remove_peer(&node(2));
-    p.fetch_done(&blob(1), &node(2), Err("connection lost".into()), t0);
+    p.fetch_done(&blob(1), &node(2), Err(SyncError::Transport(TransportError::Broken("connection lost".into()))), t0);
     assert_eq!(p.blob_status(&blob(1)).unwrap().held_by, vec![node(1)]);
 }
 
@@ -177,7 +186,7 @@ fn the_jitter_is_reproducible_from_the_seed() {
         let mut p = Planner::new(PlannerConfig::default(), seed);
         p.add_peer(node(1), Cursors::default(), [], t0);
         p.poll(t0);
-        p.sync_done(&node(1), Err("x".into()), t0);
+        p.sync_done(&node(1), Err(unreachable("x")), t0);
         p.next_wakeup().unwrap() - t0
     };
     assert_eq!(run(5), run(5));

@@ -1,0 +1,194 @@
+//! `GET /v1/replication/status`: this node's peers (online, path, backlog, last error) and, per
+//! photo the caller can open, which nodes hold it. Read from one snapshot of the replicator.
+
+use std::collections::HashMap;
+
+use axum::Json;
+use axum::extract::State;
+use p2pos_core::{BlobId, NodeId};
+use p2pos_net::PathKind;
+use p2pos_replication::{LocalState, SyncError};
+use serde::Serialize;
+
+use crate::clock::lock;
+use crate::error::{ApiError, ApiQuery};
+use crate::session::Session;
+use crate::state::AppState;
+use crate::store;
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+pub(crate) struct ReplicationStatus {
+    /// This node.
+    node: NodeSummary,
+    peers: Vec<PeerSummary>,
+    /// Per photo (of the albums the caller can open): where its blobs are.
+    photos: Vec<PhotoPlacement>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct NodeSummary {
+    #[schema(value_type = String)]
+    node: NodeId,
+    name: String,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PeerSummary {
+    #[schema(value_type = String)]
+    node: NodeId,
+    name: String,
+    base_url: Option<String>,
+    /// Whether the last sync with it succeeded.
+    online: bool,
+    /// How it was reached: http, host, srflx, prflx or relay (none when not connected).
+    #[schema(value_type = Option<String>)]
+    path: Option<PathKind>,
+    /// Milliseconds since the last successful sync.
+    last_sync_ms_ago: Option<u64>,
+    /// Records it has that this node has not read yet.
+    backlog: u64,
+    /// Blobs this node holds or wants that the peer does not hold (yet).
+    blobs_missing_there: usize,
+    last_error: Option<String>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct PhotoPlacement {
+    photo: String,
+    album: String,
+    nodes: Vec<Placement>,
+}
+
+#[derive(Debug, Serialize, utoipa::ToSchema)]
+struct Placement {
+    #[schema(value_type = String)]
+    node: NodeId,
+    name: String,
+    /// ok, pending, fetching or failed (this node knows failures of its own fetches only).
+    state: &'static str,
+    /// The last error of this node's fetch, when it failed.
+    error: Option<String>,
+    /// Milliseconds since this node last tried to fetch the photo's blobs (pending or failed).
+    last_attempt_ms_ago: Option<u64>,
+}
+
+#[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
+#[serde(deny_unknown_fields)]
+pub(crate) struct StatusQuery {
+    /// Only the photos of this album (pages that show one album poll with it).
+    album: Option<String>,
+    /// `false`: peers only, no photos (the Nodes page). Default true.
+    photos: Option<bool>,
+}
+
+/// Where the family's photos are, and how this node's peers are doing.
+#[utoipa::path(get, path = "/v1/replication/status", operation_id = "replication_status", tag = "nodes",
+    params(StatusQuery),
+    responses((status = 200, body = ReplicationStatus), (status = 401, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody)))]
+pub(crate) async fn status(
+    State(state): State<AppState>,
+    session: Session,
+    ApiQuery(query): ApiQuery<StatusQuery>,
+) -> Result<Json<ReplicationStatus>, ApiError> {
+    session.require_member(&state)?;
+    let replicator_snapshot = {
+        let r = lock(&state.inner.replication.replicator);
+        r.as_ref().map(|r| r.status_request())
+    };
+    let snapshot = match replicator_snapshot {
+        Some(request) => request.await,
+        None => None,
+    };
+    let me = NodeSummary { node: state.node_id(), name: state.inner.config.replication.name.clone() };
+    let infos = state.inner.replication.peers();
+    let peer_status: HashMap<NodeId, &p2pos_replication::PeerStatus> =
+        snapshot.as_ref().map(|s| s.peers.iter().map(|p| (p.peer, p)).collect()).unwrap_or_default();
+    let peers = infos
+        .iter()
+        .map(|info| {
+            let s = peer_status.get(&info.node);
+            PeerSummary {
+                node: info.node,
+                name: info.name.clone(),
+                base_url: info.base_url.clone(),
+                online: s.is_some_and(|s| s.online),
+                path: s.and_then(|s| s.path),
+                last_sync_ms_ago: snapshot
+                    .as_ref()
+                    .and_then(|snap| p2pos_replication::age(snap, s.and_then(|s| s.last_sync)))
+                    .map(|d| d.as_millis() as u64),
+                backlog: s.map_or(0, |s| s.backlog),
+                blobs_missing_there: s.map_or(0, |s| s.blobs_missing_there),
+                last_error: s.and_then(|s| s.last_error.as_ref()).map(error_text),
+            }
+        })
+        .collect();
+    let wants_photos = query.photos.unwrap_or(true);
+    let held = state.db(move |db| if wants_photos { store::blobs::held(db) } else { Ok(Default::default()) }).await?;
+    let photos = {
+        let vault = state.vault();
+        let mut photos = Vec::new();
+        for (album_id, _) in vault.albums() {
+            if !query.photos.unwrap_or(true) || query.album.as_ref().is_some_and(|a| *a != album_id.to_string()) {
+                continue;
+            }
+            if !vault.can_open_album(&session.identity, album_id) {
+                continue;
+            }
+            for (photo_id, photo) in vault.photos_in(album_id) {
+                if photo.deleted {
+                    continue;
+                }
+                let blobs: Vec<BlobId> = std::iter::once(photo.blob).chain(photo.thumb).collect();
+                let here_state = |blob: &BlobId| -> (&'static str, Option<String>, Option<u64>) {
+                    if held.contains(blob.as_bytes()) {
+                        return ("ok", None, None);
+                    }
+                    let status = snapshot.as_ref().and_then(|s| s.blobs.get(blob).map(|b| (s, b)));
+                    let attempt = status
+                        .and_then(|(snap, b)| p2pos_replication::age(snap, b.last_attempt))
+                        .map(|d| d.as_millis() as u64);
+                    match status.map(|(_, b)| &b.local) {
+                        Some(LocalState::Failed { error, .. }) => ("failed", Some(error_text(error)), attempt),
+                        Some(LocalState::Fetching { .. }) => ("fetching", None, attempt),
+                        _ => ("pending", None, attempt),
+                    }
+                };
+                let here = blobs.iter().map(here_state).find(|s| s.0 != "ok").unwrap_or(("ok", None, None));
+                let mut nodes = vec![Placement {
+                    node: me.node,
+                    name: me.name.clone(),
+                    state: here.0,
+                    error: here.1,
+                    last_attempt_ms_ago: here.2,
+                }];
+                for info in &infos {
+                    let holds = |blob: &BlobId| {
+                        snapshot
+                            .as_ref()
+                            .and_then(|s| s.blobs.get(blob))
+                            .is_some_and(|b| b.held_by.contains(&info.node))
+                    };
+                    let all = blobs.iter().all(holds);
+                    nodes.push(Placement {
+                        node: info.node,
+                        name: info.name.clone(),
+                        state: if all { "ok" } else { "pending" },
+                        error: None,
+                        last_attempt_ms_ago: None,
+                    });
+                }
+                photos.push(PhotoPlacement { photo: photo_id.to_string(), album: album_id.to_string(), nodes });
+            }
+        }
+        photos
+    };
+    Ok(Json(ReplicationStatus { node: me, peers, photos }))
+}
+
+/// The text of a replication error, as the status has always shown it. (Its kind goes beside it
+/// once the status has an error-kind enum.)
+fn error_text(error: &SyncError) -> String {
+    error.to_string()
+}

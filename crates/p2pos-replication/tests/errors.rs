@@ -1,0 +1,23 @@
+//! Replication's errors say whose trouble it is, by type: the status keeps them typed and shows
+//! their text as before.
+
+use p2pos_net::TransportError;
+use p2pos_replication::{LocalError, LocalErrorKind, SyncError};
+
+#[test]
+fn a_transfer_that_breaks_under_the_store_is_the_transports_failure() {
+    let broken = TransportError::Broken("the channel closed".into());
+    let error = SyncError::from(LocalError::Transfer(broken.clone()));
+    assert_eq!(error, SyncError::Transport(broken));
+    assert_eq!(error.to_string(), "connection lost: the channel closed");
+}
+
+#[test]
+fn the_stores_own_failures_stay_local_with_their_kind_and_text() {
+    let error = SyncError::from(LocalError::Storage("database is locked".into()));
+    let SyncError::Local(local) = &error else { panic!("{error:?} should be local") };
+    assert_eq!(local.kind(), LocalErrorKind::Storage);
+    assert_eq!(error.to_string(), "database is locked");
+    let refused = LocalError::Refused("the bytes hash to another id".into());
+    assert_eq!(refused.kind(), LocalErrorKind::Refused);
+}
