@@ -1,5 +1,6 @@
 //! The replication actor against an in-memory peer: records then blobs, a broken transfer resumed
 //! from the last byte received, and a blob whose bytes do not match its id refused and reported.
+//! Time is paused: the waits and the retry back-off take no wall-clock time.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 use std::collections::HashMap;
@@ -157,7 +158,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
     panic!("timed out waiting for {what}");
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_broken_transfer_resumes_from_the_last_byte_received() {
     let (id, bytes) = blob(7, 1_000_000);
     let peer =
@@ -175,7 +176,7 @@ async fn a_broken_transfer_resumes_from_the_last_byte_received() {
     assert_eq!(status.peers[0].path, Some(PathKind::Host));
 }
 
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_blob_whose_bytes_do_not_match_its_id_is_refused_and_reported() {
     let (good, good_bytes) = blob(3, 50_000);
     let (bad, bad_bytes) = blob(5, 50_000);
@@ -207,7 +208,7 @@ async fn a_blob_whose_bytes_do_not_match_its_id_is_refused_and_reported() {
 }
 
 /// A member's record once declared a blob 1 byte long (issue 12): the fetch must not trust it.
-#[tokio::test]
+#[tokio::test(start_paused = true)]
 async fn a_record_that_lies_about_a_blobs_size_does_not_stop_it_replicating() {
     let (id, bytes) = blob(9, 200_000);
     let peer = Arc::new(FakePeer { blobs: HashMap::from([(id, bytes.clone())]), ..Default::default() });
