@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use p2pos_core::{BlobId, NodeId};
-use p2pos_net::PathKind;
+use p2pos_peer::PathKind;
 use p2pos_replication::{Action, Cursors, LocalState, Planner, PlannerConfig, SyncReport};
 
 fn node(n: u8) -> NodeId {
