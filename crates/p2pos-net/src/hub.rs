@@ -302,7 +302,7 @@ type Announced = AnnouncedLimits;
 
 impl Task {
     async fn run(mut self) {
-        let mut backoff = self.config.backoff_min;
+        let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
         loop {
             let attempt_started = Instant::now();
             let end = match self.connect().await {
@@ -329,13 +329,7 @@ impl Task {
             if matches!(end, End::Stop) {
                 return;
             }
-            // A connection that lasted a while resets the backoff.
-            if attempt_started.elapsed() > self.config.backoff_max {
-                backoff = self.config.backoff_min;
-            }
-            // Full jitter: anywhere in [backoff/2, backoff].
-            let jittered = backoff.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-            backoff = (backoff * 2).min(self.config.backoff_max);
+            let jittered = backoff.after_attempt(attempt_started.elapsed(), rand::random::<f64>());
             if !self.idle_for(jittered).await {
                 return;
             }
@@ -502,8 +496,7 @@ struct Session<'a> {
     pending: HashMap<u64, Pending>,
     queue: VecDeque<Out>,
     /// Token bucket pacing our messages below the hub's rate limit.
-    tokens: f64,
-    refilled: Instant,
+    pacer: Pacer,
     write_seq: u64,
     /// rid and write sequence of the barrier ping in flight.
     barrier: Option<(u64, u64)>,
@@ -512,15 +505,13 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn new(task: &'a mut Task, limits: Announced) -> Self {
-        let burst = pacing_burst(&limits);
         Self {
             task,
             limits,
             next_rid: 1,
             pending: HashMap::new(),
             queue: VecDeque::new(),
-            tokens: burst,
-            refilled: Instant::now(),
+            pacer: Pacer::new(&limits, Instant::now().into_std()),
             write_seq: 0,
             barrier: None,
             last_heard: Instant::now(),
@@ -627,8 +618,7 @@ impl<'a> Session<'a> {
                     break;
                 }
             }
-            self.refill();
-            if self.limits.rate_per_sec > 0.0 && self.tokens < 1.0 {
+            if !self.pacer.take(Instant::now().into_std()) {
                 break;
             }
             let Some(out) = self.queue.pop_front() else { break };
@@ -648,7 +638,6 @@ impl<'a> Session<'a> {
                     to_text(&ClientRequest::Ping { rid: Some(rid) })
                 }
             };
-            self.tokens -= 1.0;
             self.write_seq += 1;
             ws.feed(Message::Text(text.into())).await.map_err(|e| format!("write: {e}"))?;
             wrote = true;
@@ -659,20 +648,9 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn refill(&mut self) {
-        let now = Instant::now();
-        let rate = pacing_rate(&self.limits);
-        self.tokens =
-            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(pacing_burst(&self.limits));
-        self.refilled = now;
-    }
-
     /// When the next token arrives, if something waits for one.
     fn next_token_in(&self) -> Option<Duration> {
-        if self.queue.is_empty() || self.limits.rate_per_sec <= 0.0 || self.tokens >= 1.0 {
-            return None;
-        }
-        Some(Duration::from_secs_f64(((1.0 - self.tokens) / pacing_rate(&self.limits)).max(0.001)))
+        if self.queue.is_empty() { None } else { self.pacer.next_token_in() }
     }
 
     fn expire(&mut self) {
@@ -742,6 +720,76 @@ impl<'a> Session<'a> {
     }
 }
 
+/// The reconnection schedule: exponential backoff with jitter. Sans-IO: the caller passes how
+/// long the attempt lasted and a random number.
+#[derive(Debug, Clone)]
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Self {
+        Self { min, max, next: min }
+    }
+
+    /// The wait before the next attempt, after one that lasted `lasted` (connecting and, if it
+    /// got that far, the connection itself). `jitter` is uniform in [0, 1).
+    fn after_attempt(&mut self, lasted: Duration, jitter: f64) -> Duration {
+        // A connection that lasted a while resets the backoff.
+        if lasted > self.max {
+            self.next = self.min;
+        }
+        // Full jitter: anywhere in [backoff/2, backoff].
+        let wait = self.next.mul_f64(0.5 + jitter.clamp(0.0, 1.0) * 0.5);
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+}
+
+/// Paces our messages with a token bucket a little under the hub's announced limits, so its
+/// bucket never runs dry. Sans-IO: the caller passes the time. A hub that announces no rate
+/// (`rate_per_sec` 0) is not paced.
+#[derive(Debug, Clone)]
+struct Pacer {
+    enabled: bool,
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    refilled: std::time::Instant,
+}
+
+impl Pacer {
+    fn new(limits: &Announced, now: std::time::Instant) -> Self {
+        let burst = pacing_burst(limits);
+        Self { enabled: limits.rate_per_sec > 0.0, rate: pacing_rate(limits), burst, tokens: burst, refilled: now }
+    }
+
+    /// Takes a token for one message at `now`; false when the message must wait.
+    fn take(&mut self, now: std::time::Instant) -> bool {
+        self.tokens =
+            (self.tokens + now.saturating_duration_since(self.refilled).as_secs_f64() * self.rate).min(self.burst);
+        self.refilled = now;
+        if !self.enabled {
+            return true;
+        }
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+
+    /// How long after the last [`Pacer::take`] the next token arrives, if there is none now.
+    fn next_token_in(&self) -> Option<Duration> {
+        if !self.enabled || self.tokens >= 1.0 {
+            return None;
+        }
+        Some(Duration::from_secs_f64(((1.0 - self.tokens) / self.rate).max(0.001)))
+    }
+}
+
 /// Our sustained rate: a little under the hub's, so its bucket never runs dry.
 fn pacing_rate(limits: &Announced) -> f64 {
     (limits.rate_per_sec * 0.8).max(0.1)
@@ -767,5 +815,40 @@ mod tests {
         };
         assert!(pacing_rate(&limits) < 10.0);
         assert!(pacing_burst(&limits) < 20.0);
+    }
+
+    #[test]
+    fn a_burst_is_paced_in_virtual_time() {
+        let t0 = std::time::Instant::now();
+        let mut pacer = Pacer::new(&Announced::default(), t0);
+        // The hub allows a burst of 20 at 10/s: we take 18, then one every 1/8 s.
+        let sent = (0..40).take_while(|_| pacer.take(t0)).count();
+        assert_eq!(sent, 18);
+        assert_eq!(pacer.next_token_in(), Some(Duration::from_millis(125)));
+        assert!(!pacer.take(t0 + Duration::from_millis(100)));
+        assert!(pacer.take(t0 + Duration::from_millis(125)));
+        // After a quiet second, 8 more; the bucket never holds more than the burst.
+        let t1 = t0 + Duration::from_millis(1125);
+        assert_eq!((0..40).take_while(|_| pacer.take(t1)).count(), 8);
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!((0..40).take_while(|_| pacer.take(t2)).count(), 18);
+        // A hub that announces no rate is not paced.
+        let mut unpaced = Pacer::new(&Announced { rate_per_sec: 0.0, ..Announced::default() }, t0);
+        assert!((0..1000).all(|_| unpaced.take(t0)));
+        assert_eq!(unpaced.next_token_in(), None);
+    }
+
+    #[test]
+    fn reconnection_backs_off_doubling_with_jitter_and_resets_after_a_long_connection() {
+        let ms = Duration::from_millis;
+        let mut backoff = Backoff::new(ms(100), ms(400));
+        // Failed attempts (short): 100, 200, 400, 400 ms at the top of the jitter range…
+        let waits: Vec<Duration> = (0..4).map(|_| backoff.after_attempt(ms(10), 1.0)).collect();
+        assert_eq!(waits, [ms(100), ms(200), ms(400), ms(400)]);
+        // …and half that at the bottom.
+        assert_eq!(backoff.after_attempt(ms(10), 0.0), ms(200));
+        // A connection that lasted longer than the longest wait starts again from the shortest.
+        assert_eq!(backoff.after_attempt(ms(401), 1.0), ms(100));
+        assert_eq!(backoff.after_attempt(ms(10), 0.5), ms(150));
     }
 }
