@@ -26,7 +26,8 @@ use base64::engine::general_purpose::STANDARD as B64;
 use ed25519_dalek::{Signer, SigningKey};
 use futures_util::{SinkExt, StreamExt};
 use p2pos_core::NodeId;
-use serde::{Deserialize, Serialize};
+use p2pos_hub_proto::native::{Allow, AnnouncedLimits, ClientRequest, ServerMessage, VERSION};
+use p2pos_hub_proto::to_text;
 use serde_json::{Value, json};
 use tokio::sync::{mpsc, oneshot};
 use tokio::time::Instant;
@@ -35,51 +36,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
-/// What an identity signs to prove itself to the hub: this prefix, the hub's origin, `|` and the
-/// challenge text ([`auth_message`]; the hub's copy is `p2pos_signal::protocol`).
-pub const AUTH_CONTEXT: &str = "p2pos-hub-auth-v2|";
-
-/// The exact text signed to log in at the hub reached at `origin` ([`hub_origin`]) with
-/// `challenge`. It names the hub, so a rogue hub that passes another hub's challenge on gets a
-/// signature that only works at itself.
-pub fn auth_message(origin: &str, challenge: &str) -> String {
-    format!("{AUTH_CONTEXT}{origin}|{challenge}")
-}
-
-/// The origin of a hub URL as a login names it: `scheme://host[:port]` with `ws` → `http`,
-/// `wss` → `https`, the host in lower case and no default port (as a browser's `new URL(url)`
-/// gives it). `None` for anything but an absolute ws, wss, http or https URL with a host.
-pub fn hub_origin(url: &str) -> Option<String> {
-    let uri: tokio_tungstenite::tungstenite::http::Uri = url.trim().parse().ok()?;
-    let (scheme, default_port) = match uri.scheme_str()?.to_ascii_lowercase().as_str() {
-        "ws" | "http" => ("http", 80),
-        "wss" | "https" => ("https", 443),
-        _ => return None,
-    };
-    let authority = uri.authority()?;
-    let host = authority.host().to_ascii_lowercase();
-    if host.is_empty() {
-        return None;
-    }
-    Some(match authority.port_u16() {
-        Some(port) if port != default_port => format!("{scheme}://{host}:{port}"),
-        _ => format!("{scheme}://{host}"),
-    })
-}
-
-/// The hub's default message limit, used until `welcome` says otherwise.
-const DEFAULT_MAX_MESSAGE_BYTES: usize = 16 * 1024;
-
-/// One entry of an `RTCConfiguration.iceServers` list, as the hub hands it out in reply to `turn`
-/// (fresh TURN credentials each time).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct IceServer {
-    pub urls: Vec<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(default, skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
-}
+pub use p2pos_hub_proto::{AUTH_CONTEXT, IceServer, auth_message, hub_origin};
 
 /// Why a request to the hub failed.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -341,18 +298,11 @@ enum End {
 }
 
 /// Limits the hub announced in `welcome`.
-#[derive(Debug, Clone, Copy)]
-struct Announced {
-    max_message_bytes: usize,
-    rate_per_sec: f64,
-    burst: f64,
-    heartbeat_secs: u64,
-    idle_timeout_secs: u64,
-}
+type Announced = AnnouncedLimits;
 
 impl Task {
     async fn run(mut self) {
-        let mut backoff = self.config.backoff_min;
+        let mut backoff = Backoff::new(self.config.backoff_min, self.config.backoff_max);
         loop {
             let attempt_started = Instant::now();
             let end = match self.connect().await {
@@ -379,13 +329,7 @@ impl Task {
             if matches!(end, End::Stop) {
                 return;
             }
-            // A connection that lasted a while resets the backoff.
-            if attempt_started.elapsed() > self.config.backoff_max {
-                backoff = self.config.backoff_min;
-            }
-            // Full jitter: anywhere in [backoff/2, backoff].
-            let jittered = backoff.mul_f64(0.5 + rand::random::<f64>() * 0.5);
-            backoff = (backoff * 2).min(self.config.backoff_max);
+            let jittered = backoff.after_attempt(attempt_started.elapsed(), rand::random::<f64>());
             if !self.idle_for(jittered).await {
                 return;
             }
@@ -461,42 +405,29 @@ async fn greet(
     shared: Arc<Shared>,
 ) -> Result<(Ws, Announced), String> {
     let (mut ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.map_err(|e| format!("connect: {e}"))?;
-    let mut hello = json!({"type": "hello", "v": 1});
-    if profile.is_object() {
-        hello["profile"] = profile;
-    }
-    ws.send(Message::Text(hello.to_string().into())).await.map_err(|e| format!("send hello: {e}"))?;
-    let welcome = next_json(&mut ws).await?;
-    if welcome["type"] != "welcome" {
-        return Err(format!("expected welcome, got {}", short(&welcome)));
-    }
-    let peer = welcome["peer"].as_str().ok_or("welcome without peer")?.to_string();
-    let challenge = welcome["challenge"].as_str().ok_or("welcome without challenge")?.to_string();
-    let l = &welcome["limits"];
-    let limits = Announced {
-        max_message_bytes: l["max_message_bytes"].as_u64().map_or(DEFAULT_MAX_MESSAGE_BYTES, |v| v as usize),
-        rate_per_sec: l["rate_per_sec"].as_f64().unwrap_or(10.0),
-        burst: l["burst"].as_f64().unwrap_or(20.0),
-        heartbeat_secs: l["heartbeat_secs"].as_u64().unwrap_or(20),
-        idle_timeout_secs: l["idle_timeout_secs"].as_u64().unwrap_or(60),
+    let profile = profile.is_object().then_some(profile);
+    let hello = to_text(&ClientRequest::Hello { rid: None, v: VERSION, profile });
+    ws.send(Message::Text(hello.into())).await.map_err(|e| format!("send hello: {e}"))?;
+    let text = next_text(&mut ws).await?;
+    let (peer, challenge, limits) = match serde_json::from_str(&text) {
+        Ok(ServerMessage::Welcome { peer, challenge, limits, .. }) => {
+            (peer.into_owned(), challenge.into_owned(), limits)
+        }
+        _ => return Err(format!("expected welcome, got {}", short(&text))),
     };
     if let Some(key) = key {
         let origin = hub_origin(&url).ok_or_else(|| format!("the hub URL {url} has no origin to log in at"))?;
         let id = NodeId::from_verifying_key(&key.verifying_key()).to_string();
-        let sig = key.sign(auth_message(&origin, &challenge).as_bytes());
-        let auth = json!({"type": "auth", "rid": 0, "id": id, "sig": B64.encode(sig.to_bytes()), "allow": "anyone"});
-        ws.send(Message::Text(auth.to_string().into())).await.map_err(|e| format!("send auth: {e}"))?;
-        let answer = next_json(&mut ws).await?;
-        match answer["type"].as_str() {
-            Some("authed") => {}
-            Some("error") => {
-                return Err(format!(
-                    "authentication refused: {}: {}",
-                    answer["code"].as_str().unwrap_or("?"),
-                    answer["message"].as_str().unwrap_or("")
-                ));
+        let sig = B64.encode(key.sign(auth_message(&origin, &challenge).as_bytes()).to_bytes());
+        let auth = ClientRequest::Auth { rid: Some(0), id: id.into(), sig: sig.into(), allow: Some(Allow::Anyone) };
+        ws.send(Message::Text(to_text(&auth).into())).await.map_err(|e| format!("send auth: {e}"))?;
+        let text = next_text(&mut ws).await?;
+        match serde_json::from_str(&text) {
+            Ok(ServerMessage::Authed { .. }) => {}
+            Ok(ServerMessage::Error { code, message, .. }) => {
+                return Err(format!("authentication refused: {code}: {message}"));
             }
-            _ => return Err(format!("expected authed, got {}", short(&answer))),
+            _ => return Err(format!("expected authed, got {}", short(&text))),
         }
     }
     if let Ok(mut p) = shared.peer_id.lock() {
@@ -505,13 +436,11 @@ async fn greet(
     Ok((ws, limits))
 }
 
-/// The next text frame as JSON, skipping control frames.
-async fn next_json(ws: &mut Ws) -> Result<Value, String> {
+/// The next text frame, skipping control frames.
+async fn next_text(ws: &mut Ws) -> Result<String, String> {
     loop {
         match ws.next().await {
-            Some(Ok(Message::Text(text))) => {
-                return serde_json::from_str(&text).map_err(|e| format!("hub sent invalid JSON: {e}"));
-            }
+            Some(Ok(Message::Text(text))) => return Ok(text.as_str().to_owned()),
             Some(Ok(Message::Close(frame))) => return Err(close_reason(frame.as_ref())),
             Some(Ok(_)) => continue,
             Some(Err(e)) => return Err(format!("read: {e}")),
@@ -527,8 +456,8 @@ fn close_reason(frame: Option<&CloseFrame>) -> String {
     }
 }
 
-fn short(v: &Value) -> String {
-    let mut s = v.to_string();
+fn short(text: &str) -> String {
+    let mut s = text.to_string();
     if s.len() > 200 {
         let mut cut = 200;
         while !s.is_char_boundary(cut) {
@@ -567,8 +496,7 @@ struct Session<'a> {
     pending: HashMap<u64, Pending>,
     queue: VecDeque<Out>,
     /// Token bucket pacing our messages below the hub's rate limit.
-    tokens: f64,
-    refilled: Instant,
+    pacer: Pacer,
     write_seq: u64,
     /// rid and write sequence of the barrier ping in flight.
     barrier: Option<(u64, u64)>,
@@ -577,15 +505,13 @@ struct Session<'a> {
 
 impl<'a> Session<'a> {
     fn new(task: &'a mut Task, limits: Announced) -> Self {
-        let burst = pacing_burst(&limits);
         Self {
             task,
             limits,
             next_rid: 1,
             pending: HashMap::new(),
             queue: VecDeque::new(),
-            tokens: burst,
-            refilled: Instant::now(),
+            pacer: Pacer::new(&limits, Instant::now().into_std()),
             write_seq: 0,
             barrier: None,
             last_heard: Instant::now(),
@@ -661,9 +587,9 @@ impl<'a> Session<'a> {
         let deadline = Instant::now() + self.task.config.request_timeout;
         let (text, reply, is_signal) = match cmd {
             Command::Signal { to, payload, reply } => {
-                (json!({"type": "signal", "rid": rid, "to": to, "payload": payload}).to_string(), reply, true)
+                (to_text(&ClientRequest::Signal { rid: Some(rid), to: to.into(), payload }), reply, true)
             }
-            Command::Turn { reply } => (json!({"type": "turn", "rid": rid}).to_string(), reply, false),
+            Command::Turn { reply } => (to_text(&ClientRequest::Turn { rid: Some(rid) }), reply, false),
             Command::Request { mut message, reply } => {
                 if let Value::Object(map) = &mut message {
                     map.insert("rid".into(), json!(rid));
@@ -692,8 +618,7 @@ impl<'a> Session<'a> {
                     break;
                 }
             }
-            self.refill();
-            if self.limits.rate_per_sec > 0.0 && self.tokens < 1.0 {
+            if !self.pacer.take(Instant::now().into_std()) {
                 break;
             }
             let Some(out) = self.queue.pop_front() else { break };
@@ -710,10 +635,9 @@ impl<'a> Session<'a> {
                     let rid = self.next_rid;
                     self.next_rid += 1;
                     self.barrier = Some((rid, self.write_seq));
-                    json!({"type": "ping", "rid": rid}).to_string()
+                    to_text(&ClientRequest::Ping { rid: Some(rid) })
                 }
             };
-            self.tokens -= 1.0;
             self.write_seq += 1;
             ws.feed(Message::Text(text.into())).await.map_err(|e| format!("write: {e}"))?;
             wrote = true;
@@ -724,20 +648,9 @@ impl<'a> Session<'a> {
         Ok(())
     }
 
-    fn refill(&mut self) {
-        let now = Instant::now();
-        let rate = pacing_rate(&self.limits);
-        self.tokens =
-            (self.tokens + now.duration_since(self.refilled).as_secs_f64() * rate).min(pacing_burst(&self.limits));
-        self.refilled = now;
-    }
-
     /// When the next token arrives, if something waits for one.
     fn next_token_in(&self) -> Option<Duration> {
-        if self.queue.is_empty() || self.limits.rate_per_sec <= 0.0 || self.tokens >= 1.0 {
-            return None;
-        }
-        Some(Duration::from_secs_f64(((1.0 - self.tokens) / pacing_rate(&self.limits)).max(0.001)))
+        if self.queue.is_empty() { None } else { self.pacer.next_token_in() }
     }
 
     fn expire(&mut self) {
@@ -751,25 +664,12 @@ impl<'a> Session<'a> {
     }
 
     fn incoming(&mut self, text: &str) {
-        let msg: Value = match serde_json::from_str(text) {
-            Ok(v) => v,
-            Err(e) => {
-                tracing::warn!(error = %e, "hub sent invalid JSON");
-                return;
+        match serde_json::from_str::<ServerMessage<'_>>(text) {
+            Ok(ServerMessage::Signal { from, from_id, payload }) => {
+                let payload = payload.into_value();
+                self.task.emit(HubEvent::Signal { from: from.into_owned(), from_id, payload });
             }
-        };
-        let rid = msg["rid"].as_u64();
-        match msg["type"].as_str().unwrap_or("") {
-            "signal" => {
-                let Some(from) = msg["from"].as_str() else {
-                    tracing::warn!("hub signal without from");
-                    return;
-                };
-                let from_id = msg["from_id"].as_str().map(str::to_string);
-                let payload = msg.get("payload").cloned().unwrap_or(Value::Null);
-                self.task.emit(HubEvent::Signal { from: from.to_string(), from_id, payload });
-            }
-            "pong" => {
+            Ok(ServerMessage::Pong { rid }) => {
                 if let (Some(rid), Some((barrier, seq))) = (rid, self.barrier)
                     && rid == barrier
                 {
@@ -787,29 +687,106 @@ impl<'a> Session<'a> {
                     }
                 }
             }
-            "ice_servers" => {
+            Ok(ServerMessage::IceServers { rid, ice_servers, .. }) => {
                 if let Some(p) = rid.and_then(|rid| self.pending.remove(&rid)) {
-                    let _ = p.reply.send(Ok(msg.get("ice_servers").cloned().unwrap_or(Value::Array(vec![]))));
+                    let _ = p.reply.send(Ok(serde_json::to_value(ice_servers).unwrap_or(Value::Array(vec![]))));
                 }
             }
-            "error" => {
-                let code = msg["code"].as_str().unwrap_or("unknown").to_string();
-                let message = msg["message"].as_str().unwrap_or("").to_string();
-                match rid.and_then(|rid| self.pending.remove(&rid)) {
-                    Some(p) => {
-                        let _ = p.reply.send(Err(HubError::Refused { code, message }));
-                    }
-                    None => tracing::warn!(%code, %message, "hub error"),
-                }
-            }
-            _ => match rid.and_then(|rid| self.pending.remove(&rid)) {
-                // The reply to a `request`.
+            Ok(ServerMessage::Error { rid, code, message }) => match rid.and_then(|rid| self.pending.remove(&rid)) {
                 Some(p) => {
-                    let _ = p.reply.send(Ok(msg));
+                    let _ =
+                        p.reply.send(Err(HubError::Refused { code: code.into_owned(), message: message.into_owned() }));
                 }
-                None => self.task.emit(HubEvent::Message(msg)),
+                None => tracing::warn!(%code, %message, "hub error"),
             },
+            // Anything else (and a type this client does not know) as it came: the reply to a
+            // `request`, or an event.
+            _ => {
+                let msg: Value = match serde_json::from_str(text) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        tracing::warn!(error = %e, "hub sent invalid JSON");
+                        return;
+                    }
+                };
+                match msg["rid"].as_u64().and_then(|rid| self.pending.remove(&rid)) {
+                    Some(p) => {
+                        let _ = p.reply.send(Ok(msg));
+                    }
+                    None => self.task.emit(HubEvent::Message(msg)),
+                }
+            }
         }
+    }
+}
+
+/// The reconnection schedule: exponential backoff with jitter. Sans-IO: the caller passes how
+/// long the attempt lasted and a random number.
+#[derive(Debug, Clone)]
+struct Backoff {
+    min: Duration,
+    max: Duration,
+    next: Duration,
+}
+
+impl Backoff {
+    fn new(min: Duration, max: Duration) -> Self {
+        Self { min, max, next: min }
+    }
+
+    /// The wait before the next attempt, after one that lasted `lasted` (connecting and, if it
+    /// got that far, the connection itself). `jitter` is uniform in [0, 1).
+    fn after_attempt(&mut self, lasted: Duration, jitter: f64) -> Duration {
+        // A connection that lasted a while resets the backoff.
+        if lasted > self.max {
+            self.next = self.min;
+        }
+        // Full jitter: anywhere in [backoff/2, backoff].
+        let wait = self.next.mul_f64(0.5 + jitter.clamp(0.0, 1.0) * 0.5);
+        self.next = (self.next * 2).min(self.max);
+        wait
+    }
+}
+
+/// Paces our messages with a token bucket a little under the hub's announced limits, so its
+/// bucket never runs dry. Sans-IO: the caller passes the time. A hub that announces no rate
+/// (`rate_per_sec` 0) is not paced.
+#[derive(Debug, Clone)]
+struct Pacer {
+    enabled: bool,
+    rate: f64,
+    burst: f64,
+    tokens: f64,
+    refilled: std::time::Instant,
+}
+
+impl Pacer {
+    fn new(limits: &Announced, now: std::time::Instant) -> Self {
+        let burst = pacing_burst(limits);
+        Self { enabled: limits.rate_per_sec > 0.0, rate: pacing_rate(limits), burst, tokens: burst, refilled: now }
+    }
+
+    /// Takes a token for one message at `now`; false when the message must wait.
+    fn take(&mut self, now: std::time::Instant) -> bool {
+        self.tokens =
+            (self.tokens + now.saturating_duration_since(self.refilled).as_secs_f64() * self.rate).min(self.burst);
+        self.refilled = now;
+        if !self.enabled {
+            return true;
+        }
+        if self.tokens < 1.0 {
+            return false;
+        }
+        self.tokens -= 1.0;
+        true
+    }
+
+    /// How long after the last [`Pacer::take`] the next token arrives, if there is none now.
+    fn next_token_in(&self) -> Option<Duration> {
+        if !self.enabled || self.tokens >= 1.0 {
+            return None;
+        }
+        Some(Duration::from_secs_f64(((1.0 - self.tokens) / self.rate).max(0.001)))
     }
 }
 
@@ -828,42 +805,6 @@ mod tests {
     use super::*;
 
     #[test]
-    fn ice_servers_parse_with_and_without_credentials() {
-        let v = json!([
-            {"urls": ["stun:hub.example.org:3478"]},
-            {"urls": ["turn:hub.example.org:3478?transport=udp"], "username": "1:x", "credential": "c"}
-        ]);
-        let servers: Vec<IceServer> = serde_json::from_value(v).unwrap();
-        assert_eq!(servers[0].username, None);
-        assert_eq!(servers[1].credential.as_deref(), Some("c"));
-    }
-
-    #[test]
-    fn the_login_names_the_hub_s_origin_as_a_browser_would() {
-        // The same cases are in crates/p2pos-signal/src/protocol.rs and apps/web/src/lib/hubClient.test.ts.
-        let cases = [
-            ("wss://hub.example.org/v1/ws", Some("https://hub.example.org")),
-            ("wss://Hub.Example.ORG:443/v1/ws", Some("https://hub.example.org")),
-            ("wss://hub.example.org:8443/v1/ws", Some("https://hub.example.org:8443")),
-            ("ws://127.0.0.1:7800/v1/ws", Some("http://127.0.0.1:7800")),
-            ("ws://127.0.0.1:80/v1/ws", Some("http://127.0.0.1")),
-            ("ws://[::1]:7800/v1/ws", Some("http://[::1]:7800")),
-            ("https://hub.example.org/", Some("https://hub.example.org")),
-            ("http://hub.example.org:8080", Some("http://hub.example.org:8080")),
-            ("ftp://hub.example.org/", None),
-            ("/v1/ws", None),
-            ("not a url", None),
-        ];
-        for (url, origin) in cases {
-            assert_eq!(hub_origin(url).as_deref(), origin, "{url}");
-        }
-        assert_eq!(
-            auth_message("https://hub.example.org", "Y2hhbGxlbmdl"),
-            "p2pos-hub-auth-v2|https://hub.example.org|Y2hhbGxlbmdl"
-        );
-    }
-
-    #[test]
     fn pacing_stays_under_the_hub_limits() {
         let limits = Announced {
             max_message_bytes: 16384,
@@ -874,5 +815,40 @@ mod tests {
         };
         assert!(pacing_rate(&limits) < 10.0);
         assert!(pacing_burst(&limits) < 20.0);
+    }
+
+    #[test]
+    fn a_burst_is_paced_in_virtual_time() {
+        let t0 = std::time::Instant::now();
+        let mut pacer = Pacer::new(&Announced::default(), t0);
+        // The hub allows a burst of 20 at 10/s: we take 18, then one every 1/8 s.
+        let sent = (0..40).take_while(|_| pacer.take(t0)).count();
+        assert_eq!(sent, 18);
+        assert_eq!(pacer.next_token_in(), Some(Duration::from_millis(125)));
+        assert!(!pacer.take(t0 + Duration::from_millis(100)));
+        assert!(pacer.take(t0 + Duration::from_millis(125)));
+        // After a quiet second, 8 more; the bucket never holds more than the burst.
+        let t1 = t0 + Duration::from_millis(1125);
+        assert_eq!((0..40).take_while(|_| pacer.take(t1)).count(), 8);
+        let t2 = t1 + Duration::from_secs(60);
+        assert_eq!((0..40).take_while(|_| pacer.take(t2)).count(), 18);
+        // A hub that announces no rate is not paced.
+        let mut unpaced = Pacer::new(&Announced { rate_per_sec: 0.0, ..Announced::default() }, t0);
+        assert!((0..1000).all(|_| unpaced.take(t0)));
+        assert_eq!(unpaced.next_token_in(), None);
+    }
+
+    #[test]
+    fn reconnection_backs_off_doubling_with_jitter_and_resets_after_a_long_connection() {
+        let ms = Duration::from_millis;
+        let mut backoff = Backoff::new(ms(100), ms(400));
+        // Failed attempts (short): 100, 200, 400, 400 ms at the top of the jitter range…
+        let waits: Vec<Duration> = (0..4).map(|_| backoff.after_attempt(ms(10), 1.0)).collect();
+        assert_eq!(waits, [ms(100), ms(200), ms(400), ms(400)]);
+        // …and half that at the bottom.
+        assert_eq!(backoff.after_attempt(ms(10), 0.0), ms(200));
+        // A connection that lasted longer than the longest wait starts again from the shortest.
+        assert_eq!(backoff.after_attempt(ms(401), 1.0), ms(100));
+        assert_eq!(backoff.after_attempt(ms(10), 0.5), ms(150));
     }
 }

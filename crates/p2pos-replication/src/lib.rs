@@ -17,8 +17,8 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use futures_util::StreamExt;
 use p2pos_core::{BlobId, NodeId};
-use p2pos_net::wire::MAX_PAGE;
-use p2pos_net::{BlobEntry, ByteStream, LogEntry, PathKind, PeerRequest, PeerResponse, PeerTransport, TransportError};
+use p2pos_peer::wire::MAX_PAGE;
+use p2pos_peer::{BlobEntry, ByteStream, LogEntry, PathKind, PeerRequest, PeerResponse, PeerTransport, TransportError};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 

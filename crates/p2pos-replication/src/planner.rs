@@ -16,7 +16,7 @@ use std::collections::{BTreeMap, HashSet};
 use std::time::{Duration, Instant};
 
 use p2pos_core::{BlobId, NodeId};
-use p2pos_net::PathKind;
+use p2pos_peer::PathKind;
 use rand::rngs::SmallRng;
 use rand::{Rng, SeedableRng};
 use serde::{Deserialize, Serialize};

@@ -12,7 +12,7 @@ use async_trait::async_trait;
 use bytes::Bytes;
 use futures_util::StreamExt;
 use p2pos_core::{BlobId, NodeId};
-use p2pos_net::{
+use p2pos_peer::{
     BlobBody, BlobEntry, ByteStream, LogEntry, PathKind, PeerRequest, PeerResponse, PeerTransport, TransportError,
 };
 use p2pos_replication::{

@@ -1,7 +1,7 @@
 //! Replication's errors say whose trouble it is, by type: the status keeps them typed and shows
 //! their text as before.
 
-use p2pos_net::TransportError;
+use p2pos_peer::TransportError;
 use p2pos_replication::{LocalError, LocalErrorKind, SyncError};
 
 #[test]

@@ -4,7 +4,7 @@
 use std::time::{Duration, Instant};
 
 use p2pos_core::{BlobId, NodeId};
-use p2pos_net::{PathKind, TransportError};
+use p2pos_peer::{PathKind, TransportError};
 use p2pos_replication::{Action, Cursors, LocalError, LocalState, Planner, PlannerConfig, SyncError, SyncReport};
 
 fn node(n: u8) -> NodeId {

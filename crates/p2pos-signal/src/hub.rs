@@ -14,6 +14,7 @@ use std::collections::{HashMap, VecDeque};
 use std::net::IpAddr;
 use std::time::{Duration, Instant};
 
+use p2pos_hub_proto::native::{ServerMessage, error_code};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
@@ -26,18 +27,7 @@ pub use crate::native::Namespace;
 const SWEEP_EVERY: Duration = Duration::from_secs(1);
 
 /// WebSocket close codes the hub uses (see `docs/PROTOCOL.md`).
-pub mod close {
-    pub const NORMAL: u16 = 1000;
-    pub const GOING_AWAY: u16 = 1001;
-    pub const POLICY: u16 = 1008;
-    pub const TOO_BIG: u16 = 1009;
-    pub const IDLE: u16 = 4000;
-    pub const NO_HELLO: u16 = 4001;
-    pub const PROTOCOL: u16 = 4002;
-    pub const FLOOD: u16 = 4003;
-    pub const REPLACED: u16 = 4004;
-    pub const SLOW_READER: u16 = 4005;
-}
+pub use p2pos_hub_proto::close;
 
 /// A connection's handle, unique for the hub's lifetime.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -198,8 +188,8 @@ impl Hub {
     }
 
     /// [`Hub::connect`] for a connection addressed to one of `origins` (`https://hub.example.org`,
-    /// see [`crate::protocol::hub_origin`]): an identity logs in on it by signing
-    /// [`crate::protocol::auth_message`] for one of them. The driver decides them: the hub's
+    /// see [`p2pos_hub_proto::hub_origin`]): an identity logs in on it by signing
+    /// [`p2pos_hub_proto::auth_message`] for one of them. The driver decides them: the hub's
     /// configured public URLs, else the `Host` the upgrade request named.
     pub fn connect_to(
         &mut self,
@@ -391,12 +381,12 @@ impl Hub {
             return;
         };
         let text = match c.kind {
-            ConnKind::Native(_) => crate::protocol::to_text(&crate::protocol::ServerMessage::Error {
+            ConnKind::Native(_) => p2pos_hub_proto::to_text(&ServerMessage::Error {
                 rid: None,
-                code: "rate_limited",
-                message: "too many messages; slow down",
+                code: error_code::RATE_LIMITED.into(),
+                message: "too many messages; slow down".into(),
             }),
-            ConnKind::PeerJs { .. } => crate::protocol::peerjs_notice("ERROR", "Rate limit exceeded"),
+            ConnKind::PeerJs { .. } => p2pos_hub_proto::peerjs::peerjs_notice("ERROR", "Rate limit exceeded"),
         };
         self.send(conn, text);
     }

@@ -3,7 +3,8 @@
 //! content: signaling payloads are opaque to it.
 //!
 //! [`hub::Hub`] is the sans-IO core (all state and rules, time as input); [`server`] is the axum
-//! driver that owns sockets and timers. Protocols: `docs/PROTOCOL.md`.
+//! driver that owns sockets and timers. The messages themselves are typed in `p2pos-hub-proto`,
+//! which the clients share. Protocols: `docs/PROTOCOL.md`.
 
 pub mod embedded_turn;
 pub mod hub;
@@ -11,7 +12,6 @@ pub mod limits;
 mod metrics;
 mod native;
 mod peerjs;
-pub mod protocol;
 pub mod server;
 pub mod turn;
 

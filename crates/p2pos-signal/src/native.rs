@@ -14,8 +14,8 @@ use serde_json::value::RawValue;
 
 use crate::hub::{ConnId, ConnKind, Hub, close};
 use crate::limits::address_key;
-use crate::protocol::{AnnouncedLimits, ClientMessage, PeerInfo, ServerMessage, VERSION, auth_message, to_text};
-use crate::turn::IceServer;
+use p2pos_hub_proto::native::{AnnouncedLimits, ClientMessage, PeerInfo, PresenceEvent, ServerMessage, VERSION};
+use p2pos_hub_proto::{IceServer, OpaqueJson, auth_message, to_text};
 
 /// Largest public profile a peer may publish, in bytes of JSON.
 pub const MAX_PROFILE_BYTES: usize = 1024;
@@ -109,7 +109,11 @@ impl NativePeer {
     }
 
     fn info(&self) -> PeerInfo<'_> {
-        PeerInfo { peer: &self.peer, id: self.identity.map(|i| i.to_string()), profile: self.profile.as_deref() }
+        PeerInfo {
+            peer: self.peer.as_str().into(),
+            id: self.identity.map(|i| i.to_string()),
+            profile: self.profile.as_deref().map(OpaqueJson::Raw),
+        }
     }
 }
 
@@ -171,7 +175,10 @@ impl Hub {
             Err(e) => {
                 self.stats.bad_messages += 1;
                 let message = format!("not a valid message: {e}");
-                self.send(conn, to_text(&ServerMessage::Error { rid: None, code: "bad_message", message: &message }));
+                self.send(
+                    conn,
+                    to_text(&ServerMessage::Error { rid: None, code: "bad_message".into(), message: message.into() }),
+                );
                 return;
             }
         };
@@ -199,7 +206,7 @@ impl Hub {
         };
         if let Err(Reject(code, message)) = result {
             self.stats.bad_messages += 1;
-            self.send(conn, to_text(&ServerMessage::Error { rid, code, message: &message }));
+            self.send(conn, to_text(&ServerMessage::Error { rid, code: code.into(), message: message.into() }));
         }
     }
 
@@ -236,8 +243,8 @@ impl Hub {
         let text = to_text(&ServerMessage::Welcome {
             rid: msg.rid,
             v: VERSION,
-            peer: &peer.peer,
-            challenge: &peer.challenge,
+            peer: peer.peer.as_str().into(),
+            challenge: peer.challenge.as_str().into(),
             limits: announced,
         });
         self.send(conn, text);
@@ -299,7 +306,12 @@ impl Hub {
         let ns = Namespace::Room(code.clone());
         self.send(
             conn,
-            to_text(&ServerMessage::Room { rid, code: &code, ns: ns.wire(), expires_in_secs: ttl.as_secs() }),
+            to_text(&ServerMessage::Room {
+                rid,
+                code: code.as_str().into(),
+                ns: ns.wire(),
+                expires_in_secs: ttl.as_secs(),
+            }),
         );
         let joined = self.join_namespace(conn, ns, None);
         if joined.is_err() {
@@ -338,10 +350,10 @@ impl Hub {
         let others: Vec<ConnId> = members.iter().copied().filter(|c| *c != conn).collect();
         let peers: Vec<PeerInfo<'_>> =
             others.iter().filter_map(|c| self.native_peer(*c)).map(NativePeer::info).collect();
-        let joined = to_text(&ServerMessage::Joined { rid, ns: &wire, peers });
+        let joined = to_text(&ServerMessage::Joined { rid, ns: wire.as_str().into(), peers });
         let presence = to_text(&ServerMessage::Presence {
-            ns: &wire,
-            event: "join",
+            ns: wire.as_str().into(),
+            event: PresenceEvent::Join,
             peer: self.native_peer(conn).ok_or(Reject("gone", String::new()))?.info(),
         });
         if !already {
@@ -365,7 +377,7 @@ impl Hub {
             return Err(Reject("not_joined", "you are not in this namespace".into()));
         }
         self.leave_namespace(conn, &ns);
-        self.send(conn, to_text(&ServerMessage::Left { rid: msg.rid, ns: &ns.wire() }));
+        self.send(conn, to_text(&ServerMessage::Left { rid: msg.rid, ns: ns.wire().into() }));
         Ok(())
     }
 
@@ -386,7 +398,8 @@ impl Hub {
             }
         }
         if let Some(p) = self.native_peer(conn) {
-            let text = to_text(&ServerMessage::Presence { ns: &ns.wire(), event: "leave", peer: p.info() });
+            let text =
+                to_text(&ServerMessage::Presence { ns: ns.wire().into(), event: PresenceEvent::Leave, peer: p.info() });
             for other in others {
                 self.send(other, text.clone());
             }
@@ -413,7 +426,7 @@ impl Hub {
         self.native.rooms.remove(code);
         let ns = Namespace::Room(code.to_string());
         let members = self.native.spaces.remove(&ns).unwrap_or_default();
-        let text = to_text(&ServerMessage::RoomClosed { ns: &ns.wire(), reason });
+        let text = to_text(&ServerMessage::RoomClosed { ns: ns.wire().into(), reason: reason.into() });
         for member in members {
             if let Some(p) = self.native_peer_mut(member) {
                 p.namespaces.retain(|n| *n != ns);
@@ -442,9 +455,9 @@ impl Hub {
         }
         let swapped = self.config.swap_drop_keys.as_deref().and_then(|key| swap_drop_key(payload, key));
         let text = to_text(&ServerMessage::Signal {
-            from: &sender.peer,
+            from: sender.peer.as_str().into(),
             from_id: sender.identity.map(|i| i.to_string()),
-            payload: swapped.as_deref().unwrap_or(payload),
+            payload: OpaqueJson::Raw(swapped.as_deref().unwrap_or(payload)),
         });
         self.stats.relayed += 1;
         self.send(target, text);

@@ -9,7 +9,8 @@ use std::time::Instant;
 use serde_json::value::RawValue;
 
 use crate::hub::{ConnId, ConnKind, Hub, close};
-use crate::protocol::{PeerJsMessage, PeerJsOut, peerjs_notice, to_text};
+use p2pos_hub_proto::peerjs::{PeerJsMessage, PeerJsOut, peerjs_notice};
+use p2pos_hub_proto::to_text;
 
 /// Longest client-chosen id and token we accept.
 const MAX_ID_LEN: usize = 64;

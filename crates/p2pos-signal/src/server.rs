@@ -57,7 +57,7 @@ pub struct ServerConfig {
     /// Default 1,024.
     pub max_pending_http: usize,
     /// The URLs clients reach this hub at (`https://hub.example.org`, or its `wss://…/v1/ws`):
-    /// a login must be signed for one of their origins ([`crate::protocol::auth_message`]).
+    /// a login must be signed for one of their origins ([`p2pos_hub_proto::auth_message`]).
     /// Default: none, and then a login must name the origin of the `Host` the upgrade request was
     /// sent to, over http or https. That suits a hub on a LAN or in tests, but a `Host` header is
     /// whatever the connecting side writes, so only configured URLs stop a rogue hub from
@@ -529,7 +529,7 @@ pub fn client_ip(socket: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]
 fn public_origins(urls: &[String]) -> std::io::Result<Vec<String>> {
     let mut origins = Vec::new();
     for url in urls {
-        let origin = crate::protocol::hub_origin(url).ok_or_else(|| {
+        let origin = p2pos_hub_proto::hub_origin(url).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
                 format!("the public URL {url:?} is not an absolute https, http, wss or ws URL"),
@@ -548,7 +548,7 @@ fn connection_origins(public_origins: &[String], host: Option<&str>) -> Vec<Stri
     if !public_origins.is_empty() {
         return public_origins.to_vec();
     }
-    host.map(crate::protocol::origins_of_host).unwrap_or_default()
+    host.map(p2pos_hub_proto::origins_of_host).unwrap_or_default()
 }
 
 async fn upgrade(

@@ -103,15 +103,7 @@ pub fn rest_auth_key(secret: &str, username: &str, realm: &str, now_unix: u64) -
     Some(::turn::auth::generate_auth_key(username, realm, &password(secret, username)))
 }
 
-/// One entry of an `RTCConfiguration.iceServers` list.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
-pub struct IceServer {
-    pub urls: Vec<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub username: Option<String>,
-    #[serde(skip_serializing_if = "Option::is_none")]
-    pub credential: Option<String>,
-}
+pub use p2pos_hub_proto::IceServer;
 
 #[cfg(test)]
 mod tests {
