@@ -22,8 +22,8 @@ use p2pos_net::auth::{AuthError, ReplayGuard, SignedRequest};
 use p2pos_net::http::{BLOB_SIZE_HEADER, HttpTransport};
 use p2pos_net::wire::MAX_PAGE;
 use p2pos_net::{
-    BlobBody, BlobEntry, LogEntry, PathKind, PeerRequest, PeerResponse, PeerService, PeerTransport, ServiceError,
-    TransportError,
+    BlobBody, BlobEntry, LogEntry, PathKind, PeerRequest, PeerResponse, PeerService, PeerTransport, RouteAttempt,
+    ServiceError, TransportError,
 };
 use p2pos_replication::{Connector, Cursors, Local, LocalState, PlannerConfig, Replicator};
 use rusqlite::{Connection, OptionalExtension, params};
@@ -401,7 +401,7 @@ impl PeerService for NodeService {
             Err(e) => return Err(internal(e)),
         };
         let stream = ReaderStream::with_capacity(read.reader, 64 * 1024)
-            .map_err(|e| TransportError::Broken(format!("reading the blob: {e}")));
+            .map_err(|e| TransportError::broken_by("reading the blob", e));
         Ok(BlobBody { size: read.size, offset, stream: Box::pin(stream) })
     }
 }
@@ -624,12 +624,12 @@ impl Connector for NodeConnector {
     async fn connect(&self, peer: NodeId) -> Result<Arc<dyn PeerTransport>, TransportError> {
         let rep = &self.state.inner.replication;
         let config = &self.state.inner.config.replication;
-        let info = rep.peer(&peer).ok_or_else(|| TransportError::Unreachable("not an enrolled peer".into()))?;
+        let info = rep.peer(&peer).ok_or_else(|| TransportError::unreachable("not an enrolled peer"))?;
         let mut why = Vec::new();
         let http_possible = config.http && info.base_url.is_some();
         let recently_failed = lock(&rep.rtc_failed).get(&peer).is_some_and(|t| t.elapsed() < RTC_RETRY_AFTER);
         if config.webrtc && recently_failed && http_possible {
-            why.push("WebRTC: failed recently".into());
+            why.push(RouteAttempt::WebRtcFailedRecently);
         } else if config.webrtc {
             match rep.rtc() {
                 // The endpoint's own timeout is `webrtc_timeout` and says why it found no path;
@@ -643,16 +643,16 @@ impl Connector for NodeConnector {
                         }
                         Ok(Err(e)) => {
                             lock(&rep.rtc_failed).insert(peer, std::time::Instant::now());
-                            why.push(format!("WebRTC: {e}"));
+                            why.push(RouteAttempt::WebRtc(Box::new(e)));
                         }
                         Err(_) => {
                             lock(&rep.rtc_failed).insert(peer, std::time::Instant::now());
-                            why.push(format!("WebRTC: no connection within {} s", config.webrtc_timeout.as_secs()));
+                            why.push(RouteAttempt::WebRtcTimedOut(config.webrtc_timeout));
                         }
                     }
                 }
-                None if config.hub.is_none() => why.push("WebRTC: no hub configured".into()),
-                None => why.push("WebRTC: not connected to the hub".into()),
+                None if config.hub.is_none() => why.push(RouteAttempt::NoHub),
+                None => why.push(RouteAttempt::HubDown),
             }
         }
         if config.http {
@@ -675,10 +675,10 @@ impl Connector for NodeConnector {
                     };
                     return Ok(transport);
                 }
-                None => why.push("HTTP: the peer gave no base URL".into()),
+                None => why.push(RouteAttempt::NoBaseUrl),
             }
         }
-        Err(TransportError::Unreachable(format!("no path to {}: {}", info.name, why.join("; "))))
+        Err(TransportError::NoRoute { peer_name: info.name.clone(), attempts: why })
     }
 }
 

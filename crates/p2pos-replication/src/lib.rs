@@ -18,7 +18,10 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use p2pos_core::{BlobId, NodeId};
 use p2pos_net::wire::MAX_PAGE;
-use p2pos_net::{BlobEntry, ByteStream, LogEntry, PathKind, PeerRequest, PeerResponse, PeerTransport, TransportError};
+use p2pos_net::{
+    BlobEntry, ByteStream, LogEntry, PathKind, PeerRequest, PeerResponse, PeerTransport, ProtocolViolation,
+    TransportError,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
@@ -330,7 +333,7 @@ fn resuming(first: ByteStream, connector: Arc<dyn Connector>, peer: NodeId, blob
                     return Some((Ok(chunk), s));
                 }
                 None if s.received >= s.size => return None,
-                None => TransportError::Broken("the transfer ended early".into()),
+                None => TransportError::broken("the transfer ended early"),
                 Some(Err(e)) => e,
             };
             if s.resumes >= RESUMES_PER_ATTEMPT {
@@ -347,7 +350,9 @@ fn resuming(first: ByteStream, connector: Arc<dyn Connector>, peer: NodeId, blob
                 Ok(body) if body.offset == s.received => s.current = body.stream,
                 Ok(_) => {
                     s.done = true;
-                    return Some((Err(TransportError::Protocol("the peer resumed at another offset".into())), s));
+                    let error =
+                        TransportError::protocol(ProtocolViolation::Unexpected("the peer resumed at another offset"));
+                    return Some((Err(error), s));
                 }
                 Err(e) => {
                     s.done = true;

@@ -33,7 +33,10 @@ use super::signal::RtcSignal;
 use crate::auth::{ReplayGuard, SignedRequest, sign_request};
 use crate::http::now_ms;
 use crate::hub::HubHandle;
-use crate::{BlobBody, PathKind, PeerRequest, PeerResponse, PeerService, PeerTransport, ServiceError, TransportError};
+use crate::{
+    BlobBody, NoPathReason, PathKind, PeerRequest, PeerResponse, PeerService, PeerTransport, ProtocolViolation,
+    ServiceError, TransportError, TransportErrorKind,
+};
 
 /// Label of the channel that carries calls.
 pub(crate) const CTL_LABEL: &str = "p2pos/ctl";
@@ -131,13 +134,13 @@ pub(crate) struct Chan {
 
 impl Chan {
     pub(crate) async fn new(dc: Arc<dyn DataChannel>, config: &WebRtcConfig) -> Result<Arc<Self>, TransportError> {
-        let label = dc.label().await.map_err(|e| TransportError::Broken(format!("data channel: {e}")))?;
+        let label = dc.label().await.map_err(|e| TransportError::broken_by("data channel", e))?;
         dc.set_buffered_amount_low_threshold(config.buffered_low)
             .await
-            .map_err(|e| TransportError::Broken(format!("data channel {label}: {e}")))?;
+            .map_err(|e| TransportError::broken_by("data channel", e))?;
         dc.set_buffered_amount_high_threshold(config.buffered_high)
             .await
-            .map_err(|e| TransportError::Broken(format!("data channel {label}: {e}")))?;
+            .map_err(|e| TransportError::broken_by("data channel", e))?;
         Ok(Arc::new(Self {
             dc,
             is_ctl: label == CTL_LABEL,
@@ -166,7 +169,7 @@ impl Chan {
     }
 
     pub(crate) async fn send(&self, frame: BytesMut) -> Result<(), TransportError> {
-        self.dc.send(frame).await.map_err(|e| TransportError::Broken(format!("send on {}: {e}", self.label)))
+        self.dc.send(frame).await.map_err(|e| TransportError::broken_by("sending on a data channel", e))
     }
 
     /// Waits until the channel's send buffer has drained below the low threshold, if it went
@@ -185,10 +188,10 @@ impl Chan {
                 match self.dc.outstanding_bytes().await {
                     Ok(n) if n <= low as usize => self.paused.store(false, Ordering::Release),
                     Ok(_) => {}
-                    Err(e) => return Err(TransportError::Broken(format!("data channel {}: {e}", self.label))),
+                    Err(e) => return Err(TransportError::broken_by("data channel", e)),
                 }
                 if Instant::now() >= deadline {
-                    return Err(TransportError::Stalled(stall.as_secs()));
+                    return Err(TransportError::Stalled { after: stall });
                 }
             }
         }
@@ -324,12 +327,12 @@ impl ConnCore {
         (core, Queues { ctrl: ctrl_rx, signals: signals_rx, events: events_rx })
     }
 
-    /// Why no path was found, in the words the Nodes page shows.
-    pub(crate) fn no_path(&self) -> String {
+    /// Why no path was found.
+    pub(crate) fn no_path(&self) -> NoPathReason {
         match (self.turn_offered.load(Ordering::Acquire), self.relay_gathered.load(Ordering::Acquire)) {
-            (true, false) => "relay unavailable: the TURN server gave no relay address".into(),
-            (false, _) => "no direct route, and the hub offers no relay".into(),
-            (true, true) => "neither a direct route nor the relay worked".into(),
+            (true, false) => NoPathReason::RelayUnavailable,
+            (false, _) => NoPathReason::NoRelayOffered,
+            (true, true) => NoPathReason::NothingWorked,
         }
     }
 
@@ -366,10 +369,7 @@ impl ConnCore {
         }
         // Cancel first: a waiter registered after the drain below sees it and gives up.
         self.closed.cancel();
-        let broken = match &error {
-            TransportError::Broken(_) | TransportError::Stalled(_) => error.clone(),
-            other => TransportError::Broken(other.to_string()),
-        };
+        let broken = cut_by(&error);
         for (_, waiter) in lock(&self.pending).drain() {
             match waiter {
                 Waiter::Call { tx, .. } => {
@@ -388,12 +388,9 @@ impl ConnCore {
     /// The error a closed connection gives to new requests.
     fn closed_error(&self) -> TransportError {
         match &*self.state.borrow() {
-            ConnState::Closed { error, .. } => match error {
-                TransportError::Broken(_) => error.clone(),
-                other => TransportError::Broken(other.to_string()),
-            },
-            ConnState::Connecting => TransportError::Unreachable("not connected yet".into()),
-            ConnState::Ready => TransportError::Broken("connection closed".into()),
+            ConnState::Closed { error, .. } => cut_by(error),
+            ConnState::Connecting => TransportError::unreachable("not connected yet"),
+            ConnState::Ready => TransportError::broken("connection closed"),
         }
     }
 
@@ -436,7 +433,7 @@ impl ConnCore {
             .find(|c| c.is_ctl)
             .or_else(|| open.first())
             .cloned()
-            .ok_or_else(|| TransportError::Unreachable("no open data channel".into()))
+            .ok_or(TransportError::unreachable("no open data channel"))
     }
 
     /// The least busy open blob channel, or the control channel when there is none.
@@ -476,7 +473,7 @@ impl ConnCore {
                 Some(DataChannelEvent::OnBufferedAmountHigh) => chan.on_buffered(true),
                 Some(DataChannelEvent::OnBufferedAmountLow) => chan.on_buffered(false),
                 Some(DataChannelEvent::OnClose) | None => {
-                    self.shutdown(TransportError::Broken(format!("data channel {} closed", chan.label)), false, true);
+                    self.shutdown(TransportError::broken("a data channel closed"), false, true);
                     return;
                 }
                 Some(_) => {}
@@ -490,7 +487,7 @@ impl ConnCore {
             Ok(f) => f,
             Err(e) => {
                 tracing::warn!(peer = %self.peer.short(), error = %e, "bad frame; closing the connection");
-                self.shutdown(TransportError::Protocol(e), false, true);
+                self.shutdown(TransportError::protocol(ProtocolViolation::Frame(e)), false, true);
                 return;
             }
         };
@@ -520,7 +517,7 @@ impl ConnCore {
             Kind::BlobHead => {
                 let message = match serde_json::from_slice::<BlobHead>(&frame.body) {
                     Ok(head) => BlobMsg::Head(head),
-                    Err(e) => BlobMsg::Broken(TransportError::Protocol(format!("blob head: {e}"))),
+                    Err(e) => BlobMsg::Broken(TransportError::unparsable("blob head", e)),
                 };
                 if let Some(Waiter::Blob { tx, .. }) = lock(&self.pending).get(&frame.id) {
                     let _ = tx.send(message);
@@ -532,7 +529,7 @@ impl ConnCore {
                 let Some(Waiter::Blob { tx, delivered, consumed }) = pending.get_mut(&frame.id) else { return };
                 *delivered += frame.body.len() as u64;
                 if delivered.saturating_sub(consumed.load(Ordering::Acquire)) > limit {
-                    let error = TransportError::Protocol("the peer ignores the flow-control window".into());
+                    let error = TransportError::protocol(ProtocolViolation::WindowIgnored);
                     let _ = tx.send(BlobMsg::Broken(error));
                     pending.remove(&frame.id);
                     let _ = self.ctrl.send((chan.clone(), frame::encode(Kind::Cancel, frame.id, &[])));
@@ -569,7 +566,9 @@ impl ConnCore {
             Some(Waiter::Call { partial, .. }) => {
                 if partial.len() + body.len() > MAX_REPLY_BYTES {
                     if let Some(Waiter::Call { tx, .. }) = pending.remove(&id) {
-                        let _ = tx.send(Err(TransportError::Protocol(format!("reply over {MAX_REPLY_BYTES} bytes"))));
+                        let _ = tx.send(Err(TransportError::protocol(ProtocolViolation::ReplyTooLarge {
+                            limit: MAX_REPLY_BYTES,
+                        })));
                     }
                     return;
                 }
@@ -579,7 +578,7 @@ impl ConnCore {
                 }
                 if let Some(Waiter::Call { tx, partial }) = pending.remove(&id) {
                     let parsed = serde_json::from_slice::<ReplyBody>(&partial)
-                        .map_err(|e| TransportError::Protocol(format!("reply: {e}")));
+                        .map_err(|e| TransportError::unparsable("reply", e));
                     let _ = tx.send(parsed);
                 }
             }
@@ -589,10 +588,10 @@ impl ConnCore {
                 if let Some(Waiter::Blob { tx, .. }) = pending.remove(&id) {
                     let message = match serde_json::from_slice::<ReplyBody>(body) {
                         Ok(ReplyBody::Err(e)) => BlobMsg::Error(e),
-                        Ok(ReplyBody::Ok(_)) => {
-                            BlobMsg::Broken(TransportError::Protocol("a blob request got a plain reply".into()))
-                        }
-                        Err(e) => BlobMsg::Broken(TransportError::Protocol(format!("reply: {e}"))),
+                        Ok(ReplyBody::Ok(_)) => BlobMsg::Broken(TransportError::protocol(
+                            ProtocolViolation::Unexpected("a blob request got a plain reply"),
+                        )),
+                        Err(e) => BlobMsg::Broken(TransportError::unparsable("reply", e)),
                     };
                     let _ = tx.send(message);
                 }
@@ -653,7 +652,7 @@ impl ConnCore {
 
     /// Sends a reply, in several frames when it is large.
     async fn send_reply(&self, chan: &Chan, id: u64, reply: &ReplyBody) -> Result<(), TransportError> {
-        let body = serde_json::to_vec(reply).map_err(|e| TransportError::Protocol(format!("reply: {e}")))?;
+        let body = serde_json::to_vec(reply).map_err(|e| TransportError::unparsable("reply", e))?;
         let piece = MAX_FRAME - HEADER;
         let mut parts = body.chunks(piece).peekable();
         if parts.peek().is_none() {
@@ -676,7 +675,7 @@ impl ConnCore {
         lock(&self.outgoing).insert(id, out.clone());
         let _registered = Unregister { core: self, id };
         let head = serde_json::to_vec(&BlobHead { size: body.size, offset: body.offset })
-            .map_err(|e| TransportError::Protocol(e.to_string()))?;
+            .map_err(|e| TransportError::unparsable("blob head", e))?;
         chan.send(frame::encode(Kind::BlobHead, id, &head)).await?;
         let expected = body.size.saturating_sub(body.offset);
         let piece_size = config.frame_size.clamp(HEADER + 1, MAX_FRAME) - HEADER;
@@ -709,7 +708,7 @@ impl ConnCore {
                         waited = tokio::time::timeout(config.stall, progress) => {
                             if waited.is_err() {
                                 let _ = self.blob_error(chan, id, ServiceError::new("stalled", "no acknowledgement")).await;
-                                return Err(TransportError::Stalled(config.stall.as_secs()));
+                                return Err(TransportError::Stalled { after: config.stall });
                             }
                         }
                     }
@@ -730,7 +729,7 @@ impl ConnCore {
     }
 
     async fn blob_error(&self, chan: &Chan, id: u64, error: ServiceError) -> Result<(), TransportError> {
-        let body = serde_json::to_vec(&error).map_err(|e| TransportError::Protocol(e.to_string()))?;
+        let body = serde_json::to_vec(&error).map_err(|e| TransportError::unparsable("blob error", e))?;
         let mut body = body;
         body.truncate(MAX_FRAME - HEADER);
         chan.send(frame::encode(Kind::BlobError, id, &body)).await
@@ -749,9 +748,9 @@ impl ConnCore {
     }
 
     fn request_frame(id: u64, signed: &SignedRequest) -> Result<BytesMut, TransportError> {
-        let body = serde_json::to_vec(signed).map_err(|e| TransportError::Protocol(format!("request: {e}")))?;
+        let body = serde_json::to_vec(signed).map_err(|e| TransportError::unparsable("request", e))?;
         if HEADER + body.len() > MAX_FRAME {
-            return Err(TransportError::Protocol(format!("request of {} bytes is too large", body.len())));
+            return Err(TransportError::protocol(ProtocolViolation::RequestTooLarge { size: body.len() }));
         }
         Ok(frame::encode(Kind::Request, id, &body))
     }
@@ -772,7 +771,7 @@ impl ConnCore {
         match tokio::time::timeout(timeout, rx).await {
             Err(_) => {
                 lock(&self.pending).remove(&id);
-                Err(TransportError::Stalled(timeout.as_secs()))
+                Err(TransportError::TimedOut { after: Some(timeout) })
             }
             Ok(Err(_)) => Err(self.closed_error()),
             Ok(Ok(Ok(ReplyBody::Ok(response)))) => Ok(response),
@@ -799,7 +798,7 @@ impl ConnCore {
         let mut receiver = Receiving { core: self.clone(), chan, id, complete: false, counted: false };
         let timeout = self.deps.config.call_timeout;
         let head = match tokio::time::timeout(timeout, rx.recv()).await {
-            Err(_) => return Err(TransportError::Stalled(timeout.as_secs())),
+            Err(_) => return Err(TransportError::TimedOut { after: Some(timeout) }),
             Ok(None) => return Err(self.closed_error()),
             Ok(Some(BlobMsg::Head(head))) => head,
             Ok(Some(BlobMsg::Error(e))) => {
@@ -808,14 +807,15 @@ impl ConnCore {
             }
             Ok(Some(BlobMsg::Broken(e))) => return Err(e),
             Ok(Some(BlobMsg::Data(_))) => {
-                return Err(TransportError::Protocol("blob bytes before the blob head".into()));
+                return Err(TransportError::protocol(ProtocolViolation::Unexpected("blob bytes before the blob head")));
             }
         };
         if head.offset != offset || head.offset > head.size {
-            return Err(TransportError::Protocol(format!(
-                "asked for offset {offset}, got offset {} of a {}-byte blob",
-                head.offset, head.size
-            )));
+            return Err(TransportError::protocol(ProtocolViolation::WrongOffset {
+                asked: offset,
+                offset: head.offset,
+                size: head.size,
+            }));
         }
         receiver.chan.streams.fetch_add(1, Ordering::AcqRel);
         receiver.counted = true;
@@ -841,13 +841,13 @@ impl ConnCore {
                 return None;
             }
             let item = match tokio::time::timeout(st.stall, st.rx.recv()).await {
-                Err(_) => Err(TransportError::Stalled(st.stall.as_secs())),
+                Err(_) => Err(TransportError::Stalled { after: st.stall }),
                 Ok(None) => Err(st.receiver.core.closed_error()),
                 Ok(Some(BlobMsg::Data(bytes))) => {
                     st.received += bytes.len() as u64;
                     st.consumed.store(st.received, Ordering::Release);
                     if st.received > st.remaining {
-                        Err(TransportError::Protocol("more bytes than the blob holds".into()))
+                        Err(TransportError::protocol(ProtocolViolation::TooManyBytes))
                     } else {
                         if st.received == st.remaining {
                             // Complete: nothing to cancel when the stream is dropped.
@@ -864,13 +864,15 @@ impl ConnCore {
                     st.receiver.complete = true;
                     if e.error == "stalled" {
                         // The sender gave up waiting for our acknowledgements.
-                        Err(TransportError::Stalled(st.stall.as_secs()))
+                        Err(TransportError::Stalled { after: st.stall })
                     } else {
                         Err(TransportError::Refused { code: e.error, message: e.message })
                     }
                 }
                 Ok(Some(BlobMsg::Broken(e))) => Err(e),
-                Ok(Some(BlobMsg::Head(_))) => Err(TransportError::Protocol("a second blob head".into())),
+                Ok(Some(BlobMsg::Head(_))) => {
+                    Err(TransportError::protocol(ProtocolViolation::Unexpected("a second blob head")))
+                }
             };
             if item.is_err() {
                 st.done = true;
@@ -899,7 +901,7 @@ impl ConnCore {
             let event = tokio::select! {
                 () = self.closed.cancelled() => break,
                 () = &mut give_up, if self.is_connecting() => {
-                    let error = TransportError::Unreachable(self.no_path());
+                    let error = TransportError::NoPath { reason: self.no_path(), waited: None };
                     self.shutdown(error, false, true);
                     break;
                 }
@@ -918,16 +920,16 @@ impl ConnCore {
                     RTCPeerConnectionState::Failed => {
                         let relayed = *lock(&self.path) == Some(PathKind::Relay);
                         let error = if connected && relayed {
-                            TransportError::Broken("the relay (TURN) stopped relaying".into())
+                            TransportError::RelayLost
                         } else if connected {
-                            TransportError::Broken("the connection failed (ICE)".into())
+                            TransportError::broken("the connection failed (ICE)")
                         } else {
-                            TransportError::Unreachable(self.no_path())
+                            TransportError::NoPath { reason: self.no_path(), waited: None }
                         };
                         self.shutdown(error, false, true);
                     }
                     RTCPeerConnectionState::Closed => {
-                        self.shutdown(TransportError::Broken("the peer connection closed".into()), false, true);
+                        self.shutdown(TransportError::broken("the peer connection closed"), false, true);
                     }
                     _ => {}
                 },
@@ -970,7 +972,7 @@ impl ConnCore {
             }
         }
         // The connection is over (or every handle is gone and nothing can use it).
-        self.shutdown(TransportError::Broken("connection closed".into()), false, true);
+        self.shutdown(TransportError::broken("connection closed"), false, true);
         if self.tell_peer.load(Ordering::Acquire) {
             let (code, message) = match &*self.state.borrow() {
                 ConnState::Closed { error: TransportError::Refused { code, message }, .. } => {
@@ -1036,9 +1038,9 @@ impl ConnCore {
 
     fn signal_failed(&self, error: crate::hub::HubError) {
         let error = if error.is_peer_unavailable() {
-            TransportError::Unreachable(format!("{} is not connected to the hub", self.peer))
+            TransportError::PeerOffline { peer: self.peer }
         } else {
-            TransportError::Unreachable(format!("signaling through the hub failed: {error}"))
+            TransportError::unreachable_by("signaling through the hub failed", error)
         };
         // A failed signal leaves the connection half set up; only a connecting one is lost.
         if self.is_connecting() {
@@ -1060,6 +1062,15 @@ impl ConnCore {
                 tracing::debug!(error = %e, "control frame not sent");
             }
         }
+    }
+}
+
+/// What a request gets when its connection ends with `error`: the error itself when it says how
+/// the connection broke, else [`TransportError::Cut`] around it.
+fn cut_by(error: &TransportError) -> TransportError {
+    match error.kind() {
+        TransportErrorKind::Broken | TransportErrorKind::Stalled | TransportErrorKind::RelayLost => error.clone(),
+        _ => TransportError::Cut(Box::new(error.clone())),
     }
 }
 
@@ -1178,7 +1189,7 @@ impl fmt::Debug for WebRtcTransport {
 
 impl Drop for WebRtcTransport {
     fn drop(&mut self) {
-        self.core.shutdown(TransportError::Broken("connection closed by this node".into()), false, true);
+        self.core.shutdown(TransportError::broken("connection closed by this node"), false, true);
     }
 }
 
@@ -1201,7 +1212,14 @@ impl WebRtcTransport {
     /// Closes the connection (the peer is told through the hub). Streams fail with
     /// [`TransportError::Broken`].
     pub fn close(&self) {
-        self.core.shutdown(TransportError::Broken("connection closed by this node".into()), false, true);
+        self.core.shutdown(TransportError::broken("connection closed by this node"), false, true);
+    }
+
+    /// Blobs this side is sending on the connection right now. For tests that wait until a
+    /// sender gave up, instead of sleeping past its stall timeout.
+    #[doc(hidden)]
+    pub async fn blobs_sending(&self) -> usize {
+        lock(&self.core.outgoing).len()
     }
 
     /// Resolves when the connection has ended.
