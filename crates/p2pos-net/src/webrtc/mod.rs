@@ -327,17 +327,17 @@ impl WebRtcEndpoint {
     async fn offer(&self, peer: NodeId, servers: &[IceServer]) -> Result<Arc<WebRtcTransport>, TransportError> {
         let deps = self.inner.deps.clone();
         let (events, events_rx) = mpsc::unbounded_channel();
-        let pc = build_peer_connection(&deps.config, servers, Handler { tx: events.clone() }).await?;
+        let pc = build_peer_connection(&deps.config, servers, Handler { tx: events }).await?;
         let session = new_session_id();
-        let (core, queues) = ConnCore::new(deps.clone(), peer, session.clone(), Role::Offerer, events, events_rx);
-        core.turn_offered.store(offers_turn(servers), std::sync::atomic::Ordering::Release);
+        let (core, mut queues) =
+            ConnCore::new(deps.clone(), peer, session.clone(), Role::Offerer, events_rx, offers_turn(servers));
         let transport = Arc::new(WebRtcTransport { core: core.clone(), pc: pc.clone() });
         let setup = async {
             let rtc = |e: webrtc::error::Error| TransportError::unreachable_by("WebRTC", e);
             for i in 0..deps.config.channels.max(1) {
                 let label = if i == 0 { CTL_LABEL.to_string() } else { format!("{BLOB_LABEL_PREFIX}{i}") };
                 let dc = pc.create_data_channel(&label, Some(RTCDataChannelInit::default())).await.map_err(rtc)?;
-                core.add_local_channel(Chan::new(dc, &deps.config).await?);
+                queues.add_local_channel(Chan::new(dc, &deps.config).await?);
             }
             let offer = pc.create_offer(None).await.map_err(rtc)?;
             pc.set_local_description(offer).await.map_err(rtc)?;
@@ -487,9 +487,9 @@ impl WebRtcEndpoint {
     ) -> Result<Arc<WebRtcTransport>, TransportError> {
         let deps = self.inner.deps.clone();
         let (events, events_rx) = mpsc::unbounded_channel();
-        let pc = build_peer_connection(&deps.config, servers, Handler { tx: events.clone() }).await?;
-        let (core, queues) = ConnCore::new(deps.clone(), from, session.clone(), Role::Answerer, events, events_rx);
-        core.turn_offered.store(offers_turn(servers), std::sync::atomic::Ordering::Release);
+        let pc = build_peer_connection(&deps.config, servers, Handler { tx: events }).await?;
+        let (core, queues) =
+            ConnCore::new(deps.clone(), from, session.clone(), Role::Answerer, events_rx, offers_turn(servers));
         let transport = Arc::new(WebRtcTransport { core: core.clone(), pc: pc.clone() });
         let setup = async {
             let rtc = |e: webrtc::error::Error| TransportError::unreachable_by("WebRTC", e);
