@@ -11,6 +11,11 @@
 //!   requests with the node's [`PeerService`] and can carry this node's requests to the peer:
 //!   [`WebRtcEndpoint::transport`] returns it whoever offered. When both nodes offer at once
 //!   (glare), the offer of the node with the lower node id wins and the other side answers it.
+//!   [`WebRtcEndpoint::reach`] keeps offers from crossing in the first place: the lower id
+//!   offers, the higher one first waits a moment for that offer (the rule is in `glare.rs`, as
+//!   decisions with time passed in).
+//! - Each connection's requests, replies and blob windows are a sans-IO [`mux::Mux`], owned by
+//!   one driver task per connection (see `conn.rs`).
 //! - Each side binds its DTLS certificate to its node key (see [`signal`]): the other side checks
 //!   the signature against the node id the hub proved and the fingerprint against the SDP, and
 //!   refuses the connection, naming the reason, when either does not match.
