@@ -12,7 +12,9 @@ use futures_util::StreamExt;
 use p2pos_core::{BlobId, NodeId};
 
 use crate::auth::{SignedRequest, sign_request};
-use crate::{BlobBody, PathKind, PeerRequest, PeerResponse, PeerTransport, ServiceError, TransportError};
+use crate::{
+    BlobBody, PathKind, PeerRequest, PeerResponse, PeerTransport, ProtocolViolation, ServiceError, TransportError,
+};
 
 /// Header carrying a blob's whole size on `/v1/peer/blob` replies.
 pub const BLOB_SIZE_HEADER: &str = "x-p2pos-blob-size";
@@ -51,7 +53,7 @@ impl HttpTransport {
             .connect_timeout(connect_timeout)
             .read_timeout(stall)
             .build()
-            .map_err(|e| TransportError::Unreachable(format!("HTTP client: {e}")))?;
+            .map_err(|e| TransportError::unreachable_by("HTTP client", e))?;
         Ok(Self { client, base: base.trim_end_matches('/').to_string(), key, peer })
     }
 
@@ -66,7 +68,7 @@ impl HttpTransport {
             .json(&self.signed(request))
             .send()
             .await
-            .map_err(|e| classify(&e))?;
+            .map_err(classify)?;
         if response.status().is_success() {
             return Ok(response);
         }
@@ -81,22 +83,17 @@ impl HttpTransport {
     }
 }
 
-fn classify(error: &reqwest::Error) -> TransportError {
-    // reqwest's Display hides the cause ("error sending request"); the source says what happened.
-    let mut text = error.to_string();
-    let mut source = std::error::Error::source(error);
-    while let Some(cause) = source {
-        text = format!("{text}: {cause}");
-        source = cause.source();
-    }
+/// What a failed HTTP exchange means for the transport; the reqwest error (whose source chain
+/// says what happened) becomes the source.
+fn classify(error: reqwest::Error) -> TransportError {
     if error.is_connect() {
-        TransportError::Unreachable(text)
+        TransportError::unreachable_by("could not connect over HTTP", error)
     } else if error.is_timeout() {
-        TransportError::Stalled(0)
+        TransportError::TimedOut { after: None }
     } else if error.is_decode() {
-        TransportError::Protocol(text)
+        TransportError::unparsable("HTTP body", error)
     } else {
-        TransportError::Broken(text)
+        TransportError::broken_by("HTTP", error)
     }
 }
 
@@ -108,7 +105,7 @@ impl PeerTransport for HttpTransport {
 
     async fn call(&self, request: PeerRequest) -> Result<PeerResponse, TransportError> {
         let response = self.post("/v1/peer/rpc", &request).await?;
-        response.json().await.map_err(|e| TransportError::Protocol(format!("reply to {}: {e}", request.kind())))
+        response.json().await.map_err(|e| TransportError::unparsable("reply", e))
     }
 
     async fn get_blob(&self, id: BlobId, offset: u64) -> Result<BlobBody, TransportError> {
@@ -118,8 +115,8 @@ impl PeerTransport for HttpTransport {
             .get(BLOB_SIZE_HEADER)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| TransportError::Protocol(format!("no {BLOB_SIZE_HEADER} header")))?;
-        let stream = response.bytes_stream().map(|chunk| chunk.map_err(|e| classify(&e)));
+            .ok_or(TransportError::protocol(ProtocolViolation::Unexpected("no x-p2pos-blob-size header")))?;
+        let stream = response.bytes_stream().map(|chunk| chunk.map_err(classify));
         Ok(BlobBody { size, offset, stream: Box::pin(stream) })
     }
 

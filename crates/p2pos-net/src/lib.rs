@@ -15,5 +15,6 @@ pub mod webrtc;
 
 pub use p2pos_peer::wire::{BlobEntry, LogEntry, PeerRequest, PeerResponse};
 pub use p2pos_peer::{
-    BlobBody, ByteStream, PathKind, PeerService, PeerTransport, ServiceError, TransportError, auth, wire,
+    BlobBody, ByteStream, Cause, FrameError, NoPathReason, PathKind, PeerService, PeerTransport, ProtocolViolation,
+    RouteAttempt, ServiceError, TransportError, TransportErrorKind, auth, wire,
 };

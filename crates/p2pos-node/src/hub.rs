@@ -18,24 +18,12 @@ use crate::state::AppState;
 
 struct Rtc(WebRtcEndpoint);
 
-/// Of two peers, the one with the lower node id offers at once; the other first waits a moment
-/// for that offer (both sync every few seconds), and offers itself only if none comes — e.g. when
-/// the peer still holds a connection to this node's previous run. So offers rarely cross, and
-/// when they do the endpoint settles the glare.
+/// The endpoint applies the offer rule (the lower node id offers; the other waits a moment for
+/// that offer) and settles glare.
 #[async_trait]
 impl RtcConnect for Rtc {
     async fn connect(&self, peer: NodeId) -> Result<Arc<dyn PeerTransport>, TransportError> {
-        if self.0.node_id() > peer {
-            let deadline = tokio::time::Instant::now() + std::time::Duration::from_secs(3);
-            while tokio::time::Instant::now() < deadline {
-                if let Some(transport) = self.0.transport(peer).await {
-                    let transport: Arc<dyn PeerTransport> = transport;
-                    return Ok(transport);
-                }
-                tokio::time::sleep(std::time::Duration::from_millis(100)).await;
-            }
-        }
-        let transport: Arc<dyn PeerTransport> = self.0.connect(peer).await?;
+        let transport: Arc<dyn PeerTransport> = self.0.reach(peer).await?;
         Ok(transport)
     }
 }

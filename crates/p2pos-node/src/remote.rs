@@ -88,7 +88,7 @@ impl VaultOverRtc {
             .filter(|(name, _)| *name != header::SET_COOKIE)
             .filter_map(|(name, value)| Some((name.to_string(), value.to_str().ok()?.to_string())))
             .collect();
-        let body = body.into_data_stream().map_err(|e| TransportError::Broken(format!("response body: {e}")));
+        let body = body.into_data_stream().map_err(|e| TransportError::broken_by("response body", e));
         Ok(CarriedResponse { head: ResponseHead { status: parts.status.as_u16(), headers }, body: Box::pin(body) })
     }
 }

@@ -18,7 +18,10 @@ use async_trait::async_trait;
 use futures_util::StreamExt;
 use p2pos_core::{BlobId, NodeId};
 use p2pos_peer::wire::MAX_PAGE;
-use p2pos_peer::{BlobEntry, ByteStream, LogEntry, PathKind, PeerRequest, PeerResponse, PeerTransport, TransportError};
+use p2pos_peer::{
+    BlobEntry, ByteStream, LogEntry, PathKind, PeerRequest, PeerResponse, PeerTransport, ProtocolViolation,
+    TransportError, TransportErrorKind,
+};
 use tokio::sync::{mpsc, oneshot};
 use tokio::task::JoinSet;
 
@@ -29,7 +32,7 @@ const RESUMES_PER_ATTEMPT: u32 = 3;
 
 /// Why the node's store could not do what replication asked. The sync or fetch that met it is
 /// retried as the planner's backoff says; its kind reaches the status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum LocalError {
     /// The node's own storage failed (database, disk). Nothing is wrong with the peer.
@@ -65,7 +68,7 @@ impl LocalError {
 
 /// Why a sync or a blob fetch failed: the peer could not be reached or answered wrongly, or this
 /// node's store failed. `Clone`, so the planner keeps the last one for the status.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 #[non_exhaustive]
 pub enum SyncError {
     #[error(transparent)]
@@ -73,6 +76,34 @@ pub enum SyncError {
     #[error(transparent)]
     Local(LocalError),
 }
+
+/// What a [`SyncError`] is: the transport's kind or the store's. The node's status reports it and
+/// the web app switches on it; the text is for people and logs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum SyncErrorKind {
+    Transport(TransportErrorKind),
+    Local(LocalErrorKind),
+}
+
+impl SyncError {
+    pub fn kind(&self) -> SyncErrorKind {
+        match self {
+            SyncError::Transport(e) => SyncErrorKind::Transport(e.kind()),
+            SyncError::Local(e) => SyncErrorKind::Local(e.kind()),
+        }
+    }
+}
+
+/// Two errors are the same when they are of the same kind and say the same (a transport error's
+/// cause is shared, not compared), so a status can be compared with the one before it.
+impl PartialEq for SyncError {
+    fn eq(&self, other: &Self) -> bool {
+        self.kind() == other.kind() && self.to_string() == other.to_string()
+    }
+}
+
+impl Eq for SyncError {}
 
 impl From<LocalError> for SyncError {
     /// A transfer that broke under the store is the transport's failure, not the store's.
@@ -305,7 +336,10 @@ async fn sync(
     for _ in 0..10 {
         let reply = transport.call(PeerRequest::Records { since: cursors.records, limit: MAX_PAGE }).await?;
         let PeerResponse::Records { records, head } = reply else {
-            return Err(TransportError::Protocol("the peer answered records with something else".into()).into());
+            return Err(TransportError::protocol(ProtocolViolation::Unexpected(
+                "the peer answered records with something else",
+            ))
+            .into());
         };
         if let Some(last) = records.last() {
             applied += local.apply_records(peer, &records).await?;
@@ -321,7 +355,10 @@ async fn sync(
     for _ in 0..10 {
         let reply = transport.call(PeerRequest::Blobs { since: cursors.blobs, limit: MAX_PAGE }).await?;
         let PeerResponse::Blobs { blobs, head } = reply else {
-            return Err(TransportError::Protocol("the peer answered blobs with something else".into()).into());
+            return Err(TransportError::protocol(ProtocolViolation::Unexpected(
+                "the peer answered blobs with something else",
+            ))
+            .into());
         };
         if let Some(last) = blobs.last() {
             local.peer_holds(peer, &blobs).await?;
@@ -382,7 +419,7 @@ fn resuming(first: ByteStream, connector: Arc<dyn Connector>, peer: NodeId, blob
                     return Some((Ok(chunk), s));
                 }
                 None if s.received >= s.size => return None,
-                None => TransportError::Broken("the transfer ended early".into()),
+                None => TransportError::broken("the transfer ended early"),
                 Some(Err(e)) => e,
             };
             if s.resumes >= RESUMES_PER_ATTEMPT {
@@ -399,7 +436,9 @@ fn resuming(first: ByteStream, connector: Arc<dyn Connector>, peer: NodeId, blob
                 Ok(body) if body.offset == s.received => s.current = body.stream,
                 Ok(_) => {
                     s.done = true;
-                    return Some((Err(TransportError::Protocol("the peer resumed at another offset".into())), s));
+                    let error =
+                        TransportError::protocol(ProtocolViolation::Unexpected("the peer resumed at another offset"));
+                    return Some((Err(error), s));
                 }
                 Err(e) => {
                     s.done = true;

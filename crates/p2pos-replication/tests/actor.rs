@@ -58,7 +58,7 @@ impl PeerTransport for Transport {
                     .collect();
                 Ok(PeerResponse::Blobs { head: self.0.blobs.len() as u64, blobs })
             }
-            _ => Err(TransportError::Protocol("unexpected".into())),
+            _ => Err(TransportError::protocol(p2pos_peer::ProtocolViolation::Unexpected("unexpected"))),
         }
     }
 
@@ -89,7 +89,7 @@ impl PeerTransport for Transport {
                 peer.bytes_served.fetch_add(chunk.len() as u64, Ordering::Relaxed);
                 Ok(Bytes::copy_from_slice(chunk))
             })
-            .chain(cut.map(|_| Err(TransportError::Broken("the data channel closed".into()))))
+            .chain(cut.map(|_| Err(TransportError::broken("the data channel closed"))))
             .collect();
         Ok(BlobBody { size, offset, stream: Box::pin(futures_util::stream::iter(chunks)) })
     }

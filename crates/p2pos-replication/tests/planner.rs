@@ -16,8 +16,8 @@ fn blob(n: u8) -> BlobId {
     BlobId::of(&[n])
 }
 
-fn unreachable(why: &str) -> SyncError {
-    SyncError::Transport(TransportError::Unreachable(why.into()))
+fn unreachable(why: &'static str) -> SyncError {
+    SyncError::Transport(TransportError::unreachable(why))
 }
 
 fn mismatch() -> SyncError {
@@ -175,7 +175,7 @@ fn an_online_peer_is_preferred_and_a_blob_stored_meanwhile_is_not_fetched() {
     assert_eq!(fetches(&p.poll(t0)), vec![(blob(1), node(2))]);
     // A peer removed mid-fetch: its result is still accounted.
     p.remove_peer(&node(2));
-    p.fetch_done(&blob(1), &node(2), Err(SyncError::Transport(TransportError::Broken("connection lost".into()))), t0);
+    p.fetch_done(&blob(1), &node(2), Err(SyncError::Transport(TransportError::broken("the channel closed"))), t0);
     assert_eq!(p.blob_status(&blob(1)).unwrap().held_by, vec![node(1)]);
 }
 

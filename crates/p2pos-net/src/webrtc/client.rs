@@ -238,19 +238,16 @@ impl ClientSessions {
             Vec::new()
         });
         let (events, events_rx) = mpsc::unbounded_channel();
-        let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
+        let rtc = |e: webrtc::error::Error| TransportError::unreachable_by("WebRTC", e);
         let answered = async {
             let pc = build_peer_connection(&inner.config, &servers, Handler { tx: events }).await?;
             let setup = async {
                 pc.set_remote_description(RTCSessionDescription::offer(sdp).map_err(rtc)?).await.map_err(rtc)?;
                 let answer = pc.create_answer(None).await.map_err(rtc)?;
                 pc.set_local_description(answer).await.map_err(rtc)?;
-                let local = pc
-                    .local_description()
-                    .await
-                    .ok_or_else(|| TransportError::Unreachable("no local description".into()))?;
+                let local = pc.local_description().await.ok_or(TransportError::unreachable("no local description"))?;
                 let (fingerprint, sig) = signal::sign_binding(&inner.key, &as_node, &local.sdp)
-                    .map_err(|e| TransportError::Protocol(format!("own SDP: {e}")))?;
+                    .map_err(|e| TransportError::unparsable("own SDP", e))?;
                 Ok::<_, TransportError>(RtcSignal::Answer {
                     session: session.clone(),
                     sdp: local.sdp,
@@ -442,7 +439,7 @@ async fn serve_channel(inner: Arc<Inner>, s: Arc<Session>, chan: Arc<Chan>) {
             }
             Kind::Abort => {
                 if let Some(tx) = bodies.remove(&id) {
-                    let _ = tx.try_send(Err(TransportError::Broken("the client aborted the request".into())));
+                    let _ = tx.try_send(Err(TransportError::broken("the client aborted the request")));
                 }
                 if let Some(task) = exchanges.remove(&id) {
                     task.abort();
@@ -451,7 +448,7 @@ async fn serve_channel(inner: Arc<Inner>, s: Arc<Session>, chan: Arc<Chan>) {
         }
     }
     for (_, tx) in bodies.drain() {
-        let _ = tx.try_send(Err(TransportError::Broken("the channel closed".into())));
+        let _ = tx.try_send(Err(TransportError::broken("the channel closed")));
     }
     for (_, task) in exchanges.drain() {
         task.abort();
@@ -481,7 +478,7 @@ async fn exchange(
         }
     };
     let written = async {
-        let head = serde_json::to_vec(&response.head).map_err(|e| TransportError::Protocol(e.to_string()))?;
+        let head = serde_json::to_vec(&response.head).map_err(|e| TransportError::unparsable("response head", e))?;
         send(Kind::Head, &head).await?;
         let mut body = response.body;
         while let Some(chunk) = body.next().await {

@@ -1,24 +1,33 @@
-//! One WebRTC connection to a peer node: its data channels, the request/reply multiplexing and
-//! blob streaming over them (both directions), and the tasks that drive it.
+//! One WebRTC connection to a peer node: its data channels, and the one driver task that owns
+//! the connection's [`Mux`] (request ids, reply reassembly, the blob window, stalls; see
+//! [`super::mux`]).
 //!
-//! Ownership: [`WebRtcTransport`] owns the connection. Its tasks (an event loop, one reader per
-//! data channel, a signal sender, a control-frame writer, one task per request being served)
-//! share a [`ConnCore`] and all stop when the core's `closed` token is cancelled, which happens
-//! when the connection breaks, is closed, or its last `WebRtcTransport` handle is dropped. The
-//! event loop then tells the peer (through the hub) and closes the `PeerConnection`.
+//! Ownership: [`WebRtcTransport`] owns the connection. Callers talk to its driver through a
+//! command channel: a oneshot brings back each reply, an mpsc each blob's bytes. The driver
+//! `select!`s over the `PeerConnection`'s events, the frames of every data channel, the
+//! commands, the requests being served and the mux's timer, then drains the mux's transmits and
+//! events. Its helpers (one writer per data channel, the hub signal sender, one task per request
+//! being served) live in a `JoinSet` it owns, so they stop with it. The driver stops when the
+//! core's `closed` token is cancelled (the connection broke, was closed, or its last
+//! `WebRtcTransport` handle was dropped): it fails what still waits, tells the peer (through the
+//! hub) and closes the `PeerConnection`.
 
 use std::collections::HashMap;
 use std::fmt;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, RwLock};
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::task::Poll;
 use std::time::Duration;
 
 use async_trait::async_trait;
 use bytes::{Bytes, BytesMut};
 use ed25519_dalek::SigningKey;
-use futures_util::StreamExt;
+use futures_util::stream::SelectAll;
+use futures_util::{Stream, StreamExt};
 use p2pos_core::{BlobId, NodeId};
 use tokio::sync::{Notify, mpsc, oneshot, watch};
+use tokio::task::JoinSet;
 use tokio::time::Instant;
 use tokio_util::sync::CancellationToken;
 use webrtc::data_channel::{DataChannel, DataChannelEvent};
@@ -28,20 +37,21 @@ use webrtc::peer_connection::{
 };
 
 use super::WebRtcConfig;
-use super::frame::{self, BlobHead, HEADER, Kind, MAX_FRAME, ReplyBody};
+use super::frame::{BlobHead, ReplyBody};
+use super::mux::{Event, Mux, MuxConfig};
 use super::signal::RtcSignal;
 use crate::auth::{ReplayGuard, SignedRequest, sign_request};
 use crate::http::now_ms;
 use crate::hub::HubHandle;
-use crate::{BlobBody, PathKind, PeerRequest, PeerResponse, PeerService, PeerTransport, ServiceError, TransportError};
+use crate::{
+    BlobBody, ByteStream, NoPathReason, PathKind, PeerRequest, PeerResponse, PeerService, PeerTransport, ServiceError,
+    TransportError, TransportErrorKind,
+};
 
 /// Label of the channel that carries calls.
 pub(crate) const CTL_LABEL: &str = "p2pos/ctl";
 /// Prefix of the labels of the channels that carry blobs (`p2pos/blob/1`, …).
 pub(crate) const BLOB_LABEL_PREFIX: &str = "p2pos/blob/";
-
-/// Largest reply accepted, reassembled from several frames.
-const MAX_REPLY_BYTES: usize = 64 * 1024 * 1024;
 
 /// Requests from the peer served at once on one connection; more are answered `busy`.
 const MAX_SERVING: usize = 64;
@@ -78,19 +88,20 @@ pub(crate) enum ConnState {
         /// Given up in favour of the peer's simultaneous offer (glare): whoever waits on it should
         /// wait for the connection that replaced it.
         superseded: bool,
+        /// Whether to send the peer a `close` signal (not when the peer is the one who ended it).
+        tell_peer: bool,
     },
 }
 
-/// Events from the `PeerConnection` (its handler runs on the driver task and must not block, so
-/// it only forwards) and from this connection's channel readers.
+/// Events from the `PeerConnection` (its handler runs on the stack's task and must not block, so
+/// it only forwards).
 pub(crate) enum PcEvent {
     Candidate(RTCIceCandidateInit),
     State(RTCPeerConnectionState),
     DataChannel(Arc<dyn DataChannel>),
-    ChannelOpen,
 }
 
-/// Forwards `PeerConnection` events to the connection's event loop.
+/// Forwards `PeerConnection` events to the connection's driver.
 pub(crate) struct Handler {
     pub tx: mpsc::UnboundedSender<PcEvent>,
 }
@@ -115,38 +126,27 @@ impl PeerConnectionEventHandler for Handler {
     }
 }
 
-/// One data channel and its send-side flow control.
+/// One data channel and its send-side flow control (shared by the connection's writer, the
+/// browser client sessions and [`super::DataPeer`]).
 pub(crate) struct Chan {
     dc: Arc<dyn DataChannel>,
     label: String,
-    is_ctl: bool,
-    open: AtomicBool,
     /// Set when the channel's buffered amount rose above the high threshold, cleared when it fell
     /// below the low threshold (`OnBufferedAmountHigh` / `OnBufferedAmountLow`).
     paused: AtomicBool,
     low: Notify,
-    /// Blob transfers this side is receiving on the channel, to spread them out.
-    streams: AtomicUsize,
 }
 
 impl Chan {
     pub(crate) async fn new(dc: Arc<dyn DataChannel>, config: &WebRtcConfig) -> Result<Arc<Self>, TransportError> {
-        let label = dc.label().await.map_err(|e| TransportError::Broken(format!("data channel: {e}")))?;
+        let label = dc.label().await.map_err(|e| TransportError::broken_by("data channel", e))?;
         dc.set_buffered_amount_low_threshold(config.buffered_low)
             .await
-            .map_err(|e| TransportError::Broken(format!("data channel {label}: {e}")))?;
+            .map_err(|e| TransportError::broken_by("data channel", e))?;
         dc.set_buffered_amount_high_threshold(config.buffered_high)
             .await
-            .map_err(|e| TransportError::Broken(format!("data channel {label}: {e}")))?;
-        Ok(Arc::new(Self {
-            dc,
-            is_ctl: label == CTL_LABEL,
-            label,
-            open: AtomicBool::new(false),
-            paused: AtomicBool::new(false),
-            low: Notify::new(),
-            streams: AtomicUsize::new(0),
-        }))
+            .map_err(|e| TransportError::broken_by("data channel", e))?;
+        Ok(Arc::new(Self { dc, label, paused: AtomicBool::new(false), low: Notify::new() }))
     }
 
     pub(crate) fn dc(&self) -> &Arc<dyn DataChannel> {
@@ -155,6 +155,10 @@ impl Chan {
 
     pub(crate) fn label(&self) -> &str {
         &self.label
+    }
+
+    fn is_ctl(&self) -> bool {
+        self.label == CTL_LABEL
     }
 
     /// Notes the channel's `OnBufferedAmountHigh` (`true`) or `OnBufferedAmountLow` event.
@@ -166,7 +170,7 @@ impl Chan {
     }
 
     pub(crate) async fn send(&self, frame: BytesMut) -> Result<(), TransportError> {
-        self.dc.send(frame).await.map_err(|e| TransportError::Broken(format!("send on {}: {e}", self.label)))
+        self.dc.send(frame).await.map_err(|e| TransportError::broken_by("sending on a data channel", e))
     }
 
     /// Waits until the channel's send buffer has drained below the low threshold, if it went
@@ -185,46 +189,15 @@ impl Chan {
                 match self.dc.outstanding_bytes().await {
                     Ok(n) if n <= low as usize => self.paused.store(false, Ordering::Release),
                     Ok(_) => {}
-                    Err(e) => return Err(TransportError::Broken(format!("data channel {}: {e}", self.label))),
+                    Err(e) => return Err(TransportError::broken_by("data channel", e)),
                 }
                 if Instant::now() >= deadline {
-                    return Err(TransportError::Stalled(stall.as_secs()));
+                    return Err(TransportError::Stalled { after: stall });
                 }
             }
         }
         Ok(())
     }
-}
-
-/// Someone on this side waiting for the peer's answer to request `id`.
-enum Waiter {
-    Call {
-        tx: oneshot::Sender<Result<ReplyBody, TransportError>>,
-        partial: BytesMut,
-    },
-    Blob {
-        tx: mpsc::UnboundedSender<BlobMsg>,
-        /// Bytes handed to the stream so far, and how many of them its reader has taken: a
-        /// sender that ignores the window cannot make this side buffer without bound.
-        delivered: u64,
-        consumed: Arc<AtomicU64>,
-    },
-}
-
-/// What the channel reader hands a blob receiver.
-enum BlobMsg {
-    Head(BlobHead),
-    Data(Bytes),
-    Error(ServiceError),
-    Broken(TransportError),
-}
-
-/// A blob this side is sending.
-struct OutStream {
-    /// Cumulative bytes the receiver acknowledged.
-    acked: AtomicU64,
-    progress: Notify,
-    cancel: CancellationToken,
 }
 
 /// Signals to send through the hub, in order.
@@ -233,37 +206,90 @@ pub(crate) enum SignalOut {
     Candidate(RTCIceCandidateInit),
 }
 
-/// State shared by a connection's handles and tasks.
+/// What callers ask of the driver.
+enum Cmd {
+    /// Send a signed request; the reply comes back on `reply`.
+    Call { request: Vec<u8>, reply: oneshot::Sender<Result<PeerResponse, TransportError>> },
+    /// Ask for a blob; its head (and a receiver of its bytes) comes back on `reply`.
+    GetBlob { request: Vec<u8>, offset: u64, reply: oneshot::Sender<Result<BlobStart, TransportError>> },
+    /// The reader of blob `id` took `bytes` more bytes.
+    Consumed { id: u64, bytes: u64 },
+    /// The reader of blob `id` is gone.
+    Cancel { id: u64 },
+    /// How many blobs this side is sending (a test hook).
+    Count { reply: oneshot::Sender<usize> },
+}
+
+/// The start of a blob this side asked for.
+struct BlobStart {
+    head: BlobHead,
+    id: u64,
+    bytes: mpsc::UnboundedReceiver<Result<Bytes, TransportError>>,
+}
+
+/// Someone on this side waiting for the peer's answer to request `id`.
+enum Waiter {
+    Call(oneshot::Sender<Result<PeerResponse, TransportError>>),
+    Head { lane: usize, tx: oneshot::Sender<Result<BlobStart, TransportError>> },
+    Bytes { lane: usize, tx: mpsc::UnboundedSender<Result<Bytes, TransportError>> },
+}
+
+/// A blob this side is sending: its source and the bytes read from it that the window did not
+/// take yet.
+struct Outgoing {
+    lane: usize,
+    source: ByteStream,
+    held: Option<Bytes>,
+}
+
+/// What a task serving one of the peer's requests ends with.
+enum Served {
+    Reply(ReplyBody),
+    Blob(BlobBody),
+}
+
+/// How a task of the driver ended.
+enum TaskEnd {
+    Served { lane: usize, id: u64, served: Served },
+    Writer(Result<(), TransportError>),
+    Signals,
+}
+
+/// A data channel as the driver sees it.
+struct Lane {
+    chan: Arc<Chan>,
+    open: bool,
+    ctrl: mpsc::UnboundedSender<BytesMut>,
+    bulk: mpsc::UnboundedSender<BytesMut>,
+}
+
+type Reader = Pin<Box<dyn Stream<Item = (usize, Option<DataChannelEvent>)> + Send>>;
+
+/// What the connection's handles share with its driver: who and what it is, its state, and the
+/// way to send it commands. Everything that changes as the connection runs is the driver's.
 pub(crate) struct ConnCore {
     pub deps: Arc<Deps>,
     pub peer: NodeId,
     pub session: String,
     pub role: Role,
-    channels: RwLock<Vec<Arc<Chan>>>,
-    /// How many channels the offerer opens (the answerer learns them as they come).
-    expected_channels: usize,
-    pending: Mutex<HashMap<u64, Waiter>>,
-    next_id: AtomicU64,
-    outgoing: Mutex<HashMap<u64, Arc<OutStream>>>,
     pub state: watch::Sender<ConnState>,
     pub closed: CancellationToken,
-    path: Mutex<Option<PathKind>>,
-    ctrl: mpsc::UnboundedSender<(Arc<Chan>, BytesMut)>,
+    /// The selected path, set once when the connection is ready.
+    path: OnceLock<Option<PathKind>>,
+    cmds: mpsc::UnboundedSender<Cmd>,
     pub signals: mpsc::UnboundedSender<SignalOut>,
-    events: mpsc::UnboundedSender<PcEvent>,
-    /// Whether to send the peer a `close` signal when this connection ends.
-    tell_peer: AtomicBool,
-    /// Whether the remote description is applied (candidates that arrive earlier wait).
+    /// Whether the remote description is applied (candidates that arrive earlier wait). Set by
+    /// the endpoint, which applies descriptions and candidates under its slots lock.
     pub remote_set: AtomicBool,
     pub early_candidates: Mutex<Vec<RTCIceCandidateInit>>,
-    /// Whether the ICE servers included a TURN server, and whether it gave a relay candidate:
-    /// together they say why a connection found no path.
-    pub turn_offered: AtomicBool,
+    /// Whether the ICE servers included a TURN server (with whether it gave a relay candidate, it
+    /// says why a connection found no path).
+    turn_offered: bool,
+    /// Whether ICE gathered a relay candidate (written by the driver, read when the endpoint
+    /// gives up waiting, to say why).
     relay_gathered: AtomicBool,
     /// When this connection was begun (offer made or received): its set-up time is logged.
     created: Instant,
-    /// Permits for requests being served.
-    serving: Arc<tokio::sync::Semaphore>,
 }
 
 impl fmt::Debug for ConnCore {
@@ -276,60 +302,60 @@ impl fmt::Debug for ConnCore {
     }
 }
 
-/// Receiving ends of a new connection's queues, handed to [`start`].
+/// What the driver starts with: the receiving ends of the core's queues and the channels this
+/// side created.
 pub(crate) struct Queues {
-    ctrl: mpsc::UnboundedReceiver<(Arc<Chan>, BytesMut)>,
+    cmds: mpsc::UnboundedReceiver<Cmd>,
     signals: mpsc::UnboundedReceiver<SignalOut>,
     events: mpsc::UnboundedReceiver<PcEvent>,
+    local: Vec<Arc<Chan>>,
+}
+
+impl Queues {
+    /// Registers a channel this side created, before it opens.
+    pub(crate) fn add_local_channel(&mut self, chan: Arc<Chan>) {
+        self.local.push(chan);
+    }
 }
 
 impl ConnCore {
-    /// A new connection's core. `events` must be the sender the `PeerConnection`'s [`Handler`]
-    /// got, and `events_rx` its receiver.
+    /// A new connection's core. `events_rx` must receive what the `PeerConnection`'s [`Handler`]
+    /// sends; `turn_offered`: whether its ICE servers include a TURN server.
     pub(crate) fn new(
         deps: Arc<Deps>,
         peer: NodeId,
         session: String,
         role: Role,
-        events: mpsc::UnboundedSender<PcEvent>,
         events_rx: mpsc::UnboundedReceiver<PcEvent>,
+        turn_offered: bool,
     ) -> (Arc<Self>, Queues) {
-        let (ctrl, ctrl_rx) = mpsc::unbounded_channel();
+        let (cmds, cmds_rx) = mpsc::unbounded_channel();
         let (signals, signals_rx) = mpsc::unbounded_channel();
-        let expected_channels = deps.config.channels.max(1);
         let core = Arc::new(Self {
             deps,
             peer,
             session,
             role,
-            channels: RwLock::new(Vec::new()),
-            expected_channels,
-            pending: Mutex::new(HashMap::new()),
-            next_id: AtomicU64::new(1),
-            outgoing: Mutex::new(HashMap::new()),
             state: watch::Sender::new(ConnState::Connecting),
             closed: CancellationToken::new(),
-            path: Mutex::new(None),
-            ctrl,
+            path: OnceLock::new(),
+            cmds,
             signals,
-            events,
-            tell_peer: AtomicBool::new(true),
             remote_set: AtomicBool::new(false),
             early_candidates: Mutex::new(Vec::new()),
-            turn_offered: AtomicBool::new(false),
+            turn_offered,
             relay_gathered: AtomicBool::new(false),
             created: Instant::now(),
-            serving: Arc::new(tokio::sync::Semaphore::new(MAX_SERVING)),
         });
-        (core, Queues { ctrl: ctrl_rx, signals: signals_rx, events: events_rx })
+        (core, Queues { cmds: cmds_rx, signals: signals_rx, events: events_rx, local: Vec::new() })
     }
 
-    /// Why no path was found, in the words the Nodes page shows.
-    pub(crate) fn no_path(&self) -> String {
-        match (self.turn_offered.load(Ordering::Acquire), self.relay_gathered.load(Ordering::Acquire)) {
-            (true, false) => "relay unavailable: the TURN server gave no relay address".into(),
-            (false, _) => "no direct route, and the hub offers no relay".into(),
-            (true, true) => "neither a direct route nor the relay worked".into(),
+    /// Why no path was found.
+    pub(crate) fn no_path(&self) -> NoPathReason {
+        match (self.turn_offered, self.relay_gathered.load(Ordering::Acquire)) {
+            (true, false) => NoPathReason::RelayUnavailable,
+            (false, _) => NoPathReason::NoRelayOffered,
+            (true, true) => NoPathReason::NothingWorked,
         }
     }
 
@@ -346,773 +372,697 @@ impl ConnCore {
     }
 
     /// Ends the connection with `error` (what waiters and later requests get). `tell_peer`: send
-    /// the peer a `close` signal (not when the peer is the one who ended it).
+    /// the peer a `close` signal (not when the peer is the one who ended it). The driver does the
+    /// rest once it sees `closed`.
     pub(crate) fn shutdown(&self, error: TransportError, superseded: bool, tell_peer: bool) {
         let mut first = false;
         self.state.send_if_modified(|s| {
             if matches!(s, ConnState::Closed { .. }) {
                 return false;
             }
-            *s = ConnState::Closed { error: error.clone(), superseded };
+            *s = ConnState::Closed { error: error.clone(), superseded, tell_peer };
             first = true;
             true
         });
-        if !first {
-            return;
-        }
-        tracing::debug!(peer = %self.peer.short(), session = %self.session, %error, "WebRTC connection closed");
-        if !tell_peer {
-            self.tell_peer.store(false, Ordering::Release);
-        }
-        // Cancel first: a waiter registered after the drain below sees it and gives up.
-        self.closed.cancel();
-        let broken = match &error {
-            TransportError::Broken(_) | TransportError::Stalled(_) => error.clone(),
-            other => TransportError::Broken(other.to_string()),
-        };
-        for (_, waiter) in lock(&self.pending).drain() {
-            match waiter {
-                Waiter::Call { tx, .. } => {
-                    let _ = tx.send(Err(broken.clone()));
-                }
-                Waiter::Blob { tx, .. } => {
-                    let _ = tx.send(BlobMsg::Broken(broken.clone()));
-                }
-            }
-        }
-        for (_, out) in lock(&self.outgoing).drain() {
-            out.cancel.cancel();
+        if first {
+            tracing::debug!(peer = %self.peer.short(), session = %self.session, %error, "WebRTC connection closed");
+            self.closed.cancel();
         }
     }
 
-    /// The error a closed connection gives to new requests.
+    /// The error a request gets from a connection that is not (or no longer) up.
     fn closed_error(&self) -> TransportError {
         match &*self.state.borrow() {
-            ConnState::Closed { error, .. } => match error {
-                TransportError::Broken(_) => error.clone(),
-                other => TransportError::Broken(other.to_string()),
-            },
-            ConnState::Connecting => TransportError::Unreachable("not connected yet".into()),
-            ConnState::Ready => TransportError::Broken("connection closed".into()),
+            ConnState::Closed { error, .. } => cut_by(error),
+            ConnState::Connecting => TransportError::unreachable("not connected yet"),
+            ConnState::Ready => TransportError::broken("connection closed"),
         }
-    }
-
-    /// Bytes a blob sender may have delivered beyond what our reader took: well above any sane
-    /// window, so only a peer that ignores acknowledgements hits it.
-    fn receive_limit(&self) -> u64 {
-        (4 * self.deps.config.window).max(16 * 1024 * 1024)
     }
 
     pub(crate) fn path(&self) -> Option<PathKind> {
-        *lock(&self.path)
+        self.path.get().copied().flatten()
     }
 
-    fn add_channel(self: &Arc<Self>, chan: Arc<Chan>) {
-        if let Ok(mut channels) = self.channels.write() {
-            channels.push(chan.clone());
-        }
-        let core = self.clone();
-        tokio::spawn(async move { core.read_loop(chan).await });
-    }
-
-    /// Registers a channel this side created, before it opens.
-    pub(crate) fn add_local_channel(self: &Arc<Self>, chan: Arc<Chan>) {
-        self.add_channel(chan);
-    }
-
-    fn open_channels(&self) -> Vec<Arc<Chan>> {
-        self.channels
-            .read()
-            .map(|c| c.iter().filter(|c| c.open.load(Ordering::Acquire)).cloned().collect())
-            .unwrap_or_default()
-    }
-
-    fn ctl(&self) -> Result<Arc<Chan>, TransportError> {
-        if self.is_closed() {
-            return Err(self.closed_error());
-        }
-        let open = self.open_channels();
-        open.iter()
-            .find(|c| c.is_ctl)
-            .or_else(|| open.first())
-            .cloned()
-            .ok_or_else(|| TransportError::Unreachable("no open data channel".into()))
-    }
-
-    /// The least busy open blob channel, or the control channel when there is none.
-    fn blob_chan(&self) -> Result<Arc<Chan>, TransportError> {
-        let open = self.open_channels();
-        match open.iter().filter(|c| !c.is_ctl).min_by_key(|c| c.streams.load(Ordering::Acquire)) {
-            Some(c) => Ok(c.clone()),
-            None => self.ctl(),
-        }
-    }
-
-    fn ready_to_use(&self, connected: bool) -> bool {
-        if !connected {
-            return false;
-        }
-        let open = self.open_channels();
-        match self.role {
-            Role::Offerer => open.len() >= self.expected_channels,
-            Role::Answerer => open.iter().any(|c| c.is_ctl),
-        }
-    }
-
-    // ----- reading -----
-
-    async fn read_loop(self: Arc<Self>, chan: Arc<Chan>) {
-        loop {
-            let event = tokio::select! {
-                () = self.closed.cancelled() => return,
-                event = chan.dc.poll() => event,
-            };
-            match event {
-                Some(DataChannelEvent::OnOpen) => {
-                    chan.open.store(true, Ordering::Release);
-                    let _ = self.events.send(PcEvent::ChannelOpen);
-                }
-                Some(DataChannelEvent::OnMessage(message)) => self.on_frame(&chan, message.data.freeze()),
-                Some(DataChannelEvent::OnBufferedAmountHigh) => chan.on_buffered(true),
-                Some(DataChannelEvent::OnBufferedAmountLow) => chan.on_buffered(false),
-                Some(DataChannelEvent::OnClose) | None => {
-                    self.shutdown(TransportError::Broken(format!("data channel {} closed", chan.label)), false, true);
-                    return;
-                }
-                Some(_) => {}
-            }
-        }
-    }
-
-    /// Dispatches one incoming frame. Never blocks: requests are served in their own tasks.
-    fn on_frame(self: &Arc<Self>, chan: &Arc<Chan>, data: Bytes) {
-        let frame = match frame::decode(data) {
-            Ok(f) => f,
-            Err(e) => {
-                tracing::warn!(peer = %self.peer.short(), error = %e, "bad frame; closing the connection");
-                self.shutdown(TransportError::Protocol(e), false, true);
-                return;
-            }
-        };
-        match frame.kind {
-            Kind::Request => {
-                let Ok(permit) = self.serving.clone().try_acquire_owned() else {
-                    let busy = ReplyBody::Err(ServiceError::new(
-                        "busy",
-                        format!("more than {MAX_SERVING} requests at once on one connection"),
-                    ));
-                    let body = serde_json::to_vec(&busy).unwrap_or_default();
-                    let _ = self.ctrl.send((chan.clone(), frame::encode(Kind::Reply, frame.id, &body)));
-                    return;
-                };
-                let core = self.clone();
-                let chan = chan.clone();
-                tokio::spawn(async move {
-                    tokio::select! {
-                        () = core.closed.cancelled() => {}
-                        () = core.serve(&chan, frame.id, frame.body) => {}
-                    }
-                    drop(permit);
-                });
-            }
-            Kind::Reply => self.on_reply(frame.id, &frame.body, true),
-            Kind::ReplyPart => self.on_reply(frame.id, &frame.body, false),
-            Kind::BlobHead => {
-                let message = match serde_json::from_slice::<BlobHead>(&frame.body) {
-                    Ok(head) => BlobMsg::Head(head),
-                    Err(e) => BlobMsg::Broken(TransportError::Protocol(format!("blob head: {e}"))),
-                };
-                if let Some(Waiter::Blob { tx, .. }) = lock(&self.pending).get(&frame.id) {
-                    let _ = tx.send(message);
-                }
-            }
-            Kind::BlobData => {
-                let limit = self.receive_limit();
-                let mut pending = lock(&self.pending);
-                let Some(Waiter::Blob { tx, delivered, consumed }) = pending.get_mut(&frame.id) else { return };
-                *delivered += frame.body.len() as u64;
-                if delivered.saturating_sub(consumed.load(Ordering::Acquire)) > limit {
-                    let error = TransportError::Protocol("the peer ignores the flow-control window".into());
-                    let _ = tx.send(BlobMsg::Broken(error));
-                    pending.remove(&frame.id);
-                    let _ = self.ctrl.send((chan.clone(), frame::encode(Kind::Cancel, frame.id, &[])));
-                    return;
-                }
-                let _ = tx.send(BlobMsg::Data(frame.body));
-            }
-            Kind::BlobError => {
-                let error = serde_json::from_slice::<ServiceError>(&frame.body)
-                    .unwrap_or_else(|e| ServiceError::new("bad_error", format!("unreadable blob error: {e}")));
-                if let Some(Waiter::Blob { tx, .. }) = lock(&self.pending).remove(&frame.id) {
-                    let _ = tx.send(BlobMsg::Error(error));
-                }
-            }
-            Kind::Ack => {
-                if let (Some(out), Some(received)) =
-                    (lock(&self.outgoing).get(&frame.id).cloned(), frame::parse_ack(&frame.body))
-                {
-                    out.acked.fetch_max(received, Ordering::AcqRel);
-                    out.progress.notify_one();
-                }
-            }
-            Kind::Cancel => {
-                if let Some(out) = lock(&self.outgoing).remove(&frame.id) {
-                    out.cancel.cancel();
-                }
-            }
-        }
-    }
-
-    fn on_reply(&self, id: u64, body: &[u8], last: bool) {
-        let mut pending = lock(&self.pending);
-        match pending.get_mut(&id) {
-            Some(Waiter::Call { partial, .. }) => {
-                if partial.len() + body.len() > MAX_REPLY_BYTES {
-                    if let Some(Waiter::Call { tx, .. }) = pending.remove(&id) {
-                        let _ = tx.send(Err(TransportError::Protocol(format!("reply over {MAX_REPLY_BYTES} bytes"))));
-                    }
-                    return;
-                }
-                partial.extend_from_slice(body);
-                if !last {
-                    return;
-                }
-                if let Some(Waiter::Call { tx, partial }) = pending.remove(&id) {
-                    let parsed = serde_json::from_slice::<ReplyBody>(&partial)
-                        .map_err(|e| TransportError::Protocol(format!("reply: {e}")));
-                    let _ = tx.send(parsed);
-                }
-            }
-            Some(Waiter::Blob { .. }) => {
-                // A blob request answered with a plain reply: refused before any byte (e.g. the
-                // signature check failed, or the service has no such blob).
-                if let Some(Waiter::Blob { tx, .. }) = pending.remove(&id) {
-                    let message = match serde_json::from_slice::<ReplyBody>(body) {
-                        Ok(ReplyBody::Err(e)) => BlobMsg::Error(e),
-                        Ok(ReplyBody::Ok(_)) => {
-                            BlobMsg::Broken(TransportError::Protocol("a blob request got a plain reply".into()))
-                        }
-                        Err(e) => BlobMsg::Broken(TransportError::Protocol(format!("reply: {e}"))),
-                    };
-                    let _ = tx.send(message);
-                }
-            }
-            None => {}
-        }
-    }
-
-    // ----- serving -----
-
-    /// Answers one request from the peer: check the signature with the shared replay guard and
-    /// that it comes from the node this connection is bound to, then ask the service.
-    async fn serve(self: &Arc<Self>, chan: &Arc<Chan>, id: u64, body: Bytes) {
-        let checked = serde_json::from_slice::<SignedRequest>(&body)
-            .map_err(|e| ServiceError::new("bad_request", format!("not a signed request: {e}")))
-            .and_then(|signed| {
-                lock(&self.deps.guard).check(&signed, now_ms()).map_err(|e| ServiceError::new(e.code(), e.to_string()))
-            })
-            .and_then(|(from, request)| {
-                if from == self.peer {
-                    Ok((from, request))
-                } else {
-                    Err(ServiceError::new(
-                        "wrong_sender",
-                        format!("this connection is bound to {}, not {from}", self.peer),
-                    ))
-                }
-            });
-        let (from, request) = match checked {
-            Ok(ok) => ok,
-            Err(e) => {
-                tracing::info!(peer = %self.peer.short(), code = %e.error, "refused a request on a WebRTC channel");
-                let _ = self.send_reply(chan, id, &ReplyBody::Err(e)).await;
-                return;
-            }
-        };
-        let service = self.deps.service.clone();
-        match request {
-            PeerRequest::GetBlob { id: blob, offset } => match service.get_blob(from, blob, offset).await {
-                Ok(body) => {
-                    if let Err(e) = self.send_blob(chan, id, body).await {
-                        tracing::debug!(peer = %self.peer.short(), %blob, error = %e, "blob transfer ended early");
-                    }
-                }
-                Err(e) => {
-                    let _ = self.send_reply(chan, id, &ReplyBody::Err(e)).await;
-                }
-            },
-            other => {
-                let reply = match service.call(from, other).await {
-                    Ok(r) => ReplyBody::Ok(r),
-                    Err(e) => ReplyBody::Err(e),
-                };
-                let _ = self.send_reply(chan, id, &reply).await;
-            }
-        }
-    }
-
-    /// Sends a reply, in several frames when it is large.
-    async fn send_reply(&self, chan: &Chan, id: u64, reply: &ReplyBody) -> Result<(), TransportError> {
-        let body = serde_json::to_vec(reply).map_err(|e| TransportError::Protocol(format!("reply: {e}")))?;
-        let piece = MAX_FRAME - HEADER;
-        let mut parts = body.chunks(piece).peekable();
-        if parts.peek().is_none() {
-            return chan.send(frame::encode(Kind::Reply, id, &[])).await;
-        }
-        while let Some(part) = parts.next() {
-            let kind = if parts.peek().is_some() { Kind::ReplyPart } else { Kind::Reply };
-            chan.writable(self.deps.config.buffered_low, self.deps.config.stall).await?;
-            chan.send(frame::encode(kind, id, part)).await?;
-        }
-        Ok(())
-    }
-
-    /// Streams a blob to the peer: at most `window` unacknowledged bytes, pausing while the
-    /// channel's send buffer is above its high threshold.
-    async fn send_blob(&self, chan: &Chan, id: u64, mut body: BlobBody) -> Result<(), TransportError> {
-        let config = &self.deps.config;
-        let out =
-            Arc::new(OutStream { acked: AtomicU64::new(0), progress: Notify::new(), cancel: CancellationToken::new() });
-        lock(&self.outgoing).insert(id, out.clone());
-        let _registered = Unregister { core: self, id };
-        let head = serde_json::to_vec(&BlobHead { size: body.size, offset: body.offset })
-            .map_err(|e| TransportError::Protocol(e.to_string()))?;
-        chan.send(frame::encode(Kind::BlobHead, id, &head)).await?;
-        let expected = body.size.saturating_sub(body.offset);
-        let piece_size = config.frame_size.clamp(HEADER + 1, MAX_FRAME) - HEADER;
-        let window = config.window.max(piece_size as u64);
-        let mut sent = 0u64;
-        loop {
-            let chunk = tokio::select! {
-                () = out.cancel.cancelled() => return Ok(()),
-                chunk = body.stream.next() => chunk,
-            };
-            let chunk = match chunk {
-                None => break,
-                Some(Ok(chunk)) => chunk,
-                Some(Err(e)) => {
-                    return self.blob_error(chan, id, ServiceError::new("read_failed", e.to_string())).await;
-                }
-            };
-            for piece in chunk.chunks(piece_size) {
-                let len = piece.len() as u64;
-                if sent + len > expected {
-                    return self
-                        .blob_error(chan, id, ServiceError::new("too_long", "the blob has more bytes than its size"))
-                        .await;
-                }
-                // Application-level window: wait for the receiver's acknowledgements.
-                while sent + len > out.acked.load(Ordering::Acquire) + window {
-                    let progress = out.progress.notified();
-                    tokio::select! {
-                        () = out.cancel.cancelled() => return Ok(()),
-                        waited = tokio::time::timeout(config.stall, progress) => {
-                            if waited.is_err() {
-                                let _ = self.blob_error(chan, id, ServiceError::new("stalled", "no acknowledgement")).await;
-                                return Err(TransportError::Stalled(config.stall.as_secs()));
-                            }
-                        }
-                    }
-                }
-                chan.writable(config.buffered_low, config.stall).await?;
-                if out.cancel.is_cancelled() {
-                    return Ok(());
-                }
-                chan.send(frame::encode(Kind::BlobData, id, piece)).await?;
-                sent += len;
-            }
-        }
-        if sent != expected {
-            let message = format!("the blob ended after {sent} of {expected} bytes");
-            return self.blob_error(chan, id, ServiceError::new("short_read", message)).await;
-        }
-        Ok(())
-    }
-
-    async fn blob_error(&self, chan: &Chan, id: u64, error: ServiceError) -> Result<(), TransportError> {
-        let body = serde_json::to_vec(&error).map_err(|e| TransportError::Protocol(e.to_string()))?;
-        let mut body = body;
-        body.truncate(MAX_FRAME - HEADER);
-        chan.send(frame::encode(Kind::BlobError, id, &body)).await
-    }
-
-    // ----- requesting -----
-
-    fn register(&self, waiter: Waiter) -> Result<u64, TransportError> {
-        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        lock(&self.pending).insert(id, waiter);
+    fn send(&self, cmd: Cmd) -> Result<(), TransportError> {
         if self.closed.is_cancelled() {
-            lock(&self.pending).remove(&id);
             return Err(self.closed_error());
         }
-        Ok(id)
-    }
-
-    fn request_frame(id: u64, signed: &SignedRequest) -> Result<BytesMut, TransportError> {
-        let body = serde_json::to_vec(signed).map_err(|e| TransportError::Protocol(format!("request: {e}")))?;
-        if HEADER + body.len() > MAX_FRAME {
-            return Err(TransportError::Protocol(format!("request of {} bytes is too large", body.len())));
-        }
-        Ok(frame::encode(Kind::Request, id, &body))
+        self.cmds.send(cmd).map_err(|_| self.closed_error())
     }
 
     pub(crate) async fn call_signed(&self, signed: &SignedRequest) -> Result<PeerResponse, TransportError> {
-        let chan = self.ctl()?;
-        let (tx, rx) = oneshot::channel();
-        let id = self.register(Waiter::Call { tx, partial: BytesMut::new() })?;
-        let sent = match Self::request_frame(id, signed) {
-            Ok(frame) => chan.send(frame).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            lock(&self.pending).remove(&id);
-            return Err(e);
-        }
-        let timeout = self.deps.config.call_timeout;
-        match tokio::time::timeout(timeout, rx).await {
-            Err(_) => {
-                lock(&self.pending).remove(&id);
-                Err(TransportError::Stalled(timeout.as_secs()))
-            }
-            Ok(Err(_)) => Err(self.closed_error()),
-            Ok(Ok(Ok(ReplyBody::Ok(response)))) => Ok(response),
-            Ok(Ok(Ok(ReplyBody::Err(e)))) => Err(TransportError::Refused { code: e.error, message: e.message }),
-            Ok(Ok(Err(e))) => Err(e),
-        }
+        let request = serde_json::to_vec(signed).map_err(|e| TransportError::unparsable("request", e))?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::Call { request, reply })?;
+        rx.await.unwrap_or_else(|_| Err(self.closed_error()))
     }
 
     pub(crate) async fn get_blob(self: &Arc<Self>, blob: BlobId, offset: u64) -> Result<BlobBody, TransportError> {
         let signed = sign_request(&self.deps.key, self.peer, now_ms(), &PeerRequest::GetBlob { id: blob, offset });
-        let chan = self.blob_chan()?;
-        let (tx, mut rx) = mpsc::unbounded_channel();
-        let consumed = Arc::new(AtomicU64::new(0));
-        let id = self.register(Waiter::Blob { tx, delivered: 0, consumed: consumed.clone() })?;
-        let sent = match Self::request_frame(id, &signed) {
-            Ok(frame) => chan.send(frame).await,
-            Err(e) => Err(e),
-        };
-        if let Err(e) = sent {
-            lock(&self.pending).remove(&id);
-            return Err(e);
-        }
-        // From here on, dropping `receiver` unregisters the request (and cancels the transfer).
-        let mut receiver = Receiving { core: self.clone(), chan, id, complete: false, counted: false };
-        let timeout = self.deps.config.call_timeout;
-        let head = match tokio::time::timeout(timeout, rx.recv()).await {
-            Err(_) => return Err(TransportError::Stalled(timeout.as_secs())),
-            Ok(None) => return Err(self.closed_error()),
-            Ok(Some(BlobMsg::Head(head))) => head,
-            Ok(Some(BlobMsg::Error(e))) => {
-                receiver.complete = true;
-                return Err(TransportError::Refused { code: e.error, message: e.message });
-            }
-            Ok(Some(BlobMsg::Broken(e))) => return Err(e),
-            Ok(Some(BlobMsg::Data(_))) => {
-                return Err(TransportError::Protocol("blob bytes before the blob head".into()));
-            }
-        };
-        if head.offset != offset || head.offset > head.size {
-            return Err(TransportError::Protocol(format!(
-                "asked for offset {offset}, got offset {} of a {}-byte blob",
-                head.offset, head.size
-            )));
-        }
-        receiver.chan.streams.fetch_add(1, Ordering::AcqRel);
-        receiver.counted = true;
-        let remaining = head.size - head.offset;
-        receiver.complete = remaining == 0;
-        let config = &self.deps.config;
-        let state = RecvState {
-            receiver,
-            rx,
-            consumed,
-            remaining,
-            received: 0,
-            acked: 0,
-            ack_every: (config.window / 4).max(1),
-            stall: config.stall,
-            done: false,
-        };
-        let stream = futures_util::stream::unfold(state, |mut st| async move {
-            if st.done {
+        let request = serde_json::to_vec(&signed).map_err(|e| TransportError::unparsable("request", e))?;
+        let (reply, rx) = oneshot::channel();
+        self.send(Cmd::GetBlob { request, offset, reply })?;
+        let start = rx.await.unwrap_or_else(|_| Err(self.closed_error()))?;
+        let remaining = start.head.size - start.head.offset;
+        let reading =
+            Reading { core: self.clone(), id: start.id, bytes: start.bytes, remaining, received: 0, done: false };
+        let stream = futures_util::stream::unfold(reading, |mut r| async move {
+            if r.done || r.received >= r.remaining {
                 return None;
             }
-            if st.received >= st.remaining {
-                return None;
-            }
-            let item = match tokio::time::timeout(st.stall, st.rx.recv()).await {
-                Err(_) => Err(TransportError::Stalled(st.stall.as_secs())),
-                Ok(None) => Err(st.receiver.core.closed_error()),
-                Ok(Some(BlobMsg::Data(bytes))) => {
-                    st.received += bytes.len() as u64;
-                    st.consumed.store(st.received, Ordering::Release);
-                    if st.received > st.remaining {
-                        Err(TransportError::Protocol("more bytes than the blob holds".into()))
-                    } else {
-                        if st.received == st.remaining {
-                            // Complete: nothing to cancel when the stream is dropped.
-                            st.receiver.complete = true;
-                        }
-                        if st.received - st.acked >= st.ack_every || st.received == st.remaining {
-                            st.acked = st.received;
-                            st.receiver.send_ctrl(Kind::Ack, &frame::ack_body(st.received));
-                        }
-                        Ok(bytes)
-                    }
+            let item = match r.bytes.recv().await {
+                Some(Ok(bytes)) => {
+                    r.received += bytes.len() as u64;
+                    let _ = r.core.cmds.send(Cmd::Consumed { id: r.id, bytes: bytes.len() as u64 });
+                    Ok(bytes)
                 }
-                Ok(Some(BlobMsg::Error(e))) => {
-                    st.receiver.complete = true;
-                    if e.error == "stalled" {
-                        // The sender gave up waiting for our acknowledgements.
-                        Err(TransportError::Stalled(st.stall.as_secs()))
-                    } else {
-                        Err(TransportError::Refused { code: e.error, message: e.message })
-                    }
-                }
-                Ok(Some(BlobMsg::Broken(e))) => Err(e),
-                Ok(Some(BlobMsg::Head(_))) => Err(TransportError::Protocol("a second blob head".into())),
+                Some(Err(e)) => Err(e),
+                None => Err(r.core.closed_error()),
             };
-            if item.is_err() {
-                st.done = true;
-            }
-            Some((item, st))
+            r.done = item.is_err();
+            Some((item, r))
         });
-        Ok(BlobBody { size: head.size, offset: head.offset, stream: Box::pin(stream) })
+        Ok(BlobBody { size: start.head.size, offset: start.head.offset, stream: Box::pin(stream) })
     }
 
-    // ----- tasks -----
-
-    /// Starts the connection's tasks. `pc` is closed when the connection ends.
+    /// Starts the connection's driver. `pc` is closed when the connection ends.
     pub(crate) fn start(self: &Arc<Self>, pc: Arc<dyn PeerConnection>, queues: Queues) {
-        let Queues { ctrl, signals, events } = queues;
-        tokio::spawn(self.clone().event_loop(pc, events));
-        tokio::spawn(self.clone().signal_loop(signals));
-        tokio::spawn(self.clone().ctrl_loop(ctrl));
+        tokio::spawn(Driver::run(self.clone(), pc, queues));
     }
+}
 
-    async fn event_loop(self: Arc<Self>, pc: Arc<dyn PeerConnection>, mut events: mpsc::UnboundedReceiver<PcEvent>) {
-        let mut connected = false;
+/// What a request gets when its connection ends with `error`: the error itself when it says how
+/// the connection broke, else [`TransportError::Cut`] around it.
+fn cut_by(error: &TransportError) -> TransportError {
+    match error.kind() {
+        TransportErrorKind::Broken | TransportErrorKind::Stalled | TransportErrorKind::RelayLost => error.clone(),
+        _ => TransportError::Cut(Box::new(error.clone())),
+    }
+}
+
+/// A blob being read by this side; dropping it cancels the transfer if it is unfinished.
+struct Reading {
+    core: Arc<ConnCore>,
+    id: u64,
+    bytes: mpsc::UnboundedReceiver<Result<Bytes, TransportError>>,
+    remaining: u64,
+    received: u64,
+    done: bool,
+}
+
+impl Drop for Reading {
+    fn drop(&mut self) {
+        // A finished blob is no longer known to the mux, which then ignores this.
+        let _ = self.core.cmds.send(Cmd::Cancel { id: self.id });
+    }
+}
+
+fn now() -> std::time::Instant {
+    Instant::now().into_std()
+}
+
+/// The connection's one task and everything it owns.
+struct Driver {
+    core: Arc<ConnCore>,
+    pc: Arc<dyn PeerConnection>,
+    mux: Mux,
+    lanes: Vec<Lane>,
+    readers: SelectAll<Reader>,
+    waiters: HashMap<u64, Waiter>,
+    outgoing: HashMap<u64, Outgoing>,
+    tasks: JoinSet<TaskEnd>,
+    serving: usize,
+    connected: bool,
+}
+
+impl Driver {
+    async fn run(core: Arc<ConnCore>, pc: Arc<dyn PeerConnection>, queues: Queues) {
+        let Queues { mut cmds, signals, mut events, local } = queues;
+        let config = &core.deps.config;
+        let mux = Mux::new(MuxConfig {
+            window: config.window,
+            frame_size: config.frame_size,
+            stall: config.stall,
+            call_timeout: config.call_timeout,
+        });
+        let mut driver = Driver {
+            core: core.clone(),
+            pc,
+            mux,
+            lanes: Vec::new(),
+            readers: SelectAll::new(),
+            waiters: HashMap::new(),
+            outgoing: HashMap::new(),
+            tasks: JoinSet::new(),
+            serving: 0,
+            connected: false,
+        };
+        driver.tasks.spawn(signal_loop(core.clone(), signals));
+        for chan in local {
+            driver.add_lane(chan, false);
+        }
         // A connection that never comes up (the peer vanished mid-setup) ends by itself.
-        let give_up = tokio::time::sleep(self.deps.config.connect_timeout + Duration::from_secs(5));
+        let give_up = tokio::time::sleep(config.connect_timeout + Duration::from_secs(5));
         tokio::pin!(give_up);
         loop {
-            let event = tokio::select! {
-                () = self.closed.cancelled() => break,
-                () = &mut give_up, if self.is_connecting() => {
-                    let error = TransportError::Unreachable(self.no_path());
-                    self.shutdown(error, false, true);
+            let timer = driver.mux.poll_timeout().map(Instant::from_std);
+            let Driver { readers, outgoing, mux, tasks, .. } = &mut driver;
+            let has_readers = !readers.is_empty();
+            let has_tasks = !tasks.is_empty();
+            tokio::select! {
+                () = core.closed.cancelled() => break,
+                () = &mut give_up, if core.is_connecting() => {
+                    let error = TransportError::NoPath { reason: core.no_path(), waited: None };
+                    core.shutdown(error, false, true);
                     break;
                 }
-                event = events.recv() => event,
-            };
-            let Some(event) = event else { break };
-            match event {
-                PcEvent::Candidate(c) => {
-                    if c.candidate.contains(" typ relay") {
-                        self.relay_gathered.store(true, Ordering::Release);
-                    }
-                    let _ = self.signals.send(SignalOut::Candidate(c));
-                }
-                PcEvent::State(state) => match state {
-                    RTCPeerConnectionState::Connected => connected = true,
-                    RTCPeerConnectionState::Failed => {
-                        let relayed = *lock(&self.path) == Some(PathKind::Relay);
-                        let error = if connected && relayed {
-                            TransportError::Broken("the relay (TURN) stopped relaying".into())
-                        } else if connected {
-                            TransportError::Broken("the connection failed (ICE)".into())
-                        } else {
-                            TransportError::Unreachable(self.no_path())
-                        };
-                        self.shutdown(error, false, true);
-                    }
-                    RTCPeerConnectionState::Closed => {
-                        self.shutdown(TransportError::Broken("the peer connection closed".into()), false, true);
-                    }
-                    _ => {}
+                event = events.recv() => match event {
+                    Some(event) => driver.on_pc_event(event).await,
+                    None => break,
                 },
-                PcEvent::DataChannel(dc) => {
-                    if self.role == Role::Offerer {
-                        tracing::warn!(peer = %self.peer.short(), "the answerer opened a data channel; closing it");
-                        let _ = dc.close().await;
-                        continue;
-                    }
-                    match Chan::new(dc.clone(), &self.deps.config).await {
-                        Ok(chan) if chan.is_ctl || chan.label.starts_with(BLOB_LABEL_PREFIX) => {
-                            // Created by the peer: it is open when announced.
-                            chan.open.store(true, Ordering::Release);
-                            self.add_channel(chan);
-                        }
-                        Ok(chan) => {
-                            tracing::warn!(peer = %self.peer.short(), label = %chan.label, "unknown data channel; closing it");
-                            let _ = dc.close().await;
-                        }
-                        Err(e) => {
-                            tracing::warn!(peer = %self.peer.short(), error = %e, "could not set up a data channel")
-                        }
-                    }
-                }
-                PcEvent::ChannelOpen => {}
+                Some((lane, event)) = readers.next(), if has_readers => driver.on_channel_event(lane, event).await,
+                Some(cmd) = cmds.recv() => driver.on_cmd(cmd),
+                (id, item) = next_chunk(outgoing, mux) => driver.on_chunk(id, item),
+                Some(ended) = tasks.join_next(), if has_tasks => driver.on_task_end(ended),
+                () = sleep_until(timer), if timer.is_some() => driver.mux.handle_timeout(now()),
             }
-            if self.is_connecting() && self.ready_to_use(connected) {
-                let path = selected_path(&pc).await;
-                *lock(&self.path) = path;
-                self.state.send_if_modified(|s| {
-                    if matches!(s, ConnState::Connecting) {
-                        *s = ConnState::Ready;
-                        true
-                    } else {
-                        false
-                    }
-                });
-                let setup_ms = u64::try_from(self.created.elapsed().as_millis()).unwrap_or(u64::MAX);
-                tracing::debug!(peer = %self.peer.short(), role = ?self.role, ?path, setup_ms, "WebRTC connection ready");
+            driver.flush();
+        }
+        driver.finish().await;
+    }
+
+    /// Adds a data channel: a reader in the select, a writer task. `open`: created by the peer
+    /// (open when announced) rather than by this side (open on its `OnOpen`).
+    fn add_lane(&mut self, chan: Arc<Chan>, open: bool) {
+        let index = self.lanes.len();
+        let (ctrl, ctrl_rx) = mpsc::unbounded_channel();
+        let (bulk, bulk_rx) = mpsc::unbounded_channel();
+        let config = &self.core.deps.config;
+        self.tasks.spawn(write_loop(chan.clone(), ctrl_rx, bulk_rx, config.buffered_low, config.stall));
+        let dc = chan.dc.clone();
+        let reader = futures_util::stream::unfold(Some(dc), move |dc| async move {
+            let dc = dc?;
+            match dc.poll().await {
+                Some(event) => Some(((index, Some(event)), Some(dc))),
+                None => Some(((index, None), None)),
             }
+        });
+        self.readers.push(Box::pin(reader));
+        self.lanes.push(Lane { chan, open, ctrl, bulk });
+    }
+
+    fn open_lanes(&self) -> impl Iterator<Item = (usize, &Lane)> {
+        self.lanes.iter().enumerate().filter(|(_, l)| l.open)
+    }
+
+    fn ctl_lane(&self) -> Option<usize> {
+        self.open_lanes().find(|(_, l)| l.chan.is_ctl()).or_else(|| self.open_lanes().next()).map(|(i, _)| i)
+    }
+
+    /// The least busy open blob channel, or the control channel when there is none.
+    fn blob_lane(&self) -> Option<usize> {
+        let busy = |lane: usize| {
+            self.waiters
+                .values()
+                .filter(|w| matches!(w, Waiter::Head { lane: l, .. } | Waiter::Bytes { lane: l, .. } if *l == lane))
+                .count()
+        };
+        self.open_lanes()
+            .filter(|(_, l)| !l.chan.is_ctl())
+            .map(|(i, _)| i)
+            .min_by_key(|i| busy(*i))
+            .or_else(|| self.ctl_lane())
+    }
+
+    fn ready_to_use(&self) -> bool {
+        if !self.connected {
+            return false;
         }
-        // The connection is over (or every handle is gone and nothing can use it).
-        self.shutdown(TransportError::Broken("connection closed".into()), false, true);
-        if self.tell_peer.load(Ordering::Acquire) {
-            let (code, message) = match &*self.state.borrow() {
-                ConnState::Closed { error: TransportError::Refused { code, message }, .. } => {
-                    (code.clone(), message.clone())
-                }
-                ConnState::Closed { error, .. } => ("closed".to_string(), error.to_string()),
-                _ => ("closed".to_string(), String::new()),
-            };
-            let payload = RtcSignal::Close { session: self.session.clone(), code, message }.to_payload();
-            let to = self.peer.to_string();
-            let _ = tokio::time::timeout(Duration::from_secs(2), self.deps.hub.signal(&to, payload)).await;
-        }
-        if let Err(e) = pc.close().await {
-            tracing::debug!(error = %e, "closing the peer connection");
+        match self.core.role {
+            Role::Offerer => self.open_lanes().count() >= self.core.deps.config.channels.max(1),
+            Role::Answerer => self.open_lanes().any(|(_, l)| l.chan.is_ctl()),
         }
     }
 
-    /// Sends this connection's signals through the hub, in order, batching ICE candidates.
-    async fn signal_loop(self: Arc<Self>, mut signals: mpsc::UnboundedReceiver<SignalOut>) {
-        let to = self.peer.to_string();
-        loop {
-            let next = tokio::select! {
-                () = self.closed.cancelled() => return,
-                next = signals.recv() => next,
-            };
-            let payload = match next {
-                None => return,
-                Some(SignalOut::Signal(signal)) => signal.to_payload(),
-                Some(SignalOut::Candidate(first)) => {
-                    // Candidates come in bursts: send them together (the hub limits messages).
-                    let mut batch = vec![first];
-                    let linger = tokio::time::sleep(Duration::from_millis(30));
-                    tokio::pin!(linger);
-                    let mut after: Option<RtcSignal> = None;
-                    while batch.len() < 20 {
-                        tokio::select! {
-                            () = &mut linger => break,
-                            more = signals.recv() => match more {
-                                Some(SignalOut::Candidate(c)) => batch.push(c),
-                                Some(SignalOut::Signal(s)) => { after = Some(s); break }
-                                None => break,
-                            },
-                        }
+    async fn on_pc_event(&mut self, event: PcEvent) {
+        let core = self.core.clone();
+        match event {
+            PcEvent::Candidate(c) => {
+                if c.candidate.contains(" typ relay") {
+                    core.relay_gathered.store(true, Ordering::Release);
+                }
+                let _ = core.signals.send(SignalOut::Candidate(c));
+            }
+            PcEvent::State(state) => match state {
+                RTCPeerConnectionState::Connected => self.connected = true,
+                RTCPeerConnectionState::Failed => {
+                    let relayed = core.path() == Some(PathKind::Relay);
+                    let error = if self.connected && relayed {
+                        TransportError::RelayLost
+                    } else if self.connected {
+                        TransportError::broken("the connection failed (ICE)")
+                    } else {
+                        TransportError::NoPath { reason: core.no_path(), waited: None }
+                    };
+                    core.shutdown(error, false, true);
+                }
+                RTCPeerConnectionState::Closed => {
+                    core.shutdown(TransportError::broken("the peer connection closed"), false, true);
+                }
+                _ => {}
+            },
+            PcEvent::DataChannel(dc) => {
+                if core.role == Role::Offerer {
+                    tracing::warn!(peer = %core.peer.short(), "the answerer opened a data channel; closing it");
+                    let _ = dc.close().await;
+                    return;
+                }
+                match Chan::new(dc.clone(), &core.deps.config).await {
+                    Ok(chan) if chan.is_ctl() || chan.label.starts_with(BLOB_LABEL_PREFIX) => self.add_lane(chan, true),
+                    Ok(chan) => {
+                        tracing::warn!(peer = %core.peer.short(), label = %chan.label, "unknown data channel; closing it");
+                        let _ = dc.close().await;
                     }
-                    let payload =
-                        RtcSignal::Candidates { session: self.session.clone(), candidates: batch }.to_payload();
-                    if let Err(e) = self.deps.hub.signal(&to, payload).await {
-                        self.signal_failed(e);
-                        return;
+                    Err(e) => tracing::warn!(peer = %core.peer.short(), error = %e, "could not set up a data channel"),
+                }
+            }
+        }
+        self.check_ready().await;
+    }
+
+    async fn check_ready(&mut self) {
+        if !(self.core.is_connecting() && self.ready_to_use()) {
+            return;
+        }
+        let path = selected_path(&self.pc).await;
+        let _ = self.core.path.set(path);
+        self.core.state.send_if_modified(|s| {
+            if matches!(s, ConnState::Connecting) {
+                *s = ConnState::Ready;
+                true
+            } else {
+                false
+            }
+        });
+        let setup_ms = u64::try_from(self.core.created.elapsed().as_millis()).unwrap_or(u64::MAX);
+        tracing::debug!(peer = %self.core.peer.short(), role = ?self.core.role, ?path, setup_ms, "WebRTC connection ready");
+    }
+
+    async fn on_channel_event(&mut self, lane: usize, event: Option<DataChannelEvent>) {
+        match event {
+            Some(DataChannelEvent::OnOpen) => {
+                if let Some(l) = self.lanes.get_mut(lane) {
+                    l.open = true;
+                }
+                self.check_ready().await;
+            }
+            Some(DataChannelEvent::OnMessage(message)) => {
+                if let Err(error) = self.mux.handle_frame(now(), lane, message.data.freeze()) {
+                    tracing::warn!(peer = %self.core.peer.short(), %error, "bad frame; closing the connection");
+                    self.core.shutdown(error, false, true);
+                }
+            }
+            Some(DataChannelEvent::OnBufferedAmountHigh) => self.lanes[lane].chan.on_buffered(true),
+            Some(DataChannelEvent::OnBufferedAmountLow) => self.lanes[lane].chan.on_buffered(false),
+            Some(DataChannelEvent::OnClose) | None => {
+                self.core.shutdown(TransportError::broken("a data channel closed"), false, true);
+            }
+            Some(_) => {}
+        }
+    }
+
+    fn on_cmd(&mut self, cmd: Cmd) {
+        match cmd {
+            Cmd::Call { request, reply } => {
+                let Some(lane) = self.ctl_lane() else {
+                    let _ = reply.send(Err(TransportError::unreachable("no open data channel")));
+                    return;
+                };
+                match self.mux.call(now(), lane, &request) {
+                    Ok(id) => {
+                        self.waiters.insert(id, Waiter::Call(reply));
                     }
-                    match after {
-                        Some(s) => s.to_payload(),
-                        None => continue,
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
                     }
                 }
-            };
-            if let Err(e) = self.deps.hub.signal(&to, payload).await {
-                self.signal_failed(e);
+            }
+            Cmd::GetBlob { request, offset, reply } => {
+                let Some(lane) = self.blob_lane() else {
+                    let _ = reply.send(Err(TransportError::unreachable("no open data channel")));
+                    return;
+                };
+                match self.mux.get_blob(now(), lane, &request, offset) {
+                    Ok(id) => {
+                        self.waiters.insert(id, Waiter::Head { lane, tx: reply });
+                    }
+                    Err(e) => {
+                        let _ = reply.send(Err(e));
+                    }
+                }
+            }
+            Cmd::Consumed { id, bytes } => self.mux.consumed(now(), id, bytes),
+            Cmd::Cancel { id } => {
+                self.waiters.remove(&id);
+                self.mux.cancel(id);
+            }
+            Cmd::Count { reply } => {
+                let _ = reply.send(self.mux.sending_count());
+            }
+        }
+    }
+
+    /// The next bytes (or the end) of a blob this side sends.
+    fn on_chunk(&mut self, id: u64, item: Option<Result<Bytes, TransportError>>) {
+        let Some(out) = self.outgoing.get_mut(&id) else { return };
+        let lane = out.lane;
+        match item {
+            Some(Ok(bytes)) => out.held = Some(bytes),
+            Some(Err(e)) => {
+                self.outgoing.remove(&id);
+                self.mux.fail_blob(lane, id, &ServiceError::new("read_failed", e.to_string()));
+            }
+            None => {
+                self.outgoing.remove(&id);
+                if self.mux.is_sending(id) {
+                    self.mux.fail_blob(lane, id, &ServiceError::new("short_read", "the blob ended before its size"));
+                }
+            }
+        }
+    }
+
+    fn on_task_end(&mut self, ended: Result<TaskEnd, tokio::task::JoinError>) {
+        match ended {
+            Ok(TaskEnd::Served { lane, id, served }) => {
+                self.serving = self.serving.saturating_sub(1);
+                match served {
+                    Served::Reply(reply) => {
+                        if let Err(e) = self.mux.reply(lane, id, &reply) {
+                            tracing::debug!(error = %e, "reply not sent");
+                        }
+                    }
+                    Served::Blob(body) => {
+                        self.mux.start_blob(lane, id, body.size, body.offset);
+                        if self.mux.is_sending(id) {
+                            self.outgoing.insert(id, Outgoing { lane, source: body.stream, held: None });
+                        }
+                    }
+                }
+            }
+            Ok(TaskEnd::Writer(Err(error))) => {
+                tracing::debug!(peer = %self.core.peer.short(), %error, "a data channel writer stopped");
+                self.core.shutdown(error, false, true);
+            }
+            Ok(TaskEnd::Writer(Ok(()))) | Ok(TaskEnd::Signals) => {}
+            Err(e) if e.is_panic() => {
+                tracing::error!(peer = %self.core.peer.short(), error = %e, "a connection task panicked");
+                self.core.shutdown(TransportError::broken("a connection task failed"), false, true);
+            }
+            Err(_) => {}
+        }
+    }
+
+    /// Moves what the mux has to say to where it goes, until it is quiet.
+    fn flush(&mut self) {
+        loop {
+            // Bytes already read from a source go as far as the window lets them.
+            let now = now();
+            for (id, out) in self.outgoing.iter_mut() {
+                if let Some(held) = out.held.as_mut() {
+                    let n = self.mux.send_blob_data(now, *id, held);
+                    let _ = held.split_to(n);
+                    if held.is_empty() {
+                        out.held = None;
+                    }
+                }
+            }
+            // A blob whose last byte went (or whose transfer stopped) needs its source no more.
+            let mux = &self.mux;
+            self.outgoing.retain(|id, _| mux.is_sending(*id));
+            let mut quiet = true;
+            while let Some(t) = self.mux.poll_transmit() {
+                quiet = false;
+                if let Some(lane) = self.lanes.get(t.lane) {
+                    let queue = if t.is_bulk() { &lane.bulk } else { &lane.ctrl };
+                    let _ = queue.send(t.frame);
+                }
+            }
+            while let Some(event) = self.mux.poll_event() {
+                quiet = false;
+                self.on_mux_event(event);
+            }
+            if quiet {
                 return;
             }
         }
     }
 
-    fn signal_failed(&self, error: crate::hub::HubError) {
-        let error = if error.is_peer_unavailable() {
-            TransportError::Unreachable(format!("{} is not connected to the hub", self.peer))
-        } else {
-            TransportError::Unreachable(format!("signaling through the hub failed: {error}"))
-        };
-        // A failed signal leaves the connection half set up; only a connecting one is lost.
-        if self.is_connecting() {
-            self.shutdown(error, false, false);
-        } else {
-            tracing::debug!(peer = %self.peer.short(), %error, "a late signal failed");
+    fn on_mux_event(&mut self, event: Event) {
+        match event {
+            Event::Request { lane, id, body } => {
+                if self.serving >= MAX_SERVING {
+                    let busy = ReplyBody::Err(ServiceError::new(
+                        "busy",
+                        format!("more than {MAX_SERVING} requests at once on one connection"),
+                    ));
+                    let _ = self.mux.reply(lane, id, &busy);
+                    return;
+                }
+                self.serving += 1;
+                let (deps, peer) = (self.core.deps.clone(), self.core.peer);
+                self.tasks.spawn(async move { TaskEnd::Served { lane, id, served: serve(deps, peer, body).await } });
+            }
+            Event::Reply { id, result } => {
+                if let Some(Waiter::Call(tx)) = self.waiters.remove(&id) {
+                    let _ = tx.send(match result {
+                        Ok(ReplyBody::Ok(response)) => Ok(response),
+                        Ok(ReplyBody::Err(e)) => Err(TransportError::Refused { code: e.error, message: e.message }),
+                        Err(e) => Err(e),
+                    });
+                }
+            }
+            Event::BlobHead { id, size, offset } => {
+                if let Some(Waiter::Head { lane, tx }) = self.waiters.remove(&id) {
+                    let (bytes_tx, bytes) = mpsc::unbounded_channel();
+                    if tx.send(Ok(BlobStart { head: BlobHead { size, offset }, id, bytes })).is_ok() {
+                        self.waiters.insert(id, Waiter::Bytes { lane, tx: bytes_tx });
+                    } else {
+                        self.mux.cancel(id);
+                    }
+                }
+            }
+            Event::BlobData { id, bytes } => {
+                if let Some(Waiter::Bytes { tx, .. }) = self.waiters.get(&id)
+                    && tx.send(Ok(bytes)).is_err()
+                {
+                    self.waiters.remove(&id);
+                    self.mux.cancel(id);
+                }
+            }
+            Event::BlobDone { id } => {
+                self.waiters.remove(&id);
+            }
+            Event::BlobFailed { id, error } => match self.waiters.remove(&id) {
+                Some(Waiter::Head { tx, .. }) => {
+                    let _ = tx.send(Err(error));
+                }
+                Some(Waiter::Bytes { tx, .. }) => {
+                    let _ = tx.send(Err(error));
+                }
+                Some(Waiter::Call(tx)) => {
+                    let _ = tx.send(Err(error));
+                }
+                None => {}
+            },
+            Event::SendStopped { id, .. } => {
+                self.outgoing.remove(&id);
+            }
+            Event::SendWritable { .. } => {}
         }
     }
 
-    /// Writes small control frames (acknowledgements, cancels) queued by blob receivers.
-    async fn ctrl_loop(self: Arc<Self>, mut ctrl: mpsc::UnboundedReceiver<(Arc<Chan>, BytesMut)>) {
-        loop {
-            let next = tokio::select! {
-                () = self.closed.cancelled() => return,
-                next = ctrl.recv() => next,
-            };
-            let Some((chan, frame)) = next else { return };
-            if let Err(e) = chan.send(frame).await {
-                tracing::debug!(error = %e, "control frame not sent");
+    /// The connection is over (or every handle is gone and nothing can use it).
+    async fn finish(mut self) {
+        let core = self.core.clone();
+        core.shutdown(TransportError::broken("connection closed"), false, true);
+        let (error, tell_peer) = match &*core.state.borrow() {
+            ConnState::Closed { error, tell_peer, .. } => (error.clone(), *tell_peer),
+            _ => (TransportError::broken("connection closed"), true),
+        };
+        self.mux.close(error.clone());
+        self.outgoing.clear();
+        while let Some(event) = self.mux.poll_event() {
+            self.on_mux_event(event);
+        }
+        // Anyone still waiting (e.g. for a call whose request was never sent) learns it too.
+        for (_, waiter) in self.waiters.drain() {
+            let cut = cut_by(&error);
+            match waiter {
+                Waiter::Call(tx) => {
+                    let _ = tx.send(Err(cut));
+                }
+                Waiter::Head { tx, .. } => {
+                    let _ = tx.send(Err(cut));
+                }
+                Waiter::Bytes { tx, .. } => {
+                    let _ = tx.send(Err(cut));
+                }
             }
         }
+        self.tasks.abort_all();
+        if tell_peer {
+            let (code, message) = match &error {
+                TransportError::Refused { code, message } => (code.clone(), message.clone()),
+                error => ("closed".to_string(), error.to_string()),
+            };
+            let payload = RtcSignal::Close { session: core.session.clone(), code, message }.to_payload();
+            let to = core.peer.to_string();
+            let _ = tokio::time::timeout(Duration::from_secs(2), core.deps.hub.signal(&to, payload)).await;
+        }
+        if let Err(e) = self.pc.close().await {
+            tracing::debug!(error = %e, "closing the peer connection");
+        }
     }
 }
 
-/// Removes a sending blob from the table when its transfer ends.
-struct Unregister<'a> {
-    core: &'a ConnCore,
-    id: u64,
+/// Waits for the next chunk of any blob this side sends whose window has room (and none is
+/// held): the window is the back-pressure on the source.
+fn next_chunk<'a>(
+    outgoing: &'a mut HashMap<u64, Outgoing>,
+    mux: &'a Mux,
+) -> impl Future<Output = (u64, Option<Result<Bytes, TransportError>>)> + 'a {
+    futures_util::future::poll_fn(move |cx| {
+        for (id, out) in outgoing.iter_mut() {
+            if out.held.is_some() || mux.blob_room(*id) == 0 {
+                continue;
+            }
+            if let Poll::Ready(item) = out.source.poll_next_unpin(cx) {
+                return Poll::Ready((*id, item));
+            }
+        }
+        Poll::Pending
+    })
 }
 
-impl Drop for Unregister<'_> {
-    fn drop(&mut self) {
-        lock(&self.core.outgoing).remove(&self.id);
+async fn sleep_until(deadline: Option<Instant>) {
+    match deadline {
+        Some(deadline) => tokio::time::sleep_until(deadline).await,
+        None => std::future::pending().await,
     }
 }
 
-/// A blob request of this side, unregistered (and the transfer cancelled, if unfinished) on drop.
-struct Receiving {
-    core: Arc<ConnCore>,
+/// Writes one data channel's frames: the requester's small frames first, then the responder's,
+/// each of those once the channel's send buffer has room.
+async fn write_loop(
     chan: Arc<Chan>,
-    id: u64,
-    complete: bool,
-    counted: bool,
-}
-
-impl Receiving {
-    fn send_ctrl(&self, kind: Kind, body: &[u8]) {
-        let _ = self.core.ctrl.send((self.chan.clone(), frame::encode(kind, self.id, body)));
-    }
-}
-
-impl Drop for Receiving {
-    fn drop(&mut self) {
-        lock(&self.core.pending).remove(&self.id);
-        if self.counted {
-            self.chan.streams.fetch_sub(1, Ordering::AcqRel);
-        }
-        if !self.complete && !self.core.closed.is_cancelled() {
-            self.send_ctrl(Kind::Cancel, &[]);
-        }
-    }
-}
-
-struct RecvState {
-    receiver: Receiving,
-    rx: mpsc::UnboundedReceiver<BlobMsg>,
-    /// Bytes taken by the reader, for the reader-side flow-control check.
-    consumed: Arc<AtomicU64>,
-    remaining: u64,
-    received: u64,
-    acked: u64,
-    ack_every: u64,
+    mut ctrl: mpsc::UnboundedReceiver<BytesMut>,
+    mut bulk: mpsc::UnboundedReceiver<BytesMut>,
+    low: u32,
     stall: Duration,
-    done: bool,
+) -> TaskEnd {
+    let result = async {
+        loop {
+            tokio::select! {
+                biased;
+                Some(frame) = ctrl.recv() => chan.send(frame).await?,
+                Some(frame) = bulk.recv() => {
+                    chan.writable(low, stall).await?;
+                    chan.send(frame).await?;
+                }
+                else => return Ok(()),
+            }
+        }
+    };
+    TaskEnd::Writer(result.await)
+}
+
+/// Sends this connection's signals through the hub, in order, batching ICE candidates.
+async fn signal_loop(core: Arc<ConnCore>, mut signals: mpsc::UnboundedReceiver<SignalOut>) -> TaskEnd {
+    let to = core.peer.to_string();
+    loop {
+        let payload = match signals.recv().await {
+            None => return TaskEnd::Signals,
+            Some(SignalOut::Signal(signal)) => signal.to_payload(),
+            Some(SignalOut::Candidate(first)) => {
+                // Candidates come in bursts: send them together (the hub limits messages).
+                let mut batch = vec![first];
+                let linger = tokio::time::sleep(Duration::from_millis(30));
+                tokio::pin!(linger);
+                let mut after: Option<RtcSignal> = None;
+                while batch.len() < 20 {
+                    tokio::select! {
+                        () = &mut linger => break,
+                        more = signals.recv() => match more {
+                            Some(SignalOut::Candidate(c)) => batch.push(c),
+                            Some(SignalOut::Signal(s)) => { after = Some(s); break }
+                            None => break,
+                        },
+                    }
+                }
+                let payload = RtcSignal::Candidates { session: core.session.clone(), candidates: batch }.to_payload();
+                if let Err(e) = core.deps.hub.signal(&to, payload).await {
+                    signal_failed(&core, e);
+                    return TaskEnd::Signals;
+                }
+                match after {
+                    Some(s) => s.to_payload(),
+                    None => continue,
+                }
+            }
+        };
+        if let Err(e) = core.deps.hub.signal(&to, payload).await {
+            signal_failed(&core, e);
+            return TaskEnd::Signals;
+        }
+    }
+}
+
+fn signal_failed(core: &ConnCore, error: crate::hub::HubError) {
+    let error = if error.is_peer_unavailable() {
+        TransportError::PeerOffline { peer: core.peer }
+    } else {
+        TransportError::unreachable_by("signaling through the hub failed", error)
+    };
+    // A failed signal leaves the connection half set up; only a connecting one is lost.
+    if core.is_connecting() {
+        core.shutdown(error, false, false);
+    } else {
+        tracing::debug!(peer = %core.peer.short(), %error, "a late signal failed");
+    }
+}
+
+/// Answers one request from the peer: check the signature with the shared replay guard and that
+/// it comes from the node this connection is bound to, then ask the service.
+async fn serve(deps: Arc<Deps>, peer: NodeId, body: Bytes) -> Served {
+    let checked = serde_json::from_slice::<SignedRequest>(&body)
+        .map_err(|e| ServiceError::new("bad_request", format!("not a signed request: {e}")))
+        .and_then(|signed| {
+            lock(&deps.guard).check(&signed, now_ms()).map_err(|e| ServiceError::new(e.code(), e.to_string()))
+        })
+        .and_then(|(from, request)| {
+            if from == peer {
+                Ok((from, request))
+            } else {
+                Err(ServiceError::new("wrong_sender", format!("this connection is bound to {peer}, not {from}")))
+            }
+        });
+    let (from, request) = match checked {
+        Ok(ok) => ok,
+        Err(e) => {
+            tracing::info!(peer = %peer.short(), code = %e.error, "refused a request on a WebRTC channel");
+            return Served::Reply(ReplyBody::Err(e));
+        }
+    };
+    match request {
+        PeerRequest::GetBlob { id, offset } => match deps.service.get_blob(from, id, offset).await {
+            Ok(body) => Served::Blob(body),
+            Err(e) => Served::Reply(ReplyBody::Err(e)),
+        },
+        other => match deps.service.call(from, other).await {
+            Ok(r) => Served::Reply(ReplyBody::Ok(r)),
+            Err(e) => Served::Reply(ReplyBody::Err(e)),
+        },
+    }
 }
 
 /// The type of the selected candidate pair: relay if either side is relayed, else srflx or prflx,
@@ -1178,7 +1128,7 @@ impl fmt::Debug for WebRtcTransport {
 
 impl Drop for WebRtcTransport {
     fn drop(&mut self) {
-        self.core.shutdown(TransportError::Broken("connection closed by this node".into()), false, true);
+        self.core.shutdown(TransportError::broken("connection closed by this node"), false, true);
     }
 }
 
@@ -1201,7 +1151,18 @@ impl WebRtcTransport {
     /// Closes the connection (the peer is told through the hub). Streams fail with
     /// [`TransportError::Broken`].
     pub fn close(&self) {
-        self.core.shutdown(TransportError::Broken("connection closed by this node".into()), false, true);
+        self.core.shutdown(TransportError::broken("connection closed by this node"), false, true);
+    }
+
+    /// Blobs this side is sending on the connection right now. For tests that wait until a
+    /// sender gave up, instead of sleeping past its stall timeout.
+    #[doc(hidden)]
+    pub async fn blobs_sending(&self) -> usize {
+        let (reply, rx) = oneshot::channel();
+        if self.core.send(Cmd::Count { reply }).is_err() {
+            return 0;
+        }
+        rx.await.unwrap_or(0)
     }
 
     /// Resolves when the connection has ended.

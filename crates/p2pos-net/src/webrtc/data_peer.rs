@@ -48,7 +48,7 @@ impl std::fmt::Debug for DataPeer {
 }
 
 fn rtc(e: webrtc::error::Error) -> TransportError {
-    TransportError::Unreachable(format!("WebRTC: {e}"))
+    TransportError::unreachable_by("WebRTC", e)
 }
 
 impl DataPeer {
@@ -88,7 +88,7 @@ impl DataPeer {
 
     async fn local_sdp(&self) -> Result<String, TransportError> {
         let description = self.pc.local_description().await;
-        description.map(|d| d.sdp).ok_or_else(|| TransportError::Unreachable("no local description".into()))
+        description.map(|d| d.sdp).ok_or(TransportError::unreachable("no local description"))
     }
 
     /// The next event. Call it in a loop: it also drives the channel's flow control.
@@ -146,8 +146,8 @@ impl DataPeer {
     /// Sends one message, first waiting while the channel holds more than its high mark of
     /// unsent bytes (until it drains below the low mark).
     pub async fn send(&self, message: &[u8]) -> Result<(), TransportError> {
-        let chan = self.chan.as_ref().ok_or_else(|| TransportError::Broken("no data channel yet".into()))?;
-        let buffered = chan.dc().outstanding_bytes().await.map_err(|e| TransportError::Broken(e.to_string()))?;
+        let chan = self.chan.as_ref().ok_or(TransportError::broken("no data channel yet"))?;
+        let buffered = chan.dc().outstanding_bytes().await.map_err(|e| TransportError::broken_by("data channel", e))?;
         if buffered > self.config.buffered_high as usize {
             chan.on_buffered(true);
         }

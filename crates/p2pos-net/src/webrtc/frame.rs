@@ -78,14 +78,16 @@ pub fn encode(kind: Kind, id: u64, body: &[u8]) -> BytesMut {
     out
 }
 
-pub fn decode(mut data: Bytes) -> Result<Frame, String> {
+pub use p2pos_peer::FrameError;
+
+pub fn decode(mut data: Bytes) -> Result<Frame, FrameError> {
     if data.len() < HEADER {
-        return Err(format!("frame of {} bytes is shorter than its header", data.len()));
+        return Err(FrameError::Short(data.len()));
     }
     if data.len() > MAX_FRAME {
-        return Err(format!("frame of {} bytes exceeds {MAX_FRAME}", data.len()));
+        return Err(FrameError::TooLarge(data.len()));
     }
-    let kind = Kind::from_u8(data[0]).ok_or_else(|| format!("unknown frame kind {}", data[0]))?;
+    let kind = Kind::from_u8(data[0]).ok_or(FrameError::UnknownKind(data[0]))?;
     let mut id = [0u8; 8];
     id.copy_from_slice(&data[1..HEADER]);
     let body = data.split_off(HEADER);

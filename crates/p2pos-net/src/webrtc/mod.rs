@@ -11,6 +11,11 @@
 //!   requests with the node's [`PeerService`] and can carry this node's requests to the peer:
 //!   [`WebRtcEndpoint::transport`] returns it whoever offered. When both nodes offer at once
 //!   (glare), the offer of the node with the lower node id wins and the other side answers it.
+//!   [`WebRtcEndpoint::reach`] keeps offers from crossing in the first place: the lower id
+//!   offers, the higher one first waits a moment for that offer (the rule is in `glare.rs`, as
+//!   decisions with time passed in).
+//! - Each connection's requests, replies and blob windows are a sans-IO [`mux::Mux`], owned by
+//!   one driver task per connection (see `conn.rs`).
 //! - Each side binds its DTLS certificate to its node key (see [`signal`]): the other side checks
 //!   the signature against the node id the hub proved and the fingerprint against the SDP, and
 //!   refuses the connection, naming the reason, when either does not match.
@@ -31,6 +36,8 @@ pub mod client;
 mod conn;
 pub mod data_peer;
 pub mod frame;
+mod glare;
+pub mod mux;
 mod runtime;
 pub mod signal;
 
@@ -89,6 +96,9 @@ pub struct WebRtcConfig {
     /// Local UDP addresses to gather host candidates from. `0.0.0.0:0` (the default) means every
     /// non-loopback IPv4 interface, on ephemeral ports; tests use `127.0.0.1:0`.
     pub udp_addrs: Vec<SocketAddr>,
+    /// How long [`WebRtcEndpoint::reach`] on the node with the higher id waits for the peer's
+    /// offer before it offers itself (the lower id offers at once). Default 3 s.
+    pub offer_wait: Duration,
     /// SCTP receive window in bytes (`None`: the stack's default, 1 MiB).
     pub sctp_receive_buffer: Option<u32>,
     /// Kernel buffer size asked for on each UDP socket (`SO_RCVBUF`/`SO_SNDBUF`; capped by
@@ -109,6 +119,7 @@ impl Default for WebRtcConfig {
             buffered_high: 1024 * 1024,
             buffered_low: 256 * 1024,
             udp_addrs: vec![SocketAddr::from(([0, 0, 0, 0], 0))],
+            offer_wait: Duration::from_secs(3),
             sctp_receive_buffer: None,
             udp_socket_buffer: Some(4 * 1024 * 1024),
         }
@@ -245,9 +256,9 @@ impl WebRtcEndpoint {
                     let servers = match tokio::time::timeout_at(deadline, deps.hub.ice_servers()).await {
                         Ok(Ok(servers)) => servers,
                         Ok(Err(e)) => {
-                            return Err(TransportError::Unreachable(format!("ICE servers from the hub: {e}")));
+                            return Err(TransportError::unreachable_by("ICE servers from the hub", e));
                         }
-                        Err(_) => return Err(TransportError::Unreachable("the hub did not answer in time".into())),
+                        Err(_) => return Err(TransportError::unreachable("the hub did not answer in time")),
                     };
                     let mut slots = self.inner.slots.lock().await;
                     match slots.get(&peer).filter(|t| !t.core.is_closed()) {
@@ -265,17 +276,13 @@ impl WebRtcEndpoint {
                 tokio::time::timeout_at(deadline, state.wait_for(|s| !matches!(s, ConnState::Connecting))).await;
             let result = match outcome {
                 Err(_) => {
-                    let error = TransportError::Unreachable(format!(
-                        "{} (waited {} s)",
-                        transport.core.no_path(),
-                        timeout.as_secs()
-                    ));
+                    let error = TransportError::NoPath { reason: transport.core.no_path(), waited: Some(timeout) };
                     if transport.core.role == Role::Offerer {
                         transport.core.shutdown(error.clone(), false, true);
                     }
                     Err(error)
                 }
-                Ok(Err(_)) => Err(TransportError::Broken("connection dropped".into())),
+                Ok(Err(_)) => Err(TransportError::broken("connection dropped")),
                 Ok(Ok(state)) => match &*state {
                     ConnState::Ready => Ok(()),
                     ConnState::Closed { superseded: true, .. } => continue,
@@ -284,6 +291,27 @@ impl WebRtcEndpoint {
                 },
             };
             return result.map(|()| transport);
+        }
+    }
+
+    /// A connection to `peer` under the offer rule (module `glare`): the node with the lower id
+    /// offers at once; the other first waits up to [`WebRtcConfig::offer_wait`] for that offer
+    /// and uses the connection it brings, offering itself only if none came. Replication uses
+    /// this; [`WebRtcEndpoint::connect`] offers at once.
+    pub async fn reach(&self, peer: NodeId) -> Result<Arc<WebRtcTransport>, TransportError> {
+        let turn =
+            glare::OfferTurn::new(self.node_id(), peer, Instant::now().into_std(), self.inner.deps.config.offer_wait);
+        loop {
+            let open = self.transport(peer).await;
+            match turn.step(Instant::now().into_std(), open.is_some()) {
+                glare::Step::Use => {
+                    if let Some(transport) = open {
+                        return Ok(transport);
+                    }
+                }
+                glare::Step::Offer => return self.connect(peer).await,
+                glare::Step::Wait(until) => tokio::time::sleep_until(Instant::from_std(until)).await,
+            }
         }
     }
 
@@ -304,26 +332,23 @@ impl WebRtcEndpoint {
     async fn offer(&self, peer: NodeId, servers: &[IceServer]) -> Result<Arc<WebRtcTransport>, TransportError> {
         let deps = self.inner.deps.clone();
         let (events, events_rx) = mpsc::unbounded_channel();
-        let pc = build_peer_connection(&deps.config, servers, Handler { tx: events.clone() }).await?;
+        let pc = build_peer_connection(&deps.config, servers, Handler { tx: events }).await?;
         let session = new_session_id();
-        let (core, queues) = ConnCore::new(deps.clone(), peer, session.clone(), Role::Offerer, events, events_rx);
-        core.turn_offered.store(offers_turn(servers), std::sync::atomic::Ordering::Release);
+        let (core, mut queues) =
+            ConnCore::new(deps.clone(), peer, session.clone(), Role::Offerer, events_rx, offers_turn(servers));
         let transport = Arc::new(WebRtcTransport { core: core.clone(), pc: pc.clone() });
         let setup = async {
-            let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
+            let rtc = |e: webrtc::error::Error| TransportError::unreachable_by("WebRTC", e);
             for i in 0..deps.config.channels.max(1) {
                 let label = if i == 0 { CTL_LABEL.to_string() } else { format!("{BLOB_LABEL_PREFIX}{i}") };
                 let dc = pc.create_data_channel(&label, Some(RTCDataChannelInit::default())).await.map_err(rtc)?;
-                core.add_local_channel(Chan::new(dc, &deps.config).await?);
+                queues.add_local_channel(Chan::new(dc, &deps.config).await?);
             }
             let offer = pc.create_offer(None).await.map_err(rtc)?;
             pc.set_local_description(offer).await.map_err(rtc)?;
-            let sdp = pc
-                .local_description()
-                .await
-                .ok_or_else(|| TransportError::Unreachable("no local description".into()))?;
+            let sdp = pc.local_description().await.ok_or(TransportError::unreachable("no local description"))?;
             let (fingerprint, sig) = signal::sign_binding(&deps.key, &peer, &sdp.sdp)
-                .map_err(|e| TransportError::Protocol(format!("own SDP: {e}")))?;
+                .map_err(|e| TransportError::unparsable("own SDP", e))?;
             Ok(RtcSignal::Offer { session, sdp: sdp.sdp, fingerprint, sig })
         };
         let offer = match setup.await {
@@ -391,7 +416,7 @@ impl WebRtcEndpoint {
                     let error = if t.core.is_connecting() {
                         TransportError::Refused { code, message }
                     } else {
-                        TransportError::Broken(format!("the peer closed the connection ({code}: {message})"))
+                        TransportError::ClosedByPeer { code, message }
                     };
                     t.core.shutdown(error, false, false);
                     slots.remove(&from);
@@ -431,19 +456,15 @@ impl WebRtcEndpoint {
             }
             if existing.core.role == Role::Offerer && existing.core.is_connecting() {
                 // Glare: both offered. The lower node id's offer wins on both sides.
-                if deps.me < from {
+                if glare::our_offer_wins(deps.me, from) {
                     tracing::debug!(peer = %from.short(), "glare: our offer wins; ignoring theirs");
                     return Ok(());
                 }
                 tracing::debug!(peer = %from.short(), "glare: their offer wins; answering it");
-                existing.core.shutdown(TransportError::Broken("superseded by the peer's offer".into()), true, false);
+                existing.core.shutdown(TransportError::broken("superseded by the peer's offer"), true, false);
             } else {
                 // The peer offers again: it has lost the connection we still hold.
-                existing.core.shutdown(
-                    TransportError::Broken("replaced by a new offer from the peer".into()),
-                    false,
-                    false,
-                );
+                existing.core.shutdown(TransportError::broken("replaced by a new offer from the peer"), false, false);
             }
         }
         match self.answer(from, session.clone(), sdp, &servers).await {
@@ -471,23 +492,20 @@ impl WebRtcEndpoint {
     ) -> Result<Arc<WebRtcTransport>, TransportError> {
         let deps = self.inner.deps.clone();
         let (events, events_rx) = mpsc::unbounded_channel();
-        let pc = build_peer_connection(&deps.config, servers, Handler { tx: events.clone() }).await?;
-        let (core, queues) = ConnCore::new(deps.clone(), from, session.clone(), Role::Answerer, events, events_rx);
-        core.turn_offered.store(offers_turn(servers), std::sync::atomic::Ordering::Release);
+        let pc = build_peer_connection(&deps.config, servers, Handler { tx: events }).await?;
+        let (core, queues) =
+            ConnCore::new(deps.clone(), from, session.clone(), Role::Answerer, events_rx, offers_turn(servers));
         let transport = Arc::new(WebRtcTransport { core: core.clone(), pc: pc.clone() });
         let setup = async {
-            let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
+            let rtc = |e: webrtc::error::Error| TransportError::unreachable_by("WebRTC", e);
             let offer = RTCSessionDescription::offer(sdp).map_err(rtc)?;
             pc.set_remote_description(offer).await.map_err(rtc)?;
             core.remote_set.store(true, std::sync::atomic::Ordering::Release);
             let answer = pc.create_answer(None).await.map_err(rtc)?;
             pc.set_local_description(answer).await.map_err(rtc)?;
-            let sdp = pc
-                .local_description()
-                .await
-                .ok_or_else(|| TransportError::Unreachable("no local description".into()))?;
+            let sdp = pc.local_description().await.ok_or(TransportError::unreachable("no local description"))?;
             let (fingerprint, sig) = signal::sign_binding(&deps.key, &from, &sdp.sdp)
-                .map_err(|e| TransportError::Protocol(format!("own SDP: {e}")))?;
+                .map_err(|e| TransportError::unparsable("own SDP", e))?;
             Ok(RtcSignal::Answer { session, sdp: sdp.sdp, fingerprint, sig })
         };
         let answer = match setup.await {
@@ -528,7 +546,7 @@ impl WebRtcEndpoint {
             t.core.shutdown(refused, false, true);
             return Err(SignalError::Binding { peer: from, error });
         }
-        let rtc = |e: webrtc::error::Error| TransportError::Unreachable(format!("WebRTC: {e}"));
+        let rtc = |e: webrtc::error::Error| TransportError::unreachable_by("WebRTC", e);
         let applied = match RTCSessionDescription::answer(sdp).map_err(rtc) {
             Ok(answer) => t.pc.set_remote_description(answer).await.map_err(rtc),
             Err(e) => Err(e),
@@ -596,6 +614,6 @@ async fn build_peer_connection(
         .with_udp_addrs(config.udp_addrs.clone())
         .build()
         .await
-        .map_err(|e| TransportError::Unreachable(format!("WebRTC peer connection: {e}")))?;
+        .map_err(|e| TransportError::unreachable_by("WebRTC peer connection", e))?;
     Ok(Arc::new(pc))
 }

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use p2pos_core::NodeId;
 use p2pos_net::http::HttpTransport;
-use p2pos_net::{PeerTransport, TransportError};
+use p2pos_net::{PeerTransport, RouteAttempt, TransportError};
 
 use crate::clock::lock;
 use crate::replication::config::ReplicationConfig;
@@ -67,7 +67,7 @@ impl Paths {
         let http_possible = config.http && peer.base_url.is_some();
         let recently_failed = lock(&self.rtc_failed).get(&node).is_some_and(|t| t.elapsed() < RTC_RETRY_AFTER);
         if config.webrtc && recently_failed && http_possible {
-            why.push("WebRTC: failed recently".into());
+            why.push(RouteAttempt::WebRtcFailedRecently);
         } else if config.webrtc {
             match self.rtc() {
                 // The endpoint's own timeout is `webrtc_timeout` and says why it found no path;
@@ -81,16 +81,16 @@ impl Paths {
                         }
                         Ok(Err(e)) => {
                             lock(&self.rtc_failed).insert(node, Instant::now());
-                            why.push(format!("WebRTC: {e}"));
+                            why.push(RouteAttempt::WebRtc(Box::new(e)));
                         }
                         Err(_) => {
                             lock(&self.rtc_failed).insert(node, Instant::now());
-                            why.push(format!("WebRTC: no connection within {} s", config.webrtc_timeout.as_secs()));
+                            why.push(RouteAttempt::WebRtcTimedOut(config.webrtc_timeout));
                         }
                     }
                 }
-                None if config.hub.is_none() => why.push("WebRTC: no hub configured".into()),
-                None => why.push("WebRTC: not connected to the hub".into()),
+                None if config.hub.is_none() => why.push(RouteAttempt::NoHub),
+                None => why.push(RouteAttempt::HubDown),
             }
         }
         if config.http {
@@ -113,9 +113,9 @@ impl Paths {
                     };
                     return Ok(transport);
                 }
-                None => why.push("HTTP: the peer gave no base URL".into()),
+                None => why.push(RouteAttempt::NoBaseUrl),
             }
         }
-        Err(TransportError::Unreachable(format!("no path to {}: {}", peer.name, why.join("; "))))
+        Err(TransportError::NoRoute { peer_name: peer.name.to_string(), attempts: why })
     }
 }

@@ -112,8 +112,7 @@ pub(crate) struct NodeConnector {
 impl Connector for NodeConnector {
     async fn connect(&self, peer: NodeId) -> Result<Arc<dyn PeerTransport>, TransportError> {
         let inner = &self.state.inner;
-        let info =
-            inner.replication.peer(&peer).ok_or_else(|| TransportError::Unreachable("not an enrolled peer".into()))?;
+        let info = inner.replication.peer(&peer).ok_or_else(|| TransportError::unreachable("not an enrolled peer"))?;
         let target = Target { node: peer, name: &info.name, base_url: info.base_url.as_deref() };
         inner.replication.paths.connect(target, &inner.config.replication, &inner.node_key).await
     }

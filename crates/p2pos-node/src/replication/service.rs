@@ -88,7 +88,7 @@ impl PeerService for NodeService {
             Err(e) => return Err(internal(e)),
         };
         let stream = ReaderStream::with_capacity(read.reader, 64 * 1024)
-            .map_err(|e| TransportError::Broken(format!("reading the blob: {e}")));
+            .map_err(|e| TransportError::broken_by("reading the blob", e));
         Ok(BlobBody { size: read.size, offset, stream: Box::pin(stream) })
     }
 }
