@@ -103,13 +103,26 @@ function recordWebSockets(page) {
   return frames;
 }
 
-/** The sender's page: choose the image and view time, create the link; resolves to the page and link. */
-async function createDrop(context, hubUrl, { seconds = 5, init } = {}) {
+/** Opens the page's test hooks (`?test-hooks`) and sets the stall timeout of the drops it starts. */
+async function setStallMs(page, ms) {
+  await page.waitForFunction(() => window.p2posDropTest !== undefined);
+  await page.evaluate((stall) => window.p2posDropTest.setStallMs(stall), ms);
+}
+
+/** A drop link that opens the receiver's page with its test hooks. */
+const withTestHooks = (link) => link.replace("#", "?test-hooks#");
+
+/**
+ * The sender's page: choose the image and view time, create the link; resolves to the page and link.
+ * `stallMs`: the drop's stall timeout, set through the page's test hooks.
+ */
+async function createDrop(context, hubUrl, { seconds = 5, init, stallMs } = {}) {
   const page = await context.newPage();
   page.on("pageerror", (error) => console.error("[sender page error]", error));
   if (init) await page.addInitScript(init);
   const frames = recordWebSockets(page);
-  await page.goto(`${hubUrl}/drop`);
+  await page.goto(`${hubUrl}/drop${stallMs === undefined ? "" : "?test-hooks"}`);
+  if (stallMs !== undefined) await setStallMs(page, stallMs);
   await page.getByTestId("drop-file").setInputFiles({ name: "secret.png", mimeType: "image/png", buffer: IMAGE });
   await page.getByTestId("drop-seconds").fill(String(seconds));
   await page.getByTestId("drop-create").click();
@@ -368,7 +381,7 @@ describe("Drop: view-once transfer between two browsers", { timeout: 240_000 }, 
   );
 
   test(
-    "a stalled transfer fails on both sides after 15 s without a frame",
+    "a stalled transfer fails on both sides after the stall time without a frame (15 s; 2 s here, by test hook)",
     diagnosed(async () => {
       // The sender's data channel silently loses every frame after the third (meta + 2 chunks).
       const init = () => {
@@ -379,8 +392,10 @@ describe("Drop: view-once transfer between two browsers", { timeout: 240_000 }, 
           send.call(this, data);
         };
       };
-      const sender = await createDrop(await context(), hub.url, { init });
-      const receiver = await openLink(await context(), sender.link);
+      const stallMs = 2_000;
+      const sender = await createDrop(await context(), hub.url, { init, stallMs });
+      const receiver = await openLink(await context(), withTestHooks(sender.link));
+      await setStallMs(receiver.page, stallMs);
       await confirmView(receiver.page, "Ben");
       await waitState(receiver.page, "receiving", 30_000);
       await waitState(receiver.page, "stalled", 25_000);

@@ -12,7 +12,7 @@ import { RemoteVault } from "./vault/RemoteVault.tsx";
 import { VaultApp } from "./vault/VaultApp.tsx";
 import { GalleryApp } from "./gallery/GalleryApp.tsx";
 import { DropApp } from "./drop/DropApp.tsx";
-import { isDropPath } from "./lib/drop.ts";
+import { isDropPath } from "./drop/protocol.ts";
 
 type State =
   | { status: "loading" }

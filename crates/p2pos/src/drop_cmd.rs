@@ -1,81 +1,22 @@
 //! `p2pos send` and `p2pos receive`: Drop from the command line (docs/PROTOCOL.md, "Drop"). The
-//! crypto is `p2pos_core::drop`; this moves it through the hub and a WebRTC data channel, and
-//! interoperates with the web app in both directions.
+//! protocol is `p2pos_core::drop`'s sans-IO [`Sender`] and [`Receiver`]; this wires them to the
+//! hub, a WebRTC data channel and the terminal, and interoperates with the web app both ways.
 
 use std::path::{Path, PathBuf};
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
 use p2pos_core::drop::{
-    self, CHANNEL_LABEL, CHUNK_PLAINTEXT, DropLink, DropSecret, EphemeralKey, FRAME_CANCEL, FRAME_CHUNK, FRAME_META,
-    FRAME_PROGRESS, FRAME_VIEWED, MAX_SIZE, Opener, Role, Sealer,
+    CHANNEL_LABEL, DropLink, DropSecret, Ended, EphemeralKey, Image, MAX_SIZE, Output, Receiver, ReceiverEvent, Rtc,
+    Sender, SenderEvent, Signal, Timing,
 };
 use p2pos_net::hub::{HubClient, HubEvent, HubHandle};
 use p2pos_net::webrtc::{DataPeer, DataPeerEvent, RTCIceCandidateInit, WebRtcConfig};
-use serde::{Deserialize, Serialize};
-use serde_json::{Value, json};
+use serde_json::json;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
 
 use crate::cli::{ReceiveArgs, SendArgs};
-
-/// No frame for this long while bytes are moving fails the transfer.
-const STALL: Duration = Duration::from_secs(15);
-/// The receiver reports progress at least this often (bytes).
-const PROGRESS_EVERY: u64 = 256 * 1024;
-
-/// What `meta` says about the image.
-#[derive(Debug, Serialize, Deserialize)]
-struct Meta {
-    name: String,
-    #[serde(rename = "type")]
-    mime: String,
-    size: u64,
-    seconds: u32,
-    chunks: u64,
-}
-
-/// A `"p2pos": "drop"` signal, as it travels through the hub.
-#[derive(Debug, Serialize, Deserialize)]
-#[serde(tag = "kind", rename_all = "snake_case")]
-enum Signal {
-    Hello {
-        role: String,
-        #[serde(rename = "pub")]
-        public: String,
-        #[serde(default, skip_serializing_if = "Option::is_none")]
-        name: Option<String>,
-        mac: String,
-    },
-    Offer {
-        sdp: String,
-    },
-    Answer {
-        sdp: String,
-    },
-    Candidates {
-        candidates: Vec<RTCIceCandidateInit>,
-    },
-    Refused {
-        reason: String,
-    },
-    Cancel {},
-}
-
-impl Signal {
-    fn payload(&self) -> Value {
-        let mut value = serde_json::to_value(self).unwrap_or(Value::Null);
-        if let Value::Object(map) = &mut value {
-            map.insert("p2pos".into(), json!("drop"));
-        }
-        value
-    }
-
-    fn parse(payload: &Value) -> Option<Self> {
-        (payload.get("p2pos").and_then(Value::as_str) == Some("drop"))
-            .then(|| serde_json::from_value(payload.clone()).ok())?
-    }
-}
 
 const SWAPPED: &str = "WARNING: the other side's key did not verify. Someone between you (the hub or a relay) \
                        swapped it, or the link was altered. Nothing was sent; the drop was refused.";
@@ -85,8 +26,6 @@ struct Wire {
     hub: HubHandle,
     events: mpsc::Receiver<HubEvent>,
     peer: Option<DataPeer>,
-    /// The other side's hub peer id, once known.
-    other: Option<String>,
     rtc: WebRtcConfig,
 }
 
@@ -95,7 +34,7 @@ enum Next {
     Hub(HubEvent),
     Peer(DataPeerEvent),
     Interrupted,
-    Stalled,
+    Timeout,
 }
 
 impl Wire {
@@ -117,19 +56,15 @@ impl Wire {
             Ok(Err(e)) => bail!("could not reach the hub at {url}: {e}"),
             Err(_) => bail!("the hub at {url} did not answer within 15 s"),
         }
-        let mut rtc = WebRtcConfig { stall: STALL, ..WebRtcConfig::default() };
+        let mut rtc = WebRtcConfig { stall: Timing::default().stall, ..WebRtcConfig::default() };
         if !rtc_bind.is_empty() {
             rtc.udp_addrs = rtc_bind.to_vec();
         }
-        Ok(Self { hub, events, peer: None, other: None, rtc })
+        Ok(Self { hub, events, peer: None, rtc })
     }
 
-    async fn signal(&self, signal: &Signal) -> Result<()> {
-        let to = self.other.as_deref().context("no other side yet")?;
-        self.hub.signal(to, signal.payload()).await.context("signaling through the hub")
-    }
-
-    async fn next(&mut self, stall_at: Option<Instant>) -> Next {
+    /// Waits for the next thing that happens, or the machine's timeout (`at`, std time).
+    async fn next(&mut self, at: Option<std::time::Instant>) -> Next {
         let peer = self.peer.as_mut();
         let from_peer = async {
             match peer {
@@ -137,11 +72,12 @@ impl Wire {
                 None => std::future::pending().await,
             }
         };
+        let deadline = at.map(Instant::from_std);
         tokio::select! {
             event = self.events.recv() => Next::Hub(event.unwrap_or(HubEvent::Disconnected { reason: "stopped".into() })),
             event = from_peer => Next::Peer(event),
             () = crate::node_cmd::shutdown_signal() => Next::Interrupted,
-            () = tokio::time::sleep_until(stall_at.unwrap_or_else(Instant::now)), if stall_at.is_some() => Next::Stalled,
+            () = tokio::time::sleep_until(deadline.unwrap_or_else(Instant::now)), if deadline.is_some() => Next::Timeout,
         }
     }
 
@@ -151,37 +87,50 @@ impl Wire {
         Ok(self.peer.insert(peer))
     }
 
+    /// Sends a frame; `Ok` when there is no channel (a cancel before the connection).
     async fn send_frame(&self, frame: &[u8]) -> Result<()> {
         let peer = self.peer.as_ref().context("no data channel")?;
         peer.send(frame).await.context("sending on the data channel")
     }
 
-    async fn on_candidate(&self, candidate: RTCIceCandidateInit) {
-        if let Err(e) = self.signal(&Signal::Candidates { candidates: vec![candidate] }).await {
-            tracing::debug!(error = %e, "could not send an ICE candidate");
+    /// Sends a signal: the hellos, offer and answer must arrive; a lost candidate, refusal or
+    /// cancel is only logged (the drop is ending, or ICE has others).
+    async fn signal(&self, to: &str, signal: &Signal) -> Result<()> {
+        let sent = self.hub.signal(to, signal.payload()).await;
+        match (sent, signal) {
+            (Ok(()), _) => Ok(()),
+            (Err(e), Signal::Hello { .. } | Signal::Offer { .. } | Signal::Answer { .. }) => {
+                Err(e).context("signaling through the hub")
+            }
+            (Err(e), _) => {
+                tracing::debug!(error = %e, "could not send a signal");
+                Ok(())
+            }
         }
     }
 
-    /// The signals both sides treat alike: ICE candidates, refusals, a cancel (`who`: the other
-    /// side, for the messages). Signals of no interest here are ignored.
-    async fn on_shared_signal(&self, signal: Signal, who: &str) -> Result<()> {
-        match signal {
-            Signal::Candidates { candidates } => {
+    /// The WebRTC steps both machines ask for; returns a local description (SDP) to hand back.
+    async fn rtc(&mut self, step: Rtc) -> Result<Option<String>> {
+        match step {
+            Rtc::Offer => Ok(Some(self.new_peer().await?.offer(CHANNEL_LABEL).await?)),
+            Rtc::Answer { offer } => Ok(Some(self.new_peer().await?.answer(offer).await?)),
+            Rtc::ApplyAnswer { answer } => {
+                if let Some(peer) = &self.peer {
+                    peer.apply_answer(answer).await?;
+                }
+                Ok(None)
+            }
+            Rtc::AddCandidates(candidates) => {
                 if let Some(peer) = &self.peer {
                     for candidate in candidates {
-                        peer.add_candidate(candidate).await;
+                        match serde_json::from_value::<RTCIceCandidateInit>(candidate) {
+                            Ok(candidate) => peer.add_candidate(candidate).await,
+                            Err(e) => tracing::debug!(error = %e, "ignored a malformed ICE candidate"),
+                        }
                     }
                 }
-                Ok(())
+                Ok(None)
             }
-            Signal::Refused { reason } if reason == "bad_mac" => {
-                eprintln!("{SWAPPED}");
-                bail!("refused by the {who}: this side's key did not verify there")
-            }
-            Signal::Refused { reason } if reason == "taken" => bail!("someone else opened this drop first"),
-            Signal::Refused { reason } => bail!("the {who} refused the drop ({})", printable(&reason)),
-            Signal::Cancel {} => bail!("the {who} cancelled this drop"),
-            _ => Ok(()),
         }
     }
 
@@ -190,6 +139,39 @@ impl Wire {
             peer.close().await;
         }
         self.hub.shutdown();
+    }
+}
+
+/// What a drop that ended says on the terminal (`other`: "sender" or "receiver").
+fn ended(why: &Ended, other: &str) -> anyhow::Error {
+    match why {
+        Ended::Cancelled => anyhow::anyhow!("cancelled"),
+        Ended::Stalled { after } => {
+            anyhow::anyhow!("the transfer stalled: nothing from the {other} for {} s", after.as_secs())
+        }
+        Ended::HubLost { reason } if other == "receiver" => {
+            anyhow::anyhow!("lost the hub ({}); the drop is void", printable(reason))
+        }
+        Ended::HubLost { reason } => anyhow::anyhow!("lost the hub ({})", printable(reason)),
+        Ended::Expired => anyhow::anyhow!("nobody opened the link in time; the drop expired"),
+        Ended::RoomClosed => anyhow::anyhow!("the sender cancelled this drop"),
+        Ended::NotVerified => {
+            eprintln!("{SWAPPED}");
+            anyhow::anyhow!("refused: the {other}'s key did not verify")
+        }
+        Ended::RefusedBadMac => {
+            eprintln!("{SWAPPED}");
+            anyhow::anyhow!("refused by the {other}: this side's key did not verify there")
+        }
+        Ended::Taken => anyhow::anyhow!("someone else opened this drop first"),
+        Ended::Refused { reason } => anyhow::anyhow!("the {other} refused the drop ({})", printable(reason)),
+        Ended::PeerCancelled { reason: None } => anyhow::anyhow!("the {other} cancelled this drop"),
+        Ended::PeerCancelled { reason: Some(reason) } => {
+            anyhow::anyhow!("the {other} cancelled: {}", printable(reason))
+        }
+        Ended::ChannelClosed { reason } => anyhow::anyhow!("the connection to the {other} ended: {reason}"),
+        Ended::Broken(broken) => anyhow::anyhow!("{broken}"),
+        other => anyhow::anyhow!("the drop ended: {other:?}"),
     }
 }
 
@@ -296,123 +278,82 @@ async fn send_async(args: SendArgs, bytes: Vec<u8>, mime: &str, name: String, or
     let minutes = room["expires_in_secs"].as_u64().unwrap_or(600) / 60;
     let secret = DropSecret::generate()?;
     let link = DropLink { origin, room: code.clone(), secret: secret.clone() };
+    let image = Image { name, mime: mime.to_string(), bytes };
+    let sender = Sender::new(secret, EphemeralKey::generate()?, image, args.seconds, Timing::default())?;
     println!("{link}");
     if !args.no_qr {
         let qr = qrcode::QrCode::new(link.to_string().as_bytes()).context("making the QR code")?;
         println!("\n{}", qr.render::<qrcode::render::unicode::Dense1x2>().quiet_zone(true).build());
     }
     eprintln!("Waiting for the receiver (the link works once, for {minutes} min). Ctrl-C cancels.");
-    let result = send_loop(&mut wire, &args, &bytes, mime, &name, &secret).await;
+    let result = send_loop(&mut wire, sender).await;
     // Whatever happened, the room goes: a viewed, cancelled or refused drop cannot be opened again.
     let _ = wire.hub.request(json!({"type": "delete_room", "code": code})).await;
     wire.close().await;
     result
 }
 
-async fn send_loop(
-    wire: &mut Wire,
-    args: &SendArgs,
-    bytes: &[u8],
-    mime: &str,
-    name: &str,
-    secret: &DropSecret,
-) -> Result<()> {
-    let own = EphemeralKey::generate()?;
-    let mut key: Option<zeroize::Zeroizing<[u8; 32]>> = None;
-    let mut stall_at: Option<Instant> = None;
-    let size = bytes.len() as u64;
+/// Feeds the sender what the hub, the channel and the terminal do, and does what it asks.
+async fn send_loop(wire: &mut Wire, mut sender: Sender) -> Result<()> {
     loop {
-        match wire.next(stall_at).await {
-            Next::Interrupted => {
-                if wire.peer.is_some() {
-                    let _ = wire.send_frame(&[&[FRAME_CANCEL][..], b"the sender cancelled"].concat()).await;
-                } else if wire.other.is_some() {
-                    let _ = wire.signal(&Signal::Cancel {}).await;
-                }
-                bail!("cancelled");
-            }
-            Next::Stalled => {
-                let _ = wire.send_frame(&[&[FRAME_CANCEL][..], b"stalled"].concat()).await;
-                bail!("the transfer stalled: nothing from the receiver for {} s", STALL.as_secs());
-            }
-            Next::Hub(HubEvent::Disconnected { reason }) => {
-                bail!("lost the hub ({}); the drop is void", printable(&reason))
-            }
-            Next::Hub(HubEvent::Message(message)) => {
-                if message["type"] == "room_closed" && message["reason"] == "expired" {
-                    bail!("nobody opened the link in time; the drop expired");
-                }
-            }
-            Next::Hub(HubEvent::Signal { from, payload, .. }) => match Signal::parse(&payload) {
-                Some(Signal::Hello { role, public, name: receiver_name, mac }) if role == "receiver" => {
-                    if key.is_some() {
-                        let refused = Signal::Refused { reason: "taken".into() }.payload();
-                        let _ = wire.hub.signal(&from, refused).await;
-                        continue;
+        while let Some(output) = sender.poll_output() {
+            match output {
+                Output::Signal { to, signal } => wire.signal(&to, &signal).await?,
+                Output::Frame(frame) => {
+                    let sent = wire.send_frame(&frame).await;
+                    if sent.is_err() && sender.is_finished() {
+                        continue; // a last cancel: the drop is over anyway
                     }
-                    wire.other = Some(from);
-                    let receiver_name = receiver_name.unwrap_or_default();
-                    if !secret.verify_hello(Role::Receiver, &public, &receiver_name, None, &mac) {
-                        let _ = wire.signal(&Signal::Refused { reason: "bad_mac".into() }).await;
-                        eprintln!("{SWAPPED}");
-                        bail!("refused: the receiver's key did not verify");
-                    }
-                    let their = drop::parse_public(&public)?;
-                    let mine = own.public_b64();
-                    key = Some(own.session_key(&their, secret, &mine, &public)?);
-                    let mac = secret.hello_mac(Role::Sender, &mine, "", Some(&public));
-                    wire.signal(&Signal::Hello { role: "sender".into(), public: mine, name: None, mac }).await?;
-                    eprintln!(
-                        "{} opened the link; connecting…",
-                        if receiver_name.is_empty() { "Someone".to_string() } else { printable(&receiver_name) }
-                    );
-                    let sdp = wire.new_peer().await?.offer(CHANNEL_LABEL).await?;
-                    wire.signal(&Signal::Offer { sdp }).await?;
+                    sent?;
+                    sender.frame_sent(Instant::now().into_std());
                 }
-                Some(Signal::Answer { sdp }) => {
-                    if let Some(peer) = &wire.peer {
-                        peer.apply_answer(sdp).await?;
+                Output::Rtc(step) => {
+                    if let Some(sdp) = wire.rtc(step).await? {
+                        sender.local_description(sdp);
                     }
                 }
-                Some(other) => wire.on_shared_signal(other, "receiver").await?,
-                None => {}
-            },
-            Next::Hub(_) => {}
-            Next::Peer(DataPeerEvent::Candidate(candidate)) => wire.on_candidate(candidate).await,
-            Next::Peer(DataPeerEvent::Open) => {
-                let key = key.as_ref().context("a channel opened before the keys were agreed")?;
-                let mut sealer = Sealer::new(key);
-                let chunks = bytes.chunks(CHUNK_PLAINTEXT).count() as u64;
-                let meta = Meta { name: name.to_string(), mime: mime.to_string(), size, seconds: args.seconds, chunks };
-                wire.send_frame(&sealer.seal(FRAME_META, &serde_json::to_vec(&meta)?)?).await?;
-                for chunk in bytes.chunks(CHUNK_PLAINTEXT) {
-                    wire.send_frame(&sealer.seal(FRAME_CHUNK, chunk)?).await?;
-                }
-                eprintln!("Sending {size} bytes…");
-                stall_at = Some(Instant::now() + STALL);
-            }
-            Next::Peer(DataPeerEvent::Message(frame)) => match frame.first() {
-                Some(&FRAME_PROGRESS) if frame.len() == 9 => {
-                    let mut be = [0u8; 8];
-                    be.copy_from_slice(&frame[1..9]);
-                    let received = u64::from_be_bytes(be);
+                Output::Event(SenderEvent::ReceiverArrived { name }) => eprintln!(
+                    "{} opened the link; connecting…",
+                    if name.is_empty() { "Someone".to_string() } else { printable(&name) }
+                ),
+                Output::Event(SenderEvent::Sending { size }) => eprintln!("Sending {size} bytes…"),
+                Output::Event(SenderEvent::Progress { received, size }) => {
                     eprintln!("receiver has {received} of {size} bytes ({}%)", received * 100 / size.max(1));
-                    // All there: the receiver now shows it for up to `seconds`.
-                    let wait = if received >= size { Duration::from_secs(u64::from(args.seconds) + 30) } else { STALL };
-                    stall_at = Some(Instant::now() + wait);
                 }
-                Some(&FRAME_VIEWED) => {
+                Output::Event(SenderEvent::Viewed) => {
                     println!("Viewed. The drop is gone.");
                     return Ok(());
                 }
-                Some(&FRAME_CANCEL) => {
-                    bail!("the receiver cancelled: {}", printable(&String::from_utf8_lossy(&frame[1..])))
+                Output::Event(SenderEvent::Ended(why)) => return Err(ended(&why, "receiver")),
+                Output::Event(other) => tracing::debug!(?other, "an event this terminal does not show"),
+            }
+        }
+        let now = || Instant::now().into_std();
+        match wire.next(sender.poll_timeout()).await {
+            Next::Interrupted => sender.cancel(),
+            Next::Timeout => sender.handle_timeout(now()),
+            Next::Hub(HubEvent::Disconnected { reason }) => sender.hub_lost(reason),
+            Next::Hub(HubEvent::Message(message)) => {
+                if message["type"] == "room_closed" {
+                    sender.room_closed(message["reason"].as_str().unwrap_or_default());
                 }
-                _ => tracing::debug!("ignored an unexpected frame"),
-            },
-            Next::Peer(DataPeerEvent::Closed(reason)) => bail!("the connection to the receiver ended: {reason}"),
+            }
+            Next::Hub(HubEvent::Signal { from, payload, .. }) => {
+                if let Some(signal) = Signal::parse(&payload) {
+                    sender.handle_signal(&from, signal);
+                }
+            }
+            Next::Hub(_) => {}
+            Next::Peer(DataPeerEvent::Candidate(candidate)) => sender.local_candidate(candidate_json(&candidate)),
+            Next::Peer(DataPeerEvent::Open) => sender.channel_open(now()),
+            Next::Peer(DataPeerEvent::Message(frame)) => sender.handle_frame(&frame, now()),
+            Next::Peer(DataPeerEvent::Closed(reason)) => sender.channel_closed(reason.to_string()),
         }
     }
+}
+
+fn candidate_json(candidate: &RTCIceCandidateInit) -> serde_json::Value {
+    serde_json::to_value(candidate).unwrap_or_default()
 }
 
 pub fn receive(args: ReceiveArgs) -> Result<()> {
@@ -433,109 +374,77 @@ async fn receive_async(args: ReceiveArgs, link: DropLink) -> Result<()> {
         }
         Err(e) => return Err(e).context("joining the drop's room at the hub"),
     };
-    wire.other =
-        joined["peers"].as_array().and_then(|p| p.first()).and_then(|p| p["peer"].as_str()).map(str::to_string);
-    if wire.other.is_none() {
+    let sender = joined["peers"].as_array().and_then(|p| p.first()).and_then(|p| p["peer"].as_str());
+    let Some(sender) = sender.map(str::to_string) else {
         wire.close().await;
         bail!("the sender has left; this drop is gone");
-    }
-    let result = receive_loop(&mut wire, &args, &link.secret).await;
+    };
+    let own = EphemeralKey::generate()?;
+    let receiver = Receiver::new(link.secret, own, &args.name, sender, Timing::default(), Instant::now().into_std());
+    let result = receive_loop(&mut wire, &args, receiver).await;
     wire.close().await;
     result
 }
 
-async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, secret: &DropSecret) -> Result<()> {
-    let own = EphemeralKey::generate()?;
-    let mine = own.public_b64();
-    let mac = secret.hello_mac(Role::Receiver, &mine, &args.name, None);
-    wire.signal(&Signal::Hello { role: "receiver".into(), public: mine.clone(), name: Some(args.name.clone()), mac })
-        .await?;
-    let mut key: Option<zeroize::Zeroizing<[u8; 32]>> = None;
-    let mut opener: Option<Opener> = None;
-    let mut meta: Option<Meta> = None;
-    let mut image: Vec<u8> = Vec::new();
-    let mut reported = 0u64;
-    let mut stall_at = Some(Instant::now() + Duration::from_secs(30));
+/// Feeds the receiver what the hub, the channel and the terminal do, and does what it asks.
+async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, mut receiver: Receiver) -> Result<()> {
     loop {
-        match wire.next(stall_at).await {
-            Next::Interrupted => {
-                let _ = wire.send_frame(&[&[FRAME_CANCEL][..], b"the receiver cancelled"].concat()).await;
-                bail!("cancelled");
+        while let Some(output) = receiver.poll_output() {
+            match output {
+                Output::Signal { to, signal } => wire.signal(&to, &signal).await?,
+                Output::Frame(frame) => {
+                    let sent = wire.send_frame(&frame).await;
+                    if sent.is_err() && receiver.is_finished() {
+                        continue; // a last cancel: the drop is over anyway
+                    }
+                    sent?;
+                }
+                Output::Rtc(step) => {
+                    if let Some(sdp) = wire.rtc(step).await? {
+                        receiver.local_description(sdp);
+                    }
+                }
+                Output::Event(ReceiverEvent::Receiving { meta }) => {
+                    eprintln!("Receiving {} ({} bytes)…", printable(&meta.name), meta.size);
+                }
+                Output::Event(ReceiverEvent::Complete { meta, image }) => {
+                    let path = save(args.out.as_deref(), &meta.name, &image)?;
+                    receiver.viewed();
+                    while let Some(output) = receiver.poll_output() {
+                        if let Output::Frame(frame) = output {
+                            wire.send_frame(&frame).await?;
+                        }
+                    }
+                    // The user's own --out, or the sender's name made safe: printable as is.
+                    println!("Saved {} bytes to {}", image.len(), path.display());
+                    // Give the frame a moment to leave before the connection closes.
+                    tokio::time::sleep(Duration::from_millis(300)).await;
+                    return Ok(());
+                }
+                Output::Event(ReceiverEvent::Ended(why)) => return Err(ended(&why, "sender")),
+                Output::Event(other) => tracing::debug!(?other, "an event this terminal does not show"),
             }
-            Next::Stalled => {
-                let _ = wire.send_frame(&[&[FRAME_CANCEL][..], b"stalled"].concat()).await;
-                bail!("the transfer stalled: nothing from the sender for {} s", STALL.as_secs());
-            }
-            Next::Hub(HubEvent::Disconnected { reason }) => bail!("lost the hub ({})", printable(&reason)),
+        }
+        let now = || Instant::now().into_std();
+        match wire.next(receiver.poll_timeout()).await {
+            Next::Interrupted => receiver.cancel(),
+            Next::Timeout => receiver.handle_timeout(now()),
+            Next::Hub(HubEvent::Disconnected { reason }) => receiver.hub_lost(reason),
             Next::Hub(HubEvent::Message(message)) => {
-                if message["type"] == "room_closed" && opener.is_none() {
-                    bail!("the sender cancelled this drop");
+                if message["type"] == "room_closed" {
+                    receiver.room_closed();
                 }
             }
-            Next::Hub(HubEvent::Signal { payload, .. }) => match Signal::parse(&payload) {
-                Some(Signal::Hello { role, public, mac, .. }) if role == "sender" && key.is_none() => {
-                    if !secret.verify_hello(Role::Sender, &public, "", Some(&mine), &mac) {
-                        let _ = wire.signal(&Signal::Refused { reason: "bad_mac".into() }).await;
-                        eprintln!("{SWAPPED}");
-                        bail!("refused: the sender's key did not verify");
-                    }
-                    key = Some(own.session_key(&drop::parse_public(&public)?, secret, &public, &mine)?);
+            Next::Hub(HubEvent::Signal { from, payload, .. }) => {
+                if let Some(signal) = Signal::parse(&payload) {
+                    receiver.handle_signal(&from, signal);
                 }
-                Some(Signal::Offer { sdp }) if key.is_some() => {
-                    let answer = wire.new_peer().await?.answer(sdp).await?;
-                    wire.signal(&Signal::Answer { sdp: answer }).await?;
-                }
-                Some(other) => wire.on_shared_signal(other, "sender").await?,
-                None => {}
-            },
+            }
             Next::Hub(_) => {}
-            Next::Peer(DataPeerEvent::Candidate(candidate)) => wire.on_candidate(candidate).await,
-            Next::Peer(DataPeerEvent::Open) => {
-                opener = Some(Opener::new(key.as_ref().context("a channel opened before the keys were agreed")?));
-                stall_at = Some(Instant::now() + STALL);
-            }
-            Next::Peer(DataPeerEvent::Message(frame)) => {
-                stall_at = Some(Instant::now() + STALL);
-                let (Some(&kind), Some(opener)) = (frame.first(), opener.as_mut()) else { continue };
-                match kind {
-                    FRAME_META if meta.is_none() => {
-                        let plain = opener.open(kind, &frame[1..])?;
-                        let m: Meta = serde_json::from_slice(&plain).context("the drop's description is malformed")?;
-                        if m.size > MAX_SIZE || !m.mime.starts_with("image/") {
-                            bail!("the sender announced {} bytes of {}: refused", m.size, printable(&m.mime));
-                        }
-                        image.reserve(m.size as usize);
-                        eprintln!("Receiving {} ({} bytes)…", printable(&m.name), m.size);
-                        meta = Some(m);
-                    }
-                    FRAME_CHUNK => {
-                        let m = meta.as_ref().context("image bytes before the description")?;
-                        image.extend_from_slice(&opener.open(kind, &frame[1..])?);
-                        if image.len() as u64 > m.size {
-                            bail!("the sender sent more bytes than it announced");
-                        }
-                        let done = image.len() as u64 == m.size;
-                        if done || image.len() as u64 >= reported + PROGRESS_EVERY {
-                            reported = image.len() as u64;
-                            wire.send_frame(&[&[FRAME_PROGRESS][..], &reported.to_be_bytes()].concat()).await?;
-                        }
-                        if done {
-                            let path = save(args.out.as_deref(), &m.name, &image)?;
-                            wire.send_frame(&[FRAME_VIEWED]).await?;
-                            // The user's own --out, or the sender's name made safe: printable as is.
-                            println!("Saved {} bytes to {}", image.len(), path.display());
-                            // Give the frame a moment to leave before the connection closes.
-                            tokio::time::sleep(Duration::from_millis(300)).await;
-                            return Ok(());
-                        }
-                    }
-                    FRAME_CANCEL => {
-                        bail!("the sender cancelled: {}", printable(&String::from_utf8_lossy(&frame[1..])))
-                    }
-                    _ => bail!("an unexpected frame from the sender"),
-                }
-            }
-            Next::Peer(DataPeerEvent::Closed(reason)) => bail!("the connection to the sender ended: {reason}"),
+            Next::Peer(DataPeerEvent::Candidate(candidate)) => receiver.local_candidate(candidate_json(&candidate)),
+            Next::Peer(DataPeerEvent::Open) => receiver.channel_open(now()),
+            Next::Peer(DataPeerEvent::Message(frame)) => receiver.handle_frame(&frame, now()),
+            Next::Peer(DataPeerEvent::Closed(reason)) => receiver.channel_closed(reason.to_string()),
         }
     }
 }
@@ -609,14 +518,5 @@ mod tests {
         }
         let long = safe_file_name(&"é".repeat(300));
         assert!(long.len() <= MAX_FILE_NAME && long.chars().all(|c| c == 'é'), "cut at a character: {long}");
-    }
-
-    #[test]
-    fn signals_carry_the_drop_tag() {
-        let payload = Signal::Refused { reason: "taken".into() }.payload();
-        assert_eq!(payload["p2pos"], "drop");
-        assert_eq!(payload["kind"], "refused");
-        assert!(matches!(Signal::parse(&payload), Some(Signal::Refused { .. })));
-        assert!(Signal::parse(&json!({"p2pos": "rtc", "kind": "offer"})).is_none());
     }
 }

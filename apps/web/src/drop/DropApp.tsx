@@ -1,16 +1,24 @@
 /**
  * Drop, the view-once image transfer (`/drop` to send, `/drop/<room>#<secret>` to receive). Needs no
- * identity and no vault: only the hub that served the page. Protocol and crypto: `src/lib/drop.ts`.
+ * identity and no vault: only the hub that served the page. Protocol and crypto: `protocol.ts`; the
+ * session protocol: `sender.ts` and `receiver.ts`, driven by `session.ts`. With `?test-hooks` in the
+ * URL, `window.p2posDropTest` lets the browser tests shorten the stall timeout.
  */
 import { useEffect, useState } from "react";
-import { dropRoute } from "../lib/drop.ts";
+import { dropRoute } from "./protocol.ts";
 import { checkWebCryptoSupport } from "../lib/keys.ts";
 import { DropReceive } from "./DropReceive.tsx";
 import { DropSend } from "./DropSend.tsx";
+import { installTestHooks } from "./testHooks.ts";
 
 export function DropApp() {
   const [route] = useState(() => dropRoute(location.pathname, location.hash));
   const [unsupported, setUnsupported] = useState<string>();
+
+  useEffect(() => {
+    if (!new URLSearchParams(location.search).has("test-hooks")) return;
+    return installTestHooks();
+  }, []);
 
   useEffect(() => {
     const mounted = new AbortController();

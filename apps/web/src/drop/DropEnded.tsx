@@ -1,5 +1,5 @@
 /** How a drop ended, when it did not end well: a key swap (the warning), a cancel, expiry, a stall… */
-import type { DropEnded as Ended } from "../lib/drop.ts";
+import type { DropEnded as Ended } from "./machine.ts";
 
 const TITLES: Record<Ended["reason"], string> = {
   cancelled: "Drop cancelled",

@@ -3,7 +3,9 @@
  * ("View once"), so a link preview cannot use it up.
  */
 import { type SubmitEvent, useCallback, useEffect, useRef, useState } from "react";
-import { DropReceiver, type ReceiverState, wasViewed } from "../lib/drop.ts";
+import type { ReceiverState } from "./machine.ts";
+import { wasViewed } from "./protocol.ts";
+import { DropReceiver } from "./session.ts";
 import { DropEnded } from "./DropEnded.tsx";
 import { DropViewer } from "./DropViewer.tsx";
 import { decodeForView, formatBytes, percent } from "./render.ts";

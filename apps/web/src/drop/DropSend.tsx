@@ -2,7 +2,9 @@
 import { type SubmitEvent, useEffect, useRef, useState } from "react";
 import { CopyButton } from "../components/CopyButton.tsx";
 import { QrCode } from "../components/QrCode.tsx";
-import { DropError, DropSender, MAX_SECONDS, MIN_SECONDS, type SenderState, checkImage } from "../lib/drop.ts";
+import type { SenderState } from "./machine.ts";
+import { DropError, MAX_SECONDS, MIN_SECONDS, checkImage } from "./protocol.ts";
+import { DropSender } from "./session.ts";
 import { DropEnded } from "./DropEnded.tsx";
 import { formatBytes, percent } from "./render.ts";
 

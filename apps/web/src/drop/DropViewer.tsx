@@ -3,7 +3,7 @@
  * on unmount the canvas wiped (pixels overwritten, buffer released).
  */
 import { useEffect, useRef, useState } from "react";
-import type { DropPicture } from "../lib/drop.ts";
+import type { DropPicture } from "./machine.ts";
 import { drawPicture, watermarkText, wipeCanvas } from "./render.ts";
 
 interface Props {

@@ -3,7 +3,8 @@
  * receiver's name and the time), and wipe the canvas afterwards. The canvas is capped in size, so
  * the page never holds more pixels than it shows.
  */
-import { type DropPicture, decodePicture } from "../lib/drop.ts";
+import type { DropPicture } from "./machine.ts";
+import { decodePicture } from "./session.ts";
 
 /** The longest side of the canvas, in canvas pixels. */
 const MAX_SIDE = 2048;

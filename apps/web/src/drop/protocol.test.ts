@@ -1,6 +1,6 @@
-import { describe, expect, it, vi } from "vitest";
-import { decodeBase64, encodeBase64 } from "./base64.ts";
-import { bytesEqual, fromHex, toHex, utf8Encode } from "./bytes.ts";
+import { describe, expect, it } from "vitest";
+import { decodeBase64, encodeBase64 } from "../lib/base64.ts";
+import { bytesEqual, fromHex, toHex, utf8Encode } from "../lib/bytes.ts";
 import {
   CHUNK_PLAINTEXT,
   DropError,
@@ -11,7 +11,6 @@ import {
   MAX_SIZE,
   PROGRESS_EVERY,
   ReceiverTransfer,
-  Watchdog,
   authKey,
   cancelFrame,
   checkImage,
@@ -42,7 +41,7 @@ import {
   verifyHelloMac,
   viewedFrame,
   wasViewed,
-} from "./drop.ts";
+} from "./protocol.ts";
 
 const SECRET = "BwcHBwcHBwcHBwcHBwcHBw"; // 16 × 0x07
 
@@ -359,31 +358,6 @@ describe("a transfer, frame by frame", () => {
   it("sealImage refuses what cannot be dropped", async () => {
     const key = await aesKey();
     await rejectsWith(sealAll(key, image(10), 3), "file");
-  });
-});
-
-describe("the stall watchdog", () => {
-  it("fires once after 15 s without a kick", () => {
-    vi.useFakeTimers();
-    try {
-      const fired = vi.fn();
-      const dog = new Watchdog(15_000, fired);
-      dog.kick();
-      vi.advanceTimersByTime(14_000);
-      dog.kick();
-      vi.advanceTimersByTime(14_000);
-      expect(fired).not.toHaveBeenCalled();
-      expect(dog.running).toBe(true);
-      vi.advanceTimersByTime(1_000);
-      expect(fired).toHaveBeenCalledTimes(1);
-      expect(dog.running).toBe(false);
-      dog.kick();
-      dog.stop();
-      vi.advanceTimersByTime(60_000);
-      expect(fired).toHaveBeenCalledTimes(1);
-    } finally {
-      vi.useRealTimers();
-    }
   });
 });
 

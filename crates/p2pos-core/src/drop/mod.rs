@@ -1,5 +1,24 @@
-//! Drop, the view-once transfer: its link, the MAC-authenticated ephemeral key exchange and the
-//! sealed frames (`docs/PROTOCOL.md`, "Drop"). Sans-IO: the CLI and the web app move the bytes.
+//! Drop, the view-once transfer (`docs/PROTOCOL.md`, "Drop"): its link, the MAC-authenticated
+//! ephemeral key exchange, the sealed frames, and the session protocol of both ends as sans-IO
+//! state machines, [`Sender`] and [`Receiver`]. The CLI (`p2pos send`/`receive`) drives them over
+//! the hub and a WebRTC data channel; the web app's twin is `apps/web/src/drop/`.
+//!
+//! A driver owns one machine and carries out what it asks:
+//!
+//! 1. create it: the sender after `create_room` (it waits for a hello), the receiver after
+//!    `join` found the sender (its hello is the first output);
+//! 2. feed it what happens, with the current time where it matters: `handle_signal(from, signal)`
+//!    for each drop signal from the hub, `local_description`/`local_candidate` for what WebRTC
+//!    made, `channel_open(now)`, `handle_frame(frame, now)`, `frame_sent(now)` (sender),
+//!    `channel_closed`, `room_closed`, `hub_lost`, `cancel()` when the person cancels, and
+//!    `viewed()` (receiver) once the image was shown or saved;
+//! 3. `handle_timeout(now)` once `poll_timeout()` has passed (a stall);
+//! 4. after each call, `poll_output()` until `None`: signals to send through the hub, frames for
+//!    the data channel, WebRTC steps ([`Rtc`]) and events for the person;
+//! 5. stop once `is_finished()`: a viewed drop, or one that [`Ended`].
+//!
+//! Keys and the secret are handed in, and time is passed in, so tests drive a sender and a
+//! receiver back to back in virtual time (`tests.rs`).
 //!
 //! ```
 //! use p2pos_core::drop::{DropSecret, EphemeralKey, Role, Sealer, Opener, FRAME_CHUNK};
@@ -14,6 +33,18 @@
 //! assert_eq!(Opener::new(&k2).open(FRAME_CHUNK, &sealed[1..])?, b"pixels");
 //! # Ok::<(), p2pos_core::drop::DropError>(())
 //! ```
+
+mod receiver;
+mod sender;
+#[cfg(test)]
+mod tests;
+mod wire;
+
+pub use receiver::{PROGRESS_EVERY, Receiver, ReceiverEvent};
+pub use sender::{Image, ImageError, Sender, SenderEvent};
+pub use wire::{
+    BrokenBy, Ended, Meta, Output, Rtc, STALLED_REASON, Signal, Timing, cancel_frame, progress_frame, viewed_frame,
+};
 
 use aes_gcm::aead::{Aead, KeyInit, Payload};
 use aes_gcm::{Aes256Gcm, Nonce};
@@ -316,7 +347,7 @@ impl std::fmt::Display for DropLink {
 }
 
 #[cfg(test)]
-mod tests {
+mod crypto_tests {
     #![allow(clippy::unwrap_used)]
     use super::*;
 
