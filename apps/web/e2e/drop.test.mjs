@@ -1,3 +1,4 @@
+// @ts-check
 // Drop, the view-once transfer, in two real browsers through a real hub (`p2pos signal`): a drop
 // from A to B renders and is destroyed; a hub in its attacking test mode, and a relay that swaps
 // the receiver's key only, are caught by both sides; sender cancel, room expiry, a stall and a
@@ -80,7 +81,7 @@ const IMAGE = testPng(600, 400);
 /** An honest-looking X25519 public key of the attacker's, standard base64 as in a hello. */
 function attackerKey() {
   const { publicKey } = generateKeyPairSync("x25519");
-  return Buffer.from(publicKey.export({ format: "jwk" }).x, "base64url").toString("base64");
+  return Buffer.from(publicKey.export({ format: "jwk" }).x ?? "", "base64url").toString("base64");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,7 +105,11 @@ function recordWebSockets(page) {
 }
 
 /** The sender's page: choose the image and view time, create the link; resolves to the page and link. */
-async function createDrop(context, hubUrl, { seconds = 5, init } = {}) {
+async function createDrop(
+  context,
+  hubUrl,
+  /** @type {{ seconds?: number, init?: () => void }} */ { seconds = 5, init } = {},
+) {
   const page = await context.newPage();
   page.on("pageerror", (error) => console.error("[sender page error]", error));
   if (init) await page.addInitScript(init);
@@ -188,7 +193,7 @@ describe("Drop: view-once transfer between two browsers", { timeout: 240_000 }, 
     try {
       await body();
     } catch (error) {
-      error.message += `\n--- hub output\n${hub?.output()}`;
+      /** @type {Error} */ (error).message += `\n--- hub output\n${hub?.output()}`;
       throw error;
     } finally {
       for (const ctx of contexts.splice(0)) await ctx.close();
@@ -272,7 +277,7 @@ describe("Drop: view-once transfer between two browsers", { timeout: 240_000 }, 
         await confirmView(later.page, "Zoe");
         await waitState(later.page, "no_such_room", 10_000);
       } catch (error) {
-        error.message += `\n--- attacking hub output\n${attacking.output()}`;
+        /** @type {Error} */ (error).message += `\n--- attacking hub output\n${attacking.output()}`;
         throw error;
       } finally {
         await attacking.stop();
