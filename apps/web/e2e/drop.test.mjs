@@ -1,3 +1,4 @@
+// @ts-check
 // Drop, the view-once transfer, in two real browsers through a real hub (`p2pos signal`): a drop
 // from A to B renders and is destroyed; a hub in its attacking test mode, and a relay that swaps
 // the receiver's key only, are caught by both sides; sender cancel, room expiry, a stall and a
@@ -80,7 +81,7 @@ const IMAGE = testPng(600, 400);
 /** An honest-looking X25519 public key of the attacker's, standard base64 as in a hello. */
 function attackerKey() {
   const { publicKey } = generateKeyPairSync("x25519");
-  return Buffer.from(publicKey.export({ format: "jwk" }).x, "base64url").toString("base64");
+  return Buffer.from(publicKey.export({ format: "jwk" }).x ?? "", "base64url").toString("base64");
 }
 
 // ---------------------------------------------------------------------------------------------
@@ -104,19 +105,23 @@ function recordWebSockets(page) {
 }
 
 /** Opens the page's test hooks (`?test-hooks`) and sets the stall timeout of the drops it starts. */
-async function setStallMs(page, ms) {
+async function setStallMs(/** @type {import("playwright-core").Page} */ page, /** @type {number} */ ms) {
   await page.waitForFunction(() => window.p2posDropTest !== undefined);
-  await page.evaluate((stall) => window.p2posDropTest.setStallMs(stall), ms);
+  await page.evaluate((stall) => window.p2posDropTest?.setStallMs(stall), ms);
 }
 
 /** A drop link that opens the receiver's page with its test hooks. */
-const withTestHooks = (link) => link.replace("#", "?test-hooks#");
+const withTestHooks = (/** @type {string} */ link) => link.replace("#", "?test-hooks#");
 
 /**
  * The sender's page: choose the image and view time, create the link; resolves to the page and link.
  * `stallMs`: the drop's stall timeout, set through the page's test hooks.
  */
-async function createDrop(context, hubUrl, { seconds = 5, init, stallMs } = {}) {
+async function createDrop(
+  context,
+  hubUrl,
+  /** @type {{ seconds?: number, init?: () => void, stallMs?: number }} */ { seconds = 5, init, stallMs } = {},
+) {
   const page = await context.newPage();
   page.on("pageerror", (error) => console.error("[sender page error]", error));
   if (init) await page.addInitScript(init);
@@ -201,7 +206,7 @@ describe("Drop: view-once transfer between two browsers", { timeout: 240_000 }, 
     try {
       await body();
     } catch (error) {
-      error.message += `\n--- hub output\n${hub?.output()}`;
+      /** @type {Error} */ (error).message += `\n--- hub output\n${hub?.output()}`;
       throw error;
     } finally {
       for (const ctx of contexts.splice(0)) await ctx.close();
@@ -285,7 +290,7 @@ describe("Drop: view-once transfer between two browsers", { timeout: 240_000 }, 
         await confirmView(later.page, "Zoe");
         await waitState(later.page, "no_such_room", 10_000);
       } catch (error) {
-        error.message += `\n--- attacking hub output\n${attacking.output()}`;
+        /** @type {Error} */ (error).message += `\n--- attacking hub output\n${attacking.output()}`;
         throw error;
       } finally {
         await attacking.stop();

@@ -1,3 +1,4 @@
+// @ts-check
 // Gallery ("presence is storage") end to end: a real hub process (`p2pos signal`) serves the web
 // app, and separate Chromium contexts are the people of one gallery, connected peer to peer over
 // WebRTC data channels.
@@ -116,7 +117,7 @@ async function pullAndView(page, id) {
   await page.getByTestId("gallery-viewer-close").click();
 }
 
-const heldSha256 = (page, id) => page.evaluate((id) => window.p2posGalleryTest.heldSha256(id), id);
+const heldSha256 = (page, id) => page.evaluate((id) => window.p2posGalleryTest?.heldSha256(id), id);
 
 /** Noisy PNGs drawn in the browser (noise keeps them large and distinct), as Buffers. */
 async function drawImages(page, specs) {
@@ -124,7 +125,7 @@ async function drawImages(page, specs) {
     const out = [];
     for (const { width, height, seed } of specs) {
       const canvas = new OffscreenCanvas(width, height);
-      const context = canvas.getContext("2d");
+      const context = /** @type {OffscreenCanvasRenderingContext2D} */ (canvas.getContext("2d"));
       const image = context.createImageData(width, height);
       // xorshift32: incompressible noise, so the PNG is about as large as its pixels.
       let x = (seed * 2654435761) >>> 0 || 1;
@@ -270,11 +271,11 @@ test(
       await expectItems(dahlia.page, "Dahlia", [{ id: first.id, state: "available", holders: 1 }]);
 
       // Dahlia's page is modified: it pushes 4 KiB nobody asked for to Cedar.
-      const cedarPeer = await dahlia.page.evaluate(() => window.p2posGalleryTest.peerOf("Cedar"));
-      const dahliaPeer = await dahlia.page.evaluate(() => window.p2posGalleryTest.me().peer);
+      const cedarPeer = await dahlia.page.evaluate(() => window.p2posGalleryTest?.peerOf("Cedar"));
+      const dahliaPeer = await dahlia.page.evaluate(() => window.p2posGalleryTest?.me()?.peer);
       assert.ok(cedarPeer && dahliaPeer);
       assert.equal(
-        await dahlia.page.evaluate((peer) => window.p2posGalleryTest.pushUnrequested(peer, 4096, 0xab), cedarPeer),
+        await dahlia.page.evaluate((peer) => window.p2posGalleryTest?.pushUnrequested(peer, 4096, 0xab), cedarPeer),
         true,
       );
       // Cedar drops it and closes that channel; Dahlia sees the channel close and loses Cedar's offer.
@@ -286,9 +287,12 @@ test(
       await cedar.page
         .locator(`[data-testid="gallery-peer"][data-peer="${dahliaPeer}"][data-state="closed"]`)
         .waitFor();
-      assert.equal(await cedar.page.evaluate((peer) => window.p2posGalleryTest.linkState(peer), dahliaPeer), undefined);
+      assert.equal(
+        await cedar.page.evaluate((peer) => window.p2posGalleryTest?.linkState(peer), dahliaPeer),
+        undefined,
+      );
       await until("Dahlia's channel to Cedar to close", async () =>
-        dahlia.page.evaluate((peer) => window.p2posGalleryTest.linkState(peer) === undefined, cedarPeer),
+        dahlia.page.evaluate((peer) => window.p2posGalleryTest?.linkState(peer) === undefined, cedarPeer),
       );
       await dahlia.page.getByTestId("gallery-empty").waitFor();
       // Cedar kept nothing of it: still one image, the same bytes.
@@ -311,7 +315,7 @@ test(
       assert.deepEqual(await items(elm.page), []);
 
       // Cedar resets its identity (confirming twice) and comes back as a new peer.
-      const before = await cedar.page.evaluate(() => window.p2posGalleryTest.me());
+      const before = await cedar.page.evaluate(() => window.p2posGalleryTest?.me());
       await cedar.page.getByTestId("gallery-reset").click();
       await cedar.page.getByTestId("gallery-reset-continue").click();
       await cedar.page.getByTestId("gallery-reset-cancel").click();
@@ -373,7 +377,7 @@ async function dumpStorage(page) {
       });
     const indexed = [];
     for (const info of await indexedDB.databases()) {
-      const db = await request(indexedDB.open(info.name));
+      const db = await request(indexedDB.open(info.name ?? ""));
       const stores = {};
       for (const store of db.objectStoreNames) {
         const tx = db.transaction(store).objectStore(store);
@@ -392,6 +396,7 @@ async function dumpStorage(page) {
       const cache = await caches.open(name);
       for (const req of await cache.keys()) {
         const response = await cache.match(req);
+        if (!response) continue;
         cached.push({ cache: name, url: req.url, body: hex(new Uint8Array(await response.arrayBuffer())) });
       }
     }
@@ -527,20 +532,22 @@ test(
       await pullAndView(yara.page, image.id);
 
       // Both hold it now, and both accept requests without sending a byte.
-      for (const page of [xia.page, yara.page]) await page.evaluate(() => window.p2posGalleryTest.holdServes(true));
+      for (const page of [xia.page, yara.page]) await page.evaluate(() => window.p2posGalleryTest?.holdServes(true));
       await join(zeno.page, "Zeno");
       await expectConnected(zeno.page, "Zeno", ["Xia", "Yara"]);
       await expectItems(zeno.page, "Zeno", [{ id: image.id, state: "available", holders: 2 }]);
-      await zeno.page.evaluate(() => window.p2posGalleryTest.setStallMs(2_000));
+      await zeno.page.evaluate(() => window.p2posGalleryTest?.setStallMs(2_000));
       await zeno.page.locator('[data-testid="gallery-item-open"]').click();
       const status = await until("Zeno's pull to start", async () => {
         const [item] = await items(zeno.page);
         return item.state === "pulling" ? item.status : false;
       });
       // Whoever Zeno asked first keeps stalling; the other one starts sending.
-      const stalled = /Pulling from (\w+)/.exec(status)[1];
+      const pulling = /Pulling from (\w+)/.exec(status);
+      assert.ok(pulling, `the status names the peer Zeno pulls from: ${status}`);
+      const stalled = pulling[1];
       const other = stalled === "Xia" ? yara : xia;
-      await other.page.evaluate(() => window.p2posGalleryTest.holdServes(false));
+      await other.page.evaluate(() => window.p2posGalleryTest?.holdServes(false));
       const started = Date.now();
       await until(
         "Zeno to get the image from the other holder",

@@ -1,3 +1,4 @@
+// @ts-check
 // (b) The identity screen end to end: create → see id and QR → download the backup → forget →
 // restore (wrong passphrase, then right) → same id; keys survive a reload and are not extractable.
 import assert from "node:assert/strict";

@@ -1,3 +1,4 @@
+// @ts-check
 // (c) Browser ↔ Rust: the same bytes mean the same thing on both sides.
 //   - a record signed in Chromium verifies with `p2pos record verify`; a tampered copy does not;
 //     and a record signed by `p2pos record sign` verifies in Chromium;

@@ -1,3 +1,4 @@
+// @ts-check
 // The network lab's browser case (crates/p2pos/tests/netlab.rs runs it): Chromium inside a home
 // namespace (CHROMIUM is a wrapper that execs Chromium under `ip netns exec`) opens the vault of a
 // node in another home through the hub — `URL` is `http://<hub>/?node=<id>[&via=relay]` — restores
@@ -22,6 +23,7 @@ const browser = await launchBrowser({
   executablePath: chromiumPath,
   args: [`--unsafely-treat-insecure-origin-as-secure=${new URL(url).origin}`],
 });
+/** @type {{ ok: boolean, error?: string, path?: string | null, photos?: number, seconds?: number, peer?: { label: string | null, detail: string | null, error: string | null } }} */
 let result;
 const page = await browser.newPage();
 try {
@@ -32,7 +34,7 @@ try {
   const banner = page.getByTestId("remote-banner");
   const failed = page.getByTestId("remote-failed");
   await banner.or(failed).first().waitFor({ timeout: 90_000 });
-  if (await failed.isVisible()) throw new Error(await page.getByTestId("remote-error").textContent());
+  if (await failed.isVisible()) throw new Error((await page.getByTestId("remote-error").textContent()) ?? "");
   const path = await banner.getAttribute("data-path");
   await page.getByTestId("nav-albums").click();
   const card = page.locator('[data-testid="album-card"]', { hasText: title });
@@ -66,7 +68,10 @@ try {
     .locator("main")
     .innerText()
     .catch(() => "");
-  result = { ok: false, error: `${String(error?.message ?? error)}\n--- the page showed:\n${shown.slice(0, 2000)}` };
+  result = {
+    ok: false,
+    error: `${String(error instanceof Error ? error.message : error)}\n--- the page showed:\n${shown.slice(0, 2000)}`,
+  };
 } finally {
   await browser.close();
 }

@@ -1,3 +1,4 @@
+// @ts-check
 // The real npm `peerjs` client (bundled in dist-harness/webrtc.html) against the hub's PeerJS-compatible
 // endpoint: two browsers open a DataConnection and talk both ways; a third claiming a taken id gets
 // `unavailable-id` (the server's ID-TAKEN) and does not disturb the owner; a Peer without an id gets one
@@ -44,7 +45,7 @@ function diagnosed(body) {
     try {
       await body();
     } catch (error) {
-      error.message += `\n--- hub output\n${hub?.output()}`;
+      /** @type {Error} */ (error).message += `\n--- hub output\n${hub?.output()}`;
       throw error;
     }
   };
@@ -57,7 +58,7 @@ test(
     for (let i = 0; i < 3; i++) {
       const response = await fetch(`${hub.url}/peerjs/id`);
       assert.equal(response.status, 200);
-      assert.match(response.headers.get("content-type"), /^text\/plain/);
+      assert.match(response.headers.get("content-type") ?? "", /^text\/plain/);
       ids.push(await response.text());
     }
     for (const id of ids) assert.match(id, SERVER_ID);

@@ -1,3 +1,4 @@
+// @ts-check
 // The replication demo end to end, in Chromium against real processes: a hub and two nodes, Oak
 // and Pine, on one machine. At Oak: create an identity, claim, make an album, upload 5 photos,
 // download the identity backup; the grid says they are on Oak only. Enrol Pine from Oak's Nodes
@@ -96,7 +97,7 @@ async function drawPhotos(page, seeds) {
     const out = [];
     for (const seed of seeds) {
       const canvas = new OffscreenCanvas(640, 480);
-      const ctx = canvas.getContext("2d");
+      const ctx = /** @type {OffscreenCanvasRenderingContext2D} */ (canvas.getContext("2d"));
       const image = ctx.createImageData(640, 480);
       let x = seed * 2654435761;
       for (let i = 0; i < image.data.length; i++) {
@@ -157,9 +158,9 @@ async function waitForGrid(page, count, nodes, { except = {}, timeout = 60_000 }
     await page.waitForFunction(
       (expected) => {
         const cells = [...document.querySelectorAll('[data-testid="photo-thumb"]')].map((cell) => {
-          const img = cell.querySelector('[data-testid="thumb-image"]');
+          const img = /** @type {HTMLImageElement | null} */ (cell.querySelector('[data-testid="thumb-image"]'));
           return {
-            name: cell.getAttribute("data-name"),
+            name: cell.getAttribute("data-name") ?? "",
             shown: Boolean(img?.complete && img.naturalWidth > 0),
             nodes: [...cell.querySelectorAll('[data-testid="placement"]')]
               .map((b) => `${b.getAttribute("data-node-name")}:${b.getAttribute("data-state")}`)
@@ -195,7 +196,13 @@ async function openAlbum(page, title) {
   await page.getByTestId("album-page").waitFor();
 }
 
-/** Wait for a peer row on the Nodes page in the given health (and path, when given). */
+/**
+ * Wait for a peer row on the Nodes page in the given health (and path, when given).
+ * @param {import("playwright-core").Page} page
+ * @param {string} name
+ * @param {string} health
+ * @param {{ path?: string, timeout?: number }} [options]
+ */
 async function waitForPeer(page, name, health, { path: pathKind, timeout = 60_000 } = {}) {
   const selector =
     `[data-testid="peer-row"][data-node-name="${name}"][data-health="${health}"]` +
@@ -256,10 +263,10 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   assert.equal(await atOak.getByTestId("this-node-name").textContent(), "Oak");
   assert.equal(await atOak.getByTestId("this-node-hub").textContent(), hub.wsUrl);
   await atOak.getByTestId("enrol-start").click();
-  const token = (await atOak.getByTestId("enrol-token").textContent()).trim();
+  const token = ((await atOak.getByTestId("enrol-token").textContent()) ?? "").trim();
   assert.match(token, /^P2POS-ENROLL-[A-Z2-7]+$/);
   assert.equal(await readQrCanvas(atOak.getByTestId("enrol-qr")), token, "the QR code reads back as the token");
-  assert.match(await atOak.getByTestId("enrol-expiry").textContent(), /Works once, until .* \(15 minutes\)/);
+  assert.match((await atOak.getByTestId("enrol-expiry").textContent()) ?? "", /Works once, until .* \(15 minutes\)/);
   await shot(atOak, "02-oak-enrol-token");
 
   const added = await runCli(["peer", "add", token, "--data-dir", nodeSetup.Pine.dataDir]);
@@ -271,9 +278,9 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   const pineRow = await waitForPeer(atOak, "Pine", "green", { path: "host" });
   assert.equal(await pineRow.getByTestId("peer-path").textContent(), "direct (same network)");
   assert.equal(await pineRow.getByTestId("peer-label").textContent(), "Up to date");
-  assert.match(await pineRow.getByTestId("peer-last-sync").textContent(), /^(just now|\d+ s ago)$/);
+  assert.match((await pineRow.getByTestId("peer-last-sync").textContent()) ?? "", /^(just now|\d+ s ago)$/);
   assert.equal(await pineRow.getByTestId("peer-backlog").textContent(), "nothing");
-  assert.match(await atOak.getByTestId("enrol-joined").textContent(), /^Pine joined with the token/);
+  assert.match((await atOak.getByTestId("enrol-joined").textContent()) ?? "", /^Pine joined with the token/);
   await shot(atOak, "03-oak-nodes-pine-green");
   log("Pine green on Oak's Nodes page");
 
@@ -343,8 +350,11 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   await atPine.getByTestId("nav-nodes").click();
   const oakRow = await waitForPeer(atPine, "Oak", "red", { timeout: 90_000 });
   assert.equal(await oakRow.getByTestId("peer-label").textContent(), "Offline");
-  assert.match(await oakRow.getByTestId("peer-detail").textContent(), /^Cannot reach it/);
-  assert.ok((await oakRow.getByTestId("peer-last-error").textContent()).length > 0, "the node's reason is shown");
+  assert.match((await oakRow.getByTestId("peer-detail").textContent()) ?? "", /^Cannot reach it/);
+  assert.ok(
+    ((await oakRow.getByTestId("peer-last-error").textContent()) ?? "").length > 0,
+    "the node's reason is shown",
+  );
   assert.equal(await oakRow.getByTestId("peer-path").textContent(), "not connected");
   await shot(atPine, "08-pine-nodes-oak-offline");
   log("Oak red on Pine's Nodes page");
@@ -365,7 +375,7 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   // browser cannot reach either node's HTTP origin (both are blocked), so every request, photo and
   // upload goes through the channel.
   await atOak.getByTestId("nav-nodes").click();
-  const oakId = await atOak.getByTestId("this-node-id").getAttribute("data-id");
+  const oakId = (await atOak.getByTestId("this-node-id").getAttribute("data-id")) ?? "";
   const remoteLink = await atOak.getByTestId("this-node-remote").locator("a").getAttribute("href");
   assert.equal(remoteLink, `${hub.url}/?node=${encodeURIComponent(oakId)}`);
   const anywhere = await browser.newContext({ acceptDownloads: true });
@@ -375,7 +385,7 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   await restoreThroughUi(atHub, backupFile, PASSPHRASE);
   await atHub.getByTestId("remote-banner").waitFor({ timeout: 60_000 });
   // Direct, not relayed: host, or prflx where Chromium's loopback address is learned from checks.
-  assert.match(await atHub.getByTestId("remote-banner").getAttribute("data-path"), /^(host|prflx)$/);
+  assert.match((await atHub.getByTestId("remote-banner").getAttribute("data-path")) ?? "", /^(host|prflx)$/);
   await atHub.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
   await openAlbum(atHub, TITLE);
   await waitForGrid(atHub, 7, { Oak: "ok", Pine: "ok" });
@@ -416,7 +426,7 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   await atHubStranger.goto(remoteLink);
   await submitNewIdentity(atHubStranger, "Mallory", PASSPHRASE);
   await atHubStranger.getByTestId("remote-failed").waitFor({ timeout: 60_000 });
-  assert.match(await atHubStranger.getByTestId("remote-error").textContent(), /not a member of the family/);
+  assert.match((await atHubStranger.getByTestId("remote-error").textContent()) ?? "", /not a member of the family/);
   await Promise.all([anywhere.close(), stranger.close()]);
 
   await atPine.getByTestId("nav-nodes").click();
@@ -427,7 +437,10 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   const addNode = atPine.getByTestId("add-node");
   await addNode.getByTestId("add-node-token").fill("P2POS-ENROLL-NOTATOKEN");
   await addNode.getByTestId("add-node-submit").click();
-  assert.match(await addNode.getByTestId("add-node-error").textContent(), /^That is not a token this node can use: /);
+  assert.match(
+    (await addNode.getByTestId("add-node-error").textContent()) ?? "",
+    /^That is not a token this node can use: /,
+  );
   await addNode.getByTestId("add-node-token").fill(token);
   await addNode.getByTestId("add-node-submit").click();
   await atPine.waitForFunction(

@@ -1,3 +1,4 @@
+// @ts-check
 // Shared plumbing for the browser tests: the real p2pos binary as web server and CLI, and Debian's
 // Chromium driven by playwright-core.
 import { spawn } from "node:child_process";
@@ -10,6 +11,41 @@ import path from "node:path";
 import { fileURLToPath } from "node:url";
 import jsQR from "jsqr";
 import { chromium } from "playwright-core";
+
+/** @typedef {import("node:stream").Readable} Readable */
+/** A helper process: stdin ignored, stdout and stderr read. */
+/** @typedef {import("node:child_process").ChildProcessByStdio<null, Readable, Readable>} Child */
+/** @typedef {import("playwright-core").Browser} Browser */
+/** @typedef {import("playwright-core").BrowserContext} BrowserContext */
+/** @typedef {import("playwright-core").Page} Page */
+/** @typedef {import("playwright-core").Locator} Locator */
+/** @typedef {{ code: number | null, signal: NodeJS.Signals | null, error?: NodeJS.ErrnoException }} Exit */
+/**
+ * A helper process started by `spawnTracked`.
+ * @typedef {object} Tracked
+ * @property {Child} child
+ * @property {Promise<Exit>} exited
+ * @property {() => string} output everything it printed so far
+ * @property {() => Promise<void>} stop SIGTERM, then SIGKILL after 5 s; resolves once it has exited
+ */
+/**
+ * A running `p2pos` server (`startP2pos`).
+ * @typedef {object} P2posServer
+ * @property {string} url
+ * @property {number} port
+ * @property {() => string} output
+ * @property {() => Promise<void>} stop
+ * @property {() => Promise<void>} kill
+ * @property {Promise<Exit>} exited
+ */
+/**
+ * A running `p2pos node` (`startNode`).
+ * @typedef {P2posServer & { dataDir: string, setupCode: string | undefined }} P2posNode
+ */
+/**
+ * A running hub (`startHub`).
+ * @typedef {P2posServer & { wsUrl: string | undefined }} P2posHub
+ */
 
 const here = path.dirname(fileURLToPath(import.meta.url));
 export const WEB_DIR = path.resolve(here, "..");
@@ -32,7 +68,10 @@ export const CHROMIUM_ARGS = [
   "--allow-loopback-in-peer-connection",
 ];
 
-/** Fail early with a useful message instead of a spawn ENOENT deep in a test. */
+/**
+ * Fail early with a useful message instead of a spawn ENOENT deep in a test.
+ * @param {string} webDir
+ */
 export function requireBuilt(webDir) {
   if (!existsSync(P2POS_BIN)) {
     throw new Error(`p2pos binary not found at ${P2POS_BIN}: run \`cargo build\` at the repo root or set P2POS_BIN`);
@@ -43,7 +82,10 @@ export function requireBuilt(webDir) {
   if (!existsSync(CHROMIUM)) throw new Error(`Chromium not found at ${CHROMIUM} (apt-get install chromium)`);
 }
 
-/** Children still running, killed if this test process exits without stopping them (a crash, a signal). */
+/**
+ * Children still running, killed if this test process exits without stopping them (a crash, a signal).
+ * @type {Set<import("node:child_process").ChildProcess>}
+ */
 const running = new Set();
 function killRunning() {
   for (const child of running) child.kill("SIGKILL");
@@ -59,6 +101,10 @@ for (const signal of ["SIGINT", "SIGTERM"]) {
 /**
  * Spawn a long-running helper process (p2pos, coturn) that dies with this test process at the latest.
  * Resolves at once to { child, exited, output, stop }; `output()` is everything it printed so far.
+ * @param {string} command
+ * @param {readonly string[]} args
+ * @param {{ env?: NodeJS.ProcessEnv }} [options]
+ * @returns {Tracked}
  */
 export function spawnTracked(command, args, { env } = {}) {
   const child = spawn(command, args, { stdio: ["ignore", "pipe", "pipe"], env: env ?? process.env });
@@ -66,6 +112,7 @@ export function spawnTracked(command, args, { env } = {}) {
   let output = "";
   child.stdout.setEncoding("utf8").on("data", (chunk) => (output += chunk));
   child.stderr.setEncoding("utf8").on("data", (chunk) => (output += chunk));
+  /** @type {Promise<Exit>} */
   const exited = new Promise((resolve) => {
     child.once("exit", (code, signal) => {
       running.delete(child);
@@ -95,10 +142,14 @@ export function spawnTracked(command, args, { env } = {}) {
  * Run `p2pos <args>` as a server and wait for its "listening on http://127.0.0.1:PORT" line on stdout;
  * resolves to { url, port, output, stop, kill, exited }: `stop` ends it with SIGTERM, `kill` with
  * SIGKILL (a crash: no clean shutdown), both resolving once it has exited.
+ * @param {string[]} args
+ * @param {string} [label]
+ * @returns {Promise<P2posServer>}
  */
 export async function startP2pos(args, label = args[0]) {
   const proc = spawnTracked(P2POS_BIN, args, { env: { ...process.env, RUST_LOG: process.env.RUST_LOG ?? "warn" } });
   try {
+    /** @type {string} */
     const url = await new Promise((resolve, reject) => {
       const timer = setTimeout(
         () => reject(new Error(`p2pos ${label} did not report its address in 30 s\n${proc.output()}`)),
@@ -146,6 +197,9 @@ export async function startP2pos(args, label = args[0]) {
  * `dataDir` (kept when it stops: the caller owns it) and `args`, more flags for `p2pos node`.
  * The node prints "Setup code: XXXXX-XXXXX" (while it belongs to no family) and then
  * "listening on http://127.0.0.1:PORT" on stdout once it accepts connections.
+ * @param {string} webDir
+ * @param {{ listen?: string, dataDir?: string, args?: string[] }} [options]
+ * @returns {Promise<P2posNode>}
  */
 export async function startNode(webDir, { listen = "127.0.0.1:0", dataDir: given, args = [] } = {}) {
   requireBuilt(webDir);
@@ -167,12 +221,15 @@ export async function startNode(webDir, { listen = "127.0.0.1:0", dataDir: given
   };
 }
 
-/** A loopback TCP port that was free a moment ago (for a node that must come back on the same port). */
+/**
+ * A loopback TCP port that was free a moment ago (for a node that must come back on the same port).
+ * @returns {Promise<number>}
+ */
 export async function freePort() {
   const server = createServer();
   server.listen(0, "127.0.0.1");
   await once(server, "listening");
-  const { port } = server.address();
+  const { port } = /** @type {import("node:net").AddressInfo} */ (server.address());
   server.close();
   await once(server, "close");
   return port;
@@ -182,6 +239,9 @@ export async function freePort() {
  * Start the hub, `p2pos signal`, on a free loopback port, serving `webDir`, with extra flags;
  * resolves to { url, port, wsUrl, output, stop, kill, exited }; `wsUrl` is the native WebSocket
  * nodes use (`--hub`), from its "native: ws://…/v1/ws" line.
+ * @param {string} webDir
+ * @param {string[]} [extraArgs]
+ * @returns {Promise<P2posHub>}
  */
 export async function startHub(webDir, extraArgs = []) {
   requireBuilt(webDir);
@@ -193,14 +253,24 @@ export async function startHub(webDir, extraArgs = []) {
 /**
  * Launch headless Chromium (`executablePath`: another binary or a wrapper; `args`: more flags);
  * resolves to the Browser.
+ * @param {{ executablePath?: string, args?: string[] }} [options]
+ * @returns {Promise<Browser>}
  */
 export async function launchBrowser({ executablePath = CHROMIUM, args = [] } = {}) {
   return chromium.launch({ executablePath, headless: true, args: [...CHROMIUM_ARGS, ...args] });
 }
 
-/** Run the p2pos CLI; resolves to { code, stdout, stderr } (never rejects on a non-zero exit). */
+/**
+ * Run the p2pos CLI; resolves to { code, stdout, stderr } (never rejects on a non-zero exit).
+ * @param {string[]} args
+ * @param {{ input?: string | Uint8Array }} [options]
+ * @returns {Promise<{ code: number | null, stdout: string, stderr: string }>}
+ */
 export async function runCli(args, { input } = {}) {
-  const child = spawn(P2POS_BIN, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] });
+  // stdin is a pipe only with `input`; the type says it always is, and it is used only then.
+  const child = /** @type {import("node:child_process").ChildProcessWithoutNullStreams} */ (
+    spawn(P2POS_BIN, args, { stdio: [input === undefined ? "ignore" : "pipe", "pipe", "pipe"] })
+  );
   let stdout = "";
   let stderr = "";
   child.stdout.setEncoding("utf8").on("data", (chunk) => (stdout += chunk));
@@ -217,13 +287,22 @@ export async function runCli(args, { input } = {}) {
   return { code, stdout, stderr };
 }
 
-/** A fresh temporary directory, removed by the returned cleanup. */
+/**
+ * A fresh temporary directory, removed by the returned cleanup.
+ * @param {string} prefix
+ * @returns {Promise<{ dir: string, cleanup: () => Promise<void> }>}
+ */
 export async function tempDir(prefix) {
   const dir = await mkdtemp(path.join(tmpdir(), `p2pos-${prefix}-`));
   return { dir, cleanup: () => rm(dir, { recursive: true, force: true }) };
 }
 
-/** Open the harness page and wait for window.p2posHarness. */
+/**
+ * Open the harness page and wait for window.p2posHarness.
+ * @param {Browser} browser
+ * @param {string} url
+ * @returns {Promise<Page>}
+ */
 export async function openHarness(browser, url) {
   const page = await browser.newPage();
   page.on("pageerror", (error) => console.error("[harness page error]", error));
@@ -236,6 +315,7 @@ export async function openHarness(browser, url) {
  * What this browser stored for its identity, read straight from IndexedDB (as any script in the
  * page could). Call only after the app has loaded: opening the database first would create it
  * without the app's object store.
+ * @param {Page} page
  */
 export async function storedIdentity(page) {
   return page.evaluate(
@@ -272,14 +352,25 @@ export async function storedIdentity(page) {
   );
 }
 
-/** Restore through the UI: choose the file, type the passphrase, submit. */
+/**
+ * Restore through the UI: choose the file, type the passphrase, submit.
+ * @param {Page} page
+ * @param {string} file
+ * @param {string} passphrase
+ */
 export async function restoreThroughUi(page, file, passphrase) {
   await page.getByTestId("restore-file").setInputFiles(file);
   await page.getByTestId("restore-passphrase").fill(passphrase);
   await page.getByTestId("restore-submit").click();
 }
 
-/** Open `url` in a new page of `context`, logging the page's uncaught errors under `label`. */
+/**
+ * Open `url` in a new page of `context`, logging the page's uncaught errors under `label`.
+ * @param {BrowserContext} context
+ * @param {string} url
+ * @param {string} label
+ * @returns {Promise<Page>}
+ */
 export async function newPage(context, url, label) {
   const page = await context.newPage();
   page.on("pageerror", (error) => console.error(`[${label} page error]`, error));
@@ -287,7 +378,12 @@ export async function newPage(context, url, label) {
   return page;
 }
 
-/** Fill in and submit the create-identity form. */
+/**
+ * Fill in and submit the create-identity form.
+ * @param {Page} page
+ * @param {string} name
+ * @param {string} passphrase
+ */
 export async function submitNewIdentity(page, name, passphrase) {
   const create = page.getByTestId("create-identity");
   await create.getByTestId("create-name").fill(name);
@@ -296,21 +392,36 @@ export async function submitNewIdentity(page, name, passphrase) {
   await create.getByTestId("create-submit").click();
 }
 
-/** Create an identity through the UI; resolves to its id and age recipient. */
+/**
+ * Create an identity through the UI; resolves to its id and age recipient.
+ * @param {Page} page
+ * @param {string} name
+ * @param {string} passphrase
+ * @returns {Promise<{ id: string | null, recipient: string }>}
+ */
 export async function createIdentity(page, name, passphrase) {
   await submitNewIdentity(page, name, passphrase);
   const idElement = page.getByTestId("readable-id");
   await idElement.waitFor({ timeout: 60_000 });
   return {
     id: await idElement.getAttribute("data-id"),
-    recipient: (await page.getByTestId("age-recipient").textContent()).trim(),
+    recipient: ((await page.getByTestId("age-recipient").textContent()) ?? "").trim(),
   };
 }
 
-/** The text of the QR code drawn on a canvas (a `QrCode` component), read back from its pixels. */
+/**
+ * The text of the QR code drawn on a canvas (a `QrCode` component), read back from its pixels.
+ * @param {Locator} locator
+ * @returns {Promise<string | undefined>}
+ */
 export async function readQrCanvas(locator) {
-  const { width, height, data } = await locator.evaluate((canvas) => {
-    const image = canvas.getContext("2d").getImageData(0, 0, canvas.width, canvas.height);
+  const { width, height, data } = await locator.evaluate((/** @type {HTMLCanvasElement} */ canvas) => {
+    const image = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d")).getImageData(
+      0,
+      0,
+      canvas.width,
+      canvas.height,
+    );
     return { width: image.width, height: image.height, data: Array.from(image.data) };
   });
   return jsQR(Uint8ClampedArray.from(data), width, height)?.data;

@@ -1,3 +1,4 @@
+// @ts-check
 // TURN through the hub: the hub hands a browser TURN REST credentials over its native /v1/ws, and two
 // relay-only RTCPeerConnections in Chromium connect through a real TURN server with them; expired and
 // forged credentials get no relay candidate and never connect.
@@ -52,14 +53,17 @@ for (const backend of Object.values(TURN_BACKENDS)) {
       try {
         await body();
       } catch (error) {
-        error.message += `\n--- hub output\n${hub?.output()}\n--- TURN output (tail)\n${turn?.output().slice(-4000)}`;
+        /** @type {Error} */ (error).message +=
+          `\n--- hub output\n${hub?.output()}\n--- TURN output (tail)\n${turn?.output().slice(-4000)}`;
         throw error;
       }
     };
 
     /** ICE servers from the hub over /v1/ws, checked; { servers, turnServer } (the entry with credentials). */
     async function iceServersFromHub() {
-      const { welcome, reply } = await hubIceServers(page, hub.url);
+      const answer = await hubIceServers(page, hub.url);
+      const welcome = /** @type {Record<string, unknown>} */ (answer.welcome);
+      const { reply } = answer;
       assert.equal(welcome.type, "welcome", `hello is answered by welcome: ${JSON.stringify(welcome)}`);
       assert.equal(typeof welcome.peer, "string");
       assert.equal(reply.type, "ice_servers", `turn is answered by ice_servers: ${JSON.stringify(reply)}`);
@@ -67,9 +71,11 @@ for (const backend of Object.values(TURN_BACKENDS)) {
       assert.equal(reply.ttl_secs, TTL_SECS, "ttl_secs is --turn-ttl-secs");
 
       const servers = reply.ice_servers;
+      assert.ok(servers, `the reply lists ICE servers: ${JSON.stringify(reply)}`);
       const withCredentials = servers.filter((s) => s.username !== undefined);
       assert.equal(withCredentials.length, 1, `one TURN entry: ${JSON.stringify(servers)}`);
       const turnServer = withCredentials[0];
+      assert.ok(turnServer?.username !== undefined);
       const urls = [turnServer.urls].flat();
       assert.ok(
         urls.some((u) => u.startsWith(turn.turnUrl.split("?")[0])),
@@ -127,6 +133,7 @@ for (const backend of Object.values(TURN_BACKENDS)) {
           [],
           "no ICE candidate errors (TURN refusals) with the hub's credentials",
         );
+        assert.ok(report.selected.a, `a selected candidate pair: ${detail}`);
         console.log(
           `relay via ${backend.name}: connected in ${report.elapsedMs} ms, ` +
             `${report.selected.a.local.address}:${report.selected.a.local.port} <-> ` +

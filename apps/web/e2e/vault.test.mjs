@@ -1,3 +1,4 @@
+// @ts-check
 // The family vault end to end, in Chromium against a real `p2pos node` (SQLite data dir):
 // create an identity, claim the node, create an album, upload 20 files of every kind (encrypted in
 // the browser), see thumbnails, reload, open and download originals byte for byte; a second
@@ -57,7 +58,7 @@ async function drawImages(page, specs) {
     const out = [];
     for (const { type, width, height, seed } of specs) {
       const canvas = new OffscreenCanvas(width, height);
-      const ctx = canvas.getContext("2d");
+      const ctx = /** @type {OffscreenCanvasRenderingContext2D} */ (canvas.getContext("2d"));
       const image = ctx.createImageData(width, height);
       let x = seed * 2654435761;
       for (let i = 0; i < image.data.length; i++) {
@@ -125,7 +126,7 @@ async function recordVideo(page) {
     const canvas = document.createElement("canvas");
     canvas.width = 320;
     canvas.height = 240;
-    const ctx = canvas.getContext("2d");
+    const ctx = /** @type {CanvasRenderingContext2D} */ (canvas.getContext("2d"));
     const stream = canvas.captureStream(25);
     const recorder = new MediaRecorder(stream, { mimeType: "video/mp4;codecs=avc1" });
     const chunks = [];
@@ -133,18 +134,20 @@ async function recordVideo(page) {
     const stopped = new Promise((resolve) => (recorder.onstop = resolve));
     recorder.start();
     const started = performance.now();
-    await new Promise((resolve) => {
-      const draw = () => {
-        const t = performance.now() - started;
-        ctx.fillStyle = `hsl(${t / 5} 80% 50%)`;
-        ctx.fillRect(0, 0, 320, 240);
-        ctx.fillStyle = "white";
-        ctx.fillRect((t / 5) % 320, 100, 40, 40);
-        if (t < 1_000) requestAnimationFrame(draw);
-        else resolve();
-      };
-      draw();
-    });
+    await /** @type {Promise<void>} */ (
+      new Promise((resolve) => {
+        const draw = () => {
+          const t = performance.now() - started;
+          ctx.fillStyle = `hsl(${t / 5} 80% 50%)`;
+          ctx.fillRect(0, 0, 320, 240);
+          ctx.fillStyle = "white";
+          ctx.fillRect((t / 5) % 320, 100, 40, 40);
+          if (t < 1_000) requestAnimationFrame(draw);
+          else resolve();
+        };
+        draw();
+      })
+    );
     recorder.stop();
     await stopped;
     const bytes = new Uint8Array(await new Blob(chunks).arrayBuffer());
@@ -250,7 +253,7 @@ test(
     assert.deepEqual(await cookieNames(founderContext), [], "no session before the claim");
     await founder.getByTestId("claim-code").fill("WRONG-CODE1");
     await founder.getByTestId("claim-submit").click();
-    assert.match(await founder.getByTestId("claim-error").textContent(), /Wrong setup code/);
+    assert.match((await founder.getByTestId("claim-error").textContent()) ?? "", /Wrong setup code/);
     await founder.getByTestId("claim-code").fill(node.setupCode.toLowerCase());
     await founder.getByTestId("claim-submit").click();
     await founder.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
@@ -291,6 +294,7 @@ test(
     ];
     const images = await drawImages(founder, imageSpecs);
     images[0] = withExifOrientation(images[0], 6);
+    /** @type {{ name: string, bytes: Uint8Array, image: boolean, video?: boolean, path?: string, sha256?: string }[]} */
     const files = imageSpecs.map((spec, i) => ({
       name: `beach-${String(i + 1).padStart(2, "0")}.${spec.ext}`,
       bytes: images[i],
@@ -300,13 +304,15 @@ test(
     files.push({ name: "waves-clip.mp4", bytes: await recordVideo(founder), image: false, video: true });
     files.push({ name: "family-archive-50mb.bin", bytes: randomBytes(BIG_SIZE), image: false });
     assert.equal(files.length, 20);
+    const paths = [];
     for (const file of files) {
       file.path = path.join(temp.dir, file.name);
       file.sha256 = sha256(file.bytes);
       await writeFile(file.path, file.bytes);
+      paths.push(file.path);
     }
 
-    await founder.getByTestId("upload-input").setInputFiles(files.map((f) => f.path));
+    await founder.getByTestId("upload-input").setInputFiles(paths);
     await founder.getByTestId("upload-overall").waitFor();
     await founder.waitForFunction(
       (n) => document.querySelectorAll('[data-testid="upload-item"][data-status="done"]').length === n,
@@ -327,7 +333,7 @@ test(
         ({ total, images }) =>
           document.querySelectorAll('[data-testid="photo-thumb"]').length === total &&
           [...document.querySelectorAll('[data-testid="thumb-image"]')].filter(
-            (img) => img.complete && img.naturalWidth > 0,
+            (img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth > 0,
           ).length === images,
         { total: files.length, images: imageCount },
         { timeout: 120_000, polling: 250 },
@@ -337,7 +343,9 @@ test(
     // Thumbnails are small: at most 320 px on their long side.
     const widths = await founder
       .getByTestId("thumb-image")
-      .evaluateAll((imgs) => imgs.map((img) => Math.max(img.naturalWidth, img.naturalHeight)));
+      .evaluateAll((/** @type {HTMLImageElement[]} */ imgs) =>
+        imgs.map((img) => Math.max(img.naturalWidth, img.naturalHeight)),
+      );
     assert.ok(
       widths.every((w) => w > 0 && w <= 320),
       `thumbnail sizes ${widths}`,
@@ -346,7 +354,7 @@ test(
     const size = (name) =>
       founder
         .locator(`[data-testid="photo-thumb"][data-name="${name}"] [data-testid="thumb-image"]`)
-        .evaluate((img) => [img.naturalWidth, img.naturalHeight]);
+        .evaluate((/** @type {HTMLImageElement} */ img) => [img.naturalWidth, img.naturalHeight]);
     assert.deepEqual(await size(files[0].name), [240, 320]);
     assert.deepEqual(await size(files[1].name), [320, 240]);
     if (videoThumbs) {
@@ -375,11 +383,12 @@ test(
       return { name: download.suggestedFilename(), bytes: await readFile(await download.path()) };
     };
     const png = files.find((f) => f.name.endsWith(".png"));
+    assert.ok(png);
     await founder.locator(`[data-testid="photo-thumb"][data-name="${png.name}"] a`).click();
     await founder.getByTestId("photo-viewer").waitFor();
     await founder.waitForFunction(() => {
       const img = document.querySelector('[data-testid="viewer-image"]');
-      return img?.complete && img.naturalWidth === 400;
+      return img instanceof HTMLImageElement && img.complete && img.naturalWidth === 400;
     });
     const got = await downloadOriginal(founder);
     assert.equal(got.name, png.name);
@@ -399,6 +408,7 @@ test(
     );
 
     const heic = files.find((f) => f.name.endsWith(".HEIC"));
+    assert.ok(heic);
     await founder.goto(`${node.url}/#/albums/${albumId}`);
     await founder.locator(`[data-testid="photo-thumb"][data-name="${heic.name}"] a`).click();
     await founder.getByTestId("viewer-placeholder").waitFor({ timeout: 30_000 });
@@ -424,13 +434,15 @@ test(
       mimeType: "image/png",
       buffer: await founder.getByTestId("add-member").screenshot(),
     });
-    assert.match(await founder.getByTestId("qr-error").textContent(), /No QR code found/);
+    assert.match((await founder.getByTestId("qr-error").textContent()) ?? "", /No QR code found/);
     const qrPicture = await member.getByTestId("identity-qr").screenshot();
     await founder
       .getByTestId("qr-picture")
       .setInputFiles({ name: "ben.png", mimeType: "image/png", buffer: qrPicture });
     await founder.waitForFunction(
-      (id) => document.querySelector('[data-testid="member-id-input"]')?.value === id,
+      (id) =>
+        /** @type {HTMLInputElement | null} */ (document.querySelector('[data-testid="member-id-input"]'))?.value ===
+        id,
       second.id,
     );
     assert.equal(await founder.getByTestId("member-recipient-input").inputValue(), second.recipient);
@@ -459,6 +471,7 @@ test(
     await card.locator("a").click();
     await waitForGrid(member);
     const jpeg = files.find((f) => f.name.endsWith(".jpg"));
+    assert.ok(jpeg);
     await member.locator(`[data-testid="photo-thumb"][data-name="${jpeg.name}"] a`).click();
     const gotJpeg = await downloadOriginal(member);
     assert.equal(gotJpeg.name, jpeg.name);
@@ -490,7 +503,7 @@ test(
     await member.goto(`${node.url}/#/albums/${albumId}`);
     await member.reload();
     await member.getByTestId("album-error").waitFor({ timeout: 30_000 });
-    assert.match(await member.getByTestId("album-error").textContent(), /This album is not shared with you/);
+    assert.match((await member.getByTestId("album-error").textContent()) ?? "", /This album is not shared with you/);
     await shot(member, "09-revoked");
 
     // --- A third identity, not a member: refused a session, so refused the album and every blob
@@ -611,12 +624,14 @@ test(
       assert.equal(run.status, 0, `age -d: ${run.stderr}`);
       return run.stdout;
     };
-    const pngName = files.find((f) => f.name.endsWith(".png")).name;
+    const pngName = files.find((f) => f.name.endsWith(".png"))?.name;
+    assert.ok(pngName);
     let matched = 0;
     for (const entry of exported.photos) {
       const meta = JSON.parse(age(await write(entry.meta, archive[`${albumId}/${entry.meta}`])).toString());
       if (meta.name !== pngName && meta.name !== "IMG_4021.HEIC") continue;
       const original = files.find((f) => f.name === meta.name);
+      assert.ok(original);
       const plain = age(await write(entry.file, archive[`${albumId}/${entry.file}`]));
       assert.equal(sha256(plain), original.sha256, `${meta.name} from the export is the original`);
       matched += 1;
@@ -669,7 +684,7 @@ test(
       // --- Ann founds the family on a node of its own, makes an album, uploads one photo
       const ann = await newPage(annContext, own.url, "Ann");
       await createIdentity(ann, "Ann");
-      await ann.getByTestId("claim-code").fill(own.setupCode);
+      await ann.getByTestId("claim-code").fill(own.setupCode ?? "");
       await ann.getByTestId("claim-submit").click();
       await ann.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
       await ann.getByTestId("nav-albums").click();
@@ -695,7 +710,7 @@ test(
       const benId = await createIdentity(ben, "Ben");
       await ben.getByTestId("outsider").waitFor({ timeout: 30_000 });
       await ann.getByTestId("nav-members").click();
-      await ann.getByTestId("member-id-input").fill(benId.id);
+      await ann.getByTestId("member-id-input").fill(benId.id ?? "");
       await ann.getByTestId("member-recipient-input").fill(benId.recipient);
       await ann.getByTestId("member-add").click();
       const toggle = ann.locator(
@@ -715,7 +730,7 @@ test(
           const img = document.querySelector(
             `[data-testid="photo-thumb"][data-name="${name}"] [data-testid="thumb-image"]`,
           );
-          return img?.complete && img.naturalWidth > 0;
+          return img instanceof HTMLImageElement && img.complete && img.naturalWidth > 0;
         },
         firstPhoto.name,
         { timeout: 30_000, polling: 250 },
@@ -753,10 +768,10 @@ test(
 
       // --- Ben's open page can no longer open the album (it notices by itself), nor after a reload
       await ben.getByTestId("album-error").waitFor({ timeout: 30_000 });
-      assert.match(await ben.getByTestId("album-error").textContent(), /This album is not shared with you/);
+      assert.match((await ben.getByTestId("album-error").textContent()) ?? "", /This album is not shared with you/);
       await ben.reload();
       await ben.getByTestId("album-error").waitFor({ timeout: 30_000 });
-      assert.match(await ben.getByTestId("album-error").textContent(), /This album is not shared with you/);
+      assert.match((await ben.getByTestId("album-error").textContent()) ?? "", /This album is not shared with you/);
       assert.equal(await ben.getByTestId("photo-thumb").count(), 0);
       await shot(ben, "20-revoked-after-upload");
       // Nor can anything of it be read through the API: the album, its blobs old and new, its records.

@@ -1,3 +1,4 @@
+// @ts-check
 // (a) Every shared test vector passes inside Chromium, and tampered copies fail as they should.
 import assert from "node:assert/strict";
 import { after, before, test } from "node:test";

@@ -48,9 +48,36 @@ pub enum ApiError {
     Internal(String),
 }
 
+/// The machine code of every API error: the `error` field of its body. Clients branch on it (and on
+/// `rule`), never on the message. The OpenAPI document lists the codes as an enum, from which the
+/// web client's `ErrorCode` type is generated.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+#[non_exhaustive]
+pub enum ErrorCode {
+    BadRequest,
+    Unauthorized,
+    Forbidden,
+    NotFound,
+    Conflict,
+    PayloadTooLarge,
+    UnsupportedMediaType,
+    RangeNotSatisfiable,
+    BadGateway,
+    Internal,
+    /// 403: the identity is not a current member of the family (sign-in, or a member-only route).
+    NotAMember,
+    /// 403: a vault rule refused the record; `rule` says which.
+    RecordRefused,
+    /// 400: the record is stamped too far ahead of the node's clock.
+    ClockAhead,
+    /// 400: the record is stamped too far behind the node's clock.
+    ClockBehind,
+}
+
 #[derive(Serialize)]
-struct Body<'a> {
-    error: &'a str,
+struct Body {
+    error: ErrorCode,
     message: String,
     /// With `record_refused`: the vault rule that refused it (`PolicyError::kind`).
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -74,22 +101,22 @@ impl ApiError {
         }
     }
 
-    fn code(&self) -> &'static str {
+    fn code(&self) -> ErrorCode {
         match self {
-            ApiError::NotFound(_) => "not_found",
-            ApiError::BadRequest(_) => "bad_request",
-            ApiError::Unauthorized => "unauthorized",
-            ApiError::Forbidden(_) => "forbidden",
-            ApiError::NotAMember => "not_a_member",
-            ApiError::RecordRefused(_) => "record_refused",
-            ApiError::ClockAhead { .. } => "clock_ahead",
-            ApiError::ClockBehind { .. } => "clock_behind",
-            ApiError::Conflict(_) => "conflict",
-            ApiError::PayloadTooLarge { .. } => "payload_too_large",
-            ApiError::RangeNotSatisfiable(_) => "range_not_satisfiable",
-            ApiError::UnsupportedMediaType(_) => "unsupported_media_type",
-            ApiError::BadGateway(_) => "bad_gateway",
-            ApiError::Internal(_) => "internal",
+            ApiError::NotFound(_) => ErrorCode::NotFound,
+            ApiError::BadRequest(_) => ErrorCode::BadRequest,
+            ApiError::Unauthorized => ErrorCode::Unauthorized,
+            ApiError::Forbidden(_) => ErrorCode::Forbidden,
+            ApiError::NotAMember => ErrorCode::NotAMember,
+            ApiError::RecordRefused(_) => ErrorCode::RecordRefused,
+            ApiError::ClockAhead { .. } => ErrorCode::ClockAhead,
+            ApiError::ClockBehind { .. } => ErrorCode::ClockBehind,
+            ApiError::Conflict(_) => ErrorCode::Conflict,
+            ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
+            ApiError::RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
+            ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
+            ApiError::BadGateway(_) => ErrorCode::BadGateway,
+            ApiError::Internal(_) => ErrorCode::Internal,
         }
     }
 

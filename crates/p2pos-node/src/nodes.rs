@@ -121,6 +121,7 @@ pub(crate) async fn join(state: &AppState, token: &EnrollToken) -> Result<PeerIn
 
 /// Stop replicating with a peer and refuse its requests from now on (admins).
 #[utoipa::path(delete, path = "/v1/nodes/peers/{id}", operation_id = "remove_peer", tag = "nodes",
+    params(("id" = String, Path, description = "The peer's node id")),
     responses((status = 204), (status = 401, body = crate::openapi::ErrorBody),
         (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn remove_peer(

@@ -9,8 +9,7 @@ use utoipa::{OpenApi, ToSchema};
 /// Every error: a stable machine code and a human message.
 #[derive(Debug, Serialize, ToSchema)]
 pub struct ErrorBody {
-    /// e.g. `bad_request`, `unauthorized`, `forbidden`, `not_found`, `payload_too_large`.
-    pub error: String,
+    pub error: crate::error::ErrorCode,
     pub message: String,
     /// With `record_refused`: the vault rule that refused the record, e.g. `key_not_rotated`,
     /// `no_grant`, `not_author`, `album_fixed`, `blob_of_other_album`, `size_mismatch`.

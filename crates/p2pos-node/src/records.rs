@@ -176,6 +176,7 @@ pub(crate) async fn post(
 
 #[derive(Debug, Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct SinceQuery {
     /// Return records after this sequence number (0: from the start).
     #[serde(default)]

@@ -1,5 +1,5 @@
 import { afterEach, describe, expect, it, vi } from "vitest";
-import { ApiError, createApi } from "./api.ts";
+import { ApiError, createApi, type ApiTransport } from "./api.ts";
 import { loginMessage, signIn, withAutoSignIn } from "./session.ts";
 import { generateIdentityFile, importIdentity } from "./identity.ts";
 import { decodeBase64 } from "./base64.ts";
@@ -33,6 +33,62 @@ describe("api client", () => {
     await expect(createApi().members()).rejects.toMatchObject({ status: 502, code: "unexpected" });
     vi.stubGlobal("fetch", () => Promise.reject(new TypeError("Failed to fetch")));
     await expect(createApi().members()).rejects.toMatchObject({ status: 0, code: "network" });
+  });
+
+  it("sends each call over a custom transport as the same request, with `/v1` paths", async () => {
+    // What a data channel to the node (nodeChannel.ts) receives: a path, not a URL of this page.
+    const seen: { url: string; method: string; headers: Headers; body: unknown }[] = [];
+    const transport: ApiTransport = {
+      fetch: (url, init = {}) => {
+        seen.push({
+          url,
+          method: init.method ?? "GET",
+          headers: new Headers(init.headers),
+          body: init.body,
+        });
+        if (init.method === "DELETE" || url.endsWith("/logout"))
+          return Promise.resolve(new Response(null, { status: 204 }));
+        if (url.startsWith("/v1/blobs/")) return Promise.resolve(new Response(new Uint8Array([1, 2, 3])));
+        return Promise.resolve(Response.json(url.startsWith("/v1/records?") ? [] : { seq: 7, current: true }));
+      },
+    };
+    const api = createApi("", transport);
+    expect(await api.records(5, 20)).toEqual([]);
+    await api.replicationStatus({ album: "a b", photos: false });
+    await api.replicationStatus();
+    await api.postRecord({ body: "Ym9keQ==", signer: "S", sig: "c2ln" });
+    await api.removePeer("node/1");
+    await api.logout();
+    expect(await (await api.getBlob("ab")).arrayBuffer()).toEqual(new Uint8Array([1, 2, 3]).buffer);
+    expect(seen.map((r) => `${r.method} ${r.url}`)).toEqual([
+      "GET /v1/records?since=5&limit=20",
+      "GET /v1/replication/status?album=a%20b&photos=false",
+      "GET /v1/replication/status",
+      "POST /v1/records",
+      "DELETE /v1/nodes/peers/node%2F1",
+      "POST /v1/auth/logout",
+      "GET /v1/blobs/ab",
+    ]);
+    const post = seen[3];
+    expect(JSON.parse(post?.body as string)).toEqual({ body: "Ym9keQ==", signer: "S", sig: "c2ln" });
+    expect(post?.headers.get("content-type")).toBe("application/json");
+    expect(post?.headers.get("accept")).toBe("application/json");
+    expect(seen[0]?.body).toBeUndefined();
+    expect(seen[0]?.headers.get("content-type")).toBeNull();
+    // A blob is not JSON: no Accept header, as before the typed client.
+    expect(seen[6]?.headers.get("accept")).toBeNull();
+  });
+
+  it("reports a cancelled blob download as aborted, and a failure of the channel as it is", async () => {
+    const lost = new ApiError(0, "network", "The connection to the node was lost.");
+    const api = createApi("", {
+      fetch: (_url, init) =>
+        init?.signal?.aborted ? Promise.reject(new DOMException("aborted", "AbortError")) : Promise.reject(lost),
+    });
+    const controller = new AbortController();
+    controller.abort();
+    await expect(api.getBlob("ab", controller.signal)).rejects.toMatchObject({ status: 0, code: "aborted" });
+    await expect(api.members()).rejects.toBe(lost);
   });
 
   it("sends JSON same-origin and signs in with the login message", async () => {

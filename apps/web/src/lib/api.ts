@@ -1,8 +1,12 @@
 /**
- * A small typed client for the node API (`docs/API.md`). Same-origin: the session is an HttpOnly
- * cookie the browser sends by itself. Every failure is an `ApiError` carrying the node's status,
- * error code and message (or `network` / `aborted` when no answer arrived).
+ * The typed client for the node API (`docs/API.md`). Routes, parameters, bodies and answers come
+ * from the OpenAPI document (`docs/openapi.json` → `apiSchema.ts`) through openapi-fetch, so a call
+ * that drifts from the node fails `tsc`. Same-origin: the session is an HttpOnly cookie the browser
+ * sends by itself. Every failure is an `ApiError` carrying the node's status, error code and
+ * message (or `network` / `aborted` when no answer arrived). Requests go over an `ApiTransport`:
+ * the browser's `fetch`, or a data channel to the node (`nodeChannel.ts`).
  */
+import createClient from "openapi-fetch";
 import type {
   Accepted,
   AlbumDetail,
@@ -22,6 +26,7 @@ import type {
   SetupRequest,
   VerifyRequest,
 } from "./apiTypes.ts";
+import type { paths } from "./apiSchema.ts";
 import { P2posError } from "./errors.ts";
 import type { SignedRecord } from "./records.ts";
 
@@ -104,71 +109,104 @@ export interface ApiTransport {
 
 const HTTP: ApiTransport = { fetch: (url, init) => fetch(url, init) };
 
+/**
+ * Where the typed client builds its requests before `requestOver` hands them to the transport as
+ * `base` + path: a `Request` needs an absolute URL, and a same-origin client (`base` "") has none
+ * in Node or behind a data channel, whose `fetch` takes `/v1/...` paths.
+ */
+const REQUEST_ORIGIN = "http://node.invalid";
+
+/** The upload route, which goes through XMLHttpRequest or `ApiTransport.upload`, not the typed client. */
+const BLOB_PATH = "/v1/blobs/{id}" satisfies keyof paths;
+type BlobStoredAnswer = paths[typeof BLOB_PATH]["put"]["responses"][201]["content"]["application/json"];
+
 /** The client for the node at `base` (default: this page's origin), over `transport`. */
 export function createApi(base = "", transport: ApiTransport = HTTP): ApiClient {
-  const url = (path: string) => `${base}/v1${path}`;
-
-  async function call<T>(method: string, path: string, body?: unknown): Promise<T> {
-    const init: RequestInit = { method, credentials: "same-origin", headers: { Accept: "application/json" } };
-    if (body !== undefined) {
-      init.body = JSON.stringify(body);
-      init.headers = { Accept: "application/json", "Content-Type": "application/json" };
-    }
-    let response: Response;
-    try {
-      response = await transport.fetch(url(path), init);
-    } catch (error) {
-      if (error instanceof ApiError) throw error;
-      throw new ApiError(0, "network", "The node could not be reached.", { cause: error });
-    }
-    if (!response.ok) throw await errorOf(response);
-    if (response.status === 204) return undefined as T;
-    return (await response.json()) as T;
-  }
+  const root = base.endsWith("/") ? base.slice(0, -1) : base;
+  // Routes, parameters, bodies and answers are checked against `apiSchema.ts` by `tsc`: a call that
+  // drifts from `docs/openapi.json` does not compile.
+  const client = createClient<paths>({
+    baseUrl: REQUEST_ORIGIN,
+    headers: { Accept: "application/json" },
+    fetch: (request) => requestOver(transport, root, request),
+  });
+  const blobUrl = (id: string) => `${root}${BLOB_PATH.replace("{id}", encodeURIComponent(id))}`;
 
   return {
-    health: () => call("GET", "/health"),
-    setup: (request) => call("POST", "/setup", request),
-    challenge: (identity) => call("POST", "/auth/challenge", { identity }),
-    verify: (request) => call("POST", "/auth/verify", request),
-    me: () => call("GET", "/auth/me"),
-    logout: () => call("POST", "/auth/logout"),
-    postRecord: (record) => call("POST", "/records", record),
-    records: (since = 0, limit = 1000) => call("GET", `/records?since=${since}&limit=${limit}`),
-    members: () => call("GET", "/members"),
-    albums: () => call("GET", "/albums"),
-    album: (id) => call("GET", `/albums/${encodeURIComponent(id)}`),
-    replicationStatus: (options = {}) => {
-      const query = new URLSearchParams();
-      if (options.album !== undefined) query.set("album", options.album);
-      if (options.photos === false) query.set("photos", "false");
-      const search = query.toString();
-      return call("GET", `/replication/status${search ? `?${search}` : ""}`);
+    health: async () => answer(await client.GET("/v1/health")),
+    setup: async (request) => answer(await client.POST("/v1/setup", { body: request })),
+    challenge: async (identity) => answer(await client.POST("/v1/auth/challenge", { body: { identity } })),
+    verify: async (request) => answer(await client.POST("/v1/auth/verify", { body: request })),
+    me: async () => answer(await client.GET("/v1/auth/me")),
+    logout: async () => done(await client.POST("/v1/auth/logout")),
+    postRecord: async (record) => answer(await client.POST("/v1/records", { body: record })),
+    records: async (since = 0, limit = 1000) =>
+      answer(await client.GET("/v1/records", { params: { query: { since, limit } } })),
+    members: async () => answer(await client.GET("/v1/members")),
+    albums: async () => answer(await client.GET("/v1/albums")),
+    album: async (id) => answer(await client.GET("/v1/albums/{id}", { params: { path: { id } } })),
+    replicationStatus: async (options = {}) => {
+      const query: { album?: string; photos?: boolean } = {};
+      if (options.album !== undefined) query.album = options.album;
+      if (options.photos === false) query.photos = false;
+      return answer(await client.GET("/v1/replication/status", { params: { query } }));
     },
-    nodes: () => call("GET", "/nodes"),
-    enroll: () => call("POST", "/enroll"),
-    addPeer: (token) => call("POST", "/nodes/peers", { token }),
-    removePeer: (node) => call("DELETE", `/nodes/peers/${encodeURIComponent(node)}`),
+    nodes: async () => answer(await client.GET("/v1/nodes")),
+    enroll: async () => answer(await client.POST("/v1/enroll")),
+    addPeer: async (token) => answer(await client.POST("/v1/nodes/peers", { body: { token } })),
+    removePeer: async (node) => done(await client.DELETE("/v1/nodes/peers/{id}", { params: { path: { id: node } } })),
     putBlob: (id, body, options = {}) =>
-      transport.upload
-        ? uploadWith(transport.upload, url(`/blobs/${encodeURIComponent(id)}`), body, options)
-        : putBlob(url(`/blobs/${encodeURIComponent(id)}`), body, options),
+      transport.upload ? uploadWith(transport.upload, blobUrl(id), body, options) : putBlob(blobUrl(id), body, options),
     async getBlob(id, signal) {
-      let response: Response;
-      try {
-        response = await transport.fetch(url(`/blobs/${encodeURIComponent(id)}`), {
-          credentials: "same-origin",
-          ...(signal ? { signal } : {}),
-        });
-      } catch (error) {
-        if (signal?.aborted) throw new ApiError(0, "aborted", "Cancelled.", { cause: error });
-        if (error instanceof ApiError) throw error;
-        throw new ApiError(0, "network", "The node could not be reached.", { cause: error });
-      }
-      if (!response.ok) throw await errorOf(response);
-      return response.blob();
+      const result = await client.GET("/v1/blobs/{id}", {
+        params: { path: { id } },
+        parseAs: "blob",
+        // A blob is not JSON: send no Accept header, as a plain `fetch` would.
+        headers: { Accept: null },
+        ...(signal ? { signal } : {}),
+      });
+      if (!result.response.ok) throw errorOf(result.response.status, result.error);
+      // An empty blob arrives with `Content-Length: 0`, which openapi-fetch reads as no body.
+      return result.data ?? new Blob([]);
     },
   };
+}
+
+/**
+ * What openapi-fetch's `fetch` does here: the built `Request` goes to the transport as the same
+ * request the client always sent (`base` + path, same-origin credentials, its headers and JSON
+ * body), and a failure to get any answer becomes an `ApiError` (`network`, or `aborted` when the
+ * caller's signal fired).
+ */
+async function requestOver(transport: ApiTransport, root: string, request: Request): Promise<Response> {
+  const target = new URL(request.url);
+  const init: RequestInit = {
+    method: request.method,
+    credentials: "same-origin",
+    headers: Object.fromEntries(request.headers),
+    signal: request.signal,
+  };
+  if (request.body !== null) init.body = await request.text();
+  try {
+    return await transport.fetch(`${root}${target.pathname}${target.search}`, init);
+  } catch (error) {
+    if (error instanceof ApiError) throw error;
+    if (request.signal.aborted) throw new ApiError(0, "aborted", "Cancelled.", { cause: error });
+    throw new ApiError(0, "network", "The node could not be reached.", { cause: error });
+  }
+}
+
+/** The answer's JSON body, or the node's error as an `ApiError`. */
+function answer<T>(result: { data?: T; error?: unknown; response: Response }): T {
+  const { data, error, response } = result;
+  if (!response.ok) throw errorOf(response.status, error);
+  if (data === undefined) throw new ApiError(response.status, "unexpected", "The node's answer was empty.");
+  return data;
+}
+
+/** For routes that answer 204 No Content: nothing, or the node's error as an `ApiError`. */
+function done(result: { error?: unknown; response: Response }): void {
+  if (!result.response.ok) throw errorOf(result.response.status, result.error);
 }
 
 async function uploadWith(
@@ -184,28 +222,38 @@ async function uploadWith(
     if (error instanceof ApiError) throw error;
     throw new ApiError(0, "network", "The upload was interrupted.", { cause: error });
   }
-  if (!response.ok) throw await errorOf(response);
+  if (!response.ok) throw errorOf(response.status, parseBody(await response.text().catch(() => "")));
   options.onProgress?.(body.size, body.size);
-  return (await response.json()) as BlobStored;
+  return (await response.json()) as BlobStoredAnswer;
 }
 
-async function errorOf(response: Response): Promise<ApiError> {
-  const text = await response.text().catch(() => "");
-  return errorFromBody(response.status, text);
-}
-
-function errorFromBody(status: number, text: string): ApiError {
+/** A body as openapi-fetch hands over a failure's: parsed JSON when it is JSON, else the text. */
+function parseBody(text: string): unknown {
   try {
-    const body = JSON.parse(text) as Partial<ErrorBody>;
-    if (typeof body.error === "string" && typeof body.message === "string") {
-      // Codes this client does not know yet are shown with the node's own message.
-      const rule = typeof body.rule === "string" ? body.rule : undefined;
-      return new ApiError(status, body.error as ErrorCode, body.message, { rule });
-    }
+    return JSON.parse(text) as unknown;
   } catch {
-    // not JSON: fall through
+    return text;
   }
+}
+
+/**
+ * The node's error body (`ErrorBody`: `{ error, message, rule? }`) as an `ApiError`; anything else
+ * (a proxy's HTML, an empty body) as `unexpected` with the status and the start of the text.
+ */
+function errorOf(status: number, body: unknown): ApiError {
+  if (isErrorBody(body)) {
+    // Codes this client does not know yet are shown with the node's own message.
+    const rule = typeof body.rule === "string" ? body.rule : undefined;
+    return new ApiError(status, body.error as ErrorCode, body.message, { rule });
+  }
+  const text = typeof body === "string" ? body : body === undefined ? "" : JSON.stringify(body);
   return new ApiError(status, "unexpected", `The node answered ${status}${text ? `: ${text.slice(0, 200)}` : ""}.`);
+}
+
+function isErrorBody(body: unknown): body is { error: string; message: string; rule?: unknown } {
+  if (typeof body !== "object" || body === null) return false;
+  const fields = body as Partial<Record<keyof ErrorBody, unknown>>;
+  return typeof fields.error === "string" && typeof fields.message === "string";
 }
 
 /** PUT with XMLHttpRequest: fetch has no upload progress (streaming uploads need HTTP/2). */
@@ -228,12 +276,12 @@ function putBlob(target: string, body: Blob, { onProgress, signal }: BlobUploadO
       if (xhr.status >= 200 && xhr.status < 300) {
         onProgress?.(body.size, body.size);
         try {
-          resolve(JSON.parse(xhr.responseText) as BlobStored);
+          resolve(JSON.parse(xhr.responseText) as BlobStoredAnswer);
         } catch (error) {
           reject(new ApiError(xhr.status, "unexpected", "The node's answer was not JSON.", { cause: error }));
         }
       } else {
-        reject(errorFromBody(xhr.status, xhr.responseText));
+        reject(errorOf(xhr.status, parseBody(xhr.responseText)));
       }
     };
     xhr.onerror = () => {

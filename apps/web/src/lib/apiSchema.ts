@@ -334,8 +334,7 @@ export interface components {
         };
         /** @description Every error: a stable machine code and a human message. */
         ErrorBody: {
-            /** @description e.g. `bad_request`, `unauthorized`, `forbidden`, `not_found`, `payload_too_large`. */
-            error: string;
+            error: components["schemas"]["ErrorCode"];
             message: string;
             /**
              * @description With `record_refused`: the vault rule that refused the record, e.g. `key_not_rotated`,
@@ -343,6 +342,13 @@ export interface components {
              */
             rule?: string | null;
         };
+        /**
+         * @description The machine code of every API error: the `error` field of its body. Clients branch on it (and on
+         *     `rule`), never on the message. The OpenAPI document lists the codes as an enum, from which the
+         *     web client's `ErrorCode` type is generated.
+         * @enum {string}
+         */
+        ErrorCode: "bad_request" | "unauthorized" | "forbidden" | "not_found" | "conflict" | "payload_too_large" | "unsupported_media_type" | "range_not_satisfiable" | "bad_gateway" | "internal" | "not_a_member" | "record_refused" | "clock_ahead" | "clock_behind";
         Health: {
             status: string;
             version: string;
@@ -1032,7 +1038,10 @@ export interface operations {
         parameters: {
             query?: never;
             header?: never;
-            path?: never;
+            path: {
+                /** @description The peer's node id */
+                id: string;
+            };
             cookie?: never;
         };
         requestBody?: never;
@@ -1071,14 +1080,14 @@ export interface operations {
     };
     list: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Return records after this sequence number (0: from the start). */
-                since: number;
+                since?: number;
                 /** @description At most this many (1–10,000; default 1,000). */
-                limit: number;
+                limit?: number;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;
@@ -1158,14 +1167,14 @@ export interface operations {
     };
     replication_status: {
         parameters: {
-            query?: never;
-            header?: never;
-            path: {
+            query?: {
                 /** @description Only the photos of this album (pages that show one album poll with it). */
-                album: string | null;
+                album?: string;
                 /** @description `false`: peers only, no photos (the Nodes page). Default true. */
-                photos: boolean | null;
+                photos?: boolean;
             };
+            header?: never;
+            path?: never;
             cookie?: never;
         };
         requestBody?: never;

@@ -1,8 +1,7 @@
 /**
  * Request and response shapes of the node API (`docs/API.md`), as generated from the node's
  * OpenAPI document (`docs/openapi.json` → `apiSchema.ts`, `npm run gen:api`). The client imports
- * them from here under short names; only the error codes, which the document leaves as free text,
- * are spelled out.
+ * them from here under short names.
  */
 import type { components } from "./apiSchema.ts";
 
@@ -37,23 +36,8 @@ export type PeerSummary = Schemas["PeerSummary"];
 export type PhotoPlacement = Schemas["PhotoPlacement"];
 export type Placement = Schemas["Placement"];
 
-/** The `error` codes of `docs/API.md`. */
-export type ErrorCode =
-  | "bad_request"
-  | "unauthorized"
-  | "forbidden"
-  | "not_found"
-  | "conflict"
-  | "payload_too_large"
-  | "unsupported_media_type"
-  | "range_not_satisfiable"
-  | "bad_gateway"
-  | "internal"
-  /** 403: the identity is not a current member of the family (sign-in, or a member-only route). */
-  | "not_a_member"
-  /** 403: a vault rule refused the record; the message says which. */
-  | "record_refused"
-  /** 400: the record is stamped more than 60 s ahead of the node's clock. */
-  | "clock_ahead"
-  /** 400: the record is stamped more than 10 minutes behind the node's clock. */
-  | "clock_behind";
+/**
+ * The `error` code of every node error (`ErrorBody.error`), generated from the node's `ErrorCode`
+ * enum (`crates/p2pos-node/src/error.rs`): a code the node adds or renames changes this type.
+ */
+export type ErrorCode = Schemas["ErrorCode"];

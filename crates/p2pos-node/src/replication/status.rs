@@ -74,6 +74,7 @@ struct Placement {
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
 #[serde(deny_unknown_fields)]
+#[into_params(parameter_in = Query)]
 pub(crate) struct StatusQuery {
     /// Only the photos of this album (pages that show one album poll with it).
     album: Option<String>,
