@@ -29,7 +29,8 @@ run: web
 
 ## test: formatting, lints, Rust tests (with the network lab, which serves the built web app),
 ## web unit tests, browser end-to-end tests
-test: system-deps web-deps check-rust web test-rust test-web test-e2e
+test: system-deps web-deps
+	@MAKE="$(MAKE)" scripts/suite-times.sh check-rust web test-rust test-web test-e2e
 	@echo "make test: all suites passed"
 
 system-deps:

@@ -415,14 +415,15 @@ fn run_lab(lab: &mut Lab, dir: &Path, started: Instant) {
         for (pair, &before) in pairs.iter_mut().zip(&blobs_before) {
             s.spawn(move || {
                 if pair.expect == Expect::Relay {
-                    pair.report.outage = watch_outage(pair);
+                    let seen = watch_outage(pair);
                     // The Nodes page shows this status ("No path: relay unavailable",
-                    // apps/web/src/vault/replicationView.ts): it must say the relay is the problem.
+                    // apps/web/src/vault/replicationView.ts) by its kind: the relay is the problem.
+                    let relay_unavailable = seen.iter().any(|(kind, _)| kind == "relay_unavailable");
+                    pair.report.outage = seen.into_iter().map(|(kind, text)| format!("[{kind}] {text}")).collect();
                     assert!(
-                        pair.report.outage.iter().any(|m| m.contains("no path") && m.contains("relay unavailable")),
-                        "{}: the status while coturn is down does not say 'no path … relay unavailable': {:?}",
-                        pair.label,
-                        pair.report.outage
+                        relay_unavailable,
+                        "{}: the status while coturn is down is not of kind relay_unavailable: {:?}",
+                        pair.label, pair.report.outage
                     );
                     assert_eq!(pair.b.counts().1, before, "{}: a photo crossed without the relay", pair.label);
                 } else {
@@ -553,21 +554,21 @@ fn nodes_page_during_outage(pair: &Pair, home: &lab::Home, dir: &Path) {
 
 /// A relayed pair while coturn is down: waits for the joiner to report its peer offline, then
 /// for the error of a failed reconnection. Returns the distinct messages seen.
-fn watch_outage(pair: &Pair) -> Vec<String> {
-    let mut seen: Vec<String> = Vec::new();
+fn watch_outage(pair: &Pair) -> Vec<(String, String)> {
+    let mut seen: Vec<(String, String)> = Vec::new();
     let mut offline_since = None;
     poll(&format!("{}: B to report A offline", pair.label), Duration::from_secs(90), ms(500), || {
         let status = pair.b.peer_status(&pair.cookie_b);
         if status["online"] == false
-            && let Some(error) = status["last_error"].as_str()
+            && let (Some(kind), Some(error)) = (status["last_error_kind"].as_str(), status["last_error"].as_str())
         {
             offline_since.get_or_insert_with(Instant::now);
-            if !seen.iter().any(|s| s == error) {
-                seen.push(error.to_string());
+            if !seen.iter().any(|(k, e)| k == kind && e == error) {
+                seen.push((kind.to_string(), error.to_string()));
             }
         }
         // Until a reconnection attempt (the WebRTC timeout is 10 s) has failed and said why.
-        seen.iter().any(|s| s.contains("no path"))
+        seen.iter().any(|(kind, _)| kind == "no_path" || kind == "relay_unavailable")
             || offline_since.is_some_and(|t: Instant| t.elapsed() > Duration::from_secs(45))
     });
     seen

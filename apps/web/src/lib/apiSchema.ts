@@ -412,7 +412,9 @@ export interface components {
             backlog: number;
             /** @description Blobs this node holds or wants that the peer does not hold (yet). */
             blobs_missing_there: number;
+            /** @description Why the last sync failed, for people (the text may change between versions). */
             last_error?: string | null;
+            last_error_kind?: null | components["schemas"]["ReplicationErrorKind"];
         };
         PhotoPlacement: {
             photo: string;
@@ -438,12 +440,20 @@ export interface components {
             state: string;
             /** @description The last error of this node's fetch, when it failed. */
             error?: string | null;
+            error_kind?: null | components["schemas"]["ReplicationErrorKind"];
             /**
              * Format: int64
              * @description Milliseconds since this node last tried to fetch the photo's blobs (pending or failed).
              */
             last_attempt_ms_ago?: number | null;
         };
+        /**
+         * @description What kind of failure a replication error is: what the web app switches on (the error's text,
+         *     beside it, is for people and may change). New kinds may be added; a client shows an unknown
+         *     one as `other` would be shown.
+         * @enum {string}
+         */
+        ReplicationErrorKind: "peer_offline" | "unreachable" | "no_path" | "relay_unavailable" | "relay_lost" | "refused" | "protocol" | "broken" | "stalled" | "timed_out" | "storage" | "rejected" | "other";
         ReplicationStatus: {
             /** @description This node. */
             node: components["schemas"]["NodeSummary"];

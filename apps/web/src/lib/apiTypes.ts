@@ -35,6 +35,8 @@ export type ReplicationStatus = Schemas["ReplicationStatus"];
 export type PeerSummary = Schemas["PeerSummary"];
 export type PhotoPlacement = Schemas["PhotoPlacement"];
 export type Placement = Schemas["Placement"];
+/** What kind of failure a replication error is (the web app switches on it, never on the text). */
+export type ReplicationErrorKind = Schemas["ReplicationErrorKind"];
 
 /**
  * The `error` code of every node error (`ErrorBody.error`), generated from the node's `ErrorCode`

@@ -77,20 +77,25 @@ describe("peer health", () => {
     expect(health.detail).toBe(
       "Cannot reach it: it may be switched off or cut off from the network. This node keeps trying.",
     );
-    // The relay cases name the relay, in the node's own words (crates/p2pos-net, conn.rs).
+    // The relay cases name the relay: the node says so by the error's kind, not its words.
     const noRelay = peerHealth(
       peer({
         online: false,
         path: null,
-        last_error:
-          "unreachable: no path to Pine: WebRTC: unreachable: relay unavailable: the TURN server gave no relay address (waited 10 s)",
+        last_error: "unreachable: no path to Pine: WebRTC: refused by the peer",
+        last_error_kind: "relay_unavailable",
       }),
     );
     expect(noRelay).toMatchObject({ colour: "red", label: "No path: relay unavailable" });
     expect(noRelay.detail).toMatch(/resumes on its own when the relay is back/);
     expect(
-      peerHealth(peer({ online: false, last_error: "connection lost: the relay (TURN) stopped relaying" })).label,
+      peerHealth(peer({ online: false, last_error: "connection lost", last_error_kind: "relay_lost" })).label,
     ).toBe("Relay lost");
+    // The words alone decide nothing: an error that mentions the relay but is of another kind is "Offline".
+    expect(
+      peerHealth(peer({ online: false, last_error: "relay unavailable, stopped relaying", last_error_kind: "broken" }))
+        .label,
+    ).toBe("Offline");
     // Offline after a sync that worked, with no error recorded: still red.
     expect(peerHealth(peer({ online: false, last_error: null })).colour).toBe("red");
   });

@@ -3,7 +3,14 @@
  * by, "4 s ago", where each photo is stored. Pure functions over `GET /v1/replication/status`, so
  * the Nodes page, the album grid and the viewer say the same thing (and the unit tests can check it).
  */
-import type { Nodes, PeerInfo, PeerSummary, Placement, ReplicationStatus } from "../lib/apiTypes.ts";
+import type {
+  Nodes,
+  PeerInfo,
+  PeerSummary,
+  Placement,
+  ReplicationErrorKind,
+  ReplicationStatus,
+} from "../lib/apiTypes.ts";
 
 export type HealthColour = "green" | "amber" | "red";
 
@@ -21,7 +28,7 @@ export function peerHealth(peer: PeerSummary): PeerHealth {
     if (!peer.last_error && peer.last_sync_ms_ago == null) {
       return { colour: "amber", label: "Connecting", detail: "Not reached yet: the first sync is under way." };
     }
-    return offlineHealth(peer.last_error ?? "");
+    return offlineHealth(peer.last_error_kind ?? null);
   }
   const toGo = catchUpWords(peer.backlog, peer.blobs_missing_there);
   if (toGo) return { colour: "amber", label: "Catching up", detail: `Online, catching up: ${toGo}.` };
@@ -29,31 +36,33 @@ export function peerHealth(peer: PeerSummary): PeerHealth {
 }
 
 /**
- * Why a peer is out of reach, from the node's error (docs/NETWORKING.md): the two relay cases get
- * their own words, since the fix is the operator's TURN server, not either house.
+ * Why a peer is out of reach, from the kind of the node's error (docs/NETWORKING.md; the error's
+ * text is shown beside it, for people): the two relay cases get their own words, since the fix is
+ * the operator's TURN server, not either house.
  */
-function offlineHealth(error: string): PeerHealth {
-  if (error.includes("relay unavailable")) {
-    return {
-      colour: "red",
-      label: "No path: relay unavailable",
-      detail:
-        "The two nodes can only reach each other through the relay (TURN), and it is not answering. " +
-        "Replication resumes on its own when the relay is back.",
-    };
+function offlineHealth(kind: ReplicationErrorKind | null): PeerHealth {
+  switch (kind) {
+    case "relay_unavailable":
+      return {
+        colour: "red",
+        label: "No path: relay unavailable",
+        detail:
+          "The two nodes can only reach each other through the relay (TURN), and it is not answering. " +
+          "Replication resumes on its own when the relay is back.",
+      };
+    case "relay_lost":
+      return {
+        colour: "red",
+        label: "Relay lost",
+        detail: "The relay (TURN) that carried this connection stopped relaying. This node keeps trying.",
+      };
+    default:
+      return {
+        colour: "red",
+        label: "Offline",
+        detail: "Cannot reach it: it may be switched off or cut off from the network. This node keeps trying.",
+      };
   }
-  if (error.includes("stopped relaying")) {
-    return {
-      colour: "red",
-      label: "Relay lost",
-      detail: "The relay (TURN) that carried this connection stopped relaying. This node keeps trying.",
-    };
-  }
-  return {
-    colour: "red",
-    label: "Offline",
-    detail: "Cannot reach it: it may be switched off or cut off from the network. This node keeps trying.",
-  };
 }
 
 /**
@@ -89,6 +98,7 @@ export function peerViews(nodes: Nodes, status: ReplicationStatus | undefined): 
       backlog: 0,
       blobs_missing_there: 0,
       last_error: null,
+      last_error_kind: null,
     },
   }));
 }

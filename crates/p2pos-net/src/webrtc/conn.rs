@@ -911,9 +911,11 @@ impl Driver {
         }
         self.tasks.abort_all();
         if tell_peer {
+            // The close code is the error's kind (`relay_unavailable`, `no_path`, …), so the peer's
+            // status can say why too, without reading our words.
             let (code, message) = match &error {
                 TransportError::Refused { code, message } => (code.clone(), message.clone()),
-                error => ("closed".to_string(), error.to_string()),
+                error => (error.kind().as_str().to_string(), error.to_string()),
             };
             let payload = RtcSignal::Close { session: core.session.clone(), code, message }.to_payload();
             let to = core.peer.to_string();

@@ -68,7 +68,7 @@ pub use webrtc::peer_connection::RTCIceCandidateInit;
 use self::conn::{BLOB_LABEL_PREFIX, CTL_LABEL, Chan, ConnCore, ConnState, Deps, Handler, Role, SignalOut};
 use crate::auth::ReplayGuard;
 use crate::hub::{HubHandle, IceServer};
-use crate::{PeerService, TransportError};
+use crate::{NoPathReason, PeerService, TransportError};
 
 /// Tunables of the WebRTC transport.
 #[derive(Debug, Clone)]
@@ -413,10 +413,18 @@ impl WebRtcEndpoint {
             RtcSignal::Close { session, code, message } => {
                 let mut slots = self.inner.slots.lock().await;
                 if let Some(t) = slots.get(&from).filter(|t| t.core.session == session) {
-                    let error = if t.core.is_connecting() {
-                        TransportError::Refused { code, message }
-                    } else {
-                        TransportError::ClosedByPeer { code, message }
+                    // The peer's close code is its error's kind: where it found no path, neither
+                    // did this connection, for the same reason.
+                    let error = match (t.core.is_connecting(), code.as_str()) {
+                        (true, "relay_unavailable") => {
+                            TransportError::NoPath { reason: NoPathReason::RelayUnavailable, waited: None }
+                        }
+                        (true, "no_path") => {
+                            TransportError::NoPath { reason: NoPathReason::NothingWorked, waited: None }
+                        }
+                        (true, _) => TransportError::Refused { code, message },
+                        (false, "relay_lost") => TransportError::RelayLost,
+                        (false, _) => TransportError::ClosedByPeer { code, message },
                     };
                     t.core.shutdown(error, false, false);
                     slots.remove(&from);

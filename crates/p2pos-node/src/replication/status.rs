@@ -6,8 +6,8 @@ use std::collections::HashMap;
 use axum::Json;
 use axum::extract::State;
 use p2pos_core::{BlobId, NodeId};
-use p2pos_net::PathKind;
-use p2pos_replication::{LocalState, SyncError};
+use p2pos_net::{PathKind, TransportErrorKind};
+use p2pos_replication::{LocalErrorKind, LocalState, SyncError, SyncErrorKind};
 use serde::Serialize;
 
 use crate::clock::lock;
@@ -49,7 +49,10 @@ struct PeerSummary {
     backlog: u64,
     /// Blobs this node holds or wants that the peer does not hold (yet).
     blobs_missing_there: usize,
+    /// Why the last sync failed, for people (the text may change between versions).
     last_error: Option<String>,
+    /// What kind of failure that was: the value to switch on.
+    last_error_kind: Option<ReplicationErrorKind>,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -68,6 +71,8 @@ struct Placement {
     state: &'static str,
     /// The last error of this node's fetch, when it failed.
     error: Option<String>,
+    /// What kind of failure that was.
+    error_kind: Option<ReplicationErrorKind>,
     /// Milliseconds since this node last tried to fetch the photo's blobs (pending or failed).
     last_attempt_ms_ago: Option<u64>,
 }
@@ -121,7 +126,8 @@ pub(crate) async fn status(
                     .map(|d| d.as_millis() as u64),
                 backlog: s.map_or(0, |s| s.backlog),
                 blobs_missing_there: s.map_or(0, |s| s.blobs_missing_there),
-                last_error: s.and_then(|s| s.last_error.as_ref()).map(error_text),
+                last_error: s.and_then(|s| s.last_error.as_ref()).map(ToString::to_string),
+                last_error_kind: s.and_then(|s| s.last_error.as_ref()).map(error_kind),
             }
         })
         .collect();
@@ -142,7 +148,7 @@ pub(crate) async fn status(
                     continue;
                 }
                 let blobs: Vec<BlobId> = std::iter::once(photo.blob).chain(photo.thumb).collect();
-                let here_state = |blob: &BlobId| -> (&'static str, Option<String>, Option<u64>) {
+                let here_state = |blob: &BlobId| -> (&'static str, Option<&SyncError>, Option<u64>) {
                     if held.contains(blob.as_bytes()) {
                         return ("ok", None, None);
                     }
@@ -151,7 +157,7 @@ pub(crate) async fn status(
                         .and_then(|(snap, b)| p2pos_replication::age(snap, b.last_attempt))
                         .map(|d| d.as_millis() as u64);
                     match status.map(|(_, b)| &b.local) {
-                        Some(LocalState::Failed { error, .. }) => ("failed", Some(error_text(error)), attempt),
+                        Some(LocalState::Failed { error, .. }) => ("failed", Some(error), attempt),
                         Some(LocalState::Fetching { .. }) => ("fetching", None, attempt),
                         _ => ("pending", None, attempt),
                     }
@@ -161,7 +167,8 @@ pub(crate) async fn status(
                     node: me.node,
                     name: me.name.clone(),
                     state: here.0,
-                    error: here.1,
+                    error: here.1.map(ToString::to_string),
+                    error_kind: here.1.map(error_kind),
                     last_attempt_ms_ago: here.2,
                 }];
                 for info in &infos {
@@ -177,6 +184,7 @@ pub(crate) async fn status(
                         name: info.name.clone(),
                         state: if all { "ok" } else { "pending" },
                         error: None,
+                        error_kind: None,
                         last_attempt_ms_ago: None,
                     });
                 }
@@ -188,8 +196,60 @@ pub(crate) async fn status(
     Ok(Json(ReplicationStatus { node: me, peers, photos }))
 }
 
-/// The text of a replication error, as the status has always shown it. (Its kind goes beside it
-/// once the status has an error-kind enum.)
-fn error_text(error: &SyncError) -> String {
-    error.to_string()
+/// What kind of failure a replication error is: what the web app switches on (the error's text,
+/// beside it, is for people and may change). New kinds may be added; a client shows an unknown
+/// one as `other` would be shown.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[serde(rename_all = "snake_case")]
+pub(crate) enum ReplicationErrorKind {
+    /// The peer is not on the hub or refuses connections: switched off or offline.
+    PeerOffline,
+    /// Setting up a connection failed on this side (hub, WebRTC stack, HTTP client).
+    Unreachable,
+    /// The peer is there, but no route between the two nodes works.
+    NoPath,
+    /// Only the relay (TURN) could connect the two nodes, and it gave no relay address.
+    RelayUnavailable,
+    /// The relay that carried the connection stopped relaying.
+    RelayLost,
+    /// The peer answered with an error.
+    Refused,
+    /// The peer broke the protocol.
+    Protocol,
+    /// The connection broke during the exchange.
+    Broken,
+    /// A transfer made no progress for the stall timeout.
+    Stalled,
+    /// No answer within the timeout.
+    TimedOut,
+    /// This node's own storage failed.
+    Storage,
+    /// This node refused the bytes it was sent (they do not match the blob's id, or exceed a limit).
+    Rejected,
+    /// A failure this version has no name for.
+    Other,
+}
+
+fn error_kind(error: &SyncError) -> ReplicationErrorKind {
+    use ReplicationErrorKind as R;
+    use TransportErrorKind as T;
+    match error.kind() {
+        SyncErrorKind::Transport(kind) => match kind {
+            T::PeerOffline => R::PeerOffline,
+            T::Unreachable => R::Unreachable,
+            T::NoPath => R::NoPath,
+            T::RelayUnavailable => R::RelayUnavailable,
+            T::RelayLost => R::RelayLost,
+            T::Refused => R::Refused,
+            T::Protocol => R::Protocol,
+            T::Broken => R::Broken,
+            T::Stalled => R::Stalled,
+            T::TimedOut => R::TimedOut,
+            _ => R::Other,
+        },
+        SyncErrorKind::Local(LocalErrorKind::Storage) => R::Storage,
+        SyncErrorKind::Local(LocalErrorKind::Refused) => R::Rejected,
+        SyncErrorKind::Local(LocalErrorKind::Transfer) => R::Broken,
+        _ => R::Other,
+    }
 }
