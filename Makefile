@@ -30,7 +30,7 @@ run: web
 ## test: formatting, lints, Rust tests (with the network lab, which serves the built web app),
 ## web unit tests, browser end-to-end tests
 test: system-deps web-deps
-	@MAKE="$(MAKE)" scripts/suite-times.sh check-rust web test-rust test-web test-e2e
+	@MAKE="$(MAKE)" WEB_BUILT=1 scripts/suite-times.sh check-rust web test-rust test-web test-e2e
 	@echo "make test: all suites passed"
 
 system-deps:
@@ -73,10 +73,12 @@ soak: web
 test-web: web-deps
 	cd $(WEB) && npm run check:api && npm run lint && npm run format:check && npm run typecheck && npm test
 
-# Builds the web app and the harness, then drives Debian's Chromium against the real binary.
+# Builds the web app (unless `make test` just did: WEB_BUILT) and the harness, then drives
+# Debian's Chromium against the real binary, two test files at a time (E2E_JOBS).
 test-e2e: web-deps
+	@[ -n "$${WEB_BUILT:-}" ] || $(MAKE) --no-print-directory web
 	cargo build --locked -p p2pos
-	cd $(WEB) && P2POS_BIN=$(TARGET_DIR)/debug/p2pos npm run e2e
+	cd $(WEB) && npm run build:harness && P2POS_BIN=$(TARGET_DIR)/debug/p2pos npm run e2e:run
 
 ## fuzz: run each fuzz target for FUZZ_SECS seconds (needs `cargo install cargo-fuzz`)
 FUZZ_SECS ?= 60

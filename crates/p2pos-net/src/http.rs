@@ -4,7 +4,7 @@
 //! `POST <base>/v1/peer/blob` with a signed `get_blob` answers the bytes from the offset, with the
 //! blob's whole size in `x-p2pos-blob-size`. Errors are JSON `{error, message}` with a 4xx/5xx.
 
-use std::time::{Duration, SystemTime, UNIX_EPOCH};
+use std::time::Duration;
 
 use async_trait::async_trait;
 use ed25519_dalek::SigningKey;
@@ -12,6 +12,7 @@ use futures_util::StreamExt;
 use p2pos_core::{BlobId, NodeId};
 
 use crate::auth::{SignedRequest, sign_request};
+use crate::clock::now_ms;
 use crate::{
     BlobBody, PathKind, PeerRequest, PeerResponse, PeerTransport, ProtocolViolation, ServiceError, TransportError,
 };
@@ -32,11 +33,6 @@ impl std::fmt::Debug for HttpTransport {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         f.debug_struct("HttpTransport").field("base", &self.base).field("peer", &self.peer).finish_non_exhaustive()
     }
-}
-
-/// Wall-clock milliseconds, for request timestamps.
-pub fn now_ms() -> u64 {
-    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }
 
 impl HttpTransport {

@@ -9,6 +9,7 @@
 //! Nothing here knows about albums: records are opaque [`p2pos_core::SignedRecord`]s and blobs are
 //! bytes named by their BLAKE3.
 
+pub mod clock;
 pub mod http;
 pub mod hub;
 pub mod webrtc;

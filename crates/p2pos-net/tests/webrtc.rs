@@ -14,7 +14,7 @@ use ed25519_dalek::{Signer, SigningKey};
 use futures_util::StreamExt;
 use p2pos_core::{BlobId, NodeId};
 use p2pos_net::auth::{ReplayGuard, sign_request};
-use p2pos_net::http::now_ms;
+use p2pos_net::clock::now_ms;
 use p2pos_net::hub::{HubClient, HubEvent, HubHandle};
 use p2pos_net::webrtc::{RtcSignal, WebRtcConfig, WebRtcEndpoint, is_rtc_signal};
 use p2pos_net::{

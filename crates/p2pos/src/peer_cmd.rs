@@ -4,6 +4,7 @@
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use p2pos_net::clock::now_ms;
 use p2pos_node::NodeConfig;
 use p2pos_node::enroll::{self, DataDir, EnrollToken};
 use qrcode::QrCode;
@@ -114,8 +115,4 @@ fn remove(args: PeerRemoveArgs) -> Result<()> {
     }
     println!("removed {node}");
     Ok(())
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

@@ -8,6 +8,7 @@ use std::process::Stdio;
 use std::time::Duration;
 
 use anyhow::{Context, Result, bail};
+use p2pos_net::clock::now_ms;
 use p2pos_node::enroll::{self, DataDir};
 use tokio::io::{AsyncBufReadExt, BufReader};
 use tokio::process::{Child, Command};
@@ -212,8 +213,4 @@ async fn try_enroll(oak: &Path, pine: &Path, hub: &str) -> Result<bool> {
     let (peer, _) = enroll::join(&token, &pine_dir.key, &name, url.as_deref(), Duration::from_secs(20)).await?;
     enroll::pin(&pine_dir.db, &peer)?;
     Ok(true)
-}
-
-fn now_ms() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map(|d| d.as_millis() as u64).unwrap_or(0)
 }

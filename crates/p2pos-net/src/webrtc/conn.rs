@@ -16,7 +16,7 @@ use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
 use std::sync::atomic::{AtomicBool, Ordering};
-use std::sync::{Arc, Mutex, MutexGuard, OnceLock};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
 
@@ -41,7 +41,8 @@ use super::frame::{BlobHead, ReplyBody};
 use super::mux::{Event, Mux, MuxConfig};
 use super::signal::RtcSignal;
 use crate::auth::{ReplayGuard, SignedRequest, sign_request};
-use crate::http::now_ms;
+pub(crate) use crate::clock::lock;
+use crate::clock::now_ms;
 use crate::hub::HubHandle;
 use crate::{
     BlobBody, ByteStream, NoPathReason, PathKind, PeerRequest, PeerResponse, PeerService, PeerTransport, ServiceError,
@@ -55,11 +56,6 @@ pub(crate) const BLOB_LABEL_PREFIX: &str = "p2pos/blob/";
 
 /// Requests from the peer served at once on one connection; more are answered `busy`.
 const MAX_SERVING: usize = 64;
-
-/// Locks a std mutex, recovering the data if a panicking thread poisoned it.
-pub(crate) fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
-    m.lock().unwrap_or_else(|e| e.into_inner())
-}
 
 /// What every connection of an endpoint needs.
 pub(crate) struct Deps {
