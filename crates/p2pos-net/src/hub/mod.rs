@@ -40,6 +40,7 @@ use tokio_tungstenite::tungstenite::protocol::CloseFrame;
 use tokio_tungstenite::tungstenite::protocol::frame::coding::CloseCode;
 use tokio_util::sync::CancellationToken;
 
+use crate::clock::lock;
 use machine::{HubMachine, MachineConfig, Output, Request, RequestId};
 
 pub use p2pos_hub_proto::{AUTH_CONTEXT, IceServer, auth_message, hub_origin};
@@ -280,7 +281,7 @@ impl HubHandle {
 
     /// The hub-assigned peer id of the current connection, if connected.
     pub fn peer_id(&self) -> Option<String> {
-        self.inner.shared.peer_id.lock().ok().and_then(|p| p.clone())
+        lock(&self.inner.shared.peer_id).clone()
     }
 
     /// The identity this client proves (the node id's text form), if it has a key.
@@ -455,9 +456,11 @@ impl Task {
     /// Publishes the connection state to the handles.
     fn sync_shared(&self) {
         let up = self.machine.is_up();
-        if let Ok(mut p) = self.shared.peer_id.lock() {
-            *p = self.machine.peer_id().map(str::to_string);
+        let mut peer_id = lock(&self.shared.peer_id);
+        if peer_id.as_deref() != self.machine.peer_id() {
+            *peer_id = self.machine.peer_id().map(str::to_string);
         }
+        drop(peer_id);
         self.shared.connected.store(up, Ordering::Release);
     }
 
