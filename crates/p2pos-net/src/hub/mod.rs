@@ -17,9 +17,10 @@
 //! no error was delivered.
 //!
 //! Everything but I/O — the connection's states, reconnection, pacing, pending requests and
-//! their timeouts — is the sans-IO [`machine`]; this module is its driver: one task that owns the
-//! socket, a timer at the machine's next deadline, the handles' command channel and the reply
-//! senders, waits on all of them in one `select!`, feeds the machine and carries out its outputs.
+//! their timeouts — is the sans-IO `HubMachine` (`hub/machine.rs`). This module is its driver:
+//! one task that owns the socket, a timer at the machine's next deadline, the handles' command
+//! channel and the reply senders, waits on all of them in one `select!`, feeds the machine and
+//! carries out its outputs.
 
 mod machine;
 
