@@ -212,9 +212,10 @@ pub enum ProtocolViolation {
 #[serde(rename_all = "snake_case")]
 #[non_exhaustive]
 pub enum TransportErrorKind {
-    /// `peer_offline`: the peer cannot be reached at all (not on the hub, refuses connections).
+    /// `peer_offline`: the peer is not connected to the hub, so it cannot be signalled.
     PeerOffline,
-    /// `unreachable`: setting up a connection failed on this side (hub, WebRTC stack, HTTP client).
+    /// `unreachable`: setting up a connection failed (the hub, the WebRTC stack, the HTTP client, the
+    /// peer's address refusing connections).
     Unreachable,
     /// `no_path`: the peer is there but no route between the nodes works.
     NoPath,
@@ -284,7 +285,12 @@ impl TransportError {
             TransportError::RelayLost => K::RelayLost,
             TransportError::Refused { .. } => K::Refused,
             TransportError::Protocol { .. } => K::Protocol,
-            TransportError::Broken { .. } | TransportError::ClosedByPeer { .. } | TransportError::Cut(_) => K::Broken,
+            // A request cut by its connection's relay trouble is that trouble.
+            TransportError::Cut(cause) => match cause.kind() {
+                k @ (K::RelayUnavailable | K::RelayLost) => k,
+                _ => K::Broken,
+            },
+            TransportError::Broken { .. } | TransportError::ClosedByPeer { .. } => K::Broken,
             TransportError::Stalled { .. } => K::Stalled,
             TransportError::TimedOut { .. } => K::TimedOut,
         }
@@ -473,5 +479,7 @@ mod tests {
         assert_eq!(std::error::Error::source(&broken).map(ToString::to_string).as_deref(), Some("disk gone"));
         let cut = TransportError::Cut(Box::new(refused));
         assert_eq!(cut.kind(), TransportErrorKind::Broken);
+        let cut_by_relay = TransportError::Cut(Box::new(TransportError::RelayLost));
+        assert_eq!(cut_by_relay.kind(), TransportErrorKind::RelayLost);
     }
 }

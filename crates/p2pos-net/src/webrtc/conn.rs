@@ -257,6 +257,10 @@ struct Lane {
     open: bool,
     ctrl: mpsc::UnboundedSender<BytesMut>,
     bulk: mpsc::UnboundedSender<BytesMut>,
+    /// Bytes handed to the writer's bulk queue and not yet written to the channel: blob sources
+    /// on this lane are read only while this is under `buffered_high`, so a peer that acks
+    /// ahead cannot make this node read a blob into memory.
+    queued: usize,
 }
 
 type Reader = Pin<Box<dyn Stream<Item = (usize, Option<DataChannelEvent>)> + Send>>;
@@ -487,13 +491,17 @@ struct Driver {
     waiters: HashMap<u64, Waiter>,
     outgoing: HashMap<u64, Outgoing>,
     tasks: JoinSet<TaskEnd>,
+    /// Requests being served (a blob counts until its last byte went, see `outgoing`).
     serving: usize,
     connected: bool,
+    /// From the writers: (lane, bytes of bulk frames written to the channel).
+    written: mpsc::UnboundedSender<(usize, usize)>,
 }
 
 impl Driver {
     async fn run(core: Arc<ConnCore>, pc: Arc<dyn PeerConnection>, queues: Queues) {
         let Queues { mut cmds, signals, mut events, local } = queues;
+        let (written, mut written_rx) = mpsc::unbounded_channel();
         let config = &core.deps.config;
         let mux = Mux::new(MuxConfig {
             window: config.window,
@@ -512,6 +520,7 @@ impl Driver {
             tasks: JoinSet::new(),
             serving: 0,
             connected: false,
+            written,
         };
         driver.tasks.spawn(signal_loop(core.clone(), signals));
         for chan in local {
@@ -522,7 +531,8 @@ impl Driver {
         tokio::pin!(give_up);
         loop {
             let timer = driver.mux.poll_timeout().map(Instant::from_std);
-            let Driver { readers, outgoing, mux, tasks, .. } = &mut driver;
+            let Driver { readers, outgoing, mux, tasks, lanes, .. } = &mut driver;
+            let high = core.deps.config.buffered_high as usize;
             let has_readers = !readers.is_empty();
             let has_tasks = !tasks.is_empty();
             tokio::select! {
@@ -538,7 +548,12 @@ impl Driver {
                 },
                 Some((lane, event)) = readers.next(), if has_readers => driver.on_channel_event(lane, event).await,
                 Some(cmd) = cmds.recv() => driver.on_cmd(cmd),
-                (id, item) = next_chunk(outgoing, mux) => driver.on_chunk(id, item),
+                (id, item) = next_chunk(outgoing, mux, lanes, high) => driver.on_chunk(id, item),
+                Some((lane, n)) = written_rx.recv() => {
+                    if let Some(lane) = driver.lanes.get_mut(lane) {
+                        lane.queued = lane.queued.saturating_sub(n);
+                    }
+                }
                 Some(ended) = tasks.join_next(), if has_tasks => driver.on_task_end(ended),
                 () = sleep_until(timer), if timer.is_some() => driver.mux.handle_timeout(now()),
             }
@@ -554,7 +569,8 @@ impl Driver {
         let (ctrl, ctrl_rx) = mpsc::unbounded_channel();
         let (bulk, bulk_rx) = mpsc::unbounded_channel();
         let config = &self.core.deps.config;
-        self.tasks.spawn(write_loop(chan.clone(), ctrl_rx, bulk_rx, config.buffered_low, config.stall));
+        let written = self.written.clone();
+        self.tasks.spawn(write_loop(chan.clone(), index, ctrl_rx, bulk_rx, written, config.buffered_low, config.stall));
         let dc = chan.dc.clone();
         let reader = futures_util::stream::unfold(Some(dc), move |dc| async move {
             let dc = dc?;
@@ -564,7 +580,7 @@ impl Driver {
             }
         });
         self.readers.push(Box::pin(reader));
-        self.lanes.push(Lane { chan, open, ctrl, bulk });
+        self.lanes.push(Lane { chan, open, ctrl, bulk, queued: 0 });
     }
 
     fn open_lanes(&self) -> impl Iterator<Item = (usize, &Lane)> {
@@ -798,9 +814,13 @@ impl Driver {
             let mut quiet = true;
             while let Some(t) = self.mux.poll_transmit() {
                 quiet = false;
-                if let Some(lane) = self.lanes.get(t.lane) {
-                    let queue = if t.is_bulk() { &lane.bulk } else { &lane.ctrl };
-                    let _ = queue.send(t.frame);
+                if let Some(lane) = self.lanes.get_mut(t.lane) {
+                    if t.is_bulk() {
+                        lane.queued += t.frame.len();
+                        let _ = lane.bulk.send(t.frame);
+                    } else {
+                        let _ = lane.ctrl.send(t.frame);
+                    }
                 }
             }
             while let Some(event) = self.mux.poll_event() {
@@ -816,7 +836,8 @@ impl Driver {
     fn on_mux_event(&mut self, event: Event) {
         match event {
             Event::Request { lane, id, body } => {
-                if self.serving >= MAX_SERVING {
+                // A blob being sent is still being served: it holds a file and a window.
+                if self.serving + self.outgoing.len() >= MAX_SERVING {
                     let busy = ReplyBody::Err(ServiceError::new(
                         "busy",
                         format!("more than {MAX_SERVING} requests at once on one connection"),
@@ -923,15 +944,19 @@ impl Driver {
     }
 }
 
-/// Waits for the next chunk of any blob this side sends whose window has room (and none is
-/// held): the window is the back-pressure on the source.
+/// Waits for the next chunk of any blob this side sends whose window has room, whose lane's
+/// writer is not behind (`high` bytes queued) and of which none is held: the peer's window and
+/// the channel's own pace are the back-pressure on the source.
 fn next_chunk<'a>(
     outgoing: &'a mut HashMap<u64, Outgoing>,
     mux: &'a Mux,
+    lanes: &'a [Lane],
+    high: usize,
 ) -> impl Future<Output = (u64, Option<Result<Bytes, TransportError>>)> + 'a {
     futures_util::future::poll_fn(move |cx| {
         for (id, out) in outgoing.iter_mut() {
-            if out.held.is_some() || mux.blob_room(*id) == 0 {
+            let behind = lanes.get(out.lane).is_some_and(|lane| lane.queued >= high);
+            if out.held.is_some() || mux.blob_room(*id) == 0 || behind {
                 continue;
             }
             if let Poll::Ready(item) = out.source.poll_next_unpin(cx) {
@@ -950,11 +975,14 @@ async fn sleep_until(deadline: Option<Instant>) {
 }
 
 /// Writes one data channel's frames: the requester's small frames first, then the responder's,
-/// each of those once the channel's send buffer has room.
+/// each of those once the channel's send buffer has room (small frames keep going while one
+/// waits), and tells the driver how many bulk bytes went.
 async fn write_loop(
     chan: Arc<Chan>,
+    lane: usize,
     mut ctrl: mpsc::UnboundedReceiver<BytesMut>,
     mut bulk: mpsc::UnboundedReceiver<BytesMut>,
+    written: mpsc::UnboundedSender<(usize, usize)>,
     low: u32,
     stall: Duration,
 ) -> TaskEnd {
@@ -964,8 +992,21 @@ async fn write_loop(
                 biased;
                 Some(frame) = ctrl.recv() => chan.send(frame).await?,
                 Some(frame) = bulk.recv() => {
-                    chan.writable(low, stall).await?;
+                    let room = chan.writable(low, stall);
+                    tokio::pin!(room);
+                    loop {
+                        tokio::select! {
+                            biased;
+                            Some(small) = ctrl.recv() => chan.send(small).await?,
+                            result = &mut room => {
+                                result?;
+                                break;
+                            }
+                        }
+                    }
+                    let len = frame.len();
                     chan.send(frame).await?;
+                    let _ = written.send((lane, len));
                 }
                 else => return Ok(()),
             }

@@ -126,7 +126,7 @@ pub(crate) async fn status(
                     .map(|d| d.as_millis() as u64),
                 backlog: s.map_or(0, |s| s.backlog),
                 blobs_missing_there: s.map_or(0, |s| s.blobs_missing_there),
-                last_error: s.and_then(|s| s.last_error.as_ref()).map(ToString::to_string),
+                last_error: s.and_then(|s| s.last_error.as_ref()).map(error_text),
                 last_error_kind: s.and_then(|s| s.last_error.as_ref()).map(error_kind),
             }
         })
@@ -167,7 +167,7 @@ pub(crate) async fn status(
                     node: me.node,
                     name: me.name.clone(),
                     state: here.0,
-                    error: here.1.map(ToString::to_string),
+                    error: here.1.map(error_text),
                     error_kind: here.1.map(error_kind),
                     last_attempt_ms_ago: here.2,
                 }];
@@ -228,6 +228,22 @@ pub(crate) enum ReplicationErrorKind {
     Rejected,
     /// A failure this version has no name for.
     Other,
+}
+
+/// An error's text for people: its own words, then its causes' ("unreachable: could not connect
+/// over HTTP: … Connection refused").
+fn error_text(error: &SyncError) -> String {
+    let mut text = error.to_string();
+    let mut cause = std::error::Error::source(error);
+    while let Some(c) = cause {
+        let words = c.to_string();
+        if !text.ends_with(&words) {
+            text.push_str(": ");
+            text.push_str(&words);
+        }
+        cause = c.source();
+    }
+    text
 }
 
 fn error_kind(error: &SyncError) -> ReplicationErrorKind {
