@@ -30,7 +30,7 @@ run: web
 ## test: formatting, lints, Rust tests (with the network lab, which serves the built web app),
 ## web unit tests, browser end-to-end tests
 test: system-deps web-deps
-	@MAKE="$(MAKE)" WEB_BUILT=1 scripts/suite-times.sh check-rust web test-rust test-web test-e2e
+	@MAKE="$(MAKE)" IN_MAKE_TEST=1 scripts/suite-times.sh check-rust web test-rust test-web test-e2e
 	@echo "make test: all suites passed"
 
 system-deps:
@@ -73,11 +73,13 @@ soak: web
 test-web: web-deps
 	cd $(WEB) && npm run check:api && npm run lint && npm run format:check && npm run typecheck && npm test
 
-# Builds the web app (unless `make test` just did: WEB_BUILT) and the harness, then drives
-# Debian's Chromium against the real binary, two test files at a time (E2E_JOBS).
+# Builds the web app and the binary (unless `make test` just did: IN_MAKE_TEST; its Rust tests
+# built target/debug/p2pos, and `cargo build -p p2pos` alone would rebuild it with other features)
+# and the harness, then drives Debian's Chromium against the real binary, two test files at a time
+# (E2E_JOBS).
 test-e2e: web-deps
-	@[ -n "$${WEB_BUILT:-}" ] || $(MAKE) --no-print-directory web
-	cargo build --locked -p p2pos
+	@[ -n "$${IN_MAKE_TEST:-}" ] || $(MAKE) --no-print-directory web
+	@[ -n "$${IN_MAKE_TEST:-}" ] || cargo build --locked -p p2pos
 	cd $(WEB) && npm run build:harness && P2POS_BIN=$(TARGET_DIR)/debug/p2pos npm run e2e:run
 
 ## fuzz: run each fuzz target for FUZZ_SECS seconds (needs `cargo install cargo-fuzz`)
