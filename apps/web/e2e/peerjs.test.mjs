@@ -2,11 +2,16 @@
 // The real npm `peerjs` client (bundled in dist-harness/webrtc.html) against the hub's PeerJS-compatible
 // endpoint: two browsers open a DataConnection and talk both ways; a third claiming a taken id gets
 // `unavailable-id` (the server's ID-TAKEN) and does not disturb the owner; a Peer without an id gets one
-// from GET /peerjs/id and can use it.
+// from GET /peerjs/id and can use it. A PeerJS app is a static page on its own origin, so the last test
+// serves the same page from a second loopback port (another origin) and needs the hub's CORS on
+// GET /peerjs/id, as the `peer` server has it.
 import assert from "node:assert/strict";
 import { randomBytes } from "node:crypto";
+import { readFile } from "node:fs/promises";
+import http from "node:http";
+import path from "node:path";
 import { after, before, test } from "node:test";
-import { launchBrowser } from "./support.mjs";
+import { DIST_HARNESS, launchBrowser } from "./support.mjs";
 import { openWebrtcPage, startHarnessHub } from "./webrtc-support.mjs";
 
 /** What GET /peerjs/id hands out: 20 characters of lowercase base32. */
@@ -15,21 +20,50 @@ const SERVER_ID = /^[a-z2-7]{20}$/;
 let hub;
 let browser;
 let server;
+/** A plain static server for dist-harness/ on another port: the PeerJS app's own origin. */
+let appServer;
+let appUrl = "";
+
+/** Serves DIST_HARNESS on a free loopback port; no CORS headers of its own. */
+async function startAppServer() {
+  const types = { ".html": "text/html", ".js": "text/javascript", ".css": "text/css", ".wasm": "application/wasm" };
+  const httpServer = http.createServer(async (request, response) => {
+    const name = new URL(request.url ?? "/", "http://x").pathname.replace(/^\/+/, "") || "webrtc.html";
+    const file = path.join(DIST_HARNESS, path.normalize(name));
+    if (!file.startsWith(DIST_HARNESS + path.sep)) {
+      response.writeHead(403).end();
+      return;
+    }
+    try {
+      const body = await readFile(file);
+      const type = types[/** @type {keyof typeof types} */ (path.extname(file))] ?? "application/octet-stream";
+      response.writeHead(200, { "content-type": type }).end(body);
+    } catch {
+      response.writeHead(404).end();
+    }
+  });
+  await /** @type {Promise<void>} */ (new Promise((resolve) => httpServer.listen(0, "127.0.0.1", resolve)));
+  const address = httpServer.address();
+  if (address === null || typeof address === "string") throw new Error("the app server has no port");
+  return { httpServer, url: `http://127.0.0.1:${address.port}` };
+}
 
 before(async () => {
   hub = await startHarnessHub();
   server = { host: "127.0.0.1", port: hub.port, path: "/", key: "peerjs" };
   browser = await launchBrowser();
+  ({ httpServer: appServer, url: appUrl } = await startAppServer());
 });
 
 after(async () => {
   await browser?.close();
+  appServer?.close();
   await hub?.stop();
 });
 
 /** A browser context with its own Peer; `call(name, ...args)` runs window.p2posWebrtc[name] in it. */
-async function newPeerPage() {
-  const { page } = await openWebrtcPage(browser, hub.url);
+async function newPeerPage(pageUrl = hub.url) {
+  const { page } = await openWebrtcPage(browser, pageUrl);
   const call = (name, ...args) => page.evaluate(([n, a]) => window.p2posWebrtc[n](...a), [name, args]);
   return { page, call };
 }
@@ -188,5 +222,35 @@ test(
     const [socket] = await peerjsSockets(stranger.call);
     assert.deepEqual(socket.received, [{ type: "ERROR", payload: { msg: "Invalid key provided" } }]);
     console.log(`wrong key: the socket closed with ${JSON.stringify(socket.closed)}`);
+  }),
+);
+
+test(
+  "a PeerJS app on another origin gets an id from GET /peerjs/id (CORS) and talks, with and without a chosen id",
+  diagnosed(async () => {
+    assert.notEqual(new URL(appUrl).origin, new URL(hub.url).origin, "the page is on another origin");
+    const chosen = await newPeerPage(appUrl);
+    assert.equal(await chosen.page.evaluate(() => location.origin), appUrl);
+    const chosenId = `crossorigin-${suffix}`;
+    assert.deepEqual(await chosen.call("peerOpen", server, chosenId), { id: chosenId });
+
+    const anon = await newPeerPage(appUrl);
+    const opened = await anon.call("peerOpen", server, null);
+    assert.ok("id" in opened, `an id-less Peer on another origin opens: ${JSON.stringify(opened)}`);
+    assert.match(opened.id, SERVER_ID, "the id comes from the hub");
+
+    assert.deepEqual(await anon.call("peerConnect", chosenId), { open: true });
+    await anon.call("peerSend", chosenId, { hello: "from another origin" });
+    assert.deepEqual(await chosen.call("peerReceive", opened.id), { hello: "from another origin" });
+    await chosen.call("peerSend", opened.id, "and back");
+    assert.equal(await anon.call("peerReceive", chosenId), "and back");
+
+    // What the browser checked: the hub reflects the page's origin and says the answer varies by it.
+    for (const route of ["/peerjs/id", "/peerjs/peers"]) {
+      const response = await fetch(`${hub.url}${route}`, { headers: { origin: appUrl } });
+      assert.equal(response.headers.get("access-control-allow-origin"), appUrl, route);
+      assert.match(response.headers.get("vary") ?? "", /origin/i, route);
+      await response.body?.cancel();
+    }
   }),
 );

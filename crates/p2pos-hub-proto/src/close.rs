@@ -23,3 +23,6 @@ pub const FLOOD: u16 = 4003;
 pub const REPLACED: u16 = 4004;
 /// The client does not read fast enough; its queue at the hub filled.
 pub const SLOW_READER: u16 = 4005;
+/// A `join` of `network` or `rv:` without a valid beacon token for the page's origin (missing,
+/// malformed, forged, stale, or made for another origin); the reason says which.
+pub const BEACON: u16 = 4012;

@@ -17,13 +17,20 @@ use serde_json::value::RawValue;
 pub const VERSION: u32 = 1;
 
 /// Who may `signal` an authenticated peer by its identity: only peers sharing a namespace with it
-/// (`shared`, the default), or anyone connected to the hub (`anyone`, for nodes).
+/// (`shared`, the default), anyone connected to the hub (`anyone`, for nodes), or only the
+/// identities of its `contacts` list (`contacts`, for Chat).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "snake_case")]
 pub enum Allow {
     Shared,
     Anyone,
+    Contacts,
 }
+
+/// Most ids in one `contacts` list.
+pub const MAX_CONTACTS: usize = 1024;
+/// Most network proofs (`also`) on one `join` of `network`.
+pub const MAX_NETWORK_PROOFS: usize = 2;
 
 /// A message a client writes on `/v1/ws`.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -54,11 +61,21 @@ pub enum ClientRequest<'a> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<u64>,
     },
+    /// Joins a namespace; answered with [`ServerMessage::Joined`]. `network` and `rv:` names
+    /// need a `beacon` token (`GET /v1/beacon`); only `network` takes `also` (network proofs
+    /// from `GET /v1/network-proof`, at most [`MAX_NETWORK_PROOFS`]) and `hidden` (watch
+    /// without being listed).
     Join {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<u64>,
         #[serde(borrow)]
         ns: Cow<'a, str>,
+        #[serde(default, borrow, skip_serializing_if = "Option::is_none")]
+        beacon: Option<Cow<'a, str>>,
+        #[serde(default, borrow, skip_serializing_if = "Vec::is_empty")]
+        also: Vec<Cow<'a, str>>,
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        hidden: bool,
     },
     Leave {
         #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -80,6 +97,15 @@ pub enum ClientRequest<'a> {
         #[serde(borrow)]
         to: Cow<'a, str>,
         payload: Value,
+    },
+    /// Replaces this connection's contacts (identity ids, at most [`MAX_CONTACTS`]): with
+    /// `allow: "contacts"`, only they may signal it by its identity. Answered with
+    /// [`ServerMessage::ContactsSet`].
+    Contacts {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<u64>,
+        #[serde(borrow)]
+        ids: Vec<Cow<'a, str>>,
     },
     /// ICE servers with fresh TURN credentials; answered with [`ServerMessage::IceServers`].
     Turn {
@@ -119,6 +145,17 @@ pub struct ClientMessage<'a> {
     pub to: Option<Cow<'a, str>>,
     #[serde(borrow)]
     pub payload: Option<&'a RawValue>,
+    /// `join`: the beacon token for `network` and `rv:`.
+    #[serde(borrow)]
+    pub beacon: Option<Cow<'a, str>>,
+    /// `join` of `network`: network proofs of the connection's other addresses.
+    #[serde(borrow)]
+    pub also: Option<Vec<Cow<'a, str>>>,
+    /// `join` of `network`: watch without being listed.
+    pub hidden: Option<bool>,
+    /// `contacts`: the identity ids that may signal this connection by its identity.
+    #[serde(borrow)]
+    pub ids: Option<Vec<Cow<'a, str>>>,
 }
 
 /// Limits a client should know to stay within them, announced in `welcome`. A field the hub
@@ -283,6 +320,12 @@ pub enum ServerMessage<'a> {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<u64>,
     },
+    /// The `contacts` list was replaced; `count` different ids are in it.
+    ContactsSet {
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        rid: Option<u64>,
+        count: usize,
+    },
     Error {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<u64>,
@@ -304,6 +347,7 @@ impl ServerMessage<'_> {
             | ServerMessage::Left { rid, .. }
             | ServerMessage::IceServers { rid, .. }
             | ServerMessage::Pong { rid }
+            | ServerMessage::ContactsSet { rid, .. }
             | ServerMessage::Error { rid, .. } => *rid,
             ServerMessage::Presence { .. } | ServerMessage::RoomClosed { .. } | ServerMessage::Signal { .. } => None,
         }
@@ -318,4 +362,6 @@ pub mod error_code {
     pub const NOT_ALLOWED: &str = "not_allowed";
     /// The sender is over the rate limit; the message was dropped.
     pub const RATE_LIMITED: &str = "rate_limited";
+    /// A network proof on `join` is malformed, forged or expired.
+    pub const BAD_PROOF: &str = "bad_proof";
 }

@@ -98,6 +98,10 @@ fn every_hub_message_has_one_exact_shape() {
     pinned_server(ServerMessage::Pong { rid: Some(6) }, r#"{"type":"pong","rid":6}"#);
     pinned_server(ServerMessage::Pong { rid: None }, r#"{"type":"pong"}"#);
     pinned_server(
+        ServerMessage::ContactsSet { rid: Some(8), count: 3 },
+        r#"{"type":"contacts_set","rid":8,"count":3}"#,
+    );
+    pinned_server(
         ServerMessage::Error { rid: Some(7), code: "peer_unavailable".into(), message: "x is not connected".into() },
         r#"{"type":"error","rid":7,"code":"peer_unavailable","message":"x is not connected"}"#,
     );
@@ -154,7 +158,32 @@ fn every_client_message_has_one_exact_shape_and_the_hub_reads_it() {
         r#"{"type":"auth","rid":0,"id":"ed1","sig":"c2ln","allow":"shared"}"#,
     );
     pinned_client(ClientRequest::CreateRoom { rid: Some(1) }, r#"{"type":"create_room","rid":1}"#);
-    pinned_client(ClientRequest::Join { rid: Some(2), ns: "net".into() }, r#"{"type":"join","rid":2,"ns":"net"}"#);
+    pinned_client(
+        ClientRequest::Auth { rid: Some(0), id: "ed1".into(), sig: "c2ln".into(), allow: Some(Allow::Contacts) },
+        r#"{"type":"auth","rid":0,"id":"ed1","sig":"c2ln","allow":"contacts"}"#,
+    );
+    let join =
+        |ns: &'static str, beacon: Option<&'static str>, also: Vec<&'static str>, hidden: bool| ClientRequest::Join {
+            rid: Some(2),
+            ns: ns.into(),
+            beacon: beacon.map(Cow::Borrowed),
+            also: also.into_iter().map(Cow::Borrowed).collect(),
+            hidden,
+        };
+    pinned_client(join("room:abc", None, vec![], false), r#"{"type":"join","rid":2,"ns":"room:abc"}"#);
+    pinned_client(
+        join("rv:x", Some("b1.3000000.AAAA"), vec![], false),
+        r#"{"type":"join","rid":2,"ns":"rv:x","beacon":"b1.3000000.AAAA"}"#,
+    );
+    pinned_client(
+        join("network", Some("b1.3000000.AAAA"), vec!["n1.1060.2001:db8:1:2::.AAAA"], true),
+        r#"{"type":"join","rid":2,"ns":"network","beacon":"b1.3000000.AAAA","also":["n1.1060.2001:db8:1:2::.AAAA"],"hidden":true}"#,
+    );
+    pinned_client(
+        ClientRequest::Contacts { rid: Some(8), ids: vec!["ed1".into(), "ed2".into()] },
+        r#"{"type":"contacts","rid":8,"ids":["ed1","ed2"]}"#,
+    );
+    pinned_client(ClientRequest::Contacts { rid: None, ids: vec![] }, r#"{"type":"contacts","ids":[]}"#);
     pinned_client(ClientRequest::Leave { rid: Some(3), ns: "net".into() }, r#"{"type":"leave","rid":3,"ns":"net"}"#);
     pinned_client(
         ClientRequest::DeleteRoom { rid: Some(4), code: "abc".into() },
@@ -169,6 +198,14 @@ fn every_client_message_has_one_exact_shape_and_the_hub_reads_it() {
     // What the web app sends reads too (its hello always carries a profile object).
     let from_web: ClientRequest<'_> = serde_json::from_str(r#"{"type":"hello","v":1,"profile":{}}"#).unwrap();
     assert_eq!(from_web, ClientRequest::Hello { rid: None, v: 1, profile: Some(json!({})) });
+    // And the hub reads the new fields of join and contacts as they were written.
+    let text = r#"{"type":"join","ns":"network","beacon":"b1.1.x","also":["n1.a","n1.b"],"hidden":true}"#;
+    let hub: ClientMessage<'_> = serde_json::from_str(text).unwrap();
+    assert_eq!(hub.beacon.as_deref(), Some("b1.1.x"));
+    assert_eq!(hub.also.unwrap(), ["n1.a", "n1.b"]);
+    assert_eq!(hub.hidden, Some(true));
+    let hub: ClientMessage<'_> = serde_json::from_str(r#"{"type":"contacts","ids":["a","b"]}"#).unwrap();
+    assert_eq!(hub.ids.unwrap(), ["a", "b"]);
 }
 
 #[test]
@@ -212,6 +249,7 @@ fn close_codes_are_the_documented_ones() {
         close::FLOOD,
         close::REPLACED,
         close::SLOW_READER,
+        close::BEACON,
     ];
-    assert_eq!(codes, [1000, 1001, 1003, 1008, 1009, 4000, 4001, 4002, 4003, 4004, 4005]);
+    assert_eq!(codes, [1000, 1001, 1003, 1008, 1009, 4000, 4001, 4002, 4003, 4004, 4005, 4012]);
 }

@@ -18,6 +18,7 @@ use p2pos_hub_proto::native::{ServerMessage, error_code};
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 
+use crate::beacon::BeaconSecret;
 use crate::limits::{Admission, Limits, Refusal, TokenBucket};
 use crate::turn::TurnConfig;
 
@@ -65,6 +66,13 @@ pub struct HubConfig {
     /// this hub relays is replaced by this one (standard base64 of an X25519 public key), as a
     /// hub that tried to read drops would do. Drop's MACs must catch it. Default `None`.
     pub swap_drop_keys: Option<String>,
+    /// The key of beacon tokens and network proofs (`--beacon-secret`); `None`: random at start
+    /// (from the hub's seed), so tokens die with the hub.
+    pub beacon_secret: Option<BeaconSecret>,
+    /// The hub's other origins (`--alt-origin`, e.g. `http://[::1]:7800` beside
+    /// `http://127.0.0.1:7800`): handed to pages with their beacon token, so a page can fetch a
+    /// network proof over the other address family.
+    pub alt_origins: Vec<String>,
 }
 
 impl Default for HubConfig {
@@ -76,8 +84,19 @@ impl Default for HubConfig {
             peerjs_key: "peerjs".into(),
             peerjs_discovery: false,
             swap_drop_keys: None,
+            beacon_secret: None,
+            alt_origins: Vec::new(),
         }
     }
+}
+
+/// What `GET /v1/beacon` hands a page ([`Hub::beacon`]).
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize)]
+pub struct BeaconGrant {
+    pub token: String,
+    pub slot_secs: u64,
+    pub expires_in_secs: u64,
+    pub alt_origins: Vec<String>,
 }
 
 /// Counters for `/metrics`.
@@ -94,6 +113,7 @@ pub struct HubStats {
     pub closed_idle: u64,
     pub closed_protocol: u64,
     pub peerjs_expired: u64,
+    pub closed_beacon: u64,
 }
 
 pub(crate) struct Conn {
@@ -117,8 +137,10 @@ pub(crate) enum ConnKind {
 pub struct Hub {
     pub(crate) config: HubConfig,
     pub(crate) rng: StdRng,
-    /// Maps monotonic time to Unix time for TURN expiry stamps.
+    /// Maps monotonic time to Unix time (TURN expiry stamps, beacon slots); the driver resets it
+    /// from the wall clock ([`Hub::set_unix_time`]).
     epoch: (Instant, u64),
+    pub(crate) beacon_key: BeaconSecret,
     next_conn: u64,
     pub(crate) conns: HashMap<ConnId, Conn>,
     admission: Admission,
@@ -140,10 +162,13 @@ impl Hub {
     /// `now_unix` is the Unix time (seconds) at `now`; `seed` feeds ids, codes and challenges
     /// (use fresh OS randomness outside tests).
     pub fn new(config: HubConfig, now: Instant, now_unix: u64, seed: [u8; 32]) -> Self {
+        let mut rng = StdRng::from_seed(seed);
+        let beacon_key = config.beacon_secret.clone().unwrap_or_else(|| BeaconSecret::random(&mut rng));
         Self {
             config,
-            rng: StdRng::from_seed(seed),
+            rng,
             epoch: (now, now_unix),
+            beacon_key,
             next_conn: 1,
             conns: HashMap::new(),
             admission: Admission::default(),
@@ -181,6 +206,29 @@ impl Hub {
         self.epoch.1 + now.saturating_duration_since(self.epoch.0).as_secs()
     }
 
+    /// The wall clock says `now` is Unix second `now_unix` (the driver tells the core now and
+    /// then, so a monotonic clock that drifts or a suspended machine does not shift beacon slots).
+    pub fn set_unix_time(&mut self, now: Instant, now_unix: u64) {
+        self.epoch = (now, now_unix);
+    }
+
+    /// A beacon token for a page of `origin` (one of this hub's origins; the driver decides),
+    /// valid in this 10-minute slot and the next.
+    pub fn beacon(&self, origin: &str, now: Instant) -> BeaconGrant {
+        let unix = self.unix_time(now);
+        BeaconGrant {
+            token: crate::beacon::token(self.beacon_key.bytes(), crate::beacon::slot(unix), origin),
+            slot_secs: crate::beacon::SLOT_SECS,
+            expires_in_secs: crate::beacon::expires_in_secs(unix),
+            alt_origins: self.config.alt_origins.clone(),
+        }
+    }
+
+    /// A network proof for a request from `ip` (`GET /v1/network-proof`), valid for 60 s.
+    pub fn network_proof(&self, ip: IpAddr, now: Instant) -> String {
+        crate::beacon::network_proof(self.beacon_key.bytes(), ip, self.unix_time(now))
+    }
+
     /// Admits a new connection or says why not (the driver answers the upgrade with an HTTP error).
     /// Identities cannot log in on it: it was addressed to no origin ([`Hub::connect_to`]).
     pub fn connect(&mut self, ip: IpAddr, protocol: Protocol, now: Instant) -> Result<ConnId, Refusal> {
@@ -198,6 +246,20 @@ impl Hub {
         origins: Vec<String>,
         now: Instant,
     ) -> Result<ConnId, Refusal> {
+        self.connect_from(ip, protocol, origins, None, now)
+    }
+
+    /// [`Hub::connect_to`] for an upgrade request that carried `page_origin` in its `Origin`
+    /// header (a browser page's): a beacon token must have been made for it to join `network` or
+    /// an `rv:` name.
+    pub fn connect_from(
+        &mut self,
+        ip: IpAddr,
+        protocol: Protocol,
+        origins: Vec<String>,
+        page_origin: Option<String>,
+        now: Instant,
+    ) -> Result<ConnId, Refusal> {
         if self.shutting_down {
             return Err(Refusal::ShuttingDown);
         }
@@ -213,7 +275,9 @@ impl Hub {
         self.next_conn += 1;
         self.stats.connections_opened += 1;
         let kind = match &protocol {
-            Protocol::Native => ConnKind::Native(Box::new(crate::native::NativePeer::new(&mut self.rng, origins))),
+            Protocol::Native => {
+                ConnKind::Native(Box::new(crate::native::NativePeer::new(&mut self.rng, origins, page_origin)))
+            }
             Protocol::PeerJs { .. } => ConnKind::PeerJs { id: String::new() },
         };
         let limits = &self.config.limits;

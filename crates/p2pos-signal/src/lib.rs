@@ -6,6 +6,7 @@
 //! driver that owns sockets and timers. The messages themselves are typed in `p2pos-hub-proto`,
 //! which the clients share. Protocols: `docs/PROTOCOL.md`.
 
+pub mod beacon;
 pub mod embedded_turn;
 pub mod hub;
 pub mod limits;
@@ -15,6 +16,7 @@ mod peerjs;
 pub mod server;
 pub mod turn;
 
-pub use hub::{ConnId, Hub, HubConfig, HubStats, Namespace, Output, Protocol};
+pub use beacon::BeaconSecret;
+pub use hub::{BeaconGrant, ConnId, Hub, HubConfig, HubStats, Namespace, Output, Protocol};
 pub use limits::{Limits, Refusal};
 pub use turn::{TurnConfig, TurnConfigError};

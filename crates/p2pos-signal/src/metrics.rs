@@ -35,6 +35,7 @@ pub(crate) fn render(hub: &Hub) -> String {
             ("{reason=\"flood\"}", s.closed_flood),
             ("{reason=\"idle\"}", s.closed_idle),
             ("{reason=\"protocol\"}", s.closed_protocol),
+            ("{reason=\"beacon\"}", s.closed_beacon),
         ],
     );
     metric(

@@ -1,5 +1,9 @@
 //! The native protocol v1 (`/v1/ws`): hello, auth, namespaces and presence, rooms, signal relay,
-//! TURN credentials. Handlers are methods on [`Hub`]; state lives in [`NativeState`].
+//! contacts, TURN credentials. Handlers are methods on [`Hub`]; state lives in [`NativeState`].
+//!
+//! The `network` namespace is anonymous: nobody there is shown with an identity, a signal allowed
+//! only by a shared network namespace carries no `from_id`, and a `hidden` member is not listed.
+//! Joining it (and any `rv:` name) needs a beacon token ([`crate::beacon`]).
 
 use std::collections::HashMap;
 use std::net::IpAddr;
@@ -12,9 +16,13 @@ use p2pos_core::IdentityId;
 use rand::rngs::StdRng;
 use serde_json::value::RawValue;
 
+use crate::beacon::{self, BeaconError};
 use crate::hub::{ConnId, ConnKind, Hub, close};
 use crate::limits::address_key;
-use p2pos_hub_proto::native::{AnnouncedLimits, ClientMessage, PeerInfo, PresenceEvent, ServerMessage, VERSION};
+use p2pos_hub_proto::native::{
+    Allow, AnnouncedLimits, ClientMessage, MAX_CONTACTS, MAX_NETWORK_PROOFS, PeerInfo, PresenceEvent, ServerMessage,
+    VERSION, error_code,
+};
 use p2pos_hub_proto::{IceServer, OpaqueJson, auth_message, to_text};
 
 /// Largest public profile a peer may publish, in bytes of JSON.
@@ -35,6 +43,10 @@ pub enum Namespace {
     Rendezvous(String),
     /// `network`: everyone behind the same public address (IPv4 /32, IPv6 /64).
     Network(IpAddr),
+}
+
+fn is_network(ns: &Namespace) -> bool {
+    matches!(ns, Namespace::Network(_))
 }
 
 impl Namespace {
@@ -75,10 +87,17 @@ pub(crate) struct NativePeer {
     challenge: String,
     /// The origins this connection was addressed to, one of which a login must name.
     origins: Vec<String>,
+    /// The `Origin` header of the upgrade request (a browser page's origin), for beacon tokens.
+    page_origin: Option<String>,
     identity: Option<IdentityId>,
-    reachable_by_anyone: bool,
+    /// Who may signal this connection by its identity (`auth`'s `allow`).
+    allow: Allow,
+    /// With [`Allow::Contacts`]: the identities that may (sorted, no duplicates; memory only).
+    contacts: Vec<IdentityId>,
     profile: Option<Box<RawValue>>,
     namespaces: Vec<Namespace>,
+    /// Whether this connection watches its network namespaces without being listed there.
+    network_hidden: bool,
     /// The connections this peer signalled, least recently first: each of them may answer it
     /// without a shared namespace. Kept on the sender, so only its own signals change it (a
     /// stranger signalling the same target cannot push it out); at most [`MAX_SIGNALLED`].
@@ -90,7 +109,7 @@ pub(crate) struct NativePeer {
 const MAX_SIGNALLED: usize = 64;
 
 impl NativePeer {
-    pub(crate) fn new(rng: &mut StdRng, origins: Vec<String>) -> Self {
+    pub(crate) fn new(rng: &mut StdRng, origins: Vec<String>, page_origin: Option<String>) -> Self {
         use rand::Rng;
         let challenge: [u8; 32] = rng.random();
         const ALPHABET: &[u8; 32] = b"abcdefghijklmnopqrstuvwxyz234567";
@@ -100,20 +119,29 @@ impl NativePeer {
             said_hello: false,
             challenge: BASE64.encode(challenge),
             origins,
+            page_origin,
             identity: None,
-            reachable_by_anyone: false,
+            allow: Allow::Shared,
+            contacts: Vec::new(),
             profile: None,
             namespaces: Vec::new(),
+            network_hidden: false,
             signalled: Vec::new(),
         }
     }
 
-    fn info(&self) -> PeerInfo<'_> {
+    /// This peer as the members of `ns` see it: never with an identity in a network namespace.
+    fn info_in(&self, ns: &Namespace) -> PeerInfo<'_> {
         PeerInfo {
             peer: self.peer.as_str().into(),
-            id: self.identity.map(|i| i.to_string()),
+            id: if is_network(ns) { None } else { self.identity.map(|i| i.to_string()) },
             profile: self.profile.as_deref().map(OpaqueJson::Raw),
         }
+    }
+
+    /// Whether the members of `ns` see this peer (in `joined` and presence).
+    fn listed_in(&self, ns: &Namespace) -> bool {
+        !(self.network_hidden && is_network(ns))
     }
 }
 
@@ -193,10 +221,11 @@ impl Hub {
             "hello" => self.on_hello(conn, &msg),
             "auth" => self.on_auth(conn, &msg),
             "create_room" => self.on_create_room(conn, rid, now),
-            "join" => self.on_join(conn, &msg),
+            "join" => self.on_join(conn, &msg, now),
             "leave" => self.on_leave(conn, &msg),
             "delete_room" => self.on_delete_room(conn, &msg),
             "signal" => self.on_signal(conn, &msg),
+            "contacts" => self.on_contacts(conn, &msg),
             "turn" => self.on_turn(conn, rid, now),
             "ping" => {
                 self.send(conn, to_text(&ServerMessage::Pong { rid }));
@@ -259,11 +288,12 @@ impl Hub {
             .decode(msg.sig.as_deref().ok_or_else(|| fail("auth needs sig"))?.as_bytes())
             .map_err(|_| fail("sig is not base64"))?;
         let sig: [u8; 64] = sig.try_into().map_err(|_| fail("sig is not 64 bytes"))?;
-        let anyone = match msg.allow.as_deref() {
-            None | Some("shared") => false,
-            Some("anyone") => true,
+        let allow = match msg.allow.as_deref() {
+            None | Some("shared") => Allow::Shared,
+            Some("anyone") => Allow::Anyone,
+            Some("contacts") => Allow::Contacts,
             Some(_) => {
-                return Err(Reject("bad_message", "allow is \"shared\" or \"anyone\"".into()));
+                return Err(Reject("bad_message", "allow is \"shared\", \"anyone\" or \"contacts\"".into()));
             }
         };
         let peer = self.native_peer(conn).ok_or_else(|| fail("not a native connection"))?;
@@ -285,7 +315,7 @@ impl Hub {
         }
         if let Some(peer) = self.native_peer_mut(conn) {
             peer.identity = Some(id);
-            peer.reachable_by_anyone = anyone;
+            peer.allow = allow;
         }
         self.native.identities.insert(id, conn);
         self.send(conn, to_text(&ServerMessage::Authed { rid: msg.rid, id: id.to_string() }));
@@ -313,7 +343,7 @@ impl Hub {
                 expires_in_secs: ttl.as_secs(),
             }),
         );
-        let joined = self.join_namespace(conn, ns, None);
+        let joined = self.join_namespaces(conn, vec![ns], false, None);
         if joined.is_err() {
             // Not reachable with sane limits (the room is new and empty), but never leave a room
             // without its creator.
@@ -322,47 +352,123 @@ impl Hub {
         joined
     }
 
-    fn on_join(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
+    fn on_join(&mut self, conn: ConnId, msg: &ClientMessage<'_>, now: Instant) -> Result<(), Reject> {
         let ip = self.conns.get(&conn).map(|c| c.ip).ok_or(Reject("gone", String::new()))?;
         let ns = msg.ns.as_deref().ok_or_else(|| Reject("bad_message", "join needs ns".into()))?;
         let ns = Namespace::parse(ns, ip).map_err(|e| Reject("bad_namespace", e.into()))?;
+        let hidden = msg.hidden.unwrap_or(false);
+        let also = msg.also.as_deref().unwrap_or_default();
+        if !is_network(&ns) && (hidden || !also.is_empty()) {
+            return Err(Reject("bad_message", "hidden and also are for the network namespace only".into()));
+        }
+        if also.len() > MAX_NETWORK_PROOFS {
+            return Err(Reject("bad_message", format!("at most {MAX_NETWORK_PROOFS} network proofs in also")));
+        }
         if let Namespace::Room(code) = &ns
             && !self.native.rooms.contains_key(code)
         {
             return Err(Reject("no_such_room", "this room does not exist, expired, or was already used".into()));
         }
-        self.join_namespace(conn, ns, msg.rid)
+        if matches!(ns, Namespace::Network(_) | Namespace::Rendezvous(_))
+            && let Err(refused) = self.check_beacon(conn, msg.beacon.as_deref(), now)
+        {
+            self.stats.closed_beacon += 1;
+            self.close(conn, close::BEACON, refused.to_string());
+            return Ok(());
+        }
+        let unix = self.unix_time(now);
+        let mut spaces = vec![ns];
+        for proof in also {
+            let addr = beacon::check_network_proof(self.beacon_key.bytes(), proof, unix)
+                .map_err(|e| Reject(error_code::BAD_PROOF, e.to_string()))?;
+            let proven = Namespace::Network(addr);
+            if !spaces.contains(&proven) {
+                spaces.push(proven);
+            }
+        }
+        self.join_namespaces(conn, spaces, hidden, msg.rid)
     }
 
-    fn join_namespace(&mut self, conn: ConnId, ns: Namespace, rid: Option<u64>) -> Result<(), Reject> {
+    /// Whether `token` lets `conn` join `network` or an `rv:` name now.
+    fn check_beacon(&self, conn: ConnId, token: Option<&str>, now: Instant) -> Result<(), BeaconError> {
+        let Some(peer) = self.native_peer(conn) else {
+            return Err(BeaconError::Missing);
+        };
+        let own: Vec<String> = peer.origins.iter().chain(&self.config.alt_origins).cloned().collect();
+        beacon::check_token(self.beacon_key.bytes(), token, peer.page_origin.as_deref(), &own, self.unix_time(now))
+    }
+
+    /// Joins `spaces` at once (the first names them in the reply: several only for `network` with
+    /// proofs) and answers with one `joined` listing the others there; a peer in two of them is
+    /// listed twice (clients dedupe by `peer`). Checks every limit before anything changes.
+    fn join_namespaces(
+        &mut self,
+        conn: ConnId,
+        spaces: Vec<Namespace>,
+        hidden: bool,
+        rid: Option<u64>,
+    ) -> Result<(), Reject> {
         let limits = &self.config.limits;
         let (max_ns, max_peers) = (limits.max_namespaces_per_connection, limits.max_namespace_peers);
         let peer = self.native_peer(conn).ok_or(Reject("gone", String::new()))?;
-        let already = peer.namespaces.contains(&ns);
-        if !already && peer.namespaces.len() >= max_ns {
+        let in_network = peer.namespaces.iter().any(is_network);
+        let network_join = spaces.iter().any(is_network);
+        if network_join && in_network && peer.network_hidden != hidden {
+            return Err(Reject(
+                "already_joined",
+                "already in network with the other visibility: leave network, then join again".into(),
+            ));
+        }
+        let fresh: Vec<Namespace> = spaces.iter().filter(|ns| !peer.namespaces.contains(ns)).cloned().collect();
+        if peer.namespaces.len() + fresh.len() > max_ns {
             return Err(too_many_namespaces(max_ns));
         }
-        let members = self.native.spaces.get(&ns).map(Vec::as_slice).unwrap_or_default();
-        if !already && members.len() >= max_peers {
+        if fresh.iter().any(|ns| self.native.spaces.get(ns).is_some_and(|m| m.len() >= max_peers)) {
             return Err(Reject("namespace_full", format!("this namespace already has {max_peers} peers")));
         }
-        let wire = ns.wire();
-        let others: Vec<ConnId> = members.iter().copied().filter(|c| *c != conn).collect();
-        let peers: Vec<PeerInfo<'_>> =
-            others.iter().filter_map(|c| self.native_peer(*c)).map(NativePeer::info).collect();
+        if network_join
+            && !in_network
+            && let Some(p) = self.native_peer_mut(conn)
+        {
+            p.network_hidden = hidden;
+        }
+        let Some(first) = spaces.first() else {
+            return Ok(());
+        };
+        let wire = first.wire();
+        let mut peers = Vec::new();
+        for ns in &spaces {
+            let members = self.native.spaces.get(ns).map(Vec::as_slice).unwrap_or_default();
+            peers.extend(
+                members
+                    .iter()
+                    .filter(|c| **c != conn)
+                    .filter_map(|c| self.native_peer(*c))
+                    .filter(|p| p.listed_in(ns))
+                    .map(|p| p.info_in(ns)),
+            );
+        }
         let joined = to_text(&ServerMessage::Joined { rid, ns: wire.as_str().into(), peers });
-        let presence = to_text(&ServerMessage::Presence {
-            ns: wire.as_str().into(),
-            event: PresenceEvent::Join,
-            peer: self.native_peer(conn).ok_or(Reject("gone", String::new()))?.info(),
-        });
-        if !already {
+        let me = self.native_peer(conn).ok_or(Reject("gone", String::new()))?;
+        let mut presence = Vec::new();
+        for ns in fresh.iter().filter(|ns| me.listed_in(ns)) {
+            let others = self.native.spaces.get(ns).cloned().unwrap_or_default();
+            let text = to_text(&ServerMessage::Presence {
+                ns: wire.as_str().into(),
+                event: PresenceEvent::Join,
+                peer: me.info_in(ns),
+            });
+            presence.push((others, text));
+        }
+        for ns in fresh {
             self.native.spaces.entry(ns.clone()).or_default().push(conn);
             if let Some(p) = self.native_peer_mut(conn) {
                 p.namespaces.push(ns);
             }
-            for other in &others {
-                self.send(*other, presence.clone());
+        }
+        for (others, text) in presence {
+            for other in others {
+                self.send(other, text.clone());
             }
         }
         self.send(conn, joined);
@@ -373,18 +479,29 @@ impl Hub {
         let ip = self.conns.get(&conn).map(|c| c.ip).ok_or(Reject("gone", String::new()))?;
         let ns = msg.ns.as_deref().ok_or_else(|| Reject("bad_message", "leave needs ns".into()))?;
         let ns = Namespace::parse(ns, ip).map_err(|e| Reject("bad_namespace", e.into()))?;
-        if !self.native_peer(conn).is_some_and(|p| p.namespaces.contains(&ns)) {
+        let joined = self.native_peer(conn).map(|p| p.namespaces.as_slice()).unwrap_or_default();
+        // Leaving `network` leaves every network namespace joined with it (the proven ones too).
+        let leaving: Vec<Namespace> =
+            joined.iter().filter(|n| **n == ns || (is_network(&ns) && is_network(n))).cloned().collect();
+        if leaving.is_empty() {
             return Err(Reject("not_joined", "you are not in this namespace".into()));
         }
-        self.leave_namespace(conn, &ns);
+        for ns in &leaving {
+            self.leave_namespace(conn, ns);
+        }
         self.send(conn, to_text(&ServerMessage::Left { rid: msg.rid, ns: ns.wire().into() }));
         Ok(())
     }
 
     /// Removes `conn` from `ns`, tells the others, and drops an empty room.
     fn leave_namespace(&mut self, conn: ConnId, ns: &Namespace) {
+        // Decided before the visibility resets with the last network namespace.
+        let listed = self.native_peer(conn).is_some_and(|p| p.listed_in(ns));
         if let Some(p) = self.native_peer_mut(conn) {
             p.namespaces.retain(|n| n != ns);
+            if !p.namespaces.iter().any(is_network) {
+                p.network_hidden = false;
+            }
         }
         let Some(members) = self.native.spaces.get_mut(ns) else {
             return;
@@ -397,9 +514,14 @@ impl Hub {
                 self.native.rooms.remove(code);
             }
         }
-        if let Some(p) = self.native_peer(conn) {
-            let text =
-                to_text(&ServerMessage::Presence { ns: ns.wire().into(), event: PresenceEvent::Leave, peer: p.info() });
+        if let Some(p) = self.native_peer(conn)
+            && listed
+        {
+            let text = to_text(&ServerMessage::Presence {
+                ns: ns.wire().into(),
+                event: PresenceEvent::Leave,
+                peer: p.info_in(ns),
+            });
             for other in others {
                 self.send(other, text.clone());
             }
@@ -439,24 +561,46 @@ impl Hub {
         let to = msg.to.as_deref().ok_or_else(|| Reject("bad_message", "signal needs to".into()))?;
         let payload = msg.payload.ok_or_else(|| Reject("bad_message", "signal needs payload".into()))?;
         let unavailable = || Reject("peer_unavailable", format!("{to} is not connected"));
-        let target = match self.native.peers.get(to) {
-            Some(c) => *c,
+        let (target, by_identity) = match self.native.peers.get(to) {
+            Some(c) => (*c, false),
             None => {
                 let id: IdentityId = to.parse().map_err(|_| unavailable())?;
-                *self.native.identities.get(&id).ok_or_else(unavailable)?
+                (*self.native.identities.get(&id).ok_or_else(unavailable)?, true)
             }
         };
         let sender = self.native_peer(conn).ok_or_else(unavailable)?;
         let receiver = self.native_peer(target).ok_or_else(unavailable)?;
-        let shared = sender.namespaces.iter().any(|ns| receiver.namespaces.contains(ns));
+        let shares = |network: bool| {
+            sender.namespaces.iter().any(|ns| is_network(ns) == network && receiver.namespaces.contains(ns))
+        };
+        let (shared_other, shared_network) = (shares(false), shares(true));
         let answer = receiver.signalled.contains(&conn);
-        if !shared && !receiver.reachable_by_anyone && !answer {
-            return Err(Reject("not_allowed", format!("you share no namespace with {to}")));
+        let contact = receiver.allow == Allow::Contacts
+            && sender.identity.is_some_and(|id| receiver.contacts.binary_search(&id).is_ok());
+        // By identity, neither a shared network namespace nor an answer to a signal sent there
+        // is a permission: a neighbour could otherwise test which identity sits behind its address.
+        let answer_by_identity = answer && !shared_network;
+        let allowed = match (by_identity, receiver.allow) {
+            // Contacts-only: by identity, only its contacts (and whoever it signalled itself).
+            (true, Allow::Contacts) => contact || answer_by_identity,
+            (true, allow) => shared_other || answer_by_identity || allow == Allow::Anyone,
+            (false, allow) => shared_other || shared_network || answer || contact || allow == Allow::Anyone,
+        };
+        if !allowed {
+            let why = if by_identity && receiver.allow == Allow::Contacts {
+                format!("{to} takes signals by identity from its contacts only")
+            } else {
+                format!("you share no namespace with {to}")
+            };
+            return Err(Reject("not_allowed", why));
         }
+        // Anonymity in `network`: a signal that only a shared network namespace allows says
+        // nothing of who sent it. One addressed to an identity knows whom it reaches.
+        let from_id = if by_identity || shared_other || !shared_network { sender.identity } else { None };
         let swapped = self.config.swap_drop_keys.as_deref().and_then(|key| swap_drop_key(payload, key));
         let text = to_text(&ServerMessage::Signal {
             from: sender.peer.as_str().into(),
-            from_id: sender.identity.map(|i| i.to_string()),
+            from_id: from_id.map(|i| i.to_string()),
             payload: OpaqueJson::Raw(swapped.as_deref().unwrap_or(payload)),
         });
         self.stats.relayed += 1;
@@ -484,6 +628,27 @@ impl Hub {
         if let Some(sender) = self.native_peer_mut(conn) {
             sender.signalled = list;
         }
+    }
+
+    fn on_contacts(&mut self, conn: ConnId, msg: &ClientMessage<'_>) -> Result<(), Reject> {
+        let ids = msg.ids.as_deref().ok_or_else(|| Reject("bad_message", "contacts needs ids".into()))?;
+        if ids.len() > MAX_CONTACTS {
+            return Err(Reject("too_many_contacts", format!("at most {MAX_CONTACTS} contacts, got {}", ids.len())));
+        }
+        let mut contacts = Vec::with_capacity(ids.len());
+        for (i, id) in ids.iter().enumerate() {
+            let id: IdentityId =
+                id.parse().map_err(|e| Reject("bad_message", format!("ids[{i}] is not an identity id: {e}")))?;
+            contacts.push(id);
+        }
+        contacts.sort_unstable();
+        contacts.dedup();
+        let count = contacts.len();
+        if let Some(p) = self.native_peer_mut(conn) {
+            p.contacts = contacts;
+        }
+        self.send(conn, to_text(&ServerMessage::ContactsSet { rid: msg.rid, count }));
+        Ok(())
     }
 
     fn on_turn(&mut self, conn: ConnId, rid: Option<u64>, now: Instant) -> Result<(), Reject> {

@@ -30,7 +30,7 @@ use tokio::task::JoinHandle;
 use tokio::time::Instant;
 use tokio_util::task::TaskTracker;
 
-use crate::hub::{ConnId, Hub, HubConfig, Output, Protocol, close};
+use crate::hub::{BeaconGrant, ConnId, Hub, HubConfig, Output, Protocol, close};
 use crate::limits::Refusal;
 
 /// Messages waiting for one connection before it counts as a slow reader.
@@ -87,6 +87,7 @@ enum Control {
         ip: IpAddr,
         protocol: Protocol,
         origins: Vec<String>,
+        page_origin: Option<String>,
         queue: Arc<Outbox>,
         reply: oneshot::Sender<Result<ConnId, Refusal>>,
     },
@@ -97,6 +98,8 @@ enum Control {
         conn: ConnId,
     },
     NewPeerJsId(oneshot::Sender<String>),
+    Beacon(String, oneshot::Sender<BeaconGrant>),
+    NetworkProof(IpAddr, oneshot::Sender<String>),
     PeerJsPeers(oneshot::Sender<Option<Vec<String>>>),
     Metrics(oneshot::Sender<String>),
     Health(oneshot::Sender<(usize, usize)>),
@@ -191,6 +194,8 @@ struct AppState {
     trusted_proxies: Arc<Vec<IpAddr>>,
     /// The origins of [`ServerConfig::public_urls`]; empty: the request's `Host`.
     public_origins: Arc<Vec<String>>,
+    /// The hub's other origins ([`HubConfig::alt_origins`]).
+    alt_origins: Arc<Vec<String>>,
     max_message_bytes: usize,
     peerjs_key: String,
     tracker: TaskTracker,
@@ -210,9 +215,13 @@ pub struct SignalServer {
 impl SignalServer {
     /// Starts serving on `listener`. `extra` is merged in (e.g. the web app as a fallback).
     /// Fails on a public URL that has no origin (not an absolute ws, wss, http or https URL).
-    pub fn start(listener: TcpListener, config: ServerConfig, extra: Router) -> std::io::Result<Self> {
+    ///
+    /// [`HubConfig::alt_origins`] may be given as URLs: they are turned into origins here (and a
+    /// URL without one fails too).
+    pub fn start(listener: TcpListener, mut config: ServerConfig, extra: Router) -> std::io::Result<Self> {
         let addr = listener.local_addr()?;
         let public_origins = public_origins(&config.public_urls)?;
+        config.hub.alt_origins = public_origins_named(&config.hub.alt_origins, "alternative origin")?;
         if public_origins.is_empty() {
             tracing::warn!(
                 "no public URL: logins are checked against the Host each client sent, which does not stop a \
@@ -227,13 +236,13 @@ impl SignalServer {
             control: control_tx.clone(),
             trusted_proxies: Arc::new(config.trusted_proxies.clone()),
             public_origins: Arc::new(public_origins),
+            alt_origins: Arc::new(config.hub.alt_origins.clone()),
             max_message_bytes: config.hub.limits.max_message_bytes,
             peerjs_key: config.hub.peerjs_key.clone(),
             tracker: tracker.clone(),
         };
         let now = Instant::now();
-        let unix = SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default();
-        let hub = Hub::new(config.hub, now.into_std(), unix, rand::random());
+        let hub = Hub::new(config.hub, now.into_std(), unix_now(), rand::random());
         let actor = tokio::spawn(run_actor(hub, events_rx, control_rx, control_tx.clone()));
         let app = router(state).merge(extra);
         let (stop_tx, stop_rx) = oneshot::channel::<()>();
@@ -321,6 +330,8 @@ fn router(state: AppState) -> Router {
         .route("/peerjs", get(peerjs_ws))
         .route(&format!("/{}/id", state.peerjs_key), get(peerjs_id))
         .route(&format!("/{}/peers", state.peerjs_key), get(peerjs_peers))
+        .route("/v1/beacon", get(beacon))
+        .route("/v1/network-proof", get(network_proof))
         .route("/health", get(health))
         .route("/metrics", get(metrics))
         .with_state(state)
@@ -354,7 +365,12 @@ async fn run_actor(
                     }
                 }
             }
-            () = tokio::time::sleep_until(deadline) => hub.handle_timeout(Instant::now().into_std()),
+            () = tokio::time::sleep_until(deadline) => {
+                let now = Instant::now().into_std();
+                // The wall clock decides beacon slots and TURN expiry; tell the core now and then.
+                hub.set_unix_time(now, unix_now());
+                hub.handle_timeout(now);
+            }
             else => break,
         }
         while let Some(output) = hub.poll_output() {
@@ -377,8 +393,8 @@ fn on_event(hub: &mut Hub, event: Event) {
 fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, Arc<Outbox>>, control: Control) {
     let now = Instant::now().into_std();
     match control {
-        Control::Connect { ip, protocol, origins, queue, reply } => {
-            let result = hub.connect_to(ip, protocol, origins, now);
+        Control::Connect { ip, protocol, origins, page_origin, queue, reply } => {
+            let result = hub.connect_from(ip, protocol, origins, page_origin, now);
             if let Ok(conn) = result {
                 queues.insert(conn, queue);
             }
@@ -402,6 +418,12 @@ fn on_control(hub: &mut Hub, queues: &mut HashMap<ConnId, Arc<Outbox>>, control:
         }
         Control::NewPeerJsId(reply) => {
             let _ = reply.send(hub.peerjs_new_id());
+        }
+        Control::Beacon(origin, reply) => {
+            let _ = reply.send(hub.beacon(&origin, now));
+        }
+        Control::NetworkProof(ip, reply) => {
+            let _ = reply.send(hub.network_proof(ip, now));
         }
         Control::PeerJsPeers(reply) => {
             let _ = reply.send(hub.peerjs_peers());
@@ -525,14 +547,22 @@ pub fn client_ip(socket: IpAddr, forwarded_for: Option<&str>, trusted: &[IpAddr]
         .unwrap_or(socket)
 }
 
+fn unix_now() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map(|d| d.as_secs()).unwrap_or_default()
+}
+
 /// The origins of the configured public URLs, or an error naming one that has none.
 fn public_origins(urls: &[String]) -> std::io::Result<Vec<String>> {
+    public_origins_named(urls, "public URL")
+}
+
+fn public_origins_named(urls: &[String], what: &str) -> std::io::Result<Vec<String>> {
     let mut origins = Vec::new();
     for url in urls {
         let origin = p2pos_hub_proto::hub_origin(url).ok_or_else(|| {
             std::io::Error::new(
                 std::io::ErrorKind::InvalidInput,
-                format!("the public URL {url:?} is not an absolute https, http, wss or ws URL"),
+                format!("the {what} {url:?} is not an absolute https, http, wss or ws URL"),
             )
         })?;
         if !origins.contains(&origin) {
@@ -560,16 +590,17 @@ async fn upgrade(
 ) -> Response {
     let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
     let ip = client_ip(peer.ip(), forwarded, &state.trusted_proxies);
-    let origins = match protocol {
-        Protocol::Native => {
-            connection_origins(&state.public_origins, headers.get(header::HOST).and_then(|v| v.to_str().ok()))
-        }
-        Protocol::PeerJs { .. } => Vec::new(),
+    let (origins, page_origin) = match protocol {
+        Protocol::Native => (
+            connection_origins(&state.public_origins, headers.get(header::HOST).and_then(|v| v.to_str().ok())),
+            headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()).map(str::to_string),
+        ),
+        Protocol::PeerJs { .. } => (Vec::new(), None),
     };
     let outbox = Outbox::new();
     let (reply_tx, reply_rx) = oneshot::channel();
     let queue = outbox.clone();
-    let sent = state.control.send(Control::Connect { ip, protocol, origins, queue, reply: reply_tx });
+    let sent = state.control.send(Control::Connect { ip, protocol, origins, page_origin, queue, reply: reply_tx });
     let result = match (sent, reply_rx.await) {
         (Ok(()), Ok(result)) => result,
         _ => Err(Refusal::ShuttingDown),
@@ -636,15 +667,32 @@ fn unavailable() -> Response {
     refusal_response(Refusal::ShuttingDown)
 }
 
-async fn peerjs_id(State(state): State<AppState>) -> Response {
-    match ask(&state, Control::NewPeerJsId).await {
-        Some(id) => ([(header::CONTENT_TYPE, "text/plain")], id).into_response(),
-        None => unavailable(),
+/// The `peer` server's CORS: a PeerJS app is a static page on its own origin, so the answer
+/// names that origin (reflected) and says it varies with it.
+fn reflect_origin(headers: &HeaderMap, mut response: Response) -> Response {
+    let out = response.headers_mut();
+    out.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = headers.get(header::ORIGIN) {
+        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
     }
+    response
 }
 
-async fn peerjs_peers(State(state): State<AppState>) -> Response {
-    match ask(&state, Control::PeerJsPeers).await {
+async fn peerjs_id(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let response = match ask(&state, Control::NewPeerJsId).await {
+        Some(id) => ([(header::CONTENT_TYPE, "text/plain")], id).into_response(),
+        None => unavailable(),
+    };
+    reflect_origin(&headers, response)
+}
+
+async fn peerjs_peers(State(state): State<AppState>, headers: HeaderMap) -> Response {
+    let response = peerjs_peer_list(&state).await;
+    reflect_origin(&headers, response)
+}
+
+async fn peerjs_peer_list(state: &AppState) -> Response {
+    match ask(state, Control::PeerJsPeers).await {
         Some(Some(ids)) => Json(ids).into_response(),
         Some(None) => (
             StatusCode::UNAUTHORIZED,
@@ -655,6 +703,96 @@ async fn peerjs_peers(State(state): State<AppState>) -> Response {
             .into_response(),
         None => unavailable(),
     }
+}
+
+/// The origins a beacon token or a network proof may be made for, for a request to `host`: the
+/// hub's public origins (else those of `host`) and its alternative origins.
+fn own_origins(state: &AppState, host: Option<&str>) -> Vec<String> {
+    let mut origins = connection_origins(&state.public_origins, host);
+    for alt in state.alt_origins.iter() {
+        if !origins.contains(alt) {
+            origins.push(alt.clone());
+        }
+    }
+    origins
+}
+
+/// The origin of the page that made a request: its `Origin` header, else the `origin` it named in
+/// the query, else the origin of its `Referer`. A same-origin `fetch` GET sends no `Origin`, and
+/// the web app's pages send no `Referer` (`Referrer-Policy: no-referrer`), so they name it.
+fn page_origin(headers: &HeaderMap, named: Option<&str>) -> Option<String> {
+    if let Some(origin) = headers.get(header::ORIGIN).and_then(|v| v.to_str().ok()) {
+        return Some(origin.to_string());
+    }
+    if let Some(origin) = named {
+        return Some(origin.to_string());
+    }
+    let referer = headers.get(header::REFERER).and_then(|v| v.to_str().ok())?;
+    p2pos_hub_proto::hub_origin(referer)
+}
+
+#[derive(Debug, Deserialize)]
+struct BeaconQuery {
+    origin: Option<String>,
+}
+
+fn no_store(mut response: Response) -> Response {
+    response.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    response
+}
+
+fn refused(status: StatusCode, error: &str, message: String) -> Response {
+    no_store((status, Json(serde_json::json!({"error": error, "message": message}))).into_response())
+}
+
+/// `GET /v1/beacon`: a token for the page that asks, if it is one of this hub's. No CORS headers,
+/// so a page on another origin cannot read one (spam mitigation, not DRM: see docs/PROTOCOL.md).
+async fn beacon(State(state): State<AppState>, headers: HeaderMap, Query(q): Query<BeaconQuery>) -> Response {
+    let own = own_origins(&state, headers.get(header::HOST).and_then(|v| v.to_str().ok()));
+    let origin = match page_origin(&headers, q.origin.as_deref()) {
+        Some(origin) if own.contains(&origin) => origin,
+        Some(origin) => {
+            return refused(
+                StatusCode::FORBIDDEN,
+                "foreign_origin",
+                format!("beacon tokens are for pages of this hub, not of {origin}"),
+            );
+        }
+        // No Origin and no Referer (a client that is not a page, or `no-referrer`): the hub's
+        // first origin for this request.
+        None => match own.into_iter().next() {
+            Some(origin) => origin,
+            None => return refused(StatusCode::BAD_REQUEST, "no_host", "the request names no host".into()),
+        },
+    };
+    match ask(&state, |reply| Control::Beacon(origin, reply)).await {
+        Some(grant) => no_store(Json(grant).into_response()),
+        None => unavailable(),
+    }
+}
+
+/// `GET /v1/network-proof`: a proof of the requester's address key, readable by the hub's own
+/// origins only (a page on the hub's IPv4 origin asks its IPv6 origin, and the other way round).
+async fn network_proof(
+    State(state): State<AppState>,
+    ConnectInfo(peer): ConnectInfo<SocketAddr>,
+    headers: HeaderMap,
+) -> Response {
+    let forwarded = headers.get("x-forwarded-for").and_then(|v| v.to_str().ok());
+    let ip = client_ip(peer.ip(), forwarded, &state.trusted_proxies);
+    let Some(proof) = ask(&state, |reply| Control::NetworkProof(ip, reply)).await else {
+        return unavailable();
+    };
+    let mut response = no_store(Json(serde_json::json!({ "proof": proof })).into_response());
+    let own = own_origins(&state, headers.get(header::HOST).and_then(|v| v.to_str().ok()));
+    let out = response.headers_mut();
+    out.append(header::VARY, HeaderValue::from_static("Origin"));
+    if let Some(origin) = headers.get(header::ORIGIN)
+        && origin.to_str().is_ok_and(|o| own.iter().any(|own| own == o))
+    {
+        out.insert(header::ACCESS_CONTROL_ALLOW_ORIGIN, origin.clone());
+    }
+    response
 }
 
 async fn health(State(state): State<AppState>) -> Response {

@@ -9,7 +9,7 @@ use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD as B64;
 use p2pos_core::Identity;
 use p2pos_signal::hub::close;
-use p2pos_signal::{ConnId, Hub, HubConfig, Limits, Output, Protocol, Refusal, TurnConfig, turn};
+use p2pos_signal::{BeaconSecret, ConnId, Hub, HubConfig, Limits, Output, Protocol, Refusal, TurnConfig, turn};
 use serde_json::{Value, json};
 
 const UNIX_T0: u64 = 1_800_000_000;
@@ -65,8 +65,29 @@ impl Lab {
         self.inbox(conn)
     }
 
+    /// A browser page of the hub (its `Origin` is the hub's).
     fn connect(&mut self, ip: &str) -> ConnId {
-        self.hub.connect_to(ip.parse().unwrap(), Protocol::Native, vec![ORIGIN.into()], self.now).unwrap()
+        self.connect_page(ip, Some(ORIGIN))
+    }
+
+    fn connect_page(&mut self, ip: &str, page_origin: Option<&str>) -> ConnId {
+        let origin = page_origin.map(str::to_string);
+        self.hub.connect_from(ip.parse().unwrap(), Protocol::Native, vec![ORIGIN.into()], origin, self.now).unwrap()
+    }
+
+    /// A beacon token for pages of the hub, as `GET /v1/beacon` hands it out now.
+    fn token(&self) -> String {
+        self.hub.beacon(ORIGIN, self.now).token
+    }
+
+    /// Joins `ns`, with a beacon token where one is needed (`network`, `rv:`).
+    fn join(&mut self, conn: ConnId, ns: &str) -> Vec<Value> {
+        if ns == "network" || ns.starts_with("rv:") {
+            let token = self.token();
+            self.ask(conn, json!({"type": "join", "ns": ns, "beacon": token}))
+        } else {
+            self.ask(conn, json!({"type": "join", "ns": ns}))
+        }
     }
 
     /// A native peer that said hello; returns its connection, peer id and challenge.
@@ -93,6 +114,46 @@ impl Lab {
                 _ => None,
             })
             .collect()
+    }
+
+    /// Sends `msg` and says how the hub answered `conn`: its messages, or how it closed it.
+    fn outcome(&mut self, conn: ConnId, msg: Value) -> Result<Vec<Value>, (u16, String)> {
+        self.send(conn, msg);
+        let mut msgs = Vec::new();
+        for output in self.outputs() {
+            match output {
+                Output::Close { conn: c, code, reason } if c == conn => return Err((code, reason)),
+                Output::Send { conn: c, text } if c == conn => msgs.push(serde_json::from_str(&text).unwrap()),
+                _ => {}
+            }
+        }
+        Ok(msgs)
+    }
+
+    /// Sends a `join` of `ns` with a current beacon token and the `extra` fields.
+    fn send_join(&mut self, conn: ConnId, ns: &str, extra: Value) {
+        let mut msg = json!({"type": "join", "ns": ns, "beacon": self.token()});
+        for (k, v) in extra.as_object().unwrap() {
+            msg[k] = v.clone();
+        }
+        self.send(conn, msg);
+    }
+
+    /// Everything sent since the last look, by connection (closes and pings left out).
+    fn mail(&mut self) -> std::collections::HashMap<ConnId, Vec<Value>> {
+        let mut mail = std::collections::HashMap::<ConnId, Vec<Value>>::new();
+        for output in self.outputs() {
+            if let Output::Send { conn, text } = output {
+                mail.entry(conn).or_default().push(serde_json::from_str(&text).unwrap());
+            }
+        }
+        mail
+    }
+
+    /// A fresh page of the hub at `ip` that said hello, joining `network` with `token`.
+    fn join_network_with(&mut self, ip: &str, token: &str) -> Result<Vec<Value>, (u16, String)> {
+        let (conn, ..) = self.peer(ip);
+        self.outcome(conn, json!({"type": "join", "ns": "network", "beacon": token}))
     }
 
     fn peerjs(&mut self, id: &str, token: &str) -> ConnId {
@@ -216,9 +277,9 @@ fn the_network_namespace_groups_peers_by_public_address() {
     let (a, ..) = lab.peer("198.51.100.7");
     let (b, ..) = lab.peer("198.51.100.7");
     let (c, ..) = lab.peer("198.51.100.8");
-    lab.ask(a, json!({"type": "join", "ns": "network"}));
-    assert_eq!(lab.ask(b, json!({"type": "join", "ns": "network"}))[0]["peers"].as_array().unwrap().len(), 1);
-    let third = lab.ask(c, json!({"type": "join", "ns": "network"}));
+    lab.join(a, "network");
+    assert_eq!(lab.join(b, "network")[0]["peers"].as_array().unwrap().len(), 1);
+    let third = lab.join(c, "network");
     assert_eq!(third[0]["peers"], json!([]), "another address sees nobody");
     assert_eq!(third[0]["ns"], "network", "the address itself is never echoed");
 }
@@ -256,8 +317,8 @@ fn the_attacking_test_mode_swaps_drop_hello_keys_and_nothing_else() {
     let mut lab = Lab::with(HubConfig { swap_drop_keys: Some(attacker.into()), ..Default::default() });
     let (a, a_peer, _) = lab.peer("192.0.2.1");
     let (b, b_peer, _) = lab.peer("192.0.2.2");
-    lab.ask(a, json!({"type": "join", "ns": "rv:abc"}));
-    lab.ask(b, json!({"type": "join", "ns": "rv:abc"}));
+    lab.join(a, "rv:abc");
+    lab.join(b, "rv:abc");
     let hello = json!({"p2pos": "drop", "kind": "hello", "role": "receiver", "pub": "b3duIGtleQ==", "mac": "m"});
     lab.send(a, json!({"type": "signal", "to": b_peer, "payload": hello}));
     let mut swapped = hello.clone();
@@ -277,8 +338,8 @@ fn signal_relays_within_a_shared_namespace_only() {
     let (b, b_peer, _) = lab.peer("192.0.2.2");
     let reply = lab.ask(a, json!({"type": "signal", "to": b_peer, "payload": {"sdp": "x"}, "rid": 1}));
     assert_eq!(error_code(&reply), "not_allowed");
-    lab.ask(a, json!({"type": "join", "ns": "rv:abc"}));
-    lab.ask(b, json!({"type": "join", "ns": "rv:abc"}));
+    lab.join(a, "rv:abc");
+    lab.join(b, "rv:abc");
     lab.send(a, json!({"type": "signal", "to": b_peer, "payload": {"sdp": "v=0", "n": [1, 2]}}));
     assert_eq!(lab.inbox(b), vec![json!({"type": "signal", "from": a_peer, "payload": {"sdp": "v=0", "n": [1, 2]}})]);
     assert_eq!(lab.hub.stats().relayed, 1);
@@ -490,11 +551,11 @@ fn namespaces_have_size_and_count_caps() {
     let (a, ..) = lab.peer("192.0.2.1");
     let (b, ..) = lab.peer("192.0.2.2");
     let (c, ..) = lab.peer("192.0.2.3");
-    lab.ask(a, json!({"type": "join", "ns": "rv:x"}));
-    lab.ask(b, json!({"type": "join", "ns": "rv:x"}));
-    assert_eq!(error_code(&lab.ask(c, json!({"type": "join", "ns": "rv:x"}))), "namespace_full");
-    lab.ask(a, json!({"type": "join", "ns": "rv:y"}));
-    assert_eq!(error_code(&lab.ask(a, json!({"type": "join", "ns": "rv:z"}))), "too_many_namespaces");
+    lab.join(a, "rv:x");
+    lab.join(b, "rv:x");
+    assert_eq!(error_code(&lab.join(c, "rv:x")), "namespace_full");
+    lab.join(a, "rv:y");
+    assert_eq!(error_code(&lab.join(a, "rv:z")), "too_many_namespaces");
 }
 
 #[test]
@@ -503,8 +564,8 @@ fn a_peer_at_its_namespace_limit_gets_no_room_and_leaves_none_behind() {
     let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
     let (a, ..) = lab.peer("192.0.2.1");
     let (b, ..) = lab.peer("192.0.2.2");
-    lab.ask(a, json!({"type": "join", "ns": "rv:x"}));
-    lab.ask(a, json!({"type": "join", "ns": "rv:y"}));
+    lab.join(a, "rv:x");
+    lab.join(a, "rv:y");
     // a is in as many namespaces as it may be: a room it cannot join is not made at all.
     let reply = lab.ask(a, json!({"type": "create_room", "rid": 4}));
     assert_eq!(error_code(&reply), "too_many_namespaces");
@@ -524,8 +585,8 @@ fn a_closed_peer_leaves_every_namespace_at_once() {
     let mut lab = Lab::new();
     let (a, a_peer, _) = lab.peer("192.0.2.1");
     let (b, ..) = lab.peer("192.0.2.2");
-    lab.ask(a, json!({"type": "join", "ns": "rv:x"}));
-    lab.ask(b, json!({"type": "join", "ns": "rv:x"}));
+    lab.join(a, "rv:x");
+    lab.join(b, "rv:x");
     lab.hub.disconnected(a, lab.now);
     let msgs = lab.inbox(b);
     assert_eq!(msgs[0]["event"], "leave");
@@ -629,4 +690,318 @@ fn peerjs_heartbeats_keep_a_connection_alive_and_unknown_types_are_ignored() {
     }
     assert!(lab.closes().is_empty());
     assert_eq!(lab.hub.peerjs_peers(), None, "discovery is off by default");
+}
+
+// --- Chat (issue 14): beacon tokens, dual-stack nearby, anonymity, hidden watchers, contacts ---
+
+/// The slot `UNIX_T0` falls in: it starts exactly there (1,800,000,000 = 3,000,000 × 600).
+const SLOT_N: u64 = 3_000_000;
+
+fn ids(peers: &Value) -> Vec<&str> {
+    peers.as_array().unwrap().iter().map(|p| p["peer"].as_str().unwrap()).collect()
+}
+
+#[test]
+fn a_beacon_token_is_good_in_its_slot_and_the_next_then_stale() {
+    let limits = Limits { max_connections_per_ip: 1_000, ..Limits::default() };
+    let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
+    let grant = lab.hub.beacon(ORIGIN, lab.now);
+    assert!(grant.token.starts_with(&format!("b1.{SLOT_N}.")), "{grant:?}");
+    assert_eq!((grant.slot_secs, grant.expires_in_secs), (600, 1200));
+    let token = grant.token;
+    assert!(lab.join_network_with("192.0.2.1", &token).is_ok(), "slot N");
+    lab.advance(Duration::from_secs(599));
+    assert!(lab.join_network_with("192.0.2.1", &token).is_ok(), "the end of slot N");
+    lab.advance(Duration::from_secs(1));
+    assert!(lab.hub.beacon(ORIGIN, lab.now).token.starts_with(&format!("b1.{}.", SLOT_N + 1)), "the slot turned");
+    let joined = lab.join_network_with("192.0.2.1", &token).unwrap();
+    assert_eq!(joined[0]["type"], "joined", "slot N+1 still takes a token of slot N");
+    lab.advance(Duration::from_secs(599));
+    assert!(lab.join_network_with("192.0.2.1", &token).is_ok(), "the end of slot N+1");
+    lab.advance(Duration::from_secs(1));
+    assert_eq!(
+        lab.join_network_with("192.0.2.1", &token),
+        Err((close::BEACON, "stale beacon token: reload the page".into())),
+        "slot N+2 refuses it"
+    );
+    let fresh = lab.token();
+    assert!(lab.join_network_with("192.0.2.1", &fresh).is_ok(), "a reloaded page gets a fresh one");
+    // A token from a slot the hub has not reached is no good either.
+    let future = lab.hub.beacon(ORIGIN, lab.now + Duration::from_secs(600)).token;
+    assert_eq!(lab.join_network_with("192.0.2.1", &future).unwrap_err().0, close::BEACON);
+    assert_eq!(lab.hub.stats().closed_beacon, 2);
+}
+
+#[test]
+fn beacon_slots_follow_the_wall_clock_the_driver_passes_in() {
+    let mut lab = Lab::new();
+    let token = lab.token();
+    assert!(lab.join_network_with("192.0.2.1", &token).is_ok());
+    // No monotonic time passed, but the wall clock says 20 minutes did (a suspended machine).
+    lab.hub.set_unix_time(lab.now, UNIX_T0 + 1200);
+    assert_eq!(lab.join_network_with("192.0.2.1", &token).unwrap_err().1, "stale beacon token: reload the page");
+    assert!(lab.hub.beacon(ORIGIN, lab.now).token.starts_with(&format!("b1.{}.", SLOT_N + 2)));
+}
+
+#[test]
+fn missing_malformed_forged_and_foreign_beacon_tokens_close_with_4012_and_say_which() {
+    let alt = "http://[::1]:7800";
+    let config = HubConfig { alt_origins: vec![alt.into()], ..Default::default() };
+    let mut lab = Lab::with(config);
+    let token = lab.token();
+    let reason = |r: Result<Vec<Value>, (u16, String)>| {
+        let (code, reason) = r.unwrap_err();
+        assert_eq!(code, close::BEACON);
+        reason
+    };
+    for ns in ["network", "rv:abc"] {
+        let (conn, ..) = lab.peer("192.0.2.1");
+        let missing = lab.outcome(conn, json!({"type": "join", "ns": ns}));
+        assert_eq!(reason(missing), "beacon token missing: joining network or rv: needs one from GET /v1/beacon");
+    }
+    assert_eq!(reason(lab.join_network_with("192.0.2.1", "b1.x.y")), "malformed beacon token (b1.<slot>.<mac>)");
+    // The first character of the MAC changed.
+    let at = token.rfind('.').unwrap() + 1;
+    let first = if token[at..].starts_with('A') { "B" } else { "A" };
+    let forged = format!("{}{first}{}", &token[..at], &token[at + 1..]);
+    assert_eq!(reason(lab.join_network_with("192.0.2.1", &forged)), "forged beacon token: its MAC does not verify");
+    // A hub with another key made this one.
+    let other = Hub::new(HubConfig::default(), lab.now, UNIX_T0, [8; 32]).beacon(ORIGIN, lab.now).token;
+    assert_eq!(reason(lab.join_network_with("192.0.2.1", &other)), "forged beacon token: its MAC does not verify");
+
+    // A page of another site that got hold of a real token (say through a server of its own).
+    let foreign = lab.connect_page("192.0.2.1", Some("https://spam.example"));
+    lab.ask(foreign, json!({"type": "hello", "v": 1}));
+    let refused = lab.outcome(foreign, json!({"type": "join", "ns": "rv:abc", "beacon": token}));
+    assert_eq!(reason(refused), "beacon token made for another origin");
+    // A token for the hub's other origin, shown on this one.
+    let for_alt = lab.hub.beacon(alt, lab.now).token;
+    assert_eq!(reason(lab.join_network_with("192.0.2.1", &for_alt)), "beacon token made for another origin");
+    // Not a page at all: no Origin header.
+    let script = lab.connect_page("192.0.2.1", None);
+    lab.ask(script, json!({"type": "hello", "v": 1}));
+    let refused = lab.outcome(script, json!({"type": "join", "ns": "network", "beacon": token}));
+    assert_eq!(reason(refused), "no Origin header: beacon tokens are for pages of this hub");
+    assert_eq!(lab.hub.stats().closed_beacon, 8);
+
+    // The right token on the right origin joins, and so does one on the alternative origin.
+    assert_eq!(lab.join_network_with("192.0.2.1", &token).unwrap()[0]["type"], "joined");
+    let page = lab.connect_page("192.0.2.1", Some(alt));
+    lab.ask(page, json!({"type": "hello", "v": 1}));
+    assert_eq!(
+        lab.outcome(page, json!({"type": "join", "ns": "rv:abc", "beacon": for_alt})).unwrap()[0]["type"],
+        "joined"
+    );
+}
+
+#[test]
+fn hubs_that_share_a_beacon_secret_take_each_other_s_tokens_and_rooms_and_families_need_none() {
+    let secret = || Some(BeaconSecret::new(*b"a secret of at least thirty-two bytes").unwrap());
+    let mut lab = Lab::with(HubConfig { beacon_secret: secret(), ..Default::default() });
+    let twin = Hub::new(HubConfig { beacon_secret: secret(), ..Default::default() }, lab.now, UNIX_T0, [9; 32]);
+    let token = twin.beacon(ORIGIN, lab.now).token;
+    assert_eq!(lab.join_network_with("192.0.2.1", &token).unwrap()[0]["type"], "joined");
+    // Drop's rooms and a family need no token (nor does a page that sends one anyway).
+    let (a, ..) = lab.peer("192.0.2.2");
+    let code = lab.ask(a, json!({"type": "create_room"}))[0]["code"].as_str().unwrap().to_string();
+    let (b, ..) = lab.peer("192.0.2.3");
+    assert_eq!(lab.ask(b, json!({"type": "join", "ns": format!("room:{code}")}))[0]["type"], "joined");
+    assert_eq!(lab.ask(b, json!({"type": "join", "ns": "family:river"}))[0]["type"], "joined");
+    assert_eq!(lab.ask(b, json!({"type": "join", "ns": "family:oak", "beacon": "b1.1.x"}))[0]["type"], "joined");
+    // hidden and also mean nothing outside network: refused, not ignored.
+    let reply = lab.ask(b, json!({"type": "join", "ns": "family:elm", "hidden": true, "rid": 3}));
+    assert_eq!((error_code(&reply), &reply[0]["rid"]), ("bad_message", &json!(3)));
+}
+
+#[test]
+fn nobody_in_network_is_shown_with_an_identity_and_signals_there_carry_none() {
+    let mut lab = Lab::new();
+    let (ann, ben) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let (a, a_peer) = lab.authed_peer("198.51.100.7", &ann, "shared");
+    let (b, b_peer) = lab.authed_peer("198.51.100.7", &ben, "shared");
+    assert_eq!(lab.join(a, "network")[0]["peers"], json!([]));
+    lab.send_join(b, "network", json!({}));
+    let mut mail = lab.mail();
+    assert_eq!(mail.remove(&b).unwrap()[0]["peers"], json!([{"peer": a_peer}]), "no id, though ann proved one");
+    let join_b = json!({"type": "presence", "ns": "network", "event": "join", "peer": {"peer": b_peer}});
+    assert_eq!(mail.remove(&a).unwrap(), vec![join_b]);
+    lab.send(a, json!({"type": "signal", "to": b_peer, "payload": {"t": "request"}}));
+    assert_eq!(lab.inbox(b), vec![json!({"type": "signal", "from": a_peer, "payload": {"t": "request"}})]);
+    lab.send(b, json!({"type": "signal", "to": a_peer, "payload": {"t": "accept"}}));
+    assert_eq!(lab.inbox(a), vec![json!({"type": "signal", "from": b_peer, "payload": {"t": "accept"}})]);
+    // By identity, a shared network namespace is no permission, nor is b's answer there: a
+    // neighbour cannot test which identity sits behind its address.
+    let reply = lab.ask(a, json!({"type": "signal", "to": ben.id().to_string(), "payload": {}}));
+    assert_eq!(error_code(&reply), "not_allowed");
+    // Where they also share a family, they see each other's identities as before.
+    lab.ask(a, json!({"type": "join", "ns": "family:river"}));
+    let joined = lab.ask(b, json!({"type": "join", "ns": "family:river"}));
+    assert_eq!(joined[0]["peers"][0]["id"], json!(ann.id().to_string()));
+    lab.send(a, json!({"type": "signal", "to": b_peer, "payload": {}}));
+    assert_eq!(lab.inbox(b)[0]["from_id"], json!(ann.id().to_string()));
+    // Leaving network says so without an identity either.
+    lab.send(b, json!({"type": "leave", "ns": "network"}));
+    let leave_b = json!({"type": "presence", "ns": "network", "event": "leave", "peer": {"peer": b_peer}});
+    assert_eq!(lab.mail().remove(&a).unwrap(), vec![leave_b]);
+}
+
+#[test]
+fn a_hidden_watcher_sees_everyone_and_is_seen_by_no_one_but_may_ask_to_connect() {
+    let mut lab = Lab::new();
+    let (a, a_peer, _) = lab.peer("198.51.100.7");
+    let (w, w_peer, _) = lab.peer("198.51.100.7");
+    lab.join(a, "network");
+    lab.send_join(w, "network", json!({"hidden": true}));
+    let mut mail = lab.mail();
+    assert_eq!(ids(&mail.remove(&w).unwrap()[0]["peers"]), [a_peer.as_str()], "the watcher sees a");
+    assert!(mail.is_empty(), "nobody is told about the watcher: {mail:?}");
+    let (c, c_peer, _) = lab.peer("198.51.100.7");
+    lab.send_join(c, "network", json!({}));
+    let mut mail = lab.mail();
+    assert_eq!(ids(&mail.remove(&c).unwrap()[0]["peers"]), [a_peer.as_str()], "newcomers do not see it either");
+    let join_c = json!({"type": "presence", "ns": "network", "event": "join", "peer": {"peer": c_peer}});
+    assert_eq!(mail.remove(&w).unwrap(), vec![join_c.clone()], "the watcher is told");
+    assert_eq!(mail.remove(&a).unwrap(), vec![join_c]);
+    // A connection request from the watcher, and the answer.
+    lab.send(w, json!({"type": "signal", "to": a_peer, "payload": {"t": "request"}}));
+    assert_eq!(lab.inbox(a)[0]["from"], json!(w_peer));
+    lab.send(a, json!({"type": "signal", "to": w_peer, "payload": {"t": "decline"}}));
+    assert_eq!(lab.inbox(w)[0]["payload"], json!({"t": "decline"}));
+    // Switching visibility is leave + join: a join with the other visibility is refused.
+    assert_eq!(error_code(&lab.join(w, "network")), "already_joined");
+    lab.send(w, json!({"type": "leave", "ns": "network", "rid": 5}));
+    let mut mail = lab.mail();
+    assert_eq!(mail.remove(&w).unwrap(), vec![json!({"type": "left", "rid": 5, "ns": "network"})]);
+    assert!(mail.is_empty(), "a hidden watcher leaves without a word: {mail:?}");
+    lab.send_join(w, "network", json!({}));
+    let mut mail = lab.mail();
+    let join_w = json!({"type": "presence", "ns": "network", "event": "join", "peer": {"peer": w_peer}});
+    assert_eq!(mail.remove(&a).unwrap(), vec![join_w.clone()], "visible now");
+    assert_eq!(mail.remove(&c).unwrap(), vec![join_w]);
+    // Hidden again, then gone: nothing said about either.
+    lab.send(w, json!({"type": "leave", "ns": "network"}));
+    lab.send_join(w, "network", json!({"hidden": true}));
+    let mut mail = lab.mail();
+    mail.remove(&w);
+    assert_eq!(mail.len(), 2, "a and c saw w leave, and nothing more: {mail:?}");
+    assert!(mail.values().all(|m| m.len() == 1 && m[0]["event"] == "leave"));
+    lab.hub.disconnected(w, lab.now);
+    assert!(lab.mail().is_empty(), "no leave for a hidden peer");
+}
+
+#[test]
+fn a_network_proof_puts_a_dual_stack_browser_beside_neighbours_of_both_families() {
+    let limits = Limits { max_namespaces_per_connection: 3, ..Limits::default() };
+    let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
+    let (v4, v4_peer, _) = lab.peer("198.51.100.7");
+    let (v6, v6_peer, _) = lab.peer("2001:db8:1:2::9");
+    let (far, ..) = lab.peer("203.0.113.1");
+    lab.join(v4, "network");
+    lab.join(v6, "network");
+    lab.join(far, "network");
+    // The browser reached the hub over IPv4 and, for the proof, over IPv6 (another host in its /64).
+    let (x, x_peer, _) = lab.peer("198.51.100.7");
+    let proof = lab.hub.network_proof("2001:db8:1:2::77".parse().unwrap(), lab.now);
+    assert!(proof.starts_with(&format!("n1.{}.2001:db8:1:2::.", UNIX_T0 + 60)), "{proof}");
+    lab.send_join(x, "network", json!({"also": [proof], "rid": 1}));
+    let mut mail = lab.mail();
+    let joined = mail.remove(&x).unwrap();
+    assert_eq!((joined[0]["type"].as_str(), joined[0]["ns"].as_str()), (Some("joined"), Some("network")));
+    let mut seen = ids(&joined[0]["peers"]);
+    seen.sort_unstable();
+    let mut expected = [v4_peer.as_str(), v6_peer.as_str()];
+    expected.sort_unstable();
+    assert_eq!(seen, expected, "both neighbours, nobody from elsewhere");
+    let join_x = json!({"type": "presence", "ns": "network", "event": "join", "peer": {"peer": x_peer}});
+    assert_eq!(mail.remove(&v4).unwrap(), vec![join_x.clone()]);
+    assert_eq!(mail.remove(&v6).unwrap(), vec![join_x], "the IPv6 neighbour sees it too");
+    assert!(mail.is_empty(), "{mail:?}");
+    lab.send(v6, json!({"type": "signal", "to": x_peer, "payload": {"t": "request"}}));
+    assert_eq!(lab.inbox(x)[0]["from"], json!(v6_peer));
+    // Another dual-stack browser is in both namespaces with x: it sees x once per namespace.
+    let (y, ..) = lab.peer("198.51.100.7");
+    let proof = lab.hub.network_proof("2001:db8:1:2::78".parse().unwrap(), lab.now);
+    lab.send_join(y, "network", json!({"also": [proof]}));
+    let joined = lab.mail().remove(&y).unwrap();
+    assert_eq!(ids(&joined[0]["peers"]).iter().filter(|p| **p == x_peer).count(), 2, "clients dedupe by peer");
+    // Leaving network leaves both.
+    lab.send(x, json!({"type": "leave", "ns": "network", "rid": 2}));
+    let mut mail = lab.mail();
+    assert_eq!(mail.remove(&x).unwrap(), vec![json!({"type": "left", "rid": 2, "ns": "network"})]);
+    let leave_x = json!({"type": "presence", "ns": "network", "event": "leave", "peer": {"peer": x_peer}});
+    assert_eq!(mail.remove(&v6).unwrap(), vec![leave_x.clone()]);
+    assert_eq!(mail.remove(&v4).unwrap(), vec![leave_x.clone()]);
+    assert_eq!(mail.remove(&y).unwrap(), vec![leave_x.clone(), leave_x], "once per namespace");
+}
+
+#[test]
+fn network_proofs_that_are_forged_expired_too_many_or_over_the_limit_are_refused_and_join_nothing() {
+    let limits =
+        Limits { max_namespaces_per_connection: 2, idle_timeout: Duration::from_secs(3600), ..Limits::default() };
+    let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
+    let (neighbour, ..) = lab.peer("2001:db8:1:2::9");
+    lab.join(neighbour, "network");
+    let (x, ..) = lab.peer("198.51.100.7");
+    let proof = lab.hub.network_proof("2001:db8:1:2::77".parse().unwrap(), lab.now);
+    let token = lab.token();
+    let join = |also: Value| json!({"type": "join", "ns": "network", "beacon": token, "also": also});
+    let forged = proof.replace("2001:db8:1:2::", "2001:db8:1:3::");
+    assert_eq!(error_code(&lab.ask(x, join(json!([forged])))), "bad_proof");
+    let other = lab.hub.network_proof("2001:db8:9:9::1".parse().unwrap(), lab.now);
+    let third = lab.hub.network_proof("2001:db8:8:8::1".parse().unwrap(), lab.now);
+    assert_eq!(error_code(&lab.ask(x, join(json!([proof, other, third])))), "bad_message", "at most 2");
+    assert_eq!(error_code(&lab.ask(x, join(json!([proof, other])))), "too_many_namespaces", "3 namespaces, limit 2");
+    let rv = json!({"type": "join", "ns": "rv:abc", "beacon": token, "also": [proof]});
+    assert_eq!(error_code(&lab.ask(x, rv)), "bad_message", "also is for network only");
+    assert!(lab.inbox(neighbour).is_empty(), "nothing was joined");
+    lab.advance(Duration::from_secs(61));
+    let reply = lab.ask(x, join(json!([proof])));
+    assert_eq!(error_code(&reply), "bad_proof");
+    assert!(reply[0]["message"].as_str().unwrap().starts_with("expired network proof"));
+    let fresh = lab.hub.network_proof("2001:db8:1:2::77".parse().unwrap(), lab.now);
+    assert_eq!(lab.ask(x, join(json!([fresh])))[0]["type"], "joined");
+}
+
+#[test]
+fn a_contacts_only_peer_takes_identity_signals_from_its_contacts_only() {
+    let limits = Limits { max_message_bytes: 256 * 1024, ..Limits::default() };
+    let mut lab = Lab::with(HubConfig { limits, ..Default::default() });
+    let [ann, ben, cid] = [(); 3].map(|()| Identity::generate().unwrap());
+    let (a, a_peer) = lab.authed_peer("192.0.2.1", &ann, "contacts");
+    let (b, b_peer) = lab.authed_peer("198.51.100.2", &ben, "shared");
+    let (c, _) = lab.authed_peer("203.0.113.3", &cid, "anyone");
+    let (stranger, ..) = lab.peer("203.0.113.4");
+    let ring = |lab: &mut Lab, from: ConnId| {
+        lab.ask(from, json!({"type": "signal", "to": ann.id().to_string(), "payload": {"t": "call"}, "rid": 9}))
+    };
+    assert_eq!(error_code(&ring(&mut lab, b)), "not_allowed", "no contacts yet");
+    let reply = lab.ask(a, json!({"type": "contacts", "ids": [ben.id().to_string(), ben.id().to_string()], "rid": 4}));
+    assert_eq!(reply, vec![json!({"type": "contacts_set", "rid": 4, "count": 1})]);
+    lab.send(b, json!({"type": "signal", "to": ann.id().to_string(), "payload": {"t": "call"}}));
+    assert_eq!(
+        lab.inbox(a),
+        vec![json!({"type": "signal", "from": b_peer, "from_id": ben.id().to_string(), "payload": {"t": "call"}})]
+    );
+    let refused = ring(&mut lab, c);
+    assert_eq!(error_code(&refused), "not_allowed");
+    assert!(refused[0]["message"].as_str().unwrap().contains("contacts only"), "{refused:?}");
+    assert_eq!(error_code(&ring(&mut lab, stranger)), "not_allowed", "an anonymous peer neither");
+    // ann may call a node that allows anyone, and it may answer ann by identity.
+    lab.send(a, json!({"type": "signal", "to": cid.id().to_string(), "payload": {"t": "call"}}));
+    assert_eq!(lab.inbox(c)[0]["from"], json!(a_peer));
+    lab.send(c, json!({"type": "signal", "to": ann.id().to_string(), "payload": {"t": "answer"}}));
+    assert_eq!(lab.inbox(a)[0]["payload"], json!({"t": "answer"}), "an answer to ann's own signal");
+    // The list is replaced, not extended; bad input is named.
+    assert_eq!(lab.ask(a, json!({"type": "contacts", "ids": []}))[0]["count"], 0);
+    assert_eq!(error_code(&ring(&mut lab, b)), "not_allowed");
+    let bad = lab.ask(a, json!({"type": "contacts", "ids": [ben.id().to_string(), "nobody"]}));
+    assert_eq!(error_code(&bad), "bad_message");
+    assert!(bad[0]["message"].as_str().unwrap().starts_with("ids[1] "), "{bad:?}");
+    let many = vec![ben.id().to_string(); 1025];
+    assert_eq!(error_code(&lab.ask(a, json!({"type": "contacts", "ids": many}))), "too_many_contacts");
+    assert_eq!(error_code(&lab.ask(a, json!({"type": "contacts"}))), "bad_message");
+    assert_eq!(error_code(&ring(&mut lab, b)), "not_allowed", "a refused list changes nothing");
+    let sig = B64.encode([0u8; 64]);
+    let reply = lab.ask(a, json!({"type": "auth", "id": ann.id(), "sig": sig, "allow": "friends"}));
+    assert_eq!(error_code(&reply), "bad_message");
 }

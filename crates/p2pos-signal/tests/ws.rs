@@ -173,16 +173,61 @@ async fn shutdown_says_going_away_to_every_client() {
 
 /// A minimal HTTP/1.1 GET over a raw socket: status and body.
 async fn http_get(server: &SignalServer, path: &str) -> (u16, String) {
+    let (status, _, body) = http_request(server, path, "localhost", &[]).await;
+    (status, body)
+}
+
+/// A GET with a `Host` and more headers: status, response headers (lower-case names) and body.
+async fn http_request(
+    server: &SignalServer,
+    path: &str,
+    host: &str,
+    headers: &[(&str, &str)],
+) -> (u16, Vec<(String, String)>, String) {
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
     let mut stream = TcpStream::connect(server.local_addr()).await.unwrap();
-    let request = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    let extra: String = headers.iter().map(|(k, v)| format!("{k}: {v}\r\n")).collect();
+    let request = format!("GET {path} HTTP/1.1\r\nHost: {host}\r\n{extra}Connection: close\r\n\r\n");
     stream.write_all(request.as_bytes()).await.unwrap();
     let mut raw = Vec::new();
     stream.read_to_end(&mut raw).await.unwrap();
     let text = String::from_utf8_lossy(&raw).into_owned();
     let status = text[9..12].parse().unwrap();
-    let body = text.split_once("\r\n\r\n").map(|(_, b)| b.to_string()).unwrap_or_default();
-    (status, body)
+    let (head, body) = text.split_once("\r\n\r\n").unwrap_or((&text, ""));
+    let headers = head
+        .lines()
+        .skip(1)
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    // Bodies here are small; hyper may still send them chunked.
+    let body = if body.contains("\r\n") && !body.starts_with('{') && !body.starts_with('[') {
+        body.split("\r\n").nth(1).unwrap_or_default().to_string()
+    } else {
+        body.to_string()
+    };
+    (status, headers, body)
+}
+
+fn header<'a>(headers: &'a [(String, String)], name: &str) -> Option<&'a str> {
+    headers.iter().find(|(k, _)| k == name).map(|(_, v)| v.as_str())
+}
+
+/// A WebSocket to `/v1/ws` from a page of `origin` (its `Origin` header).
+async fn connect_page(server: &SignalServer, origin: &str) -> Ws {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest;
+    let mut request = format!("ws://{}/v1/ws", server.local_addr()).into_client_request().unwrap();
+    request.headers_mut().insert("origin", origin.parse().unwrap());
+    connect_async(request).await.unwrap().0
+}
+
+/// What `GET /v1/beacon` hands a page of `origin`.
+async fn beacon_token(server: &SignalServer, origin: &str) -> String {
+    let host = server.local_addr().to_string();
+    let (status, _, body) = http_request(server, "/v1/beacon", &host, &[("Origin", origin)]).await;
+    assert_eq!(status, 200, "{body}");
+    let grant: Value = serde_json::from_str(&body).unwrap();
+    grant["token"].as_str().unwrap().to_string()
 }
 
 async fn hub_with(config: ServerConfig) -> SignalServer {
@@ -221,13 +266,16 @@ async fn thousands_of_half_open_sockets_are_bounded_and_timed_out() {
 async fn a_slow_reader_is_closed_without_hurting_the_sender() {
     let limits = Limits { rate_per_sec: 0.0, ..Limits::default() };
     let server = hub(limits).await;
-    let mut fast = connect(&server, "/v1/ws").await;
-    let mut slow = connect(&server, "/v1/ws").await;
+    // Pages of the hub, with a beacon token for the rendezvous name.
+    let page = format!("http://{}", server.local_addr());
+    let mut fast = connect_page(&server, &page).await;
+    let mut slow = connect_page(&server, &page).await;
     hello(&mut fast).await;
     let slow_peer = hello(&mut slow).await;
-    send(&mut fast, json!({"type": "join", "ns": "rv:x"})).await;
+    let token = beacon_token(&server, &page).await;
+    send(&mut fast, json!({"type": "join", "ns": "rv:x", "beacon": token})).await;
     recv(&mut fast).await;
-    send(&mut slow, json!({"type": "join", "ns": "rv:x"})).await;
+    send(&mut slow, json!({"type": "join", "ns": "rv:x", "beacon": token})).await;
     recv(&mut slow).await;
     recv(&mut fast).await; // presence of slow
     let payload = "y".repeat(12_000);
@@ -323,4 +371,83 @@ async fn with_a_public_url_a_login_must_name_it_whatever_the_host_header_says() 
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let bad = ServerConfig { public_urls: vec!["hub.example.org".into()], ..Default::default() };
     assert!(SignalServer::start(listener, bad, axum::Router::new()).is_err(), "a public URL needs a scheme");
+}
+
+#[tokio::test]
+async fn pages_of_the_hub_get_beacon_tokens_that_other_origins_can_neither_read_nor_use() {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let alt = format!("http://[::1]:{port}");
+    let hub = HubConfig { alt_origins: vec![format!("ws://[::1]:{port}/v1/ws")], ..Default::default() };
+    let server =
+        SignalServer::start(listener, ServerConfig { hub, ..Default::default() }, axum::Router::new()).unwrap();
+    let host = server.local_addr().to_string();
+    let page = format!("http://{host}");
+    let spam = "https://spam.example";
+
+    let (status, headers, body) = http_request(&server, "/v1/beacon", &host, &[("Origin", &page)]).await;
+    assert_eq!(status, 200);
+    let grant: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!((grant["slot_secs"].as_u64(), grant["alt_origins"].clone()), (Some(600), json!([alt])), "{grant}");
+    let expires = grant["expires_in_secs"].as_u64().unwrap();
+    assert!((600..=1200).contains(&expires), "{expires}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), None, "no CORS: other origins cannot read it");
+    assert_eq!(header(&headers, "cache-control"), Some("no-store"));
+    let token = grant["token"].as_str().unwrap().to_string();
+    let (status, _, body) = http_request(&server, "/v1/beacon", &host, &[("Origin", spam)]).await;
+    assert_eq!(status, 403, "{body}");
+    assert!(body.contains("foreign_origin"), "{body}");
+    // The web app's pages send neither Origin nor Referer on this GET; they name their origin.
+    let named = format!("/v1/beacon?origin={page}");
+    let (status, _, body) = http_request(&server, &named, &host, &[]).await;
+    assert_eq!(status, 200);
+    assert_eq!(serde_json::from_str::<Value>(&body).unwrap()["token"], json!(token), "same slot, same origin");
+
+    // The page's socket joins network with it; a page of another site with the same token is closed.
+    let mut ws = connect_page(&server, &page).await;
+    hello(&mut ws).await;
+    send(&mut ws, json!({"type": "join", "ns": "network", "beacon": token})).await;
+    assert_eq!(recv(&mut ws).await["type"], "joined");
+    let mut foreign = connect_page(&server, spam).await;
+    hello(&mut foreign).await;
+    send(&mut foreign, json!({"type": "join", "ns": "rv:abc", "beacon": token})).await;
+    assert_eq!(close_of(&mut foreign).await, (4012, "beacon token made for another origin".to_string()));
+    let mut bare = connect(&server, "/v1/ws").await;
+    hello(&mut bare).await;
+    send(&mut bare, json!({"type": "join", "ns": "network"})).await;
+    assert_eq!(close_of(&mut bare).await.0, 4012);
+    let (_, _, metrics) = http_request(&server, "/metrics", &host, &[]).await;
+    assert!(metrics.contains("p2pos_hub_refusals_total{reason=\"beacon\"} 2"), "{metrics}");
+
+    // Network proofs: readable by the hub's own origins only.
+    let (status, headers, body) = http_request(&server, "/v1/network-proof", &host, &[("Origin", &alt)]).await;
+    assert_eq!(status, 200);
+    let proof: Value = serde_json::from_str(&body).unwrap();
+    assert!(proof["proof"].as_str().unwrap().starts_with("n1."), "{proof}");
+    assert!(proof["proof"].as_str().unwrap().contains(".127.0.0.1."), "{proof}");
+    assert_eq!(header(&headers, "access-control-allow-origin"), Some(alt.as_str()));
+    assert_eq!(header(&headers, "vary"), Some("Origin"));
+    let (_, headers, _) = http_request(&server, "/v1/network-proof", &host, &[("Origin", spam)]).await;
+    assert_eq!(header(&headers, "access-control-allow-origin"), None);
+    server.shutdown().await;
+
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let bad = HubConfig { alt_origins: vec!["[::1]:7800".into()], ..Default::default() };
+    let config = ServerConfig { hub: bad, ..Default::default() };
+    assert!(SignalServer::start(listener, config, axum::Router::new()).is_err(), "an alt origin needs a scheme");
+}
+
+#[tokio::test]
+async fn peerjs_id_and_peers_reflect_the_origin_like_the_peer_server() {
+    let server = hub(Limits::default()).await;
+    let host = server.local_addr().to_string();
+    let app = "http://127.0.0.1:9";
+    for path in ["/peerjs/id", "/peerjs/peers"] {
+        let (_, headers, _) = http_request(&server, path, &host, &[("Origin", app)]).await;
+        assert_eq!(header(&headers, "access-control-allow-origin"), Some(app), "{path}");
+        assert_eq!(header(&headers, "vary"), Some("Origin"), "{path}");
+        let (_, headers, _) = http_request(&server, path, &host, &[]).await;
+        assert_eq!(header(&headers, "access-control-allow-origin"), None, "{path}: no Origin, nothing to reflect");
+    }
+    server.shutdown().await;
 }

@@ -403,6 +403,15 @@ pub struct SignalArgs {
     /// [default: none; then the origin of each request's Host header is accepted].
     #[arg(long = "public-url", env = "P2POS_HUB_PUBLIC_URL", value_name = "URL", value_delimiter = ',')]
     pub public_urls: Vec<String>,
+    /// Another origin this hub is reached at, e.g. http://[::1]:7800 beside
+    /// http://127.0.0.1:7800 (repeatable): pages learn it with their beacon token and fetch a
+    /// network proof there, so neighbours over IPv4 and over IPv6 find each other.
+    #[arg(long = "alt-origin", value_name = "URL")]
+    pub alt_origins: Vec<String>,
+    /// Key of the beacon tokens that gate the network namespace and rv: names, at least 32
+    /// bytes; the same on every hub behind one name [default: random at each start].
+    #[arg(long, env = "P2POS_BEACON_SECRET", hide_env_values = true)]
+    pub beacon_secret: Option<String>,
     /// The key PeerJS clients must use.
     #[arg(long, default_value = "peerjs")]
     pub peerjs_key: String,

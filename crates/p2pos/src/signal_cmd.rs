@@ -7,7 +7,7 @@ use anyhow::{Context, Result, bail};
 use base64::Engine as _;
 use p2pos_signal::embedded_turn::{EmbeddedTurn, EmbeddedTurnConfig};
 use p2pos_signal::server::{ServerConfig, SignalServer};
-use p2pos_signal::{HubConfig, Limits, TurnConfig};
+use p2pos_signal::{BeaconSecret, HubConfig, Limits, TurnConfig};
 
 use crate::cli::SignalArgs;
 
@@ -113,6 +113,10 @@ fn config(args: &SignalArgs) -> Result<(ServerConfig, Option<EmbeddedTurnConfig>
     } else {
         None
     };
+    let beacon_secret = match &args.beacon_secret {
+        None => None,
+        Some(secret) => Some(BeaconSecret::new(secret.as_bytes()).context("--beacon-secret")?),
+    };
     let hub = HubConfig {
         limits,
         stun_urls,
@@ -120,6 +124,9 @@ fn config(args: &SignalArgs) -> Result<(ServerConfig, Option<EmbeddedTurnConfig>
         peerjs_key: args.peerjs_key.clone(),
         peerjs_discovery: args.peerjs_discovery,
         swap_drop_keys,
+        beacon_secret,
+        // URLs; the server turns them into origins (and refuses one that has none).
+        alt_origins: args.alt_origins.clone(),
     };
     Ok((
         ServerConfig {

@@ -168,6 +168,26 @@ fn the_hub_refuses_turn_with_a_short_or_missing_secret() {
     assert_one_line_error(&out, "needs a secret");
 }
 
+#[test]
+fn the_hub_refuses_a_short_beacon_secret_and_an_alt_origin_without_a_scheme() {
+    let dir = tempfile::tempdir().unwrap();
+    let out = Command::new(env!("CARGO_BIN_EXE_p2pos"))
+        .args(["signal", "--listen", "127.0.0.1:0"])
+        .env("P2POS_BEACON_SECRET", "too-short")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "at least 32 bytes");
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--beacon-secret"), "names the setting");
+    let out = Command::new(env!("CARGO_BIN_EXE_p2pos"))
+        .args(["signal", "--listen", "127.0.0.1:0", "--alt-origin", "[::1]:7800"])
+        .env_remove("P2POS_BEACON_SECRET")
+        .current_dir(dir.path())
+        .output()
+        .unwrap();
+    assert_one_line_error(&out, "alternative origin \"[::1]:7800\"");
+}
+
 /// Starts `p2pos node` with `args`, returns the URL it listens on, and stops it.
 fn node_url(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> String {
     use std::io::BufRead;

@@ -2,6 +2,11 @@
  * A client of the hub's native protocol v1 (`docs/PROTOCOL.md`): `hello`, optionally `auth` as
  * this browser's identity (Ed25519 over `p2pos-hub-auth-v2|<hub origin>|<challenge>`), then requests that echo
  * a `rid`, signals to other peers, and the events the hub pushes (signals, presence, room closed).
+ *
+ * Joining `network` or an `rv:` name needs a beacon token from the hub that served the page
+ * (`GET /v1/beacon`); this client fetches one, keeps it while it is valid and adds it to such a
+ * `join` (also one sent through `request`), so callers never handle tokens. A socket the hub closes
+ * for a bad token (4012) fails its pending requests with the `beacon` error code.
  */
 import { encodeBase64 } from "./base64.ts";
 import { utf8Encode } from "./bytes.ts";
@@ -16,7 +21,53 @@ export type HubErrorCode =
   | "peer_unavailable"
   | "not_allowed"
   | "rate_limited"
+  | "beacon"
+  | "bad_proof"
+  | "already_joined"
+  | "too_many_contacts"
   | (string & {});
+
+/** The WebSocket close code of a refused beacon token (missing, stale, forged, another origin). */
+export const BEACON_CLOSE_CODE = 4012;
+
+/**
+ * Who may signal this connection by its identity: peers sharing a namespace (`shared`, the
+ * default), anyone (`anyone`, nodes), or only the identities of its `contacts` list (`contacts`).
+ */
+export type HubAllow = "shared" | "anyone" | "contacts";
+
+/** What `GET /v1/beacon` hands a page of the hub. */
+export interface BeaconGrant {
+  /** `b1.<slot>.<mac>`, for `join` of `network` and `rv:` names. */
+  token: string;
+  slotSecs: number;
+  /** Seconds from the fetch until the hub stops taking the token (600–1,200). */
+  expiresInSecs: number;
+  /** The hub's other origins (e.g. its IPv6 address beside its IPv4 one), for network proofs. */
+  altOrigins: string[];
+}
+
+/** The optional fields of a `join` (`network` only, except `beacon`). */
+export interface JoinOptions {
+  /** A beacon token; fetched from the hub when a namespace needs one and none is given. */
+  beacon?: string;
+  /** Network proofs (`GET /v1/network-proof` on the hub's other origins), at most 2. */
+  also?: string[];
+  /** Watch `network` without being listed to others. */
+  hidden?: boolean;
+}
+
+/** A peer in `joined` and `presence`; `id` is never there in `network`. */
+export interface HubPeer {
+  peer: string;
+  id?: string;
+  profile?: Record<string, unknown>;
+}
+
+/** Whether a `join` of `ns` needs a beacon token (`network` and every `rv:` name). */
+export function needsBeacon(ns: string): boolean {
+  return ns === "network" || ns.startsWith("rv:");
+}
 
 export class HubError extends P2posError<HubErrorCode> {
   get code(): HubErrorCode {
@@ -50,6 +101,8 @@ export interface HubConnectOptions {
   signer?: RecordSigner;
   /** Give up connecting after this long. Default 10 s. */
   timeoutMs?: number;
+  /** With a signer: who may signal this browser by its identity. Default `shared` (not sent). */
+  allow?: HubAllow;
 }
 
 /** The URL of the hub that served this page: `ws(s)://<host>/v1/ws`. */
@@ -92,6 +145,67 @@ export function hubOrigin(url: string): string {
   return `${scheme}//${parsed.host}`;
 }
 
+/** The http(s) origin of a hub URL, where its HTTP endpoints are (`ws://h:1/v1/ws` → `http://h:1`). */
+export function hubHttpBase(hubUrl: string): string {
+  return hubOrigin(hubUrl);
+}
+
+/** A field of a JSON object as a string array, or `undefined` when it is not one. */
+const strings = (value: unknown): string[] | undefined =>
+  Array.isArray(value) && value.every((v) => typeof v === "string") ? value : undefined;
+
+/**
+ * Fetches a beacon token for this page from the hub at `hubUrl` (which must have served the page:
+ * the hub sends no CORS headers here). The page names its origin, since a same-origin GET carries
+ * no `Origin` and the app sends no `Referer`. Throws a `HubError` `beacon` when the hub refuses.
+ */
+export async function fetchBeacon(
+  hubUrl: string,
+  pageOrigin: string | undefined = (globalThis as { location?: Pick<Location, "origin"> }).location?.origin,
+): Promise<BeaconGrant> {
+  const query = pageOrigin === undefined ? "" : `?origin=${encodeURIComponent(pageOrigin)}`;
+  let response: Response;
+  try {
+    response = await fetch(`${hubHttpBase(hubUrl)}/v1/beacon${query}`, { cache: "no-store", credentials: "omit" });
+  } catch (error) {
+    throw new HubError("beacon", "The hub's beacon could not be fetched (is this page served by the hub?).", {
+      cause: error,
+    });
+  }
+  let body: Record<string, unknown> = {};
+  try {
+    body = (await response.json()) as Record<string, unknown>;
+  } catch {
+    // Reported below.
+  }
+  const token = body["token"];
+  if (!response.ok || typeof token !== "string") {
+    throw new HubError("beacon", text(body["message"], `The hub refused a beacon token (HTTP ${response.status}).`));
+  }
+  return {
+    token,
+    slotSecs: typeof body["slot_secs"] === "number" ? body["slot_secs"] : 600,
+    expiresInSecs: typeof body["expires_in_secs"] === "number" ? body["expires_in_secs"] : 0,
+    altOrigins: strings(body["alt_origins"]) ?? [],
+  };
+}
+
+/**
+ * A proof of this browser's address as the hub at `origin` sees it (one of the hub's other
+ * origins, e.g. its IPv6 one), for `join` of `network` with `also`. Valid for 60 s.
+ */
+export async function fetchNetworkProof(origin: string): Promise<string> {
+  let body: Record<string, unknown>;
+  try {
+    const response = await fetch(`${hubHttpBase(origin)}/v1/network-proof`, { cache: "no-store", credentials: "omit" });
+    body = (await response.json()) as Record<string, unknown>;
+  } catch (error) {
+    throw new HubError("unreachable", `No network proof from ${origin}.`, { cause: error });
+  }
+  if (typeof body["proof"] !== "string") throw new HubError("unexpected", `${origin} sent no network proof.`);
+  return body["proof"];
+}
+
 /**
  * The exact text signed to log in at the hub reached at `origin` (`hubOrigin`), answering its
  * `challenge` (`crates/p2pos-signal`, native auth). Naming the hub means a rogue hub that passes
@@ -114,13 +228,17 @@ export class HubClient {
   private readonly messageHandlers = new Set<(message: Message) => void>();
   private readonly closeHandlers = new Set<(reason: string) => void>();
   private closedReason: string | undefined;
+  private closedCode: number | undefined;
+  /** The beacon token in use and when it stops being good (ms since the epoch). */
+  private beacon: { token: string; until: number } | undefined;
+  private beaconFetch: Promise<string> | undefined;
 
   private constructor(socket: WebSocket, peer: string, identity: string | undefined) {
     this.socket = socket;
     this.peer = peer;
     this.identity = identity;
     socket.addEventListener("message", (event) => this.handleMessage(event));
-    socket.addEventListener("close", (event) => this.onClose(event.reason || `closed (${event.code})`));
+    socket.addEventListener("close", (event) => this.onClose(event.code, event.reason || `closed (${event.code})`));
   }
 
   /** Connects, says hello and, with a signer, authenticates. */
@@ -181,7 +299,8 @@ export class HubClient {
         // The URL the socket really opened (a relative one resolved): the hub this browser talks to.
         const message = utf8Encode(hubAuthMessage(hubOrigin(socket.url), String(welcome["challenge"])));
         const sig = new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, options.signer.signingKey, message));
-        socket.send(JSON.stringify({ type: "auth", rid: 0, id: options.signer.id, sig: encodeBase64(sig) }));
+        const allow = options.allow === undefined || options.allow === "shared" ? {} : { allow: options.allow };
+        socket.send(JSON.stringify({ type: "auth", rid: 0, id: options.signer.id, sig: encodeBase64(sig), ...allow }));
         const authed = await next();
         if (authed.type !== "authed") throw new HubError("unexpected", `The hub said ${authed.type} to auth.`);
         identity = String(authed["id"]);
@@ -198,8 +317,60 @@ export class HubClient {
     }
   }
 
-  /** Sends a request and resolves with the hub's reply to it (or rejects with its error). */
+  /**
+   * Sends a request and resolves with the hub's reply to it (or rejects with its error). A `join`
+   * of `network` or an `rv:` name without a `beacon` gets this page's token first.
+   */
   request(message: Message, timeoutMs = 10_000): Promise<Message> {
+    const ns = message["ns"];
+    if (message.type === "join" && typeof ns === "string" && needsBeacon(ns) && message["beacon"] === undefined) {
+      return this.beaconToken().then((beacon) => this.send1({ ...message, beacon }, timeoutMs));
+    }
+    return this.send1(message, timeoutMs);
+  }
+
+  /**
+   * Joins `ns` and resolves with the peers there (in `network`: without identities, and a peer
+   * present in two network namespaces once, deduplicated by `peer`).
+   */
+  async join(ns: string, options: JoinOptions = {}): Promise<HubPeer[]> {
+    const message: Message = { type: "join", ns };
+    if (options.beacon !== undefined) message["beacon"] = options.beacon;
+    if (options.also !== undefined && options.also.length > 0) message["also"] = options.also;
+    if (options.hidden === true) message["hidden"] = true;
+    const joined = await this.request(message);
+    const peers = Array.isArray(joined["peers"]) ? (joined["peers"] as HubPeer[]) : [];
+    const seen = new Set<string>();
+    return peers.filter((p) => typeof p.peer === "string" && !seen.has(p.peer) && seen.add(p.peer));
+  }
+
+  /**
+   * Replaces this connection's contacts (identity ids, at most 1,024): with `allow: "contacts"`,
+   * only they may signal it by its identity. Resolves with how many different ids the hub holds.
+   */
+  async setContacts(ids: readonly string[]): Promise<number> {
+    const reply = await this.request({ type: "contacts", ids: [...ids] });
+    return typeof reply["count"] === "number" ? reply["count"] : 0;
+  }
+
+  /**
+   * This page's beacon token: the one in hand while it has more than a minute left, else a fresh
+   * one from the hub (one fetch at a time).
+   */
+  async beaconToken(): Promise<string> {
+    if (this.beacon && this.beacon.until - Date.now() > 60_000) return this.beacon.token;
+    this.beaconFetch ??= fetchBeacon(this.socket.url)
+      .then((grant) => {
+        this.beacon = { token: grant.token, until: Date.now() + grant.expiresInSecs * 1000 };
+        return grant.token;
+      })
+      .finally(() => {
+        this.beaconFetch = undefined;
+      });
+    return this.beaconFetch;
+  }
+
+  private send1(message: Message, timeoutMs: number): Promise<Message> {
     const rid = this.nextRid++;
     return new Promise((resolve, reject) => {
       const timer = setTimeout(() => {
@@ -267,6 +438,11 @@ export class HubClient {
     return this.closedReason !== undefined;
   }
 
+  /** The WebSocket close code, once closed (`BEACON_CLOSE_CODE` for a refused beacon token). */
+  get closeCode(): number | undefined {
+    return this.closedCode;
+  }
+
   close(): void {
     this.socket.close(1000, "bye");
   }
@@ -310,10 +486,11 @@ export class HubClient {
     for (const handler of this.messageHandlers) handler(message);
   }
 
-  private onClose(reason: string): void {
+  private onClose(code: number, reason: string): void {
     this.closedReason = reason;
-    for (const [, waiter] of this.pending)
-      waiter.reject(new HubError("closed", `The hub connection closed: ${reason}.`));
+    this.closedCode = code;
+    const kind = code === BEACON_CLOSE_CODE ? "beacon" : "closed";
+    for (const [, waiter] of this.pending) waiter.reject(new HubError(kind, `The hub connection closed: ${reason}.`));
     this.pending.clear();
     for (const handler of this.closeHandlers) handler(reason);
   }
