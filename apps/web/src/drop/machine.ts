@@ -6,6 +6,7 @@
  * has passed. Machines await WebCrypto but never touch the network, a timer or storage.
  */
 import { HubError } from "../lib/hubClient.ts";
+import { CONNECT_TIMEOUT_MS } from "../lib/peerLink.ts";
 import { type DropMeta, DropError } from "./protocol.ts";
 
 /** How a drop ended, when it did not end well. */
@@ -70,7 +71,8 @@ export interface Timing {
   helloMs: number;
 }
 
-export const DEFAULT_TIMING: Readonly<Timing> = { stallMs: 15_000, connectMs: 30_000, helloMs: 20_000 };
+/** `connectMs` is every browser link's connect deadline (`CONNECT_TIMEOUT_MS`, 25 s), kept here by the machine. */
+export const DEFAULT_TIMING: Readonly<Timing> = { stallMs: 15_000, connectMs: CONNECT_TIMEOUT_MS, helloMs: 20_000 };
 
 export type Payload = Record<string, unknown>;
 

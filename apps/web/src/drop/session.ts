@@ -3,10 +3,13 @@
  * (`sender.ts`, `receiver.ts`) over the hub (a room, signals) and one WebRTC data channel, with one
  * timer for the machine's deadlines, and report its state to the page. Everything the protocol
  * decides is in the machines; this file only moves bytes and calls them, one event at a time.
+ * The connection is a `PeerLink` (`../lib/peerLink.ts`: setup, candidate batching,
+ * back-pressure); its connect deadline is the machine's (`Timing.connectMs`), so the link keeps none.
  * The image lives only in memory and is wiped (zeroed, references dropped) when a drop ends.
  */
 import { wipe } from "../lib/bytes.ts";
 import { HubClient, HubError, type HubSignal, type IceServerInit, sameOriginHubUrl } from "../lib/hubClient.ts";
+import { PeerLink } from "../lib/peerLink.ts";
 import {
   type DropEnded,
   type DropOutput,
@@ -28,11 +31,6 @@ import {
 import { ReceiverMachine } from "./receiver.ts";
 import { SenderMachine } from "./sender.ts";
 
-/** Pause sending above this many buffered bytes; resume below the low threshold. */
-const BUFFERED_HIGH = 1024 * 1024;
-const BUFFERED_LOW = 256 * 1024;
-/** Local ICE candidates go out in batches gathered over this long. */
-const CANDIDATE_BATCH_MS = 30;
 /** Last frames get this long to leave before the channel and the hub close. */
 const LINGER_MS = 1000;
 
@@ -46,6 +44,7 @@ interface Machine<S> {
   pollTimeout(): number | undefined;
   handleTimeout(now: number): void;
   handleSignal(from: string, payload: Record<string, unknown>, now: number): Promise<void>;
+  handleFrame(frame: Uint8Array, now: number): Promise<void> | void;
   localCandidates(candidates: unknown[]): void;
   channelOpened(now: number): void;
   channelClosed(): void;
@@ -58,11 +57,10 @@ interface Machine<S> {
   cancel(): void;
 }
 
-/** The parts both ends share: the hub, the event queue, the peer connection, the channel, the timer. */
+/** The parts both ends share: the hub, the event queue, the peer link, the timer. */
 abstract class DropSession<S extends { phase: string }, M extends Machine<S>> {
   protected hub: HubClient | undefined;
-  protected pc: RTCPeerConnection | undefined;
-  protected dc: RTCDataChannel | undefined;
+  protected link: PeerLink | undefined;
   protected machine: M | undefined;
   /** Torn down (the machine said `finish`, or it never started). */
   protected stopped = false;
@@ -71,8 +69,6 @@ abstract class DropSession<S extends { phase: string }, M extends Machine<S>> {
   private readonly listener: (state: S | DropEnded) => void;
   private queue: Promise<void> = Promise.resolve();
   private timer: ReturnType<typeof setTimeout> | undefined;
-  private candidateBatch: RTCIceCandidateInit[] = [];
-  private candidateFlush: ReturnType<typeof setTimeout> | undefined;
   /** A cancel before the machine existed. */
   private cancelled = false;
 
@@ -191,83 +187,68 @@ abstract class DropSession<S extends { phase: string }, M extends Machine<S>> {
     await this.drain(machine);
   }
 
-  /** A peer connection whose candidates go to the other end in small batches. */
-  protected makePeer(iceServers: IceServerInit[]): RTCPeerConnection {
-    const pc = new RTCPeerConnection({ iceServers });
-    this.pc = pc;
-    pc.onicecandidate = (event) => {
-      if (!event.candidate || event.candidate.candidate === "") return;
-      this.candidateBatch.push(event.candidate.toJSON());
-      this.candidateFlush ??= setTimeout(() => {
-        const batch = this.candidateBatch;
-        this.candidateBatch = [];
-        this.candidateFlush = undefined;
+  /**
+   * The peer link: its offer or answer goes to the machine (`described`), its candidate batches
+   * and channel events into the event queue. Binary frames only: text fails the drop.
+   */
+  protected makeLink(iceServers: IceServerInit[], described: (sdp: string) => void): PeerLink {
+    const link = new PeerLink({
+      iceServers,
+      channel: { label: CHANNEL_LABEL },
+      connectTimeoutMs: null,
+      signal: (out) => {
+        if (out.kind !== "candidates") {
+          described(out.sdp);
+          return;
+        }
         this.enqueue((machine) => {
-          machine.localCandidates(batch);
+          machine.localCandidates(out.candidates);
         });
-      }, CANDIDATE_BATCH_MS);
-    };
-    pc.onconnectionstatechange = () => {
-      if (pc.connectionState === "failed") {
-        this.enqueue((machine) => {
-          machine.connectionFailed();
-        });
-      }
-    };
-    return pc;
+      },
+      on: {
+        open: () => {
+          this.enqueue((machine) => {
+            machine.channelOpened(Date.now());
+          });
+        },
+        message: (data) => {
+          this.enqueue(async (machine) => {
+            if (!(data instanceof ArrayBuffer)) throw new DropError("frame", "A text message on the data channel.");
+            await machine.handleFrame(new Uint8Array(data), Date.now());
+          });
+        },
+        closed: (error) => {
+          const wasOpen = link.wasOpen;
+          this.enqueue((machine) => {
+            if (error.kind === "failed") machine.connectionFailed();
+            if (error.kind === "lost" || (error.kind === "failed" && wasOpen)) machine.channelClosed();
+          });
+        },
+      },
+    });
+    this.link = link;
+    return link;
   }
 
-  protected async addCandidates(candidates: unknown): Promise<void> {
-    if (!this.pc || !Array.isArray(candidates)) return;
-    for (const candidate of candidates as RTCIceCandidateInit[]) {
-      await this.pc.addIceCandidate(candidate).catch(() => undefined);
-    }
-  }
-
-  protected attachChannel(dc: RTCDataChannel, onFrame: (machine: M, frame: Uint8Array) => unknown): void {
-    this.dc = dc;
-    dc.binaryType = "arraybuffer";
-    dc.bufferedAmountLowThreshold = BUFFERED_LOW;
-    dc.onmessage = (event: MessageEvent<unknown>) => {
-      const { data } = event;
-      this.enqueue(async (machine) => {
-        if (!(data instanceof ArrayBuffer)) throw new DropError("frame", "A text message on the data channel.");
-        await onFrame(machine, new Uint8Array(data));
-      });
-    };
-    dc.onclose = () => {
-      this.enqueue((machine) => {
-        machine.channelClosed();
-      });
-    };
-    const opened = () => {
-      this.enqueue((machine) => {
-        machine.channelOpened(Date.now());
-      });
-    };
-    if (dc.readyState === "open") opened();
-    else dc.addEventListener("open", opened, { once: true });
+  protected addCandidates(candidates: unknown): void {
+    if (!Array.isArray(candidates)) return;
+    this.link?.addCandidates(candidates as RTCIceCandidateInit[]);
   }
 
   /** Sends a frame, waiting while the channel's buffer is full. */
   protected async sendFrame(frame: Uint8Array<ArrayBuffer>): Promise<void> {
-    const dc = this.dc;
-    if (!dc) throw new DropError("frame", "No data channel.");
-    while (dc.bufferedAmount > BUFFERED_HIGH && dc.readyState === "open" && !this.stopped) {
-      await new Promise<void>((resolve) => {
-        dc.addEventListener("bufferedamountlow", () => resolve(), { once: true });
-        setTimeout(resolve, 250); // and look again: the channel may have closed
-      });
-    }
+    const link = this.link;
+    if (!link) throw new DropError("frame", "No data channel.");
+    await link.drain().catch(() => undefined); // an ended link: said below
     if (this.stopped) return;
-    if (dc.readyState !== "open") throw new DropError("frame", "The data channel closed.");
-    dc.send(frame);
+    if (!link.isOpen) throw new DropError("frame", "The data channel closed.");
+    link.send(frame);
   }
 
   /** Sends a frame now if the channel is open; never throws. */
   private trySend(frame: Uint8Array<ArrayBuffer>): void {
     try {
-      if (this.dc?.readyState === "open") this.dc.send(frame);
+      if (this.link?.isOpen) this.link.send(frame);
     } catch {
       // The channel is going away anyway.
     }
@@ -289,12 +270,8 @@ abstract class DropSession<S extends { phase: string }, M extends Machine<S>> {
     if (this.stopped) return;
     this.stopped = true;
     clearTimeout(this.timer);
-    clearTimeout(this.candidateFlush);
-    const { dc, pc, hub } = this;
-    setTimeout(() => {
-      dc?.close();
-      pc?.close();
-    }, LINGER_MS);
+    const { link, hub } = this;
+    setTimeout(() => link?.close(), LINGER_MS);
     if (!hub) return;
     if (deleteRoom === undefined || hub.closed) {
       setTimeout(() => hub.close(), LINGER_MS);
@@ -391,19 +368,15 @@ export class DropSender extends DropSession<SenderState, SenderMachine> {
       case "offer": {
         const hub = this.hub;
         if (!hub) return;
-        const pc = this.makePeer(await hub.iceServers());
-        this.attachChannel(pc.createDataChannel(CHANNEL_LABEL, { ordered: true }), (m, frame) => {
-          m.handleFrame(frame, Date.now());
-        });
-        await pc.setLocalDescription(await pc.createOffer());
-        sender.offerMade(pc.localDescription?.sdp ?? "");
+        const link = this.makeLink(await hub.iceServers(), (sdp) => sender.offerMade(sdp));
+        await link.offer();
         return;
       }
       case "apply_answer":
-        await this.pc?.setRemoteDescription({ type: "answer", sdp: step.sdp });
+        await this.link?.applyAnswer(step.sdp);
         return;
       case "add_candidates":
-        await this.addCandidates(step.candidates);
+        this.addCandidates(step.candidates);
         return;
       case "send_image":
         // Outside the event queue: the receiver's progress frames must be heard while this runs.
@@ -540,22 +513,13 @@ export class DropReceiver extends DropSession<ReceiverState, ReceiverMachine> {
     switch (step.kind) {
       case "answer": {
         const hub = this.hub;
-        if (this.pc || !hub) return;
-        const pc = this.makePeer(await hub.iceServers());
-        pc.ondatachannel = (event) => {
-          if (event.channel.label === CHANNEL_LABEL && !this.dc) {
-            this.attachChannel(event.channel, (m, frame) => m.handleFrame(frame, Date.now()));
-          } else {
-            event.channel.close();
-          }
-        };
-        await pc.setRemoteDescription({ type: "offer", sdp: step.sdp });
-        await pc.setLocalDescription(await pc.createAnswer());
-        receiver.answerMade(pc.localDescription?.sdp ?? "");
+        if (this.link || !hub) return;
+        const link = this.makeLink(await hub.iceServers(), (sdp) => receiver.answerMade(sdp));
+        await link.answer(step.sdp);
         return;
       }
       case "add_candidates":
-        await this.addCandidates(step.candidates);
+        this.addCandidates(step.candidates);
         return;
       case "decode": {
         let picture: DropPicture;

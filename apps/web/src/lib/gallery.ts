@@ -24,7 +24,7 @@ import { base64urlnopad } from "@scure/base";
 import { P2posError } from "./errors.ts";
 import { HubClient, type HubError, type HubSignal, type IceServerInit, sameOriginHubUrl } from "./hubClient.ts";
 import { type GalleryEvent, type GalleryItem, GalleryCore, type PullFailure } from "./galleryCore.ts";
-import { type LinkState, PeerLink, type PathKind } from "./galleryLink.ts";
+import { GalleryLink, type LinkState, type PathKind } from "./galleryLink.ts";
 import {
   bindingText,
   galleryBindingKey,
@@ -232,7 +232,7 @@ export class GallerySession {
   private readonly hub: HubClient;
   private readonly key: CryptoKey;
   private readonly core: GalleryCore;
-  private readonly links = new Map<string, PeerLink>();
+  private readonly links = new Map<string, GalleryLink>();
   private readonly rows = new Map<string, Row>();
   /** Peers closed for breaking the protocol: their offers are ignored from then on. */
   private readonly blocked = new Set<string>();
@@ -478,9 +478,9 @@ export class GallerySession {
     }
   }
 
-  private newLink(peer: string, iceServers: IceServerInit[]): PeerLink {
+  private newLink(peer: string, iceServers: IceServerInit[]): GalleryLink {
     this.links.get(peer)?.close("replaced by a new connection", true);
-    const link: PeerLink = new PeerLink(
+    const link: GalleryLink = new GalleryLink(
       peer,
       iceServers,
       {

@@ -12,6 +12,7 @@
 import { base64, base64urlnopad } from "@scure/base";
 import { utf8Encode } from "./bytes.ts";
 import { P2posError } from "./errors.ts";
+import { sdpFingerprints } from "./peerLink.ts";
 
 export class GalleryNameError extends P2posError<"empty" | "too_long" | "binding"> {}
 
@@ -97,24 +98,17 @@ export async function verifyBinding(key: CryptoKey, text: string, mac: string): 
 
 /** The one DTLS fingerprint in an SDP, as `sha-256 AB:CD:…`; throws when there is not exactly one. */
 export function sdpFingerprint(sdp: string): string {
-  const found = new Set<string>();
-  for (const line of sdp.split(/\r?\n/)) {
-    if (!line.startsWith("a=fingerprint:")) continue;
-    const [algorithm, value, extra] = line.slice("a=fingerprint:".length).trim().split(/\s+/);
-    const bytes = (value ?? "").toUpperCase().split(":");
-    if (
-      algorithm?.toLowerCase() !== "sha-256" ||
-      extra !== undefined ||
-      bytes.length !== 32 ||
-      !bytes.every((b) => /^[0-9A-F]{2}$/.test(b))
-    ) {
-      throw new GalleryNameError("binding", "The connection offer carries a malformed DTLS fingerprint.");
-    }
-    found.add(`sha-256 ${bytes.join(":")}`);
+  let found: string[];
+  try {
+    found = sdpFingerprints(sdp);
+  } catch (error) {
+    throw new GalleryNameError("binding", "The connection offer carries a malformed DTLS fingerprint.", {
+      cause: error,
+    });
   }
   const [only] = found;
-  if (found.size !== 1 || only === undefined) {
-    throw new GalleryNameError("binding", `The connection offer carries ${found.size} DTLS fingerprints, not one.`);
+  if (found.length !== 1 || only === undefined) {
+    throw new GalleryNameError("binding", `The connection offer carries ${found.length} DTLS fingerprints, not one.`);
   }
   return only;
 }

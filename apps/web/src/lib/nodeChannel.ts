@@ -10,68 +10,51 @@
  *
  * Frames (`crates/p2pos-net/src/webrtc/carrier.rs`): `kind: u8 | id: u32 BE | body`, kinds head (1),
  * data (2), end (3), abort (4), at most 64 KiB each.
+ *
+ * The connection itself (setup, candidates, connect timeout, back-pressure, path) is a `PeerLink`
+ * (`peerLink.ts`); this file owns the vault's signals, its binding and the carrier on top.
  */
 import { ApiError, type ApiTransport, type BlobUploadOptions } from "./api.ts";
 import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { utf8Encode } from "./bytes.ts";
 import { type HubClient, HubError, type HubSignal } from "./hubClient.ts";
 import { P2posError } from "./errors.ts";
-import { parseReadableId } from "./readableId.ts";
+import {
+  CONNECT_TIMEOUT_MS,
+  LinkError,
+  type PathKind,
+  PeerLink,
+  checkSignedFingerprint,
+  normalizeFingerprint,
+  sdpFingerprint,
+  signIdentityBinding,
+  verifyIdentityBinding,
+} from "./peerLink.ts";
 import type { RecordSigner } from "./records.ts";
+
+export { normalizeFingerprint, sdpFingerprint, type PathKind };
 
 export const CARRIER_LABEL = "p2pos/http";
 const MAX_FRAME = 64 * 1024;
 const HEADER = 5;
 const KIND = { head: 1, data: 2, end: 3, abort: 4 } as const;
-/** Pause sending above this many buffered bytes; resume below the low threshold. */
-const BUFFERED_HIGH = 1024 * 1024;
-const BUFFERED_LOW = 256 * 1024;
 
 export type ChannelErrorCode = "node_offline" | "not_a_member" | "refused" | "binding" | "no_path" | "closed" | "hub";
 
 export class ChannelError extends P2posError<ChannelErrorCode> {}
-
-/** How the channel's packets travel: the selected ICE candidate pair, the weaker side. */
-export type PathKind = "host" | "srflx" | "prflx" | "relay";
 
 export interface OpenChannelOptions {
   hub: HubClient;
   signer: RecordSigner;
   /** The node's id (its readable Ed25519 key). */
   node: string;
-  /** Give up if no channel is open after this long. Default 20 s. */
+  /** Give up if no channel is open after this long. Default `CONNECT_TIMEOUT_MS` (25 s). */
   timeoutMs?: number;
   /** Use the relay only (never reveal this browser's addresses to the node). Default false. */
   relayOnly?: boolean;
 }
 
-/** Normalises an SDP fingerprint to `sha-256 AB:CD:…`, as both sides sign it. */
-export function normalizeFingerprint(text: string): string {
-  const [algorithm, value, extra] = text.trim().split(/\s+/);
-  if (!algorithm || !value || extra !== undefined) throw new ChannelError("binding", "Malformed DTLS fingerprint.");
-  if (algorithm.toLowerCase() !== "sha-256") throw new ChannelError("binding", `Unsupported fingerprint ${algorithm}.`);
-  const bytes = value.toUpperCase().split(":");
-  if (bytes.length !== 32 || !bytes.every((b) => /^[0-9A-F]{2}$/.test(b))) {
-    throw new ChannelError("binding", "Malformed sha-256 fingerprint.");
-  }
-  return `sha-256 ${bytes.join(":")}`;
-}
-
-/** The one DTLS fingerprint in an SDP, normalised. */
-export function sdpFingerprint(sdp: string): string {
-  const found = new Set(
-    sdp
-      .split(/\r?\n/)
-      .filter((line) => line.startsWith("a=fingerprint:"))
-      .map((line) => normalizeFingerprint(line.slice("a=fingerprint:".length))),
-  );
-  const [only] = found;
-  if (found.size !== 1 || only === undefined) {
-    throw new ChannelError("binding", `The SDP carries ${found.size} DTLS fingerprints, not one.`);
-  }
-  return only;
-}
-
+/** What each side signs: its own id, the other's, and its DTLS fingerprint. */
 export function bindingMessage(from: string, to: string, fingerprint: string): string {
   return `p2pos-rtc-v1|${from}|${to}|${fingerprint}`;
 }
@@ -115,26 +98,25 @@ interface Exchange {
 /** An open channel to a node: a `fetch` for its `/v1` API, and the path it took. */
 export class NodeChannel implements ApiTransport {
   readonly node: string;
-  private readonly pc: RTCPeerConnection;
-  private readonly dc: RTCDataChannel;
+  private readonly link: PeerLink;
   private nextId = 1;
   private readonly exchanges = new Map<number, Exchange>();
   private closedError: Error | undefined;
   private readonly closeHandlers = new Set<(error: Error) => void>();
 
-  constructor(node: string, pc: RTCPeerConnection, dc: RTCDataChannel) {
+  /** Takes over an open link (`openNodeChannel`). */
+  constructor(node: string, link: PeerLink) {
     this.node = node;
-    this.pc = pc;
-    this.dc = dc;
-    dc.binaryType = "arraybuffer";
-    dc.bufferedAmountLowThreshold = BUFFERED_LOW;
-    dc.onmessage = (event: MessageEvent<ArrayBuffer>) => this.onFrame(event.data);
-    dc.onclose = () => this.fail(new ApiError(0, "network", "The connection to the node was lost."));
-    pc.addEventListener("connectionstatechange", () => {
-      if (pc.connectionState === "failed" || pc.connectionState === "closed") {
-        this.fail(new ApiError(0, "network", "The connection to the node was lost."));
-      }
+    this.link = link;
+    const lost = () => this.fail(new ApiError(0, "network", "The connection to the node was lost."));
+    link.on({
+      // Text is not part of the carrier: ignored, as a malformed frame is.
+      message: (data) => {
+        if (typeof data !== "string") this.onFrame(data);
+      },
+      closed: lost,
     });
+    if (link.state === "closed") lost();
   }
 
   /** `fetch` for `/v1/...` paths over the channel. */
@@ -157,42 +139,9 @@ export class NodeChannel implements ApiTransport {
       options.onProgress,
     );
 
-  /**
-   * The selected candidate pair's type, the weaker side (relay if either is relayed). A
-   * peer-reflexive candidate at the address and port of one of the other side's host candidates
-   * (its check simply arrived before the candidate did) counts as host, as on the node.
-   */
+  /** The path the channel takes (`pathFromStats`: the weaker side of the selected pair). */
   async path(): Promise<PathKind | undefined> {
-    const stats = await this.pc.getStats();
-    interface Candidate {
-      candidateType?: PathKind;
-      address?: string;
-      port?: number;
-      type: string;
-    }
-    const all: Candidate[] = [];
-    let pair: RTCIceCandidatePairStats | undefined;
-    stats.forEach((report: RTCStats) => {
-      if (report.type === "local-candidate" || report.type === "remote-candidate") all.push(report);
-      if (report.type === "transport") {
-        const id = (report as RTCTransportStats).selectedCandidatePairId;
-        if (id) pair = stats.get(id) as RTCIceCandidatePairStats;
-      }
-    });
-    if (!pair) return undefined;
-    const types = [pair.localCandidateId, pair.remoteCandidateId].map((id) => {
-      const candidate = stats.get(id) as Candidate | undefined;
-      const seenAsHost = all.some(
-        (other) =>
-          other.type === candidate?.type &&
-          other.candidateType === "host" &&
-          other.address === candidate.address &&
-          other.port === candidate.port,
-      );
-      return candidate?.candidateType === "prflx" && seenAsHost ? "host" : candidate?.candidateType;
-    });
-    for (const kind of ["relay", "srflx", "prflx", "host"] as const) if (types.includes(kind)) return kind;
-    return undefined;
+    return this.link.path();
   }
 
   onClosed(handler: (error: Error) => void): () => void {
@@ -202,8 +151,7 @@ export class NodeChannel implements ApiTransport {
 
   close(): void {
     this.fail(new ApiError(0, "aborted", "The connection was closed."));
-    this.dc.close();
-    this.pc.close();
+    this.link.close();
   }
 
   private async exchange(
@@ -254,19 +202,14 @@ export class NodeChannel implements ApiTransport {
   }
 
   private async writable(): Promise<void> {
-    while (this.dc.bufferedAmount > BUFFERED_HIGH) {
-      if (this.closedError) throw this.closedError;
-      await new Promise<void>((resolve) => {
-        this.dc.addEventListener("bufferedamountlow", () => resolve(), { once: true });
-        setTimeout(resolve, 250); // and look again: the channel may have closed
-      });
-    }
+    if (this.closedError) throw this.closedError;
+    await this.link.drain().catch(() => undefined); // an ended link: `sendFrame` says so
   }
 
   private sendFrame(kind: number, id: number, body?: Uint8Array): void {
     if (this.closedError) throw this.closedError;
-    if (this.dc.readyState !== "open") throw new ApiError(0, "network", "The connection to the node was lost.");
-    this.dc.send(encodeFrame(kind, id, body));
+    if (!this.link.isOpen) throw new ApiError(0, "network", "The connection to the node was lost.");
+    this.link.send(encodeFrame(kind, id, body));
   }
 
   private onFrame(data: ArrayBuffer): void {
@@ -323,14 +266,31 @@ function headerPairs(headers: HeadersInit | undefined): [string, string][] {
 }
 
 async function verifyNodeBinding(node: string, me: string, sdp: string, fingerprint: string, sig: string) {
-  const key = await crypto.subtle.importKey("raw", parseReadableId(node) as BufferSource, { name: "Ed25519" }, false, [
-    "verify",
-  ]);
-  const signed = utf8Encode(bindingMessage(node, me, fingerprint));
-  const ok = await crypto.subtle.verify({ name: "Ed25519" }, key, decodeBase64(sig), signed);
+  const ok = await verifyIdentityBinding(node, bindingMessage(node, me, fingerprint), decodeBase64(sig));
   if (!ok) throw new ChannelError("binding", "The node's answer is not signed by its key: the connection was refused.");
-  if (normalizeFingerprint(fingerprint) !== sdpFingerprint(sdp)) {
-    throw new ChannelError("binding", "The node's answer carries another certificate than it signed.");
+  try {
+    checkSignedFingerprint(fingerprint, sdp);
+  } catch (error) {
+    throw new ChannelError("binding", "The node's answer carries another certificate than it signed.", {
+      cause: error,
+    });
+  }
+}
+
+/** Why a link to the node did not open, in the channel's terms. */
+function openingError(error: LinkError, timeoutMs: number): ChannelError {
+  switch (error.kind) {
+    case "timeout":
+      return new ChannelError(
+        "no_path",
+        `No connection to the node within ${Math.round(timeoutMs / 1000)} s (no network path).`,
+      );
+    case "failed":
+      return new ChannelError("no_path", "No network path to the node: direct connection failed and no relay worked.");
+    case "binding":
+      return new ChannelError("binding", error.message, { cause: error });
+    default:
+      return new ChannelError("closed", "The connection to the node closed before it opened.", { cause: error });
   }
 }
 
@@ -339,14 +299,12 @@ export async function openNodeChannel({
   hub,
   signer,
   node,
-  timeoutMs = 20_000,
+  timeoutMs = CONNECT_TIMEOUT_MS,
   relayOnly = false,
 }: OpenChannelOptions): Promise<NodeChannel> {
   const iceServers = await hub.iceServers().catch((error: unknown) => {
     throw new ChannelError("hub", `The hub gave no ICE servers: ${String(error)}`, { cause: error });
   });
-  const pc = new RTCPeerConnection({ iceServers, iceTransportPolicy: relayOnly ? "relay" : "all" });
-  const dc = pc.createDataChannel(CARRIER_LABEL, { ordered: true });
   const session = encodeBase64(crypto.getRandomValues(new Uint8Array(12))).replace(/[+/=]/g, "");
   const tag = { p2pos: "rtc", app: "vault", session };
   let settle: { resolve: () => void; reject: (error: Error) => void } | undefined;
@@ -358,18 +316,29 @@ export async function openNodeChannel({
         ? new ChannelError("node_offline", "The node is not connected to the hub: it is off, or offline.")
         : new ChannelError("hub", `The hub refused to pass the request on: ${error.message}`),
     );
-
-  let batch: RTCIceCandidateInit[] = [];
-  let flush: ReturnType<typeof setTimeout> | undefined;
-  pc.onicecandidate = (event) => {
-    if (!event.candidate || event.candidate.candidate === "") return;
-    batch.push(event.candidate.toJSON());
-    flush ??= setTimeout(() => {
-      hub.signal(node, { ...tag, kind: "candidates", candidates: batch }, refused);
-      batch = [];
-      flush = undefined;
-    }, 30);
-  };
+  const link = new PeerLink({
+    iceServers,
+    relayOnly,
+    channel: { label: CARRIER_LABEL },
+    connectTimeoutMs: timeoutMs,
+    // The offer carries this browser's binding: its identity's signature over its fingerprint.
+    signal: async (out) => {
+      if (out.kind === "candidates") {
+        hub.signal(node, { ...tag, kind: "candidates", candidates: out.candidates }, refused);
+        return;
+      }
+      const { sdp } = out;
+      const fingerprint = sdpFingerprint(sdp);
+      const sig = encodeBase64(
+        await signIdentityBinding(signer.signingKey, bindingMessage(signer.id, node, fingerprint)),
+      );
+      hub.signal(node, { ...tag, kind: "offer", sdp, fingerprint, sig }, refused);
+    },
+    on: {
+      open: () => settle?.resolve(),
+      closed: (error) => fail(openingError(error, timeoutMs)),
+    },
+  });
   const stopListening = hub.onSignal((signal: HubSignal) => {
     const payload = signal.payload as RtcPayload;
     if (signal.fromId !== node || payload.p2pos !== "rtc" || payload.session !== session) return;
@@ -378,11 +347,9 @@ export async function openNodeChannel({
         if (payload.kind === "answer") {
           const { sdp = "", fingerprint = "", sig = "" } = payload;
           await verifyNodeBinding(node, signer.id, sdp, fingerprint, sig);
-          await pc.setRemoteDescription({ type: "answer", sdp });
+          await link.applyAnswer(sdp);
         } else if (payload.kind === "candidates") {
-          for (const candidate of payload.candidates ?? []) {
-            await pc.addIceCandidate(candidate).catch(() => undefined);
-          }
+          link.addCandidates(payload.candidates ?? []);
         } else if (payload.kind === "close") {
           const code = payload.code ?? "closed";
           const message = payload.message ?? "";
@@ -400,38 +367,15 @@ export async function openNodeChannel({
       }
     })();
   });
-  dc.addEventListener("open", () => settle?.resolve(), { once: true });
-  pc.addEventListener("connectionstatechange", () => {
-    if (pc.connectionState === "failed") {
-      fail(new ChannelError("no_path", "No network path to the node: direct connection failed and no relay worked."));
-    }
-  });
-  const timer = setTimeout(
-    () =>
-      fail(
-        new ChannelError(
-          "no_path",
-          `No connection to the node within ${Math.round(timeoutMs / 1000)} s (no network path).`,
-        ),
-      ),
-    timeoutMs,
-  );
   try {
-    const offer = await pc.createOffer();
-    await pc.setLocalDescription(offer);
-    const sdp = pc.localDescription?.sdp ?? "";
-    const fingerprint = sdpFingerprint(sdp);
-    const message = utf8Encode(bindingMessage(signer.id, node, fingerprint));
-    const sig = encodeBase64(new Uint8Array(await crypto.subtle.sign({ name: "Ed25519" }, signer.signingKey, message)));
-    hub.signal(node, { ...tag, kind: "offer", sdp, fingerprint, sig }, refused);
+    await link.offer();
     await opened;
-    return new NodeChannel(node, pc, dc);
+    return new NodeChannel(node, link);
   } catch (error) {
     hub.signal(node, { ...tag, kind: "close", code: "closed", message: "gave up" });
-    pc.close();
-    throw error;
+    link.close();
+    throw error instanceof LinkError ? openingError(error, timeoutMs) : error;
   } finally {
-    clearTimeout(timer);
     stopListening();
   }
 }
