@@ -191,7 +191,8 @@ impl From<DropError> for Ended {
 pub struct Timing {
     /// No frame for this long while bytes are moving fails the transfer. Default 15 s.
     pub stall: Duration,
-    /// The receiver gives up if the channel has not opened this long after its hello. Default 30 s.
+    /// The receiver gives up if the channel has not opened this long after its hello. Default 25 s, every
+    /// browser link's connect deadline (`CONNECT_TIMEOUT_MS` in `apps/web/src/lib/peerLink.ts`).
     pub first_contact: Duration,
     /// Once all bytes arrived, the sender waits the view time plus this for `viewed`. Default 30 s.
     pub view_grace: Duration,
@@ -201,7 +202,7 @@ impl Default for Timing {
     fn default() -> Self {
         Self {
             stall: Duration::from_secs(15),
-            first_contact: Duration::from_secs(30),
+            first_contact: Duration::from_secs(25),
             view_grace: Duration::from_secs(30),
         }
     }
