@@ -99,6 +99,7 @@ openapi: web-deps
 vectors:
 	cargo run --locked -p p2pos-core --example testvectors
 	cargo run --locked -p family-vault --example vault_state_vectors
+	cargo run --locked -p p2pos-core --example chat_vectors
 
 clean:
 	cargo clean

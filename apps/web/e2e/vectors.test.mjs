@@ -29,6 +29,10 @@ test("all test vectors pass in Chromium, tampered copies included", { timeout: 3
   }
   // The vault's last-writer-wins fold, as the Rust vault folds the same records.
   assert.ok(report.counts["vault-state"]?.cases > 0, "vault-state.json ran in the browser");
+  // Chat (docs/PROTOCOL.md "Chat"): frames, signals, tags, rendezvous names, bindings (WebCrypto
+  // Ed25519), secrets (HKDF) and proofs (HMAC), as the Rust core makes them.
+  assert.ok(report.counts.chat?.cases > 0, "chat.json ran in the browser");
+  assert.ok(report.counts.chat?.tampered > 0, "chat.json's tampered copies ran in the browser");
   const total = Object.values(report.counts).reduce((sum, c) => sum + c.cases, 0);
   assert.equal(report.passed, total, "every case ran and passed");
   assert.equal(
@@ -38,7 +42,7 @@ test("all test vectors pass in Chromium, tampered copies included", { timeout: 3
   );
   console.log(
     `vectors in Chromium: ${report.passed} passed (${report.tamperedFailedAsExpected} tampered copies refused;` +
-      ` vault-state: ${report.counts["vault-state"].cases} cases)`,
+      ` vault-state: ${report.counts["vault-state"].cases} cases, chat: ${report.counts.chat.cases} cases)`,
   );
 });
 

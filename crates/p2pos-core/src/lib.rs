@@ -7,6 +7,7 @@
 
 pub mod agefile;
 pub mod blob;
+pub mod chat;
 pub mod drop;
 pub mod hlc;
 pub mod id;

@@ -4,11 +4,12 @@
  * Used by the Vitest suites (one test per case) and by the browser harness (`runVectors`).
  */
 import { checkAge, checkBackup, checkBlob, checkId, checkRecord, checkVaultState, type Check } from "./checks.ts";
-import { ageFile, backupsFile, blobsFile, idsFile, recordsFile, vaultStateFile } from "./files.ts";
+import { checkChat, tamperChat } from "../chat/vectors.ts";
+import { ageFile, backupsFile, blobsFile, chatFile, idsFile, recordsFile, vaultStateFile } from "./files.ts";
 import { casesOf, type VectorCase } from "./schema.ts";
 import { tamperAge, tamperBackups, tamperBlobs, tamperIds, tamperRecords, tamperVaultState } from "./tamper.ts";
 
-export type SuiteName = "ids" | "records" | "age" | "backups" | "blobs" | "vault-state";
+export type SuiteName = "ids" | "records" | "age" | "backups" | "blobs" | "vault-state" | "chat";
 
 export interface RunnableCase {
   suite: SuiteName;
@@ -33,6 +34,7 @@ const SOURCES: Record<SuiteName, SuiteSource> = {
   backups: { file: backupsFile, check: checkBackup, tamper: tamperBackups },
   blobs: { file: blobsFile, check: checkBlob, tamper: tamperBlobs },
   "vault-state": { file: vaultStateFile, check: checkVaultState, tamper: tamperVaultState },
+  chat: { file: chatFile, check: checkChat, tamper: tamperChat },
 };
 
 export const SUITE_NAMES = Object.keys(SOURCES) as SuiteName[];
@@ -69,7 +71,15 @@ export async function runAllVectors(): Promise<VectorReport> {
     passed: 0,
     failed: 0,
     failures: [],
-    counts: { ids: zero(), records: zero(), age: zero(), backups: zero(), blobs: zero(), "vault-state": zero() },
+    counts: {
+      ids: zero(),
+      records: zero(),
+      age: zero(),
+      backups: zero(),
+      blobs: zero(),
+      "vault-state": zero(),
+      chat: zero(),
+    },
     tamperedFailedAsExpected: 0,
   };
   for (const suite of SUITE_NAMES) {
