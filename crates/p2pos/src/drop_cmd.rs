@@ -347,6 +347,7 @@ async fn send_loop(wire: &mut Wire, mut sender: Sender) -> Result<()> {
             Next::Peer(DataPeerEvent::Candidate(candidate)) => sender.local_candidate(candidate_json(&candidate)),
             Next::Peer(DataPeerEvent::Open) => sender.channel_open(now()),
             Next::Peer(DataPeerEvent::Message(frame)) => sender.handle_frame(&frame, now()),
+            Next::Peer(DataPeerEvent::Text(frame)) => sender.handle_frame(frame.as_bytes(), now()),
             Next::Peer(DataPeerEvent::Closed(reason)) => sender.channel_closed(reason.to_string()),
         }
     }
@@ -444,6 +445,7 @@ async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, mut receiver: Receive
             Next::Peer(DataPeerEvent::Candidate(candidate)) => receiver.local_candidate(candidate_json(&candidate)),
             Next::Peer(DataPeerEvent::Open) => receiver.channel_open(now()),
             Next::Peer(DataPeerEvent::Message(frame)) => receiver.handle_frame(&frame, now()),
+            Next::Peer(DataPeerEvent::Text(frame)) => receiver.handle_frame(frame.as_bytes(), now()),
             Next::Peer(DataPeerEvent::Closed(reason)) => receiver.channel_closed(reason.to_string()),
         }
     }
