@@ -137,6 +137,8 @@ struct Chat {
     nearby: Vec<Nearby>,
     next_n: usize,
     quitting: bool,
+    /// `--test-claim-identity`: the id this side lies about in its hello.
+    claim: Option<String>,
 }
 
 impl Chat {
@@ -198,6 +200,7 @@ impl Chat {
             nearby: Vec::new(),
             next_n: 1,
             quitting: false,
+            claim: args.test_claim_identity,
         };
         chat.join().await?;
         let (id, peer, name) = (chat.me.identity.id(), chat.hub.peer_id().unwrap_or_default(), chat.me.name.clone());
@@ -309,6 +312,10 @@ impl Chat {
         match output {
             Output::Signal { to, signal } => self.signal(rq, &to, &signal).await,
             Output::Text(text) => {
+                let text = match &self.claim {
+                    Some(claim) => claim_identity(text, claim),
+                    None => text,
+                };
                 let Some(peer) = self.slots.get(rq).and_then(|s| s.peer.as_ref()) else { return };
                 if let Err(e) = peer.send_text(&text).await {
                     tracing::debug!(error = %e, "could not send a frame");
@@ -821,6 +828,18 @@ fn close_reason(reason: &CloseReason) -> String {
         CloseReason::ChannelClosed { reason } => format!("channel_closed ({})", printable(reason)),
         CloseReason::Violation(v) => format!("violation ({v})"),
         other => format!("{other:?}"),
+    }
+}
+
+/// `--test-claim-identity`: a hello that names `claim` instead of this side's id, with the
+/// signature of this side's key: what a squatter sends.
+fn claim_identity(text: String, claim: &str) -> String {
+    match serde_json::from_str::<Value>(&text) {
+        Ok(mut frame) if frame["t"] == "hello" => {
+            frame["id"] = Value::from(claim);
+            frame.to_string()
+        }
+        _ => text,
     }
 }
 

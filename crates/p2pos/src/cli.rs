@@ -94,6 +94,10 @@ pub struct ChatArgs {
     /// Local UDP address for WebRTC (repeatable) [default: 0.0.0.0:0].
     #[arg(long = "rtc-bind", value_name = "ADDR")]
     pub rtc_bind: Vec<SocketAddr>,
+    /// For tests only: claim this identity id in the proof (signed with the real key, so the
+    /// other side must refuse it as a squatter).
+    #[arg(long, hide = true, value_name = "ID")]
+    pub test_claim_identity: Option<String>,
     #[command(flatten)]
     pub passphrase: PassphraseArgs,
 }

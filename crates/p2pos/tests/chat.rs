@@ -33,8 +33,13 @@ struct Chatter {
 
 impl Chatter {
     fn start(hub: &Hub, name: &str, identity: &Path, dir: &Path) -> Self {
+        Self::start_with(hub, name, identity, dir, &[])
+    }
+
+    fn start_with(hub: &Hub, name: &str, identity: &Path, dir: &Path, extra: &[&str]) -> Self {
         let mut child = Command::new(env!("CARGO_BIN_EXE_p2pos"))
             .args(["chat", "--json", "--rtc-bind", "127.0.0.1:0", "--hub", &hub.url, "--name", name])
+            .args(extra)
             .arg("--identity")
             .arg(identity)
             .arg("--dir")
@@ -250,5 +255,54 @@ fn strangers_nearby_ask_decline_accept_prove_chat_and_meet_again_as_contacts() {
 
     ann.quit();
     ben.quit();
+    mallory.quit();
+}
+
+/// `asker` asks `asked` (by its nearby number) and `asked` accepts: both open the chat.
+fn connect(asker: &mut Chatter, asked: &mut Chatter, name: &str) -> (Value, Value) {
+    let n = asker.nearby(name);
+    asker.say(&format!("/connect {n}"));
+    asked.expect("asked", |_| true);
+    asked.say("/accept");
+    (asker.expect("open", |_| true), asked.expect("open", |_| true))
+}
+
+#[test]
+fn a_stranger_who_claims_a_contact_s_identity_without_its_key_is_refused_as_a_squatter() {
+    let hub = start_hub();
+    let root = tempfile::tempdir().unwrap();
+    let (ann_p, ben_p, mallory_p) =
+        (person(root.path(), "ann"), person(root.path(), "ben"), person(root.path(), "mallory"));
+    let mut ann = Chatter::start(&hub, "Ann", &ann_p.identity, &ann_p.dir);
+    let mut ben = Chatter::start(&hub, "Ben", &ben_p.identity, &ben_p.dir);
+    connect(&mut ann, &mut ben, "Ben");
+    let secret = contacts(&ann_p.dir)[0]["secret"].clone();
+    let ben_id = ben.id.clone();
+    ben.quit();
+
+    // Mallory, nearby, calls herself Ben and claims Ben's identity in her proof.
+    let claim = ["--test-claim-identity", ben_id.as_str()];
+    let mut mallory = Chatter::start_with(&hub, "Ben", &mallory_p.identity, &mallory_p.dir, &claim);
+    let n = mallory.nearby("Ann");
+    mallory.say(&format!("/connect {n}"));
+    let asked = ann.expect("asked", |_| true);
+    assert_eq!(asked["name"], "Ben");
+    ann.say("/accept");
+    let squatter = ann.expect("squatter", |e| e["rq"] == asked["rq"]);
+    assert_eq!(
+        (squatter["claimed"].as_str(), squatter["reason"].as_str()),
+        (Some(ben_id.as_str()), Some("bad_signature"))
+    );
+    mallory.expect("closed", |_| true);
+    let opened = ann.seen.iter().any(|e| e["event"] == "open" && e["rq"] == asked["rq"]);
+    assert!(!opened, "the squatter's chat opened: {:?}", ann.seen);
+    let saved = contacts(&ann_p.dir);
+    assert_eq!(saved.len(), 1, "{saved:?}");
+    assert_eq!(
+        (saved[0]["id"].as_str(), &saved[0]["secret"]),
+        (Some(ben_id.as_str()), &secret),
+        "Ben's entry is untouched"
+    );
+    ann.quit();
     mallory.quit();
 }
