@@ -49,28 +49,30 @@ pub enum Command {
     Receive(ReceiveArgs),
     /// Chat from the terminal: find people on this network, make them contacts by proving
     /// identities, and talk end to end (the same protocol as the web app's Chat).
+    ///
+    /// It reads commands from stdin, one a line, and writes what happens to stdout (one JSON
+    /// object a line with --json: ready, arrived, asked, open, message, receipt, image, ...):
+    ///
+    ///   /nearby           list the people on this network (numbered)
+    ///   /connect N        ask nearby person N to connect (a saved contact is called instead)
+    ///   /accept, /decline answer the oldest connection request
+    ///   /contacts         list saved contacts
+    ///   /call NAME|ID     ring a saved contact wherever it is (through the hub, by identity)
+    ///   /send TEXT        send a message in the current chat (a line without / does too)
+    ///   /image PATH       send an image (JPEG, PNG, GIF or WebP; at most 16 MiB)
+    ///   /typing           say "typing…"
+    ///   /leave            close the current chat
+    ///   /quit             leave every chat and exit (end of input does too)
+    ///
+    /// Contacts (identity, name, shared secret, last seen) live in DIR/contacts.json, messages
+    /// are appended to DIR/history.jsonl, received images saved in DIR/images/. A message shown
+    /// is marked read (the sender gets a read receipt). Only contacts may ring this identity
+    /// through the hub (contacts-only mode).
+    #[command(verbatim_doc_comment)]
     Chat(ChatArgs),
 }
 
-/// `p2pos chat` reads commands from stdin, one a line, and writes what happens to stdout (one
-/// JSON object a line with --json):
-///
-///   /nearby           list the people on this network (numbered)
-///   /connect N        ask nearby person N to connect (a saved contact is called instead)
-///   /accept, /decline answer the oldest connection request
-///   /contacts         list saved contacts
-///   /call NAME|ID     ring a saved contact wherever it is (through the hub, by identity)
-///   /send TEXT        send a message in the current chat (a line without / does too)
-///   /image PATH       send an image (JPEG, PNG, GIF or WebP; at most 16 MiB)
-///   /typing           say "typing…"
-///   /leave            close the current chat
-///   /quit             leave every chat and exit (end of input does too)
-///
-/// Contacts (identity, name, shared secret, last seen) live in DIR/contacts.json, messages are
-/// appended to DIR/history.jsonl and received images saved in DIR/images/. Only contacts may ring
-/// this identity through the hub (contacts-only mode).
 #[derive(Debug, Args)]
-#[command(verbatim_doc_comment)]
 pub struct ChatArgs {
     /// The hub, e.g. wss://hub.example.org/v1/ws.
     #[arg(long, env = "P2POS_HUB", value_name = "URL")]
