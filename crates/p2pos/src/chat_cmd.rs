@@ -702,7 +702,11 @@ impl Chat {
             "connect" => self.connect(rest),
             "call" => self.contacts.find(rest).map(|s| s.contact.clone()).and_then(|c| self.call(c)),
             "accept" | "decline" => self.answer(verb == "accept"),
-            "send" => self.send_text(rest),
+            "send" => self.send_text(rest, None),
+            "reply" => match rest.split_once(' ') {
+                Some((id, text)) => self.send_text(text.trim(), Some(id)),
+                None => Err(anyhow::anyhow!("/reply takes a message id and the text")),
+            },
             "image" => self.send_image(rest),
             "typing" => self.with_current(|s| s.typing().map_err(Into::into)),
             "leave" => self.with_current(|s| {
@@ -756,12 +760,12 @@ impl Chat {
         if accept { slot.session.accept(now_ms()) } else { slot.session.decline() }.map_err(Into::into)
     }
 
-    fn send_text(&mut self, text: &str) -> Result<()> {
+    fn send_text(&mut self, text: &str, re: Option<&str>) -> Result<()> {
         let id = random_b64u16()?;
         let rq = self.current.clone().context("no chat is open (/connect, /call, or /accept first)")?;
         let slot = self.slots.get_mut(&rq).context("the chat is gone")?;
-        slot.session.send_text(&id, text, None, now_ms())?;
-        self.history(&rq, "out", json!({"id": id, "text": text}));
+        slot.session.send_text(&id, text, re, now_ms())?;
+        self.history(&rq, "out", json!({"id": id, "text": text, "re": re}));
         self.out.emit("sent", json!({"rq": rq, "id": id}), || format!("  → sent ({id})"));
         Ok(())
     }
@@ -790,7 +794,7 @@ impl Chat {
     }
 }
 
-const HELP: &str = "/nearby  /connect N  /accept  /decline  /contacts  /call NAME|ID  /send TEXT (or just type)  \
+const HELP: &str = "/nearby  /connect N  /accept  /decline  /contacts  /call NAME|ID  /send TEXT (or just type)  /reply ID TEXT  \
                     /image PATH  /typing  /leave  /quit";
 
 /// The secrets of the 32 contacts seen most recently, for the nearby tags.

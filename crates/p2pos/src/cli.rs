@@ -59,6 +59,7 @@ pub enum Command {
     ///   /contacts         list saved contacts
     ///   /call NAME|ID     ring a saved contact wherever it is (through the hub, by identity)
     ///   /send TEXT        send a message in the current chat (a line without / does too)
+    ///   /reply ID TEXT    answer message ID
     ///   /image PATH       send an image (JPEG, PNG, GIF or WebP; at most 16 MiB)
     ///   /typing           say "typing…"
     ///   /leave            close the current chat

@@ -218,6 +218,12 @@ fn strangers_nearby_ask_decline_accept_prove_chat_and_meet_again_as_contacts() {
     assert_eq!(ann_list[0]["secret"], ben_list[0]["secret"]);
     assert_eq!(std::fs::read_to_string(ben_p.dir.join("history.jsonl")).unwrap().lines().count(), 3);
 
+    // A reply names the message it answers.
+    ben.say(&format!("/reply {image_id} what a sunset"));
+    let reply = ben.expect("sent", |_| true)["id"].clone();
+    let got = ann.expect("message", |e| e["id"] == reply);
+    assert_eq!((got["text"].as_str(), got["re"].as_str()), (Some("what a sunset"), Some(image_id.as_str())));
+
     // Leaving closes both sides.
     ann.say("/leave");
     ann.expect("closed", |e| e["reason"] == "left");
@@ -305,4 +311,24 @@ fn a_stranger_who_claims_a_contact_s_identity_without_its_key_is_refused_as_a_sq
     );
     ann.quit();
     mallory.quit();
+}
+
+#[test]
+fn a_hidden_watcher_sees_people_is_not_listed_and_can_still_ask() {
+    let hub = start_hub();
+    let root = tempfile::tempdir().unwrap();
+    let (ann_p, eve_p) = (person(root.path(), "ann"), person(root.path(), "eve"));
+    let mut ann = Chatter::start(&hub, "Ann", &ann_p.identity, &ann_p.dir);
+    let mut eve = Chatter::start_with(&hub, "Eve", &eve_p.identity, &eve_p.dir, &["--hidden"]);
+    let n = eve.nearby("Ann");
+    eve.say(&format!("/connect {n}"));
+    assert_eq!(ann.expect("asked", |_| true)["name"], "Eve");
+    // The hub would have told Ann of Eve's arrival before relaying Eve's request.
+    ann.say("/nearby");
+    assert_eq!(ann.expect("nearby", |_| true)["peers"], serde_json::json!([]));
+    assert!(!ann.seen.iter().any(|e| e["event"] == "arrived"), "{:?}", ann.seen);
+    ann.say("/decline");
+    eve.expect("declined", |_| true);
+    ann.quit();
+    eve.quit();
 }
