@@ -70,6 +70,8 @@ struct Slot {
     /// Set in a contact session: both sides signal each other by identity, and a signal is
     /// recognised by the `from_id` the hub proved (it comes from a hub peer id).
     by_identity: Option<IdentityId>,
+    /// In a contact session: the hub peer that first answered without a `from_id`.
+    answered_by: Option<String>,
     /// Who the person thinks this is (a nearby name or a contact's), for the terminal.
     label: String,
 }
@@ -554,9 +556,15 @@ impl Chat {
         let now = now_ms();
         let from_id = from_id.and_then(|id| id.parse::<IdentityId>().ok());
         if let Some(slot) = self.slots.get_mut(&signal.rq) {
-            // A contact rung by identity answers from its hub peer id: the hub's proof says who.
+            // A contact rung by identity answers from a hub peer id. The hub's `from_id` says
+            // who; a neighbour's answer by peer id comes without one (anonymity in `network`),
+            // so the first peer to answer this request's id is bound to it. Either way only the
+            // proof on the channel decides who it is.
             let from = match slot.by_identity {
                 Some(id) if from_id == Some(id) => slot.session.peer().to_string(),
+                Some(_) if from_id.is_none() && slot.answered_by.get_or_insert_with(|| from.clone()) == &from => {
+                    slot.session.peer().to_string()
+                }
                 _ => from,
             };
             slot.session.handle_signal(&from, signal, now);
@@ -569,12 +577,15 @@ impl Chat {
             K::Request { name } => {
                 let Ok(k) = random_bytes::<32>() else { return };
                 let session = Session::asked(self.me.clone(), &from, &rq, &name, k, timing, now);
-                self.slots.insert(rq, Slot { session, peer: None, by_identity: None, label: name });
+                self.slots.insert(rq, Slot { session, peer: None, by_identity: None, answered_by: None, label: name });
             }
             K::Call {} => {
-                // Only a contact the hub proved may ring: the proof then checks the shared secret.
-                let Some(saved) = from_id.and_then(|id| self.contacts.by_id(&id)) else {
-                    tracing::debug!("a call from someone who is not a proven contact was ignored");
+                // A contact proven by the hub, or a neighbour showing a contact's tag (a call by
+                // peer id between neighbours carries no `from_id`): the proof then checks the
+                // identity and the shared secret, so a wrong guess is refused as a squatter.
+                let by_tag = || self.nearby.iter().find(|n| n.peer == from).and_then(|n| n.contact);
+                let Some(saved) = from_id.or_else(by_tag).and_then(|id| self.contacts.by_id(&id)) else {
+                    tracing::debug!("a call from someone who is not a contact was ignored");
                     return;
                 };
                 let contact = saved.contact.clone();
@@ -583,11 +594,14 @@ impl Chat {
                 self.out.emit("called", json!({"rq": rq, "id": contact.id.to_string(), "name": label}), || {
                     format!("{shown} is calling; connecting…")
                 });
-                // Answered by identity too: a reply by peer id between neighbours would reach the
-                // caller without `from_id` (anonymity in `network`), so it could not tell it is us.
-                let id = contact.id;
-                let session = Session::called(self.me.clone(), &id.to_string(), &rq, contact, timing, now);
-                self.slots.insert(rq, Slot { session, peer: None, by_identity: Some(id), label });
+                // Answered by identity when the caller came by identity: a reply by peer id
+                // between neighbours would reach it without `from_id`.
+                let (to, by_identity) = match from_id {
+                    Some(id) => (id.to_string(), Some(id)),
+                    None => (from, None),
+                };
+                let session = Session::called(self.me.clone(), &to, &rq, contact, timing, now);
+                self.slots.insert(rq, Slot { session, peer: None, by_identity, answered_by: None, label });
             }
             _ => tracing::debug!("a chat signal for no session was ignored"),
         }
@@ -739,7 +753,7 @@ impl Chat {
         self.out.emit("requesting", json!({"rq": rq, "n": n, "name": label}), || {
             format!("asked {shown} to connect; waiting…")
         });
-        self.slots.insert(rq, Slot { session, peer: None, by_identity: None, label });
+        self.slots.insert(rq, Slot { session, peer: None, by_identity: None, answered_by: None, label });
         Ok(())
     }
 
@@ -750,7 +764,7 @@ impl Chat {
         let shown = printable(&label);
         self.out
             .emit("calling", json!({"rq": rq, "id": id.to_string(), "name": label}), || format!("calling {shown}…"));
-        self.slots.insert(rq, Slot { session, peer: None, by_identity: Some(id), label });
+        self.slots.insert(rq, Slot { session, peer: None, by_identity: Some(id), answered_by: None, label });
         Ok(())
     }
 
