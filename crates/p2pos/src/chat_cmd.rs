@@ -115,8 +115,9 @@ impl Printer {
         let _ = stdout.flush();
     }
 
+    /// An error; its text may quote the hub or the other side, so the terminal gets it escaped.
     fn error(&self, message: &str) {
-        self.emit("error", json!({ "message": message }), || format!("! {message}"));
+        self.emit("error", json!({ "message": message }), || format!("! {}", printable(message)));
     }
 }
 
@@ -471,7 +472,10 @@ impl Chat {
             }
             Event::Closed(reason) => {
                 let why = close_reason(&reason);
-                self.out.emit("closed", json!({"rq": rq, "reason": why}), || format!("chat with {label} ended: {why}"));
+                // A violation's text may quote what the other side sent.
+                let shown = printable(&why);
+                self.out
+                    .emit("closed", json!({"rq": rq, "reason": why}), || format!("chat with {label} ended: {shown}"));
             }
             other => tracing::debug!(?other, "an event this terminal does not show"),
         }
@@ -843,7 +847,7 @@ fn close_reason(reason: &CloseReason) -> String {
         CloseReason::Left => "left".into(),
         CloseReason::PeerLeft => "peer_left".into(),
         CloseReason::Timeout { phase } => format!("timeout ({phase})"),
-        CloseReason::ChannelClosed { reason } => format!("channel_closed ({})", printable(reason)),
+        CloseReason::ChannelClosed { reason } => format!("channel_closed ({reason})"),
         CloseReason::Violation(v) => format!("violation ({v})"),
         other => format!("{other:?}"),
     }
@@ -869,4 +873,27 @@ fn save_new(path: &Path, bytes: &[u8]) -> Result<()> {
         .open(path)
         .with_context(|| format!("creating {}", path.display()))?;
     file.write_all(bytes).with_context(|| format!("writing {}", path.display()))
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used)]
+    use super::*;
+
+    #[test]
+    fn a_claimed_identity_replaces_the_id_of_the_hello_only() {
+        let hello = r#"{"t":"hello","v":1,"id":"MINE","name":"M","sig":"s","k":"k"}"#.to_string();
+        let lied: Value = serde_json::from_str(&claim_identity(hello, "BEN")).unwrap();
+        assert_eq!((lied["id"].as_str(), lied["sig"].as_str()), (Some("BEN"), Some("s")));
+        let msg = r#"{"t":"msg","id":"x","at":1,"text":"hi"}"#.to_string();
+        assert_eq!(claim_identity(msg.clone(), "BEN"), msg);
+    }
+
+    #[test]
+    fn close_reasons_are_named_as_the_protocol_names_them() {
+        assert_eq!(close_reason(&CloseReason::PeerLeft), "peer_left");
+        assert_eq!(close_reason(&CloseReason::Timeout { phase: "proving" }), "timeout (proving)");
+        let channel = CloseReason::ChannelClosed { reason: "ICE failed".into() };
+        assert_eq!(close_reason(&channel), "channel_closed (ICE failed)");
+    }
 }
