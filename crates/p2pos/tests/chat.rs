@@ -245,6 +245,23 @@ fn strangers_nearby_ask_decline_accept_prove_chat_and_meet_again_as_contacts() {
     assert_eq!(ben.expect("open", |_| true)["new_contact"], false);
     message(&mut ben, &mut ann, "found you again");
     message(&mut ann, &mut ben, "by identity");
+    ben.say("/typing");
+    ann.expect("typing", |_| true);
+    ben.say("/leave");
+    ann.expect("closed", |_| true);
+
+    // On this network Ben shows Ann the tag only she can compute: he is listed as her contact,
+    // and connecting rings him by identity (no request to accept).
+    let n = ann.nearby("Ben");
+    let listed = ann.seen.iter().rev().find(|e| e["event"] == "nearby").unwrap()["peers"].clone();
+    let entry = listed.as_array().unwrap().iter().find(|p| p["n"] == n).unwrap().clone();
+    assert_eq!(entry["contact"], "Ben", "{listed}");
+    ann.say(&format!("/connect {n}"));
+    assert_eq!(ann.expect("calling", |_| true)["id"], ben.id.as_str());
+    ben.expect("called", |_| true);
+    ann.expect("open", |_| true);
+    ben.expect("open", |_| true);
+    assert!(!ben.seen.iter().any(|e| e["event"] == "asked"), "a contact is not asked again");
 
     // Someone who is not Ben's contact cannot ring him through the hub, even knowing his id.
     let mallory_p = person(root.path(), "mallory");
