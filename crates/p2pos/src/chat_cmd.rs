@@ -584,12 +584,12 @@ impl Chat {
                 self.slots.insert(rq, Slot { session, peer: None, by_identity: None, answered_by: None, label: name });
             }
             K::Call {} => {
-                // A contact proven by the hub, or a neighbour showing a contact's tag (a call by
-                // peer id between neighbours carries no `from_id`): the proof then checks the
-                // identity and the shared secret, so a wrong guess is refused as a squatter.
-                let by_tag = || self.nearby.iter().find(|n| n.peer == from).and_then(|n| n.contact);
-                let Some(saved) = from_id.or_else(by_tag).and_then(|id| self.contacts.by_id(&id)) else {
-                    tracing::debug!("a call from someone who is not a contact was ignored");
+                // Only a contact the hub proved may ring. Not one that merely shows a contact's
+                // nearby tag (a call by peer id between neighbours carries no `from_id`): tags
+                // are public in presence, and answering would send this side's hello, with its
+                // identity, to whoever replayed them.
+                let Some(saved) = from_id.and_then(|id| self.contacts.by_id(&id)) else {
+                    tracing::debug!("a call from someone who is not a proven contact was ignored");
                     return;
                 };
                 let contact = saved.contact.clone();
@@ -598,14 +598,11 @@ impl Chat {
                 self.out.emit("called", json!({"rq": rq, "id": contact.id.to_string(), "name": label}), || {
                     format!("{shown} is calling; connecting…")
                 });
-                // Answered by identity when the caller came by identity: a reply by peer id
-                // between neighbours would reach it without `from_id`.
-                let (to, by_identity) = match from_id {
-                    Some(id) => (id.to_string(), Some(id)),
-                    None => (from, None),
-                };
-                let session = Session::called(self.me.clone(), &to, &rq, contact, timing, now);
-                self.slots.insert(rq, Slot { session, peer: None, by_identity, answered_by: None, label });
+                // Answered by identity too: a reply by peer id between neighbours would reach the
+                // caller without `from_id` (anonymity in `network`).
+                let id = contact.id;
+                let session = Session::called(self.me.clone(), &id.to_string(), &rq, contact, timing, now);
+                self.slots.insert(rq, Slot { session, peer: None, by_identity: Some(id), answered_by: None, label });
             }
             _ => tracing::debug!("a chat signal for no session was ignored"),
         }
