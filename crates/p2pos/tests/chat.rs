@@ -2,8 +2,10 @@
 //! three people on one network see each other; a declined stranger learns no identity; an
 //! accepted one proves identities, chats both ways with receipts and an image, and both save the
 //! other as a contact; on a second run they ring each other by identity, and someone who is not a
-//! contact cannot ring through the hub (contacts-only mode). No fixed sleeps: every step waits
-//! for an event, with a timeout. (Browser ↔ CLI chats: the web Chat page's e2e tests.)
+//! contact cannot ring through the hub (contacts-only mode); a stranger who claims a contact's
+//! identity is refused as a squatter; a hidden watcher is not listed; a neighbour replaying a
+//! contact's nearby tags is listed as the contact but cannot ring. No fixed sleeps: every step
+//! waits for an event, with a timeout. (Browser ↔ CLI chats: the web Chat page's e2e tests.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -348,4 +350,53 @@ fn a_hidden_watcher_sees_people_is_not_listed_and_can_still_ask() {
     eve.expect("declined", |_| true);
     ann.quit();
     eve.quit();
+}
+
+#[test]
+fn a_neighbour_replaying_a_contact_s_nearby_tags_is_listed_as_the_contact_but_cannot_ring() {
+    use p2pos_core::chat::{Signal, SignalKind, random_b64u16};
+    use p2pos_net::hub::{HubClient, HubClientConfig, HubEvent, fetch_beacon, hub_origin};
+
+    let hub = start_hub();
+    let root = tempfile::tempdir().unwrap();
+    let (ann_p, ben_p) = (person(root.path(), "ann"), person(root.path(), "ben"));
+    let mut ann = Chatter::start(&hub, "Ann", &ann_p.identity, &ann_p.dir);
+    let mut ben = Chatter::start(&hub, "Ben", &ben_p.identity, &ben_p.dir);
+    connect(&mut ann, &mut ben, "Ben");
+    ann.quit();
+    // Ann again: her nearby profile now carries the tag of the secret she shares with Ben.
+    let ann = Chatter::start(&hub, "Ann", &ann_p.identity, &ann_p.dir);
+    ben.expect("arrived", |e| e["contact"] == "Ann");
+
+    // A neighbour copies Ann's profile from presence, then rings Ben by his hub peer id.
+    let runtime = tokio::runtime::Runtime::new().unwrap();
+    runtime.block_on(async {
+        let url = hub.url.as_str();
+        let connect = |profile: Value, hidden: bool| async move {
+            let config = HubClientConfig { origin: hub_origin(url), ..HubClientConfig::default() };
+            let (client, mut events) = HubClient::spawn_with(config, url.to_string(), None, profile);
+            while !matches!(events.recv().await, Some(HubEvent::Connected)) {}
+            let beacon = fetch_beacon(url).await.unwrap();
+            let joined = client.join("network", Some(&beacon.token), &[], hidden).await.unwrap();
+            (client, events, joined["peers"].as_array().unwrap().clone())
+        };
+        let (_watcher, _, peers) = connect(Value::Null, true).await;
+        let profile_of = |name: &str| peers.iter().find(|p| p["profile"]["name"] == name).unwrap().clone();
+        let (ann_seen, ben_seen) = (profile_of("Ann"), profile_of("Ben"));
+        let (mallory, _events, _) = connect(ann_seen["profile"].clone(), false).await;
+        let to = ben_seen["peer"].as_str().unwrap();
+        let call = Signal { rq: random_b64u16().unwrap(), kind: SignalKind::Call {} };
+        mallory.signal(to, call.payload()).await.unwrap();
+        // Signals reach Ben in order: once this request shows, the call was handled.
+        let request = Signal { rq: random_b64u16().unwrap(), kind: SignalKind::Request { name: "Zed".into() } };
+        mallory.signal(to, request.payload()).await.unwrap();
+    });
+    assert_eq!(ben.expect("asked", |_| true)["name"], "Zed");
+    // Listed as Ann (a tag is a hint, only the proof decides), but its call was not answered.
+    let as_ann = ben.seen.iter().filter(|e| e["event"] == "arrived" && e["contact"] == "Ann").count();
+    assert_eq!(as_ann, 2, "{:?}", ben.seen);
+    assert!(!ben.seen.iter().any(|e| e["event"] == "called"), "a replayed tag rang Ben: {:?}", ben.seen);
+    assert_eq!(ben.seen.iter().filter(|e| e["event"] == "open").count(), 1, "{:?}", ben.seen);
+    ann.quit();
+    ben.quit();
 }
