@@ -60,10 +60,10 @@ pub async fn fetch_beacon(hub_url: &str) -> Result<Beacon, HubError> {
     let client = reqwest::Client::builder()
         .timeout(std::time::Duration::from_secs(10))
         .build()
-        .map_err(|e| HubError::Protocol(format!("HTTP client: {e}")))?;
-    let response = client.get(&url).send().await.map_err(|e| HubError::Disconnected(format!("GET {url}: {e}")))?;
+        .map_err(|e| HubError::Http(format!("HTTP client: {e}")))?;
+    let response = client.get(&url).send().await.map_err(|e| HubError::Http(format!("GET {url}: {e}")))?;
     let status = response.status().as_u16();
-    let body = response.text().await.map_err(|e| HubError::Disconnected(format!("GET {url}: {e}")))?;
+    let body = response.text().await.map_err(|e| HubError::Http(format!("GET {url}: {e}")))?;
     parse_beacon(status, &body)
 }
 

@@ -76,6 +76,9 @@ pub enum HubError {
     /// The client was shut down.
     #[error("the hub client is shut down")]
     Closed,
+    /// An HTTP request to the hub (`GET /v1/beacon`) failed before the hub answered.
+    #[error("could not reach the hub over HTTP: {0}")]
+    Http(String),
 }
 
 impl HubError {
