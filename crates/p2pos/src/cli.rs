@@ -47,6 +47,62 @@ pub enum Command {
     Send(SendArgs),
     /// Receive a drop from its link and save the image.
     Receive(ReceiveArgs),
+    /// Chat from the terminal: find people on this network, make them contacts by proving
+    /// identities, and talk end to end (the same protocol as the web app's Chat).
+    ///
+    /// It reads commands from stdin, one a line, and writes what happens to stdout (one JSON
+    /// object a line with --json: ready, arrived, asked, open, message, receipt, image, ...):
+    ///
+    ///   /nearby           list the people on this network (numbered)
+    ///   /connect N        ask nearby person N to connect (a saved contact is called instead)
+    ///   /accept, /decline answer the oldest connection request
+    ///   /contacts         list saved contacts
+    ///   /call NAME|ID     ring a saved contact wherever it is (through the hub, by identity)
+    ///   /send TEXT        send a message in the current chat (a line without / does too)
+    ///   /reply ID TEXT    answer message ID
+    ///   /image PATH       send an image (JPEG, PNG, GIF or WebP; at most 16 MiB)
+    ///   /typing           say "typing…"
+    ///   /leave            close the current chat
+    ///   /quit             leave every chat and exit (end of input does too)
+    ///
+    /// Contacts (identity, name, shared secret, last seen) live in DIR/contacts.json, messages
+    /// are appended to DIR/history.jsonl, received images saved in DIR/images/. A message shown
+    /// is marked read (the sender gets a read receipt). Only contacts may ring this identity
+    /// through the hub (contacts-only mode).
+    #[command(verbatim_doc_comment)]
+    Chat(ChatArgs),
+}
+
+#[derive(Debug, Args)]
+pub struct ChatArgs {
+    /// The hub, e.g. wss://hub.example.org/v1/ws.
+    #[arg(long, env = "P2POS_HUB", value_name = "URL")]
+    pub hub: String,
+    /// The identity file (the web app's "Download identity" file works too) [default:
+    /// $P2POS_IDENTITY, else ~/.config/p2pos/identity.age].
+    #[arg(long, value_name = "FILE")]
+    pub identity: Option<PathBuf>,
+    /// The name others see (1-64 characters).
+    #[arg(long)]
+    pub name: String,
+    /// Where contacts, history and received images are kept.
+    #[arg(long, default_value = "p2pos-chat")]
+    pub dir: PathBuf,
+    /// Write one JSON object a line (for scripts and tests) instead of text.
+    #[arg(long)]
+    pub json: bool,
+    /// See people on this network without being listed to them.
+    #[arg(long)]
+    pub hidden: bool,
+    /// Local UDP address for WebRTC (repeatable) [default: 0.0.0.0:0].
+    #[arg(long = "rtc-bind", value_name = "ADDR")]
+    pub rtc_bind: Vec<SocketAddr>,
+    /// For tests only: claim this identity id in the proof (signed with the real key, so the
+    /// other side must refuse it as a squatter).
+    #[arg(long, hide = true, value_name = "ID")]
+    pub test_claim_identity: Option<String>,
+    #[command(flatten)]
+    pub passphrase: PassphraseArgs,
 }
 
 #[derive(Debug, Args)]

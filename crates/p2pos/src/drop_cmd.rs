@@ -175,7 +175,7 @@ fn ended(why: &Ended, other: &str) -> anyhow::Error {
     }
 }
 
-fn image_type(bytes: &[u8]) -> Option<&'static str> {
+pub(crate) fn image_type(bytes: &[u8]) -> Option<&'static str> {
     match bytes {
         [0xFF, 0xD8, 0xFF, ..] => Some("image/jpeg"),
         [0x89, b'P', b'N', b'G', ..] => Some("image/png"),
@@ -205,7 +205,7 @@ fn is_unsafe_char(c: char) -> bool {
 /// Text from the other side (a file name, a reason, a name) as it may be printed: unsafe
 /// characters as `\u{…}` escapes (`\n`, `\t` for those), and `\` doubled so an escape is never
 /// ambiguous.
-fn printable(text: &str) -> String {
+pub(crate) fn printable(text: &str) -> String {
     let mut out = String::with_capacity(text.len());
     for c in text.chars() {
         match c {
@@ -227,7 +227,7 @@ const MAX_FILE_NAME: usize = 200;
 /// `name` (split at `/` and `\`), with unsafe characters and those file systems refuse
 /// (`<>:"|?*`) replaced by `_`, at most [`MAX_FILE_NAME`] bytes; `drop.img` when nothing is left,
 /// or for a name that would be hidden or special (`.`, `..`, `.bashrc`).
-fn safe_file_name(name: &str) -> String {
+pub(crate) fn safe_file_name(name: &str) -> String {
     let last = name.rsplit(['/', '\\']).next().unwrap_or_default();
     let mut clean = String::with_capacity(last.len().min(MAX_FILE_NAME));
     for c in last.chars() {
@@ -347,6 +347,7 @@ async fn send_loop(wire: &mut Wire, mut sender: Sender) -> Result<()> {
             Next::Peer(DataPeerEvent::Candidate(candidate)) => sender.local_candidate(candidate_json(&candidate)),
             Next::Peer(DataPeerEvent::Open) => sender.channel_open(now()),
             Next::Peer(DataPeerEvent::Message(frame)) => sender.handle_frame(&frame, now()),
+            Next::Peer(DataPeerEvent::Text(frame)) => sender.handle_frame(frame.as_bytes(), now()),
             Next::Peer(DataPeerEvent::Closed(reason)) => sender.channel_closed(reason.to_string()),
         }
     }
@@ -444,6 +445,7 @@ async fn receive_loop(wire: &mut Wire, args: &ReceiveArgs, mut receiver: Receive
             Next::Peer(DataPeerEvent::Candidate(candidate)) => receiver.local_candidate(candidate_json(&candidate)),
             Next::Peer(DataPeerEvent::Open) => receiver.channel_open(now()),
             Next::Peer(DataPeerEvent::Message(frame)) => receiver.handle_frame(&frame, now()),
+            Next::Peer(DataPeerEvent::Text(frame)) => receiver.handle_frame(frame.as_bytes(), now()),
             Next::Peer(DataPeerEvent::Closed(reason)) => receiver.channel_closed(reason.to_string()),
         }
     }

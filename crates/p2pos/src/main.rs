@@ -1,5 +1,6 @@
 //! `p2pos`: the command line. Parses, loads, dispatches; the work lives in the library crates.
 
+mod chat_cmd;
 mod cli;
 mod crypt_cmd;
 mod drop_cmd;
@@ -33,6 +34,7 @@ fn main() -> ExitCode {
         Command::Peer(cmd) => peer_cmd::run(cmd),
         Command::Send(args) => drop_cmd::send(args),
         Command::Receive(args) => drop_cmd::receive(args),
+        Command::Chat(args) => chat_cmd::run(args),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

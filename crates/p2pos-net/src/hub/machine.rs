@@ -46,6 +46,12 @@ pub(crate) enum Request {
     Signal { to: String, payload: Value },
     /// `turn`: ICE servers.
     Turn,
+    /// `join` of a namespace, with the fields `network` and `rv:` names take (a beacon token,
+    /// network proofs, hidden); answered with `joined`.
+    Join { ns: String, beacon: Option<String>, also: Vec<String>, hidden: bool },
+    /// `contacts`: the identities that may signal this connection by its identity (with
+    /// `allow: "contacts"`); answered with `contacts_set`.
+    Contacts(Vec<String>),
     /// Any other request as a JSON object; a `rid` is added.
     Raw(Value),
 }
@@ -73,6 +79,8 @@ pub(crate) struct MachineConfig {
     pub request_timeout: Duration,
     pub backoff_min: Duration,
     pub backoff_max: Duration,
+    /// Who may signal this client by its identity, when it has a key.
+    pub allow: Allow,
 }
 
 /// Where the connection is.
@@ -283,6 +291,20 @@ impl HubMachine {
                 (to_text(&ClientRequest::Signal { rid: Some(rid), to: to.into(), payload }), true)
             }
             Request::Turn => (to_text(&ClientRequest::Turn { rid: Some(rid) }), false),
+            Request::Join { ns, beacon, also, hidden } => {
+                let join = ClientRequest::Join {
+                    rid: Some(rid),
+                    ns: ns.into(),
+                    beacon: beacon.map(Into::into),
+                    also: also.into_iter().map(Into::into).collect(),
+                    hidden,
+                };
+                (to_text(&join), false)
+            }
+            Request::Contacts(ids) => {
+                let ids = ids.into_iter().map(Into::into).collect();
+                (to_text(&ClientRequest::Contacts { rid: Some(rid), ids }), false)
+            }
             Request::Raw(mut message) => {
                 if let Value::Object(map) = &mut message {
                     map.insert("rid".into(), Value::from(rid));
@@ -368,7 +390,7 @@ impl HubMachine {
         };
         let id = NodeId::from_verifying_key(&key.verifying_key()).to_string();
         let sig = B64.encode(key.sign(auth_message(&origin, challenge).as_bytes()).to_bytes());
-        let auth = ClientRequest::Auth { rid: Some(0), id: id.into(), sig: sig.into(), allow: Some(Allow::Anyone) };
+        let auth = ClientRequest::Auth { rid: Some(0), id: id.into(), sig: sig.into(), allow: Some(self.config.allow) };
         self.outputs.push_back(Output::Transmit(to_text(&auth)));
         self.state = State::Auth { deadline, limits };
     }

@@ -1,8 +1,9 @@
 //! A client of the hub's native protocol v1 (`ws://host:port/v1/ws`, docs/PROTOCOL.md).
 //!
 //! [`HubClient::spawn`] starts one background task that keeps a connection to the hub: it says
-//! `hello`, proves the node's identity with its key when given one (`allow: "anyone"`, so any
-//! peer may `signal` this node by its node id), answers pings, paces its own messages to the
+//! `hello`, proves the node's identity with its key when given one (by default `allow: "anyone"`,
+//! so any peer may `signal` this node by its node id; Chat proves a person's identity with
+//! `allow: "contacts"`, [`HubClientConfig::allow`]), answers pings, paces its own messages to the
 //! limits the hub announced in `welcome`, and reconnects with exponential backoff and jitter when
 //! the connection drops. The task stops when every [`HubHandle`] clone is dropped or
 //! [`HubHandle::shutdown`] is called.
@@ -22,6 +23,7 @@
 //! channel and the reply senders, waits on all of them in one `select!`, feeds the machine and
 //! carries out its outputs.
 
+mod beacon;
 mod machine;
 
 use std::collections::HashMap;
@@ -44,6 +46,8 @@ use tokio_util::sync::CancellationToken;
 use crate::clock::lock;
 use machine::{HubMachine, MachineConfig, Output, Request, RequestId};
 
+pub use beacon::{Beacon, fetch_beacon};
+pub use p2pos_hub_proto::native::Allow;
 pub use p2pos_hub_proto::{AUTH_CONTEXT, IceServer, auth_message, hub_origin};
 
 /// Why a request to the hub failed.
@@ -72,6 +76,9 @@ pub enum HubError {
     /// The client was shut down.
     #[error("the hub client is shut down")]
     Closed,
+    /// An HTTP request to the hub (`GET /v1/beacon`) failed before the hub answered.
+    #[error("could not reach the hub over HTTP: {0}")]
+    Http(String),
 }
 
 impl HubError {
@@ -124,6 +131,12 @@ pub struct HubClientConfig {
     /// Capacity of the event channel; when the reader falls this far behind, events are dropped
     /// (and logged). Default 1024.
     pub event_capacity: usize,
+    /// Who may signal this client by its identity, when it has a key. Default
+    /// [`Allow::Anyone`] (a node serves its family from anywhere); Chat uses [`Allow::Contacts`].
+    pub allow: Allow,
+    /// The `Origin` header of the WebSocket upgrade, e.g. the hub's own origin
+    /// ([`hub_origin`]), which joins of `network` and `rv:` need with a beacon token. Default none.
+    pub origin: Option<String>,
 }
 
 impl Default for HubClientConfig {
@@ -134,6 +147,8 @@ impl Default for HubClientConfig {
             backoff_min: Duration::from_millis(500),
             backoff_max: Duration::from_secs(30),
             event_capacity: 1024,
+            allow: Allow::Anyone,
+            origin: None,
         }
     }
 }
@@ -181,11 +196,13 @@ impl HubClient {
             request_timeout: config.request_timeout,
             backoff_min: config.backoff_min,
             backoff_max: config.backoff_max,
+            allow: config.allow,
         };
         let profile = profile.is_object().then_some(profile);
         let machine = HubMachine::new(machine_config, url.clone(), key, profile, now(), rand::random());
         let task = Task {
             url,
+            origin: config.origin,
             machine,
             cmd_rx,
             events: event_tx,
@@ -244,7 +261,11 @@ enum Command {
     Signal { to: String, payload: Value, reply: oneshot::Sender<Result<Value, HubError>> },
     Turn { reply: oneshot::Sender<Result<Value, HubError>> },
     Request { message: Value, reply: oneshot::Sender<Result<Value, HubError>> },
+    Join { ns: String, beacon: Option<String>, also: Vec<String>, hidden: bool, reply: Reply },
+    Contacts { ids: Vec<String>, reply: Reply },
 }
+
+type Reply = oneshot::Sender<Result<Value, HubError>>;
 
 impl HubHandle {
     /// Sends `payload` to `to` (a node id's text form, for a node that authenticated with
@@ -271,6 +292,27 @@ impl HubHandle {
         let (reply, rx) = oneshot::channel();
         self.send(Command::Request { message, reply })?;
         rx.await.map_err(|_| HubError::Closed)?
+    }
+
+    /// Joins namespace `ns` and resolves with the hub's `joined` (its `peers`). `network` and
+    /// `rv:` names need a current `beacon` token ([`fetch_beacon`]) and the client's `origin`
+    /// ([`HubClientConfig::origin`]); `network` also takes network proofs (`also`) and `hidden`
+    /// (watch without being listed). A reconnection does not repeat it.
+    pub async fn join(&self, ns: &str, beacon: Option<&str>, also: &[String], hidden: bool) -> Result<Value, HubError> {
+        let (reply, rx) = oneshot::channel();
+        let (ns, beacon, also) = (ns.to_string(), beacon.map(str::to_string), also.to_vec());
+        self.send(Command::Join { ns, beacon, also, hidden, reply })?;
+        rx.await.map_err(|_| HubError::Closed)?
+    }
+
+    /// Replaces this connection's contact list (identity ids): with [`Allow::Contacts`], only
+    /// they may signal this client by its identity. Resolves with the number the hub holds. A
+    /// reconnection does not repeat it.
+    pub async fn set_contacts(&self, ids: &[String]) -> Result<u64, HubError> {
+        let (reply, rx) = oneshot::channel();
+        self.send(Command::Contacts { ids: ids.to_vec(), reply })?;
+        let set = rx.await.map_err(|_| HubError::Closed)??;
+        set["count"].as_u64().ok_or_else(|| HubError::Protocol(format!("contacts_set without a count: {set}")))
     }
 
     fn send(&self, command: Command) -> Result<(), HubError> {
@@ -321,6 +363,7 @@ enum Input {
 /// [`HubMachine`].
 struct Task {
     url: String,
+    origin: Option<String>,
     machine: HubMachine,
     cmd_rx: mpsc::UnboundedReceiver<Command>,
     events: mpsc::Sender<HubEvent>,
@@ -367,6 +410,10 @@ impl Task {
                         Command::Signal { to, payload, reply } => (Request::Signal { to, payload }, reply),
                         Command::Turn { reply } => (Request::Turn, reply),
                         Command::Request { message, reply } => (Request::Raw(message), reply),
+                        Command::Join { ns, beacon, also, hidden, reply } => {
+                            (Request::Join { ns, beacon, also, hidden }, reply)
+                        }
+                        Command::Contacts { ids, reply } => (Request::Contacts(ids), reply),
                     };
                     let id = self.machine.request(now(), request);
                     self.replies.insert(id, reply);
@@ -412,7 +459,7 @@ impl Task {
             let mut wrote = false;
             while let Some(output) = self.machine.poll_output() {
                 match output {
-                    Output::Connect => self.opening = Some(Box::pin(open(self.url.clone()))),
+                    Output::Connect => self.opening = Some(Box::pin(open(self.url.clone(), self.origin.clone()))),
                     Output::Transmit(text) => {
                         let Some(ws) = &mut self.ws else { continue };
                         match ws.feed(Message::Text(text.into())).await {
@@ -489,9 +536,15 @@ async fn sleep_until(deadline: Option<std::time::Instant>) {
     }
 }
 
-/// Opens the WebSocket.
-async fn open(url: String) -> Result<Ws, String> {
-    let (ws, _) = tokio_tungstenite::connect_async(url.as_str()).await.map_err(|e| format!("connect: {e}"))?;
+/// Opens the WebSocket, with an `Origin` header when one is configured.
+async fn open(url: String, origin: Option<String>) -> Result<Ws, String> {
+    use tokio_tungstenite::tungstenite::client::IntoClientRequest as _;
+    let mut request = url.as_str().into_client_request().map_err(|e| format!("connect: {e}"))?;
+    if let Some(origin) = origin {
+        let value = origin.parse().map_err(|e| format!("connect: the Origin {origin:?} is not a header value: {e}"))?;
+        request.headers_mut().insert("origin", value);
+    }
+    let (ws, _) = tokio_tungstenite::connect_async(request).await.map_err(|e| format!("connect: {e}"))?;
     Ok(ws)
 }
 

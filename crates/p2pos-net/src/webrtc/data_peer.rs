@@ -26,8 +26,11 @@ pub enum DataPeerEvent {
     Candidate(RTCIceCandidateInit),
     /// The data channel is open: messages can be sent.
     Open,
-    /// A message from the other side.
+    /// A binary message from the other side.
     Message(Bytes),
+    /// A text message from the other side (a protocol such as Chat tells text from binary
+    /// frames, as a browser's `send(string)` does).
+    Text(String),
     /// The connection or the channel ended.
     Closed(String),
 }
@@ -129,6 +132,9 @@ impl DataPeer {
                         self.open = true;
                         return DataPeerEvent::Open;
                     }
+                    Some(DataChannelEvent::OnMessage(message)) if message.is_string => {
+                        return DataPeerEvent::Text(String::from_utf8_lossy(&message.data).into_owned());
+                    }
                     Some(DataChannelEvent::OnMessage(message)) => return DataPeerEvent::Message(message.data.freeze()),
                     Some(DataChannelEvent::OnBufferedAmountHigh) => {
                         if let Some(chan) = &chan { chan.on_buffered(true) }
@@ -153,6 +159,18 @@ impl DataPeer {
         }
         chan.writable(self.config.buffered_low, self.config.stall).await?;
         chan.send(BytesMut::from(message)).await
+    }
+
+    /// Sends one text message (a browser receives a string), with the same back-pressure as
+    /// [`DataPeer::send`].
+    pub async fn send_text(&self, text: &str) -> Result<(), TransportError> {
+        let chan = self.chan.as_ref().ok_or(TransportError::broken("no data channel yet"))?;
+        let buffered = chan.dc().outstanding_bytes().await.map_err(|e| TransportError::broken_by("data channel", e))?;
+        if buffered > self.config.buffered_high as usize {
+            chan.on_buffered(true);
+        }
+        chan.writable(self.config.buffered_low, self.config.stall).await?;
+        chan.dc().send_text(text).await.map_err(|e| TransportError::broken_by("sending on a data channel", e))
     }
 
     /// The selected candidate pair's type, once connected.

@@ -50,6 +50,7 @@ use std::time::Duration;
 use ed25519_dalek::SigningKey;
 use p2pos_core::NodeId;
 use rtc::ice::mdns::MulticastDnsMode;
+use rtc::peer_connection::configuration::setting_engine::SctpMaxMessageSize;
 use serde_json::Value;
 use tokio::sync::mpsc;
 use tokio::time::Instant;
@@ -105,6 +106,10 @@ pub struct WebRtcConfig {
     /// `net.core.rmem_max`/`wmem_max`). Small buffers drop datagrams under load, and SCTP
     /// slows down on every loss. `None`: the system default. Default 4 MiB.
     pub udp_socket_buffer: Option<usize>,
+    /// Largest data channel message this side takes, announced as the SDP's `max-message-size`
+    /// (`None`: webrtc-rs's 64 KiB, RFC 8841's default; browsers announce 256 KiB, the most
+    /// webrtc-rs takes). Chat's image frames are 64 KiB of bytes plus a kind byte.
+    pub sctp_max_message_size: Option<u32>,
 }
 
 impl Default for WebRtcConfig {
@@ -122,6 +127,7 @@ impl Default for WebRtcConfig {
             offer_wait: Duration::from_secs(3),
             sctp_receive_buffer: None,
             udp_socket_buffer: Some(4 * 1024 * 1024),
+            sctp_max_message_size: None,
         }
     }
 }
@@ -608,6 +614,9 @@ async fn build_peer_connection(
         // 25 s, so replication falls back or reports it offline sooner: keepalives every second,
         // disconnected after 3 s of silence, failed after 10 s.
         .with_ice_timeouts(Some(Duration::from_secs(3)), Some(Duration::from_secs(10)), Some(Duration::from_secs(1)));
+    if let Some(size) = config.sctp_max_message_size {
+        settings = settings.with_sctp_max_message_size(SctpMaxMessageSize::Bounded(size));
+    }
     if let Some(size) = config.sctp_receive_buffer {
         settings = settings.with_sctp_max_receive_buffer_size(size);
     }

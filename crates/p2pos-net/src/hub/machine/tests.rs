@@ -22,6 +22,7 @@ fn config() -> MachineConfig {
         request_timeout: Duration::from_secs(10),
         backoff_min: ms(100),
         backoff_max: ms(400),
+        allow: Allow::Anyone,
     }
 }
 
@@ -343,4 +344,54 @@ fn reconnection_backs_off_doubling_with_jitter_and_resets_after_a_long_connectio
     // A connection that lasted longer than the longest wait starts again from the shortest.
     assert_eq!(backoff.after_attempt(ms(401), 1.0), ms(100));
     assert_eq!(backoff.after_attempt(ms(10), 0.5), ms(150));
+}
+
+#[test]
+fn a_person_s_key_can_take_signals_from_contacts_only() {
+    let t0 = Instant::now();
+    let key = SigningKey::from_bytes(&[5; 32]);
+    let config = MachineConfig { allow: Allow::Contacts, ..config() };
+    let mut m = HubMachine::new(config, URL.into(), Some(key), None, t0, 1);
+    assert_eq!(outputs(&mut m), [Output::Connect]);
+    m.handle_connected(t0);
+    outputs(&mut m);
+    m.handle_text(t0, &welcome(AnnouncedLimits::default()));
+    let auth = &transmitted(&outputs(&mut m))[0];
+    assert_eq!((auth["type"].as_str(), auth["allow"].as_str()), (Some("auth"), Some("contacts")));
+}
+
+#[test]
+fn joins_with_a_beacon_and_contact_lists_are_written_as_the_protocol_says() {
+    let t0 = Instant::now();
+    let mut m = up(t0, AnnouncedLimits::default());
+    let join = m.request(
+        t0,
+        Request::Join { ns: "network".into(), beacon: Some("b1.1.x".into()), also: vec!["n1.p".into()], hidden: true },
+    );
+    let plain = m.request(t0, Request::Join { ns: "family:f".into(), beacon: None, also: vec![], hidden: false });
+    let ids = vec!["AAAAAAA-BBBBBBB".to_string()];
+    let contacts = m.request(t0, Request::Contacts(ids));
+    let sent = transmitted(&outputs(&mut m));
+    assert_eq!(
+        sent,
+        [
+            json!({"type": "join", "rid": 1, "ns": "network", "beacon": "b1.1.x", "also": ["n1.p"], "hidden": true}),
+            json!({"type": "join", "rid": 2, "ns": "family:f"}),
+            json!({"type": "contacts", "rid": 3, "ids": ["AAAAAAA-BBBBBBB"]}),
+        ]
+    );
+    for text in &sent {
+        let text = text.to_string();
+        let back: ClientRequest<'_> = serde_json::from_str(&text).unwrap();
+        assert!(matches!(back, ClientRequest::Join { .. } | ClientRequest::Contacts { .. }));
+    }
+    m.handle_text(t0, r#"{"type":"contacts_set","rid":3,"count":1}"#);
+    m.handle_text(t0, r#"{"type":"joined","rid":1,"ns":"network","peers":[{"peer":"p9","profile":{"name":"a"}}]}"#);
+    m.handle_text(t0, r#"{"type":"error","rid":2,"code":"bad_namespace","message":"no"}"#);
+    let got = replies(&outputs(&mut m));
+    assert_eq!(got[0], (contacts, Ok(json!({"type": "contacts_set", "rid": 3, "count": 1}))));
+    assert_eq!(got[1].0, join);
+    assert_eq!(got[1].1.as_ref().unwrap()["peers"][0]["peer"], "p9");
+    assert_eq!(got[2].0, plain);
+    assert_eq!(got[2].1.as_ref().unwrap_err().code(), Some("bad_namespace"));
 }
