@@ -28,6 +28,7 @@ import { DIST, launchBrowser, startHub, submitNewIdentity } from "./support.mjs"
 const HOME = "198.51.100.7";
 const ELSEWHERE = "203.0.113.9";
 const PASSPHRASE = "a long and careful chat passphrase";
+const SLOT_MS = 600_000;
 
 // ---------------------------------------------------------------------------------------------
 // A test image (PNG with noise, so it spans more than one 64 KiB chunk)
@@ -371,6 +372,79 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
     await contact(ann.page, "Ben").getByTestId("ping").click();
     await contact(ann.page, "Ben").and(ann.page.locator('[data-online="yes"]')).waitFor({ timeout: 30_000 });
     await contact(ben.page, "Ann").and(ben.page.locator('[data-online="yes"]')).waitFor({ timeout: 30_000 });
+
+    // --- Rendezvous: both opt in for each other while connected.
+    for (const [page, other] of /** @type {const} */ ([
+      [ann.page, "Ben"],
+      [ben.page, "Ann"],
+    ])) {
+      await contact(page, other).getByTestId("open-chat").click();
+      // The box follows the stored choice: it ticks once the store has it.
+      await page.getByTestId("rendezvous").click();
+      await page.locator('[data-testid="rendezvous"]:checked').waitFor();
+      await page.getByTestId("back").click();
+      await page.locator(`[data-testid="contact"][data-name="${other}"][data-rv="connected"]`).waitFor();
+    }
+
+    // --- A squatter: Ben leaves; Cid replays Ben's nearby profile under its own hub id.
+    const benProfile = await ben.page.evaluate(() => window.p2posChatTest?.me()?.profile);
+    assert.ok(benProfile, "Ben's nearby profile");
+    await ben.page.close();
+    await cid.page.evaluate(async (profile) => {
+      window.p2posChatTest?.squat(true);
+      await window.p2posChatTest?.replayProfile(profile);
+    }, benProfile);
+
+    // Ann comes home, her clock 10 s before a rendezvous slot boundary.
+    const boundary = (Math.floor(Date.now() / SLOT_MS) + 3) * SLOT_MS;
+    await moveTo(ann.context, HOME);
+    await ann.page.goto(`${proxy.url}/chat?test-hooks&no-auto-call&clock-at=${boundary - 10_000}`);
+    await waitReady(ann.page);
+    const before = await ann.page.evaluate(() => window.p2posChatTest?.rvJoined() ?? {});
+    const namesBefore = before[ids.ben] ?? [];
+    assert.equal(namesBefore.length, 3, "Ann waits for Ben in three rv: names");
+    // The squatter's replayed tag makes it look like Ben, on this network.
+    const claimed = ann.page.locator('[data-testid="contact"][data-name="Ben"][data-nearby="yes"]');
+    await claimed.getByTestId("connect-nearby").click();
+    await ann.page.locator('[data-testid="impostor"]').waitFor({ timeout: 20_000 });
+    assert.match((await ann.page.getByTestId("impostor").textContent()) ?? "", /claimed to be Ben.*wrong identity/s);
+    await ann.page
+      .locator('[data-testid="contact"][data-name="Ben"][data-rv="recovering"][data-online="no"]')
+      .waitFor();
+    assert.equal(
+      await contact(ann.page, "Ben").getAttribute("data-nearby"),
+      "no",
+      "the impostor is no longer taken for Ben",
+    );
+    assert.ok((await ann.page.evaluate(() => window.p2posChatTest?.now() ?? 0)) < boundary, "all before the boundary");
+
+    // The slot boundary passes on Ann's clock: her rv: names roll over.
+    await ann.page.waitForFunction(
+      ({ id, old }) => {
+        const names = window.p2posChatTest?.rvJoined()[id] ?? [];
+        return names.length === 3 && names.some((n) => !old.includes(n));
+      },
+      { id: ids.ben, old: namesBefore },
+      { timeout: 20_000 },
+    );
+    const namesAfter = (await ann.page.evaluate(() => window.p2posChatTest?.rvJoined() ?? {}))[ids.ben] ?? [];
+    assert.equal(namesAfter.filter((n) => namesBefore.includes(n)).length, 2, "two names overlap across the boundary");
+
+    // Ben comes back after the boundary (his clock with Ann's), calls nobody by identity, and
+    // finds Ann in a rendezvous name.
+    const benNow = await ann.page.evaluate(() => window.p2posChatTest?.now() ?? 0);
+    assert.ok(benNow >= boundary);
+    const benAgain = await ben.context.newPage();
+    benAgain.on("pageerror", (error) => console.error("[ben page error]", error));
+    await benAgain.goto(`${proxy.url}/chat?test-hooks&no-auto-call&clock-at=${benNow}`);
+    await waitReady(benAgain);
+    await ann.page
+      .locator('[data-testid="contact"][data-name="Ben"][data-online="yes"][data-via="rv"]')
+      .waitFor({ timeout: 30_000 });
+    await benAgain
+      .locator('[data-testid="contact"][data-name="Ann"][data-online="yes"][data-via="rv"]')
+      .waitFor({ timeout: 30_000 });
+    await ann.page.locator('[data-testid="contact"][data-name="Ben"][data-rv="connected"]').waitFor();
 
     // --- Privacy: what the hub saw.
     const all = proxy.frames;

@@ -386,6 +386,8 @@ function ContactRow({ contact, client, onOpen }: { contact: ContactView; client:
       data-name={contact.name}
       data-id={contact.id}
       data-online={contact.online ? "yes" : "no"}
+      data-via={contact.via ?? ""}
+      data-rv={contact.rv ?? ""}
       data-nearby={contact.nearbyPeers.length > 0 ? "yes" : "no"}
     >
       <span className="chat-who">

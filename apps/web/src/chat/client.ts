@@ -81,6 +81,8 @@ export interface Impostor {
 
 export interface ContactView extends SavedContact {
   online: boolean;
+  /** How the open session was found: on this network, by identity through the hub, or in `rv:`. */
+  via?: Via;
   path?: "direct" | "relayed";
   /** The hub peer ids on this network whose tag names it (more than one: someone replays it). */
   nearbyPeers: string[];
@@ -300,7 +302,7 @@ export class ChatClient {
   connect(peer: string): void {
     const anon = this.anon;
     if (!anon) return;
-    const entry = this.snapshot.nearby.find((e) => e.peer === peer);
+    const entry = this.nearby.find((e) => e.peer === peer);
     const contact = entry?.contact === undefined ? undefined : this.contactsList.find((c) => c.id === entry.contact);
     const rq = randomB64u16();
     if (contact) {
@@ -1148,6 +1150,7 @@ export class ChatClient {
       return {
         ...c,
         online: live !== undefined,
+        ...(live === undefined ? {} : { via: live.via }),
         ...(live?.path === undefined
           ? {}
           : { path: live.path === "relay" ? ("relayed" as const) : ("direct" as const) }),
