@@ -21,6 +21,7 @@ import assert from "node:assert/strict";
 import { once } from "node:events";
 import http from "node:http";
 import net from "node:net";
+import path from "node:path";
 import { after, before, describe, test } from "node:test";
 import { deflateSync } from "node:zlib";
 import { DIST, launchBrowser, startHub, submitNewIdentity } from "./support.mjs";
@@ -225,6 +226,16 @@ async function identityId(/** @type {Page} */ page) {
   );
 }
 
+/**
+ * With `CHAT_SCREENSHOTS=<dir>`, saves a screenshot of the page as `<dir>/chat-<name>.png` (the
+ * images in docs/APPS.md come from here: `CHAT_SCREENSHOTS=../../docs/img`).
+ */
+async function shot(/** @type {Page} */ page, /** @type {string} */ name) {
+  const dir = process.env.CHAT_SCREENSHOTS;
+  if (!dir) return;
+  await page.screenshot({ path: path.join(dir, `chat-${name}.png`), fullPage: true, animations: "disabled" });
+}
+
 /** The hub's log of this page (`?test-hooks`). */
 async function hubLog(/** @type {Page} */ page) {
   return /** @type {Record<string, unknown>[]} */ (await page.evaluate(() => window.p2posChatTest?.hubLog() ?? []));
@@ -297,9 +308,47 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
       for (const other of /** @type {string[]} */ (others)) await nearby(/** @type {Page} */ (page), other).waitFor();
     }
 
+    await shot(ann.page, "nearby");
+
     // --- Ben declines Cid; Cid learned nothing.
     await nearby(cid.page, "Ben").getByTestId("connect").click();
     const request = ben.page.locator('[data-testid="request"][data-name="Cid"]');
+    await request.waitFor();
+    // Cid breaks the rules: an offer and a candidate before Ben answered. Ben's page must not
+    // take them (no answer, no candidate of Ben's goes back).
+    await cid.page.evaluate(
+      async (to) => {
+        const hooks = window.p2posChatTest;
+        const rq = hooks?.conns().find((c) => c.peer === to)?.rq;
+        if (!hooks || !to || !rq) throw new Error("no request to Ben");
+        const pc = new RTCPeerConnection();
+        pc.createDataChannel("p2pos/chat");
+        await pc.setLocalDescription(await pc.createOffer());
+        const candidate = {
+          candidate: "candidate:1 1 udp 2122260223 127.0.0.1 40000 typ host",
+          sdpMid: "0",
+          sdpMLineIndex: 0,
+        };
+        hooks.sendSignal(to, {
+          p2pos: "chat",
+          t: "sdp",
+          sdp: { type: "offer", sdp: pc.localDescription?.sdp ?? "" },
+          rq,
+        });
+        hooks.sendSignal(to, { p2pos: "chat", t: "ice", c: [candidate], rq });
+        pc.close();
+      },
+      await nearby(cid.page, "Ben").getAttribute("data-peer"),
+    );
+    await ben.page.waitForFunction(() =>
+      (window.p2posChatTest?.hubLog() ?? []).some((m) => JSON.stringify(m).includes('"t":"ice"')),
+    );
+    // Give a page that wrongly took the offer the time to answer it, then look at what Cid got.
+    await cid.page.waitForTimeout(1_000);
+    assert.ok(
+      !JSON.stringify(await hubLog(cid.page)).includes('"t":"sdp"'),
+      "Ben's page answered an offer it was never allowed to take",
+    );
     await request.getByTestId("decline").click();
     await cid.page.getByText("Ben declined.").waitFor();
     const cidLog = await hubLog(cid.page);
@@ -327,6 +376,8 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
 
     // --- Ann and Ben connect and prove their identities.
     await nearby(ann.page, "Ben").getByTestId("connect").click();
+    await ben.page.locator('[data-testid="request"][data-name="Ann"]').waitFor();
+    await shot(ben.page, "request");
     await ben.page.locator('[data-testid="request"][data-name="Ann"]').getByTestId("accept").click();
     await contact(ann.page, "Ben").and(ann.page.locator('[data-online="yes"]')).waitFor({ timeout: 30_000 });
     await contact(ben.page, "Ann").and(ben.page.locator('[data-online="yes"]')).waitFor({ timeout: 30_000 });
@@ -350,6 +401,7 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
     });
     await ben.page.locator('[data-testid="message"][data-from="me"][data-status="read"]').waitFor({ timeout: 15_000 });
     assert.equal(await ann.page.getByTestId("conv-path").getAttribute("data-path"), "direct");
+    await shot(ann.page, "conversation");
 
     // --- Reload: the history is still there, and they find each other again by identity and by tag.
     await Promise.all([ann.page.reload(), ben.page.reload()]);
@@ -357,6 +409,7 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
     await contact(ann.page, "Ben").and(ann.page.locator('[data-online="yes"]')).waitFor({ timeout: 30_000 });
     await contact(ann.page, "Ben").getByTestId("contact-nearby").waitFor();
     assert.equal(await nearby(ann.page, "Ben").count(), 0, "a contact nearby is listed once, as the contact");
+    await shot(ann.page, "contacts");
     await contact(ann.page, "Ben").getByTestId("open-chat").click();
     await ann.page.locator('[data-testid="message"][data-from="me"]').getByText(SECRET_TEXT).waitFor();
     await ann.page.locator('[data-testid="message"][data-from="them"] [data-testid="message-image"]').waitFor();

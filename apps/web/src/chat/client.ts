@@ -226,6 +226,11 @@ export class ChatClient {
     return Object.fromEntries([...this.rendezvous].map(([id, { rv }]) => [id, rv.joined]));
   }
 
+  /** Sends any payload to a hub peer on the anonymous connection (tests: a misbehaving peer). */
+  rawSignal(to: string, payload: Record<string, unknown>): void {
+    this.anon?.signal(to, payload);
+  }
+
   /** Says hello again with the current profile (tests: a squatter replaying someone's). */
   rehello(): Promise<void> {
     return this.reconnectAnon();

@@ -23,6 +23,10 @@ export interface ChatTestHooks {
   squat(on: boolean): void;
   /** The `rv:` names this page is in, by contact id. */
   rvJoined(): Record<string, readonly string[]>;
+  /** Requests, calls and chats under way (their `rq` and peer). */
+  conns(): { rq: string; peer: string; phase: string; direction: string }[];
+  /** Sends a raw signal payload to a hub peer on the anonymous connection (a peer that breaks the rules). */
+  sendSignal(to: string, payload: Record<string, unknown>): void;
 }
 
 declare global {
@@ -57,6 +61,9 @@ export function installTestHooks(current: () => ChatClient | undefined): () => v
       testControls.squat = on;
     },
     rvJoined: () => current()?.rvJoined() ?? {},
+    conns: () =>
+      (current()?.getSnapshot().conns ?? []).map(({ rq, peer, phase, direction }) => ({ rq, peer, phase, direction })),
+    sendSignal: (to, payload) => current()?.rawSignal(to, payload),
   };
   return () => {
     delete window.p2posChatTest;
