@@ -371,6 +371,19 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
       cidLog.every((m) => m["fromId"] === undefined),
       "no signal reached Cid with an identity",
     );
+    // --- "Visible on this network" off: Cid watches without being listed, and comes back.
+    await cid.page.getByTestId("chat-visible").uncheck();
+    await nearby(ann.page, "Cid").waitFor({ state: "detached" });
+    await nearby(ben.page, "Cid").waitFor({ state: "detached" });
+    await cid.page.reload();
+    await waitReady(cid.page);
+    assert.equal(await cid.page.getByTestId("chat-visible").isChecked(), false, "the choice is kept");
+    await nearby(cid.page, "Ann").waitFor();
+    await nearby(cid.page, "Ben").waitFor();
+    assert.equal(await nearby(ann.page, "Cid").count(), 0, "a hidden watcher is not listed");
+    await cid.page.getByTestId("chat-visible").check();
+    await nearby(ann.page, "Cid").waitFor();
+
     const acceptedAt = proxy.frames.length;
     const beforeAccept = proxy.frames.slice(0, acceptedAt);
 
@@ -471,6 +484,16 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
     );
     assert.ok((await ann.page.evaluate(() => window.p2posChatTest?.now() ?? 0)) < boundary, "all before the boundary");
 
+    // Ann writes to Ben while he is away: the message waits in her outbox.
+    const QUEUED_TEXT = "Are you there? Someone here says they are you.";
+    await contact(ann.page, "Ben").getByTestId("open-chat").click();
+    await ann.page.locator('[data-testid="conv-status"][data-online="no"]').waitFor();
+    await ann.page.getByTestId("composer").fill(QUEUED_TEXT);
+    await ann.page.getByTestId("send").click();
+    const queued = ann.page.locator('[data-testid="message"][data-from="me"]').filter({ hasText: QUEUED_TEXT });
+    assert.equal(await queued.getAttribute("data-status"), "queued");
+    await ann.page.getByTestId("back").click();
+
     // The slot boundary passes on Ann's clock: her rv: names roll over.
     await ann.page.waitForFunction(
       ({ id, old }) => {
@@ -498,12 +521,21 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
       .locator('[data-testid="contact"][data-name="Ann"][data-online="yes"][data-via="rv"]')
       .waitFor({ timeout: 30_000 });
     await ann.page.locator('[data-testid="contact"][data-name="Ben"][data-rv="connected"]').waitFor();
+    // The outbox went out once they met.
+    await benAgain.locator('[data-testid="contact"][data-name="Ann"]').getByTestId("open-chat").click();
+    await benAgain.locator('[data-testid="message"][data-from="them"]').getByText(QUEUED_TEXT).waitFor();
+    await contact(ann.page, "Ben").getByTestId("open-chat").click();
+    await ann.page
+      .locator('[data-testid="message"][data-from="me"][data-status="read"]')
+      .filter({ hasText: QUEUED_TEXT })
+      .waitFor({ timeout: 15_000 });
 
     // --- Privacy: what the hub saw.
     const all = proxy.frames;
     const image = IMAGE.subarray(1000, 1032);
     for (const frame of all) {
       assert.ok(!frame.text.includes(SECRET_TEXT), "no message text passed through the hub");
+      assert.ok(!frame.text.includes(QUEUED_TEXT), "no queued message passed through the hub");
       assert.ok(!frame.bytes.includes(image), "no image byte passed through the hub");
     }
     // Before acceptance, no identity but the connection's own (its auth) passed through the hub.

@@ -293,6 +293,7 @@ export class ChatClient {
   /** "Visible on this network": leave `network`, join again with the other visibility. */
   async setVisible(visible: boolean): Promise<void> {
     this.visible = visible;
+    this.emit();
     await this.store.saveProfile({ name: this.profileName, visible });
     const anon = this.anon;
     if (anon) {
