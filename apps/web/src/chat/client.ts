@@ -179,7 +179,6 @@ export class ChatClient {
   /** The open session of each contact. */
   private readonly live = new Map<string, Conn>();
   private readonly rendezvous = new Map<string, { rv: Rendezvous; timer?: ReturnType<typeof setTimeout> }>();
-  private readonly rvNames = new Map<string, string>();
   private readonly blacklist = new Set<string>();
   private readonly pausePrompts = new Set<string>();
   private readonly typing = new Map<string, ReturnType<typeof setTimeout>>();
@@ -644,7 +643,7 @@ export class ChatClient {
     }
     if (this.blacklist.has(hubSignal.from)) return;
     if (signal.t === "request" && hub === this.anon) {
-      const entry = this.nearby.find((e) => e.peer === hubSignal.from);
+      // A request is a stranger's, whatever its tags say: only the proof names the other side.
       const k = crypto.getRandomValues(new Uint8Array(32));
       const session = ChatSession.asked(
         this.me(),
@@ -664,7 +663,7 @@ export class ChatClient {
         sessionPeer: hubSignal.from,
         wire: hubSignal.from,
         name: signal.name,
-        contact: entry?.contact,
+        contact: undefined,
       });
       return;
     }
@@ -784,6 +783,19 @@ export class ChatClient {
     this.emit();
   }
 
+  /** The path of an open link; the stats may need a moment to name the selected pair. */
+  private async readPath(conn: Conn, link: PeerLink): Promise<void> {
+    for (let attempt = 0; attempt < 5 && link.state === "open"; attempt++) {
+      const path = await link.path().catch(() => undefined);
+      if (path !== undefined) {
+        conn.path = path;
+        this.emit();
+        return;
+      }
+      await new Promise((resolve) => setTimeout(resolve, 500));
+    }
+  }
+
   private async rtc(conn: Conn, step: import("./machine.ts").RtcStep): Promise<void> {
     switch (step.kind) {
       case "offer":
@@ -802,10 +814,7 @@ export class ChatClient {
           on: {
             open: () => {
               void conn.session.channelOpen(now()).then(() => this.pump(conn));
-              void link.path().then((path) => {
-                conn.path = path;
-                this.emit();
-              });
+              void this.readPath(conn, link);
             },
             message: (data) => {
               const input =
@@ -1029,7 +1038,6 @@ export class ChatClient {
     if (!entry) return;
     clearTimeout(entry.timer);
     for (const name of entry.rv.joined) {
-      this.rvNames.delete(name);
       void this.authed?.request({ type: "leave", ns: name }).catch(() => undefined);
     }
     this.rendezvous.delete(contactId);
@@ -1048,11 +1056,9 @@ export class ChatClient {
     for (let out = rv.pollOutput(); out !== undefined; out = rv.pollOutput()) {
       switch (out.type) {
         case "join":
-          this.rvNames.set(out.name, contactId);
           void this.joinRv(contactId, out.name);
           break;
         case "leave":
-          this.rvNames.delete(out.name);
           void this.authed?.request({ type: "leave", ns: out.name }).catch(() => undefined);
           break;
         case "blacklist":
