@@ -423,6 +423,10 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
     await contact(ann.page, "Ben").getByTestId("contact-nearby").waitFor();
     assert.equal(await nearby(ann.page, "Ben").count(), 0, "a contact nearby is listed once, as the contact");
     await shot(ann.page, "contacts");
+    // The history is searchable (it is decrypted in the page, never on the hub).
+    await ann.page.getByTestId("chat-search").fill("BLUE door");
+    await ann.page.getByTestId("chat-result").filter({ hasText: SECRET_TEXT }).waitFor();
+    await ann.page.getByTestId("chat-search").fill("");
     await contact(ann.page, "Ben").getByTestId("open-chat").click();
     await ann.page.locator('[data-testid="message"][data-from="me"]').getByText(SECRET_TEXT).waitFor();
     await ann.page.locator('[data-testid="message"][data-from="them"] [data-testid="message-image"]').waitFor();
@@ -529,6 +533,20 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
       .locator('[data-testid="message"][data-from="me"][data-status="read"]')
       .filter({ hasText: QUEUED_TEXT })
       .waitFor({ timeout: 15_000 });
+    // Delete one message here, and Ben deletes the whole chat there; both stay deleted.
+    const mine = ann.page.locator('[data-testid="message"]').filter({ hasText: QUEUED_TEXT });
+    await mine.getByTestId("delete-message").click();
+    await mine.waitFor({ state: "detached" });
+    benAgain.once("dialog", (dialog) => void dialog.accept());
+    await benAgain.getByTestId("delete-chat").click();
+    await benAgain.locator('[data-testid="message"]').first().waitFor({ state: "detached" });
+    await Promise.all([ann.page.reload(), benAgain.reload()]);
+    await Promise.all([waitReady(ann.page), waitReady(benAgain)]);
+    await contact(ann.page, "Ben").getByTestId("open-chat").click();
+    await ann.page.locator('[data-testid="message"]').getByText(SECRET_TEXT).waitFor();
+    assert.equal(await ann.page.locator('[data-testid="message"]').filter({ hasText: QUEUED_TEXT }).count(), 0);
+    await benAgain.locator('[data-testid="contact"][data-name="Ann"]').getByTestId("open-chat").click();
+    await benAgain.getByTestId("messages").getByText("No messages yet.").waitFor();
 
     // --- Privacy: what the hub saw.
     const all = proxy.frames;
