@@ -263,6 +263,16 @@ export class ChatClient {
     };
     document.addEventListener("visibilitychange", onVisible);
     this.cleanup.push(() => document.removeEventListener("visibilitychange", onVisible));
+    // The browser came back online, maybe somewhere else: special contacts hear of the new
+    // address (`announcing`, a call by identity), the others are rung as on load.
+    const onOnline = () => {
+      for (const [contactId, { rv }] of this.rendezvous) {
+        void rv.addressChanged(now()).then(() => this.pumpRv(contactId));
+      }
+      this.callAll();
+    };
+    window.addEventListener("online", onOnline);
+    this.cleanup.push(() => window.removeEventListener("online", onOnline));
   }
 
   /** Ends every session and both connections. */
@@ -374,12 +384,18 @@ export class ChatClient {
     }
   }
 
-  /** "Ping": reach a saved contact wherever it is, through the hub by identity. */
-  ping(contactId: string): void {
+  /**
+   * "Ping": reach a saved contact wherever it is, through the hub by identity. `evenIfOpen`: also
+   * when a session is open (announcing a new address: the old session may be dead already; a
+   * new one that opens replaces it).
+   */
+  ping(contactId: string, evenIfOpen = false): void {
     const contact = this.contactsList.find((c) => c.id === contactId);
     const authed = this.authed;
-    if (!contact || !authed || this.live.has(contactId)) return;
-    if ([...this.conns.values()].some((c) => c.contact === contactId && !c.session.isFinal)) return;
+    if (!contact || !authed || (this.live.has(contactId) && !evenIfOpen)) return;
+    // One attempt at a time (the open session itself does not count).
+    const ringing = (c: Conn) => c.contact === contactId && !c.session.isFinal && c.session.phase !== "open";
+    if ([...this.conns.values()].some(ringing)) return;
     const rq = randomB64u16();
     const session = ChatSession.call(this.me(), contact.id, rq, asContact(contact), testControls.timing, now());
     this.add({
@@ -1065,7 +1081,7 @@ export class ChatClient {
           this.blacklist.add(out.peer);
           break;
         case "announce":
-          this.ping(contactId);
+          this.ping(contactId, true);
           break;
         case "pause_prompt":
           this.pausePrompts.add(contactId);
