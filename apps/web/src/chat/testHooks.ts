@@ -36,6 +36,7 @@ declare global {
 }
 
 export function readTestParams(params: URLSearchParams): void {
+  testControls.hubLog = [];
   if (params.has("no-auto-call")) testControls.noAutoCall = true;
   const at = Number(params.get("clock-at"));
   if (params.has("clock-at") && Number.isSafeInteger(at)) testControls.clockOffsetMs = at - Date.now();
@@ -47,7 +48,7 @@ export function installTestHooks(current: () => ChatClient | undefined): () => v
       const client = current();
       return client ? { peer: client.anonPeer, profile: client.nearbyProfile } : undefined;
     },
-    hubLog: () => structuredClone(testControls.hubLog),
+    hubLog: () => structuredClone(testControls.hubLog ?? []),
     setClock: (unixMs) => {
       testControls.clockOffsetMs = unixMs - Date.now();
       current()?.clockChanged();
