@@ -104,7 +104,11 @@ export function ChatApp() {
                 key never leaves this browser; the passphrase protects its backup.
               </p>
             </section>
-            <CreateIdentityForm onCreated={(identity) => void begin(identity)} />
+            <CreateIdentityForm
+              onCreated={(identity) => {
+                begin(identity).catch((error: unknown) => setState({ phase: "failed", message: describeError(error) }));
+              }}
+            />
           </div>
         )}
         {state.phase === "name" && (
