@@ -13,6 +13,7 @@ import { VaultApp } from "./vault/VaultApp.tsx";
 import { GalleryApp } from "./gallery/GalleryApp.tsx";
 import { DropApp } from "./drop/DropApp.tsx";
 import { isDropPath } from "./drop/protocol.ts";
+import { ChatApp } from "./chat/ChatApp.tsx";
 
 type State =
   | { status: "loading" }
@@ -26,6 +27,8 @@ export function App() {
   if (location.pathname.startsWith("/gallery")) return <GalleryApp />;
   // Drop needs no identity and no vault either.
   if (isDropPath(location.pathname)) return <DropApp />;
+  // Chat uses the vault's identity if there is one (or makes one), but no vault: route it here too.
+  if (location.pathname === "/chat" || location.pathname.startsWith("/chat/")) return <ChatApp />;
   return <FamilyApp />;
 }
 
