@@ -367,9 +367,50 @@ describe("Chat between `p2pos chat` and the web page", { timeout: 120_000 }, () 
     await contactEntry(page, "Cli").getByTestId("open-chat").click();
     await terminalSays(cli, page, "back again");
     await pageSays(page, cli, "welcome back");
+    const phase3 = Date.now();
+
+    // --- 4. Glare: both ring at once. The side with the smaller id keeps its call, the other
+    // cancels its own and answers: one session opens, the same on both sides.
+    cli.say("/leave");
+    await cli.expect("closed", (e) => e["reason"] === "left");
+    await page.getByTestId("back").click();
+    await contactEntry(page, "Cli").and(page.locator('[data-online="no"]')).waitFor({ timeout: WAIT_MS });
+    cli.queue.length = 0;
+    const since = cli.seen.length;
+    // The terminal's call and the page's "Ping" leave together (a click in the page itself: the
+    // button goes once the terminal's call arrives). Whichever arrives first, the rule settles it.
+    cli.say("/call Web");
+    await page.evaluate(() =>
+      /** @type {HTMLButtonElement | null} */ (
+        document.querySelector('[data-testid="contact"][data-name="Cli"] [data-testid="ping"]')
+      )?.click(),
+    );
+    const calling = await cli.expect("calling");
+    const opened = await cli.expect("open");
+    await online(page, "Cli").waitFor({ timeout: WAIT_MS });
+    const open = (await page.evaluate(() => window.p2posChatTest?.conns() ?? [])).filter((c) => c.phase === "open");
+    assert.deepEqual(
+      open.map((c) => c.rq),
+      [opened["rq"]],
+      `the page and the terminal opened one and the same session: ${JSON.stringify(cli.seen.slice(since))}`,
+    );
+    if (cliId < webId) {
+      assert.equal(opened["rq"], calling["rq"], "the terminal, with the smaller id, kept its own call");
+    } else if (opened["rq"] !== calling["rq"]) {
+      // The calls crossed and the terminal answered the page's: its own was cancelled, at once.
+      assert.ok(
+        cli.seen
+          .slice(since)
+          .some((e) => e["event"] === "closed" && e["rq"] === calling["rq"] && e["reason"] === "cancelled"),
+        "the terminal, with the greater id, cancelled its own call before answering",
+      );
+    }
+    await contactEntry(page, "Cli").getByTestId("open-chat").click();
+    await terminalSays(cli, page, "rang at once");
+    await pageSays(page, cli, "and only one of us got through");
     await cli.quit();
     console.log(
-      `chat-cli: phase 1 ${phase1 - started} ms, phase 2 ${phase2 - phase1} ms, phase 3 ${Date.now() - phase2} ms`,
+      `chat-cli: phase 1 ${phase1 - started} ms, phase 2 ${phase2 - phase1} ms, phase 3 ${phase3 - phase2} ms, glare ${Date.now() - phase3} ms`,
     );
     await context.close();
   });

@@ -72,6 +72,8 @@ struct Slot {
     by_identity: Option<IdentityId>,
     /// In a contact session: the hub peer that first answered without a `from_id`.
     answered_by: Option<String>,
+    /// This side rang (`/call`): the call that glare may cancel.
+    calling: bool,
     /// Who the person thinks this is (a nearby name or a contact's), for the terminal.
     label: String,
 }
@@ -581,7 +583,10 @@ impl Chat {
             K::Request { name } => {
                 let Ok(k) = random_bytes::<32>() else { return };
                 let session = Session::asked(self.me.clone(), &from, &rq, &name, k, timing, now);
-                self.slots.insert(rq, Slot { session, peer: None, by_identity: None, answered_by: None, label: name });
+                self.slots.insert(
+                    rq,
+                    Slot { session, peer: None, by_identity: None, answered_by: None, calling: false, label: name },
+                );
             }
             K::Call {} => {
                 // Only a contact the hub proved may ring. Not one that merely shows a contact's
@@ -595,14 +600,33 @@ impl Chat {
                 let contact = saved.contact.clone();
                 let label = contact.name.clone();
                 let shown = printable(&label);
+                let id = contact.id;
+                // Glare (docs/PROTOCOL.md, "Driving sessions"): both rang at once. The side whose
+                // canonical id is smaller keeps its own call and ignores this one; the other
+                // cancels its own and answers, so exactly one session opens, as the web page does.
+                let own = self.slots.values_mut().find(|s| {
+                    s.calling
+                        && s.by_identity == Some(id)
+                        && !s.session.phase().is_final()
+                        && *s.session.phase() != Phase::Open
+                });
+                if let Some(own) = own {
+                    if self.me.identity.id().to_string() < id.to_string() {
+                        tracing::debug!("glare: kept this side's call and ignored the contact's");
+                        return;
+                    }
+                    own.session.cancel();
+                }
                 self.out.emit("called", json!({"rq": rq, "id": contact.id.to_string(), "name": label}), || {
                     format!("{shown} is calling; connecting…")
                 });
                 // Answered by identity too: a reply by peer id between neighbours would reach the
                 // caller without `from_id` (anonymity in `network`).
-                let id = contact.id;
                 let session = Session::called(self.me.clone(), &id.to_string(), &rq, contact, timing, now);
-                self.slots.insert(rq, Slot { session, peer: None, by_identity: Some(id), answered_by: None, label });
+                self.slots.insert(
+                    rq,
+                    Slot { session, peer: None, by_identity: Some(id), answered_by: None, calling: false, label },
+                );
             }
             _ => tracing::debug!("a chat signal for no session was ignored"),
         }
@@ -754,7 +778,8 @@ impl Chat {
         self.out.emit("requesting", json!({"rq": rq, "n": n, "name": label}), || {
             format!("asked {shown} to connect; waiting…")
         });
-        self.slots.insert(rq, Slot { session, peer: None, by_identity: None, answered_by: None, label });
+        self.slots
+            .insert(rq, Slot { session, peer: None, by_identity: None, answered_by: None, calling: false, label });
         Ok(())
     }
 
@@ -765,7 +790,8 @@ impl Chat {
         let shown = printable(&label);
         self.out
             .emit("calling", json!({"rq": rq, "id": id.to_string(), "name": label}), || format!("calling {shown}…"));
-        self.slots.insert(rq, Slot { session, peer: None, by_identity: Some(id), answered_by: None, label });
+        self.slots
+            .insert(rq, Slot { session, peer: None, by_identity: Some(id), answered_by: None, calling: true, label });
         Ok(())
     }
 
