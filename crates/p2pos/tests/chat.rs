@@ -2,10 +2,11 @@
 //! three people on one network see each other; a declined stranger learns no identity; an
 //! accepted one proves identities, chats both ways with receipts and an image, and both save the
 //! other as a contact; on a second run they ring each other by identity, and someone who is not a
-//! contact cannot ring through the hub (contacts-only mode); a stranger who claims a contact's
+//! contact cannot ring through the hub (contacts-only mode); two contacts ringing each other at
+//! once open one session (glare); a stranger who claims a contact's
 //! identity is refused as a squatter; a hidden watcher is not listed; a neighbour replaying a
 //! contact's nearby tags is listed as the contact but cannot ring. No fixed sleeps: every step
-//! waits for an event, with a timeout. (Browser ↔ CLI chats: the web Chat page's e2e tests.)
+//! waits for an event, with a timeout. (Browser ↔ CLI chats: apps/web/e2e/chat-cli.test.mjs.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod common;
@@ -330,6 +331,38 @@ fn a_stranger_who_claims_a_contact_s_identity_without_its_key_is_refused_as_a_sq
     );
     ann.quit();
     mallory.quit();
+}
+
+#[test]
+fn contacts_who_ring_each_other_at_once_open_one_session() {
+    let hub = start_hub();
+    let root = tempfile::tempdir().unwrap();
+    let (ann_p, ben_p) = (person(root.path(), "ann"), person(root.path(), "ben"));
+    let mut ann = Chatter::start(&hub, "Ann", &ann_p.identity, &ann_p.dir);
+    let mut ben = Chatter::start(&hub, "Ben", &ben_p.identity, &ben_p.dir);
+    connect(&mut ann, &mut ben, "Ben");
+    ann.say("/leave");
+    ann.expect("closed", |_| true);
+    ben.expect("closed", |_| true);
+
+    // Glare (PROTOCOL.md, "Driving sessions"): the smaller id keeps its call, the other cancels
+    // its own and answers, so both sides open the same session (not one each).
+    ann.say("/call Ben");
+    ben.say("/call Ann");
+    let (ann_open, ben_open) = (ann.expect("open", |_| true), ben.expect("open", |_| true));
+    assert_eq!(ann_open["rq"], ben_open["rq"], "ann saw {:?}\nben saw {:?}", ann.seen, ben.seen);
+    message(&mut ann, &mut ben, "only one of us got through");
+    message(&mut ben, &mut ann, "as it should");
+    // The calls left within a moment of each other, so by now each reached the other side.
+    let smaller = if ann.id < ben.id { &ann } else { &ben };
+    assert!(
+        !smaller.seen.iter().any(|e| e["event"] == "called"),
+        "{} has the smaller id and answered a call instead of keeping its own: {:?}",
+        smaller.name,
+        smaller.seen
+    );
+    ann.quit();
+    ben.quit();
 }
 
 #[test]
