@@ -5,6 +5,7 @@
 //! Most of them run real `p2pos` processes (`CARGO_BIN_EXE_p2pos`); `.config/nextest.toml` gives
 //! the slow ones (by module: `netlab::`, `soak::`, ...) their priority and room.
 
+mod chat;
 mod cli;
 mod common;
 mod crash;

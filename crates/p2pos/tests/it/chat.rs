@@ -8,7 +8,7 @@
 //! waits for an event, with a timeout. (Browser ↔ CLI chats: the web Chat page's e2e tests.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
