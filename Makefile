@@ -54,19 +54,20 @@ check-rust:
 	cargo clippy --workspace --all-targets --locked -- -D warnings
 
 # cargo-nextest (on the Rust image; .config/nextest.toml) overlaps the test binaries, whose slow
-# tests mostly wait on real processes and sockets; plain `cargo test` runs them one by one.
+# tests mostly wait on real processes and sockets; plain `cargo test` runs them one by one (the
+# network lab first, alone, as nextest does: it shares the `p2pos` test binary with other stories).
 test-rust:
 	@if cargo nextest --version >/dev/null 2>&1; then \
 	  cargo nextest run --workspace --locked && cargo test --workspace --locked --doc; \
 	else \
 	  echo "cargo-nextest not found: running the Rust tests one binary at a time"; \
-	  cargo test --workspace --locked; \
+	  cargo test --workspace --locked --test it -- netlab:: && cargo test --workspace --locked -- --skip netlab::; \
 	fi
 
 ## soak: the crash/soak test for 3 minutes (make test runs it for 40 s); SOAK_SECS to change
 SOAK_SECS ?= 180
 soak: web
-	P2POS_SOAK_SECS=$(SOAK_SECS) cargo test --locked -p p2pos --test soak -- --nocapture
+	P2POS_SOAK_SECS=$(SOAK_SECS) cargo test --locked -p p2pos --test it -- soak:: --nocapture
 
 # check:api fails when the web client's API types drift from docs/openapi.json (which a Rust test
 # keeps equal to what the node's code generates).
@@ -92,7 +93,7 @@ fuzz:
 
 ## openapi: regenerate docs/openapi.json from the node's code and the web client's types from it
 openapi: web-deps
-	P2POS_UPDATE_OPENAPI=1 cargo test -p p2pos-node --test openapi
+	P2POS_UPDATE_OPENAPI=1 cargo test -p p2pos-node --test it -- openapi::
 	cd $(WEB) && npm run gen:api
 
 ## vectors: regenerate testvectors/*.json (then run `make test` and commit them)

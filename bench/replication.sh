@@ -4,5 +4,5 @@
 # photos. Release build; run on a quiet machine. P2POS_BENCH_MIB changes the 1 GiB.
 set -euo pipefail
 cd "$(dirname "$0")/.."
-cargo test --release --locked -p p2pos --test replication_bench -- --ignored --nocapture --test-threads 1 2>&1 |
+cargo test --release --locked -p p2pos --test it -- replication_bench:: --ignored --nocapture --test-threads 1 2>&1 |
   grep -vE '^(running|test |$)|Running|Compiling|Finished'

@@ -1,5 +1,5 @@
 // @ts-check
-// The network lab's browser case (crates/p2pos/tests/netlab.rs runs it): Chromium inside a home
+// The network lab's browser case (crates/p2pos/tests/it/netlab.rs runs it): Chromium inside a home
 // namespace (CHROMIUM is a wrapper that execs Chromium under `ip netns exec`) opens the vault of a
 // node in another home through the hub — `URL` is `http://<hub>/?node=<id>[&via=relay]` — restores
 // the identity from `BACKUP` with `PASSPHRASE`, and waits until the album titled `TITLE` (its title

@@ -16,7 +16,7 @@ use family_vault::{Outcome, Vault};
 use p2pos_core::{BlobId, Identity, SignedRecord, VerifiedRecord};
 use serde_json::{Value, json};
 
-#[path = "../tests/support/summary.rs"]
+#[path = "../tests/it/support/summary.rs"]
 mod summary;
 
 type Error = Box<dyn std::error::Error>;

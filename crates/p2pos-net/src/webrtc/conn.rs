@@ -15,7 +15,7 @@
 use std::collections::HashMap;
 use std::fmt;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, OnceLock};
 use std::task::Poll;
 use std::time::Duration;
@@ -38,7 +38,7 @@ use webrtc::peer_connection::{
 
 use super::WebRtcConfig;
 use super::frame::{BlobHead, ReplyBody};
-use super::mux::{Event, Mux, MuxConfig};
+use super::mux::{COALESCE, Event, Mux, MuxConfig};
 use super::signal::RtcSignal;
 use crate::auth::{ReplayGuard, SignedRequest, sign_request};
 pub(crate) use crate::clock::lock;
@@ -257,10 +257,10 @@ struct Lane {
     open: bool,
     ctrl: mpsc::UnboundedSender<BytesMut>,
     bulk: mpsc::UnboundedSender<BytesMut>,
-    /// Bytes handed to the writer's bulk queue and not yet written to the channel: blob sources
-    /// on this lane are read only while this is under `buffered_high`, so a peer that acks
-    /// ahead cannot make this node read a blob into memory.
-    queued: usize,
+    /// Bytes handed to the writer's bulk queue and not yet written to the channel (the driver
+    /// adds, the writer takes off): blob sources on this lane are read only while this is under
+    /// `buffered_high`, so a peer that acks ahead cannot make this node read a blob into memory.
+    queued: Arc<AtomicUsize>,
 }
 
 type Reader = Pin<Box<dyn Stream<Item = (usize, Option<DataChannelEvent>)> + Send>>;
@@ -494,20 +494,22 @@ struct Driver {
     /// Requests being served (a blob counts until its last byte went, see `outgoing`).
     serving: usize,
     connected: bool,
-    /// From the writers: (lane, bytes of bulk frames written to the channel).
-    written: mpsc::UnboundedSender<(usize, usize)>,
+    /// Notified by a writer when its lane's `queued` fell under `buffered_high` (only then: a
+    /// wake-up per frame written would cost more than the frame's own work in the driver).
+    room: Arc<Notify>,
 }
 
 impl Driver {
     async fn run(core: Arc<ConnCore>, pc: Arc<dyn PeerConnection>, queues: Queues) {
         let Queues { mut cmds, signals, mut events, local } = queues;
-        let (written, mut written_rx) = mpsc::unbounded_channel();
+        let room = Arc::new(Notify::new());
         let config = &core.deps.config;
         let mux = Mux::new(MuxConfig {
             window: config.window,
             frame_size: config.frame_size,
             stall: config.stall,
             call_timeout: config.call_timeout,
+            coalesce: COALESCE,
         });
         let mut driver = Driver {
             core: core.clone(),
@@ -520,7 +522,7 @@ impl Driver {
             tasks: JoinSet::new(),
             serving: 0,
             connected: false,
-            written,
+            room: room.clone(),
         };
         driver.tasks.spawn(signal_loop(core.clone(), signals));
         for chan in local {
@@ -529,8 +531,18 @@ impl Driver {
         // A connection that never comes up (the peer vanished mid-setup) ends by itself.
         let give_up = tokio::time::sleep(config.connect_timeout + Duration::from_secs(5));
         tokio::pin!(give_up);
+        // The mux's timer: one sleep, moved only when the mux's next deadline moves.
+        let timer = tokio::time::sleep(Duration::ZERO);
+        tokio::pin!(timer);
+        let mut armed: Option<Instant> = None;
         loop {
-            let timer = driver.mux.poll_timeout().map(Instant::from_std);
+            let next = driver.mux.poll_timeout().map(Instant::from_std);
+            if next != armed {
+                if let Some(deadline) = next {
+                    timer.as_mut().reset(deadline);
+                }
+                armed = next;
+            }
             let Driver { readers, outgoing, mux, tasks, lanes, .. } = &mut driver;
             let high = core.deps.config.buffered_high as usize;
             let has_readers = !readers.is_empty();
@@ -549,13 +561,13 @@ impl Driver {
                 Some((lane, event)) = readers.next(), if has_readers => driver.on_channel_event(lane, event).await,
                 Some(cmd) = cmds.recv() => driver.on_cmd(cmd),
                 (id, item) = next_chunk(outgoing, mux, lanes, high) => driver.on_chunk(id, item),
-                Some((lane, n)) = written_rx.recv() => {
-                    if let Some(lane) = driver.lanes.get_mut(lane) {
-                        lane.queued = lane.queued.saturating_sub(n);
-                    }
-                }
+                () = room.notified() => {}
                 Some(ended) = tasks.join_next(), if has_tasks => driver.on_task_end(ended),
-                () = sleep_until(timer), if timer.is_some() => driver.mux.handle_timeout(now()),
+                () = &mut timer, if armed.is_some() => {
+                    // Fired: arm it again even if the next deadline is the same one.
+                    armed = None;
+                    driver.mux.handle_timeout(now());
+                }
             }
             driver.flush();
         }
@@ -569,8 +581,15 @@ impl Driver {
         let (ctrl, ctrl_rx) = mpsc::unbounded_channel();
         let (bulk, bulk_rx) = mpsc::unbounded_channel();
         let config = &self.core.deps.config;
-        let written = self.written.clone();
-        self.tasks.spawn(write_loop(chan.clone(), index, ctrl_rx, bulk_rx, written, config.buffered_low, config.stall));
+        let queued = Arc::new(AtomicUsize::new(0));
+        let pace = Pace {
+            queued: queued.clone(),
+            room: self.room.clone(),
+            high: config.buffered_high as usize,
+            low: config.buffered_low,
+            stall: config.stall,
+        };
+        self.tasks.spawn(write_loop(chan.clone(), ctrl_rx, bulk_rx, pace));
         let dc = chan.dc.clone();
         let reader = futures_util::stream::unfold(Some(dc), move |dc| async move {
             let dc = dc?;
@@ -580,7 +599,7 @@ impl Driver {
             }
         });
         self.readers.push(Box::pin(reader));
-        self.lanes.push(Lane { chan, open, ctrl, bulk, queued: 0 });
+        self.lanes.push(Lane { chan, open, ctrl, bulk, queued });
     }
 
     fn open_lanes(&self) -> impl Iterator<Item = (usize, &Lane)> {
@@ -816,7 +835,7 @@ impl Driver {
                 quiet = false;
                 if let Some(lane) = self.lanes.get_mut(t.lane) {
                     if t.is_bulk() {
-                        lane.queued += t.frame.len();
+                        lane.queued.fetch_add(t.frame.len(), Ordering::AcqRel);
                         let _ = lane.bulk.send(t.frame);
                     } else {
                         let _ = lane.ctrl.send(t.frame);
@@ -955,7 +974,7 @@ fn next_chunk<'a>(
 ) -> impl Future<Output = (u64, Option<Result<Bytes, TransportError>>)> + 'a {
     futures_util::future::poll_fn(move |cx| {
         for (id, out) in outgoing.iter_mut() {
-            let behind = lanes.get(out.lane).is_some_and(|lane| lane.queued >= high);
+            let behind = lanes.get(out.lane).is_some_and(|lane| lane.queued.load(Ordering::Acquire) >= high);
             if out.held.is_some() || mux.blob_room(*id) == 0 || behind {
                 continue;
             }
@@ -967,24 +986,26 @@ fn next_chunk<'a>(
     })
 }
 
-async fn sleep_until(deadline: Option<Instant>) {
-    match deadline {
-        Some(deadline) => tokio::time::sleep_until(deadline).await,
-        None => std::future::pending().await,
-    }
+/// How a lane's writer paces its bulk frames and tells the driver it did.
+struct Pace {
+    /// The lane's bytes queued for the writer (see [`Lane::queued`]).
+    queued: Arc<AtomicUsize>,
+    /// Notified when `queued` falls under `high`.
+    room: Arc<Notify>,
+    high: usize,
+    low: u32,
+    stall: Duration,
 }
 
 /// Writes one data channel's frames: the requester's small frames first, then the responder's,
 /// each of those once the channel's send buffer has room (small frames keep going while one
-/// waits), and tells the driver how many bulk bytes went.
+/// waits). Takes the bulk bytes it wrote off the lane's `queued`, and wakes the driver only when
+/// that falls under the high-water mark.
 async fn write_loop(
     chan: Arc<Chan>,
-    lane: usize,
     mut ctrl: mpsc::UnboundedReceiver<BytesMut>,
     mut bulk: mpsc::UnboundedReceiver<BytesMut>,
-    written: mpsc::UnboundedSender<(usize, usize)>,
-    low: u32,
-    stall: Duration,
+    pace: Pace,
 ) -> TaskEnd {
     let result = async {
         loop {
@@ -992,7 +1013,7 @@ async fn write_loop(
                 biased;
                 Some(frame) = ctrl.recv() => chan.send(frame).await?,
                 Some(frame) = bulk.recv() => {
-                    let room = chan.writable(low, stall);
+                    let room = chan.writable(pace.low, pace.stall);
                     tokio::pin!(room);
                     loop {
                         tokio::select! {
@@ -1006,7 +1027,10 @@ async fn write_loop(
                     }
                     let len = frame.len();
                     chan.send(frame).await?;
-                    let _ = written.send((lane, len));
+                    let before = pace.queued.fetch_sub(len, Ordering::AcqRel);
+                    if before >= pace.high && before - len < pace.high {
+                        pace.room.notify_one();
+                    }
                 }
                 else => return Ok(()),
             }

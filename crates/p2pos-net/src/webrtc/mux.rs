@@ -30,7 +30,7 @@
 use std::collections::{BTreeMap, VecDeque};
 use std::time::{Duration, Instant};
 
-use bytes::{Bytes, BytesMut};
+use bytes::{BufMut, Bytes, BytesMut};
 
 use super::frame::{self, BlobHead, HEADER, Kind, MAX_FRAME, ReplyBody};
 use crate::{ProtocolViolation, ServiceError, TransportError};
@@ -49,12 +49,29 @@ pub struct MuxConfig {
     pub stall: Duration,
     /// How long a call (or the head of a blob) waits for the peer.
     pub call_timeout: Duration,
+    /// How long a blob frame that is not full waits for more bytes of its source before it goes
+    /// as it is. A source reads in its own sizes (the node's blob store: 64 KiB), which are not
+    /// multiples of a frame's body (64 KiB less the header): without this, every read would end
+    /// in a frame of a few bytes, and half the messages on the wire would be those. Zero: every
+    /// frame goes at once. The last bytes of a blob, and the bytes that fill the window, never
+    /// wait.
+    pub coalesce: Duration,
 }
+
+/// The default [`MuxConfig::coalesce`]: far longer than a read from a local disk, short enough
+/// that a source that pauses does not hold its last bytes back for long.
+pub const COALESCE: Duration = Duration::from_millis(5);
 
 impl Default for MuxConfig {
     fn default() -> Self {
         let c = super::WebRtcConfig::default();
-        Self { window: c.window, frame_size: c.frame_size, stall: c.stall, call_timeout: c.call_timeout }
+        Self {
+            window: c.window,
+            frame_size: c.frame_size,
+            stall: c.stall,
+            call_timeout: c.call_timeout,
+            coalesce: COALESCE,
+        }
     }
 }
 
@@ -134,10 +151,20 @@ struct Receiving {
 struct Sending {
     lane: usize,
     expected: u64,
+    /// Bytes taken from the source (those of `open` included).
     sent: u64,
     acked: u64,
     /// Armed while the window is full: no acknowledgement by then means the receiver stalled.
     stall_at: Option<Instant>,
+    /// The blob's next frame while it is not full (see [`MuxConfig::coalesce`]).
+    open: Option<OpenFrame>,
+}
+
+/// A blob data frame being filled: its header is written, its body is not full yet.
+struct OpenFrame {
+    frame: BytesMut,
+    /// When it goes even if not full.
+    deadline: Instant,
 }
 
 /// The multiplexer; see the module docs for the loop that drives it.
@@ -269,7 +296,7 @@ impl Mux {
         self.send(lane, Kind::BlobHead, id, &head);
         let expected = size.saturating_sub(offset);
         if expected > 0 {
-            self.sending.insert(id, Sending { lane, expected, sent: 0, acked: 0, stall_at: None });
+            self.sending.insert(id, Sending { lane, expected, sent: 0, acked: 0, stall_at: None, open: None });
         }
     }
 
@@ -281,12 +308,14 @@ impl Mux {
     }
 
     /// Sends up to [`Mux::blob_room`] bytes of `bytes` as blob data; returns how many it took
-    /// (the driver keeps the rest until [`Event::SendWritable`]). A source with more bytes than
-    /// the blob's size ends the transfer with a `too_long` error.
+    /// (the driver keeps the rest until [`Event::SendWritable`]). Bytes go in full frames; those
+    /// that do not fill one wait in the blob's open frame for the next bytes, at most
+    /// [`MuxConfig::coalesce`] (see [`Mux::poll_timeout`]). A source with more bytes than the
+    /// blob's size ends the transfer with a `too_long` error.
     pub fn send_blob_data(&mut self, now: Instant, id: u64, bytes: &[u8]) -> usize {
         let room = self.blob_room(id);
         let piece = self.config.piece();
-        let stall = self.config.stall;
+        let (stall, coalesce) = (self.config.stall, self.config.coalesce);
         let Some(s) = self.sending.get_mut(&id) else { return 0 };
         if s.sent + bytes.len() as u64 > s.expected {
             let lane = s.lane;
@@ -294,15 +323,32 @@ impl Mux {
             return 0;
         }
         let take = bytes.len().min(room as usize);
-        s.sent += take as u64;
-        let lane = s.lane;
+        let mut rest = &bytes[..take];
+        while !rest.is_empty() {
+            // What the blob has left from here on: its last frame is no larger than that.
+            let left = (s.expected - s.sent).min(piece as u64) as usize;
+            let open =
+                s.open.get_or_insert_with(|| OpenFrame { frame: blob_frame(id, left), deadline: now + coalesce });
+            let n = rest.len().min(HEADER + piece - open.frame.len());
+            open.frame.extend_from_slice(&rest[..n]);
+            rest = &rest[n..];
+            s.sent += n as u64;
+            if open.frame.len() == HEADER + piece
+                && let Some(open) = s.open.take()
+            {
+                self.transmits.push_back(Transmit { lane: s.lane, frame: open.frame });
+            }
+        }
         let full = s.sent < s.expected && s.sent >= s.acked + self.config.window();
         if full && s.stall_at.is_none() {
             s.stall_at = Some(now + stall);
         }
         let done = s.sent == s.expected;
-        for chunk in bytes[..take].chunks(piece) {
-            self.send(lane, Kind::BlobData, id, chunk);
+        // The receiver acknowledges only what it got: a full window must be on its way whole.
+        if (done || full || coalesce.is_zero())
+            && let Some(open) = s.open.take()
+        {
+            self.transmits.push_back(Transmit { lane: s.lane, frame: open.frame });
         }
         if done {
             self.sending.remove(&id);
@@ -310,9 +356,12 @@ impl Mux {
         take
     }
 
-    /// Ends a blob this side sends with `error` (its source failed or ended early).
+    /// Ends a blob this side sends with `error` (its source failed or ended early). Bytes it
+    /// took go first.
     pub fn fail_blob(&mut self, lane: usize, id: u64, error: &ServiceError) {
-        self.sending.remove(&id);
+        if let Some(Sending { open: Some(open), .. }) = self.sending.remove(&id) {
+            self.transmits.push_back(Transmit { lane, frame: open.frame });
+        }
         let mut body = serde_json::to_vec(error).unwrap_or_default();
         body.truncate(MAX_FRAME - HEADER);
         self.send(lane, Kind::BlobError, id, &body);
@@ -513,15 +562,23 @@ impl Mux {
             Pending::Call { deadline, .. } => Some(*deadline),
             Pending::Blob(r) => r.deadline,
         });
-        let sending = self.sending.values().filter_map(|s| s.stall_at);
+        let sending = self.sending.values().flat_map(|s| [s.stall_at, s.open.as_ref().map(|o| o.deadline)]).flatten();
         waiting.chain(sending).min()
     }
 
     /// Fails what waited too long: calls and blob heads past the call timeout (timed out), blob
     /// reads with no bytes for the stall timeout, blob sends with no acknowledgement for it
-    /// (stalled; the receiver learns it from a `stalled` blob error).
+    /// (stalled; the receiver learns it from a `stalled` blob error). Sends the open blob frames
+    /// that waited [`MuxConfig::coalesce`].
     pub fn handle_timeout(&mut self, now: Instant) {
         let (call_timeout, stall) = (self.config.call_timeout, self.config.stall);
+        for s in self.sending.values_mut() {
+            if s.open.as_ref().is_some_and(|o| o.deadline <= now)
+                && let Some(open) = s.open.take()
+            {
+                self.transmits.push_back(Transmit { lane: s.lane, frame: open.frame });
+            }
+        }
         let expired: Vec<(u64, bool)> = self
             .pending
             .iter()
@@ -566,6 +623,14 @@ impl Mux {
     pub fn poll_event(&mut self) -> Option<Event> {
         self.events.pop_front()
     }
+}
+
+/// A blob data frame's header, with room for `body` bytes.
+fn blob_frame(id: u64, body: usize) -> BytesMut {
+    let mut frame = BytesMut::with_capacity(HEADER + body);
+    frame.put_u8(Kind::BlobData as u8);
+    frame.put_u64(id);
+    frame
 }
 
 #[cfg(test)]
@@ -716,12 +781,15 @@ mod tests {
         }
     }
 
+    /// Every frame goes at once (no coalescing): the tests below that count bytes at an instant
+    /// are about the window, not about frames.
     fn config() -> MuxConfig {
         MuxConfig {
             window: 64 * KIB as u64,
             frame_size: 16 * KIB,
             stall: Duration::from_secs(30),
             call_timeout: Duration::from_secs(60),
+            coalesce: Duration::ZERO,
         }
     }
 
@@ -886,5 +954,137 @@ mod tests {
             }
             other => panic!("{other:?}"),
         }
+    }
+
+    /// Moves every frame `from` has to send into `to`; returns each frame's kind and length.
+    fn carry(from: &mut Mux, to: &mut Mux, now: Instant) -> Vec<(u8, usize)> {
+        let mut moved = Vec::new();
+        while let Some(t) = from.poll_transmit() {
+            moved.push((t.frame[0], t.frame.len()));
+            to.handle_frame(now, t.lane, t.frame.freeze()).unwrap();
+        }
+        moved
+    }
+
+    /// Lengths of the blob data frames among `frames`.
+    fn data(frames: &[(u8, usize)]) -> Vec<usize> {
+        frames.iter().filter(|(k, _)| *k == Kind::BlobData as u8).map(|(_, n)| *n).collect()
+    }
+
+    /// The bytes of blob `id` among `mux`'s events, and whether it arrived whole.
+    fn arrived(mux: &mut Mux, id: u64) -> (Vec<u8>, bool) {
+        let (mut bytes, mut done) = (Vec::new(), false);
+        while let Some(event) = mux.poll_event() {
+            match event {
+                Event::BlobData { id: i, bytes: b } if i == id => {
+                    mux.consumed(Instant::now(), id, b.len() as u64);
+                    bytes.extend_from_slice(&b);
+                }
+                Event::BlobDone { id: i } if i == id => done = true,
+                _ => {}
+            }
+        }
+        (bytes, done)
+    }
+
+    /// A receiver `a` that asked `b` for a blob of `size` bytes, and the id `b` serves it as.
+    fn serving(config: &MuxConfig, size: usize, now: Instant) -> (Mux, Mux, u64, u64) {
+        let (mut a, mut b) = (Mux::new(config.clone()), Mux::new(config.clone()));
+        let id = a.get_blob(now, 1, b"{}", 0).unwrap();
+        carry(&mut a, &mut b, now);
+        let Some(Event::Request { lane, id: served, .. }) = b.poll_event() else { panic!("no request") };
+        b.start_blob(lane, served, size as u64, 0);
+        carry(&mut b, &mut a, now);
+        assert!(matches!(a.poll_event(), Some(Event::BlobHead { .. })));
+        (a, b, id, served)
+    }
+
+    #[test]
+    fn mux_reads_that_do_not_fill_a_frame_go_in_full_frames() {
+        let piece = 16 * KIB - HEADER;
+        let big = blob(256 * KIB);
+        let start = Instant::now();
+        // A source that reads 16 KiB at a time, 100 µs apart: a frame's body and 9 bytes.
+        let frames = |coalesce: Duration| {
+            let config = MuxConfig { coalesce, window: 1024 * KIB as u64, ..config() };
+            let (mut a, mut b, id, served) = serving(&config, big.len(), start);
+            let mut sizes = Vec::new();
+            let mut received = Vec::new();
+            for (i, read) in big.chunks(16 * KIB).enumerate() {
+                let now = start + Duration::from_micros(100 * i as u64);
+                assert_eq!(b.send_blob_data(now, served, read), read.len());
+                sizes.extend(data(&carry(&mut b, &mut a, now)));
+                received.extend(arrived(&mut a, id).0);
+            }
+            assert_eq!(received, big);
+            assert!(b.sending.is_empty() && b.poll_timeout().is_none(), "nothing left open");
+            sizes
+        };
+        let coalesced = frames(Duration::from_millis(5));
+        assert_eq!(coalesced.len(), big.len().div_ceil(piece));
+        let (last, full) = coalesced.split_last().unwrap();
+        assert!(full.iter().all(|n| *n == HEADER + piece), "{coalesced:?}");
+        assert_eq!(*last, HEADER + big.len() % piece);
+        // Without coalescing, each read ends in a frame of its own.
+        let apart = frames(Duration::ZERO);
+        assert_eq!(apart.len(), 2 * big.len() / (16 * KIB));
+        assert!(apart.contains(&(HEADER + 9)));
+    }
+
+    #[test]
+    fn mux_a_frame_that_is_not_full_waits_for_the_next_read_at_most_the_coalesce_delay() {
+        let piece = 16 * KIB - HEADER;
+        let config = MuxConfig { coalesce: Duration::from_millis(5), window: 1024 * KIB as u64, ..config() };
+        let big = blob(256 * KIB);
+        let start = Instant::now();
+        let (mut a, mut b, id, served) = serving(&config, big.len(), start);
+        b.send_blob_data(start, served, &big[..16 * KIB]);
+        assert_eq!(data(&carry(&mut b, &mut a, start)), [HEADER + piece]);
+        // The source pauses: its 9 bytes wait for the next read, until the delay runs out.
+        assert_eq!(b.poll_timeout(), Some(start + Duration::from_millis(5)));
+        b.handle_timeout(start + Duration::from_millis(4));
+        assert!(b.poll_transmit().is_none());
+        b.handle_timeout(start + Duration::from_millis(5));
+        assert_eq!(data(&carry(&mut b, &mut a, start)), [HEADER + 9]);
+        assert_eq!(arrived(&mut a, id).0, &big[..16 * KIB]);
+        assert_eq!(b.poll_timeout(), None, "nothing open, the window is not full");
+        // A source that fails after a read: the bytes it gave go before the error.
+        let later = start + Duration::from_millis(6);
+        b.send_blob_data(later, served, &big[16 * KIB..32 * KIB]);
+        b.fail_blob(1, served, &ServiceError::new("read_failed", "disk"));
+        let frames = carry(&mut b, &mut a, later);
+        assert_eq!(data(&frames), [HEADER + piece, HEADER + 9]);
+        assert_eq!(frames.last().map(|(k, _)| *k), Some(Kind::BlobError as u8));
+        assert_eq!(arrived(&mut a, id).0, &big[16 * KIB..32 * KIB]);
+    }
+
+    #[test]
+    fn mux_bytes_that_fill_the_window_go_at_once() {
+        // 64 KiB is not a whole number of frames: the window ends in a frame that is not full.
+        let config = MuxConfig { coalesce: Duration::from_millis(5), ..config() };
+        let big = blob(256 * KIB);
+        let start = Instant::now();
+        let (mut a, mut b, id, served) = serving(&config, big.len(), start);
+        let mut sent = 0;
+        for read in big.chunks(16 * KIB) {
+            let n = b.send_blob_data(start, served, read);
+            sent += n;
+            if n < read.len() {
+                break;
+            }
+        }
+        assert_eq!(sent, 64 * KIB);
+        carry(&mut b, &mut a, start);
+        // Everything in flight reached the receiver without waiting: the window can move again.
+        let mut received = Vec::new();
+        let (bytes, _) = arrived(&mut a, id);
+        received.extend(bytes);
+        assert_eq!(received, &big[..64 * KIB]);
+        // The sender's timer is its stall clock, not a frame waiting.
+        assert_eq!(b.poll_timeout(), Some(start + Duration::from_secs(30)));
+        // The receiver acknowledged what it read (every quarter window): the window moved.
+        carry(&mut a, &mut b, start);
+        assert!(b.blob_room(served) > 48 * KIB as u64, "{}", b.blob_room(served));
+        assert_eq!(b.poll_timeout(), None);
     }
 }

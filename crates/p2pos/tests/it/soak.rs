@@ -7,7 +7,7 @@
 //! Uploads are paced at 2.75 photos a second, 500 at most.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};

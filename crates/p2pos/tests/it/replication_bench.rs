@@ -5,7 +5,7 @@
 //!   100,000 photos: time, requests and bytes on the wire (HTTP bodies, from the nodes' metrics).
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::time::{Duration, Instant};
 

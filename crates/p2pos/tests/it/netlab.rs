@@ -33,20 +33,18 @@
 //! at a time, for the rate; a photo the other way once the hub's short-lived TURN credentials have
 //! expired; then coturn is stopped, a photo is added to every pair, and coturn comes back.
 //!
-//! Run it: `sudo -E cargo test -p p2pos --test netlab -- --nocapture` (it prints a table either
+//! Run it: `sudo -E cargo test -p p2pos --test it -- netlab:: --nocapture` (it prints a table either
 //! way). Knobs: `P2POS_LAB_BIN` (another `p2pos` binary), `P2POS_NETLAB_ONLY=symmetric` (only the
 //! pairs whose label contains it), `P2POS_NETLAB_KEEP_LOGS=1` (keep the nodes', hub's and
 //! coturn's logs), `P2POS_NETLAB_TURN_ARGS="--max-bps=3000000"` (extra coturn options).
 
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-#[path = "netlab/browser.rs"]
 mod browser;
-mod common;
-#[path = "netlab/lab.rs"]
 mod lab;
-#[path = "netlab/procs.rs"]
 mod procs;
+
+use crate::common;
 
 use std::io::Write as _;
 use std::path::Path;

@@ -12,7 +12,7 @@ use p2pos_core::{BlobId, Identity};
 use p2pos_node::login_message;
 use serde_json::json;
 
-mod common;
+use crate::common;
 
 use common::{META, Node, ORIGIN, member};
 

@@ -9,7 +9,7 @@
 //! waits for an event, with a timeout. (Browser ↔ CLI chats: apps/web/e2e/chat-cli.test.mjs.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};

@@ -2,7 +2,7 @@
 //! vault's public reads say, with the stamp (HLC and signer) of each subject's current write.
 //!
 //! Shared by the generator (`examples/vault_state_vectors.rs`) and the test that replays the
-//! vectors (`tests/vault_state_vectors.rs`), so both summarise a vault the same way. The web app
+//! vectors (`tests/it/vault_state_vectors.rs`), so both summarise a vault the same way. The web app
 //! folds only the family, its founder and the grants (`apps/web/src/lib/vaultState.ts`); it checks
 //! those fields, the Rust test checks them all.
 

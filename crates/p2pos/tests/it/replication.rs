@@ -2,11 +2,11 @@
 //! CLI (every enrolment also checks that its token is refused a second time), each transport
 //! forced in turn, catch-up after a restart, and a forged record in a peer's log refused. The other
 //! refusals live beside the code they test: replayed, forged and misaddressed node requests in
-//! `p2pos-node/tests/peer_api.rs` (HTTP) and `p2pos-net/tests/webrtc.rs` (data channel); a blob
-//! whose bytes do not match its id in `p2pos-replication/tests/actor.rs`.
+//! `p2pos-node/tests/it/peer_api.rs` (HTTP) and `p2pos-net/tests/webrtc.rs` (data channel); a blob
+//! whose bytes do not match its id in `p2pos-replication/tests/it/actor.rs`.
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::process::Command;
 use std::time::Duration;

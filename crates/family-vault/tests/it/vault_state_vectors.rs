@@ -11,8 +11,7 @@ use family_vault::{Outcome, Vault};
 use p2pos_core::{IdentityId, SignedRecord, VerifiedRecord};
 use serde_json::Value;
 
-#[path = "support/summary.rs"]
-mod summary;
+use crate::summary;
 
 fn cases() -> Vec<Value> {
     let path = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("../../testvectors/vault-state.json");

@@ -1,5 +1,5 @@
 //! `docs/openapi.json` must be exactly what the code generates. To update it after an API change:
-//! `P2POS_UPDATE_OPENAPI=1 cargo test -p p2pos-node --test openapi` (or `make openapi`).
+//! `P2POS_UPDATE_OPENAPI=1 cargo test -p p2pos-node --test it -- openapi::` (or `make openapi`).
 
 use std::path::PathBuf;
 

@@ -13,7 +13,7 @@ use p2pos_node::replication::PeerInfo;
 use p2pos_node::{AppState, NodeConfig};
 use serde_json::Value;
 
-mod common;
+use crate::common;
 
 use common::{now_ms, send};
 

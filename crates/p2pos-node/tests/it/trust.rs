@@ -1,5 +1,5 @@
 //! The attacks of issue 12 against a node's HTTP API, each as the attacker would try it, and what
-//! the node does instead. (The vault's own rules are in `crates/family-vault/tests/attacks.rs`.)
+//! the node does instead. (The vault's own rules are in `crates/family-vault/tests/it/attacks.rs`.)
 
 #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
 
@@ -15,7 +15,7 @@ use p2pos_node::replication::PeerInfo;
 use p2pos_node::{AppState, NodeConfig, login_message};
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 
 use common::{Clock, FAMILY, META, Node, ORIGIN, SUMMER, WINTER, member, now_ms, request, try_login_from};
 

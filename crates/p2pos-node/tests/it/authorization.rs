@@ -24,7 +24,7 @@ use p2pos_node::replication::PeerInfo;
 use p2pos_node::{AppState, NodeConfig};
 use serde_json::{Value, json};
 
-mod common;
+use crate::common;
 
 use common::{Clock, META, ORIGIN, Reply, SUMMER, WINTER, login, member_record as member, now_ms, send, try_login};
 

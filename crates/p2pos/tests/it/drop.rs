@@ -3,7 +3,7 @@
 //! receiver are refused with clear messages; a hub that swaps the keys is caught by both sides. (Browser ↔ CLI drops: apps/web/e2e/drop.test.mjs.)
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
-mod common;
+use crate::common;
 
 use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Output, Stdio};
