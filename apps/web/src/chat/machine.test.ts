@@ -71,6 +71,8 @@ class Pair {
   readonly sdpB = sdp(0xbb);
   open = false;
   channelOpens = true;
+  /** Applied to frames from a to b. */
+  tamperA: ((text: string) => string) | undefined;
   /** Applied to frames from b to a. */
   tamperB: ((text: string) => string) | undefined;
   dropB = false;
@@ -167,7 +169,7 @@ class Pair {
       case "text":
         mine.texts.push(output.text);
         if (!this.open) return;
-        if (fromA) await this.bs().handleText(output.text);
+        if (fromA) await this.bs().handleText(this.tamperA?.(output.text) ?? output.text);
         else if (!this.dropB) await this.a.handleText(this.tamperB?.(output.text) ?? output.text);
         return;
       case "binary":
@@ -325,6 +327,35 @@ describe("chat session", () => {
     });
     expect(pair.a.reason).toEqual({ kind: "bad_signature" });
     expect(pair.sa.events).toContainEqual({ type: "squatter", claimed: idOf(2), reason: { kind: "bad_signature" } });
+  });
+
+  it("a call known only by its tag gets a hello only after the caller proved itself", async () => {
+    // `caller` believes it calls `callerKnows`; Ann answers believing the caller is her contact Ben.
+    const tagCall = async (caller: Me, callerKnows: Contact, tamper?: (text: string) => string) => {
+      // (The harness names a's hub peer ANN_PEER and b's BEN_PEER, whoever they are.)
+      const a = ChatSession.call(caller, BEN_PEER, RQ, callerKnows, DEFAULT_TIMING, T0);
+      const ann = await me(1, "Ann");
+      const b = ChatSession.calledByTag(ann, ANN_PEER, RQ, contact(2, "Ben", 9), DEFAULT_TIMING, T0);
+      const pair = new Pair(a, b, ann);
+      pair.tamperA = tamper;
+      await pair.pump();
+      return pair;
+    };
+    // The real Ben: both open; Ann's hello went out (once) after Ben's verified.
+    const real = await tagCall(await me(2, "Ben"), contact(1, "Ann", 9));
+    expect([real.a.phase, real.bs().phase]).toEqual(["open", "open"]);
+    expect(real.sb.texts).toHaveLength(1);
+    // Mallory replays Ben's tag and answers as herself: Ann sends nothing and flags her.
+    const mallory = await tagCall(await me(3, "Mallory"), contact(1, "Ann", 7));
+    expect(mallory.bs().reason).toEqual({ kind: "wrong_identity", expected: idOf(2), claimed: idOf(3) });
+    expect(mallory.sb.texts).toEqual([]);
+    // Mallory claims Ben's id without his key: the same.
+    const claim = await tagCall(await me(3, "Mallory"), contact(1, "Ann", 7), (text) => {
+      const frame = JSON.parse(text) as Record<string, unknown>;
+      return frame["t"] === "hello" ? JSON.stringify({ ...frame, id: idOf(2) }) : text;
+    });
+    expect(claim.bs().reason).toEqual({ kind: "bad_signature" });
+    expect(claim.sb.texts).toEqual([]);
   });
 
   it("a signature for another channel does not verify", async () => {

@@ -168,6 +168,11 @@ export class ChatSession {
   private readonly sent = new Set<string>();
   private incoming: Incoming | undefined;
   private refused = 0;
+  /**
+   * This side's hello waits until the other side's has verified: a call the hub did not prove
+   * (`calledByTag`), so an impostor learns nothing of this side.
+   */
+  private helloAfterTheirs = false;
   private readonly outputs: ChatOutput[] = [];
   private chain: Promise<void> = Promise.resolve();
 
@@ -238,6 +243,18 @@ export class ChatSession {
   static called(me: Me, peer: string, rq: string, contact: Contact, timing: Timing, now: number): ChatSession {
     const s = new ChatSession(me, "called", peer, rq, contact, new Uint8Array(32), timing);
     s.connecting(now);
+    return s;
+  }
+
+  /**
+   * A `call` from a nearby peer whose only claim to be `contact` is its nearby tag (no hub-proven
+   * `fromId`: tags are public and can be replayed). Like `called`, except that this side's hello
+   * goes out only after the caller's has verified as `contact`'s, so an impostor gets neither this
+   * side's identity nor a signature from it.
+   */
+  static calledByTag(me: Me, peer: string, rq: string, contact: Contact, timing: Timing, now: number): ChatSession {
+    const s = ChatSession.called(me, peer, rq, contact, timing, now);
+    s.helloAfterTheirs = true;
     return s;
   }
 
@@ -342,12 +359,7 @@ export class ChatSession {
         this.violation("channel_before_descriptions", undefined);
         return;
       }
-      const mine = binding(this.me.id, this.contact?.id, myFp, theirFp);
-      const sig = await signBinding(this.me.signingKey, mine);
-      const hello: Hello = { t: "hello", v: VERSION, id: canonicalReadableId(this.me.id), name: this.me.name, sig };
-      if (this.contact !== undefined) hello.known = await knownProof(this.contact.secret, mine);
-      else hello.k = encodeB64u(this.k);
-      this.text(hello);
+      if (!this.helloAfterTheirs) await this.sendHello(myFp, theirFp);
       this.phaseNow = "proving";
       this.deadline = now + this.timing.provingMs;
     });
@@ -519,6 +531,15 @@ export class ChatSession {
     }
   }
 
+  private async sendHello(myFp: string, theirFp: string): Promise<void> {
+    const mine = binding(this.me.id, this.contact?.id, myFp, theirFp);
+    const sig = await signBinding(this.me.signingKey, mine);
+    const hello: Hello = { t: "hello", v: VERSION, id: canonicalReadableId(this.me.id), name: this.me.name, sig };
+    if (this.contact !== undefined) hello.known = await knownProof(this.contact.secret, mine);
+    else hello.k = encodeB64u(this.k);
+    this.text(hello);
+  }
+
   private async onHello(hello: Hello): Promise<void> {
     const claimed = canonicalReadableId(hello.id);
     const { myFp, theirFp } = this;
@@ -555,6 +576,7 @@ export class ChatSession {
       }
       secret = await deriveSecret({ id: myId, k: this.k }, { id: claimed, k: decodeB64u(hello.k, 32, "k") });
     }
+    if (this.helloAfterTheirs) await this.sendHello(myFp, theirFp);
     this.k = new Uint8Array(32);
     this.theirIdNow = claimed;
     this.phaseNow = "open";

@@ -278,6 +278,9 @@ pub struct Session {
     sent: HashSet<String>,
     incoming: Option<Incoming>,
     refused_signals: usize,
+    /// This side's hello waits until the other side's verified: a call the hub did not prove
+    /// ([`Session::called_by_tag`]), so an impostor learns nothing of this side.
+    hello_after_theirs: bool,
     outputs: VecDeque<Output>,
 }
 
@@ -314,6 +317,7 @@ impl Session {
             sent: HashSet::new(),
             incoming: None,
             refused_signals: 0,
+            hello_after_theirs: false,
             outputs: VecDeque::new(),
         }
     }
@@ -350,6 +354,16 @@ impl Session {
     pub fn called(me: Me, peer: &str, rq: &str, contact: Contact, timing: Timing, now: u64) -> Self {
         let mut s = Self::new(me, Role::Called, peer, rq, Some(contact), [0; 32], timing);
         s.connecting(now);
+        s
+    }
+
+    /// A `call` from a nearby peer whose only claim to be `contact` is its nearby tag (no
+    /// hub-proven `from_id`: tags are public and can be replayed). Like [`Session::called`], except
+    /// that this side's hello goes out only after the caller's hello has verified as `contact`'s,
+    /// so an impostor gets neither this side's identity nor a signature from it.
+    pub fn called_by_tag(me: Me, peer: &str, rq: &str, contact: Contact, timing: Timing, now: u64) -> Self {
+        let mut s = Self::called(me, peer, rq, contact, timing, now);
+        s.hello_after_theirs = true;
         s
     }
 
@@ -501,8 +515,16 @@ impl Session {
         let (Some(my_fp), Some(their_fp)) = (self.my_fp.clone(), self.their_fp.clone()) else {
             return self.close(CloseReason::Violation(Violation::ChannelBeforeDescriptions));
         };
+        if !self.hello_after_theirs {
+            self.send_hello(&my_fp, &their_fp);
+        }
+        self.phase = Phase::Proving;
+        self.deadline = Some(now + self.timing.proving_ms);
+    }
+
+    fn send_hello(&mut self, my_fp: &str, their_fp: &str) {
         let my_id = self.me.identity.id();
-        let my_binding = binding(&my_id, self.expected_id().as_ref(), &my_fp, &their_fp);
+        let my_binding = binding(&my_id, self.expected_id().as_ref(), my_fp, their_fp);
         let sig = sign_binding(&self.me.identity, &my_binding);
         let (k, known) = match &self.contact {
             Some(contact) => (None, Some(known_proof(&contact.secret, &my_binding))),
@@ -510,8 +532,6 @@ impl Session {
         };
         let hello = Hello { v: VERSION, id: my_id.to_string(), name: self.me.name.clone(), sig, k, known };
         self.text(&Frame::Hello(hello));
-        self.phase = Phase::Proving;
-        self.deadline = Some(now + self.timing.proving_ms);
     }
 
     /// The other side's id as both sides know it before the hellos cross: the contact's in a
@@ -715,6 +735,9 @@ impl Session {
                 }
             }
         };
+        if self.hello_after_theirs {
+            self.send_hello(&my_fp, &their_fp);
+        }
         self.k = [0; 32];
         self.their_id = Some(claimed);
         self.phase = Phase::Open;

@@ -58,6 +58,8 @@ struct Pair {
     open: bool,
     /// Whether the fake WebRTC opens the channel once both descriptions are applied.
     channel_opens: bool,
+    /// Applied to frames from a to b.
+    tamper_a: Option<Tamper>,
     /// Applied to frames from b to a.
     tamper_b: Option<Tamper>,
     /// Frames from b are dropped.
@@ -94,6 +96,7 @@ impl Pair {
             sdp_b: sdp(0xbb),
             open: false,
             channel_opens: true,
+            tamper_a: None,
             tamper_b: None,
             drop_b: false,
             swap_answer: None,
@@ -170,6 +173,10 @@ impl Pair {
                 if from_a {
                     self.sa.texts.push(text.clone());
                     if self.open {
+                        let text = match self.tamper_a.as_mut().and_then(|tamper| tamper(&text)) {
+                            Some(changed) => changed,
+                            None => text,
+                        };
                         self.b().handle_text(&text);
                     }
                 } else {
@@ -394,6 +401,7 @@ fn claiming_the_contacts_id_without_its_key_is_a_squatter() {
             sdp_b: sdp(0xbb),
             open: false,
             channel_opens: true,
+            tamper_a: None,
             tamper_b: None,
             drop_b: false,
             swap_answer: None,
@@ -411,6 +419,57 @@ fn claiming_the_contacts_id_without_its_key_is_a_squatter() {
     };
     assert_eq!(pair.a.phase(), &Phase::Squatter(SquatterReason::BadSignature));
     assert!(pair.sa.events.contains(&Event::Squatter { claimed: Some(id(2)), reason: SquatterReason::BadSignature }));
+}
+
+/// A call recognised only by a nearby tag (`called_by_tag`) from `caller`, who believes it calls
+/// `caller_knows`; Ann answers, believing the caller is her contact Ben.
+fn tag_call(caller: Me, caller_knows: Contact, tamper: Option<Tamper>) -> Pair {
+    // (The harness names a's hub peer `ANN_PEER` and b's `BEN_PEER`, whoever they are.)
+    let a = Session::call(caller, BEN_PEER, RQ, caller_knows, Timing::default(), T0);
+    let b = Session::called_by_tag(me(1, "Ann"), ANN_PEER, RQ, contact(2, "Ben", 9), Timing::default(), T0);
+    let mut pair = Pair {
+        now: T0,
+        a,
+        b: Some(b),
+        sa: Side::default(),
+        sb: Side::default(),
+        sdp_a: sdp(0xaa),
+        sdp_b: sdp(0xbb),
+        open: false,
+        channel_opens: true,
+        tamper_a: tamper,
+        tamper_b: None,
+        drop_b: false,
+        swap_answer: None,
+    };
+    pair.pump();
+    pair
+}
+
+#[test]
+fn a_call_known_only_by_its_tag_gets_a_hello_only_after_the_caller_proved_itself() {
+    // The real Ben: both open, Ann's hello went out after Ben's verified.
+    let mut pair = tag_call(me(2, "Ben"), contact(1, "Ann", 9), None);
+    assert_eq!(pair.b().phase(), &Phase::Open);
+    assert_eq!(pair.a.phase(), &Phase::Open);
+    assert_eq!(pair.sb.texts.len(), 1, "Ann sent her hello, once");
+    // Mallory replays Ben's tag and answers as herself: Ann sends nothing and flags her.
+    let mut pair = tag_call(me(3, "Mallory"), contact(1, "Ann", 7), None);
+    let reason = SquatterReason::WrongIdentity { expected: id(2), claimed: id(3) };
+    assert_eq!(pair.b().phase(), &Phase::Squatter(reason));
+    assert!(pair.sb.texts.is_empty(), "no hello, so no identity and no signature, went to Mallory");
+    // Mallory claims Ben's id without his key: the same.
+    let ben = id(2).to_string();
+    let claim_ben: Tamper = Box::new(move |text| {
+        let mut v: Value = serde_json::from_str(text).ok()?;
+        (v["t"] == "hello").then(|| {
+            v["id"] = Value::from(ben.clone());
+            v.to_string()
+        })
+    });
+    let mut pair = tag_call(me(3, "Mallory"), contact(1, "Ann", 7), Some(claim_ben));
+    assert_eq!(pair.b().phase(), &Phase::Squatter(SquatterReason::BadSignature));
+    assert!(pair.sb.texts.is_empty());
 }
 
 #[test]
