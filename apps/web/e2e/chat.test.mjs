@@ -6,9 +6,11 @@
 // - Ann and Ben connect, prove their identities, chat with text and an image and receipts, reload
 //   and find their history, and recognise each other on the network by tag.
 // - Ann moves to another network and "Ping" still reaches Ben, by identity, through the hub.
-// - A squatter replays Ben's nearby profile under its own hub id: Ann's page calls it, the proof
-//   fails, it is flagged and refused; Ann and Ben then meet through rendezvous (`rv:` names) under
-//   a test clock that crosses a slot boundary.
+// - A squatter replays Ben's nearby profile under its own hub id. Ann's "Connect here" on the
+//   "Ben" it shows goes by identity and never reaches it; when it rings Ann as Ben, her page waits
+//   for its proof before saying who she is, the proof fails, and it is flagged and refused. Ann
+//   and Ben then meet through rendezvous (`rv:` names) under a test clock that crosses a slot
+//   boundary.
 // - Privacy: no message text, no image byte and no identity passes through the hub where it must not.
 //
 // The proxy plays the networks: each context carries a cookie naming its public address, which
@@ -473,10 +475,23 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
     const before = await ann.page.evaluate(() => window.p2posChatTest?.rvJoined() ?? {});
     const namesBefore = before[ids.ben] ?? [];
     assert.equal(namesBefore.length, 3, "Ann waits for Ben in three rv: names");
-    // The squatter's replayed tag makes it look like Ben, on this network.
+    // The squatter's replayed tag makes it look like Ben, on this network. "Connect here" calls
+    // Ben by identity: the hub routes it to Ben's proven connection (gone), never to the squatter.
     const claimed = ann.page.locator('[data-testid="contact"][data-name="Ben"][data-nearby="yes"]');
     await claimed.getByTestId("connect-nearby").click();
+    await ann.page.waitForFunction(() => (window.p2posChatTest?.conns() ?? []).every((c) => c.phase === "closed"));
+    assert.deepEqual(await cid.page.evaluate(() => window.p2posChatTest?.conns()), [], "the call never reached it");
+    // The squatter rings Ann as Ben. Her page waits for the caller's proof before it says who
+    // she is: the proof fails, and the squatter is flagged, blacklisted, and learned nothing.
+    const annPeer = await ann.page.evaluate(() => window.p2posChatTest?.me()?.peer);
+    assert.ok(annPeer, "Ann's nearby peer id");
+    await cid.page.evaluate((peer) => window.p2posChatTest?.squatCall(peer), annPeer);
     await ann.page.locator('[data-testid="impostor"]').waitFor({ timeout: 20_000 });
+    const cidHeard = await cid.page.evaluate(() => window.p2posChatTest?.hubLog() ?? []);
+    assert.ok(!JSON.stringify(cidHeard).includes(ids.ann), "no identity of Ann reached the squatter's page");
+    // Had Ann's hello reached it, the squatter's own session would have checked it (and failed).
+    const squatting = await cid.page.evaluate(() => window.p2posChatTest?.conns() ?? []);
+    assert.ok(squatting.length === 1 && squatting[0].phase !== "squatter", JSON.stringify(squatting));
     assert.match((await ann.page.getByTestId("impostor").textContent()) ?? "", /claimed to be Ben.*wrong identity/s);
     await ann.page
       .locator('[data-testid="contact"][data-name="Ben"][data-rv="recovering"][data-online="no"]')

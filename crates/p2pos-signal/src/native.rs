@@ -101,7 +101,18 @@ pub(crate) struct NativePeer {
     /// The connections this peer signalled, least recently first: each of them may answer it
     /// without a shared namespace. Kept on the sender, so only its own signals change it (a
     /// stranger signalling the same target cannot push it out); at most [`MAX_SIGNALLED`].
-    signalled: Vec<ConnId>,
+    signalled: Vec<Signalled>,
+}
+
+/// One connection that a peer signalled, and whether that signal was anonymous: allowed only by a
+/// shared network namespace, so it went without `from_id`. An answer to an anonymous signal is
+/// anonymous too, and it is no permission by identity, even after the sender left `network`:
+/// otherwise a neighbour could signal someone there, leave, and learn (or test) the identity of
+/// whoever answers.
+#[derive(Debug, Clone, Copy)]
+struct Signalled {
+    conn: ConnId,
+    anonymous: bool,
 }
 
 /// How many different connections one peer's signals keep answerable (the most recently
@@ -574,29 +585,32 @@ impl Hub {
             sender.namespaces.iter().any(|ns| is_network(ns) == network && receiver.namespaces.contains(ns))
         };
         let (shared_other, shared_network) = (shares(false), shares(true));
-        let answer = receiver.signalled.contains(&conn);
+        // An answer: `receiver` signalled `sender` before (and whether that went anonymously).
+        let answer = receiver.signalled.iter().find(|s| s.conn == conn).map(|s| s.anonymous);
         let contact = receiver.allow == Allow::Contacts
             && sender.identity.is_some_and(|id| receiver.contacts.binary_search(&id).is_ok());
         // By identity, neither a shared network namespace nor an answer to a signal sent there
         // is a permission: a neighbour could otherwise test which identity sits behind its address.
-        let answer_by_identity = answer && !shared_network;
+        let answer_by_identity = answer == Some(false) && !shared_network;
         let allowed = match (by_identity, receiver.allow) {
             // Contacts-only: by identity, only its contacts (and whoever it signalled itself).
             (true, Allow::Contacts) => contact || answer_by_identity,
             (true, allow) => shared_other || answer_by_identity || allow == Allow::Anyone,
-            (false, allow) => shared_other || shared_network || answer || contact || allow == Allow::Anyone,
+            (false, allow) => shared_other || shared_network || answer.is_some() || contact || allow == Allow::Anyone,
         };
         if !allowed {
-            let why = if by_identity && receiver.allow == Allow::Contacts {
-                format!("{to} takes signals by identity from its contacts only")
-            } else {
-                format!("you share no namespace with {to}")
-            };
-            return Err(Reject("not_allowed", why));
+            // By identity, a refusal reads exactly like absence: the hub never tells someone who
+            // may not signal an identity that it is online.
+            if by_identity {
+                return Err(unavailable());
+            }
+            return Err(Reject("not_allowed", format!("you share no namespace with {to}")));
         }
         // Anonymity in `network`: a signal that only a shared network namespace allows says
-        // nothing of who sent it. One addressed to an identity knows whom it reaches.
-        let from_id = if by_identity || shared_other || !shared_network { sender.identity } else { None };
+        // nothing of who sent it, nor does an answer to such a signal. One addressed to an
+        // identity knows whom it reaches.
+        let anonymous = !by_identity && !shared_other && (shared_network || answer == Some(true));
+        let from_id = if anonymous { None } else { sender.identity };
         let swapped = self.config.swap_drop_keys.as_deref().and_then(|key| swap_drop_key(payload, key));
         let text = to_text(&ServerMessage::Signal {
             from: sender.peer.as_str().into(),
@@ -605,21 +619,21 @@ impl Hub {
         });
         self.stats.relayed += 1;
         self.send(target, text);
-        self.remember_signalled(conn, target);
+        self.remember_signalled(conn, Signalled { conn: target, anonymous });
         Ok(())
     }
 
     /// `conn` signalled `target`: from now on `target` may answer `conn`. Only `conn`'s own
     /// list changes, most recent last; when it is full, connections that are gone go first, then
     /// the least recently signalled.
-    fn remember_signalled(&mut self, conn: ConnId, target: ConnId) {
+    fn remember_signalled(&mut self, conn: ConnId, target: Signalled) {
         let Some(sender) = self.native_peer_mut(conn) else {
             return;
         };
         let mut list = std::mem::take(&mut sender.signalled);
-        list.retain(|c| *c != target);
+        list.retain(|s| s.conn != target.conn);
         if list.len() >= MAX_SIGNALLED {
-            list.retain(|c| self.conns.get(c).is_some_and(|c| !c.closing));
+            list.retain(|s| self.conns.get(&s.conn).is_some_and(|c| !c.closing));
         }
         if list.len() >= MAX_SIGNALLED {
             list.remove(0);

@@ -358,7 +358,7 @@ fn an_identity_that_allows_anyone_can_be_signalled_by_id() {
     let shy = Identity::generate().unwrap();
     lab.authed_peer("192.0.2.10", &shy, "shared");
     let reply = lab.ask(browser, json!({"type": "signal", "to": shy.id().to_string(), "payload": {}}));
-    assert_eq!(error_code(&reply), "not_allowed");
+    assert_eq!(error_code(&reply), "peer_unavailable", "refused by identity reads like absence");
 }
 
 #[test]
@@ -832,7 +832,7 @@ fn nobody_in_network_is_shown_with_an_identity_and_signals_there_carry_none() {
     // By identity, a shared network namespace is no permission, nor is b's answer there: a
     // neighbour cannot test which identity sits behind its address.
     let reply = lab.ask(a, json!({"type": "signal", "to": ben.id().to_string(), "payload": {}}));
-    assert_eq!(error_code(&reply), "not_allowed");
+    assert_eq!(error_code(&reply), "peer_unavailable");
     // Where they also share a family, they see each other's identities as before.
     lab.ask(a, json!({"type": "join", "ns": "family:river"}));
     let joined = lab.ask(b, json!({"type": "join", "ns": "family:river"}));
@@ -843,6 +843,40 @@ fn nobody_in_network_is_shown_with_an_identity_and_signals_there_carry_none() {
     lab.send(b, json!({"type": "leave", "ns": "network"}));
     let leave_b = json!({"type": "presence", "ns": "network", "event": "leave", "peer": {"peer": b_peer}});
     assert_eq!(lab.mail().remove(&a).unwrap(), vec![leave_b]);
+}
+
+#[test]
+fn an_answer_to_a_signal_from_network_stays_anonymous_after_the_sender_left_network() {
+    // A neighbour signals someone in network, leaves, and waits for the answer: it must neither
+    // carry the answerer's identity nor let the neighbour test identities by signalling them.
+    let mut lab = Lab::new();
+    let [ben, other] = [(); 2].map(|()| Identity::generate().unwrap());
+    let (n, n_peer, _) = lab.peer("198.51.100.7");
+    let (b, b_peer) = lab.authed_peer("198.51.100.7", &ben, "contacts");
+    lab.join(n, "network");
+    lab.join(b, "network");
+    lab.mail();
+    lab.send(n, json!({"type": "signal", "to": b_peer, "payload": {"t": "request"}}));
+    assert_eq!(lab.inbox(b), vec![json!({"type": "signal", "from": n_peer, "payload": {"t": "request"}})]);
+    lab.send(n, json!({"type": "leave", "ns": "network"}));
+    lab.mail();
+    lab.send(b, json!({"type": "signal", "to": n_peer, "payload": {"t": "accept"}}));
+    assert_eq!(lab.inbox(n), vec![json!({"type": "signal", "from": b_peer, "payload": {"t": "accept"}})]);
+    // Probing: ben's identity and one that is not connected get the same refusal.
+    let probe = |lab: &mut Lab, id: &Identity| {
+        lab.ask(n, json!({"type": "signal", "to": id.id().to_string(), "payload": {}, "rid": 5}))
+    };
+    let (hit, miss) = (probe(&mut lab, &ben), probe(&mut lab, &other));
+    assert_eq!(error_code(&hit), "peer_unavailable");
+    assert_eq!(
+        hit[0]["message"].as_str().unwrap().replace(&ben.id().to_string(), "X"),
+        miss[0]["message"].as_str().unwrap().replace(&other.id().to_string(), "X")
+    );
+    // The neighbour's answer back is anonymous as well, and ben's second answer too.
+    lab.send(n, json!({"type": "signal", "to": b_peer, "payload": {"t": "hello"}}));
+    assert_eq!(lab.inbox(b)[0].get("from_id"), None);
+    lab.send(b, json!({"type": "signal", "to": n_peer, "payload": {"t": "hello"}}));
+    assert_eq!(lab.inbox(n)[0].get("from_id"), None);
 }
 
 #[test]
@@ -974,7 +1008,7 @@ fn a_contacts_only_peer_takes_identity_signals_from_its_contacts_only() {
     let ring = |lab: &mut Lab, from: ConnId| {
         lab.ask(from, json!({"type": "signal", "to": ann.id().to_string(), "payload": {"t": "call"}, "rid": 9}))
     };
-    assert_eq!(error_code(&ring(&mut lab, b)), "not_allowed", "no contacts yet");
+    assert_eq!(error_code(&ring(&mut lab, b)), "peer_unavailable", "no contacts yet");
     let reply = lab.ask(a, json!({"type": "contacts", "ids": [ben.id().to_string(), ben.id().to_string()], "rid": 4}));
     assert_eq!(reply, vec![json!({"type": "contacts_set", "rid": 4, "count": 1})]);
     lab.send(b, json!({"type": "signal", "to": ann.id().to_string(), "payload": {"t": "call"}}));
@@ -983,9 +1017,9 @@ fn a_contacts_only_peer_takes_identity_signals_from_its_contacts_only() {
         vec![json!({"type": "signal", "from": b_peer, "from_id": ben.id().to_string(), "payload": {"t": "call"}})]
     );
     let refused = ring(&mut lab, c);
-    assert_eq!(error_code(&refused), "not_allowed");
-    assert!(refused[0]["message"].as_str().unwrap().contains("contacts only"), "{refused:?}");
-    assert_eq!(error_code(&ring(&mut lab, stranger)), "not_allowed", "an anonymous peer neither");
+    assert_eq!(error_code(&refused), "peer_unavailable");
+    assert!(refused[0]["message"].as_str().unwrap().ends_with("is not connected"), "like absence: {refused:?}");
+    assert_eq!(error_code(&ring(&mut lab, stranger)), "peer_unavailable", "an anonymous peer neither");
     // ann may call a node that allows anyone, and it may answer ann by identity.
     lab.send(a, json!({"type": "signal", "to": cid.id().to_string(), "payload": {"t": "call"}}));
     assert_eq!(lab.inbox(c)[0]["from"], json!(a_peer));
@@ -993,14 +1027,14 @@ fn a_contacts_only_peer_takes_identity_signals_from_its_contacts_only() {
     assert_eq!(lab.inbox(a)[0]["payload"], json!({"t": "answer"}), "an answer to ann's own signal");
     // The list is replaced, not extended; bad input is named.
     assert_eq!(lab.ask(a, json!({"type": "contacts", "ids": []}))[0]["count"], 0);
-    assert_eq!(error_code(&ring(&mut lab, b)), "not_allowed");
+    assert_eq!(error_code(&ring(&mut lab, b)), "peer_unavailable");
     let bad = lab.ask(a, json!({"type": "contacts", "ids": [ben.id().to_string(), "nobody"]}));
     assert_eq!(error_code(&bad), "bad_message");
     assert!(bad[0]["message"].as_str().unwrap().starts_with("ids[1] "), "{bad:?}");
     let many = vec![ben.id().to_string(); 1025];
     assert_eq!(error_code(&lab.ask(a, json!({"type": "contacts", "ids": many}))), "too_many_contacts");
     assert_eq!(error_code(&lab.ask(a, json!({"type": "contacts"}))), "bad_message");
-    assert_eq!(error_code(&ring(&mut lab, b)), "not_allowed", "a refused list changes nothing");
+    assert_eq!(error_code(&ring(&mut lab, b)), "peer_unavailable", "a refused list changes nothing");
     let sig = B64.encode([0u8; 64]);
     let reply = lab.ask(a, json!({"type": "auth", "id": ann.id(), "sig": sig, "allow": "friends"}));
     assert_eq!(error_code(&reply), "bad_message");

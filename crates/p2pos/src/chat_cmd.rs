@@ -356,8 +356,10 @@ impl Chat {
         let Some(slot) = self.slots.get_mut(rq) else { return };
         let who = printable(&slot.label);
         let message = match e.code() {
-            Some("peer_unavailable") => format!("{who} is not online"),
-            Some("not_allowed") => format!("{who} does not take calls from this identity (not a contact there)"),
+            // By identity the hub says the same when the contact does not take calls from this
+            // identity: it never tells who is online to someone it may not ring.
+            Some("peer_unavailable") => format!("{who} is not online (or not taking calls from you)"),
+            Some("not_allowed") => format!("{who} is no longer on this network"),
             _ => format!("could not reach {who}: {e}"),
         };
         self.out.error(&message);

@@ -230,6 +230,41 @@ export class ChatClient {
     this.anon?.signal(to, payload);
   }
 
+  /**
+   * Rings a nearby peer as if this page were the contact whose profile it replays (tests: a
+   * squatter calling its victim). Its hello carries its own identity, as an impostor's must.
+   */
+  squatCall(peer: string): void {
+    const anon = this.anon;
+    if (!anon || !testControls.squat) return;
+    const rq = randomB64u16();
+    const fake = this.squatterContact();
+    const session = ChatSession.call(this.me(), peer, rq, asContact(fake), testControls.timing, now());
+    this.add({
+      rq,
+      session,
+      hub: anon,
+      via: "nearby",
+      direction: "out",
+      sessionPeer: peer,
+      wire: peer,
+      name: fake.name,
+      contact: undefined,
+    });
+  }
+
+  /** A contact a squatter's page pretends to have (tests). */
+  private squatterContact(): SavedContact {
+    return {
+      id: this.identity.id,
+      name: "?",
+      secret: secretText(crypto.getRandomValues(new Uint8Array(32))),
+      lastSeen: 0,
+      addedAt: 0,
+      rendezvous: false,
+    };
+  }
+
   /** Says hello again with the current profile (tests: a squatter replaying someone's). */
   rehello(): Promise<void> {
     return this.reconnectAnon();
@@ -313,32 +348,20 @@ export class ChatClient {
     this.emit();
   }
 
-  /** Ask a nearby stranger to connect; a nearby peer recognised as a contact is called instead. */
+  /**
+   * Ask a nearby stranger to connect. A nearby peer recognised as a contact is called by identity
+   * instead ("Ping"): its tag alone proves nothing (anyone who saw it can replay it), and a call by
+   * identity reaches only the connection the hub proved is that contact's, never a replayer.
+   */
   connect(peer: string): void {
     const anon = this.anon;
     if (!anon) return;
     const entry = this.nearby.find((e) => e.peer === peer);
-    const contact = entry?.contact === undefined ? undefined : this.contactsList.find((c) => c.id === entry.contact);
-    const rq = randomB64u16();
-    if (contact) {
-      if (this.blacklist.has(peer)) {
-        this.notice(`${contact.name} at ${shortId(peer)} failed the identity proof before: not calling it again.`);
-        return;
-      }
-      const session = ChatSession.call(this.me(), peer, rq, asContact(contact), testControls.timing, now());
-      this.add({
-        rq,
-        session,
-        hub: anon,
-        via: "nearby",
-        direction: "out",
-        sessionPeer: peer,
-        wire: peer,
-        name: contact.name,
-        contact: contact.id,
-      });
+    if (entry?.contact !== undefined && this.contactsList.some((c) => c.id === entry.contact)) {
+      this.ping(entry.contact);
       return;
     }
+    const rq = randomB64u16();
     const k = crypto.getRandomValues(new Uint8Array(32));
     const session = ChatSession.request(this.me(), peer, rq, k, testControls.timing, now());
     this.add({
@@ -698,28 +721,19 @@ export class ChatClient {
       contact = this.contactsList.find((c) => c.id === entry?.contact);
       via = "nearby";
     }
-    if (!contact && testControls.squat) {
-      // A squatter's page (tests): answer anyone's call as if from a contact it does not have.
-      contact = {
-        id: this.identity.id,
-        name: "?",
-        secret: secretText(crypto.getRandomValues(new Uint8Array(32))),
-        lastSeen: 0,
-        addedAt: 0,
-        rendezvous: false,
-      };
-    }
+    if (!contact && testControls.squat) contact = this.squatterContact();
     if (!contact) return;
-    const pending = [...this.conns.values()].find(
-      (c) => c.contact === contact.id && c.direction === "out" && !c.session.isFinal && c.session.phase !== "open",
-    );
+    const pending = this.pendingCall(contact.id);
     if (pending) {
-      // Both rang at once: the side with the smaller id keeps its own call.
+      // Both rang at once: the side with the smaller id keeps its own call. A call known only by
+      // its tag is unproven, so this side's own call stays until the other one opens ("open").
       if (this.identity.id < contact.id) return;
-      pending.quiet = true;
-      void pending.session.cancel().then(() => this.pump(pending));
+      if (via !== "nearby") this.cancelQuietly(pending);
     }
-    const session = ChatSession.called(this.me(), hubSignal.from, rq, asContact(contact), testControls.timing, now());
+    // A nearby call is the contact's by its tag alone (tags are public and can be replayed):
+    // this side says who it is only after the caller proved it is that contact.
+    const answer = via === "nearby" ? ChatSession.calledByTag.bind(ChatSession) : ChatSession.called.bind(ChatSession);
+    const session = answer(this.me(), hubSignal.from, rq, asContact(contact), testControls.timing, now());
     this.add({
       rq,
       session,
@@ -731,6 +745,18 @@ export class ChatClient {
       name: contact.name,
       contact: contact.id,
     });
+  }
+
+  /** This side's own call to `contact` that has not opened yet, if any. */
+  private pendingCall(contact: string): Conn | undefined {
+    return [...this.conns.values()].find(
+      (c) => c.contact === contact && c.direction === "out" && !c.session.isFinal && c.session.phase !== "open",
+    );
+  }
+
+  private cancelQuietly(conn: Conn): void {
+    conn.quiet = true;
+    void conn.session.cancel().then(() => this.pump(conn));
   }
 
   // ---- sessions ------------------------------------------------------------------------------
@@ -867,12 +893,9 @@ export class ChatClient {
     if (conn.session.isFinal) return;
     conn.quiet = conn.via === "identity";
     if (error.code === "peer_unavailable" || error.code === "not_allowed") {
-      conn.ended =
-        conn.via === "identity"
-          ? error.code === "not_allowed"
-            ? `${conn.name} does not take calls from this identity (no longer a contact there?).`
-            : `${conn.name} is offline.`
-          : `${conn.name} is no longer on this network.`;
+      // By identity the hub answers "not connected" also when the contact no longer takes calls
+      // from this identity: it never tells who is online to someone it may not ring.
+      conn.ended = conn.via === "identity" ? `${conn.name} is offline.` : `${conn.name} is no longer on this network.`;
       // Nobody to tell: end the session here.
       void conn.session.leave().then(() => this.pump(conn));
     } else if (kind !== "ice") {
@@ -911,6 +934,8 @@ export class ChatClient {
           previous.quiet = true;
           void previous.session.leave().then(() => this.pump(previous));
         }
+        const pending = this.pendingCall(event.id);
+        if (pending && pending !== conn) this.cancelQuietly(pending);
         await this.rendezvous.get(event.id)?.rv.connected(at);
         this.pumpRv(event.id);
         await this.flush(event.id, conn);

@@ -1,8 +1,8 @@
 /**
  * `window.p2posChatTest`, installed only when the page was opened with `?test-hooks`: what the
  * browser tests need to cross a rendezvous slot boundary without waiting ten minutes, to read what
- * the hub sent this page, and to play a squatter (a page that replays someone's nearby profile and
- * answers calls meant for them).
+ * the hub sent this page, and to play a squatter (a page that replays someone's nearby profile,
+ * answers calls meant for them and rings their contacts).
  *
  * URL parameters (read before the client starts): `no-auto-call` (do not ring the contacts on
  * load), `clock-at=<unix ms>` (this page's clock reads that now).
@@ -21,6 +21,8 @@ export interface ChatTestHooks {
   replayProfile(profile: Record<string, unknown>): Promise<void>;
   /** Answer any call as if the caller were a contact. */
   squat(on: boolean): void;
+  /** While squatting: ring a nearby peer as the one whose profile this page replays. */
+  squatCall(peer: string): void;
   /** The `rv:` names this page is in, by contact id. */
   rvJoined(): Record<string, readonly string[]>;
   /** Requests, calls and chats under way (their `rq` and peer). */
@@ -61,6 +63,7 @@ export function installTestHooks(current: () => ChatClient | undefined): () => v
     squat: (on) => {
       testControls.squat = on;
     },
+    squatCall: (peer) => current()?.squatCall(peer),
     rvJoined: () => current()?.rvJoined() ?? {},
     conns: () =>
       (current()?.getSnapshot().conns ?? []).map(({ rq, peer, phase, direction }) => ({ rq, peer, phase, direction })),

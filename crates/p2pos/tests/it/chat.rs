@@ -266,7 +266,8 @@ fn strangers_nearby_ask_decline_accept_prove_chat_and_meet_again_as_contacts() {
     ben.expect("open", |_| true);
     assert!(!ben.seen.iter().any(|e| e["event"] == "asked"), "a contact is not asked again");
 
-    // Someone who is not Ben's contact cannot ring him through the hub, even knowing his id.
+    // Someone who is not Ben's contact cannot ring him through the hub, even knowing his id, nor
+    // learn that he is online: the refusal reads like absence.
     let mallory_p = person(root.path(), "mallory");
     std::fs::create_dir_all(&mallory_p.dir).unwrap();
     let forged = serde_json::json!({"v": 1, "contacts": [
@@ -275,7 +276,7 @@ fn strangers_nearby_ask_decline_accept_prove_chat_and_meet_again_as_contacts() {
     let mut mallory = Chatter::start(&hub, "Mallory", &mallory_p.identity, &mallory_p.dir);
     mallory.say("/call Ben");
     let refused = mallory.expect("error", |_| true);
-    assert!(refused["message"].as_str().unwrap().contains("does not take calls"), "{refused}");
+    assert!(refused["message"].as_str().unwrap().contains("is not online"), "{refused}");
     mallory.expect("closed", |_| true);
     assert!(!ben.seen.iter().any(|e| e["event"] == "called" && e["id"] == mallory.id.as_str()));
 
