@@ -497,6 +497,9 @@ impl Chat {
             Some(peer) => peer.path().await,
             None => None,
         };
+        // `path` says what a person needs to know; `candidate` is the ICE candidate pair's type
+        // (host, srflx, prflx or relay), for the network lab and the curious.
+        let candidate = path.map_or("unknown", PathKind::as_str);
         let path = match path {
             Some(PathKind::Relay) => "relay",
             Some(_) => "direct",
@@ -507,7 +510,8 @@ impl Chat {
         }
         self.current = Some(rq.to_string());
         let shown = printable(&name);
-        let fields = json!({"rq": rq, "id": id.to_string(), "name": name, "new_contact": new_contact, "path": path});
+        let fields = json!({"rq": rq, "id": id.to_string(), "name": name, "new_contact": new_contact, "path": path,
+            "candidate": candidate});
         self.out.emit("open", fields, || {
             let saved = if new_contact { ", saved as a contact" } else { "" };
             format!("Chat open with {shown} ({id}), {path}{saved}. Type to send.")

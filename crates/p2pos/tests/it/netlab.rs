@@ -41,6 +41,7 @@
 #![allow(clippy::unwrap_used, clippy::expect_used)]
 
 mod browser;
+mod chat;
 mod lab;
 mod procs;
 
@@ -153,7 +154,13 @@ struct Report {
     /// Relayed pairs: from coturn's return to the outage photo being held.
     recovery: Option<Duration>,
     connections: (usize, usize),
+    /// `p2pos chat` across this pair (the pairs in [`CHAT_PAIRS`]).
+    chat: Option<chat::ChatRun>,
 }
+
+/// The pairs that also chat (`p2pos chat`, phase 1c): direct through cone NATs, relayed with a
+/// symmetric one.
+const CHAT_PAIRS: [&str; 3] = ["cone × cone", "cone × symmetric", "symmetric × symmetric"];
 
 /// Polls `done` every `every` until it holds; panics naming `what` after `timeout`.
 fn poll(what: &str, timeout: Duration, every: Duration, mut done: impl FnMut() -> bool) -> Duration {
@@ -351,6 +358,24 @@ fn run_lab(lab: &mut Lab, dir: &Path, started: Instant) {
         browser_case(pair, &browser_home, dir);
     }
 
+    // 1c. Chat: two `p2pos chat` processes in each pair's homes ring each other by identity,
+    // prove identities and chat, over the path their NATs allow.
+    std::thread::scope(|s| {
+        for pair in pairs.iter_mut().filter(|p| CHAT_PAIRS.contains(&p.label.as_str())) {
+            s.spawn(move || {
+                let run = chat::chat_across(&pair.label, (&pair.a.host, &pair.b.host), hub_url, dir);
+                say!(
+                    "netlab: {}: chat open over {} / {} after {:.2?}",
+                    pair.label,
+                    run.paths.0,
+                    run.paths.1,
+                    run.open_after
+                );
+                pair.report.chat = Some(run);
+            });
+        }
+    });
+
     // 2. One large photo per pair, one pair at a time.
     for pair in &mut pairs {
         let drops =
@@ -495,6 +520,16 @@ fn run_lab(lab: &mut Lab, dir: &Path, started: Instant) {
         .map(|p| format!("{}: expected {}, got {} / {}", p.label, p.expect.name(), p.report.path_a, p.report.path_b))
         .collect();
     assert!(wrong.is_empty(), "unexpected paths: {wrong:#?}");
+    let wrong: Vec<String> = pairs
+        .iter()
+        .filter_map(|p| p.report.chat.as_ref().map(|c| (p, c)))
+        .filter(|(p, c)| !(p.expect.accepts(&c.paths.0) && p.expect.accepts(&c.paths.1)))
+        .map(|(p, c)| format!("{}: chat expected {}, got {} / {}", p.label, p.expect.name(), c.paths.0, c.paths.1))
+        .collect();
+    assert!(wrong.is_empty(), "unexpected chat paths: {wrong:#?}");
+    let chats = pairs.iter().filter(|p| p.report.chat.is_some()).count();
+    let only = std::env::var("P2POS_NETLAB_ONLY").is_ok();
+    assert!(only || chats == CHAT_PAIRS.len(), "{chats} of the {} chat pairs ran", CHAT_PAIRS.len());
 }
 
 /// Chromium in `home` (cone NAT) opens the vault of `pair`'s node A (cone NAT, another home) as
@@ -604,10 +639,11 @@ fn unix_now() -> u64 {
 
 fn print_table(pairs: &[Pair]) {
     say!(
-        "\n{:<22} {:<7} {:<14} {:>11} {:>10} {:>26} {:>12} {:>8} {:>9}",
+        "\n{:<22} {:<7} {:<14} {:<14} {:>11} {:>10} {:>26} {:>12} {:>8} {:>9}",
         "pair",
         "expect",
         "path A / B",
+        "chat A / B",
         "1st channel",
         "1st record",
         "8 MiB photo (record→blob)",
@@ -618,10 +654,11 @@ fn print_table(pairs: &[Pair]) {
     for p in pairs {
         let r = &p.report;
         say!(
-            "{:<22} {:<7} {:<14} {:>11} {:>10} {:>26} {:>12} {:>8} {:>9}",
+            "{:<22} {:<7} {:<14} {:<14} {:>11} {:>10} {:>26} {:>12} {:>8} {:>9}",
             p.label,
             p.expect.name(),
             format!("{} / {}", r.path_a, r.path_b),
+            r.chat.as_ref().map_or("-".into(), |c| format!("{} / {}", c.paths.0, c.paths.1)),
             r.first_channel.map_or("?".into(), |d| format!("{d:.2?}")),
             format!("{:.2?}", r.first_record),
             format!("{} in {:.2?}", mib_per_s(r.large_bytes, r.large_transfer), r.large_transfer),
@@ -634,7 +671,8 @@ fn print_table(pairs: &[Pair]) {
         );
     }
     say!(
-        "(1st channel: B's first WebRTC connection, from the offer to a connected data channel, ICE \
+        "(chat: the candidate pair `p2pos chat` reported on each side when Ann rang Ben by identity; \
+         1st channel: B's first WebRTC connection, from the offer to a connected data channel, ICE \
          included; 1st record: from `peer add` returning to B holding A's first record; conns: \
          WebRTC connections A+B had brought up before coturn stopped → at the end)"
     );

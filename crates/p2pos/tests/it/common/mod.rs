@@ -3,6 +3,7 @@
 
 #![allow(dead_code, clippy::unwrap_used, clippy::expect_used)] // not every test uses every helper
 
+pub mod chatter;
 pub mod family;
 
 use std::io::{BufRead, BufReader, Read, Write};

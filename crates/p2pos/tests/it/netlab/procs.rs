@@ -29,13 +29,13 @@ pub fn p2pos_bin() -> PathBuf {
 }
 
 /// `ip netns exec <ns> <program>`.
-fn in_ns(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
+pub fn in_ns(ns: &str, program: impl AsRef<std::ffi::OsStr>) -> Command {
     let mut command = Command::new("ip");
     command.args(["netns", "exec", ns]).arg(program);
     command
 }
 
-fn log_file(path: &Path) -> Stdio {
+pub fn log_file(path: &Path) -> Stdio {
     Stdio::from(std::fs::File::create(path).unwrap())
 }
 
