@@ -316,6 +316,23 @@ describe("Chat: nearby, contacts, messages, moving, squatters and rendezvous", {
     await nearby(cid.page, "Ben").getByTestId("connect").click();
     const request = ben.page.locator('[data-testid="request"][data-name="Cid"]');
     await request.waitFor();
+    // Nor can Cid flood Ben: while one request of his waits, more are dropped unseen (eight here:
+    // the hub itself throttles a connection beyond a burst of 20 messages).
+    const floods = await cid.page.evaluate(
+      (to) => {
+        for (let i = 0; i < 8; i++) {
+          const rq = `flood${String(i).padStart(2, "0")}`.padEnd(22, "A");
+          window.p2posChatTest?.sendSignal(to ?? "", { p2pos: "chat", t: "request", name: `Cid ${i}`, rq });
+        }
+        return 8;
+      },
+      await nearby(cid.page, "Ben").getAttribute("data-peer"),
+    );
+    await ben.page.waitForFunction(
+      (n) => (window.p2posChatTest?.hubLog() ?? []).filter((m) => JSON.stringify(m).includes("flood")).length === n,
+      floods,
+    );
+    assert.equal(await ben.page.locator('[data-testid="request"]').count(), 1, "one waiting request per neighbour");
     // Cid breaks the rules: an offer and a candidate before Ben answered. Ben's page must not
     // take them (no answer, no candidate of Ben's goes back).
     await cid.page.evaluate(

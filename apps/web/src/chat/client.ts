@@ -166,6 +166,8 @@ const now = () => Date.now() + testControls.clockOffsetMs;
 
 /** Images larger than this are refused before they are read. */
 export const MAX_IMAGE_BYTES = MAX_IMAGE;
+/** Most connection requests waiting for an answer at once (as `p2pos chat`). */
+export const MAX_WAITING = 16;
 
 export class ChatClient {
   private readonly identity: { id: string; signingKey: CryptoKey };
@@ -683,6 +685,10 @@ export class ChatClient {
     if (this.blacklist.has(hubSignal.from)) return;
     if (signal.t === "request" && hub === this.anon) {
       // A request is a stranger's, whatever its tags say: only the proof names the other side.
+      // A neighbour cannot flood the page: one waiting request per hub peer, MAX_WAITING in all;
+      // more are dropped unseen (the asker's attempt times out, as if nobody answered).
+      const waiting = [...this.conns.values()].filter((c) => c.direction === "in" && c.session.phase === "asked");
+      if (waiting.length >= MAX_WAITING || waiting.some((c) => c.wire === hubSignal.from)) return;
       const k = crypto.getRandomValues(new Uint8Array(32));
       const session = ChatSession.asked(
         this.me(),
