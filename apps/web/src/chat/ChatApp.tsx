@@ -4,7 +4,7 @@
  * vault does (with a passphrase for its backup), then asks once for the name shown in chat.
  * All the work happens in `client.ts` (the driver) and the sans-IO machines; this only shows it.
  *
- * With `?test-hooks` in the URL, `window.p2posChatTest` lets the browser tests move the clock,
+ * With `?test-hooks` in the URL (on a loopback host), `window.p2posChatTest` lets the browser tests move the clock,
  * shorten timers, read what the hub sent, and play a squatter.
  */
 import { useCallback, useEffect, useRef, useState, useSyncExternalStore, type SubmitEvent } from "react";
@@ -17,6 +17,7 @@ import { Conversation } from "./Conversation.tsx";
 import { ChatStore } from "./store.ts";
 import { installTestHooks, readTestParams } from "./testHooks.ts";
 import { MAX_NAME } from "./protocol.ts";
+import { testHooksAllowed } from "../lib/testHooks.ts";
 
 type State =
   | { phase: "loading" }
@@ -28,7 +29,7 @@ type State =
 export function ChatApp() {
   const [state, setState] = useState<State>({ phase: "loading" });
   const client = useRef<ChatClient | undefined>(undefined);
-  const hooks = useState(() => new URLSearchParams(location.search).has("test-hooks"))[0];
+  const hooks = useState(() => testHooksAllowed())[0];
 
   useEffect(() => {
     if (!hooks) return;

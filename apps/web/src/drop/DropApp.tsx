@@ -10,13 +10,14 @@ import { checkWebCryptoSupport } from "../lib/keys.ts";
 import { DropReceive } from "./DropReceive.tsx";
 import { DropSend } from "./DropSend.tsx";
 import { installTestHooks } from "./testHooks.ts";
+import { testHooksAllowed } from "../lib/testHooks.ts";
 
 export function DropApp() {
   const [route] = useState(() => dropRoute(location.pathname, location.hash));
   const [unsupported, setUnsupported] = useState<string>();
 
   useEffect(() => {
-    if (!new URLSearchParams(location.search).has("test-hooks")) return;
+    if (!testHooksAllowed()) return;
     return installTestHooks();
   }, []);
 

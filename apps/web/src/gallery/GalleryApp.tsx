@@ -3,7 +3,7 @@
  * family identity and no vault; its own identity is a nickname and a random tag in localStorage.
  * All the work happens in src/lib/gallery*.ts; this only sequences it.
  *
- * With `?test-hooks` in the URL, `window.p2posGalleryTest` lets the browser tests act as a
+ * With `?test-hooks` in the URL (on a loopback host), `window.p2posGalleryTest` lets the browser tests act as a
  * modified peer (push bytes nobody asked for, stall transfers).
  */
 import { useCallback, useEffect, useRef, useState } from "react";
@@ -20,6 +20,7 @@ import { GalleryJoin } from "./GalleryJoin.tsx";
 import { GalleryRoom } from "./GalleryRoom.tsx";
 import { describeGalleryError } from "./describe.ts";
 import { installTestHooks } from "./testHooks.ts";
+import { testHooksAllowed } from "../lib/testHooks.ts";
 
 type State =
   | { phase: "join"; busy: boolean; error: string | undefined; left: boolean }
@@ -32,7 +33,7 @@ export function GalleryApp() {
   const session = useRef<GallerySession | undefined>(undefined);
 
   useEffect(() => {
-    if (!new URLSearchParams(location.search).has("test-hooks")) return;
+    if (!testHooksAllowed()) return;
     return installTestHooks(() => session.current);
   }, []);
 
