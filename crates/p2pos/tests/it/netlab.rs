@@ -29,8 +29,9 @@
 //!
 //! Each of the six unordered pairs of {open, cone, symmetric} gets two homes of its own (so no
 //! two nodes share a NAT mapping by accident), plus one home with two hosts for the same-LAN
-//! case. Phases: every pair enrols and replicates in parallel; one 8 MiB photo per pair, one pair
-//! at a time, for the rate; a photo the other way once the hub's short-lived TURN credentials have
+//! case. Phases: every pair enrols and replicates in parallel; Chromium opens a node's vault
+//! through the hub; two `p2pos chat` processes chat across three pairs (`netlab/chat.rs`); one
+//! 8 MiB photo per pair, one pair at a time, for the rate; a photo the other way once the hub's short-lived TURN credentials have
 //! expired; then coturn is stopped, a photo is added to every pair, and coturn comes back.
 //!
 //! Run it: `sudo -E cargo test -p p2pos --test it -- netlab:: --nocapture` (it prints a table either
