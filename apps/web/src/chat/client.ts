@@ -242,17 +242,7 @@ export class ChatClient {
     const rq = randomB64u16();
     const fake = this.squatterContact();
     const session = ChatSession.call(this.me(), peer, rq, asContact(fake), testControls.timing, now());
-    this.add({
-      rq,
-      session,
-      hub: anon,
-      via: "nearby",
-      direction: "out",
-      sessionPeer: peer,
-      wire: peer,
-      name: fake.name,
-      contact: undefined,
-    });
+    this.addOutgoingNearby(anon, rq, session, peer, fake.name);
   }
 
   /** A contact a squatter's page pretends to have (tests). */
@@ -366,6 +356,11 @@ export class ChatClient {
     const rq = randomB64u16();
     const k = crypto.getRandomValues(new Uint8Array(32));
     const session = ChatSession.request(this.me(), peer, rq, k, testControls.timing, now());
+    this.addOutgoingNearby(anon, rq, session, peer, entry?.name ?? "someone");
+  }
+
+  /** An attempt this page starts towards a nearby hub peer, on the anonymous connection. */
+  private addOutgoingNearby(anon: HubClient, rq: string, session: ChatSession, peer: string, name: string): void {
     this.add({
       rq,
       session,
@@ -374,7 +369,7 @@ export class ChatClient {
       direction: "out",
       sessionPeer: peer,
       wire: peer,
-      name: entry?.name ?? "someone",
+      name,
       contact: undefined,
     });
   }
