@@ -21,8 +21,11 @@ export const MAX_TEXT = 4096;
 export const MAX_FILE_NAME = 255;
 /** Largest image. */
 export const MAX_IMAGE = 16 * 1024 * 1024;
-/** Largest body of one binary image frame. */
-export const MAX_CHUNK = 64 * 1024;
+/**
+ * Largest body of one binary image frame: with its kind byte a frame is at most 64 KiB, the SCTP
+ * message size every peer takes without an SDP `max-message-size` (RFC 8841).
+ */
+export const MAX_CHUNK = 64 * 1024 - 1;
 /** Most candidates in one `ice` signal. */
 export const MAX_CANDIDATES = 64;
 /** Binary frame kinds: a piece of the image announced last (Drop's `chunk` kind), and its end. */

@@ -750,3 +750,20 @@ fn nearby_tags_are_32_and_contain_each_contacts_tag() {
     assert!(tags.iter().all(|t| t.len() == 8 && t.bytes().all(|c| c.is_ascii_hexdigit())));
     assert_ne!(nearby_tag(&secrets[0], s), nearby_tag(&secrets[0], "b3RoZXJzZXNzaW9ubm9uY2U"));
 }
+
+#[test]
+fn an_image_chunk_frame_fits_in_the_sctp_default_of_64_kib() {
+    // A peer that announces no `max-message-size` takes 64 KiB messages (RFC 8841).
+    let full = [&[FRAME_CHUNK][..], &[7; MAX_CHUNK]].concat();
+    assert_eq!(full.len(), 64 * 1024);
+    assert_eq!(parse_binary(&full).unwrap(), Binary::Chunk(vec![7; MAX_CHUNK]));
+    let over = [&full[..], &[7]].concat();
+    assert!(matches!(parse_binary(&over), Err(WireError::Binary(_))));
+    let mut pair = Pair::open_strangers();
+    let bytes = vec![1; MAX_CHUNK * 2 + 1];
+    pair.a.send_image("aW1hZ2VpbWFnZWltYWdlIQ", "a.png", "image/png", &bytes, None, T0).unwrap();
+    let sizes: Vec<usize> = std::iter::from_fn(|| pair.a.poll_output())
+        .filter_map(|o| if let Output::Binary(frame) = o { Some(frame.len()) } else { None })
+        .collect();
+    assert_eq!(sizes, [64 * 1024, 64 * 1024, 2, 1], "two full chunks, the last byte, the end");
+}

@@ -21,8 +21,9 @@ pub const MAX_TEXT: usize = 4096;
 pub const MAX_FILE_NAME: usize = 255;
 /// Largest image.
 pub const MAX_IMAGE: u64 = 16 * 1024 * 1024;
-/// Largest body of one binary image frame.
-pub const MAX_CHUNK: usize = 64 * 1024;
+/// Largest body of one binary image frame: with its kind byte a frame is at most 64 KiB, the
+/// SCTP message size every peer takes without an SDP `max-message-size` (RFC 8841).
+pub const MAX_CHUNK: usize = 64 * 1024 - 1;
 /// Most candidates in one `ice` signal.
 pub const MAX_CANDIDATES: usize = 64;
 /// Binary frame kinds: a piece of the image announced last (Drop's `chunk` kind), and its end.
