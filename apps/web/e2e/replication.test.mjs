@@ -420,6 +420,62 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   await waitForGrid(atOak, 9, { Oak: "ok", Pine: "ok" }, { timeout: 90_000 });
   log("the remote vault reconnected by itself after Oak restarted; its uploads are at Oak");
 
+  // The family link: one bookmark for every node of the family. It opens the vault through
+  // whichever node answers first; when that node is SIGKILLed under the open page, the page goes on
+  // with the other one, in the same album, and its next upload lands there.
+  await atOak.getByTestId("nav-nodes").click();
+  const familyLink = (await atOak.getByTestId("family-link").locator("a").getAttribute("href")) ?? "";
+  assert.ok(familyLink.startsWith(`${hub.url}/?nodes=${encodeURIComponent(oakId)},`), familyLink);
+  assert.equal(new URL(familyLink).searchParams.get("nodes")?.split(",").length, 2, "Oak and Pine");
+  const family = await browser.newContext({ acceptDownloads: true });
+  for (const node of [oak, pine]) await family.route(`${node.url}/**`, (route) => route.abort());
+  const atFamily = await newPage(family, hub.url, "family");
+  await atFamily.goto(familyLink);
+  await restoreThroughUi(atFamily, backupFile, PASSPHRASE);
+  const banner = atFamily.getByTestId("remote-banner");
+  await banner.waitFor({ timeout: 60_000 });
+  const firstServer = (await banner.getAttribute("data-node")) ?? "";
+  const [gone, stays] = firstServer === oakId ? ["Oak", "Pine"] : ["Pine", "Oak"];
+  assert.match((await banner.textContent()) ?? "", new RegExp(`^Connected to ${gone} directly`));
+  await atFamily.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+  await openAlbum(atFamily, TITLE);
+  await waitForGrid(atFamily, 9, { Oak: "ok", Pine: "ok" });
+  await (gone === "Oak" ? oak : pine).kill();
+  const killedAt = Date.now();
+  await atFamily.waitForFunction(
+    (first) => {
+      const node = document.querySelector('[data-testid="remote-banner"]')?.getAttribute("data-node");
+      return Boolean(node) && node !== first;
+    },
+    firstServer,
+    { timeout: 90_000, polling: 250 },
+  );
+  log(`the family link moved from ${gone} (SIGKILLed) to ${stays} in ${((Date.now() - killedAt) / 1000).toFixed(1)} s`);
+  assert.match((await banner.textContent()) ?? "", new RegExp(`^Connected to ${stays} `));
+  assert.equal(await atFamily.getByTestId("album-page").count(), 1, "still in the album");
+  await shot(atFamily, "11b-family-link-failover");
+  const overThere = await drawPhotos(atFamily, [10]);
+  await upload(atFamily, overThere);
+  await atFamily.waitForFunction(
+    ({ name, stays }) =>
+      document.querySelectorAll('[data-testid="photo-thumb"]').length === 10 &&
+      document.querySelector(
+        `[data-testid="photo-thumb"][data-name="${name}"] [data-testid="placement"][data-node-name="${stays}"][data-state="ok"]`,
+      ) !== null,
+    { name: overThere[0].name, stays },
+    { timeout: 60_000, polling: 250 },
+  );
+  log(`the photo uploaded after the failover is at ${stays}`);
+  // The node comes back and catches up; its own page is opened again.
+  if (gone === "Oak") oak = await startNode(DIST, nodeSetup.Oak);
+  else pine = await startNode(DIST, nodeSetup.Pine);
+  const ownPage = gone === "Oak" ? atOak : atPine;
+  await ownPage.reload();
+  await ownPage.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+  await waitForGrid(atFamily, 10, { Oak: "ok", Pine: "ok" }, { timeout: 90_000 });
+  await family.close();
+  log(`${gone} restarted and holds the photo uploaded while it was down`);
+
   // Someone who is not in the family gets a clear refusal, not a vault.
   const stranger = await browser.newContext();
   const atHubStranger = await newPage(stranger, hub.url, "stranger");

@@ -6,6 +6,7 @@
 import { useEffect, useState } from "react";
 import { loadIdentity, type StoredIdentity } from "./lib/identity.ts";
 import { checkWebCryptoSupport } from "./lib/keys.ts";
+import { vaultEntry } from "./lib/vaultEntry.ts";
 import { Welcome } from "./components/Welcome.tsx";
 import { describeError } from "./errorMessages.ts";
 import { RemoteVault } from "./vault/RemoteVault.tsx";
@@ -98,19 +99,30 @@ function renderState(state: State, setState: (state: State) => void) {
       return <Welcome onReady={(identity) => setState({ status: "ready", identity })} />;
     case "ready": {
       const onForgotten = () => setState({ status: "none" });
-      // `?node=<id>`: the page came from the hub; the vault is that node's, over a data channel.
-      const query = new URLSearchParams(location.search);
-      const node = query.get("node");
-      return node ? (
-        <RemoteVault
-          identity={state.identity}
-          node={node}
-          relayOnly={query.get("via") === "relay"}
-          onForgotten={onForgotten}
-        />
-      ) : (
-        <VaultApp identity={state.identity} onForgotten={onForgotten} />
-      );
+      // `?node=<id>` or `?nodes=<id>,…`: the page came from the hub; the vault is that node's, or
+      // the family's through whichever node answers, over a data channel.
+      const entry = vaultEntry(location.search);
+      switch (entry.kind) {
+        case "local":
+          return <VaultApp identity={state.identity} onForgotten={onForgotten} />;
+        case "remote":
+          return (
+            <RemoteVault
+              identity={state.identity}
+              nodes={entry.nodes}
+              relayOnly={entry.relayOnly}
+              onForgotten={onForgotten}
+            />
+          );
+        case "invalid":
+          return (
+            <section className="card notice" role="alert" data-testid="link-invalid">
+              <h1>This link does not work</h1>
+              <p>{entry.message}</p>
+              <p>Ask whoever sent it for the link again, or open it from the Nodes page of your vault.</p>
+            </section>
+          );
+      }
     }
   }
 }

@@ -116,6 +116,22 @@ export function sameOriginHubUrl(location: Pick<Location, "protocol" | "host"> =
  * a hub URL that is not ws(s).
  */
 export function vaultLinkThroughHub(hubUrl: string, node: string): string | undefined {
+  const page = hubPage(hubUrl);
+  return page && `${page}?node=${encodeURIComponent(node)}`;
+}
+
+/**
+ * The family's one link: the hub's page with every node of the family (`?nodes=<id>,<id>`). It
+ * opens the vault through whichever of them answers first, and moves to another when that one goes
+ * away (`vaultEntry.ts`, `nodeRace.ts`).
+ */
+export function familyLinkThroughHub(hubUrl: string, nodes: readonly string[]): string | undefined {
+  const page = hubPage(hubUrl);
+  return page && `${page}?nodes=${nodes.map(encodeURIComponent).join(",")}`;
+}
+
+/** `wss://hub.example.org/v1/ws` → `https://hub.example.org/`; `undefined` for anything but ws(s). */
+function hubPage(hubUrl: string): string | undefined {
   let url: URL;
   try {
     url = new URL(hubUrl);
@@ -125,7 +141,7 @@ export function vaultLinkThroughHub(hubUrl: string, node: string): string | unde
   if (url.protocol !== "ws:" && url.protocol !== "wss:") return undefined;
   const scheme = url.protocol === "wss:" ? "https:" : "http:";
   const base = url.pathname.replace(/\/?v1\/ws\/?$/, "").replace(/\/$/, "");
-  return `${scheme}//${url.host}${base}/?node=${encodeURIComponent(node)}`;
+  return `${scheme}//${url.host}${base}/`;
 }
 
 /**

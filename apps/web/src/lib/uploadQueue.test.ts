@@ -27,15 +27,18 @@ function prepared(id: string): PreparedPhoto {
   };
 }
 
-async function setup(failFirstPut = false) {
+/** `failFirstPut`: the first blob upload fails (with this error, or a server error). */
+async function setup(failFirstPut: boolean | Error = false) {
   const keys = await importIdentity(await generateIdentityFile());
   const clock = new HlcClock();
   let running = 0;
   let maxRunning = 0;
   let puts = 0;
+  let prepares = 0;
   const gates: (() => void)[] = [];
   const prepare: PrepareFunction = (file, _recipient, onProgress, signal) =>
     new Promise((resolve, reject) => {
+      prepares++;
       running++;
       maxRunning = Math.max(maxRunning, running);
       signal.addEventListener("abort", () => {
@@ -51,7 +54,9 @@ async function setup(failFirstPut = false) {
   const api = {
     putBlob: () => {
       puts++;
-      if (failFirstPut && puts === 1) return Promise.reject(new ApiError(500, "internal", "boom"));
+      if (failFirstPut && puts === 1) {
+        return Promise.reject(failFirstPut instanceof Error ? failFirstPut : new ApiError(500, "internal", "boom"));
+      }
       return Promise.resolve({ id: "x", size: 3 });
     },
     postRecord: () => Promise.resolve({ seq: 1, current: true }),
@@ -65,6 +70,7 @@ async function setup(failFirstPut = false) {
     prepare,
     concurrency: 2,
     onUploaded: (photo) => uploaded.push(photo),
+    sleep: () => Promise.resolve(),
   });
   let items: UploadItem[] = [];
   queue.subscribe((next) => (items = next));
@@ -75,7 +81,15 @@ async function setup(failFirstPut = false) {
       await settle();
     }
   };
-  return { queue, items: () => items, openGates, settle, uploaded, maxRunning: () => maxRunning };
+  return {
+    queue,
+    items: () => items,
+    openGates,
+    settle,
+    uploaded,
+    maxRunning: () => maxRunning,
+    prepares: () => prepares,
+  };
 }
 
 const files = (n: number) => Array.from({ length: n }, (_, i) => new File(["abc"], `f${i}.jpg`));
@@ -119,6 +133,16 @@ describe("upload queue", () => {
     await t.settle();
     await t.openGates();
     expect(t.items()[0]?.status).toBe("done");
+  });
+
+  it("sends a file again by itself when its connection was lost on the way, without encrypting it again", async () => {
+    const t = await setup(new ApiError(0, "network", "The connection to the node was lost."));
+    t.queue.add(files(1));
+    await t.settle();
+    await t.openGates();
+    expect(t.items()[0]?.status).toBe("done");
+    expect(t.uploaded).toHaveLength(1);
+    expect(t.prepares()).toBe(1);
   });
 
   it("encrypts to the album's epoch when the file's turn comes, and again when the key changed on the way", async () => {

@@ -13,6 +13,11 @@
  * new epoch until an admin grants it (`no_current_key`). A file that meets either waits
  * (`KEY_WAIT_DELAYS_MS`, about a minute in all), asking the node for the album's epoch after each
  * delay, and is encrypted again to the new key; only then does it fail.
+ *
+ * A connection lost on the way (the node went away, the vault's channel moved to another node of
+ * the family) is retried by itself, with the same ciphertext, after `NETWORK_RETRY_DELAYS_MS`:
+ * blobs are content-addressed and a photo record is the same record again, so a retry that meets
+ * what already arrived does no harm.
  */
 import { ApiError, isKeyNotRotated, type ApiClient } from "./api.ts";
 import { P2posError } from "./errors.ts";
@@ -50,6 +55,9 @@ export const TARGET_TTL_MS = 10_000;
 
 /** The waits for an album's new key, one after the other: a minute in all. */
 export const KEY_WAIT_DELAYS_MS: readonly number[] = [1_000, 2_000, 4_000, 8_000, 15_000, 15_000, 15_000];
+
+/** The waits before sending a file again after its connection was lost: about half a minute in all. */
+export const NETWORK_RETRY_DELAYS_MS: readonly number[] = [1_000, 3_000, 8_000, 15_000];
 
 /** Waits `ms`, or rejects when `signal` aborts. */
 export type SleepFunction = (ms: number, signal: AbortSignal) => Promise<void>;
@@ -199,10 +207,31 @@ export class UploadQueue {
     return this.#target.value;
   }
 
+  /** Uploads a prepared file, again with the same bytes after each lost connection (see above). */
+  async #send(entry: Entry, target: CurrentTarget, prepared: PreparedPhoto, signal: AbortSignal): Promise<string> {
+    const delays = [...NETWORK_RETRY_DELAYS_MS];
+    for (;;) {
+      try {
+        return await uploadPhoto(this.#options.api, this.#options.context(), target, prepared, {
+          signal,
+          onProgress: (sent, total) => {
+            if (!signal.aborted) this.#update(entry, { progress: 0.5 + (total === 0 ? 0.5 : (sent / total) * 0.5) });
+          },
+        });
+      } catch (error) {
+        const delay = delays.shift();
+        if (!(error instanceof ApiError && error.code === "network") || delay === undefined || signal.aborted)
+          throw error;
+        this.#update(entry, { status: "uploading", progress: 0.5 });
+        await (this.#options.sleep ?? sleep)(delay, signal);
+      }
+    }
+  }
+
   async #run(entry: Entry): Promise<void> {
     const controller = new AbortController();
     entry.controller = controller;
-    const { api, prepare } = this.#options;
+    const { prepare } = this.#options;
     const { signal } = controller;
     const live = () => !signal.aborted;
     // What is left of this file's wait for a new key, shared by every wait of this attempt.
@@ -227,12 +256,7 @@ export class UploadQueue {
         if (!live()) return;
         this.#update(entry, { status: "uploading", progress: 0.5 });
         try {
-          photo = await uploadPhoto(api, this.#options.context(), target, prepared, {
-            signal,
-            onProgress: (sent, total) => {
-              if (live()) this.#update(entry, { progress: 0.5 + (total === 0 ? 0.5 : (sent / total) * 0.5) });
-            },
-          });
+          photo = await this.#send(entry, target, prepared, signal);
         } catch (error) {
           if (isKeyNotRotated(error)) {
             // Revoked, not rotated yet: wait for the album's next epoch.

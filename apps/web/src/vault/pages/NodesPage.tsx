@@ -9,7 +9,7 @@ import { CopyButton } from "../../components/CopyButton.tsx";
 import { QrCode } from "../../components/QrCode.tsx";
 import { QrScanner } from "../../components/QrScanner.tsx";
 import { ReadableId } from "../../components/ReadableId.tsx";
-import { vaultLinkThroughHub } from "../../lib/hubClient.ts";
+import { familyLinkThroughHub, vaultLinkThroughHub } from "../../lib/hubClient.ts";
 import { describeError } from "../../errorMessages.ts";
 import { useVault } from "../context.ts";
 import { REFRESH_MS } from "../Placements.tsx";
@@ -34,6 +34,10 @@ export function NodesPage() {
   const value = overview.value;
   const peers = value ? peerViews(value.nodes, value.status) : [];
   const remoteLink = value?.nodes.hub ? vaultLinkThroughHub(value.nodes.hub, value.nodes.me.node) : undefined;
+  const familyLink =
+    value?.nodes.hub && value.nodes.peers.length > 0
+      ? familyLinkThroughHub(value.nodes.hub, [value.nodes.me.node, ...value.nodes.peers.map((peer) => peer.node)])
+      : undefined;
 
   return (
     <section className="card wide" data-testid="nodes-page">
@@ -75,6 +79,19 @@ export function NodesPage() {
                     {" "}
                     (opens this vault through the hub, over an encrypted WebRTC channel, when this address is out of
                     reach)
+                  </span>
+                </dd>
+              </>
+            )}
+            {familyLink && (
+              <>
+                <dt>Family link</dt>
+                <dd data-testid="family-link">
+                  <a href={familyLink}>{familyLink}</a>
+                  <span className="muted">
+                    {" "}
+                    (one bookmark for the whole family: it opens the vault through whichever of these nodes answers
+                    first, and moves to another when that one goes away; add a node and this link changes)
                   </span>
                 </dd>
               </>
