@@ -28,6 +28,10 @@ export default tseslint.config(
     languageOptions: { globals: { ...globals.node }, sourceType: "module" },
   },
   {
+    files: ["public/share-sw.js"],
+    languageOptions: { globals: { ...globals.serviceworker }, sourceType: "script" },
+  },
+  {
     files: ["e2e/**/*.mjs"],
     // Functions passed to page.evaluate run in the browser.
     languageOptions: { globals: { ...globals.node, ...globals.browser } },

@@ -2,6 +2,7 @@
 import { IdentityView } from "../components/IdentityView.tsx";
 import { useVault } from "./context.ts";
 import { href, useRoute, type Route } from "./router.ts";
+import { SharePage } from "./pages/SharePage.tsx";
 import { AlbumPage } from "./pages/AlbumPage.tsx";
 import { AlbumsPage } from "./pages/AlbumsPage.tsx";
 import { Dashboard } from "./pages/Dashboard.tsx";
@@ -63,6 +64,8 @@ function renderRoute(route: Route, forget: () => void) {
       return <SettingsPage />;
     case "identity":
       return <IdentityPage forget={forget} />;
+    case "share":
+      return <SharePage />;
     case "missing":
       return (
         <section className="card notice" role="alert">

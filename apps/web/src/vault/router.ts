@@ -1,4 +1,4 @@
-/** Hash routing: `#/albums/<id>` and friends. Small on purpose: seven pages, no nesting. */
+/** Hash routing: `#/albums/<id>` and friends. Small on purpose: a few pages, no nesting. */
 import { useEffect, useState } from "react";
 
 export type Route =
@@ -10,6 +10,8 @@ export type Route =
   | { page: "nodes" }
   | { page: "settings" }
   | { page: "identity" }
+  /** Files another app shared into the installed app, waiting for an album. */
+  | { page: "share" }
   | { page: "missing"; path: string };
 
 export function parseRoute(hash: string): Route {
@@ -24,7 +26,7 @@ export function parseRoute(hash: string): Route {
   }
   if (
     parts.length === 1 &&
-    (first === "members" || first === "nodes" || first === "settings" || first === "identity")
+    (first === "members" || first === "nodes" || first === "settings" || first === "identity" || first === "share")
   ) {
     return { page: first };
   }

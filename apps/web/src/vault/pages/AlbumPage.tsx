@@ -19,7 +19,7 @@ import { Thumb } from "./Thumb.tsx";
 /** Upload queues outlive the page (open a photo while the rest uploads); one per album. */
 const queues = new Map<string, UploadQueue>();
 
-function queueFor(session: VaultSession, album: string, onUploaded: () => void) {
+export function queueFor(session: VaultSession, album: string, onUploaded: () => void) {
   const key = `${session.identity.id}/${album}`;
   let queue = queues.get(key);
   if (!queue) {
