@@ -1,4 +1,4 @@
-/** Hash routing: `#/albums/<id>` and friends. Small on purpose: seven pages, no nesting. */
+/** Hash routing: `#/albums/<id>` and friends. Small on purpose: a few pages, no nesting. */
 import { useEffect, useState } from "react";
 
 export type Route =
@@ -9,6 +9,7 @@ export type Route =
   | { page: "members" }
   | { page: "nodes" }
   | { page: "settings" }
+  | { page: "trash" }
   | { page: "identity" }
   | { page: "missing"; path: string };
 
@@ -24,7 +25,7 @@ export function parseRoute(hash: string): Route {
   }
   if (
     parts.length === 1 &&
-    (first === "members" || first === "nodes" || first === "settings" || first === "identity")
+    (first === "members" || first === "nodes" || first === "settings" || first === "trash" || first === "identity")
   ) {
     return { page: first };
   }

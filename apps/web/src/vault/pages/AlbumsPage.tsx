@@ -1,15 +1,37 @@
-/** Albums shared with you, with their decrypted titles; admins create new ones. */
+/**
+ * Albums shared with you, with their decrypted titles and covers (the chosen one, else the newest
+ * photo's thumbnail), in the order you pick; admins create new ones.
+ */
 import { useState } from "react";
 import { describeError } from "../../errorMessages.ts";
+import { openMeta, type AlbumMeta } from "../../lib/albumKeys.ts";
+import { ALBUM_ORDERS, coverOf, sortAlbums, type AlbumOrder } from "../../lib/organise.ts";
+import { openPhotos } from "../../lib/photos.ts";
 import { useVault } from "../context.ts";
 import { href, navigate } from "../router.ts";
 import { useAsync } from "../useAsync.ts";
+import { Thumb } from "./Thumb.tsx";
 
 export function AlbumsPage() {
   const { api, vault, isAdmin } = useVault();
+  const [order, setOrder] = useState<AlbumOrder>("name");
   const [state] = useAsync(async () => {
     const albums = await api.albums();
-    return Promise.all(albums.map((album) => vault.openAlbum(album.id)));
+    return Promise.all(
+      albums.map(async (view) => {
+        const album = await vault.openAlbum(view.id);
+        const meta = await openMeta<AlbumMeta>(album.detail.meta, album.keyList).catch(() => undefined);
+        const photos = await openPhotos(album.detail.photo_list, album.keyList);
+        return {
+          album,
+          id: view.id,
+          title: album.title,
+          created_ms: meta?.created_ms,
+          photos: album.detail.photos,
+          cover: coverOf(photos, meta?.cover),
+        };
+      }),
+    );
   }, [api, vault]);
 
   return (
@@ -27,11 +49,34 @@ export function AlbumsPage() {
           {isAdmin ? "No albums yet. Create the first one above." : "No album is shared with you yet."}
         </p>
       )}
+      {state.status === "ready" && state.value.length > 1 && (
+        <p className="toolbar-row">
+          <select
+            aria-label="Order of the albums"
+            data-testid="album-order"
+            value={order}
+            onChange={(event) => setOrder(event.target.value as AlbumOrder)}
+          >
+            {ALBUM_ORDERS.map((o) => (
+              <option key={o.value} value={o.value}>
+                {o.label}
+              </option>
+            ))}
+          </select>
+        </p>
+      )}
       {state.status === "ready" && state.value.length > 0 && (
         <ul className="album-list">
-          {state.value.map((album) => (
+          {sortAlbums(state.value, order).map(({ album, cover }) => (
             <li key={album.detail.id} data-testid="album-card" data-album-id={album.detail.id}>
               <a href={href({ page: "album", album: album.detail.id })}>
+                <span className="album-cover" data-testid="album-cover" aria-hidden="true">
+                  {cover && (
+                    <ul className="plain">
+                      <Thumb album={album.detail.id} photo={cover} keys={album.keyList} linked={false} />
+                    </ul>
+                  )}
+                </span>
                 <span className="album-title" data-testid="album-title">
                   {album.title ?? "(title cannot be opened)"}
                 </span>
