@@ -194,8 +194,15 @@ test("organise: zip, delete and restore, move, rename, delete an album", { timeo
     [summer],
   );
 
-  // --- Rename Summer, then delete Winter: it leaves the list and shows in the Trash.
+  // --- Share shows who holds the album's key (names as the app shows them today).
   await page.goto(`${node.url}/#/albums/${summer}`);
+  await page.getByTestId("album-share").click();
+  const holder = page.locator('[data-testid="share-member"][data-has="true"]');
+  await holder.first().waitFor();
+  assert.equal(await holder.count(), 1);
+  assert.match((await holder.first().textContent()) ?? "", /^You/);
+
+  // --- Rename Summer, then delete Winter: it leaves the list and shows in the Trash.
   await page.getByTestId("album-rename").click();
   await page.getByTestId("album-rename-input").fill("Summer at the lake");
   await page.getByTestId("album-rename-save").click();
@@ -206,6 +213,15 @@ test("organise: zip, delete and restore, move, rename, delete an album", { timeo
   await page.getByTestId("albums-page").waitFor();
   await page.locator(`[data-testid="album-card"][data-album-id="${summer}"]`).waitFor();
   assert.equal(await page.locator(`[data-testid="album-card"][data-album-id="${winter}"]`).count(), 0);
+  // Summer's cover is its newest photo's thumbnail, decrypted.
+  await page.waitForFunction(
+    (id) => {
+      const img = document.querySelector(`[data-album-id="${id}"] [data-testid="album-cover"] img`);
+      return img instanceof HTMLImageElement && img.complete && img.naturalWidth > 0;
+    },
+    summer,
+    { timeout: 60_000 },
+  );
   assert.equal(
     await page
       .locator(`[data-testid="album-card"][data-album-id="${summer}"] [data-testid="album-title"]`)
