@@ -6,8 +6,8 @@
 
 // Layers, lowest first; a module uses only modules before it in this list:
 //   clock, error → replication::{config, fallback, peers} → store → state → session →
-//   records, blobs, enroll → replication::{local, service, replicator, routes, status} →
-//   auth, family, trash, release, nodes, remote, hub → this file (the router) and openapi (the document).
+//   records, blobs, enroll, release → replication::{local, service, replicator, routes, status} →
+//   auth, family, trash, nodes, remote, hub → this file (the router) and openapi (the document).
 // Two references still point up: `error.rs` names `crate::MAX_JSON_BYTES`, and the handlers'
 // OpenAPI annotations name `openapi::{ErrorBody, SignedRecordSchema, RoleSchema}`, which belong
 // in a leaf module.

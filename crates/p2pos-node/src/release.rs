@@ -20,6 +20,15 @@ use crate::error::ApiError;
 use crate::state::AppState;
 use crate::store;
 
+/// What replication should hold at `now_ms`: every blob a live or still-restorable photo
+/// references, its size, and whether this node holds it. A released blob is not in it, so it is
+/// never fetched again; a restore in time puts it back, so it is fetched from a peer.
+pub async fn wanted(state: &AppState, now_ms: u64) -> Result<Vec<(BlobId, u64, bool)>, ApiError> {
+    let referenced = state.vault().referenced_blobs(now_ms);
+    let held = state.db(|db| store::blobs::held(db)).await?;
+    Ok(referenced.into_iter().map(|(id, size)| (id, size, held.contains(id.as_bytes()))).collect())
+}
+
 /// How often the node looks for blobs to release.
 pub(crate) const RELEASE_EVERY: std::time::Duration = std::time::Duration::from_secs(10 * 60);
 

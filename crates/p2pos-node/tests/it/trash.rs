@@ -7,7 +7,7 @@
 use axum::http::StatusCode;
 use family_vault::TRASH_RETENTION_MS;
 use p2pos_core::{BlobId, Identity};
-use p2pos_node::release::release_expired;
+use p2pos_node::release::{release_expired, wanted};
 use serde_json::{Value, json};
 
 use crate::common;
@@ -66,11 +66,18 @@ async fn a_deleted_photo_waits_in_the_trash_and_its_blob_goes_after_thirty_days(
     let blob_path = format!("/v1/blobs/{blob}");
     assert_eq!(node.get(&blob_path, Some(&ben_c)).await.status, StatusCode::OK, "the trash shows it");
 
+    // Replication keeps wanting it while it can be restored: held here, so not fetched.
+    assert_eq!(
+        wanted(&node.state, deleted_ms + TRASH_RETENTION_MS - 1).await.unwrap(),
+        vec![(blob, size as u64, true)]
+    );
     // The job runs often; nothing goes a millisecond early.
     assert!(release_expired(&node.state, deleted_ms + TRASH_RETENTION_MS - 1).await.unwrap().is_empty());
     assert_eq!(node.get(&blob_path, Some(&ben_c)).await.status, StatusCode::OK);
     assert_eq!(release_expired(&node.state, deleted_ms + TRASH_RETENTION_MS).await.unwrap(), vec![blob]);
     assert_eq!(node.get(&blob_path, Some(&ben_c)).await.status, StatusCode::NOT_FOUND);
+    // Replication no longer wants it: nothing fetches it back from a peer.
+    assert!(wanted(&node.state, deleted_ms + TRASH_RETENTION_MS).await.unwrap().is_empty());
     // Running again (after a crash, or on the next tick) is harmless.
     assert!(release_expired(&node.state, deleted_ms + TRASH_RETENTION_MS + 1).await.unwrap().is_empty());
 }
@@ -87,5 +94,9 @@ async fn a_photo_restored_in_time_keeps_its_blob() {
     assert_eq!(trash["photos"].as_array().unwrap().len(), 0);
     assert_eq!(node.get(&format!("/v1/albums/{SUMMER}"), Some(&ben_c)).await.json()["photos"], 1);
     assert!(release_expired(&node.state, deleted_ms + 2 * TRASH_RETENTION_MS).await.unwrap().is_empty());
+    assert_eq!(
+        wanted(&node.state, deleted_ms + 2 * TRASH_RETENTION_MS).await.unwrap(),
+        vec![(blob, size as u64, true)]
+    );
     assert_eq!(node.get(&format!("/v1/blobs/{blob}"), Some(&ben_c)).await.status, StatusCode::OK);
 }
