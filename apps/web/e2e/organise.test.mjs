@@ -202,6 +202,55 @@ test("organise: zip, delete and restore, move, rename, delete an album", { timeo
   assert.equal(await holder.count(), 1);
   assert.match((await holder.first().textContent()) ?? "", /^You/);
 
+  // --- Ben, a member: Ada shares Summer with him from the Share panel. He sees no Delete or Move
+  // for Ada's photos and no album actions; his own photo he may delete.
+  const benContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+  const ben = await newPage(benContext, node.url, "Ben");
+  const benId = await createIdentity(ben, "Ben", PASSPHRASE);
+  await ben.getByTestId("outsider").waitFor({ timeout: 30_000 });
+  await page.getByTestId("nav-members").click();
+  await page.getByTestId("member-id-input").fill(benId.id ?? "");
+  await page.getByTestId("member-recipient-input").fill(benId.recipient);
+  await page.getByTestId("member-add").click();
+  await page.locator(`[data-testid="member-row"][data-member-id="${benId.id}"]`).waitFor({ timeout: 30_000 });
+  await page.goto(`${node.url}/#/albums/${summer}`);
+  await page.getByTestId("album-share").click();
+  const benRow = page.locator(`[data-testid="share-member"][data-member-id="${benId.id}"]`);
+  await benRow.getByTestId("share-grant").click();
+  await page.locator(`[data-testid="share-member"][data-member-id="${benId.id}"][data-has="true"]`).waitFor({
+    timeout: 30_000,
+  });
+  await ben.getByTestId("check-again").click();
+  await ben.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+  await ben.goto(`${node.url}/#/albums/${summer}`);
+  await waitForGrid(ben, 3);
+  for (const action of ["album-rename", "album-delete"]) {
+    assert.equal(await ben.getByTestId(action).count(), 0, `a member sees no ${action}`);
+  }
+  await ben.getByTestId("album-select").click();
+  await thumb(ben, "lake-1.jpg").getByTestId("photo-select").click();
+  assert.equal(await ben.getByTestId("selection-count").textContent(), "1 photo selected");
+  assert.equal(await ben.getByTestId("selection-delete").count(), 0, "no Delete for Ada's photo");
+  assert.equal(await ben.getByTestId("selection-move").count(), 0, "no Move for Ada's photo");
+  assert.equal(await ben.getByTestId("selection-download").isEnabled(), true, "download is for everyone");
+  // The node refuses these anyway: authorization.rs, "deleting photo P" by "other with grant".
+  await ben.getByTestId("selection-done").click();
+  const benFile = path.join(temp.dir, "ben-boat.jpg");
+  await writeFile(benFile, (await drawJpegs(ben, 1))[0]);
+  await ben.getByTestId("upload-input").setInputFiles([benFile]);
+  await waitForGrid(ben, 4);
+  await ben.getByTestId("album-select").click();
+  await thumb(ben, "ben-boat.jpg").getByTestId("photo-select").click();
+  await ben.getByTestId("selection-delete").click();
+  await ben.getByTestId("selection-message").filter({ hasText: "1 photo moved to the trash" }).waitFor();
+  await waitForGrid(ben, 3);
+  await ben.getByTestId("nav-trash").click();
+  await ben.locator('[data-testid="trash-photo"] [data-testid="trash-restore"]').first().waitFor({ timeout: 30_000 });
+  // Ada's move left her original in the trash too: Ben sees it, but may not restore it.
+  assert.equal(await ben.locator('[data-testid="trash-photo"]').count(), 2);
+  assert.equal(await ben.getByTestId("trash-restore").count(), 1, "Ben restores only his own photo");
+  await benContext.close();
+
   // --- Rename Summer, then delete Winter: it leaves the list and shows in the Trash.
   await page.getByTestId("album-rename").click();
   await page.getByTestId("album-rename-input").fill("Summer at the lake");
