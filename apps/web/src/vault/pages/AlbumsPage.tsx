@@ -7,6 +7,7 @@ import { describeError } from "../../errorMessages.ts";
 import { openMeta, type AlbumMeta } from "../../lib/albumKeys.ts";
 import { ALBUM_ORDERS, coverOf, sortAlbums, type AlbumOrder } from "../../lib/organise.ts";
 import { openPhotos } from "../../lib/photos.ts";
+import type { OpenAlbum } from "../../lib/vault.ts";
 import { useVault } from "../context.ts";
 import { href, navigate } from "../router.ts";
 import { useAsync } from "../useAsync.ts";
@@ -21,14 +22,13 @@ export function AlbumsPage() {
       albums.map(async (view) => {
         const album = await vault.openAlbum(view.id);
         const meta = await openMeta<AlbumMeta>(album.detail.meta, album.keyList).catch(() => undefined);
-        const photos = await openPhotos(album.detail.photo_list, album.keyList);
         return {
           album,
           id: view.id,
           title: album.title,
           created_ms: meta?.created_ms,
           photos: album.detail.photos,
-          cover: coverOf(photos, meta?.cover),
+          chosenCover: meta?.cover,
         };
       }),
     );
@@ -67,16 +67,10 @@ export function AlbumsPage() {
       )}
       {state.status === "ready" && state.value.length > 0 && (
         <ul className="album-list">
-          {sortAlbums(state.value, order).map(({ album, cover }) => (
+          {sortAlbums(state.value, order).map(({ album, chosenCover }) => (
             <li key={album.detail.id} data-testid="album-card" data-album-id={album.detail.id}>
               <a href={href({ page: "album", album: album.detail.id })}>
-                <span className="album-cover" data-testid="album-cover" aria-hidden="true">
-                  {cover && (
-                    <ul className="plain">
-                      <Thumb album={album.detail.id} photo={cover} keys={album.keyList} linked={false} />
-                    </ul>
-                  )}
-                </span>
+                <AlbumCover album={album} chosen={chosenCover} />
                 <span className="album-title" data-testid="album-title">
                   {album.title ?? "(title cannot be opened)"}
                 </span>
@@ -89,6 +83,26 @@ export function AlbumsPage() {
         </ul>
       )}
     </section>
+  );
+}
+
+/**
+ * The cover, chosen after the list shows (its photos' metas are opened to find the newest one), so
+ * a large album does not hold the list back.
+ */
+function AlbumCover({ album, chosen }: { album: OpenAlbum; chosen: string | undefined }) {
+  const [cover] = useAsync(
+    async () => coverOf(await openPhotos(album.detail.photo_list, album.keyList), chosen),
+    [album, chosen],
+  );
+  return (
+    <span className="album-cover" data-testid="album-cover" aria-hidden="true">
+      {cover.status === "ready" && cover.value && (
+        <ul className="plain">
+          <Thumb album={album.detail.id} photo={cover.value} keys={album.keyList} linked={false} />
+        </ul>
+      )}
+    </span>
   );
 }
 
