@@ -78,8 +78,14 @@ async fn a_deleted_photo_waits_in_the_trash_and_its_blob_goes_after_thirty_days(
     assert_eq!(node.get(&blob_path, Some(&ben_c)).await.status, StatusCode::NOT_FOUND);
     // Replication no longer wants it: nothing fetches it back from a peer.
     assert!(wanted(&node.state, deleted_ms + TRASH_RETENTION_MS).await.unwrap().is_empty());
-    // Running again (after a crash, or on the next tick) is harmless.
+    // Running again (on the next tick) is harmless.
     assert!(release_expired(&node.state, deleted_ms + TRASH_RETENTION_MS + 1).await.unwrap().is_empty());
+    // A crash between the two steps leaves the file without its row: the next run deletes it.
+    let hex = blob.to_string();
+    let file = node.data.path().join("blobs").join(&hex[..2]).join(&hex);
+    std::fs::write(&file, b"the beach, encrypted").unwrap();
+    assert_eq!(release_expired(&node.state, deleted_ms + TRASH_RETENTION_MS + 2).await.unwrap(), vec![blob]);
+    assert!(!file.exists());
 }
 
 #[tokio::test]
