@@ -31,6 +31,10 @@ use p2pos_core::{BlobId, Hlc, IdentityId, VerifiedRecord};
 
 use crate::model::{AlbumId, BODY_VERSION, Body, FamilyId, MAX_META_BYTES, PhotoId, Role};
 
+/// How long a deleted photo or album stays in the trash, restorable: 30 days. After that a
+/// restore is refused and every node releases the blobs no live or trashed photo still needs.
+pub const TRASH_RETENTION_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
 /// Why a record was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
@@ -75,6 +79,8 @@ pub enum PolicyError {
     SizeMismatch { blob: BlobId, known: u64, given: u64 },
     #[error("the last admin cannot be removed or demoted")]
     LastAdmin,
+    #[error("it was deleted more than 30 days before this record: its trash has been emptied")]
+    TrashExpired,
 }
 
 impl PolicyError {
@@ -101,6 +107,7 @@ impl PolicyError {
             PolicyError::BlobOfOtherAlbum(_) => "blob_of_other_album",
             PolicyError::SizeMismatch { .. } => "size_mismatch",
             PolicyError::LastAdmin => "last_admin",
+            PolicyError::TrashExpired => "trash_expired",
         }
     }
 }
@@ -154,6 +161,9 @@ pub struct Album {
     pub recipient: String,
     pub meta: String,
     pub deleted: bool,
+    /// When it went to the trash (the wall time of the first deleting write since it was last
+    /// live), while `deleted`.
+    pub deleted_ms: Option<u64>,
     /// The admin who created it.
     pub owner: IdentityId,
     /// A member lost access since the current epoch began: no new photos until a new epoch.
@@ -180,6 +190,9 @@ pub struct Photo {
     pub thumb_size: Option<u64>,
     pub meta: String,
     pub deleted: bool,
+    /// When it went to the trash (the wall time of the first deleting write since it was last
+    /// live), while `deleted`.
+    pub deleted_ms: Option<u64>,
     /// Who created it.
     pub author: IdentityId,
     stamp: Stamp,
@@ -309,19 +322,73 @@ impl Vault {
         self.state.photos.iter().filter(move |(_, p)| !p.deleted && &p.album == album)
     }
 
-    /// Every blob a live photo references (image and thumbnail) with the size its album's first
-    /// photo gave: what each of the family's nodes should hold. Photos in deleted albums count too
-    /// (an album can be restored).
-    pub fn referenced_blobs(&self) -> Vec<(BlobId, u64)> {
+    /// Every blob a photo references that is live, or in the trash and still restorable at
+    /// `now_ms` (image and thumbnail), with the size its album's first photo gave: what each of
+    /// the family's nodes should hold. A blob only expired photos reference is not wanted: once
+    /// released it is never fetched again, unless a restore (in time) makes it live.
+    pub fn referenced_blobs(&self, now_ms: u64) -> Vec<(BlobId, u64)> {
         let mut blobs: Vec<(BlobId, u64)> = self
             .state
             .blob_refs
             .iter()
-            .filter(|(_, photos)| photos.iter().any(|p| self.state.photos.get(p).is_some_and(|p| !p.deleted)))
+            .filter(|(_, photos)| photos.iter().any(|p| self.state.keeps_photo(p, now_ms)))
             .filter_map(|(blob, _)| Some((*blob, self.state.blob_claims.get(blob)?.size)))
             .collect();
         blobs.sort_unstable();
         blobs
+    }
+
+    /// The blobs a node may release at `now_ms`: some photo references each, and every photo that
+    /// does has been in the trash for [`TRASH_RETENTION_MS`] or longer (itself, or its album). A
+    /// blob no photo references is never listed: it may be an upload whose record is on its way.
+    pub fn releasable_blobs(&self, now_ms: u64) -> Vec<BlobId> {
+        let mut blobs: Vec<BlobId> = self
+            .state
+            .blob_refs
+            .iter()
+            .filter(|(_, photos)| !photos.is_empty() && !photos.iter().any(|p| self.state.keeps_photo(p, now_ms)))
+            .map(|(blob, _)| *blob)
+            .collect();
+        blobs.sort_unstable();
+        blobs
+    }
+
+    /// When a photo went to the trash: its own deletion, or its album's, whichever came first.
+    /// `None` while it is live.
+    pub fn trashed_ms(&self, photo: &Photo) -> Option<u64> {
+        self.state.trashed_ms(photo)
+    }
+
+    /// Deleted photos of live albums, still restorable at `now_ms`.
+    pub fn trashed_photos(&self, now_ms: u64) -> impl Iterator<Item = (&PhotoId, &Photo)> {
+        self.state.photos.iter().filter(move |(_, p)| {
+            self.state.album(&p.album).is_some()
+                && p.deleted_ms.is_some_and(|since| now_ms < since.saturating_add(TRASH_RETENTION_MS))
+        })
+    }
+
+    /// Deleted albums, still restorable at `now_ms`.
+    pub fn trashed_albums(&self, now_ms: u64) -> impl Iterator<Item = (&AlbumId, &Album)> {
+        self.state
+            .albums
+            .iter()
+            .filter(move |(_, a)| a.deleted_ms.is_some_and(|since| now_ms < since.saturating_add(TRASH_RETENTION_MS)))
+    }
+
+    /// How many photos of a deleted album come back when it is restored (those not deleted
+    /// themselves).
+    pub fn photos_of_trashed_album(&self, album: &AlbumId) -> usize {
+        self.state.photos.values().filter(|p| &p.album == album && !p.deleted).count()
+    }
+
+    /// A photo's current write, live or deleted.
+    pub fn photo(&self, id: &PhotoId) -> Option<&Photo> {
+        self.state.photos.get(id)
+    }
+
+    /// An album's current write, live or deleted.
+    pub fn album_any(&self, id: &AlbumId) -> Option<&Album> {
+        self.state.albums.get(id)
     }
 
     /// The size a blob was first declared with, if a photo references it.
@@ -374,10 +441,16 @@ impl Vault {
     /// The read rule for blobs: the blob belongs to an album `who` may open, and a live photo of
     /// that album references it. A photo can only reference a blob of its own album, so a grant
     /// on one album never opens another's blobs.
+    ///
+    /// A deleted photo's blobs stay readable to the same members while the node still holds
+    /// them: the trash shows its thumbnail, and restoring needs nothing else.
     pub fn may_read_blob(&self, who: &IdentityId, blob: &BlobId) -> bool {
-        self.state.blob_refs.get(blob).into_iter().flatten().any(|photo_id| {
-            self.state.photos.get(photo_id).is_some_and(|p| !p.deleted && self.can_open_album(who, &p.album))
-        })
+        self.state
+            .blob_refs
+            .get(blob)
+            .into_iter()
+            .flatten()
+            .any(|photo_id| self.state.photos.get(photo_id).is_some_and(|p| self.can_open_album(who, &p.album)))
     }
 
     /// The read rule for records: the family's and members' records go to every member; an
@@ -503,6 +576,16 @@ impl Vault {
         if !matches!(body, Body::Family { .. }) {
             self.state.apply(&stamp, &body, false)?;
         }
+        // A restore stamped in time but sent after the retention (by this node's clock) would
+        // revive a photo whose blobs nodes have begun to release.
+        let trashed = match &body {
+            Body::Photo { photo, deleted: false, .. } => self.state.photos.get(photo).and_then(|p| p.deleted_ms),
+            Body::Album { album, deleted: false, .. } => self.state.albums.get(album).and_then(|a| a.deleted_ms),
+            _ => None,
+        };
+        if trashed.is_some_and(|since| self.now_ms >= since.saturating_add(TRASH_RETENTION_MS)) {
+            return Err(PolicyError::TrashExpired);
+        }
         self.keep(stamp, body);
         match self.records[&stamp].outcome.clone() {
             Outcome::Applied => Ok(self.applied(&stamp)),
@@ -616,6 +699,24 @@ impl State {
         self.albums.get(id).filter(|a| !a.deleted)
     }
 
+    /// When a photo went to the trash: its own deletion or its album's, whichever came first.
+    fn trashed_ms(&self, photo: &Photo) -> Option<u64> {
+        let album = self.albums.get(&photo.album).and_then(|a| a.deleted_ms);
+        match (photo.deleted_ms, album) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        }
+    }
+
+    /// Whether a node keeps this photo's blobs at `now_ms`: live, or in the trash for less than
+    /// the retention.
+    fn keeps_photo(&self, photo: &PhotoId, now_ms: u64) -> bool {
+        self.photos.get(photo).is_some_and(|p| match self.trashed_ms(p) {
+            None => true,
+            Some(since) => now_ms < since.saturating_add(TRASH_RETENTION_MS),
+        })
+    }
+
     fn has_grant(&self, who: &IdentityId, album: &AlbumId, epoch: u32) -> bool {
         self.grants.get(&(album.clone(), *who, epoch)).is_some_and(|g| !g.revoked)
     }
@@ -723,6 +824,8 @@ impl State {
                     }
                     Some(a) => (a.owner, a.rotation_due && epoch == a.epoch),
                 };
+                let deleted_ms =
+                    next_deleted_ms(self.albums.get(&album).and_then(|a| a.deleted_ms), deleted, stamp.hlc.wall_ms)?;
                 let mut past_recipients =
                     self.albums.get(&album).map(|a| a.past_recipients.clone()).unwrap_or_default();
                 if let Some(a) = self.albums.get(&album)
@@ -733,8 +836,17 @@ impl State {
                 if !commit {
                     return Ok(());
                 }
-                let entry =
-                    Album { epoch, recipient, meta, deleted, owner, rotation_due, past_recipients, stamp: *stamp };
+                let entry = Album {
+                    epoch,
+                    recipient,
+                    meta,
+                    deleted,
+                    deleted_ms,
+                    owner,
+                    rotation_due,
+                    past_recipients,
+                    stamp: *stamp,
+                };
                 self.albums.insert(album, entry);
                 Ok(())
             }
@@ -788,6 +900,7 @@ impl State {
                     }
                 };
                 let existing = self.photos.get(&photo);
+                let deleted_ms = next_deleted_ms(existing.and_then(|p| p.deleted_ms), deleted, stamp.hlc.wall_ms)?;
                 let same_content = existing.is_some_and(|p| {
                     p.epoch == epoch
                         && p.blob == blob
@@ -828,7 +941,19 @@ impl State {
                 for (b, _) in &blobs {
                     self.blob_refs.entry(*b).or_default().insert(photo.clone());
                 }
-                let entry = Photo { album, epoch, blob, size, thumb, thumb_size, meta, deleted, author, stamp: *stamp };
+                let entry = Photo {
+                    album,
+                    epoch,
+                    blob,
+                    size,
+                    thumb,
+                    thumb_size,
+                    meta,
+                    deleted,
+                    deleted_ms,
+                    author,
+                    stamp: *stamp,
+                };
                 self.photos.insert(photo, entry);
                 Ok(())
             }
@@ -864,13 +989,16 @@ impl State {
         };
         let members = self.members.iter().map(|(id, m)| format!("m {id} {:?} {} {}", m.role, m.recipient, m.removed));
         let albums = self.albums.iter().map(|(id, a)| {
-            format!("a {id} {} {} {} {} {} {}", a.epoch, a.recipient, a.meta, a.deleted, a.owner, a.rotation_due)
+            format!(
+                "a {id} {} {} {} {} {:?} {} {}",
+                a.epoch, a.recipient, a.meta, a.deleted, a.deleted_ms, a.owner, a.rotation_due
+            )
         });
         let grants = self.grants.iter().map(|((a, m, e), g)| format!("g {a} {m} {e} {} {}", g.key, g.revoked));
         let photos = self.photos.iter().map(|(id, p)| {
             format!(
-                "p {id} {} {} {} {} {:?} {:?} {} {} {}",
-                p.album, p.epoch, p.blob, p.size, p.thumb, p.thumb_size, p.meta, p.deleted, p.author
+                "p {id} {} {} {} {} {:?} {:?} {} {} {:?} {}",
+                p.album, p.epoch, p.blob, p.size, p.thumb, p.thumb_size, p.meta, p.deleted, p.deleted_ms, p.author
             )
         });
         let claims = self.blob_claims.iter().map(|(b, c)| format!("b {b} {} {}", c.album, c.size));
@@ -878,6 +1006,19 @@ impl State {
             put(line);
         }
         *h.finalize().as_bytes()
+    }
+}
+
+/// The trash time after a write of `deleted` at `at_ms`, given the subject's trash time before it:
+/// set by the first deleting write and kept by later ones (editing something in the trash does
+/// not extend its stay), cleared by a restore. A restore must come within
+/// [`TRASH_RETENTION_MS`] of the deletion, by its own stamp: after that, nodes release the blobs.
+fn next_deleted_ms(previous: Option<u64>, deleted: bool, at_ms: u64) -> Result<Option<u64>, PolicyError> {
+    match (previous, deleted) {
+        (Some(since), true) => Ok(Some(since)),
+        (None, true) => Ok(Some(at_ms)),
+        (Some(since), false) if at_ms >= since.saturating_add(TRASH_RETENTION_MS) => Err(PolicyError::TrashExpired),
+        (_, false) => Ok(None),
     }
 }
 

@@ -58,13 +58,16 @@ pub(crate) struct PhotoView {
     thumb: Option<BlobId>,
     thumb_size: Option<u64>,
     meta: String,
+    /// Who added it: with the album's owner and the admins, who may change or delete it.
+    #[schema(value_type = String)]
+    author: IdentityId,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
 pub(crate) struct AlbumKey {
-    epoch: u32,
+    pub(crate) epoch: u32,
     /// The album identity for this epoch, as an armored age file for your recipient.
-    key: String,
+    pub(crate) key: String,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -122,6 +125,7 @@ pub(crate) async fn album(
             thumb: p.thumb,
             thumb_size: p.thumb_size,
             meta: p.meta.clone(),
+            author: p.author,
         })
         .collect();
     photo_list.sort_by(|a, b| a.id.cmp(&b.id));

@@ -6,8 +6,8 @@
 
 // Layers, lowest first; a module uses only modules before it in this list:
 //   clock, error → replication::{config, fallback, peers} → store → state → session →
-//   records, blobs, enroll → replication::{local, service, replicator, routes, status} →
-//   auth, family, nodes, remote, hub → this file (the router) and openapi (the document).
+//   records, blobs, enroll, release → replication::{local, service, replicator, routes, status} →
+//   auth, family, trash, nodes, remote, hub → this file (the router) and openapi (the document).
 // Two references still point up: `error.rs` names `crate::MAX_JSON_BYTES`, and the handlers'
 // OpenAPI annotations name `openapi::{ErrorBody, SignedRecordSchema, RoleSchema}`, which belong
 // in a leaf module.
@@ -26,10 +26,12 @@ mod hub;
 mod nodes;
 pub mod openapi;
 mod records;
+pub mod release;
 mod remote;
 pub mod replication;
 mod session;
 mod state;
+mod trash;
 mod web;
 
 use std::net::SocketAddr;
@@ -67,6 +69,7 @@ pub fn router(state: AppState) -> Router {
         .route("/members", get(family::members))
         .route("/albums", get(family::albums))
         .route("/albums/{id}", get(family::album))
+        .route("/trash", get(trash::trash))
         .route("/replication/status", get(replication::status::status))
         .route("/nodes", get(nodes::list))
         .route("/nodes/peers", post(nodes::add_peer))
@@ -253,8 +256,15 @@ impl Node {
             let state = state.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(2));
+                let mut last_release = None::<std::time::Instant>;
                 loop {
                     tick.tick().await;
+                    if last_release.is_none_or(|at| at.elapsed() >= release::RELEASE_EVERY) {
+                        last_release = Some(std::time::Instant::now());
+                        if let Err(e) = release::release_expired(&state, clock::now_ms()).await {
+                            tracing::warn!(error = %e, "could not release the trash's expired blobs");
+                        }
+                    }
                     if let Err(e) = state.reload_peers().await {
                         tracing::warn!(error = %e, "could not reload the peer list");
                     }

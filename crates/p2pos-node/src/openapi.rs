@@ -52,6 +52,7 @@ pub enum RoleSchema {
         crate::family::members,
         crate::family::albums,
         crate::family::album,
+        crate::trash::trash,
         crate::replication::status,
         crate::nodes::list,
         crate::nodes::enroll,

@@ -73,4 +73,6 @@ export async function openMeta<T>(meta: string, albumKeys: readonly AgeIdentity[
 export interface AlbumMeta {
   title: string;
   created_ms?: number;
+  /** The photo an admin chose as the album's cover (else the newest photo's thumbnail). */
+  cover?: string;
 }

@@ -24,6 +24,7 @@ import type {
   PeerInfo,
   ReplicationStatus,
   SetupRequest,
+  TrashView,
   VerifyRequest,
 } from "./apiTypes.ts";
 import type { paths } from "./apiSchema.ts";
@@ -83,6 +84,8 @@ export interface ApiClient {
   members(): Promise<MemberView[]>;
   albums(): Promise<AlbumView[]>;
   album(id: string): Promise<AlbumDetail>;
+  /** Deleted photos and albums you may see, while they can be restored (30 days). */
+  trash(): Promise<TrashView>;
   putBlob(id: string, body: Blob, options?: BlobUploadOptions): Promise<BlobStored>;
   getBlob(id: string, signal?: AbortSignal): Promise<Blob>;
   /** Where the family's photos are stored, and how this node's peers are doing (members). */
@@ -145,6 +148,7 @@ export function createApi(base = "", transport: ApiTransport = HTTP): ApiClient 
     members: async () => answer(await client.GET("/v1/members")),
     albums: async () => answer(await client.GET("/v1/albums")),
     album: async (id) => answer(await client.GET("/v1/albums/{id}", { params: { path: { id } } })),
+    trash: async () => answer(await client.GET("/v1/trash")),
     replicationStatus: async (options = {}) => {
       const query: { album?: string; photos?: boolean } = {};
       if (options.album !== undefined) query.album = options.album;

@@ -291,6 +291,26 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/trash": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * The trash: deleted photos of albums shared with you, and deleted albums you held a key to,
+         *     newest deletion first, while they can still be restored.
+         */
+        get: operations["trash"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
 }
 export type webhooks = Record<string, never>;
 export interface components {
@@ -432,6 +452,8 @@ export interface components {
             /** Format: int64 */
             thumb_size?: number | null;
             meta: string;
+            /** @description Who added it: with the album's owner and the admins, who may change or delete it. */
+            author: string;
         };
         Placement: {
             node: string;
@@ -490,6 +512,52 @@ export interface components {
             /** @description `P2POS-ENROLL-…`: give it to the other node (`p2pos peer add`, or its Nodes page). */
             token: string;
             /** Format: int64 */
+            expires_ms: number;
+        };
+        TrashView: {
+            photos: components["schemas"]["TrashedPhoto"][];
+            albums: components["schemas"]["TrashedAlbum"][];
+        };
+        /** @description A deleted album you held a key to. Its photos are in the trash with it, not listed apart. */
+        TrashedAlbum: {
+            id: string;
+            /** Format: int32 */
+            epoch: number;
+            recipient: string;
+            /** @description Encrypted title (armored age, for the album key). */
+            meta: string;
+            /** Format: int64 */
+            deleted_ms: number;
+            /** Format: int64 */
+            expires_ms: number;
+            /** @description How many photos come back with it. */
+            photos: number;
+            keys: components["schemas"]["AlbumKey"][];
+        };
+        /** @description A deleted photo of an album shared with you. */
+        TrashedPhoto: {
+            id: string;
+            album: string;
+            /** Format: int32 */
+            epoch: number;
+            blob: string;
+            /** Format: int64 */
+            size: number;
+            thumb?: string | null;
+            /** Format: int64 */
+            thumb_size?: number | null;
+            meta: string;
+            /** @description Who added it: with the album's owner and the admins, who may restore it. */
+            author: string;
+            /**
+             * Format: int64
+             * @description When it was deleted (the deleting record's wall time, ms since the Unix epoch).
+             */
+            deleted_ms: number;
+            /**
+             * Format: int64
+             * @description When its 30 days end: no restore after this, and nodes release its blobs.
+             */
             expires_ms: number;
         };
         VerifyRequest: {
@@ -1245,6 +1313,41 @@ export interface operations {
                 };
             };
             409: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    trash: {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["TrashView"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
                 headers: {
                     [name: string]: unknown;
                 };

@@ -22,6 +22,10 @@ export type LogEntry = Schemas["LogEntry"];
 export type Me = Schemas["Me"];
 export type MemberView = Schemas["MemberView"];
 export type PhotoView = Schemas["PhotoView"];
+/** `GET /v1/trash`: deleted photos and albums, restorable for 30 days. */
+export type TrashView = Schemas["TrashView"];
+export type TrashedPhoto = Schemas["TrashedPhoto"];
+export type TrashedAlbum = Schemas["TrashedAlbum"];
 export type SetupRequest = Schemas["SetupRequest"];
 export type VerifyRequest = Schemas["VerifyRequest"];
 /** `GET /v1/nodes`: this node, its hub and its enrolled peers. */

@@ -144,7 +144,15 @@ class FakeNode {
       if (keysOf.length === 0) throw new ApiError(403, "forbidden", "this album is not shared with you");
       const photoList = [...this.photos.values()]
         .filter((p) => p.album === id)
-        .map((p) => ({ id: p.photo, epoch: p.epoch, blob: p.blob, size: p.size, thumb: p.thumb, meta: p.meta }));
+        .map((p) => ({
+          id: p.photo,
+          epoch: p.epoch,
+          blob: p.blob,
+          size: p.size,
+          thumb: p.thumb,
+          meta: p.meta,
+          author: p.author,
+        }));
       const { epoch, recipient, meta } = album;
       return { id, epoch, recipient, meta, photos: photoList.length, keys: keysOf, photo_list: photoList };
     };
@@ -184,6 +192,7 @@ class FakeNode {
       enroll: unused,
       addPeer: unused,
       removePeer: unused,
+      trash: unused,
     };
   }
 }

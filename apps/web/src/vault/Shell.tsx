@@ -10,11 +10,13 @@ import { MembersPage } from "./pages/MembersPage.tsx";
 import { NodesPage } from "./pages/NodesPage.tsx";
 import { PhotoViewer } from "./pages/PhotoViewer.tsx";
 import { SettingsPage } from "./pages/SettingsPage.tsx";
+import { TrashPage } from "./pages/TrashPage.tsx";
 
 const NAV: { page: Route["page"]; label: string; route: Route }[] = [
   { page: "dashboard", label: "Home", route: { page: "dashboard" } },
   { page: "albums", label: "Albums", route: { page: "albums" } },
   { page: "members", label: "Members", route: { page: "members" } },
+  { page: "trash", label: "Trash", route: { page: "trash" } },
   { page: "nodes", label: "Nodes", route: { page: "nodes" } },
   { page: "identity", label: "Identity", route: { page: "identity" } },
   { page: "settings", label: "Settings", route: { page: "settings" } },
@@ -62,6 +64,8 @@ function renderRoute(route: Route, forget: () => void) {
       return <NodesPage />;
     case "settings":
       return <SettingsPage />;
+    case "trash":
+      return <TrashPage />;
     case "identity":
       return <IdentityPage forget={forget} />;
     case "share":

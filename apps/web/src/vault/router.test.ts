@@ -8,6 +8,8 @@ describe("routes", () => {
     expect(parseRoute("#/members")).toEqual({ page: "members" });
     expect(parseRoute("")).toEqual({ page: "dashboard" });
     expect(parseRoute("#/albums/a1/photos/p1")).toEqual({ page: "photo", album: "a1", photo: "p1" });
+    expect(parseRoute("#/trash")).toEqual({ page: "trash" });
+    expect(href({ page: "trash" })).toBe("#/trash");
     expect(parseRoute("#/nodes/extra")).toEqual({ page: "missing", path: "/nodes/extra" });
   });
 });

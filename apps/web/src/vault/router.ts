@@ -9,6 +9,7 @@ export type Route =
   | { page: "members" }
   | { page: "nodes" }
   | { page: "settings" }
+  | { page: "trash" }
   | { page: "identity" }
   /** Files another app shared into the installed app, waiting for an album. */
   | { page: "share" }
@@ -24,13 +25,18 @@ export function parseRoute(hash: string): Route {
   if (first === "albums" && second && third === "photos" && fourth && parts.length === 4) {
     return { page: "photo", album: second, photo: fourth };
   }
-  if (
-    parts.length === 1 &&
-    (first === "members" || first === "nodes" || first === "settings" || first === "identity" || first === "share")
-  ) {
+  if (parts.length === 1 && first && isSinglePage(first)) {
     return { page: first };
   }
   return { page: "missing", path };
+}
+
+/** The pages whose path is one word (`#/members`). */
+const SINGLE_PAGES = ["members", "nodes", "settings", "trash", "identity", "share"] as const;
+type SinglePage = (typeof SINGLE_PAGES)[number];
+
+function isSinglePage(word: string): word is SinglePage {
+  return (SINGLE_PAGES as readonly string[]).includes(word);
 }
 
 export function href(route: Route): string {

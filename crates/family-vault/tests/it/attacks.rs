@@ -222,7 +222,7 @@ fn a_lying_size_cannot_shadow_a_blobs_real_size() {
         r.submit(&ben, photo("benphotoaaaaaaaaaaaaaaaaaa", SUMMER, 0, blob, 1, false)),
         Err(PolicyError::SizeMismatch { blob, known: 4_000_000, given: 1 })
     );
-    assert_eq!(r.vault.referenced_blobs(), vec![(blob, 4_000_000)], "replication fetches the real size");
+    assert_eq!(r.vault.referenced_blobs(NOW), vec![(blob, 4_000_000)], "replication fetches the real size");
 }
 
 #[test]

@@ -6,4 +6,5 @@ mod properties;
 mod rules;
 #[path = "support/summary.rs"]
 mod summary;
+mod trash;
 mod vault_state_vectors;

@@ -68,9 +68,7 @@ impl Local for NodeLocal {
     }
 
     async fn wanted(&self) -> Result<Vec<(BlobId, u64, bool)>, LocalError> {
-        let referenced = self.state.vault().referenced_blobs();
-        let held = self.state.db(|db| store::blobs::held(db)).await.map_err(storage)?;
-        Ok(referenced.into_iter().map(|(id, size)| (id, size, held.contains(id.as_bytes()))).collect())
+        crate::release::wanted(&self.state, now_ms()).await.map_err(storage)
     }
 
     async fn store_blob(&self, id: BlobId, _declared: u64, body: p2pos_net::ByteStream) -> Result<(), LocalError> {

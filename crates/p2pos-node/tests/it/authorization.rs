@@ -191,6 +191,8 @@ async fn every_route_and_record_for_every_kind_of_caller() {
         (get("/v1/members"), [U, U, OK, OK, OK, OK, F, OK]),
         (get("/v1/albums"), [U, U, OK, OK, OK, OK, F, OK]),
         (get(&format!("/v1/albums/{SUMMER}")), [U, U, OK, OK, F, F, F, OK]),
+        // The trash lists only what each caller may see (checked below); removed members get nothing.
+        (get("/v1/trash"), [U, U, OK, OK, OK, OK, F, OK]),
         (get(&format!("/v1/blobs/{blob}")), [U, U, OK, OK, F, F, F, OK]),
         (
             (Method::PUT, format!("/v1/blobs/{blob}"), blob_bytes.clone(), "application/octet-stream"),
@@ -389,6 +391,74 @@ async fn every_route_and_record_for_every_kind_of_caller() {
             let restore = clock.record(&alma, photo(PHOTO, SUMMER, 1, blob, blob_bytes.len(), META, false));
             let _ = post(&state, callers[2].cookie.as_deref(), restore).await;
             let record = clock.record(&caller.signer, make(caller));
+            let got = post(&state, caller.cookie.as_deref(), record).await;
+            assert_eq!(got.status, want, "{kind} by {}: {}", caller.name, got.json());
+            if want == F {
+                assert_eq!(got.json()["error"], code, "{kind} by {}: {}", caller.name, got.json());
+            }
+        }
+    }
+
+    // Organising (issue 15). Restoring photo P from the trash: the same rule as deleting it.
+    let deleted = clock.record(&alma, photo(PHOTO, SUMMER, 1, blob, blob_bytes.len(), META, true));
+    assert_eq!(post(&state, callers[2].cookie.as_deref(), deleted).await.status, OK);
+    let trash_of = |c: &Caller| {
+        let (state, cookie) = (state.clone(), c.cookie.clone());
+        async move {
+            let got = call(&state, Method::GET, "/v1/trash", cookie.as_deref(), Vec::new(), "").await;
+            got.json()["photos"].as_array().map(|a| a.iter().map(|p| p["id"].to_string()).collect::<Vec<_>>())
+        }
+    };
+    // In the trash of those who may open Summer, not of Nils (Winter only) or Rhea (revoked).
+    let seen: Vec<usize> = {
+        let mut seen = Vec::new();
+        for c in &callers[2..6] {
+            seen.push(trash_of(c).await.unwrap().len());
+        }
+        seen
+    };
+    assert_eq!(seen, vec![1, 1, 0, 0], "author, other with grant, no grant, revoked");
+    assert_eq!(trash_of(&callers[7]).await.unwrap().len(), 1, "admin");
+    let restoring: Expected = [
+        (U, ""),
+        (U, ""),
+        (OK, ""),
+        (F, "record_refused"),
+        (F, "record_refused"),
+        (F, "record_refused"),
+        (F, "not_a_member"),
+        (OK, ""),
+    ];
+    for (caller, (want, code)) in callers.iter().zip(restoring) {
+        let delete = clock.record(&alma, photo(PHOTO, SUMMER, 1, blob, blob_bytes.len(), META, true));
+        let _ = post(&state, callers[2].cookie.as_deref(), delete).await;
+        let record = clock.record(&caller.signer, photo(PHOTO, SUMMER, 1, blob, blob_bytes.len(), META, false));
+        let got = post(&state, caller.cookie.as_deref(), record).await;
+        assert_eq!(got.status, want, "restoring photo P by {}: {}", caller.name, got.json());
+        if want == F {
+            assert_eq!(got.json()["error"], code, "restoring photo P by {}: {}", caller.name, got.json());
+        }
+    }
+    // Renaming, deleting and restoring Summer: admins only (the album keeps its epoch and key).
+    let renamed = META.replace("YWdl", "bmV3");
+    let album_at = |meta: &str, deleted: bool| json!({"type": "album", "album": SUMMER, "epoch": 1, "recipient": summer1, "meta": meta, "deleted": deleted});
+    let admins_only: Expected = [
+        (U, ""),
+        (U, ""),
+        (F, "record_refused"),
+        (F, "record_refused"),
+        (F, "record_refused"),
+        (F, "record_refused"),
+        (F, "not_a_member"),
+        (OK, ""),
+    ];
+    for (kind, body) in [
+        ("renaming Summer", album_at(&renamed, false)),
+        ("deleting Summer", album_at(&renamed, true)),
+        ("restoring Summer", album_at(&renamed, false)),
+    ] {
+        for (caller, (want, code)) in callers.iter().zip(admins_only) {
+            let record = clock.record(&caller.signer, body.clone());
             let got = post(&state, caller.cookie.as_deref(), record).await;
             assert_eq!(got.status, want, "{kind} by {}: {}", caller.name, got.json());
             if want == F {

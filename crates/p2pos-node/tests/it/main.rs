@@ -7,5 +7,6 @@ mod common;
 mod http;
 mod openapi;
 mod peer_api;
+mod trash;
 mod trust;
 mod vault_api;

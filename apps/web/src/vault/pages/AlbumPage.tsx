@@ -5,6 +5,7 @@
  */
 import { useEffect, useMemo, useRef, useState } from "react";
 import type { Placement } from "../../lib/apiTypes.ts";
+import { keptIn, sortPhotos, toggled, type PhotoOrder } from "../../lib/organise.ts";
 import { openPhotos } from "../../lib/photos.ts";
 import { UploadQueue, type UploadItem } from "../../lib/uploadQueue.ts";
 import { describeError } from "../../errorMessages.ts";
@@ -12,7 +13,9 @@ import { prepareInWorker } from "../../photoWorker.ts";
 import { useVault, type VaultSession } from "../context.ts";
 import { formatBytes } from "../format.ts";
 import { useAsync } from "../useAsync.ts";
+import { AlbumToolbar } from "../AlbumToolbar.tsx";
 import { useReplicationStatus } from "../Placements.tsx";
+import { SelectionBar } from "../SelectionBar.tsx";
 import { albumPhotoKey, albumPlacementCounts, albumSummary, placementsByPhoto } from "../replicationView.ts";
 import { Thumb } from "./Thumb.tsx";
 
@@ -47,6 +50,9 @@ export function AlbumPage({ albumId }: { albumId: string }) {
     const album = await vault.openAlbum(albumId);
     return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
   }, [vault, albumId]);
+  const [order, setOrder] = useState<PhotoOrder>("oldest");
+  const [selecting, setSelecting] = useState(false);
+  const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const replication = useReplicationStatus(albumId);
   const status = replication.value;
   const byPhoto = useMemo(() => (status ? placementsByPhoto(status) : new Map<string, Placement[]>()), [status]);
@@ -79,7 +85,16 @@ export function AlbumPage({ albumId }: { albumId: string }) {
       </section>
     );
   }
-  const { album, photos } = state.value;
+  const { album } = state.value;
+  const photos = sortPhotos(state.value.photos, order);
+  const chosen = keptIn(
+    selected,
+    photos.map((p) => p.view.id),
+  );
+  const stopSelecting = () => {
+    setSelecting(false);
+    setSelected(new Set());
+  };
   const canUpload = vault.hasGrant(albumId, session.identity.id, album.detail.epoch);
   const counts = status
     ? albumPlacementCounts(
@@ -110,6 +125,26 @@ export function AlbumPage({ albumId }: { albumId: string }) {
           </span>
         )}
       </p>
+      <AlbumToolbar
+        album={album}
+        order={order}
+        onOrder={setOrder}
+        selecting={selecting}
+        onSelecting={(on) => (on ? setSelecting(true) : stopSelecting())}
+        coverCandidate={chosen.size === 1 ? [...chosen][0] : undefined}
+        onChanged={reload}
+      />
+      {selecting && (
+        <SelectionBar
+          album={albumId}
+          albumTitle={album.title}
+          selected={photos.filter((p) => chosen.has(p.view.id))}
+          keys={album.keyList}
+          holdsKey={album.keys.has(album.detail.epoch)}
+          onClear={stopSelecting}
+          onChanged={reload}
+        />
+      )}
       {canUpload && <Uploader queue={queueFor(session, albumId, reload)} />}
       {photos.length === 0 ? (
         <p className="muted" data-testid="album-empty">
@@ -125,6 +160,14 @@ export function AlbumPage({ albumId }: { albumId: string }) {
               keys={album.keyList}
               placements={byPhoto.get(photo.view.id)}
               here={status?.node.node}
+              selection={
+                selecting
+                  ? {
+                      selected: chosen.has(photo.view.id),
+                      onToggle: () => setSelected((current) => toggled(current, photo.view.id)),
+                    }
+                  : undefined
+              }
             />
           ))}
         </ul>

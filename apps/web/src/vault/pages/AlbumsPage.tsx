@@ -1,15 +1,37 @@
-/** Albums shared with you, with their decrypted titles; admins create new ones. */
+/**
+ * Albums shared with you, with their decrypted titles and covers (the chosen one, else the newest
+ * photo's thumbnail), in the order you pick; admins create new ones.
+ */
 import { useState } from "react";
 import { describeError } from "../../errorMessages.ts";
+import { openMeta, type AlbumMeta } from "../../lib/albumKeys.ts";
+import { ALBUM_ORDERS, coverOf, sortAlbums, type AlbumOrder } from "../../lib/organise.ts";
+import { openPhotos } from "../../lib/photos.ts";
+import type { OpenAlbum } from "../../lib/vault.ts";
 import { useVault } from "../context.ts";
 import { href, navigate } from "../router.ts";
 import { useAsync } from "../useAsync.ts";
+import { Thumb } from "./Thumb.tsx";
 
 export function AlbumsPage() {
   const { api, vault, isAdmin } = useVault();
+  const [order, setOrder] = useState<AlbumOrder>("name");
   const [state] = useAsync(async () => {
     const albums = await api.albums();
-    return Promise.all(albums.map((album) => vault.openAlbum(album.id)));
+    return Promise.all(
+      albums.map(async (view) => {
+        const album = await vault.openAlbum(view.id);
+        const meta = await openMeta<AlbumMeta>(album.detail.meta, album.keyList).catch(() => undefined);
+        return {
+          album,
+          id: view.id,
+          title: album.title,
+          created_ms: meta?.created_ms,
+          photos: album.detail.photos,
+          chosenCover: meta?.cover,
+        };
+      }),
+    );
   }, [api, vault]);
 
   return (
@@ -27,11 +49,28 @@ export function AlbumsPage() {
           {isAdmin ? "No albums yet. Create the first one above." : "No album is shared with you yet."}
         </p>
       )}
+      {state.status === "ready" && state.value.length > 1 && (
+        <p className="toolbar-row">
+          <select
+            aria-label="Order of the albums"
+            data-testid="album-order"
+            value={order}
+            onChange={(event) => setOrder(event.target.value as AlbumOrder)}
+          >
+            {ALBUM_ORDERS.map((o) => (
+              <option key={o.value} value={o.value}>
+                {o.label}
+              </option>
+            ))}
+          </select>
+        </p>
+      )}
       {state.status === "ready" && state.value.length > 0 && (
         <ul className="album-list">
-          {state.value.map((album) => (
+          {sortAlbums(state.value, order).map(({ album, chosenCover }) => (
             <li key={album.detail.id} data-testid="album-card" data-album-id={album.detail.id}>
               <a href={href({ page: "album", album: album.detail.id })}>
+                <AlbumCover album={album} chosen={chosenCover} />
                 <span className="album-title" data-testid="album-title">
                   {album.title ?? "(title cannot be opened)"}
                 </span>
@@ -44,6 +83,26 @@ export function AlbumsPage() {
         </ul>
       )}
     </section>
+  );
+}
+
+/**
+ * The cover, chosen after the list shows (its photos' metas are opened to find the newest one), so
+ * a large album does not hold the list back.
+ */
+function AlbumCover({ album, chosen }: { album: OpenAlbum; chosen: string | undefined }) {
+  const [cover] = useAsync(
+    async () => coverOf(await openPhotos(album.detail.photo_list, album.keyList), chosen),
+    [album, chosen],
+  );
+  return (
+    <span className="album-cover" data-testid="album-cover" aria-hidden="true">
+      {cover.status === "ready" && cover.value && (
+        <ul className="plain">
+          <Thumb album={album.detail.id} photo={cover.value} keys={album.keyList} linked={false} />
+        </ul>
+      )}
+    </span>
   );
 }
 

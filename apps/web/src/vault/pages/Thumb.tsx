@@ -18,9 +18,13 @@ interface Props {
   placements?: readonly Placement[] | undefined;
   /** This node's id, to tell whether its files are here yet. */
   here?: string | undefined;
+  /** False: no link to the viewer (the trash). */
+  linked?: boolean;
+  /** While selecting: whether this photo is selected, and how to toggle it. */
+  selection?: { selected: boolean; onToggle: () => void } | undefined;
 }
 
-export function Thumb({ album, photo, keys, placements, here }: Props) {
+export function Thumb({ album, photo, keys, placements, here, linked = true, selection }: Props) {
   const { api } = useVault();
   const [url, setUrl] = useState<string>();
   const [failed, setFailed] = useState(false);
@@ -52,36 +56,61 @@ export function Thumb({ album, photo, keys, placements, here }: Props) {
   const name = photo.meta?.name ?? "(name cannot be opened)";
   const kind = displayKind(photo.meta);
   const loading = Boolean(thumb) && (arriving || !failed);
+  const content = (
+    <>
+      {url ? (
+        <img src={url} alt={name} data-testid="thumb-image" />
+      ) : (
+        <span
+          className={`placeholder placeholder-${kind}`}
+          data-testid="thumb-placeholder"
+          data-loading={loading ? "true" : "false"}
+        >
+          {loading
+            ? arriving
+              ? "arriving…"
+              : "…"
+            : kind === "video"
+              ? "▶ video"
+              : kind === "image"
+                ? "image"
+                : fileLabel(name)}
+        </span>
+      )}
+      <span className="thumb-name">{name}</span>
+    </>
+  );
   return (
     <li
-      className="thumb"
+      className={`thumb${selection?.selected ? " selected" : ""}`}
       data-testid="photo-thumb"
       data-photo-id={photo.view.id}
       data-name={name}
       data-arriving={arriving ? "true" : "false"}
+      data-selected={selection ? String(selection.selected) : undefined}
     >
-      <a href={href({ page: "photo", album, photo: photo.view.id })} title={name}>
-        {url ? (
-          <img src={url} alt={name} data-testid="thumb-image" />
-        ) : (
-          <span
-            className={`placeholder placeholder-${kind}`}
-            data-testid="thumb-placeholder"
-            data-loading={loading ? "true" : "false"}
-          >
-            {loading
-              ? arriving
-                ? "arriving…"
-                : "…"
-              : kind === "video"
-                ? "▶ video"
-                : kind === "image"
-                  ? "image"
-                  : fileLabel(name)}
+      {selection ? (
+        // While selecting, a tap selects instead of opening.
+        <button
+          type="button"
+          className="thumb-select"
+          aria-pressed={selection.selected}
+          aria-label={`Select ${name}`}
+          data-testid="photo-select"
+          onClick={selection.onToggle}
+        >
+          {content}
+          <span className="check" aria-hidden="true">
+            {selection.selected ? "✓" : ""}
           </span>
-        )}
-        <span className="thumb-name">{name}</span>
-      </a>
+        </button>
+      ) : linked ? (
+        <a href={href({ page: "photo", album, photo: photo.view.id })} title={name}>
+          {content}
+        </a>
+      ) : (
+        <span className="thumb-static">{content}</span>
+      )}
       {placements && <PlacementBadges placements={placements} />}
     </li>
   );
