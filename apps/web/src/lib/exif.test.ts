@@ -4,7 +4,9 @@ import { cameraName, exifDate, exifFacts, exifText, formatTaken, readExif, taken
 
 // A JPEG's skeleton: SOI, the EXIF segment, a comment, EOI. exifr reads the segments only.
 const jpeg = (tags: Parameters<typeof exifSegment>[0]) =>
-  new Blob([new Uint8Array(withExif(new Uint8Array([0xff, 0xd8, 0xff, 0xfe, 0x00, 0x04, 0x68, 0x69, 0xff, 0xd9]), tags))]);
+  new Blob([
+    new Uint8Array(withExif(new Uint8Array([0xff, 0xd8, 0xff, 0xfe, 0x00, 0x04, 0x68, 0x69, 0xff, 0xd9]), tags)),
+  ]);
 
 describe("readExif", () => {
   it("reads the date taken with its offset, and the camera", async () => {

@@ -31,8 +31,8 @@ export async function readExif(file: Blob): Promise<ExifFacts> {
     const head = new Uint8Array(await file.slice(0, EXIF_SCAN_BYTES).arrayBuffer());
     const { parse } = await import("exifr/dist/lite.esm.mjs");
     raw = (await parse(head, {
-      ifd0: IFD0_TAGS,
-      exif: EXIF_TAGS,
+      ifd0: { pick: IFD0_TAGS },
+      exif: { pick: EXIF_TAGS },
       // Keep dates as EXIF wrote them: a Date would be read in this browser's time zone.
       reviveValues: false,
       translateValues: false,

@@ -125,7 +125,10 @@ describe("photos", () => {
       taken: "2024:07:14 15:30:09",
       offset: "+02:00",
     });
-    const file = new File([new Uint8Array(bytes)], "IMG_0002.JPG", { type: "image/jpeg", lastModified: 1_700_000_000_000 });
+    const file = new File([new Uint8Array(bytes)], "IMG_0002.JPG", {
+      type: "image/jpeg",
+      lastModified: 1_700_000_000_000,
+    });
     const prepared = await preparePhoto(file, album.recipient);
     expect(prepared.meta).not.toContain("Canon");
     expect(await openPhotoMeta(prepared, [key])).toEqual({
@@ -145,10 +148,24 @@ describe("photos", () => {
   it("leaves out optional facts another client wrote malformed", async () => {
     const { album, key } = await albumFixture();
     const meta = await sealMeta(
-      { name: "a.jpg", type: "image/jpeg", size: 5, lastModified: 1, taken: "last summer", make: 7, width: -3, height: 2 },
+      {
+        name: "a.jpg",
+        type: "image/jpeg",
+        size: 5,
+        lastModified: 1,
+        taken: "last summer",
+        make: 7,
+        width: -3,
+        height: 2,
+      },
       album.recipient,
     );
-    expect(await openPhotoMeta({ meta }, [key])).toEqual({ name: "a.jpg", type: "image/jpeg", size: 5, lastModified: 1 });
+    expect(await openPhotoMeta({ meta }, [key])).toEqual({
+      name: "a.jpg",
+      type: "image/jpeg",
+      size: 5,
+      lastModified: 1,
+    });
     const good = await sealMeta({ name: "b.jpg", width: 4000, height: 3000, model: "X-T4" }, album.recipient);
     expect(await openPhotoMeta({ meta: good }, [key])).toMatchObject({ width: 4000, height: 3000, model: "X-T4" });
   });

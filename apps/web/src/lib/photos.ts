@@ -118,8 +118,7 @@ async function decodeForThumbnail(
     context.drawImage(bitmap, 0, 0, width, height);
     const webp = await canvas.convertToBlob({ type: "image/webp", quality: 0.8 });
     // Browsers without a WebP encoder hand back PNG: JPEG is smaller for photos.
-    const thumb =
-      webp.type === "image/webp" ? webp : await canvas.convertToBlob({ type: "image/jpeg", quality: 0.85 });
+    const thumb = webp.type === "image/webp" ? webp : await canvas.convertToBlob({ type: "image/jpeg", quality: 0.85 });
     return { thumb, ...size };
   } finally {
     bitmap.close();

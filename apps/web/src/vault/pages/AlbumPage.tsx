@@ -14,6 +14,7 @@ import { formatBytes } from "../format.ts";
 import { useAsync } from "../useAsync.ts";
 import { useReplicationStatus } from "../Placements.tsx";
 import { albumPhotoKey, albumPlacementCounts, albumSummary, placementsByPhoto } from "../replicationView.ts";
+import { PhotoViewer } from "./PhotoViewer.tsx";
 import { Thumb } from "./Thumb.tsx";
 
 /** Upload queues outlive the page (open a photo while the rest uploads); one per album. */
@@ -40,7 +41,8 @@ function queueFor(session: VaultSession, album: string, onUploaded: () => void) 
 }
 const listeners = new Map<string, () => void>();
 
-export function AlbumPage({ albumId }: { albumId: string }) {
+/** `photoId`: the photo open in the full-screen viewer over the album, if any. */
+export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: string | undefined }) {
   const session = useVault();
   const { vault } = session;
   const [state, reload] = useAsync(async () => {
@@ -131,6 +133,17 @@ export function AlbumPage({ albumId }: { albumId: string }) {
       )}
       {session.isAdmin && album.keys.has(album.detail.epoch) && (
         <ChangeKey album={albumId} epoch={album.detail.epoch} onChanged={reload} />
+      )}
+      {photoId !== undefined && (
+        <PhotoViewer
+          albumId={albumId}
+          albumTitle={album.title}
+          photos={photos}
+          keys={album.keyList}
+          photoId={photoId}
+          placements={byPhoto}
+          here={status?.node.node}
+        />
       )}
     </section>
   );
