@@ -263,7 +263,7 @@ test(
     await page.mouse.move(900, 300);
     await page.mouse.wheel(0, -300);
     await page.waitForFunction(
-      () => Number(document.querySelector('[data-testid="viewer-stage"]')?.getAttribute("data-scale")) > 1.5,
+      () => Number(document.querySelector('[data-testid="viewer-stage"]')?.getAttribute("data-scale")) > 1.3,
     );
     await page.keyboard.press("0");
     await page.waitForFunction(
@@ -377,10 +377,11 @@ test(
       for (let i = 1; i <= 6; i++) await touch(cdp, "touchMove", [[fromX + ((toX - fromX) * i) / 6, 425]]);
       await touch(cdp, "touchEnd", []);
     };
-    await swipe(330, 60);
+    // From the middle of the picture (the round buttons sit at its sides).
+    await swipe(280, 40);
     await waitForOriginal(page, "IMG_0002.jpg");
     await shot(page, "viewer-390");
-    await swipe(60, 330);
+    await swipe(110, 350);
     await waitForOriginal(page, "IMG_0001.jpg");
     await touch(cdp, "touchStart", [
       [170, 420],

@@ -9,7 +9,7 @@
  * It takes the list of photos the page has loaded and, for paged lists, `hasMore`/`onLoadMore`:
  * stepping past the last loaded photo (or opening one not loaded yet) asks for more.
  */
-import { useCallback, useEffect, useRef, useState, type Dispatch, type SetStateAction } from "react";
+import { useCallback, useEffect, useEffectEvent, useRef, useState, type Dispatch, type SetStateAction } from "react";
 import type { Placement } from "../../lib/apiTypes.ts";
 import { cameraName, formatTaken } from "../../lib/exif.ts";
 import { displayKind, openBlob, type OpenPhoto } from "../../lib/photos.ts";
@@ -142,8 +142,10 @@ export function PhotoViewer(props: Props) {
     setGeometry((old) => (old && sameGeometry(old, next) ? old : next));
   }, []);
 
-  const onKeyDown = (event: React.KeyboardEvent) => {
-    if (event.ctrlKey || event.metaKey || event.altKey) return;
+  // Keys anywhere while the viewer is open (focus may be on the page's body after the button that
+  // had it went away, e.g. "Previous" on reaching the first photo).
+  const onKeyDown = useEffectEvent((event: KeyboardEvent) => {
+    if (event.ctrlKey || event.metaKey || event.altKey || event.defaultPrevented) return;
     const target = event.target;
     if (target instanceof HTMLSelectElement || target instanceof HTMLInputElement) return;
     switch (event.key) {
@@ -173,24 +175,36 @@ export function PhotoViewer(props: Props) {
         return;
     }
     event.preventDefault();
-  };
+  });
+  useEffect(() => {
+    const listener = (event: KeyboardEvent) => onKeyDown(event);
+    window.addEventListener("keydown", listener);
+    return () => window.removeEventListener("keydown", listener);
+  }, []);
+  // The focused control went away (no "Previous" on the first photo): focus the dialog instead.
+  useEffect(() => {
+    const element = dialog.current;
+    if (element && (document.activeElement === document.body || !document.activeElement)) element.focus();
+  });
 
-  // The slideshow moves on `interval` seconds after a photo is shown.
+  // The slideshow moves on `interval` seconds after a photo is shown (the album page re-rendering
+  // meanwhile, as its replication status refreshes, does not restart the wait).
+  const advance = useEffectEvent(() => {
+    const next = slideshowNext(index, photos.length, { loop, hasMore });
+    if ("go" in next) {
+      const target = photos[next.go];
+      if (!target) return;
+      direction.current = 1;
+      if (props.onNavigate) props.onNavigate(target.view.id);
+      else replaceRoute({ page: "photo", album: albumId, photo: target.view.id });
+    } else if ("loadMore" in next) onLoadMore?.();
+    else setPlaying(false);
+  });
   useEffect(() => {
     if (!playing || index < 0) return;
-    const timer = setTimeout(() => {
-      const next = slideshowNext(index, photos.length, { loop, hasMore });
-      if ("go" in next) {
-        const target = photos[next.go];
-        if (!target) return;
-        direction.current = 1;
-        if (props.onNavigate) props.onNavigate(target.view.id);
-        else replaceRoute({ page: "photo", album: albumId, photo: target.view.id });
-      } else if ("loadMore" in next) onLoadMore?.();
-      else setPlaying(false);
-    }, interval * 1000);
+    const timer = setTimeout(advance, interval * 1000);
     return () => clearTimeout(timer);
-  }, [playing, index, photos, loop, hasMore, interval, onLoadMore, props, albumId]);
+  }, [playing, index, interval, photos.length]);
 
   // Decrypt the neighbours ahead; keep what is shown and what is next from being evicted.
   useEffect(() => {
@@ -235,7 +249,7 @@ export function PhotoViewer(props: Props) {
         event.preventDefault();
         close();
       }}
-      onKeyDown={onKeyDown}
+      tabIndex={-1}
     >
       <header className="viewer-toolbar">
         <button
