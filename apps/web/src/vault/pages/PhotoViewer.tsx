@@ -83,6 +83,8 @@ export function PhotoViewer(props: Props) {
   const [view, setView] = useState<View>(FIT);
   const [geometry, setGeometry] = useState<Geometry>();
   const direction = useRef<1 | -1>(1);
+  /** The photo whose "next" asked for more photos, until they come. */
+  const nextAfterLoad = useRef<string>(undefined);
 
   const index = photos.findIndex((p) => p.view.id === photoId);
   const photo = photos[index];
@@ -98,7 +100,11 @@ export function PhotoViewer(props: Props) {
     (delta: 1 | -1) => {
       const target = step(index, delta, photos.length);
       if (target === undefined) {
-        if (delta === 1 && hasMore) onLoadMore?.();
+        if (delta === 1 && hasMore && index >= 0) {
+          // Step on once the next page of photos is here.
+          nextAfterLoad.current = photos[index]?.view.id;
+          onLoadMore?.();
+        }
         return;
       }
       const next = photos[target];
@@ -114,6 +120,30 @@ export function PhotoViewer(props: Props) {
   useEffect(() => {
     if (index < 0 && hasMore) onLoadMore?.();
   }, [index, hasMore, onLoadMore]);
+  // "Next" on the last loaded photo asked for more: go on when they arrive.
+  const stepOn = useEffectEvent(() => {
+    if (nextAfterLoad.current === undefined || nextAfterLoad.current !== photo?.view.id) return;
+    if (index + 1 < photos.length) {
+      nextAfterLoad.current = undefined;
+      go(1);
+    } else if (!hasMore) nextAfterLoad.current = undefined;
+  });
+  useEffect(() => stepOn(), [photos.length, hasMore]);
+
+  // The browser's own full screen (hiding its toolbars too), where it allows it.
+  const [fullscreen, setFullscreen] = useState(false);
+  useEffect(() => {
+    const onChange = () => setFullscreen(document.fullscreenElement !== null);
+    document.addEventListener("fullscreenchange", onChange);
+    return () => {
+      document.removeEventListener("fullscreenchange", onChange);
+      if (document.fullscreenElement) void document.exitFullscreen().catch(() => undefined);
+    };
+  }, []);
+  const toggleFullscreen = () => {
+    if (document.fullscreenElement) void document.exitFullscreen().catch(() => undefined);
+    else void dialog.current?.requestFullscreen().catch(() => undefined);
+  };
 
   // Opened as a modal: the rest of the page is inert, focus stays inside, Escape comes as "cancel".
   useEffect(() => {
@@ -170,6 +200,10 @@ export function PhotoViewer(props: Props) {
         break;
       case "0":
         setView(FIT);
+        break;
+      case "f":
+      case "F":
+        if (document.fullscreenEnabled) toggleFullscreen();
         break;
       default:
         return;
@@ -282,6 +316,19 @@ export function PhotoViewer(props: Props) {
         >
           <Icon name={playing ? "pause" : "play"} />
         </button>
+        {document.fullscreenEnabled && (
+          <button
+            type="button"
+            className="viewer-button viewer-fullscreen"
+            aria-label={fullscreen ? "Leave full screen" : "Full screen"}
+            title={fullscreen ? "Leave full screen (f)" : "Full screen (f)"}
+            aria-pressed={fullscreen}
+            onClick={toggleFullscreen}
+            data-testid="viewer-fullscreen"
+          >
+            <Icon name="fullscreen" />
+          </button>
+        )}
         <button
           type="button"
           className="viewer-button"
