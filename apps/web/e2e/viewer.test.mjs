@@ -104,22 +104,28 @@ function viewerState(page) {
   });
 }
 
-/** Wait until the viewer shows `name`, decrypted in full. */
+/** Wait until the viewer shows `name`, decrypted in full (on a timeout, say what it shows instead). */
 async function waitForOriginal(page, name) {
-  await page.waitForFunction(
-    (name) => {
-      const img = document.querySelector('[data-testid="viewer-image"]');
-      return (
-        document.querySelector('[data-testid="photo-viewer"]')?.getAttribute("data-name") === name &&
-        img instanceof HTMLImageElement &&
-        img.getAttribute("data-quality") === "original" &&
-        img.complete &&
-        img.naturalWidth > 0
-      );
-    },
-    name,
-    { timeout: 60_000, polling: 100 },
-  );
+  await page
+    .waitForFunction(
+      (name) => {
+        const img = document.querySelector('[data-testid="viewer-image"]');
+        return (
+          document.querySelector('[data-testid="photo-viewer"]')?.getAttribute("data-name") === name &&
+          img instanceof HTMLImageElement &&
+          img.getAttribute("data-quality") === "original" &&
+          img.complete &&
+          img.naturalWidth > 0
+        );
+      },
+      name,
+      { timeout: 60_000, polling: 100 },
+    )
+    .catch(async (error) => {
+      const shown = await viewerState(page);
+      const text = await page.getByTestId("photo-viewer").textContent();
+      throw new Error(`waiting for ${name}: ${error.message}; the viewer shows ${JSON.stringify({ ...shown, text })}`);
+    });
   // Let the zoom transition settle.
   await page.waitForTimeout(300);
 }
@@ -403,8 +409,35 @@ test(
     const sheet = await page.getByTestId("viewer-info").boundingBox();
     assert.ok(sheet && sheet.width === 390 && sheet.y > 300, `the info sheet (${JSON.stringify(sheet)})`);
     await shot(page, "viewer-390-info");
-    await page.getByTestId("viewer-back").click();
+    await page.getByTestId("viewer-info-toggle").click();
+    await page.getByTestId("viewer-info").waitFor({ state: "detached" });
+    // A double tap goes back to fit, another zooms in again.
+    const tap = async () => {
+      await touch(cdp, "touchStart", [[200, 300]]);
+      await touch(cdp, "touchEnd", []);
+    };
+    await tap();
+    await tap();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="viewer-stage"]')?.getAttribute("data-scale") === "1.000",
+    );
+    await page.waitForTimeout(400);
+    await tap();
+    await tap();
+    await page.waitForFunction(
+      () => Number(document.querySelector('[data-testid="viewer-stage"]')?.getAttribute("data-scale")) > 2,
+    );
+    await tap();
+    await tap();
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="viewer-stage"]')?.getAttribute("data-scale") === "1.000",
+    );
+    // Pulling the picture down closes the viewer, as on phones.
+    await touch(cdp, "touchStart", [[200, 300]]);
+    for (let i = 1; i <= 6; i++) await touch(cdp, "touchMove", [[205, 300 + i * 40]]);
+    await touch(cdp, "touchEnd", []);
     await page.getByTestId("photo-viewer").waitFor({ state: "detached" });
+    assert.equal(await page.evaluate(() => location.hash), `#/albums/${albumId}`);
     await context.close();
   },
 );
