@@ -247,6 +247,15 @@ test(
     await page.keyboard.press("ArrowLeft");
     await waitForOriginal(page, "IMG_0001.jpg");
     assert.equal(await page.getByTestId("viewer-prev").count(), 0, "no previous before the first");
+    // Two presses before the first one's URL change lands (one task): two steps, not one twice.
+    await page.evaluate(() => {
+      for (let i = 0; i < 2; i++) window.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowRight" }));
+    });
+    await waitForOriginal(page, "map.png");
+    await page.evaluate(() => {
+      for (let i = 0; i < 2; i++) window.dispatchEvent(new KeyboardEvent("keydown", { key: "ArrowLeft" }));
+    });
+    await waitForOriginal(page, "IMG_0001.jpg");
     // The next photo was decrypted ahead: it shows in full at once.
     await page.getByTestId("viewer-next").click();
     assert.equal((await viewerState(page)).quality, "original", "the neighbour was preloaded");

@@ -83,6 +83,8 @@ export function PhotoViewer(props: Props) {
   const [view, setView] = useState<View>(FIT);
   const [geometry, setGeometry] = useState<Geometry>();
   const direction = useRef<1 | -1>(1);
+  /** The photo the viewer is going to, before `photoId` says so. */
+  const heading = useRef<string>(undefined);
   /** The photo whose "next" asked for more photos, until they come. */
   const nextAfterLoad = useRef<string>(undefined);
 
@@ -96,25 +98,42 @@ export function PhotoViewer(props: Props) {
     else replaceRoute({ page: "album", album: albumId });
   }, [props, openedFrom, albumId]);
 
+  /** Show `target`. Until the URL (and so `photoId`) catches up, further steps start from it. */
+  const show = useCallback(
+    (target: OpenPhoto, delta: 1 | -1) => {
+      direction.current = delta;
+      heading.current = target.view.id;
+      if (props.onNavigate) props.onNavigate(target.view.id);
+      else replaceRoute({ page: "photo", album: albumId, photo: target.view.id });
+    },
+    [props, albumId],
+  );
+
   const go = useCallback(
     (delta: 1 | -1) => {
-      const target = step(index, delta, photos.length);
+      // Keys pressed quickly: the second step starts where the first one is going.
+      const pending = heading.current;
+      const from = pending !== undefined ? photos.findIndex((p) => p.view.id === pending) : -1;
+      const base = from >= 0 ? from : index;
+      const target = step(base, delta, photos.length);
       if (target === undefined) {
-        if (delta === 1 && hasMore && index >= 0) {
+        if (delta === 1 && hasMore && base >= 0) {
           // Step on once the next page of photos is here.
-          nextAfterLoad.current = photos[index]?.view.id;
+          nextAfterLoad.current = photos[base]?.view.id;
           onLoadMore?.();
         }
         return;
       }
       const next = photos[target];
-      if (!next) return;
-      direction.current = delta;
-      if (props.onNavigate) props.onNavigate(next.view.id);
-      else replaceRoute({ page: "photo", album: albumId, photo: next.view.id });
+      if (next) show(next, delta);
     },
-    [index, photos, hasMore, onLoadMore, props, albumId],
+    [index, photos, hasMore, onLoadMore, show],
   );
+
+  // Arrived where the last step was going: steps start from `photoId` again.
+  useEffect(() => {
+    if (heading.current === photoId) heading.current = undefined;
+  }, [photoId]);
 
   // A photo not loaded yet (a paged list): ask for more until it is, or there is no more.
   useEffect(() => {
@@ -227,10 +246,7 @@ export function PhotoViewer(props: Props) {
     const next = slideshowNext(index, photos.length, { loop, hasMore });
     if ("go" in next) {
       const target = photos[next.go];
-      if (!target) return;
-      direction.current = 1;
-      if (props.onNavigate) props.onNavigate(target.view.id);
-      else replaceRoute({ page: "photo", album: albumId, photo: target.view.id });
+      if (target) show(target, 1);
     } else if ("loadMore" in next) onLoadMore?.();
     else setPlaying(false);
   });
