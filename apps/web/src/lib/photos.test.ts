@@ -9,6 +9,7 @@ import type { SignedRecord } from "./records.ts";
 import { readAllBytes } from "./streams.ts";
 import { bodyOf, newObjectId } from "./vaultRecords.ts";
 import { sealAlbumKey } from "./albumKeys.ts";
+import { withExif } from "../../e2e/exif-fixture.mjs";
 
 /** getRandomValues fills at most 64 KiB at a time. */
 function randomBytes(length: number): Uint8Array<ArrayBuffer> {
@@ -114,6 +115,59 @@ describe("photos", () => {
       size: 123,
       lastModified: 0,
     });
+  });
+
+  it("keeps the date taken and the camera from EXIF in the encrypted meta", async () => {
+    const { album, key } = await albumFixture();
+    const bytes = withExif(new Uint8Array([0xff, 0xd8, 0xff, 0xd9]), {
+      make: "Canon",
+      model: "Canon EOS R5",
+      taken: "2024:07:14 15:30:09",
+      offset: "+02:00",
+    });
+    const file = new File([new Uint8Array(bytes)], "IMG_0002.JPG", {
+      type: "image/jpeg",
+      lastModified: 1_700_000_000_000,
+    });
+    const prepared = await preparePhoto(file, album.recipient);
+    expect(prepared.meta).not.toContain("Canon");
+    expect(await openPhotoMeta(prepared, [key])).toEqual({
+      name: "IMG_0002.JPG",
+      type: "image/jpeg",
+      size: bytes.length,
+      lastModified: 1_700_000_000_000,
+      taken: "2024-07-14T15:30:09+02:00",
+      make: "Canon",
+      model: "Canon EOS R5",
+    });
+    // Files that are not images are not searched for EXIF.
+    const other = await preparePhoto(new File([new Uint8Array(bytes)], "notes.bin"), album.recipient);
+    expect(await openPhotoMeta(other, [key])).not.toHaveProperty("make");
+  });
+
+  it("leaves out optional facts another client wrote malformed", async () => {
+    const { album, key } = await albumFixture();
+    const meta = await sealMeta(
+      {
+        name: "a.jpg",
+        type: "image/jpeg",
+        size: 5,
+        lastModified: 1,
+        taken: "last summer",
+        make: 7,
+        width: -3,
+        height: 2,
+      },
+      album.recipient,
+    );
+    expect(await openPhotoMeta({ meta }, [key])).toEqual({
+      name: "a.jpg",
+      type: "image/jpeg",
+      size: 5,
+      lastModified: 1,
+    });
+    const good = await sealMeta({ name: "b.jpg", width: 4000, height: 3000, model: "X-T4" }, album.recipient);
+    expect(await openPhotoMeta({ meta: good }, [key])).toMatchObject({ width: 4000, height: 3000, model: "X-T4" });
   });
 
   it("tells images, videos and other files apart", () => {

@@ -11,16 +11,28 @@ import type { ApiClient, BlobUploadOptions } from "./api.ts";
 import type { PhotoView } from "./apiTypes.ts";
 import { sealMeta, openMeta } from "./albumKeys.ts";
 import { BlobHasher } from "./blob.ts";
+import { exifText, readExif, takenValue } from "./exif.ts";
 import { decryptWithIdentities, encryptToRecipients, type AgeIdentity } from "./crypt.ts";
 import { photoRecord, newObjectId, type RecordContext } from "./vaultRecords.ts";
 
-/** What `meta` holds, encrypted: the original file's own facts and an optional caption. */
+/**
+ * What `meta` holds, encrypted: the original file's own facts, an optional caption, and what the
+ * browser learnt at upload (docs/FORMATS.md, "Photo meta"): pixel size as displayed (after EXIF
+ * orientation) and, from EXIF, when and with which camera it was taken. Photos uploaded before
+ * these existed, or by other clients, lack them.
+ */
 export interface PhotoMeta {
   name: string;
   type: string;
   size: number;
   lastModified: number;
   caption?: string;
+  width?: number;
+  height?: number;
+  /** When it was taken, on the camera's clock: `YYYY-MM-DDTHH:MM:SS`, plus `±HH:MM` when known. */
+  taken?: string;
+  make?: string;
+  model?: string;
 }
 
 /** Longest side of a thumbnail, in pixels. */
@@ -80,6 +92,13 @@ export function looksLikeImage(file: Pick<File, "type" | "name">): boolean {
  * browsers, videos, anything else). Orientation follows the file's EXIF tag.
  */
 export async function makeThumbnail(file: Blob & Pick<File, "type" | "name">): Promise<Blob | undefined> {
+  return (await decodeForThumbnail(file))?.thumb;
+}
+
+/** The thumbnail and the picture's displayed size (EXIF orientation applied), when decodable. */
+async function decodeForThumbnail(
+  file: Blob & Pick<File, "type" | "name">,
+): Promise<{ thumb: Blob | undefined; width: number; height: number } | undefined> {
   if (!looksLikeImage(file)) return undefined;
   let bitmap: ImageBitmap;
   try {
@@ -91,14 +110,16 @@ export async function makeThumbnail(file: Blob & Pick<File, "type" | "name">): P
     const scale = Math.min(1, THUMB_SIZE / Math.max(bitmap.width, bitmap.height));
     const width = Math.max(1, Math.round(bitmap.width * scale));
     const height = Math.max(1, Math.round(bitmap.height * scale));
+    const size = { width: bitmap.width, height: bitmap.height };
     const canvas = new OffscreenCanvas(width, height);
     const context = canvas.getContext("2d");
-    if (!context) return undefined;
+    if (!context) return { thumb: undefined, ...size };
     context.imageSmoothingQuality = "high";
     context.drawImage(bitmap, 0, 0, width, height);
     const webp = await canvas.convertToBlob({ type: "image/webp", quality: 0.8 });
     // Browsers without a WebP encoder hand back PNG: JPEG is smaller for photos.
-    return webp.type === "image/webp" ? webp : await canvas.convertToBlob({ type: "image/jpeg", quality: 0.85 });
+    const thumb = webp.type === "image/webp" ? webp : await canvas.convertToBlob({ type: "image/jpeg", quality: 0.85 });
+    return { thumb, ...size };
   } finally {
     bitmap.close();
   }
@@ -115,15 +136,20 @@ export async function preparePhoto(
   options: { caption?: string; thumbnail?: Blob } = {},
 ): Promise<PreparedPhoto> {
   const { caption } = options;
+  // A thumbnail made elsewhere (a video's first frame needs a <video> element: the page's job).
+  const decoded = options.thumbnail ? undefined : await decodeForThumbnail(file);
+  const thumbnail = options.thumbnail ?? decoded?.thumb;
+  // EXIF is read from images only (and never fails the upload: unreadable means left out).
+  const exif = looksLikeImage(file) ? await readExif(file) : {};
   const info: PhotoMeta = {
     name: file.name,
     type: file.type || "application/octet-stream",
     size: file.size,
     lastModified: file.lastModified,
     ...(caption ? { caption } : {}),
+    ...(decoded ? { width: decoded.width, height: decoded.height } : {}),
+    ...exif,
   };
-  // A thumbnail made elsewhere (a video's first frame needs a <video> element: the page's job).
-  const thumbnail = options.thumbnail ?? (await makeThumbnail(file));
   const thumb = thumbnail ? await sealBlob(thumbnail, albumRecipient) : undefined;
   const blob = await sealBlob(file, albumRecipient, onProgress);
   return { blob, thumb, meta: await sealMeta(info, albumRecipient), info };
@@ -187,12 +213,24 @@ export async function openPhotoMeta(
   const raw = await openMeta<Record<string, unknown>>(photo.meta, albumKeys);
   const text = (value: unknown, fallback: string) => (typeof value === "string" ? value : fallback);
   const number = (value: unknown, fallback: number) => (typeof value === "number" ? value : fallback);
+  const pixels = (value: unknown) =>
+    typeof value === "number" && Number.isInteger(value) && value > 0 && value <= 1_000_000 ? value : undefined;
+  const width = pixels(raw["width"]);
+  const height = pixels(raw["height"]);
+  // The optional facts are checked like EXIF itself: a malformed one is left out, not shown.
+  const taken = takenValue(raw["taken"]);
+  const make = exifText(raw["make"]);
+  const model = exifText(raw["model"]);
   return {
     name: text(raw["name"], "unnamed"),
     type: text(raw["type"], "application/octet-stream"),
     size: number(raw["size"], photo.size ?? 0),
     lastModified: number(raw["lastModified"], 0),
     ...(typeof raw["caption"] === "string" ? { caption: raw["caption"] } : {}),
+    ...(width && height ? { width, height } : {}),
+    ...(taken ? { taken } : {}),
+    ...(make ? { make } : {}),
+    ...(model ? { model } : {}),
   };
 }
 

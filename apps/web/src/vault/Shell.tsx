@@ -8,7 +8,6 @@ import { AlbumsPage } from "./pages/AlbumsPage.tsx";
 import { Dashboard } from "./pages/Dashboard.tsx";
 import { MembersPage } from "./pages/MembersPage.tsx";
 import { NodesPage } from "./pages/NodesPage.tsx";
-import { PhotoViewer } from "./pages/PhotoViewer.tsx";
 import { SettingsPage } from "./pages/SettingsPage.tsx";
 import { TrashPage } from "./pages/TrashPage.tsx";
 
@@ -54,10 +53,11 @@ function renderRoute(route: Route, forget: () => void) {
       return <Dashboard />;
     case "albums":
       return <AlbumsPage />;
+    // The viewer opens over its album (same element, so the grid and its uploads stay as they were).
     case "album":
       return <AlbumPage key={route.album} albumId={route.album} />;
     case "photo":
-      return <PhotoViewer key={route.album} albumId={route.album} photoId={route.photo} />;
+      return <AlbumPage key={route.album} albumId={route.album} photoId={route.photo} />;
     case "members":
       return <MembersPage />;
     case "nodes":

@@ -58,10 +58,32 @@ export function navigate(route: Route): void {
   location.hash = href(route);
 }
 
+/** Go to `route` in place of the current history entry (Back skips what this replaced). */
+export function replaceRoute(route: Route): void {
+  location.replace(href(route));
+}
+
+/** The route shown before the last hash change, if there was one in this page's life. */
+let shown: Route | undefined;
+let previous: Route | undefined;
+
+export function previousRoute(): Route | undefined {
+  return previous;
+}
+
 export function useRoute(): Route {
   const [route, setRoute] = useState(() => parseRoute(location.hash));
   useEffect(() => {
-    const onChange = () => setRoute(parseRoute(location.hash));
+    shown ??= parseRoute(location.hash);
+    const onChange = () => {
+      const next = parseRoute(location.hash);
+      // Every hook instance hears the change: only the first one moves the history along.
+      if (shown === undefined || href(next) !== href(shown) || next.page === "missing") {
+        previous = shown;
+        shown = next;
+      }
+      setRoute(next);
+    };
     window.addEventListener("hashchange", onChange);
     return () => window.removeEventListener("hashchange", onChange);
   }, []);

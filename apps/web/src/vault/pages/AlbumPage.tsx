@@ -17,6 +17,7 @@ import { AlbumToolbar } from "../AlbumToolbar.tsx";
 import { useReplicationStatus } from "../Placements.tsx";
 import { SelectionBar } from "../SelectionBar.tsx";
 import { albumPhotoKey, albumPlacementCounts, albumSummary, placementsByPhoto } from "../replicationView.ts";
+import { PhotoViewer } from "./PhotoViewer.tsx";
 import { Thumb } from "./Thumb.tsx";
 
 /** Upload queues outlive the page (open a photo while the rest uploads); one per album. */
@@ -43,7 +44,8 @@ export function queueFor(session: VaultSession, album: string, onUploaded: () =>
 }
 const listeners = new Map<string, () => void>();
 
-export function AlbumPage({ albumId }: { albumId: string }) {
+/** `photoId`: the photo open in the full-screen viewer over the album, if any. */
+export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: string | undefined }) {
   const session = useVault();
   const { vault } = session;
   const [state, reload] = useAsync(async () => {
@@ -174,6 +176,17 @@ export function AlbumPage({ albumId }: { albumId: string }) {
       )}
       {session.isAdmin && album.keys.has(album.detail.epoch) && (
         <ChangeKey album={albumId} epoch={album.detail.epoch} onChanged={reload} />
+      )}
+      {photoId !== undefined && (
+        <PhotoViewer
+          albumId={albumId}
+          albumTitle={album.title}
+          photos={photos}
+          keys={album.keyList}
+          photoId={photoId}
+          placements={byPhoto}
+          here={status?.node.node}
+        />
       )}
     </section>
   );
