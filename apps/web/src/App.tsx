@@ -7,6 +7,8 @@ import { useEffect, useState } from "react";
 import { loadIdentity, type StoredIdentity } from "./lib/identity.ts";
 import { checkWebCryptoSupport } from "./lib/keys.ts";
 import { Welcome } from "./components/Welcome.tsx";
+import { BackupStep } from "./components/BackupStep.tsx";
+import { useBackupState } from "./components/useBackupState.ts";
 import { describeError } from "./errorMessages.ts";
 import { RemoteVault } from "./vault/RemoteVault.tsx";
 import { VaultApp } from "./vault/VaultApp.tsx";
@@ -96,21 +98,25 @@ function renderState(state: State, setState: (state: State) => void) {
       );
     case "none":
       return <Welcome onReady={(identity) => setState({ status: "ready", identity })} />;
-    case "ready": {
-      const onForgotten = () => setState({ status: "none" });
-      // `?node=<id>`: the page came from the hub; the vault is that node's, over a data channel.
-      const query = new URLSearchParams(location.search);
-      const node = query.get("node");
-      return node ? (
-        <RemoteVault
-          identity={state.identity}
-          node={node}
-          relayOnly={query.get("via") === "relay"}
-          onForgotten={onForgotten}
-        />
-      ) : (
-        <VaultApp identity={state.identity} onForgotten={onForgotten} />
+    case "ready":
+      return (
+        <Ready key={state.identity.id} identity={state.identity} onForgotten={() => setState({ status: "none" })} />
       );
-    }
   }
+}
+
+/** An identity is here: first its backup, if it has none yet; then the vault. */
+function Ready({ identity, onForgotten }: { identity: StoredIdentity; onForgotten: () => void }) {
+  const backup = useBackupState(identity);
+  // Asked once per visit: "Check it later" goes on, and the banner stays on every vault page.
+  const [stepDone, setStepDone] = useState(backup !== "none");
+  if (!stepDone) return <BackupStep identity={identity} onDone={() => setStepDone(true)} />;
+  // `?node=<id>`: the page came from the hub; the vault is that node's, over a data channel.
+  const query = new URLSearchParams(location.search);
+  const node = query.get("node");
+  return node ? (
+    <RemoteVault identity={identity} node={node} relayOnly={query.get("via") === "relay"} onForgotten={onForgotten} />
+  ) : (
+    <VaultApp identity={identity} onForgotten={onForgotten} />
+  );
 }

@@ -18,9 +18,11 @@ interface Props {
   placements?: readonly Placement[] | undefined;
   /** This node's id, to tell whether its files are here yet. */
   here?: string | undefined;
+  /** Show the file name under the photo (the grid's "Show file names"). Default false. */
+  showName?: boolean;
 }
 
-export function Thumb({ album, photo, keys, placements, here }: Props) {
+export function Thumb({ album, photo, keys, placements, here, showName = false }: Props) {
   const { api } = useVault();
   const [url, setUrl] = useState<string>();
   const [failed, setFailed] = useState(false);
@@ -80,7 +82,11 @@ export function Thumb({ album, photo, keys, placements, here }: Props) {
                   : fileLabel(name)}
           </span>
         )}
-        <span className="thumb-name">{name}</span>
+        {showName && (
+          <span className="thumb-name" data-testid="thumb-name">
+            {name}
+          </span>
+        )}
       </a>
       {placements && <PlacementBadges placements={placements} />}
     </li>
