@@ -393,7 +393,28 @@ export async function submitNewIdentity(page, name, passphrase) {
 }
 
 /**
- * Create an identity through the UI; resolves to its id and age recipient.
+ * The step that ends creating an identity in the vault: download the backup, then check it (choose
+ * the downloaded file, type the passphrase). Resolves to the downloaded file's path, valid while
+ * the page's browser context is open.
+ * @param {Page} page
+ * @param {string} passphrase
+ * @returns {Promise<string>}
+ */
+export async function backUpThroughUi(page, passphrase) {
+  const step = page.getByTestId("backup-step");
+  await step.waitFor({ timeout: 60_000 });
+  const [download] = await Promise.all([page.waitForEvent("download"), step.getByTestId("backup-download").click()]);
+  const file = await download.path();
+  await step.getByTestId("backup-check-file").setInputFiles(file);
+  await step.getByTestId("backup-check-passphrase").fill(passphrase);
+  await step.getByTestId("backup-check-submit").click();
+  await step.waitFor({ state: "detached", timeout: 60_000 });
+  return file;
+}
+
+/**
+ * Create an identity through the UI of the vault, with its required backup step; resolves to its
+ * id and age recipient (read from the identity view, which may be folded away on the claim screen).
  * @param {Page} page
  * @param {string} name
  * @param {string} passphrase
@@ -401,8 +422,9 @@ export async function submitNewIdentity(page, name, passphrase) {
  */
 export async function createIdentity(page, name, passphrase) {
   await submitNewIdentity(page, name, passphrase);
+  await backUpThroughUi(page, passphrase);
   const idElement = page.getByTestId("readable-id");
-  await idElement.waitFor({ timeout: 60_000 });
+  await idElement.waitFor({ state: "attached", timeout: 60_000 });
   return {
     id: await idElement.getAttribute("data-id"),
     recipient: ((await page.getByTestId("age-recipient").textContent()) ?? "").trim(),
