@@ -4,7 +4,8 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -447,4 +448,36 @@ export async function readQrCanvas(locator) {
     return { width: image.width, height: image.height, data: Array.from(image.data) };
   });
   return jsQR(Uint8ClampedArray.from(data), width, height)?.data;
+}
+
+/**
+ * Run axe-core (the npm package, injected into the page) on the page as it is now; resolves to the
+ * violations, each with its rule id, impact, help text and the selectors of up to three nodes.
+ * @param {Page} page
+ * @returns {Promise<{ id: string, impact: string | null, help: string, nodes: string[] }[]>}
+ */
+export async function axeViolations(page) {
+  // Evaluated through the DevTools protocol: the page's CSP (no inline scripts) does not apply to it.
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(await axeSource());
+  return page.evaluate(async () => {
+    // @ts-expect-error axe is the global the injected script defines
+    const results = await window.axe.run(document, { resultTypes: ["violations"] });
+    return results.violations.map(
+      (
+        /** @type {{ id: string, impact: string | null, help: string, nodes: { target: string[], failureSummary?: string }[] }} */ v,
+      ) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")}: ${n.failureSummary ?? ""}`),
+      }),
+    );
+  });
+}
+
+/** @type {string | undefined} */
+let axeScript;
+async function axeSource() {
+  axeScript ??= await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  return axeScript;
 }

@@ -58,7 +58,7 @@ export function BackupFlow({ identity, onConfirmed, onLater }: Props) {
     <div className="backup-flow" data-testid="backup-flow" data-state={state}>
       <ol className="steps">
         <li className={state === "none" ? "step current" : "step done"}>
-          <h3 className="step-title">Download the backup file</h3>
+          <h2 className="step-title">Download the backup file</h2>
           <p>
             Save <strong>{backup.name}</strong> somewhere other than this device: a USB stick, a password manager, your
             cloud drive, or print it.
@@ -80,7 +80,7 @@ export function BackupFlow({ identity, onConfirmed, onLater }: Props) {
           </div>
         </li>
         <li className={state === "none" ? "step" : "step current"}>
-          <h3 className="step-title">Check that it works</h3>
+          <h2 className="step-title">Check that it works</h2>
           <form className="backup-check" onSubmit={(event) => void check(event)} aria-labelledby={`${fieldId}-title`}>
             <p id={`${fieldId}-title`}>
               Choose the file you saved and type your passphrase. This browser opens it to make sure it restores you;
