@@ -179,9 +179,11 @@ test(
     await page.getByTestId("nav-members").click();
     await page.getByTestId("member-row").waitFor();
     await audit(page, "members");
+    await screenshot(page, "members", true);
     await page.getByTestId("nav-nodes").click();
     await page.getByTestId("this-node-name").waitFor();
     await audit(page, "nodes");
+    await screenshot(page, "nodes", true);
     await page.getByTestId("nav-identity").click();
     await page.getByTestId("identity-view").waitFor();
     await audit(page, "identity page");
@@ -191,6 +193,14 @@ test(
     await page.getByTestId("nav-dashboard").click();
     await page.getByTestId("dashboard-storage").waitFor();
     await auditBothWidths(page, "dashboard", { shoot: true });
+    // Dark mode keeps its contrast too.
+    await page.emulateMedia({ colorScheme: "dark" });
+    await audit(page, "dashboard (dark)");
+    await page.getByTestId("nav-albums").click();
+    await page.getByTestId("album-card").locator("a").click();
+    await page.getByTestId("placement").first().waitFor({ timeout: 30_000 });
+    await audit(page, "album (dark)");
+    await screenshot(page, "album-dark", true);
     await context.close();
 
     // Drop, Gallery and Chat, served by the hub, each in a fresh browser.
