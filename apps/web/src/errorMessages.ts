@@ -9,7 +9,7 @@ import { VaultError } from "./lib/vault.ts";
 
 /**
  * What was being done, for messages that depend on it (a 403 on an album vs on a member).
- * `enroll`: issuing an enrolment token; `peer`: adding a node with a token, or removing one.
+ * `enroll`: issuing an enrollment token; `peer`: adding a node with a token, or removing one.
  */
 export type ErrorContext = "album" | "blob" | "claim" | "member" | "upload" | "enroll" | "peer" | "general";
 

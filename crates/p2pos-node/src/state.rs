@@ -46,7 +46,7 @@ pub struct NodeConfig {
     /// The bearer token `/metrics` asks for. Default none: `/metrics` then answers only
     /// loopback clients that came through no proxy.
     pub metrics_token: Option<String>,
-    /// This node joins an existing family by enrolment (`p2pos peer add`, or `p2pos up` for
+    /// This node joins an existing family by enrollment (`p2pos peer add`, or `p2pos up` for
     /// Pine): it never founds one, so it has no setup code and `/v1/setup` refuses it. Default
     /// false: a node without a family or peers waits to be claimed with its setup code.
     pub joining: bool,
@@ -195,7 +195,7 @@ impl AppState {
         *lock(&self.inner.setup_code) = Some(code);
     }
 
-    /// Waiting for its family through enrolment: none yet, and no setup code to claim it with.
+    /// Waiting for its family through enrollment: none yet, and no setup code to claim it with.
     pub fn joining(&self) -> bool {
         self.vault().family().is_none() && (self.inner.config.joining || !self.inner.replication.peers().is_empty())
     }

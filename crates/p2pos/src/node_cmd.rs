@@ -131,7 +131,9 @@ pub fn run(args: NodeArgs) -> Result<()> {
                  family (you become its first admin)."
             );
         } else if node.state().joining() {
-            println!("This node joins an existing family by enrolment (`p2pos peer add TOKEN`); it has no setup code.");
+            println!(
+                "This node joins an existing family by enrollment (`p2pos peer add TOKEN`); it has no setup code."
+            );
         }
         // Scripts and tests read this line to find the port.
         println!("p2pos node listening on http://{addr}");
