@@ -9,6 +9,7 @@ import path from "node:path";
 import { after, before, test } from "node:test";
 import {
   DIST,
+  createIdentity,
   launchBrowser,
   restoreThroughUi,
   runCli,
@@ -265,4 +266,24 @@ test("a file that is not a backup gets a clear message", { timeout: 60_000 }, as
   await error.waitFor();
   assert.match(await error.textContent(), /not a P2POS backup/);
   await page.close();
+});
+
+test("a node started to join a family shows no claim form, and says it is joining", { timeout: 120_000 }, async () => {
+  const pine = await startNode(DIST, { args: ["--name", "Pine", "--joining"] });
+  try {
+    assert.equal(pine.setupCode, undefined, "a joining node prints no setup code");
+    const page = await browser.newPage();
+    page.on("pageerror", (error) => console.error("[page error]", error));
+    await page.goto(`${pine.url}/`);
+    await createIdentity(page, "Ada", PASSPHRASE);
+    const joining = page.getByTestId("joining");
+    await joining.waitFor({ timeout: 30_000 });
+    assert.match(await joining.textContent(), /This node is joining its family/);
+    assert.equal(await page.getByTestId("claim-node").count(), 0, "no claim form on a joining node");
+    const health = await page.evaluate(() => fetch("/v1/health").then((r) => r.json()));
+    assert.deepEqual([health.claimed, health.joining], [false, true]);
+    await page.close();
+  } finally {
+    await pine.stop();
+  }
 });
