@@ -25,6 +25,7 @@ import {
   startHub,
   startNode,
   submitNewIdentity,
+  backUpThroughUi,
   tempDir,
 } from "./support.mjs";
 
@@ -481,6 +482,7 @@ test("two nodes: enrol, replicate, lose one, restore at the other, catch up", { 
   const atHubStranger = await newPage(stranger, hub.url, "stranger");
   await atHubStranger.goto(remoteLink);
   await submitNewIdentity(atHubStranger, "Mallory", PASSPHRASE);
+  await backUpThroughUi(atHubStranger, PASSPHRASE);
   await atHubStranger.getByTestId("remote-failed").waitFor({ timeout: 60_000 });
   assert.match((await atHubStranger.getByTestId("remote-error").textContent()) ?? "", /not a member of the family/);
   await Promise.all([anywhere.close(), stranger.close()]);

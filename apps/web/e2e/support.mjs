@@ -4,7 +4,8 @@
 import { spawn } from "node:child_process";
 import { once } from "node:events";
 import { existsSync } from "node:fs";
-import { mkdtemp, rm } from "node:fs/promises";
+import { mkdtemp, readFile, rm } from "node:fs/promises";
+import { createRequire } from "node:module";
 import { createServer } from "node:net";
 import { tmpdir } from "node:os";
 import path from "node:path";
@@ -393,7 +394,28 @@ export async function submitNewIdentity(page, name, passphrase) {
 }
 
 /**
- * Create an identity through the UI; resolves to its id and age recipient.
+ * The step that ends creating an identity in the vault: download the backup, then check it (choose
+ * the downloaded file, type the passphrase). Resolves to the downloaded file's path, valid while
+ * the page's browser context is open.
+ * @param {Page} page
+ * @param {string} passphrase
+ * @returns {Promise<string>}
+ */
+export async function backUpThroughUi(page, passphrase) {
+  const step = page.getByTestId("backup-step");
+  await step.waitFor({ timeout: 60_000 });
+  const [download] = await Promise.all([page.waitForEvent("download"), step.getByTestId("backup-download").click()]);
+  const file = await download.path();
+  await step.getByTestId("backup-check-file").setInputFiles(file);
+  await step.getByTestId("backup-check-passphrase").fill(passphrase);
+  await step.getByTestId("backup-check-submit").click();
+  await step.waitFor({ state: "detached", timeout: 60_000 });
+  return file;
+}
+
+/**
+ * Create an identity through the UI of the vault, with its required backup step; resolves to its
+ * id and age recipient (read from the identity view, which may be folded away on the claim screen).
  * @param {Page} page
  * @param {string} name
  * @param {string} passphrase
@@ -401,8 +423,9 @@ export async function submitNewIdentity(page, name, passphrase) {
  */
 export async function createIdentity(page, name, passphrase) {
   await submitNewIdentity(page, name, passphrase);
+  await backUpThroughUi(page, passphrase);
   const idElement = page.getByTestId("readable-id");
-  await idElement.waitFor({ timeout: 60_000 });
+  await idElement.waitFor({ state: "attached", timeout: 60_000 });
   return {
     id: await idElement.getAttribute("data-id"),
     recipient: ((await page.getByTestId("age-recipient").textContent()) ?? "").trim(),
@@ -425,4 +448,36 @@ export async function readQrCanvas(locator) {
     return { width: image.width, height: image.height, data: Array.from(image.data) };
   });
   return jsQR(Uint8ClampedArray.from(data), width, height)?.data;
+}
+
+/**
+ * Run axe-core (the npm package, injected into the page) on the page as it is now; resolves to the
+ * violations, each with its rule id, impact, help text and the selectors of up to three nodes.
+ * @param {Page} page
+ * @returns {Promise<{ id: string, impact: string | null, help: string, nodes: string[] }[]>}
+ */
+export async function axeViolations(page) {
+  // Evaluated through the DevTools protocol: the page's CSP (no inline scripts) does not apply to it.
+  if (!(await page.evaluate(() => "axe" in window))) await page.evaluate(await axeSource());
+  return page.evaluate(async () => {
+    // @ts-expect-error axe is the global the injected script defines
+    const results = await window.axe.run(document, { resultTypes: ["violations"] });
+    return results.violations.map(
+      (
+        /** @type {{ id: string, impact: string | null, help: string, nodes: { target: string[], failureSummary?: string }[] }} */ v,
+      ) => ({
+        id: v.id,
+        impact: v.impact,
+        help: v.help,
+        nodes: v.nodes.slice(0, 3).map((n) => `${n.target.join(" ")}: ${n.failureSummary ?? ""}`),
+      }),
+    );
+  });
+}
+
+/** @type {string | undefined} */
+let axeScript;
+async function axeSource() {
+  axeScript ??= await readFile(createRequire(import.meta.url).resolve("axe-core/axe.min.js"), "utf8");
+  return axeScript;
 }

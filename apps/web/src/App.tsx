@@ -8,6 +8,8 @@ import { loadIdentity, type StoredIdentity } from "./lib/identity.ts";
 import { checkWebCryptoSupport } from "./lib/keys.ts";
 import { vaultEntry } from "./lib/vaultEntry.ts";
 import { Welcome } from "./components/Welcome.tsx";
+import { BackupStep } from "./components/BackupStep.tsx";
+import { useBackupState } from "./components/useBackupState.ts";
 import { describeError } from "./errorMessages.ts";
 import { RemoteVault } from "./vault/RemoteVault.tsx";
 import { VaultApp } from "./vault/VaultApp.tsx";
@@ -97,32 +99,36 @@ function renderState(state: State, setState: (state: State) => void) {
       );
     case "none":
       return <Welcome onReady={(identity) => setState({ status: "ready", identity })} />;
-    case "ready": {
-      const onForgotten = () => setState({ status: "none" });
-      // `?node=<id>` or `?nodes=<id>,…`: the page came from the hub; the vault is that node's, or
-      // the family's through whichever node answers, over a data channel.
-      const entry = vaultEntry(location.search);
-      switch (entry.kind) {
-        case "local":
-          return <VaultApp identity={state.identity} onForgotten={onForgotten} />;
-        case "remote":
-          return (
-            <RemoteVault
-              identity={state.identity}
-              nodes={entry.nodes}
-              relayOnly={entry.relayOnly}
-              onForgotten={onForgotten}
-            />
-          );
-        case "invalid":
-          return (
-            <section className="card notice" role="alert" data-testid="link-invalid">
-              <h1>This link does not work</h1>
-              <p>{entry.message}</p>
-              <p>Ask whoever sent it for the link again, or open it from the Nodes page of your vault.</p>
-            </section>
-          );
-      }
-    }
+    case "ready":
+      return (
+        <Ready key={state.identity.id} identity={state.identity} onForgotten={() => setState({ status: "none" })} />
+      );
+  }
+}
+
+/** An identity is here: first its backup, if it has none yet; then the vault. */
+function Ready({ identity, onForgotten }: { identity: StoredIdentity; onForgotten: () => void }) {
+  const backup = useBackupState(identity);
+  // Asked once per visit: "Check it later" goes on, and the banner stays on every vault page.
+  const [stepDone, setStepDone] = useState(backup !== "none");
+  if (!stepDone) return <BackupStep identity={identity} onDone={() => setStepDone(true)} />;
+  // `?node=<id>` or `?nodes=<id>,…`: the page came from the hub; the vault is that node's, or the
+  // family's through whichever node answers, over a data channel.
+  const entry = vaultEntry(location.search);
+  switch (entry.kind) {
+    case "local":
+      return <VaultApp identity={identity} onForgotten={onForgotten} />;
+    case "remote":
+      return (
+        <RemoteVault identity={identity} nodes={entry.nodes} relayOnly={entry.relayOnly} onForgotten={onForgotten} />
+      );
+    case "invalid":
+      return (
+        <section className="card notice" role="alert" data-testid="link-invalid">
+          <h1>This link does not work</h1>
+          <p>{entry.message}</p>
+          <p>Ask whoever sent it for the link again, or open it from the Nodes page of your vault.</p>
+        </section>
+      );
   }
 }

@@ -7,28 +7,28 @@ import { VaultError } from "./lib/vault.ts";
 const api = (status: number, code: string, message: string, rule?: string) =>
   new ApiError(status, code as ConstructorParameters<typeof ApiError>[1], message, { rule });
 
-describe("enrolment errors in plain words", () => {
+describe("enrollment errors in plain words", () => {
   it("say why a token did not work, in the node's words", () => {
     expect(
       describeError(
-        api(403, "forbidden", "the enrolment token has expired; issue a new one with `p2pos enroll`"),
+        api(403, "forbidden", "the enrollment token has expired; issue a new one with `p2pos enroll`"),
         "peer",
       ),
     ).toBe(
-      "This token did not work: the enrolment token has expired; issue a new one with `p2pos enroll`. A token works once, for 15 minutes: make a new one on the other node if needed.",
+      "This token did not work: the enrollment token has expired; issue a new one with `p2pos enroll`. A token works once, for 15 minutes: make a new one on the other node if needed.",
     );
     expect(
       describeError(
-        api(403, "forbidden", "the issuing node refused: this enrolment token was already used; issue a new one"),
+        api(403, "forbidden", "the issuing node refused: this enrollment token was already used; issue a new one"),
         "peer",
       ),
-    ).toMatch(/^This token did not work: the issuing node refused: this enrolment token was already used/);
+    ).toMatch(/^This token did not work: the issuing node refused: this enrollment token was already used/);
   });
 
   it("tell a damaged token from an unreachable node", () => {
     expect(
-      describeError(api(400, "bad_request", "not an enrolment token: it should start with P2POS-ENROLL-"), "peer"),
-    ).toBe("That is not a token this node can use: not an enrolment token: it should start with P2POS-ENROLL-.");
+      describeError(api(400, "bad_request", "not an enrollment token: it should start with P2POS-ENROLL-"), "peer"),
+    ).toBe("That is not a token this node can use: not an enrollment token: it should start with P2POS-ENROLL-.");
     expect(
       describeError(
         api(

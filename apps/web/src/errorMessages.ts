@@ -1,5 +1,6 @@
 /** Turns library errors into sentences for the page. The library's kinds decide, never its wording. */
 import { ApiError, isKeyNotRotated } from "./lib/api.ts";
+import { BackupCheckError } from "./lib/backupState.ts";
 import { CryptError } from "./lib/crypt.ts";
 import { IdentityFileError } from "./lib/identityFile.ts";
 import { IdError } from "./lib/readableId.ts";
@@ -8,7 +9,7 @@ import { VaultError } from "./lib/vault.ts";
 
 /**
  * What was being done, for messages that depend on it (a 403 on an album vs on a member).
- * `enroll`: issuing an enrolment token; `peer`: adding a node with a token, or removing one.
+ * `enroll`: issuing an enrollment token; `peer`: adding a node with a token, or removing one.
  */
 export type ErrorContext = "album" | "blob" | "claim" | "member" | "upload" | "enroll" | "peer" | "general";
 
@@ -31,6 +32,7 @@ export function describeError(error: unknown, context: ErrorContext = "general")
   if (error instanceof IdentityFileError) {
     return `The backup opened, but it does not hold a P2POS identity. ${error.message}`;
   }
+  if (error instanceof BackupCheckError) return `${error.message} Choose the file you saved for this identity.`;
   if (error instanceof IdError) return `That id is not valid: ${error.message}`;
   // Written for people, each kind its own sentence.
   if (error instanceof UploadError || error instanceof VaultError) return error.message;
@@ -52,7 +54,9 @@ function describeApiError(error: ApiError, context: ErrorContext): string {
       return "You are not signed in (or your session ended). Reload the page to sign in again.";
     case "forbidden":
       if (context === "album" || context === "blob") return "This album is not shared with you.";
-      if (context === "claim") return "Wrong setup code. It is printed by `p2pos node` when it starts.";
+      if (context === "claim") {
+        return "Wrong setup code. Look again in the terminal where the node was started: the line “Setup code: …”.";
+      }
       // Expired, already used, or not a token of that node: the node's message says which.
       if (context === "peer") {
         return `This token did not work: ${sentence(error.message)} A token works once, for 15 minutes: make a new one on the other node if needed.`;
@@ -62,7 +66,7 @@ function describeApiError(error: ApiError, context: ErrorContext): string {
       if (context === "peer") return "That node is not enrolled here (any more).";
       return context === "album" ? "There is no such album." : `Not found: ${error.message}.`;
     case "conflict":
-      if (context === "claim") return "This node already belongs to a family.";
+      if (context === "claim") return "This node already belongs to a family, or joins one through another node.";
       if (context === "peer") return `That token cannot be used here: ${sentence(error.message)}`;
       if (context === "enroll") return sentence(capitalise(error.message));
       return `Conflict: ${error.message}.`;

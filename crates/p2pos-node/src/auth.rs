@@ -207,7 +207,7 @@ pub(crate) async fn setup(
     if state.vault().family().is_some() {
         return Err(ApiError::Conflict("this node already belongs to a family".into()));
     }
-    if !state.inner.replication.peers().is_empty() {
+    if state.joining() {
         return Err(ApiError::Conflict(
             "this node joins its family through an enrolled peer; it cannot be claimed".into(),
         ));

@@ -42,13 +42,13 @@ const MAX_SKEW_MS: u64 = 5 * 60 * 1000;
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 #[non_exhaustive]
 pub enum EnrollError {
-    #[error("not an enrolment token: {0}")]
+    #[error("not an enrollment token: {0}")]
     BadToken(String),
-    #[error("the enrolment token has expired; issue a new one with `p2pos enroll`")]
+    #[error("the enrollment token has expired; issue a new one with `p2pos enroll`")]
     Expired,
-    #[error("this enrolment token was already used; issue a new one with `p2pos enroll`")]
+    #[error("this enrollment token was already used; issue a new one with `p2pos enroll`")]
     Used,
-    #[error("no enrolment token of this node matches (wrong or forged token)")]
+    #[error("no enrollment token of this node matches (wrong or forged token)")]
     UnknownToken,
     #[error("this node belongs to another family ({0}); a node serves one family")]
     OtherFamily(String),

@@ -207,14 +207,25 @@ struct Health {
     version: &'static str,
     /// This node's id (its Ed25519 key, readable form).
     node_id: String,
-    /// Whether a family has claimed this node (if not, the setup code is waiting).
+    /// Whether a family has claimed this node (if not, the setup code is waiting, unless
+    /// `joining`).
     claimed: bool,
+    /// This node has no family yet and gets it from another node of the family (it was enrolled,
+    /// or started to be): it has no setup code and cannot be claimed.
+    joining: bool,
 }
 
 #[utoipa::path(get, path = "/v1/health", tag = "node", responses((status = 200, body = Health)))]
 async fn health(axum::extract::State(state): axum::extract::State<AppState>) -> Json<Health> {
     let claimed = state.vault().family().is_some();
-    Json(Health { status: "ok", version: env!("CARGO_PKG_VERSION"), node_id: state.node_id().to_string(), claimed })
+    let joining = state.joining();
+    Json(Health {
+        status: "ok",
+        version: env!("CARGO_PKG_VERSION"),
+        node_id: state.node_id().to_string(),
+        claimed,
+        joining,
+    })
 }
 
 /// A node bound to its socket; `run` serves until `shutdown` resolves.

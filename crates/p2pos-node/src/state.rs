@@ -46,6 +46,10 @@ pub struct NodeConfig {
     /// The bearer token `/metrics` asks for. Default none: `/metrics` then answers only
     /// loopback clients that came through no proxy.
     pub metrics_token: Option<String>,
+    /// This node joins an existing family by enrollment (`p2pos peer add`, or `p2pos up` for
+    /// Pine): it never founds one, so it has no setup code and `/v1/setup` refuses it. Default
+    /// false: a node without a family or peers waits to be claimed with its setup code.
+    pub joining: bool,
 }
 
 impl NodeConfig {
@@ -62,6 +66,7 @@ impl NodeConfig {
             max_record_ahead: Duration::from_secs(60),
             max_record_behind: Duration::from_secs(600),
             metrics_token: None,
+            joining: false,
         }
     }
 }
@@ -138,8 +143,10 @@ impl AppState {
         let db = p2pos_storage::db::open(&dir.join("p2pos.db"))?;
         let vault = load_vault(&db, config.max_record_ahead.as_millis() as u64)?;
         let replication = Replication::new(node_id, store::peers::all(&db)?);
-        // A node that joins its family through an enrolled peer cannot be claimed by anyone.
-        let setup_code = (vault.family().is_none() && replication.peers().is_empty()).then(new_setup_code);
+        // A node that joins its family through an enrolled peer cannot be claimed by anyone, nor
+        // can one started to join (no peer yet): neither gets a setup code.
+        let setup_code =
+            (vault.family().is_none() && replication.peers().is_empty() && !config.joining).then(new_setup_code);
         record_settings(&db, &config.replication)?;
         let inner = Inner {
             metrics: Metrics::default(),
@@ -186,6 +193,11 @@ impl AppState {
 
     pub(crate) fn restore_setup_code(&self, code: String) {
         *lock(&self.inner.setup_code) = Some(code);
+    }
+
+    /// Waiting for its family through enrollment: none yet, and no setup code to claim it with.
+    pub fn joining(&self) -> bool {
+        self.vault().family().is_none() && (self.inner.config.joining || !self.inner.replication.peers().is_empty())
     }
 
     pub(crate) fn vault(&self) -> RwLockReadGuard<'_, Vault> {

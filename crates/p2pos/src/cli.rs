@@ -409,6 +409,10 @@ pub struct NodeArgs {
     /// Seconds between syncs with each peer when nothing prompts one [default: 2].
     #[arg(long, env = "P2POS_REP_SYNC_INTERVAL_SECS", value_name = "SECS")]
     pub sync_interval_secs: Option<u64>,
+    /// This node will join an existing family by enrolment (`p2pos peer add TOKEN`): it prints no
+    /// setup code and cannot be claimed [default: off; a new node waits for its setup code].
+    #[arg(long)]
+    pub joining: bool,
 }
 
 #[derive(Debug, Args)]

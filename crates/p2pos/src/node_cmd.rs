@@ -44,6 +44,7 @@ struct ConfigFile {
     rtc_bind: Option<Vec<std::net::SocketAddr>>,
     failed_retry_after_secs: Option<u64>,
     sync_interval_secs: Option<u64>,
+    joining: Option<bool>,
 }
 
 fn read_config(path: &Path) -> Result<ConfigFile> {
@@ -80,6 +81,7 @@ pub(crate) fn node_config(args: NodeArgs) -> Result<NodeConfig> {
     if let Some(secs) = args.record_behind_secs.or(file.record_behind_secs) {
         config.max_record_behind = std::time::Duration::from_secs(secs);
     }
+    config.joining = args.joining || file.joining.unwrap_or(false);
     config.metrics_token = args.metrics_token.or(file.metrics_token).filter(|t| !t.is_empty());
     config.cors_origins =
         if args.cors_origins.is_empty() { file.cors_origins.unwrap_or_default() } else { args.cors_origins };
@@ -124,7 +126,14 @@ pub fn run(args: NodeArgs) -> Result<()> {
         }
         if let Some(code) = node.state().setup_code() {
             println!("This node belongs to no family yet. Setup code: {code}");
-            println!("Open the web app, create your identity, and enter the code to become the family's admin.");
+            println!(
+                "In a browser, open the address below, create your identity, and enter this code to found the \
+                 family (you become its first admin)."
+            );
+        } else if node.state().joining() {
+            println!(
+                "This node joins an existing family by enrollment (`p2pos peer add TOKEN`); it has no setup code."
+            );
         }
         // Scripts and tests read this line to find the port.
         println!("p2pos node listening on http://{addr}");

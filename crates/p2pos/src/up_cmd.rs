@@ -60,7 +60,7 @@ async fn up(args: UpArgs) -> Result<()> {
     let url = |port: u16| format!("http://{host}:{port}");
     for (name, label, port) in [("Oak", "oak", args.oak_port), ("Pine", "pine", args.pine_port)] {
         let data = dir.join(label);
-        let node_args = vec![
+        let mut node_args: Vec<String> = vec![
             "node".into(),
             "--data-dir".into(),
             data.display().to_string(),
@@ -77,6 +77,10 @@ async fn up(args: UpArgs) -> Result<()> {
             "--web-dir".into(),
             args.web_dir.display().to_string(),
         ];
+        // Pine joins Oak's family (enrolled below): it has no setup code of its own.
+        if label == "pine" {
+            node_args.push("--joining".into());
+        }
         procs.push(spawn(&exe, label, &node_args, &lines_tx)?);
     }
     drop(lines_tx);
@@ -84,7 +88,7 @@ async fn up(args: UpArgs) -> Result<()> {
     println!();
     println!("  The demo family is starting (data in {}):", dir.display());
     println!("    Oak   {}   (open this first)", url(args.oak_port));
-    println!("    Pine  {}", url(args.pine_port));
+    println!("    Pine  {}   (joins Oak's family by itself once you have claimed Oak)", url(args.pine_port));
     println!("    hub   {}   (Drop, Gallery, and each node's vault from anywhere)", url(args.hub_port));
     println!("          {hub_url}, embedded STUN/TURN on {host}:{}", args.turn_port);
     println!();
@@ -102,9 +106,14 @@ async fn up(args: UpArgs) -> Result<()> {
                 Some((who, text)) => {
                     if who == "oak" && let Some(code) = text.split("Setup code: ").nth(1) {
                         println!();
-                        println!("  Oak's setup code: {}   (create your identity at {}, then enter it)", code.trim(), url(args.oak_port));
-                        println!("  Pine joins the family as soon as Oak is claimed.");
+                        println!("  Oak's setup code: {}", code.trim());
+                        println!("  Open {} in Chromium, create your identity, back it up, and enter this code:", url(args.oak_port));
+                        println!("  you found the family and become its first admin. Pine joins it by itself.");
                         println!();
+                    } else if (who == "oak" && text.starts_with("In a browser, open the address below"))
+                        || (who == "pine" && text.starts_with("This node joins an existing family"))
+                    {
+                        // The nodes' own instructions, said in this demo's words above and below.
                     } else {
                         eprintln!("[{who}] {text}");
                     }

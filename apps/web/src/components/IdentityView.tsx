@@ -7,6 +7,8 @@ import { describeError } from "../errorMessages.ts";
 import { CopyButton } from "./CopyButton.tsx";
 import { QrCode } from "./QrCode.tsx";
 import { ReadableId } from "./ReadableId.tsx";
+import { BackupDialog } from "./BackupBanner.tsx";
+import { saveBackupEvent, useBackupState } from "./useBackupState.ts";
 
 interface Props {
   identity: StoredIdentity;
@@ -17,6 +19,8 @@ export function IdentityView({ identity, onForgotten }: Props) {
   const titleId = useId();
   const backup = backupFile(identity);
   const card = formatMemberCard(identity);
+  const backupState = useBackupState(identity);
+  const [checking, setChecking] = useState(false);
 
   return (
     <section className="card identity" data-testid="identity-view" aria-labelledby={titleId}>
@@ -49,20 +53,44 @@ export function IdentityView({ identity, onForgotten }: Props) {
         </figure>
       </div>
 
-      <div className="backup">
+      <div className="backup" data-testid="identity-backup">
         <h2 className="label">Backup</h2>
+        {backupState === "confirmed" ? (
+          <p data-testid="backup-confirmed">
+            <span className="step-mark">✓ Checked:</span> your backup file opened with your passphrase in this browser.
+          </p>
+        ) : (
+          <p className="warn-text" data-testid="backup-unconfirmed">
+            {backupState === "none" ? "Not backed up yet." : "Downloaded, not checked yet."} Without the backup file and
+            your passphrase, losing this browser&apos;s data means losing your access to the family&apos;s photos.
+          </p>
+        )}
         <p className="muted">
           Keep <strong>{backup.name}</strong> and your passphrase somewhere safe. Together they restore this identity on
           any browser; the p2pos command line reads the same file.
         </p>
-        <button
-          type="button"
-          className="primary"
-          data-testid="download-backup"
-          onClick={() => downloadText(backup.name, backup.text, backup.type)}
-        >
-          Download backup
-        </button>
+        <div className="buttons">
+          <button
+            type="button"
+            className={backupState === "confirmed" ? undefined : "primary"}
+            data-testid="download-backup"
+            onClick={() => {
+              downloadText(backup.name, backup.text, backup.type);
+              void saveBackupEvent(identity, "downloaded").catch(() => undefined);
+            }}
+          >
+            Download backup
+          </button>
+          <button type="button" data-testid="identity-backup-check" onClick={() => setChecking(true)}>
+            {backupState === "confirmed" ? "Check it again" : "Check your backup"}
+          </button>
+        </div>
+        <BackupDialog
+          identity={identity}
+          open={checking}
+          onClose={() => setChecking(false)}
+          onConfirmed={() => setChecking(false)}
+        />
       </div>
 
       <ForgetIdentity onForgotten={onForgotten} />

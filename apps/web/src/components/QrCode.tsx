@@ -1,4 +1,4 @@
-/** A QR code of a short text (an id, a member card, an enrolment token), drawn on a canvas so another device can scan it. */
+/** A QR code of a short text (an id, a member card, an enrollment token), drawn on a canvas so another device can scan it. */
 import QRCode from "qrcode";
 import { useEffect, useRef, useState } from "react";
 

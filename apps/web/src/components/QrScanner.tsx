@@ -4,6 +4,7 @@
  */
 import { useEffect, useRef, useState } from "react";
 import { decodeQrFrom } from "../lib/qrDecode.ts";
+import { FilePicker } from "./FilePicker.tsx";
 
 interface Props {
   onText: (text: string) => void;
@@ -35,20 +36,15 @@ export function QrScanner({ onText }: Props) {
         <button type="button" data-testid="qr-camera" onClick={() => setScanning((on) => !on)}>
           {scanning ? "Stop camera" : "Scan QR with camera"}
         </button>
-        <label className="button">
-          QR from a picture…
-          <input
-            type="file"
-            accept="image/*"
-            hidden
-            data-testid="qr-picture"
-            onChange={(event) => {
-              const file = event.target.files?.[0];
-              event.target.value = "";
-              if (file) void fromPicture(file);
-            }}
-          />
-        </label>
+        <FilePicker
+          label="QR from a picture…"
+          accept="image/*"
+          testId="qr-picture"
+          onFiles={(files) => {
+            const file = files[0];
+            if (file) void fromPicture(file);
+          }}
+        />
       </div>
       {scanning && (
         <CameraScan

@@ -3,6 +3,7 @@ import { useId, useState, type SubmitEvent } from "react";
 import { restoreIdentity, type StoredIdentity } from "../lib/identity.ts";
 import { describeError } from "../errorMessages.ts";
 import { scryptInWorker } from "../scryptWorker.ts";
+import { FilePicker } from "./FilePicker.tsx";
 import { ScryptProgress } from "./ScryptProgress.tsx";
 
 export function RestoreIdentityForm({ onRestored }: { onRestored: (identity: StoredIdentity) => void }) {
@@ -39,16 +40,19 @@ export function RestoreIdentityForm({ onRestored }: { onRestored: (identity: Sto
         Already have an identity? Choose its backup file (it ends in .age) and enter its passphrase.
       </p>
 
-      <label htmlFor={`${fieldId}-file`}>Backup file</label>
-      <input
+      <span className="field-label" id={`${fieldId}-file-label`}>
+        Backup file
+      </span>
+      <FilePicker
         id={`${fieldId}-file`}
-        data-testid="restore-file"
-        type="file"
+        label={file ? "Choose another file" : "Choose the backup file"}
+        testId="restore-file"
         accept=".age,.txt,text/plain,application/octet-stream"
-        required
         disabled={busy}
-        onChange={(event) => {
-          setFile(event.target.files?.[0] ?? null);
+        describedBy={`${fieldId}-file-label`}
+        chosen={file ? file.name : "No file chosen yet"}
+        onFiles={(files) => {
+          setFile(files[0] ?? null);
           setError(null);
         }}
       />

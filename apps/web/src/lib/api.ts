@@ -95,7 +95,7 @@ export interface ApiClient {
   nodes(): Promise<Nodes>;
   /** Issue a one-time token another node uses to join (admins). */
   enroll(): Promise<EnrollToken>;
-  /** Complete an enrolment with the node that issued `token` (admins). */
+  /** Complete an enrollment with the node that issued `token` (admins). */
   addPeer(token: string): Promise<PeerInfo>;
   /** Stop replicating with a peer (admins). */
   removePeer(node: string): Promise<void>;

@@ -374,8 +374,16 @@ export interface components {
             version: string;
             /** @description This node's id (its Ed25519 key, readable form). */
             node_id: string;
-            /** @description Whether a family has claimed this node (if not, the setup code is waiting). */
+            /**
+             * @description Whether a family has claimed this node (if not, the setup code is waiting, unless
+             *     `joining`).
+             */
             claimed: boolean;
+            /**
+             * @description This node has no family yet and gets it from another node of the family (it was enrolled,
+             *     or started to be): it has no setup code and cannot be claimed.
+             */
+            joining: boolean;
         };
         LogEntry: {
             /** Format: int64 */

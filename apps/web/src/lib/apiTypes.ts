@@ -32,7 +32,7 @@ export type VerifyRequest = Schemas["VerifyRequest"];
 export type Nodes = Schemas["Nodes"];
 /** An enrolled node (`GET /v1/nodes`, `POST /v1/nodes/peers`). */
 export type PeerInfo = Schemas["PeerInfo"];
-/** `POST /v1/enroll`: a one-time enrolment token and when it expires. */
+/** `POST /v1/enroll`: a one-time enrollment token and when it expires. */
 export type EnrollToken = Schemas["Token"];
 /** `GET /v1/replication/status`: how the peers are doing and where each photo is stored. */
 export type ReplicationStatus = Schemas["ReplicationStatus"];

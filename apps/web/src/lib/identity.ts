@@ -7,6 +7,7 @@
  * is stored (see `identityStore.ts`) never contains a readable secret.
  */
 import { openBackup, sealBackup, type SealOptions } from "./backup.ts";
+import { withBackupEvent, type BackupEvent } from "./backupState.ts";
 import { wipe } from "./bytes.ts";
 import { armorFile, isArmored, type ScryptOptions } from "./crypt.ts";
 import { ageSecretKeyBytes, identityFromSecrets, type IdentityFile } from "./identityFile.ts";
@@ -72,7 +73,21 @@ export async function restoreIdentity(
   const { identity } = await openBackup(backup, passphrase, options);
   const keys = await importIdentity(identity);
   // Keep the backup as given (binary files armored) so the download is the file restored from.
-  return store(keys, backupText(backup), undefined);
+  // It just opened with the passphrase: the person has a backup that works.
+  return store(keys, backupText(backup), undefined, Date.now());
+}
+
+/**
+ * Record on the stored identity that its backup was downloaded, or shown to work
+ * (`backupState.ts`); resolves to the identity updated. Kept for this identity only: if another
+ * one was stored meanwhile, nothing is written.
+ */
+export async function recordBackup(identity: StoredIdentity, event: BackupEvent): Promise<StoredIdentity> {
+  const stored = await readStoredIdentity();
+  if (stored?.id !== identity.id) return withBackupEvent(identity, event, Date.now());
+  const updated = withBackupEvent(stored, event, Date.now());
+  await writeStoredIdentity(updated);
+  return updated;
 }
 
 /** The identity kept in this browser, if any. */
@@ -103,8 +118,19 @@ function backupText(backup: Uint8Array | string): string {
   return isArmored(backup) ? new TextDecoder().decode(backup) : armorFile(backup);
 }
 
-async function store(keys: IdentityKeys, backup: string, name: string | undefined): Promise<StoredIdentity> {
-  const identity: StoredIdentity = { ...keys, backup, createdAt: Date.now(), ...(name ? { name } : {}) };
+async function store(
+  keys: IdentityKeys,
+  backup: string,
+  name: string | undefined,
+  backupConfirmedAt?: number,
+): Promise<StoredIdentity> {
+  const identity: StoredIdentity = {
+    ...keys,
+    backup,
+    createdAt: Date.now(),
+    ...(name ? { name } : {}),
+    ...(backupConfirmedAt === undefined ? {} : { backupConfirmedAt }),
+  };
   await writeStoredIdentity(identity);
   return identity;
 }

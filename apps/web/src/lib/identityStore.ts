@@ -23,6 +23,13 @@ export interface StoredIdentity {
   name?: string;
   /** When this browser created or restored the identity (ms since the epoch). */
   createdAt: number;
+  /** When the person last downloaded the backup here (ms since the epoch); absent: never. */
+  backupDownloadedAt?: number;
+  /**
+   * When the backup was shown to work (ms since the epoch): the person chose the saved file and it
+   * opened with their passphrase, or the identity was restored from it. Absent: not yet.
+   */
+  backupConfirmedAt?: number;
 }
 
 const KEY = "current";

@@ -1,7 +1,8 @@
 /**
  * Everything after the identity screen: sign in (automatically), claim a fresh node, then the vault
  * pages. The node signs in members only (`not_a_member` otherwise): on a node no family has claimed
- * yet that means the claim form; on a claimed one, the identity to give an admin and "check again".
+ * yet that means the claim form, first and alone; on a node that gets its family from another one
+ * (`joining`), a wait; on a claimed one, what to send an admin to be added.
  */
 import { useCallback, useEffect, useMemo, useState } from "react";
 import { type ApiTransport, createApi } from "../lib/api.ts";
@@ -9,6 +10,7 @@ import type { Me } from "../lib/apiTypes.ts";
 import type { StoredIdentity } from "../lib/identity.ts";
 import { ensureSignedIn, isNotAMember, signIn, withAutoSignIn } from "../lib/session.ts";
 import { Vault, claimNode } from "../lib/vault.ts";
+import { BackupBanner } from "../components/BackupBanner.tsx";
 import { IdentityView } from "../components/IdentityView.tsx";
 import { describeError } from "../errorMessages.ts";
 import { VaultContext, type VaultSession } from "./context.ts";
@@ -22,6 +24,8 @@ type State =
   | { status: "outsider" }
   /** No family has claimed this node yet. */
   | { status: "unclaimed" }
+  /** No family here yet: it comes from another node of the family (enrolled, or about to be). */
+  | { status: "joining" }
   | { status: "member"; me: Me; vault: Vault };
 
 interface Props {
@@ -58,7 +62,9 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
         me = fresh ? await signIn(api, identity) : await ensureSignedIn(api, identity);
       } catch (error) {
         if (!isNotAMember(error)) throw error;
-        return (await api.health()).claimed ? { status: "outsider" } : { status: "unclaimed" };
+        const health = await api.health();
+        if (health.claimed) return { status: "outsider" };
+        return health.joining ? { status: "joining" } : { status: "unclaimed" };
       }
       return enter(me);
     },
@@ -92,78 +98,117 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
     };
   }, [signInState]);
 
-  switch (state.status) {
-    case "signing-in":
-      return (
-        <p className="muted" role="status" data-testid="signing-in">
-          Signing in to this node…
-        </p>
-      );
-    case "failed":
-      return (
-        <section className="card notice" role="alert" data-testid="sign-in-failed">
-          <h2>Could not sign in</h2>
-          <p>{state.message}</p>
-          <button type="button" className="primary" data-testid="sign-in-retry" onClick={() => void start(true)}>
-            Try again
-          </button>
-        </section>
-      );
-    case "signed-out":
-      return (
-        <section className="card" data-testid="signed-out">
-          <h2>You are signed out</h2>
-          <p className="muted">Your keys stay in this browser. Sign in again whenever you like.</p>
-          <button type="button" className="primary" data-testid="sign-in" onClick={() => void start(true)}>
-            Sign in
-          </button>
-        </section>
-      );
-    case "unclaimed":
-      return (
-        <div className="stack" data-testid="vault-entry">
-          <ClaimNode
-            onClaim={async (code) => {
-              setState(await enter(await claimNode(api, identity, code)));
-            }}
-          />
-          <IdentityView identity={identity} onForgotten={forget} />
-        </div>
-      );
-    case "outsider":
-      return (
-        <div className="stack" data-testid="vault-entry">
-          <section className="card" data-testid="outsider">
-            <h2>Not a member of this family yet</h2>
-            <p className="muted">
-              This node belongs to a family you are not a member of. Send an admin of the family your id and encryption
-              address below (or let them scan the QR code); once they have added you, check again.
-            </p>
-            <button type="button" className="primary" data-testid="check-again" onClick={() => void start(true)}>
-              Check again
+  return (
+    <>
+      <BackupBanner identity={identity} />
+      {view()}
+    </>
+  );
+
+  function view() {
+    switch (state.status) {
+      case "signing-in":
+        return (
+          <p className="muted" role="status" data-testid="signing-in">
+            Signing in to this node…
+          </p>
+        );
+      case "failed":
+        return (
+          <section className="card notice" role="alert" data-testid="sign-in-failed">
+            <h2>Could not sign in</h2>
+            <p>{state.message}</p>
+            <button type="button" className="primary" data-testid="sign-in-retry" onClick={() => void start(true)}>
+              Try again
             </button>
           </section>
-          <IdentityView identity={identity} onForgotten={forget} />
-        </div>
-      );
-    case "member": {
-      const session: VaultSession = {
-        api,
-        vault: state.vault,
-        me: state.me,
-        identity,
-        isAdmin: state.me.role === "admin",
-        signOut: async () => {
-          await api.logout().catch(() => undefined);
-          setState({ status: "signed-out" });
-        },
-        forget,
-      };
-      return (
-        <VaultContext.Provider value={session}>
-          <Shell />
-        </VaultContext.Provider>
-      );
+        );
+      case "signed-out":
+        return (
+          <section className="card" data-testid="signed-out">
+            <h2>You are signed out</h2>
+            <p className="muted">Your keys stay in this browser. Sign in again whenever you like.</p>
+            <button type="button" className="primary" data-testid="sign-in" onClick={() => void start(true)}>
+              Sign in
+            </button>
+          </section>
+        );
+      case "unclaimed":
+        return (
+          <div className="stack" data-testid="vault-entry">
+            <ClaimNode
+              onClaim={async (code) => {
+                setState(await enter(await claimNode(api, identity, code)));
+              }}
+            />
+            <details className="card disclosure">
+              <summary>Your identity (id, QR code and backup)</summary>
+              <IdentityView identity={identity} onForgotten={forget} />
+            </details>
+          </div>
+        );
+      case "joining":
+        return (
+          <div className="stack" data-testid="vault-entry">
+            <section className="card" data-testid="joining">
+              <h1>This node is joining its family</h1>
+              <p>
+                It gets the family from another of the family&apos;s nodes, with everything in it, as soon as an admin
+                has enrolled it (with <code>make run</code>, that happens by itself once you have claimed Oak). Nothing
+                to do here meanwhile.
+              </p>
+              <p className="muted">
+                Then sign in here with the identity you use on that node: restore its backup in this browser if it is
+                not this one.
+              </p>
+              <button type="button" className="primary" data-testid="check-again" onClick={() => void start(true)}>
+                Check again
+              </button>
+            </section>
+            <details className="card disclosure">
+              <summary>Your identity (id, QR code and backup)</summary>
+              <IdentityView identity={identity} onForgotten={forget} />
+            </details>
+          </div>
+        );
+      case "outsider":
+        return (
+          <div className="stack" data-testid="vault-entry">
+            <section className="card" data-testid="outsider">
+              <h1>Ask an admin to add you</h1>
+              <p>
+                This node belongs to a family, and you are not a member of it yet. Ask one of its admins to add you:
+                they open <strong>Members → Add a member</strong> and scan the QR code below from your screen, or paste
+                your member card (send it with the <strong>Copy</strong> button beside the QR code). It holds your id
+                and encryption address, nothing secret.
+              </p>
+              <p className="muted">Once they have added you, open the vault:</p>
+              <button type="button" className="primary" data-testid="check-again" onClick={() => void start(true)}>
+                I have been added: open the vault
+              </button>
+            </section>
+            <IdentityView identity={identity} onForgotten={forget} />
+          </div>
+        );
+      case "member": {
+        const session: VaultSession = {
+          api,
+          vault: state.vault,
+          me: state.me,
+          identity,
+          isAdmin: state.me.role === "admin",
+          signOut: async () => {
+            await api.logout().catch(() => undefined);
+            setState({ status: "signed-out" });
+          },
+          forget,
+        };
+        return (
+          <VaultContext.Provider value={session}>
+            <Shell />
+          </VaultContext.Provider>
+        );
+      }
     }
   }
 }
@@ -185,8 +230,12 @@ function ClaimNode({ onClaim }: { onClaim: (code: string) => Promise<void> }) {
   };
 
   return (
-    <section className="card" data-testid="claim-node">
-      <h2>This node has no family yet</h2>
+    <section className="card claim" data-testid="claim-node" aria-labelledby="claim-title">
+      <h1 id="claim-title">Set up your family&apos;s vault</h1>
+      <p>
+        This node is new: no family has claimed it yet. Claim it with its setup code to found your family. You become
+        its first admin, and then you add the others.
+      </p>
       <form
         className="claim-form"
         onSubmit={(event) => {
@@ -194,23 +243,25 @@ function ClaimNode({ onClaim }: { onClaim: (code: string) => Promise<void> }) {
           void submit();
         }}
       >
-        <h3>Is this your new node?</h3>
-        <p className="muted">
-          Enter the setup code <code>p2pos node</code> printed when it started. You will found the family and become its
-          first admin.
-        </p>
         <label htmlFor="claim-code">Setup code</label>
+        <p className="hint" id="claim-code-hint">
+          Printed in the terminal where this node was started, on a line like <code>Setup code: ABCDE-FGHJK</code> (with{" "}
+          <code>make run</code>: &ldquo;Oak&apos;s setup code&rdquo;). It works once.
+        </p>
         <input
           id="claim-code"
           data-testid="claim-code"
           value={code}
           autoComplete="off"
           spellCheck={false}
+          autoCapitalize="characters"
           placeholder="ABCDE-FGHJK"
+          aria-describedby="claim-code-hint"
           onChange={(event) => setCode(event.target.value)}
         />
+        {/* The family's name is asked here once families have names (issue 15, profiles). */}
         <button type="submit" className="primary" data-testid="claim-submit" disabled={busy || code.trim() === ""}>
-          {busy ? "Founding the family…" : "Claim this node"}
+          {busy ? "Founding the family…" : "Found the family"}
         </button>
         {error && (
           <p className="form-error" role="alert" data-testid="claim-error">

@@ -32,6 +32,7 @@ async fn health_reports_ok_and_version() {
     assert_eq!(json["status"], "ok");
     assert_eq!(json["version"], env!("CARGO_PKG_VERSION"));
     assert_eq!(json["claimed"], false, "a fresh node waits for its setup code");
+    assert_eq!(json["joining"], false, "a fresh node is not started to join a family");
     assert!(json["node_id"].as_str().unwrap().parse::<p2pos_core::NodeId>().is_ok());
 }
 

@@ -140,6 +140,24 @@ async fn a_joining_node_cannot_be_claimed_by_anyone() {
     let _ = &pine.data;
 }
 
+/// `p2pos up` starts Pine to join Oak's family before Oak is claimed: until it is enrolled, it has
+/// no peer, yet it must neither print a setup code nor be claimable, and it says so in its health.
+#[tokio::test]
+async fn a_node_started_to_join_has_no_setup_code_and_cannot_be_claimed() {
+    let mut pine = Node::new(|config| config.joining = true).await;
+    assert_eq!(pine.state.setup_code(), None, "no setup code is printed");
+    let health = pine.get("/v1/health", None).await.json();
+    assert_eq!((health["claimed"].as_bool(), health["joining"].as_bool()), (Some(false), Some(true)));
+    let mallory = Identity::generate().unwrap();
+    let records =
+        vec![pine.record(&mallory, json!({"type": "family"})), pine.record(&mallory, member(&mallory, "admin"))];
+    for code in ["", "ABCDE-FGHJK"] {
+        let reply = pine.post("/v1/setup", None, json!({"code": code, "records": records})).await;
+        assert_eq!(reply.error(), (StatusCode::CONFLICT, "conflict".into()), "{:?}", reply.json());
+    }
+    assert_eq!(pine.get("/v1/health", None).await.json()["claimed"], false);
+}
+
 #[tokio::test]
 async fn a_member_reads_not_one_byte_of_an_album_not_shared_with_him() {
     let (mut node, ann, ann_c, ben, ben_c) = river().await;

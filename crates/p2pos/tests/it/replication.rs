@@ -103,21 +103,31 @@ fn up_runs_the_demo_family_and_resumes_it() {
             .args(["--pine-port", &ports[2].to_string(), "--turn-port", &turn_port.to_string()])
             .env("RUST_LOG", "warn")
             .stdout(std::process::Stdio::piped())
-            .stderr(std::process::Stdio::null())
+            .stderr(std::process::Stdio::piped())
             .spawn()
             .unwrap();
+        // What it prints, stdout and stderr (where the nodes' own lines go) in one stream.
         let (tx, rx) = std::sync::mpsc::channel();
         let out = std::io::BufReader::new(child.stdout.take().unwrap());
+        let err = std::io::BufReader::new(child.stderr.take().unwrap());
+        let err_tx = tx.clone();
         std::thread::spawn(move || {
             for line in out.lines().map_while(Result::ok) {
                 let _ = tx.send(line);
             }
         });
+        std::thread::spawn(move || {
+            for line in err.lines().map_while(Result::ok) {
+                let _ = err_tx.send(line);
+            }
+        });
         (child, rx)
     };
+    let printed = std::cell::RefCell::new(Vec::<String>::new());
     let wait_line = |rx: &std::sync::mpsc::Receiver<String>, needle: &str| -> String {
         loop {
             let line = rx.recv_timeout(Duration::from_secs(60)).expect(needle);
+            printed.borrow_mut().push(line.clone());
             if line.contains(needle) {
                 return line;
             }
@@ -133,6 +143,14 @@ fn up_runs_the_demo_family_and_resumes_it() {
     let me = Identity::generate().unwrap();
     let cookie = claim_and_login(&oak, &me);
     wait_line(&rx, "Pine is enrolled with Oak");
+    // Only Oak offers a setup code: Pine joins Oak's family and has none to print.
+    let setup_lines: Vec<String> =
+        printed.borrow().iter().filter(|l| l.contains("etup code") || l.contains("admin")).cloned().collect();
+    assert!(
+        setup_lines.iter().all(|l| !l.contains("[pine]") && !l.contains("Pine's")),
+        "Pine offers no setup code: {setup_lines:#?}"
+    );
+    assert_eq!(setup_lines.iter().filter(|l| l.contains("Oak's setup code: ")).count(), 1, "{setup_lines:#?}");
     let blob_bytes = b"age-encryption.org/v1 pretend ciphertext".to_vec();
     let blob = BlobId::of(&blob_bytes);
     let (status, _, _) =

@@ -19,6 +19,8 @@ import { SelectionBar } from "../SelectionBar.tsx";
 import { albumPhotoKey, albumPlacementCounts, albumSummary, placementsByPhoto } from "../replicationView.ts";
 import { PhotoViewer } from "./PhotoViewer.tsx";
 import { Thumb } from "./Thumb.tsx";
+import { DropZone, PageFileDrop } from "../../components/FileDrop.tsx";
+import { useStoredToggle } from "../useStoredToggle.ts";
 
 /** Upload queues outlive the page (open a photo while the rest uploads); one per album. */
 const queues = new Map<string, UploadQueue>();
@@ -56,6 +58,7 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
   const [selecting, setSelecting] = useState(false);
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const replication = useReplicationStatus(albumId);
+  const [showNames, setShowNames] = useStoredToggle(SHOW_NAMES_KEY, false);
   const status = replication.value;
   const byPhoto = useMemo(() => (status ? placementsByPhoto(status) : new Map<string, Placement[]>()), [status]);
 
@@ -112,7 +115,7 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
       <h1 data-testid="album-heading">{album.title ?? "(title cannot be opened)"}</h1>
       <p className="muted album-facts">
         <span data-testid="album-count">
-          {photos.length} {photos.length === 1 ? "item" : "items"}
+          {photos.length > 0 && `${photos.length} ${photos.length === 1 ? "item" : "items"}`}
         </span>
         {counts.length > 0 && (
           <span data-testid="placement-summary">
@@ -149,30 +152,32 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
       )}
       {canUpload && <Uploader queue={queueFor(session, albumId, reload)} />}
       {photos.length === 0 ? (
-        <p className="muted" data-testid="album-empty">
-          No photos yet.
-        </p>
+        <EmptyAlbum queue={canUpload ? queueFor(session, albumId, reload) : undefined} />
       ) : (
-        <ul className="grid" data-testid="photo-grid">
-          {photos.map((photo) => (
-            <Thumb
-              key={photo.view.id}
-              album={albumId}
-              photo={photo}
-              keys={album.keyList}
-              placements={byPhoto.get(photo.view.id)}
-              here={status?.node.node}
-              selection={
-                selecting
-                  ? {
-                      selected: chosen.has(photo.view.id),
-                      onToggle: () => setSelected((current) => toggled(current, photo.view.id)),
-                    }
-                  : undefined
-              }
-            />
-          ))}
-        </ul>
+        <>
+          <GridOptions showNames={showNames} onShowNames={setShowNames} />
+          <ul className={showNames ? "grid" : "grid names-hidden"} data-testid="photo-grid">
+            {photos.map((photo) => (
+              <Thumb
+                key={photo.view.id}
+                album={albumId}
+                photo={photo}
+                keys={album.keyList}
+                placements={byPhoto.get(photo.view.id)}
+                here={status?.node.node}
+                showName={showNames}
+                selection={
+                  selecting
+                    ? {
+                        selected: chosen.has(photo.view.id),
+                        onToggle: () => setSelected((current) => toggled(current, photo.view.id)),
+                      }
+                    : undefined
+                }
+              />
+            ))}
+          </ul>
+        </>
       )}
       {session.isAdmin && album.keys.has(album.detail.epoch) && (
         <ChangeKey album={albumId} epoch={album.detail.epoch} onChanged={reload} />
@@ -235,7 +240,6 @@ function ChangeKey({ album, epoch, onChanged }: { album: string; epoch: number; 
 
 function Uploader({ queue }: { queue: UploadQueue }) {
   const [items, setItems] = useState<UploadItem[]>(queue.items);
-  const [dragging, setDragging] = useState(false);
   useEffect(() => queue.subscribe(setItems), [queue]);
   // Every queue change arrives as a new `items` snapshot, which re-renders and re-reads this.
   const overall = queue.overall;
@@ -245,31 +249,14 @@ function Uploader({ queue }: { queue: UploadQueue }) {
 
   return (
     <div className="uploader">
-      <label
-        className={`dropzone${dragging ? " dragging" : ""}`}
-        data-testid="upload-drop"
-        onDragOver={(event) => {
-          event.preventDefault();
-          setDragging(true);
-        }}
-        onDragLeave={() => setDragging(false)}
-        onDrop={(event) => {
-          event.preventDefault();
-          setDragging(false);
-          queue.add(Array.from(event.dataTransfer.files));
-        }}
-      >
-        <input
-          type="file"
-          multiple
-          data-testid="upload-input"
-          onChange={(event) => {
-            queue.add(Array.from(event.target.files ?? []));
-            event.target.value = "";
-          }}
-        />
-        <span>Drop photos and videos here, or click to choose. They are encrypted in this browser before upload.</span>
-      </label>
+      <DropZone
+        label="Choose photos and videos"
+        hint="Or drop them anywhere on this page. They are encrypted in this browser before they are uploaded."
+        testId="upload-drop"
+        inputTestId="upload-input"
+        onFiles={(files) => queue.add(files)}
+      />
+      <PageFileDrop label="Drop to add them to this album" onFiles={(files) => queue.add(files)} />
 
       {items.length > 0 && (
         <div className="upload-status">
@@ -340,6 +327,41 @@ function Uploader({ queue }: { queue: UploadQueue }) {
     </div>
   );
 }
+
+/** No photo shown yet: say why, without "No photos yet" above uploads that are under way. */
+function EmptyAlbum({ queue }: { queue: UploadQueue | undefined }) {
+  const [items, setItems] = useState<UploadItem[]>(queue?.items ?? []);
+  useEffect(() => queue?.subscribe(setItems), [queue]);
+  const uploading = items.some((item) => isActive(item) || item.status === "done");
+  return (
+    <p className="muted empty-state" data-testid="album-empty" data-uploading={uploading ? "true" : "false"}>
+      {uploading
+        ? "Your photos appear here one by one as they are encrypted and stored."
+        : queue
+          ? "No photos yet. Choose some above, or drop them anywhere on this page."
+          : "No photos yet."}
+    </p>
+  );
+}
+
+/** Above the grid: whether file names show under the photos (off by default, remembered here). */
+function GridOptions({ showNames, onShowNames }: { showNames: boolean; onShowNames: (show: boolean) => void }) {
+  return (
+    <div className="grid-options">
+      <label className="switch">
+        <input
+          type="checkbox"
+          data-testid="show-file-names"
+          checked={showNames}
+          onChange={(event) => onShowNames(event.target.checked)}
+        />
+        Show file names
+      </label>
+    </div>
+  );
+}
+
+const SHOW_NAMES_KEY = "p2pos.grid.showFileNames";
 
 function isActive(item: UploadItem): boolean {
   return (

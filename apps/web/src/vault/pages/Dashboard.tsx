@@ -1,4 +1,4 @@
-/** Home: the family, this node, your role, the storage your albums use. */
+/** Home: the family, this node (by name), your role, the storage your albums use; ids in the details. */
 import type { Health } from "../../lib/apiTypes.ts";
 import { storageUsed } from "../../lib/vault.ts";
 import { describeError } from "../../errorMessages.ts";
@@ -8,6 +8,8 @@ import { useAsync } from "../useAsync.ts";
 
 interface Overview {
   health: Health;
+  /** This node's name (`--name`, e.g. Oak). */
+  nodeName: string;
   members: number;
   albums: number;
   photos: number;
@@ -17,10 +19,16 @@ interface Overview {
 export function Dashboard() {
   const { api, vault, me } = useVault();
   const [state] = useAsync(async (): Promise<Overview> => {
-    const [health, members, albums] = await Promise.all([api.health(), api.members(), api.albums()]);
+    const [health, nodes, members, albums] = await Promise.all([
+      api.health(),
+      api.nodes(),
+      api.members(),
+      api.albums(),
+    ]);
     const details = await Promise.all(albums.map((album) => api.album(album.id)));
     return {
       health,
+      nodeName: nodes.me.name,
       members: members.length,
       albums: albums.length,
       photos: details.reduce((sum, d) => sum + d.photo_list.length, 0),
@@ -30,50 +38,60 @@ export function Dashboard() {
 
   return (
     <section className="card" data-testid="dashboard">
+      {/* The family's name goes in this heading once families are named (issue 15, profiles). */}
       <h1>Your family vault</h1>
-      <dl className="facts">
-        <dt>Family</dt>
-        <dd>
-          <code data-testid="dashboard-family">{vault.state.family}</code>
-        </dd>
-        <dt>This node</dt>
-        <dd data-testid="dashboard-node">
-          {location.origin}
-          {state.status === "ready" && (
-            <>
-              {` · p2pos ${state.value.health.version} · `}
-              <code data-testid="dashboard-node-id">{state.value.health.node_id}</code>
-            </>
-          )}
-        </dd>
-        <dt>Your role</dt>
-        <dd data-testid="dashboard-role">{me.role === "admin" ? "Admin" : "Member"}</dd>
-        {state.status === "ready" && (
-          <>
-            <dt>Members</dt>
-            <dd data-testid="dashboard-members">{state.value.members}</dd>
-            <dt>Albums shared with you</dt>
-            <dd data-testid="dashboard-albums">
-              {state.value.albums} ({state.value.photos} photos)
-            </dd>
-            <dt>Storage used</dt>
-            <dd data-testid="dashboard-storage" data-bytes={state.value.bytes}>
-              {formatBytes(state.value.bytes)} (encrypted originals and thumbnails)
-            </dd>
-          </>
-        )}
-      </dl>
-      {state.status === "loading" && <p className="muted">Counting…</p>}
+      {state.status === "loading" && (
+        <p className="muted" role="status">
+          Counting…
+        </p>
+      )}
       {state.status === "failed" && (
         <p className="form-error" role="alert">
           {describeError(state.error)}
         </p>
       )}
+      {state.status === "ready" && (
+        <dl className="facts">
+          <dt>This node</dt>
+          <dd data-testid="dashboard-node">{state.value.nodeName}</dd>
+          <dt>Your role</dt>
+          <dd data-testid="dashboard-role">{me.role === "admin" ? "Admin" : "Member"}</dd>
+          <dt>Members</dt>
+          <dd data-testid="dashboard-members">{state.value.members}</dd>
+          <dt>Albums</dt>
+          <dd data-testid="dashboard-albums">
+            {state.value.albums} ({state.value.photos} {state.value.photos === 1 ? "photo" : "photos"})
+          </dd>
+          <dt>Storage used</dt>
+          <dd data-testid="dashboard-storage" data-bytes={state.value.bytes}>
+            {formatBytes(state.value.bytes)} (encrypted originals and thumbnails)
+          </dd>
+        </dl>
+      )}
       <p>
-        <a href="#/albums" data-testid="dashboard-open-albums">
-          Open your albums →
+        <a href="#/albums" className="button primary" data-testid="dashboard-open-albums">
+          Open your albums
         </a>
       </p>
+      {state.status === "ready" && (
+        <details className="disclosure" data-testid="dashboard-details">
+          <summary>Technical details</summary>
+          <dl className="facts compact">
+            <dt>Family id</dt>
+            <dd>
+              <code data-testid="dashboard-family">{vault.state.family}</code>
+            </dd>
+            <dt>Node address</dt>
+            <dd data-testid="dashboard-node-url">{location.origin}</dd>
+            <dt>Node id</dt>
+            <dd>
+              <code data-testid="dashboard-node-id">{state.value.health.node_id}</code>
+            </dd>
+            <dt>Version</dt>
+            <dd data-testid="dashboard-version">p2pos {state.value.health.version}</dd>
+          </dl>
+        </details>
+      )}
     </section>
   );
 }

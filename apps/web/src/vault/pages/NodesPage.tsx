@@ -1,6 +1,6 @@
 /**
  * Nodes: this node and the family's other nodes, each with a status dot (refreshed every 2 s while
- * the page is visible). Admins enrol another node (a one-time token, as text and QR code), add
+ * the page is visible). Admins enroll another node (a one-time token, as text and QR code), add
  * this node to another with its token, and remove peers. Members see the list only.
  */
 import { useState } from "react";
@@ -56,53 +56,50 @@ export function NodesPage() {
       {value && (
         <>
           <h2 className="label">This node</h2>
-          <dl className="facts" data-testid="this-node">
-            <dt>Name</dt>
-            <dd data-testid="this-node-name">{value.nodes.me.name}</dd>
-            <dt>Node id</dt>
-            <dd data-testid="this-node-id" data-id={value.nodes.me.node}>
-              <ReadableId id={value.nodes.me.node} />
-            </dd>
-            <dt>Address</dt>
-            <dd data-testid="this-node-url">
-              {value.nodes.me.base_url ?? location.origin}
-              {!value.nodes.me.base_url && <span className="muted"> (other nodes reach it over WebRTC only)</span>}
-            </dd>
-            <dt>Hub</dt>
-            <dd data-testid="this-node-hub">{value.nodes.hub ?? "none: this node cannot enrol other nodes"}</dd>
+          <div className="this-node" data-testid="this-node">
+            <p className="node-name" data-testid="this-node-name">
+              {value.nodes.me.name}
+            </p>
             {remoteLink && (
-              <>
-                <dt>From anywhere</dt>
-                <dd data-testid="this-node-remote">
-                  <a href={remoteLink}>{remoteLink}</a>
-                  <span className="muted">
-                    {" "}
-                    (opens this vault through the hub, over an encrypted WebRTC channel, when this address is out of
-                    reach)
-                  </span>
-                </dd>
-              </>
+              <p data-testid="this-node-remote">
+                Away from home, open your vault through the hub: <a href={remoteLink}>{remoteLink}</a>{" "}
+                <span className="muted">
+                  (an encrypted WebRTC channel to this node, when its address is out of reach)
+                </span>
+              </p>
             )}
             {familyLink && (
-              <>
-                <dt>Family link</dt>
-                <dd data-testid="family-link">
-                  <a href={familyLink}>{familyLink}</a>
-                  <span className="muted">
-                    {" "}
-                    (one bookmark for the whole family: it opens the vault through whichever of these nodes answers
-                    first, and moves to another when that one goes away; add a node and this link changes)
-                  </span>
-                </dd>
-              </>
+              <p data-testid="family-link">
+                One bookmark for the whole family: <a href={familyLink}>{familyLink}</a>{" "}
+                <span className="muted">
+                  (opens the vault through whichever of your nodes answers first, and moves to another when that one
+                  goes away; it changes when you add a node)
+                </span>
+              </p>
             )}
-          </dl>
+            <details className="disclosure">
+              <summary>Technical details</summary>
+              <dl className="facts compact">
+                <dt>Node id</dt>
+                <dd data-testid="this-node-id" data-id={value.nodes.me.node}>
+                  <ReadableId id={value.nodes.me.node} />
+                </dd>
+                <dt>Address</dt>
+                <dd data-testid="this-node-url">
+                  {value.nodes.me.base_url ?? location.origin}
+                  {!value.nodes.me.base_url && <span className="muted"> (other nodes reach it over WebRTC only)</span>}
+                </dd>
+                <dt>Hub</dt>
+                <dd data-testid="this-node-hub">{value.nodes.hub ?? "none: this node cannot enroll other nodes"}</dd>
+              </dl>
+            </details>
+          </div>
 
           <h2 className="label">Other nodes</h2>
           {peers.length === 0 ? (
             <p className="muted" data-testid="peers-empty">
               No other nodes yet. With a second node, your photos survive this one being lost.
-              {isAdmin ? " Enrol one below." : " An admin can enrol one."}
+              {isAdmin ? " Enroll one below." : " An admin can enroll one."}
             </p>
           ) : (
             <ul className="peers" data-testid="peers">
@@ -119,12 +116,12 @@ export function NodesPage() {
           )}
           {isAdmin ? (
             <div className="node-actions">
-              <EnrolNode hasHub={Boolean(value.nodes.hub)} peers={value.nodes.peers} />
+              <EnrollNode hasHub={Boolean(value.nodes.hub)} peers={value.nodes.peers} />
               <AddNode onAdded={overview.refresh} />
             </div>
           ) : (
             <p className="muted" data-testid="nodes-read-only">
-              Only the family&apos;s admins enrol or remove nodes.
+              Only the family&apos;s admins enroll or remove nodes.
             </p>
           )}
         </>
@@ -185,15 +182,20 @@ function PeerRow({ peer, here, canRemove, onRemoved }: PeerRowProps) {
             </dd>
           </>
         )}
-        <dt>Address</dt>
-        <dd>{info.base_url ?? "WebRTC only"}</dd>
-        <dt>Node id</dt>
-        <dd>
-          <code className="member-id">{info.node}</code>
-        </dd>
-        <dt>Enrolled</dt>
+        <dt>Enrolled on</dt>
         <dd>{new Date(info.added_ms).toLocaleString()}</dd>
       </dl>
+      <details className="disclosure">
+        <summary>Technical details</summary>
+        <dl className="facts compact">
+          <dt>Address</dt>
+          <dd>{info.base_url ?? "WebRTC only"}</dd>
+          <dt>Node id</dt>
+          <dd>
+            <code className="member-id">{info.node}</code>
+          </dd>
+        </dl>
+      </details>
       {canRemove && <RemovePeer node={info.node} name={info.name} here={here} onRemoved={onRemoved} />}
     </li>
   );
@@ -244,7 +246,7 @@ function RemovePeer({
       <p>
         <strong>Remove {name}?</strong> {here} stops copying photos to and from {name} and refuses its requests. Photos
         already on {name} stay there. Remove {here} on {name} too (its Nodes page, or <code>p2pos peer remove</code>).
-        To replicate again later, enrol it with a new token.
+        To replicate again later, enroll it with a new token.
       </p>
       <div className="buttons">
         <button
@@ -276,7 +278,7 @@ interface IssuedToken extends EnrollToken {
   before: string[];
 }
 
-function EnrolNode({ hasHub, peers }: { hasHub: boolean; peers: readonly PeerInfo[] }) {
+function EnrollNode({ hasHub, peers }: { hasHub: boolean; peers: readonly PeerInfo[] }) {
   const { api } = useVault();
   const [issued, setIssued] = useState<IssuedToken>();
   const [busy, setBusy] = useState(false);
@@ -299,14 +301,14 @@ function EnrolNode({ hasHub, peers }: { hasHub: boolean; peers: readonly PeerInf
   const joined = issued ? peers.filter((p) => !issued.before.includes(p.node)) : [];
   return (
     <div className="enrol" data-testid="enrol-node">
-      <h2>Enrol another node</h2>
+      <h2>Enroll another node</h2>
       <p className="muted">
         A one-time token lets another node join this family: the two nodes find each other through the hub, check the
         token, and from then on copy each other&apos;s encrypted photos.
       </p>
       {!hasHub && (
         <p className="muted" data-testid="enrol-no-hub">
-          This node has no hub (start it with <code>--hub</code>), so it cannot enrol other nodes.
+          This node has no hub (start it with <code>--hub</code>), so it cannot enroll other nodes.
         </p>
       )}
       <button
@@ -316,7 +318,7 @@ function EnrolNode({ hasHub, peers }: { hasHub: boolean; peers: readonly PeerInf
         disabled={busy || !hasHub}
         onClick={() => void issue()}
       >
-        {busy ? "Making a token…" : issued ? "Make a new token" : "Enrol another node"}
+        {busy ? "Making a token…" : issued ? "Make a new token" : "Make a one-time token"}
       </button>
       {error && (
         <p className="form-error" role="alert" data-testid="enrol-error">
@@ -338,7 +340,7 @@ function EnrolNode({ hasHub, peers }: { hasHub: boolean; peers: readonly PeerInf
                 <code className="token" data-testid="enrol-token">
                   {issued.token}
                 </code>
-                <CopyButton text={issued.token} label="Copy the enrolment token" testId="enrol-copy" />
+                <CopyButton text={issued.token} label="Copy the enrollment token" testId="enrol-copy" />
               </div>
               <p data-testid="enrol-expiry">
                 Works once, until {new Date(issued.expires_ms).toLocaleTimeString()} ({minutes} minutes).
@@ -350,7 +352,7 @@ function EnrolNode({ hasHub, peers }: { hasHub: boolean; peers: readonly PeerInf
               </p>
             </div>
             <figure className="qr-figure">
-              <QrCode text={issued.token} label="QR code of the enrolment token" testId="enrol-qr" size={256} />
+              <QrCode text={issued.token} label="QR code of the enrollment token" testId="enrol-qr" size={256} />
               <figcaption className="muted">Scan it on the other node&apos;s Nodes page.</figcaption>
             </figure>
           </div>

@@ -22,9 +22,11 @@ interface Props {
   linked?: boolean;
   /** While selecting: whether this photo is selected, and how to toggle it. */
   selection?: { selected: boolean; onToggle: () => void } | undefined;
+  /** Show the file name under the photo (the grid's "Show file names"). Default false. */
+  showName?: boolean;
 }
 
-export function Thumb({ album, photo, keys, placements, here, linked = true, selection }: Props) {
+export function Thumb({ album, photo, keys, placements, here, linked = true, selection, showName = false }: Props) {
   const { api } = useVault();
   const [url, setUrl] = useState<string>();
   const [failed, setFailed] = useState(false);
@@ -77,7 +79,11 @@ export function Thumb({ album, photo, keys, placements, here, linked = true, sel
                 : fileLabel(name)}
         </span>
       )}
-      <span className="thumb-name">{name}</span>
+      {showName && (
+        <span className="thumb-name" data-testid="thumb-name">
+          {name}
+        </span>
+      )}
     </>
   );
   return (
