@@ -184,6 +184,10 @@ class FakeNode {
       enroll: unused,
       addPeer: unused,
       removePeer: unused,
+      openInvite: unused,
+      invites: unused,
+      closeInvite: unused,
+      join: unused,
     };
   }
 }

@@ -13,6 +13,9 @@ import { IdentityView } from "../components/IdentityView.tsx";
 import { describeError } from "../errorMessages.ts";
 import { VaultContext, type VaultSession } from "./context.ts";
 import { Shell } from "./Shell.tsx";
+import { JoinFamily } from "./JoinFamily.tsx";
+import { adoptNames } from "./names.ts";
+import { pendingInvitation } from "../lib/invite.ts";
 
 type State =
   | { status: "signing-in" }
@@ -45,6 +48,8 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
       if (!me.role) return { status: "outsider" };
       const vault = new Vault(api, identity);
       await vault.refresh();
+      // Names (issue 15): write the name typed when joining, keep ours sealed to the current key.
+      await adoptNames(vault);
       return { status: "member", me, vault };
     },
     [api, identity],
@@ -130,7 +135,23 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
           <IdentityView identity={identity} onForgotten={forget} />
         </div>
       );
-    case "outsider":
+    case "outsider": {
+      // Opened with an invitation link: ask to join with it instead.
+      const invitation = pendingInvitation();
+      if (invitation) {
+        return (
+          <JoinFamily
+            api={api}
+            identity={identity}
+            invitation={invitation}
+            onJoined={(me) =>
+              void enter(me).then(setState, (error: unknown) =>
+                setState({ status: "failed", message: describeError(error) }),
+              )
+            }
+          />
+        );
+      }
       return (
         <div className="stack" data-testid="vault-entry">
           <section className="card" data-testid="outsider">
@@ -146,6 +167,7 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
           <IdentityView identity={identity} onForgotten={forget} />
         </div>
       );
+    }
     case "member": {
       const session: VaultSession = {
         api,
