@@ -140,16 +140,19 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
       const invitation = pendingInvitation();
       if (invitation) {
         return (
-          <JoinFamily
-            api={api}
-            identity={identity}
-            invitation={invitation}
-            onJoined={(me) =>
-              void enter(me).then(setState, (error: unknown) =>
-                setState({ status: "failed", message: describeError(error) }),
-              )
-            }
-          />
+          <div className="stack" data-testid="vault-entry">
+            <JoinFamily
+              api={api}
+              identity={identity}
+              invitation={invitation}
+              onJoined={(me) =>
+                void enter(me).then(setState, (error: unknown) =>
+                  setState({ status: "failed", message: describeError(error) }),
+                )
+              }
+            />
+            <IdentityView identity={identity} onForgotten={forget} />
+          </div>
         );
       }
       return (
