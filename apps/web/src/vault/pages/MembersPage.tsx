@@ -78,7 +78,7 @@ export function MembersPage() {
         {isAdmin && <FamilyNameForm current={names?.family} onSaved={reload} />}
         <MyNameForm current={names?.members.get(identity.id)?.name} onSaved={reload} />
       </div>
-      {isAdmin && state.status === "ready" && <InvitePanel albums={state.value.albums} onApproved={reload} />}
+      {isAdmin && <InvitePanel albums={state.status === "ready" ? state.value.albums : []} onApproved={reload} />}
       {isAdmin && (
         <details className="advanced" data-testid="add-member-advanced">
           <summary>Add someone by their member card (advanced)</summary>
@@ -204,87 +204,89 @@ export function MembersPage() {
         </p>
       )}
       {state.status === "ready" && (
-        <table className="members">
-          <thead>
-            <tr>
-              <th scope="col">Member</th>
-              <th scope="col">Role</th>
-              {isAdmin &&
-                state.value.albums.map((album) => (
-                  <th scope="col" key={album.detail.id}>
-                    {album.title ?? "(untitled)"}
-                  </th>
-                ))}
-              {isAdmin && (
-                <th scope="col">
-                  <span className="sr-only">Remove</span>
-                </th>
-              )}
-            </tr>
-          </thead>
-          <tbody>
-            {state.value.members.map((member) => (
-              <tr key={member.identity} data-testid="member-row" data-member-id={member.identity}>
-                <td>
-                  <span className="member-name" data-testid="member-name" title={member.identity}>
-                    {nameOf(member.identity)}
-                  </span>
-                  {member.identity === identity.id && <span className="muted"> (you)</span>}
-                  <details className="member-id-details">
-                    <summary>id</summary>
-                    <code className="member-id">{member.identity}</code>
-                  </details>
-                </td>
-                <td data-testid="member-role">{member.role}</td>
+        <div className="table-scroll">
+          <table className="members">
+            <thead>
+              <tr>
+                <th scope="col">Member</th>
+                <th scope="col">Role</th>
                 {isAdmin &&
-                  state.value.albums.map((album) => {
-                    const granted = vault.hasGrant(album.detail.id, member.identity, album.detail.epoch);
-                    const label = `${album.detail.id}/${member.identity}`;
-                    return (
-                      <td key={album.detail.id}>
-                        <label
-                          className="grant"
-                          title={
-                            granted
-                              ? `Take away ${nameOf(member.identity)}'s access. ${NEW_KEY}`
-                              : `Share this album with ${nameOf(member.identity)}, older photos included.`
-                          }
-                        >
-                          <input
-                            type="checkbox"
-                            data-testid="grant-toggle"
-                            data-album-id={album.detail.id}
-                            data-member-id={member.identity}
-                            data-granted={granted ? "true" : "false"}
-                            checked={granted}
-                            disabled={busy !== undefined || member.identity === identity.id}
-                            onChange={() => toggle(album, member, granted)}
-                          />
-                          {busy === label ? "…" : granted ? "Has access" : "No access"}
-                        </label>
-                      </td>
-                    );
-                  })}
+                  state.value.albums.map((album) => (
+                    <th scope="col" key={album.detail.id}>
+                      {album.title ?? "(untitled)"}
+                    </th>
+                  ))}
                 {isAdmin && (
-                  <td>
-                    {member.identity !== identity.id && (
-                      <button
-                        type="button"
-                        className="danger quiet small"
-                        data-testid="member-remove"
-                        disabled={busy !== undefined}
-                        title={`Remove from the family. ${NEW_KEY}`}
-                        onClick={() => setConfirming({ kind: "remove", member })}
-                      >
-                        {busy === `remove/${member.identity}` ? "Removing…" : "Remove"}
-                      </button>
-                    )}
-                  </td>
+                  <th scope="col">
+                    <span className="sr-only">Remove</span>
+                  </th>
                 )}
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {state.value.members.map((member) => (
+                <tr key={member.identity} data-testid="member-row" data-member-id={member.identity}>
+                  <td>
+                    <span className="member-name" data-testid="member-name" title={member.identity}>
+                      {nameOf(member.identity)}
+                    </span>
+                    {member.identity === identity.id && <span className="muted"> (you)</span>}
+                    <details className="member-id-details">
+                      <summary>id</summary>
+                      <code className="member-id">{member.identity}</code>
+                    </details>
+                  </td>
+                  <td data-testid="member-role">{member.role}</td>
+                  {isAdmin &&
+                    state.value.albums.map((album) => {
+                      const granted = vault.hasGrant(album.detail.id, member.identity, album.detail.epoch);
+                      const label = `${album.detail.id}/${member.identity}`;
+                      return (
+                        <td key={album.detail.id}>
+                          <label
+                            className="grant"
+                            title={
+                              granted
+                                ? `Take away ${nameOf(member.identity)}'s access. ${NEW_KEY}`
+                                : `Share this album with ${nameOf(member.identity)}, older photos included.`
+                            }
+                          >
+                            <input
+                              type="checkbox"
+                              data-testid="grant-toggle"
+                              data-album-id={album.detail.id}
+                              data-member-id={member.identity}
+                              data-granted={granted ? "true" : "false"}
+                              checked={granted}
+                              disabled={busy !== undefined || member.identity === identity.id}
+                              onChange={() => toggle(album, member, granted)}
+                            />
+                            {busy === label ? "…" : granted ? "Has access" : "No access"}
+                          </label>
+                        </td>
+                      );
+                    })}
+                  {isAdmin && (
+                    <td>
+                      {member.identity !== identity.id && (
+                        <button
+                          type="button"
+                          className="danger quiet small"
+                          data-testid="member-remove"
+                          disabled={busy !== undefined}
+                          title={`Remove from the family. ${NEW_KEY}`}
+                          onClick={() => setConfirming({ kind: "remove", member })}
+                        >
+                          {busy === `remove/${member.identity}` ? "Removing…" : "Remove"}
+                        </button>
+                      )}
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );
