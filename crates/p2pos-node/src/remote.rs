@@ -68,8 +68,9 @@ impl VaultOverRtc {
         }
         let method =
             Method::from_bytes(head.method.as_bytes()).map_err(|_| bad(format!("bad method {}", head.method)))?;
-        // A stranger (admitted while an invitation is open) reaches the join route only.
-        if self.state.vault().role(&client).is_none() && !is_join(&method, &head.path) {
+        // A stranger (admitted while an invitation is open) reaches the join route, and what a
+        // page calls before it (health, and sign-in, which answers `not_a_member`), only.
+        if self.state.vault().role(&client).is_none() && !stranger_may_call(&method, &head.path) {
             let message = "this identity is not a member of the family this node serves".to_string();
             return Err((StatusCode::FORBIDDEN, "not_a_member", message));
         }
@@ -102,10 +103,17 @@ impl VaultOverRtc {
     }
 }
 
-/// `POST /v1/invites/{id}/join`: the one route a stranger may call over a channel.
-fn is_join(method: &Method, path: &str) -> bool {
+/// What a stranger may call over a channel: `POST /v1/invites/{id}/join`, and what the page calls
+/// before it (`GET /v1/health`, the sign-in routes, which give a stranger no session).
+fn stranger_may_call(method: &Method, path: &str) -> bool {
     let id = path.strip_prefix("/v1/invites/").and_then(|rest| rest.strip_suffix("/join"));
-    *method == Method::POST && id.is_some_and(|id| !id.is_empty() && !id.contains('/') && !id.contains('?'))
+    let join = *method == Method::POST && id.is_some_and(|id| !id.is_empty() && !id.contains('/') && !id.contains('?'));
+    let before = match *method {
+        Method::GET => path == "/v1/health",
+        Method::POST => path == "/v1/auth/challenge" || path == "/v1/auth/verify",
+        _ => false,
+    };
+    join || before
 }
 
 fn json_response(status: StatusCode, code: &str, message: &str) -> CarriedResponse {
@@ -170,6 +178,12 @@ mod tests {
             assert_eq!(status, 403, "{method} {path}: {body}");
             assert!(body.contains("not_a_member"), "{method} {path}: {body}");
         }
+        let (status, _) = read(service.serve(carried(stranger.id(), "GET", "/v1/health", "")).await).await;
+        assert_eq!(status, 200, "the page may see the node is there");
+        let verify = format!(r#"{{"identity":"{}","nonce":"x","sig":"y"}}"#, stranger.id());
+        let verify: &'static str = Box::leak(verify.into_boxed_str());
+        let (status, body) = read(service.serve(carried(stranger.id(), "POST", "/v1/auth/verify", verify)).await).await;
+        assert!(status == 400 || status == 401 || status == 403, "no session for a stranger: {status} {body}");
         let join = r#"{"identity":"x","recipient":"y","sealed":"z","mac":"w"}"#;
         let (status, body) = read(
             service.serve(carried(stranger.id(), "POST", "/v1/invites/aW52aXRhdGlvbi1mb3ItYmVu/join", join)).await,
