@@ -4,7 +4,8 @@
 // invites Ben by link: Ben's browser creates his identity, he types his name and asks to join;
 // both screens show the same four words; Ann approves (sharing the album). Ben's browser opens the
 // vault by itself, and both see each other's names. At Pine, Ann's restored identity sees the
-// same names: the profiles replicated, encrypted, and Pine's fold accepts them.
+// same names: the profiles replicated, encrypted, and Pine's fold accepts them. Then Cleo joins
+// from anywhere: the hub's page, the nodes' HTTP origins blocked, over a WebRTC data channel.
 //
 // With P2POS_SCREENSHOTS=<dir>, the invite and members pages are saved there at 1280×800 and
 // 390 px wide (docs/screenshots/invite-*.png, members-*.png come from this).
@@ -217,5 +218,30 @@ test(
     await atPine.getByRole("heading", { name: "Members of The Rivers" }).waitFor();
     assert.ok(annId.id, "Ann has an id");
     log("names on Pine");
+
+    // --- Cleo, from anywhere: the hub's page with the nodes' HTTP origins blocked. Her browser is
+    // a stranger's, admitted over a data channel only while the invitation is open.
+    await ann.getByTestId("nav-nodes").click();
+    const oakId = (await ann.getByTestId("this-node-id").getAttribute("data-id")) ?? "";
+    await ann.getByTestId("nav-members").click();
+    await ann.getByTestId("invite-start").click();
+    const fragment = new URL(await ann.getByTestId("invite-link").inputValue()).hash;
+    const anywhere = await browser.newContext({ viewport: WIDE });
+    for (const node of [oak, pine]) await anywhere.route(`${node.url}/**`, (route) => route.abort());
+    const cleo = await anywhere.newPage();
+    cleo.on("pageerror", (error) => console.error("[Cleo page error]", error));
+    await cleo.goto(`${hub.url}/?node=${encodeURIComponent(oakId)}${fragment}`);
+    await createIdentityWith(cleo, "Cleo", PASSPHRASE);
+    await cleo.getByTestId("join-family").waitFor({ timeout: 60_000 });
+    await cleo.getByTestId("join-name").fill("Cleo");
+    await cleo.getByTestId("join-ask").click();
+    const cleoWords = ((await cleo.getByTestId("join-words").textContent()) ?? "").trim();
+    await ann.getByTestId("invite-request").waitFor({ timeout: 30_000 });
+    assert.equal(((await ann.getByTestId("invite-words").textContent()) ?? "").trim(), cleoWords, "the same words");
+    await ann.getByTestId("invite-approve").click();
+    await cleo.getByTestId("vault-shell").waitFor({ timeout: 60_000 });
+    await cleo.getByTestId("nav-members").click();
+    await waitForNames(cleo, ["Ann", "Ben", "Cleo (you)"], 60_000);
+    log("Cleo joined over a data channel");
   },
 );

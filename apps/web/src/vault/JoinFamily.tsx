@@ -3,7 +3,7 @@
  * verification words to the person who invited you. Once they approve, the vault opens.
  */
 import { useEffect, useState } from "react";
-import type { ApiClient } from "../lib/api.ts";
+import { ApiError, type ApiClient } from "../lib/api.ts";
 import type { Me } from "../lib/apiTypes.ts";
 import type { StoredIdentity } from "../lib/identity.ts";
 import { joinRequest, keepPendingName, verificationWords, type Invitation } from "../lib/invite.ts";
@@ -19,6 +19,27 @@ interface Props {
   onJoined: (me: Me) => void;
 }
 
+/**
+ * Whether we are a member now. Over a data channel the channel is the session, so `me` says;
+ * over HTTP a refused sign-in is not retried by itself (`withAutoSignIn`), so we sign in on
+ * purpose. Undefined while we are not a member yet.
+ */
+async function joined(api: ApiClient, identity: StoredIdentity): Promise<Me | undefined> {
+  try {
+    const me = await api.me();
+    if (me.role) return me;
+  } catch (caught) {
+    if (!isNotAMember(caught) && !(caught instanceof ApiError && caught.status === 401)) throw caught;
+  }
+  try {
+    const me = await signIn(api, identity);
+    return me.role ? me : undefined;
+  } catch {
+    // Not a member yet (or, over a channel, no sign-in to make): ask again later.
+    return undefined;
+  }
+}
+
 /** How often the page checks whether the admin approved. */
 const CHECK_MS = 2_000;
 
@@ -32,15 +53,15 @@ export function JoinFamily({ api, identity, invitation, onJoined }: Props) {
     if (!words) return;
     let live = true;
     const timer = setInterval(() => {
-      signIn(api, identity).then(
+      joined(api, identity).then(
         (me) => {
-          if (live && me.role) {
+          if (live && me) {
             live = false;
             onJoined(me);
           }
         },
         (caught: unknown) => {
-          if (live && !isNotAMember(caught)) setError(describeError(caught));
+          if (live) setError(describeError(caught));
         },
       );
     }, CHECK_MS);
