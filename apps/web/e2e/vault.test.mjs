@@ -427,6 +427,8 @@ test(
     assert.deepEqual(await cookieNames(memberContext), [], "no session for a non-member");
 
     await founder.goto(`${node.url}/#/members`);
+    // Adding by member card is the advanced way now (invitations are the usual one: invite.test.mjs).
+    await founder.getByTestId("add-member-advanced").locator("summary").click();
     await founder.getByTestId("add-member").waitFor();
     // Added by "scanning" their QR code: a screenshot of Ben's identity screen, read by the scanner.
     await founder.getByTestId("qr-picture").setInputFiles({
@@ -710,6 +712,7 @@ test(
       const benId = await createIdentity(ben, "Ben");
       await ben.getByTestId("outsider").waitFor({ timeout: 30_000 });
       await ann.getByTestId("nav-members").click();
+      await ann.getByTestId("add-member-advanced").locator("summary").click();
       await ann.getByTestId("member-id-input").fill(benId.id ?? "");
       await ann.getByTestId("member-recipient-input").fill(benId.recipient);
       await ann.getByTestId("member-add").click();

@@ -11,7 +11,17 @@ import { VaultError } from "./lib/vault.ts";
  * What was being done, for messages that depend on it (a 403 on an album vs on a member).
  * `enroll`: issuing an enrollment token; `peer`: adding a node with a token, or removing one.
  */
-export type ErrorContext = "album" | "blob" | "claim" | "member" | "upload" | "enroll" | "peer" | "general";
+export type ErrorContext =
+  | "album"
+  | "blob"
+  | "claim"
+  | "member"
+  | "upload"
+  | "enroll"
+  | "peer"
+  | "general"
+  /** Asking to join with an invitation link. */
+  | "invite";
 
 export function describeError(error: unknown, context: ErrorContext = "general"): string {
   if (error instanceof ApiError) return describeApiError(error, context);
@@ -37,7 +47,8 @@ export function describeError(error: unknown, context: ErrorContext = "general")
   // Written for people, each kind its own sentence.
   if (error instanceof UploadError || error instanceof VaultError) return error.message;
   // Input checks (member cards, recipients) phrase their TypeErrors for people.
-  if (error instanceof TypeError && context === "member") return error.message;
+  if (error instanceof TypeError && (context === "member" || context === "invite")) return error.message;
+  if (error instanceof RangeError && (context === "member" || context === "invite")) return error.message;
   if (error instanceof DOMException && error.name === "QuotaExceededError") {
     return "The browser has no room left to store your keys.";
   }
@@ -63,9 +74,11 @@ function describeApiError(error: ApiError, context: ErrorContext): string {
       }
       return `The node refused: ${error.message}.`;
     case "not_found":
+      if (context === "invite") return "This invitation has expired or was cancelled: ask for a new link.";
       if (context === "peer") return "That node is not enrolled here (any more).";
       return context === "album" ? "There is no such album." : `Not found: ${error.message}.`;
     case "conflict":
+      if (context === "invite") return `This invitation cannot be used: ${sentence(error.message)} Ask for a new link.`;
       if (context === "claim") return "This node already belongs to a family, or joins one through another node.";
       if (context === "peer") return `That token cannot be used here: ${sentence(error.message)}`;
       if (context === "enroll") return sentence(capitalise(error.message));
@@ -76,6 +89,8 @@ function describeApiError(error: ApiError, context: ErrorContext): string {
     case "bad_gateway":
       if (context === "peer") return `The other node could not be reached: ${sentence(error.message)}`;
       return `Another node did not answer: ${sentence(error.message)}`;
+    case "too_many_requests":
+      return "The node is getting too many requests to join right now. Wait a minute and try again.";
     case "payload_too_large":
       return "This file is larger than the node accepts.";
     case "not_a_member":

@@ -145,6 +145,24 @@ fn photo(id: &str, album: &str, epoch: u32, size: u64) -> Value {
            "size": size, "thumb": null, "thumb_size": null, "meta": META, "deleted": false})
 }
 
+/// The family key's recipient, per epoch.
+fn family_key(epoch: u32) -> Result<String, Error> {
+    Ok(person(&format!("vault/familykey/{epoch}"))?.recipient().to_string())
+}
+
+fn family_meta(epoch: u32) -> Result<Value, Error> {
+    Ok(json!({"type": "family_meta", "epoch": epoch, "recipient": family_key(epoch)?, "meta": META}))
+}
+
+fn family_grant(to: &Identity, epoch: u32) -> Value {
+    json!({"type": "family_grant", "member": to.id(), "epoch": epoch, "key": META, "revoked": false})
+}
+
+/// A profile of `of` sealed to `epoch`; `tag` tells the versions apart (any base64 of an age file).
+fn profile(of: &Identity, epoch: u32, tag: &str) -> Value {
+    json!({"type": "profile", "member": of.id(), "epoch": epoch, "meta": META.replace("YWdl", tag)})
+}
+
 /// Ann founds the family, adds `admin` as an admin and Ben as a member, creates Summer and gives
 /// Ben its key: the start of the tie stories.
 fn founded_with(p: &People, admin: &Identity) -> Result<Vec<SignedRecord>, Error> {
@@ -245,6 +263,55 @@ fn cases(p: &People) -> Result<Vec<(String, Vec<SignedRecord>)>, Error> {
         sign(&p.cleo, t(14), photo("photoccccccccccccccccccccc", SUMMER, 1, 3_000))?,
     ];
     cases.push(("a member removed: the album key rotates, grants arrive after what supersedes them".into(), records));
+
+    // Names: Ann names the family and grants its key; each member signs their own profile. Ann's
+    // profile for Ben is refused, wherever it sorts; Ben's rename wins.
+    let records = vec![
+        sign(&p.ann, t(1), family())?,
+        sign(&p.ann, t(2), member(&p.ann, "admin", false))?,
+        sign(&p.ann, t(3), family_meta(0)?)?,
+        sign(&p.ann, t(4), family_grant(&p.ann, 0))?,
+        sign(&p.ann, t(5), member(&p.ben, "member", false))?,
+        sign(&p.ann, t(6), family_grant(&p.ben, 0))?,
+        sign(&p.ann, t(7), profile(&p.ann, 0, "YW5u"))?,
+        sign(&p.ben, t(8), profile(&p.ben, 0, "YmVu"))?,
+        sign(&p.ann, t(9), profile(&p.ben, 0, "ZmFr"))?,
+        sign(&p.ben, t(10), profile(&p.ben, 0, "YmVuMg=="))?,
+        sign(&p.ben, t(11), family_meta(0)?)?,
+    ];
+    cases.push((
+        "names: the family key granted, each member signs their own name; a forged name and a member's rename \
+         of the family are refused"
+            .into(),
+        records,
+    ));
+
+    // A member removed: the family key must rotate before new names. Arriving backwards, each
+    // record is judged again as what sorts before it arrives.
+    let mut records = vec![
+        sign(&p.ann, t(1), family())?,
+        sign(&p.ann, t(2), member(&p.ann, "admin", false))?,
+        sign(&p.ann, t(3), member(&p.ben, "member", false))?,
+        sign(&p.ann, t(4), member(&p.cleo, "member", false))?,
+        sign(&p.ann, t(5), family_meta(0)?)?,
+        sign(&p.ann, t(6), family_grant(&p.ben, 0))?,
+        sign(&p.ann, t(6), family_grant(&p.cleo, 0))?,
+        sign(&p.cleo, t(7), profile(&p.cleo, 0, "Y2xl"))?,
+        sign(&p.ben, t(8), profile(&p.ben, 0, "YmVu"))?,
+        sign(&p.ann, t(9), member(&p.ben, "member", true))?,
+        sign(&p.cleo, t(10), profile(&p.cleo, 0, "Y2xlMg=="))?,
+        sign(&p.ann, t(11), family_meta(1)?)?,
+        sign(&p.ann, t(12), family_grant(&p.cleo, 1))?,
+        sign(&p.cleo, t(13), profile(&p.cleo, 1, "Y2xlMw=="))?,
+        sign(&p.ben, t(14), profile(&p.ben, 1, "YmVuMg=="))?,
+    ];
+    records.reverse();
+    cases.push((
+        "names after a removal: the family key rotates; names sealed to the old epoch and the removed member's \
+         are refused"
+            .into(),
+        records,
+    ));
 
     Ok(cases)
 }

@@ -112,6 +112,17 @@ pub enum Body {
         meta: String,
         deleted: bool,
     },
+    /// The family key and name (admins only): the family key's current `epoch`, that epoch's age
+    /// `recipient`, and `meta`, the family's name as an armored age file for that recipient. Every
+    /// member gets the family key through [`Body::FamilyGrant`]; removing a member starts a new
+    /// epoch before anyone writes a name again.
+    FamilyMeta { v: u32, family: FamilyId, hlc: Hlc, epoch: u32, recipient: String, meta: String },
+    /// Gives `member` the family key of `epoch` (the age identity, as an armored age file for the
+    /// member's recipient; empty when `revoked`). Valid only when signed by an admin.
+    FamilyGrant { v: u32, family: FamilyId, hlc: Hlc, member: IdentityId, epoch: u32, key: String, revoked: bool },
+    /// A member's display name (and optional avatar): `meta`, an armored age file for the family
+    /// key of `epoch`. Signed by that member and nobody else: an admin cannot name anyone.
+    Profile { v: u32, family: FamilyId, hlc: Hlc, member: IdentityId, epoch: u32, meta: String },
 }
 
 impl Body {
@@ -121,7 +132,10 @@ impl Body {
             | Body::Member { family, .. }
             | Body::Album { family, .. }
             | Body::Grant { family, .. }
-            | Body::Photo { family, .. } => family,
+            | Body::Photo { family, .. }
+            | Body::FamilyMeta { family, .. }
+            | Body::FamilyGrant { family, .. }
+            | Body::Profile { family, .. } => family,
         }
     }
 
@@ -131,7 +145,10 @@ impl Body {
             | Body::Member { hlc, .. }
             | Body::Album { hlc, .. }
             | Body::Grant { hlc, .. }
-            | Body::Photo { hlc, .. } => *hlc,
+            | Body::Photo { hlc, .. }
+            | Body::FamilyMeta { hlc, .. }
+            | Body::FamilyGrant { hlc, .. }
+            | Body::Profile { hlc, .. } => *hlc,
         }
     }
 
@@ -141,7 +158,10 @@ impl Body {
             | Body::Member { v, .. }
             | Body::Album { v, .. }
             | Body::Grant { v, .. }
-            | Body::Photo { v, .. } => *v,
+            | Body::Photo { v, .. }
+            | Body::FamilyMeta { v, .. }
+            | Body::FamilyGrant { v, .. }
+            | Body::Profile { v, .. } => *v,
         }
     }
 
@@ -153,6 +173,9 @@ impl Body {
             Body::Album { album, .. } => ("album", album.to_string()),
             Body::Grant { album, member, epoch, .. } => ("grant", format!("{album}/{member}/{epoch}")),
             Body::Photo { photo, .. } => ("photo", photo.to_string()),
+            Body::FamilyMeta { family, .. } => ("family_meta", family.to_string()),
+            Body::FamilyGrant { member, epoch, .. } => ("family_grant", format!("{member}/{epoch}")),
+            Body::Profile { member, .. } => ("profile", member.to_string()),
         }
     }
 }

@@ -57,17 +57,17 @@ pub enum PolicyError {
     UnknownMember(IdentityId),
     #[error("the signer has no key for epoch {epoch} of this album")]
     NoGrant { epoch: u32 },
-    #[error("photos are encrypted to the album's current epoch {current}, not {given}")]
+    #[error("new writes are encrypted to the current epoch {current}, not {given}")]
     WrongEpoch { current: u32, given: u32 },
     #[error("the album key must be rotated (a new epoch) after a member lost access, before new photos")]
     KeyNotRotated,
-    #[error("an album's epoch never goes back (it is {current}, not {given})")]
+    #[error("a key's epoch never goes back (it is {current}, not {given})")]
     EpochBackwards { current: u32, given: u32 },
-    #[error("a new album key needs a new epoch")]
+    #[error("a new key needs a new epoch")]
     RecipientWithoutNewEpoch,
-    #[error("a new epoch needs a key this album never used")]
+    #[error("a new epoch needs a key never used before")]
     RecipientReused,
-    #[error("epoch {given} of this album does not exist yet (the current one is {current})")]
+    #[error("epoch {given} of this key does not exist yet (the current one is {current})")]
     FutureEpoch { current: u32, given: u32 },
     #[error("a photo stays in the album it was created in")]
     AlbumFixed,
@@ -81,6 +81,12 @@ pub enum PolicyError {
     LastAdmin,
     #[error("it was deleted more than 30 days before this record: its trash has been emptied")]
     TrashExpired,
+    #[error("the family has no family key yet (an admin names the family first)")]
+    NoFamilyKey,
+    #[error("a profile is signed by the member it describes, and nobody else")]
+    NotOwnProfile,
+    #[error("the family key must be rotated (a new epoch) after a member was removed, before new names")]
+    FamilyKeyNotRotated,
 }
 
 impl PolicyError {
@@ -108,6 +114,9 @@ impl PolicyError {
             PolicyError::SizeMismatch { .. } => "size_mismatch",
             PolicyError::LastAdmin => "last_admin",
             PolicyError::TrashExpired => "trash_expired",
+            PolicyError::NoFamilyKey => "no_family_key",
+            PolicyError::NotOwnProfile => "not_own_profile",
+            PolicyError::FamilyKeyNotRotated => "family_key_not_rotated",
         }
     }
 }
@@ -198,6 +207,40 @@ pub struct Photo {
     stamp: Stamp,
 }
 
+/// The family key's current epoch and the family's name (sealed to that epoch's recipient).
+#[derive(Debug, Clone)]
+pub struct FamilyMeta {
+    pub epoch: u32,
+    pub recipient: String,
+    pub meta: String,
+    /// A member was removed since the current epoch began: no new names until a new epoch.
+    pub rotation_due: bool,
+    past_recipients: BTreeSet<String>,
+    stamp: Stamp,
+}
+
+/// A member's profile: their name (and avatar), sealed to the family key of `epoch`.
+#[derive(Debug, Clone)]
+pub struct Profile {
+    pub epoch: u32,
+    pub meta: String,
+    stamp: Stamp,
+}
+
+impl FamilyMeta {
+    /// The write that is current: the last one in fold order.
+    pub fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
+}
+
+impl Profile {
+    /// The write that is current: the last one in fold order.
+    pub fn stamp(&self) -> &Stamp {
+        &self.stamp
+    }
+}
+
 impl Member {
     /// The write that is current: the last one in fold order.
     pub fn stamp(&self) -> &Stamp {
@@ -245,6 +288,10 @@ struct State {
     blob_claims: HashMap<BlobId, BlobClaim>,
     /// Which photos' current versions reference a blob (as image or thumbnail).
     blob_refs: HashMap<BlobId, BTreeSet<PhotoId>>,
+    family_meta: Option<FamilyMeta>,
+    /// Family key grants, keyed by (member, epoch).
+    family_grants: HashMap<(IdentityId, u32), Grant>,
+    profiles: HashMap<IdentityId, Profile>,
 }
 
 #[derive(Debug, Clone)]
@@ -433,6 +480,44 @@ impl Vault {
         keys
     }
 
+    /// The family key's current epoch and the family's sealed name, once an admin wrote them.
+    pub fn family_meta(&self) -> Option<&FamilyMeta> {
+        self.state.family_meta.as_ref()
+    }
+
+    /// Whether `who` holds an unrevoked grant of the family key of `epoch`.
+    pub fn has_family_grant(&self, who: &IdentityId, epoch: u32) -> bool {
+        self.state.family_grants.get(&(*who, epoch)).is_some_and(|g| !g.revoked)
+    }
+
+    /// The family keys granted to `who` (epoch, armored age file for `who`'s recipient).
+    pub fn family_keys(&self, who: &IdentityId) -> Vec<(u32, String)> {
+        let mut keys: Vec<(u32, String)> = self
+            .state
+            .family_grants
+            .iter()
+            .filter(|((m, _), g)| m == who && !g.revoked)
+            .map(|((_, epoch), g)| (*epoch, g.key.clone()))
+            .collect();
+        keys.sort_by_key(|(epoch, _)| *epoch);
+        keys
+    }
+
+    /// A member's profile (removed members' too: their name still labels what they wrote).
+    pub fn profile(&self, who: &IdentityId) -> Option<&Profile> {
+        self.state.profiles.get(who)
+    }
+
+    /// Every profile's current write (removed members' too).
+    pub fn profiles(&self) -> impl Iterator<Item = (&IdentityId, &Profile)> {
+        self.state.profiles.iter()
+    }
+
+    /// Every family key grant's current write, revoked ones included: (member, epoch, grant).
+    pub fn family_grants(&self) -> impl Iterator<Item = (&IdentityId, u32, &Grant)> {
+        self.state.family_grants.iter().map(|((member, epoch), grant)| (member, *epoch, grant))
+    }
+
     /// Whether `who` may see `album` at all: a current member with a grant for any epoch.
     pub fn can_open_album(&self, who: &IdentityId, album: &AlbumId) -> bool {
         self.state.can_open_album(who, album)
@@ -460,7 +545,11 @@ impl Vault {
             return false;
         }
         match body {
-            Body::Family { .. } | Body::Member { .. } => true,
+            Body::Family { .. }
+            | Body::Member { .. }
+            | Body::FamilyMeta { .. }
+            | Body::FamilyGrant { .. }
+            | Body::Profile { .. } => true,
             Body::Album { album, .. } | Body::Grant { album, .. } | Body::Photo { album, .. } => {
                 // A photo record names the album it was created in (an edit cannot move it).
                 self.can_open_album(who, album)
@@ -737,6 +826,9 @@ impl State {
                 self.grants.get(&(album.clone(), *member, *epoch)).map(|g| g.stamp)
             }
             Body::Photo { photo, .. } => self.photos.get(photo).map(|p| p.stamp),
+            Body::FamilyMeta { .. } => self.family_meta.as_ref().map(|f| f.stamp),
+            Body::FamilyGrant { member, epoch, .. } => self.family_grants.get(&(*member, *epoch)).map(|g| g.stamp),
+            Body::Profile { member, .. } => self.profiles.get(member).map(|p| p.stamp),
         }
     }
 
@@ -795,6 +887,11 @@ impl State {
                         if let Some(a) = self.albums.get_mut(&album) {
                             a.rotation_due = true;
                         }
+                    }
+                    // They can read the family key and everything sealed to it: new names wait
+                    // for a new epoch.
+                    if let Some(f) = self.family_meta.as_mut() {
+                        f.rotation_due = true;
                     }
                 }
                 self.members.insert(member, Member { role, recipient, removed, stamp: *stamp });
@@ -957,7 +1054,113 @@ impl State {
                 self.photos.insert(photo, entry);
                 Ok(())
             }
+            Body::FamilyMeta { epoch, recipient, meta, .. } => {
+                self.apply_family_meta(stamp, admin, (epoch, recipient, meta), commit)
+            }
+            Body::FamilyGrant { member, epoch, key, revoked, .. } => {
+                self.apply_family_grant(stamp, admin, (member, epoch, key, revoked), commit)
+            }
+            Body::Profile { member, epoch, meta, .. } => self.apply_profile(stamp, (member, epoch, meta), commit),
         }
+    }
+
+    /// The family key and name: admins only, with the album key's epoch rules.
+    fn apply_family_meta(
+        &mut self,
+        stamp: &Stamp,
+        admin: bool,
+        (epoch, recipient, meta): (u32, String, String),
+        commit: bool,
+    ) -> Result<(), PolicyError> {
+        if !admin {
+            return Err(PolicyError::NotAdmin("name the family or change the family key"));
+        }
+        check_recipient(&recipient)?;
+        check_meta(&meta)?;
+        let mut past_recipients = BTreeSet::new();
+        if let Some(f) = &self.family_meta {
+            if epoch < f.epoch {
+                return Err(PolicyError::EpochBackwards { current: f.epoch, given: epoch });
+            }
+            if epoch == f.epoch && recipient != f.recipient {
+                return Err(PolicyError::RecipientWithoutNewEpoch);
+            }
+            if epoch > f.epoch && (recipient == f.recipient || f.past_recipients.contains(&recipient)) {
+                return Err(PolicyError::RecipientReused);
+            }
+            // A removed member holds this epoch's key: a new name would be sealed to it.
+            if epoch == f.epoch && f.rotation_due {
+                return Err(PolicyError::FamilyKeyNotRotated);
+            }
+            past_recipients = f.past_recipients.clone();
+            if epoch > f.epoch {
+                past_recipients.insert(f.recipient.clone());
+            }
+        }
+        if commit {
+            self.family_meta =
+                Some(FamilyMeta { epoch, recipient, meta, rotation_due: false, past_recipients, stamp: *stamp });
+        }
+        Ok(())
+    }
+
+    /// A grant of the family key: admins only, to a current member, for an epoch that exists.
+    fn apply_family_grant(
+        &mut self,
+        stamp: &Stamp,
+        admin: bool,
+        (member, epoch, key, revoked): (IdentityId, u32, String, bool),
+        commit: bool,
+    ) -> Result<(), PolicyError> {
+        if !admin {
+            return Err(PolicyError::NotAdmin("grant the family key"));
+        }
+        let current = self.family_meta.as_ref().ok_or(PolicyError::NoFamilyKey)?.epoch;
+        if epoch > current {
+            return Err(PolicyError::FutureEpoch { current, given: epoch });
+        }
+        if self.role(&member).is_none() {
+            return Err(PolicyError::UnknownMember(member));
+        }
+        if !(revoked && key.is_empty()) {
+            check_meta(&key)?;
+        }
+        if !commit {
+            return Ok(());
+        }
+        let held = self.family_grants.get(&(member, epoch)).is_some_and(|g| !g.revoked);
+        if revoked
+            && held
+            && let Some(f) = self.family_meta.as_mut()
+        {
+            f.rotation_due = true;
+        }
+        self.family_grants.insert((member, epoch), Grant { key, revoked, stamp: *stamp });
+        Ok(())
+    }
+
+    /// A profile: only its own member signs it, sealed to the family key's current epoch.
+    fn apply_profile(
+        &mut self,
+        stamp: &Stamp,
+        (member, epoch, meta): (IdentityId, u32, String),
+        commit: bool,
+    ) -> Result<(), PolicyError> {
+        if member != stamp.signer {
+            return Err(PolicyError::NotOwnProfile);
+        }
+        check_meta(&meta)?;
+        let f = self.family_meta.as_ref().ok_or(PolicyError::NoFamilyKey)?;
+        if epoch != f.epoch {
+            return Err(PolicyError::WrongEpoch { current: f.epoch, given: epoch });
+        }
+        if f.rotation_due {
+            return Err(PolicyError::FamilyKeyNotRotated);
+        }
+        if commit {
+            self.profiles.insert(member, Profile { epoch, meta, stamp: *stamp });
+        }
+        Ok(())
     }
 
     /// A blob belongs to the album of the first photo that referenced it, with that photo's size.
@@ -1002,7 +1205,19 @@ impl State {
             )
         });
         let claims = self.blob_claims.iter().map(|(b, c)| format!("b {b} {} {}", c.album, c.size));
-        for line in sorted(members.chain(albums).chain(grants).chain(photos).chain(claims).collect()) {
+        let family_meta =
+            self.family_meta.iter().map(|f| format!("f {} {} {} {}", f.epoch, f.recipient, f.meta, f.rotation_due));
+        let family_grants = self.family_grants.iter().map(|((m, e), g)| format!("fg {m} {e} {} {}", g.key, g.revoked));
+        let profiles = self.profiles.iter().map(|(m, p)| format!("pr {m} {} {}", p.epoch, p.meta));
+        let lines = members
+            .chain(albums)
+            .chain(grants)
+            .chain(photos)
+            .chain(claims)
+            .chain(family_meta)
+            .chain(family_grants)
+            .chain(profiles);
+        for line in sorted(lines.collect()) {
             put(line);
         }
         *h.finalize().as_bytes()

@@ -39,6 +39,9 @@ pub enum ApiError {
     PayloadTooLarge { limit: u64 },
     #[error("{0}")]
     RangeNotSatisfiable(String),
+    /// 429: a rate limit (join requests).
+    #[error("{0}")]
+    TooManyRequests(String),
     #[error("{0}")]
     UnsupportedMediaType(String),
     /// Another node or the hub did not answer as it should.
@@ -63,6 +66,7 @@ pub enum ErrorCode {
     PayloadTooLarge,
     UnsupportedMediaType,
     RangeNotSatisfiable,
+    TooManyRequests,
     BadGateway,
     Internal,
     /// 403: the identity is not a current member of the family (sign-in, or a member-only route).
@@ -95,6 +99,7 @@ impl ApiError {
             ApiError::Conflict(_) => StatusCode::CONFLICT,
             ApiError::PayloadTooLarge { .. } => StatusCode::PAYLOAD_TOO_LARGE,
             ApiError::RangeNotSatisfiable(_) => StatusCode::RANGE_NOT_SATISFIABLE,
+            ApiError::TooManyRequests(_) => StatusCode::TOO_MANY_REQUESTS,
             ApiError::UnsupportedMediaType(_) => StatusCode::UNSUPPORTED_MEDIA_TYPE,
             ApiError::BadGateway(_) => StatusCode::BAD_GATEWAY,
             ApiError::Internal(_) => StatusCode::INTERNAL_SERVER_ERROR,
@@ -114,6 +119,7 @@ impl ApiError {
             ApiError::Conflict(_) => ErrorCode::Conflict,
             ApiError::PayloadTooLarge { .. } => ErrorCode::PayloadTooLarge,
             ApiError::RangeNotSatisfiable(_) => ErrorCode::RangeNotSatisfiable,
+            ApiError::TooManyRequests(_) => ErrorCode::TooManyRequests,
             ApiError::UnsupportedMediaType(_) => ErrorCode::UnsupportedMediaType,
             ApiError::BadGateway(_) => ErrorCode::BadGateway,
             ApiError::Internal(_) => ErrorCode::Internal,

@@ -23,6 +23,7 @@ mod error;
 pub mod export;
 mod family;
 mod hub;
+mod invites;
 mod nodes;
 pub mod openapi;
 mod records;
@@ -75,6 +76,10 @@ pub fn router(state: AppState) -> Router {
         .route("/nodes/peers", post(nodes::add_peer))
         .route("/nodes/peers/{id}", axum::routing::delete(nodes::remove_peer))
         .route("/enroll", post(nodes::enroll))
+        // Invitations (issue 15).
+        .route("/invites", post(invites::create).get(invites::list))
+        .route("/invites/{id}", axum::routing::delete(invites::cancel))
+        .route("/invites/{id}/join", post(invites::join))
         .route("/peer/rpc", post(replication::routes::rpc))
         .route("/peer/blob", post(replication::routes::blob))
         .layer(DefaultBodyLimit::max(MAX_JSON_BYTES))

@@ -58,6 +58,11 @@ pub enum RoleSchema {
         crate::nodes::enroll,
         crate::nodes::add_peer,
         crate::nodes::remove_peer,
+        // Invitations (issue 15).
+        crate::invites::create,
+        crate::invites::list,
+        crate::invites::cancel,
+        crate::invites::join,
     )
 )]
 struct ApiDoc;

@@ -37,8 +37,12 @@ impl VaultOverRtc {
 #[async_trait]
 impl ClientService for VaultOverRtc {
     fn admit(&self, client: &IdentityId) -> Result<(), Refusal> {
+        // While an invitation is open, a stranger's browser may open a channel to ask to join
+        // with it (and do nothing else: see `route`).
+        let invited = || self.state.inner.invites.any_open();
         match self.state.vault().role(client) {
             Some(_) => Ok(()),
+            None if invited() => Ok(()),
             None => Err(Refusal {
                 code: "not_a_member".into(),
                 message: "this identity is not a member of the family this node serves".into(),
@@ -64,6 +68,12 @@ impl VaultOverRtc {
         }
         let method =
             Method::from_bytes(head.method.as_bytes()).map_err(|_| bad(format!("bad method {}", head.method)))?;
+        // A stranger (admitted while an invitation is open) reaches the join route, and what a
+        // page calls before it (health, and sign-in, which answers `not_a_member`), only.
+        if self.state.vault().role(&client).is_none() && !stranger_may_call(&method, &head.path) {
+            let message = "this identity is not a member of the family this node serves".to_string();
+            return Err((StatusCode::FORBIDDEN, "not_a_member", message));
+        }
         let mut request = Request::builder()
             .method(method)
             .uri(head.path.as_str())
@@ -93,6 +103,19 @@ impl VaultOverRtc {
     }
 }
 
+/// What a stranger may call over a channel: `POST /v1/invites/{id}/join`, and what the page calls
+/// before it (`GET /v1/health`, the sign-in routes, which give a stranger no session).
+fn stranger_may_call(method: &Method, path: &str) -> bool {
+    let id = path.strip_prefix("/v1/invites/").and_then(|rest| rest.strip_suffix("/join"));
+    let join = *method == Method::POST && id.is_some_and(|id| !id.is_empty() && !id.contains('/') && !id.contains('?'));
+    let before = match *method {
+        Method::GET => path == "/v1/health",
+        Method::POST => path == "/v1/auth/challenge" || path == "/v1/auth/verify",
+        _ => false,
+    };
+    join || before
+}
+
 fn json_response(status: StatusCode, code: &str, message: &str) -> CarriedResponse {
     let body = serde_json::json!({ "error": code, "message": message }).to_string();
     CarriedResponse {
@@ -101,5 +124,71 @@ fn json_response(status: StatusCode, code: &str, message: &str) -> CarriedRespon
             headers: vec![("content-type".into(), "application/json".into())],
         },
         body: Box::pin(futures_util::stream::once(async move { Ok(axum::body::Bytes::from(body)) })),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    #![allow(clippy::unwrap_used, clippy::expect_used)] // tests fail loudly by design
+
+    use super::*;
+    use crate::state::NodeConfig;
+    use futures_util::StreamExt as _;
+    use p2pos_core::Identity;
+    use p2pos_net::webrtc::carrier::RequestHead;
+
+    fn carried(client: IdentityId, method: &str, path: &str, body: &'static str) -> CarriedRequest {
+        let body = futures_util::stream::once(async move { Ok(axum::body::Bytes::from(body)) });
+        CarriedRequest {
+            client,
+            head: RequestHead {
+                method: method.into(),
+                path: path.into(),
+                headers: vec![("content-type".into(), "application/json".into())],
+            },
+            body: Box::pin(body),
+        }
+    }
+
+    async fn read(response: CarriedResponse) -> (u16, String) {
+        let bytes: Vec<u8> = response.body.map(|chunk| chunk.unwrap().to_vec()).concat().await;
+        (response.head.status, String::from_utf8(bytes).unwrap())
+    }
+
+    /// A stranger's browser opens a channel only while an invitation is open, and reaches only the
+    /// join route over it.
+    #[tokio::test]
+    async fn a_stranger_reaches_the_join_route_only_while_an_invitation_is_open() {
+        let data = tempfile::tempdir().unwrap();
+        let state = AppState::open(NodeConfig::new("127.0.0.1:0".parse().unwrap(), data.path().into())).await.unwrap();
+        let service = VaultOverRtc::new(state.clone(), crate::router(state.clone()));
+        let stranger = Identity::generate().unwrap();
+        assert_eq!(service.admit(&stranger.id()).unwrap_err().code, "not_a_member");
+
+        state.inner.invites.open_for_test("aW52aXRhdGlvbi1mb3ItYmVu", stranger.id());
+        assert!(service.admit(&stranger.id()).is_ok(), "an open invitation lets a stranger ask");
+        for (method, path) in [
+            ("GET", "/v1/records"),
+            ("GET", "/v1/invites"),
+            ("GET", "/v1/invites/aW52aXRhdGlvbi1mb3ItYmVu/join"),
+            ("POST", "/v1/invites/aW52aXRhdGlvbi1mb3ItYmVu/join/x"),
+            ("POST", "/v1/records"),
+        ] {
+            let (status, body) = read(service.serve(carried(stranger.id(), method, path, "{}")).await).await;
+            assert_eq!(status, 403, "{method} {path}: {body}");
+            assert!(body.contains("not_a_member"), "{method} {path}: {body}");
+        }
+        let (status, _) = read(service.serve(carried(stranger.id(), "GET", "/v1/health", "")).await).await;
+        assert_eq!(status, 200, "the page may see the node is there");
+        let verify = format!(r#"{{"identity":"{}","nonce":"x","sig":"y"}}"#, stranger.id());
+        let verify: &'static str = Box::leak(verify.into_boxed_str());
+        let (status, body) = read(service.serve(carried(stranger.id(), "POST", "/v1/auth/verify", verify)).await).await;
+        assert!(status == 400 || status == 401 || status == 403, "no session for a stranger: {status} {body}");
+        let join = r#"{"identity":"x","recipient":"y","sealed":"z","mac":"w"}"#;
+        let (status, body) = read(
+            service.serve(carried(stranger.id(), "POST", "/v1/invites/aW52aXRhdGlvbi1mb3ItYmVu/join", join)).await,
+        )
+        .await;
+        assert_eq!(status, 400, "the join route itself answers (here: a malformed request): {body}");
     }
 }

@@ -118,6 +118,8 @@ pub(crate) struct Inner {
     /// Nonces that logged a member in, until they expire: each works once.
     pub(crate) used_logins: Mutex<HashMap<[u8; 16], u64>>,
     setup_code: Mutex<Option<String>>,
+    /// Open invitations and their join requests (in memory, `invites.rs`).
+    pub(crate) invites: crate::invites::Invites,
 }
 
 /// Shared state of the running node; cheap to clone.
@@ -160,6 +162,7 @@ impl AppState {
             login_key: rand::random(),
             used_logins: Mutex::new(HashMap::new()),
             setup_code: Mutex::new(setup_code),
+            invites: crate::invites::Invites::default(),
         };
         Ok(Self { inner: Arc::new(inner) })
     }

@@ -30,6 +30,8 @@ import type {
 import type { paths } from "./apiSchema.ts";
 import { P2posError } from "./errors.ts";
 import type { SignedRecord } from "./records.ts";
+import type { InviteView } from "./apiTypes.ts";
+import type { JoinRequestFields } from "./invite.ts";
 
 /** A node error code, or what happened when no answer arrived. */
 export type ApiErrorCode = ErrorCode | "network" | "aborted" | "unexpected";
@@ -99,6 +101,15 @@ export interface ApiClient {
   addPeer(token: string): Promise<PeerInfo>;
   /** Stop replicating with a peer (admins). */
   removePeer(node: string): Promise<void>;
+  // Invitations (issue 15, `lib/invite.ts`).
+  /** Open an invitation known by `id` (admins). */
+  openInvite(id: string, ttlSecs?: number): Promise<InviteView>;
+  /** The open invitations and their join requests (admins). */
+  invites(): Promise<InviteView[]>;
+  /** Cancel an invitation, or close it once approved (admins). */
+  closeInvite(id: string): Promise<void>;
+  /** Ask to join with an invitation (anyone with its link). */
+  join(id: string, request: JoinRequestFields): Promise<void>;
 }
 
 /**
@@ -159,6 +170,14 @@ export function createApi(base = "", transport: ApiTransport = HTTP): ApiClient 
     enroll: async () => answer(await client.POST("/v1/enroll")),
     addPeer: async (token) => answer(await client.POST("/v1/nodes/peers", { body: { token } })),
     removePeer: async (node) => done(await client.DELETE("/v1/nodes/peers/{id}", { params: { path: { id: node } } })),
+    // Invitations (issue 15).
+    openInvite: async (id, ttlSecs) =>
+      answer(await client.POST("/v1/invites", { body: ttlSecs === undefined ? { id } : { id, ttl_secs: ttlSecs } })),
+    invites: async () => answer(await client.GET("/v1/invites")),
+    closeInvite: async (id) => done(await client.DELETE("/v1/invites/{id}", { params: { path: { id } } })),
+    join: async (id, request) => {
+      answer(await client.POST("/v1/invites/{id}/join", { params: { path: { id } }, body: request }));
+    },
     putBlob: (id, body, options = {}) =>
       transport.upload ? uploadWith(transport.upload, blobUrl(id), body, options) : putBlob(blobUrl(id), body, options),
     async getBlob(id, signal) {

@@ -47,3 +47,8 @@ export type ReplicationErrorKind = Schemas["ReplicationErrorKind"];
  * enum (`crates/p2pos-node/src/error.rs`): a code the node adds or renames changes this type.
  */
 export type ErrorCode = Schemas["ErrorCode"];
+// Invitations (issue 15).
+/** `GET /v1/invites`: an open invitation and the join request it got, if any. */
+export type InviteView = Schemas["InviteView"];
+/** A join request as the node keeps it (untrusted until `verifyJoin` and the words). */
+export type JoinRequest = Schemas["JoinRequest"];

@@ -193,6 +193,10 @@ class FakeNode {
       addPeer: unused,
       removePeer: unused,
       trash: unused,
+      openInvite: unused,
+      invites: unused,
+      closeInvite: unused,
+      join: unused,
     };
   }
 }

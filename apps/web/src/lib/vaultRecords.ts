@@ -61,7 +61,31 @@ export interface PhotoBody extends Common {
   deleted: boolean;
 }
 
-export type Body = FamilyBody | MemberBody | AlbumBody | GrantBody | PhotoBody;
+/** The family key's epoch and recipient, and the family's name sealed to it (admins). */
+export interface FamilyMetaBody extends Common {
+  type: "family_meta";
+  epoch: number;
+  recipient: string;
+  meta: string;
+}
+/** The family key of `epoch` for `member`, armored age for their recipient (admins). */
+export interface FamilyGrantBody extends Common {
+  type: "family_grant";
+  member: string;
+  epoch: number;
+  key: string;
+  revoked: boolean;
+}
+/** A member's name (and avatar), sealed to the family key of `epoch`; signed by that member only. */
+export interface ProfileBody extends Common {
+  type: "profile";
+  member: string;
+  epoch: number;
+  meta: string;
+}
+
+export type Body =
+  FamilyBody | MemberBody | AlbumBody | GrantBody | PhotoBody | FamilyMetaBody | FamilyGrantBody | ProfileBody;
 
 type Fields<B extends Body> = Omit<B, "type" | "v" | "family" | "hlc">;
 
@@ -114,6 +138,25 @@ export async function grantRecord(ctx: RecordContext, fields: Fields<GrantBody>)
 export async function photoRecord(ctx: RecordContext, fields: Fields<PhotoBody>): Promise<SignedRecord> {
   checkArmored(fields.meta, "photo meta");
   return await sign({ type: "photo", ...common(ctx), ...fields }, ctx.signer);
+}
+
+export async function familyMetaRecord(ctx: RecordContext, fields: Fields<FamilyMetaBody>): Promise<SignedRecord> {
+  checkArmored(fields.meta, "family name");
+  return await sign({ type: "family_meta", ...common(ctx), ...fields }, ctx.signer);
+}
+
+export async function familyGrantRecord(ctx: RecordContext, fields: Fields<FamilyGrantBody>): Promise<SignedRecord> {
+  if (!(fields.revoked && fields.key === "")) checkArmored(fields.key, "family key grant");
+  return await sign({ type: "family_grant", ...common(ctx), ...fields }, ctx.signer);
+}
+
+/** A profile is ours alone: the node refuses one whose `member` is not its signer. */
+export async function profileRecord(
+  ctx: RecordContext,
+  fields: Omit<Fields<ProfileBody>, "member">,
+): Promise<SignedRecord> {
+  checkArmored(fields.meta, "profile");
+  return await sign({ type: "profile", ...common(ctx), member: ctx.signer.id, ...fields }, ctx.signer);
 }
 
 /** The body of a record the node has already verified (it never hands out anything else). */

@@ -13,7 +13,14 @@ import { decodeBase64 } from "./base64.ts";
 import { compareHlc, isObservable, wallMsTextIsSafe, type Hlc } from "./hlc.ts";
 import type { LogEntry } from "./apiTypes.ts";
 import { parseReadableId } from "./readableId.ts";
-import { parseBody, type Body, type GrantBody } from "./vaultRecords.ts";
+import {
+  parseBody,
+  type Body,
+  type FamilyGrantBody,
+  type FamilyMetaBody,
+  type GrantBody,
+  type ProfileBody,
+} from "./vaultRecords.ts";
 
 /** Where a write stands in the fold, as the Rust vault's `Stamp`. */
 export interface Stamp {
@@ -35,11 +42,24 @@ export interface GrantState {
   stamp: Stamp;
 }
 
+/** The current write of a subject that is not a grant: its body, who signed it, where it stands. */
+export interface Current<B> {
+  body: B;
+  signer: string;
+  stamp: Stamp;
+}
+
 export interface VaultState {
   family: string | undefined;
   founder: string | undefined;
   /** Keyed by `album/member/epoch`. */
   grants: Map<string, GrantState>;
+  /** The family key's current epoch and recipient, and the family's sealed name. */
+  familyMeta: Current<FamilyMetaBody> | undefined;
+  /** Family key grants, keyed by `member/epoch`. */
+  familyGrants: Map<string, Current<FamilyGrantBody>>;
+  /** Profiles (names, sealed to the family key), keyed by member id. */
+  profiles: Map<string, Current<ProfileBody>>;
   /**
    * The newest timestamp seen, for the local clock. Only timestamps the clock may observe count:
    * a safe integer as written (not a u64 `JSON.parse` rounded), at most a minute ahead of ours.
@@ -50,7 +70,16 @@ export interface VaultState {
 }
 
 export function emptyVaultState(): VaultState {
-  return { family: undefined, founder: undefined, grants: new Map(), newest: { wall_ms: 0, counter: 0 }, seq: 0 };
+  return {
+    family: undefined,
+    founder: undefined,
+    grants: new Map(),
+    familyMeta: undefined,
+    familyGrants: new Map(),
+    profiles: new Map(),
+    newest: { wall_ms: 0, counter: 0 },
+    seq: 0,
+  };
 }
 
 export function grantKey(album: string, member: string, epoch: number): string {
@@ -92,7 +121,12 @@ export function foldRecords(state: VaultState, entries: readonly LogEntry[], now
     if (body.type === "family") {
       state.family ??= body.family;
       state.founder ??= record.signer;
-    } else if (body.type === "grant") {
+    } else if (
+      body.type === "grant" ||
+      body.type === "family_meta" ||
+      body.type === "family_grant" ||
+      body.type === "profile"
+    ) {
       let signerKey = keys.get(record.signer);
       if (signerKey === undefined) {
         try {
@@ -104,10 +138,36 @@ export function foldRecords(state: VaultState, entries: readonly LogEntry[], now
         keys.set(record.signer, signerKey);
       }
       const stamp = { hlc: body.hlc, signerKey, bodyHash: blake3(decodeBase64(record.body)) };
-      applyGrant(state, body, record.signer, stamp);
+      if (body.type === "grant") applyGrant(state, body, record.signer, stamp);
+      else if (body.type === "family_meta") {
+        if (newer(state.familyMeta, stamp)) state.familyMeta = { body, signer: record.signer, stamp };
+      } else if (body.type === "family_grant") {
+        const key = familyGrantKey(body.member, body.epoch);
+        if (newer(state.familyGrants.get(key), stamp))
+          state.familyGrants.set(key, { body, signer: record.signer, stamp });
+      } else if (newer(state.profiles.get(body.member), stamp)) {
+        state.profiles.set(body.member, { body, signer: record.signer, stamp });
+      }
     }
   }
   return state;
+}
+
+export function familyGrantKey(member: string, epoch: number): string {
+  return `${member}/${epoch}`;
+}
+
+/** Whether a write at `stamp` supersedes `existing` (later in the fold order). */
+function newer(existing: { stamp: Stamp } | undefined, stamp: Stamp): boolean {
+  return existing === undefined || compareStamps(existing.stamp, stamp) < 0;
+}
+
+/** The family key epochs `member` holds an unrevoked grant for, ascending. */
+export function familyEpochsHeldBy(state: VaultState, member: string): number[] {
+  return [...state.familyGrants.values()]
+    .filter((g) => g.body.member === member && !g.body.revoked)
+    .map((g) => g.body.epoch)
+    .sort((a, b) => a - b);
 }
 
 function applyGrant(state: VaultState, body: GrantBody, signer: string, stamp: Stamp): void {

@@ -10,6 +10,7 @@ import { MembersPage } from "./pages/MembersPage.tsx";
 import { NodesPage } from "./pages/NodesPage.tsx";
 import { SettingsPage } from "./pages/SettingsPage.tsx";
 import { TrashPage } from "./pages/TrashPage.tsx";
+import { useNames } from "./names.ts";
 
 const NAV: { page: Route["page"]; label: string; route: Route }[] = [
   { page: "dashboard", label: "Home", route: { page: "dashboard" } },
@@ -23,7 +24,10 @@ const NAV: { page: Route["page"]; label: string; route: Route }[] = [
 
 export function Shell() {
   const route = useRoute();
-  const { me, identity, forget } = useVault();
+  const { me, identity, forget, vault } = useVault();
+  // The name the family knows us by (our signed profile), read again on each page change.
+  const names = useNames(vault, route);
+  const ownName = names?.members.get(identity.id)?.name ?? identity.name;
   const active = route.page === "album" || route.page === "photo" ? "albums" : route.page;
   return (
     <div className="shell" data-testid="vault-shell">
@@ -39,7 +43,7 @@ export function Shell() {
           </a>
         ))}
         <span className="role-badge" data-testid="role-badge">
-          {identity.name ?? "You"} · {me.role}
+          {ownName ?? "You"} · {me.role}
         </span>
       </nav>
       {renderRoute(route, forget)}

@@ -15,6 +15,9 @@ import { IdentityView } from "../components/IdentityView.tsx";
 import { describeError } from "../errorMessages.ts";
 import { VaultContext, type VaultSession } from "./context.ts";
 import { Shell } from "./Shell.tsx";
+import { JoinFamily } from "./JoinFamily.tsx";
+import { adoptNames } from "./names.ts";
+import { pendingInvitation } from "../lib/invite.ts";
 
 type State =
   | { status: "signing-in" }
@@ -49,6 +52,8 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
       if (!me.role) return { status: "outsider" };
       const vault = new Vault(api, identity);
       await vault.refresh();
+      // Names (issue 15): write the name typed when joining, keep ours sealed to the current key.
+      await adoptNames(vault);
       return { status: "member", me, vault };
     },
     [api, identity],
@@ -171,16 +176,36 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
             </details>
           </div>
         );
-      case "outsider":
+      case "outsider": {
+        // Opened with an invitation link: ask to join with it instead.
+        const invitation = pendingInvitation();
+        if (invitation) {
+          return (
+            <div className="stack" data-testid="vault-entry">
+              <JoinFamily
+                api={api}
+                identity={identity}
+                invitation={invitation}
+                onJoined={(me) =>
+                  void enter(me).then(setState, (error: unknown) =>
+                    setState({ status: "failed", message: describeError(error) }),
+                  )
+                }
+              />
+              <IdentityView identity={identity} onForgotten={forget} />
+            </div>
+          );
+        }
         return (
           <div className="stack" data-testid="vault-entry">
             <section className="card" data-testid="outsider">
               <h1>Ask an admin to add you</h1>
               <p>
-                This node belongs to a family, and you are not a member of it yet. Ask one of its admins to add you:
-                they open <strong>Members → Add a member</strong> and scan the QR code below from your screen, or paste
-                your member card (send it with the <strong>Copy</strong> button beside the QR code). It holds your id
-                and encryption address, nothing secret.
+                This node belongs to a family, and you are not a member of it yet. Ask one of its admins for an
+                invitation link (<strong>Members → Invite</strong>) and open it in this browser. An admin can also add
+                you by hand: they scan the QR code below from your screen, or paste your member card (send it with the{" "}
+                <strong>Copy</strong> button beside the QR code). It holds your id and encryption address, nothing
+                secret.
               </p>
               <p className="muted">Once they have added you, open the vault:</p>
               <button type="button" className="primary" data-testid="check-again" onClick={() => void start(true)}>
@@ -190,6 +215,7 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
             <IdentityView identity={identity} onForgotten={forget} />
           </div>
         );
+      }
       case "member": {
         const session: VaultSession = {
           api,

@@ -16,7 +16,14 @@ import { encodeReadableId, parseReadableId } from "../lib/readableId.ts";
 import { verifyRecord, type SignedRecord } from "../lib/records.ts";
 import { bytesToStream, readAllBytes } from "../lib/streams.ts";
 import { isSafeHlc, type Hlc } from "../lib/hlc.ts";
-import { emptyVaultState, foldRecords, grantKey, type VaultState } from "../lib/vaultState.ts";
+import {
+  emptyVaultState,
+  familyGrantKey,
+  foldRecords,
+  grantKey,
+  type Current,
+  type VaultState,
+} from "../lib/vaultState.ts";
 import {
   expectedError,
   integer,
@@ -123,12 +130,17 @@ export const checkVaultState: Check = async (c) => {
   }
 };
 
-/** The parts of a vault-state summary the web app folds: family, founder, grants. */
+/** The parts of a vault-state summary the web app folds: family, founder, grants, names. */
 interface WebVaultState {
   family: string | null;
   founder: string | null;
   /** Keyed by `album/member/epoch`: the current write, in words (see `describeGrant`). */
   grants: Map<string, string>;
+  /**
+   * The family key (`family_meta`), its grants (`family_grant member/epoch`) and the profiles
+   * (`profile member`): each current write, in words.
+   */
+  names: Map<string, string>;
 }
 
 export interface VaultRecordEntry {
@@ -166,7 +178,19 @@ function foldInOrder(records: readonly SignedRecord[], nowMs: number): WebVaultS
 function fromFold(state: VaultState): WebVaultState {
   const grants = new Map<string, string>();
   for (const [key, grant] of state.grants) grants.set(key, describeGrant(grant));
-  return { family: state.family ?? null, founder: state.founder ?? null, grants };
+  const names = new Map<string, string>();
+  const at = (c: Current<unknown>) => describeWrite(c.signer, c.body as { hlc: Hlc });
+  if (state.familyMeta) {
+    const { epoch, recipient } = state.familyMeta.body;
+    names.set("family_meta", `epoch ${epoch} for ${recipient} ${at(state.familyMeta)}`);
+  }
+  for (const [key, g] of state.familyGrants) {
+    names.set(`family_grant ${key}`, `${g.body.revoked ? "revoked" : "granted"} ${at(g)}`);
+  }
+  for (const [member, p] of state.profiles) {
+    names.set(`profile ${member}`, `epoch ${p.body.epoch} ${p.body.meta} ${at(p)}`);
+  }
+  return { family: state.family ?? null, founder: state.founder ?? null, grants, names };
 }
 
 function webVaultState(summary: unknown, name: string): WebVaultState {
@@ -192,7 +216,47 @@ function webVaultState(summary: unknown, name: string): WebVaultState {
     }
     grants.set(grantKey(album, member, epoch), describeGrant({ revoked, hlc, signer }));
   }
-  return { family, founder, grants };
+  return { family, founder, grants, names: summaryNames(summary, bad) };
+}
+
+/** The family key, its grants and the profiles of a summary, as `fromFold` words them. */
+function summaryNames(summary: Record<string, unknown>, bad: (what: string) => Error): Map<string, string> {
+  const names = new Map<string, string>();
+  const written = (entry: Record<string, unknown>): string => {
+    const { hlc, signer } = entry;
+    if (!isSafeHlc(hlc) || typeof signer !== "string") throw bad("has a name record without hlc and signer");
+    return describeWrite(signer, { hlc });
+  };
+  const meta = summary["family_meta"];
+  if (isObject(meta)) {
+    const { epoch, recipient } = meta;
+    if (typeof epoch !== "number" || typeof recipient !== "string") throw bad("has a family_meta without its key");
+    names.set("family_meta", `epoch ${epoch} for ${recipient} ${written(meta)}`);
+  }
+  const list = (field: string): Record<string, unknown>[] => {
+    const value = summary[field] ?? [];
+    if (!Array.isArray(value) || !value.every(isObject)) throw bad(`has a ${field} that is not a list of objects`);
+    return value;
+  };
+  for (const g of list("family_grants")) {
+    const { member, epoch, revoked } = g;
+    if (typeof member !== "string" || typeof epoch !== "number" || typeof revoked !== "boolean") {
+      throw bad("has a family grant without member, epoch and revoked");
+    }
+    names.set(`family_grant ${familyGrantKey(member, epoch)}`, `${revoked ? "revoked" : "granted"} ${written(g)}`);
+  }
+  for (const p of list("profiles")) {
+    const { member, epoch, meta: sealed } = p;
+    if (typeof member !== "string" || typeof epoch !== "number" || typeof sealed !== "string") {
+      throw bad("has a profile without member, epoch and meta");
+    }
+    names.set(`profile ${member}`, `epoch ${epoch} ${sealed} ${written(p)}`);
+  }
+  return names;
+}
+
+function describeWrite(signer: string, { hlc }: { hlc: Hlc }): string {
+  return `by ${signer} at ${hlc.wall_ms}/${hlc.counter}`;
 }
 
 /** A grant's current write, in words: what it says, who wrote it, and when. */
@@ -207,6 +271,10 @@ function vaultStateDiff(actual: WebVaultState, expected: WebVaultState): string 
   for (const key of new Set([...expected.grants.keys(), ...actual.grants.keys()])) {
     const [want, got] = [expected.grants.get(key), actual.grants.get(key)];
     if (want !== got) return `grant ${key}: expected ${want ?? "none"}, got ${got ?? "none"}`;
+  }
+  for (const key of new Set([...expected.names.keys(), ...actual.names.keys()])) {
+    const [want, got] = [expected.names.get(key), actual.names.get(key)];
+    if (want !== got) return `${key}: expected ${want ?? "none"}, got ${got ?? "none"}`;
   }
   return undefined;
 }

@@ -2,6 +2,7 @@
 //! four). Pick a subject with a filter, e.g. `cargo test -p family-vault --test it -- properties::`.
 
 mod attacks;
+mod profiles;
 mod properties;
 mod rules;
 #[path = "support/summary.rs"]

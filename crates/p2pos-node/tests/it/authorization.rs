@@ -47,6 +47,18 @@ fn grant(album: &str, to: &Identity, epoch: u32, revoked: bool) -> Value {
     json!({"type": "grant", "album": album, "member": to.id(), "epoch": epoch, "key": if revoked { "" } else { META }, "revoked": revoked})
 }
 
+fn family_meta(epoch: u32, recipient: &str) -> Value {
+    json!({"type": "family_meta", "epoch": epoch, "recipient": recipient, "meta": META})
+}
+
+fn family_grant(to: &Identity, epoch: u32) -> Value {
+    json!({"type": "family_grant", "member": to.id(), "epoch": epoch, "key": META, "revoked": false})
+}
+
+fn profile(of: &Identity, epoch: u32) -> Value {
+    json!({"type": "profile", "member": of.id(), "epoch": epoch, "meta": META})
+}
+
 fn photo(id: &str, album: &str, epoch: u32, blob: BlobId, size: usize, meta: &str, deleted: bool) -> Value {
     json!({"type": "photo", "photo": id, "album": album, "epoch": epoch, "blob": blob, "size": size,
            "thumb": null, "thumb_size": null, "meta": meta, "deleted": deleted})
@@ -99,7 +111,10 @@ async fn every_route_and_record_for_every_kind_of_caller() {
         Identity::generate().unwrap().recipient().to_string(),
         Identity::generate().unwrap().recipient().to_string(),
     );
-    let mut family = vec![];
+    // The family key: epoch 0 until Remy's removal, epoch 1 after.
+    let (family0, family1) =
+        (Identity::generate().unwrap().recipient().to_string(), Identity::generate().unwrap().recipient().to_string());
+    let mut family = vec![family_meta(0, &family0)];
     for who in [&alma, &otto, &nils, &rhea, &remy, &old] {
         family.push(member(who, "member", false));
     }
@@ -118,7 +133,12 @@ async fn every_route_and_record_for_every_kind_of_caller() {
     let remy_c = login(&state, &remy).await;
     let short = AppState::open(NodeConfig { session_ttl: Duration::from_millis(1), ..config.clone() }).await.unwrap();
     let old_c = login(&short, &old).await;
-    for body in [grant(SUMMER, &rhea, 0, true), member(&remy, "member", true), album(SUMMER, 1, &summer1)] {
+    for body in [
+        grant(SUMMER, &rhea, 0, true),
+        member(&remy, "member", true),
+        album(SUMMER, 1, &summer1),
+        family_meta(1, &family1),
+    ] {
         let r = clock.record(&ann, body);
         assert_eq!(post(&state, Some(&ann_c), r).await.status, StatusCode::OK);
     }
@@ -200,6 +220,34 @@ async fn every_route_and_record_for_every_kind_of_caller() {
         ),
         (get("/v1/replication/status"), [U, U, OK, OK, OK, OK, F, OK]),
         (get("/v1/nodes"), [U, U, OK, OK, OK, OK, F, OK]),
+        // Invitations: admins open, list and cancel them; anyone with the link may ask to join
+        // (the stranger's identity in the body: a session changes nothing).
+        (
+            (
+                Method::POST,
+                "/v1/invites".into(),
+                json!({"id": "aW52aXRlLWZvci10aGUtbWF0cml4"}).to_string().into_bytes(),
+                "application/json",
+            ),
+            [U, U, F, F, F, F, F, S::CREATED],
+        ),
+        (get("/v1/invites"), [U, U, F, F, F, F, F, OK]),
+        (
+            (
+                Method::POST,
+                "/v1/invites/aW52aXRlLWZvci10aGUtbWF0cml4/join".into(),
+                json!({"identity": stranger.id(), "recipient": stranger.recipient().to_string(),
+                       "sealed": B64.encode([0u8; 40]), "mac": B64.encode([0u8; 32])})
+                .to_string()
+                .into_bytes(),
+                "application/json",
+            ),
+            [S::ACCEPTED; 8],
+        ),
+        (
+            (Method::DELETE, "/v1/invites/aW52aXRlLWZvci10aGUtbWF0cml4".into(), Vec::new(), "application/json"),
+            [U, U, F, F, F, F, F, S::NO_CONTENT],
+        ),
         // Admins only; this node has no hub, so even the admin gets 409 with the reason.
         ((Method::POST, "/v1/enroll".into(), Vec::new(), "application/json"), [U, U, F, F, F, F, F, S::CONFLICT]),
         (
@@ -371,6 +419,53 @@ async fn every_route_and_record_for_every_kind_of_caller() {
             ],
         ),
         (
+            "their own name (profile)",
+            Box::new(|c: &Caller| profile(&c.signer, 1)),
+            [(U, ""), (U, ""), (OK, ""), (OK, ""), (OK, ""), (OK, ""), (F, "not_a_member"), (OK, "")],
+        ),
+        (
+            "Otto's name (only Otto may sign it)",
+            Box::new(|_: &Caller| profile(&otto, 1)),
+            [
+                (U, ""),
+                (U, ""),
+                (F, "record_refused"),
+                (OK, ""),
+                (F, "record_refused"),
+                (F, "record_refused"),
+                (F, "not_a_member"),
+                (F, "record_refused"),
+            ],
+        ),
+        (
+            "renaming the family",
+            Box::new(|_: &Caller| family_meta(1, &family1)),
+            [
+                (U, ""),
+                (U, ""),
+                (F, "record_refused"),
+                (F, "record_refused"),
+                (F, "record_refused"),
+                (F, "record_refused"),
+                (F, "not_a_member"),
+                (OK, ""),
+            ],
+        ),
+        (
+            "a family key grant for themselves",
+            Box::new(|c: &Caller| family_grant(&c.signer, 1)),
+            [
+                (U, ""),
+                (U, ""),
+                (F, "record_refused"),
+                (F, "record_refused"),
+                (F, "record_refused"),
+                (F, "record_refused"),
+                (F, "not_a_member"),
+                (OK, ""),
+            ],
+        ),
+        (
             "deleting photo P",
             Box::new(|_: &Caller| photo(PHOTO, SUMMER, 1, blob, blob_bytes.len(), META, true)),
             [
@@ -470,4 +565,32 @@ async fn every_route_and_record_for_every_kind_of_caller() {
     // A record signed by someone else than the session's identity is refused, even for the admin.
     let by_otto = clock.record(&otto, photo(PHOTO, SUMMER, 1, blob, blob_bytes.len(), META, false));
     assert_eq!(post(&state, callers[7].cookie.as_deref(), by_otto).await.status, F);
+
+    // Read scope of names: every member, with or without album grants, reads the family key's
+    // record, its grants and every profile; a removed member reads none.
+    let kinds_seen = |cookie: Option<String>| {
+        let state = state.clone();
+        async move {
+            let log = call(&state, Method::GET, "/v1/records", cookie.as_deref(), Vec::new(), "").await.json();
+            let kinds: std::collections::BTreeSet<String> = log
+                .as_array()
+                .map(|entries| {
+                    entries
+                        .iter()
+                        .filter_map(|e| {
+                            let body: Value =
+                                serde_json::from_slice(&B64.decode(e["record"]["body"].as_str()?).ok()?).ok()?;
+                            body["type"].as_str().map(str::to_string)
+                        })
+                        .collect()
+                })
+                .unwrap_or_default();
+            kinds
+        }
+    };
+    let nils_kinds = kinds_seen(callers[4].cookie.clone()).await;
+    for kind in ["family_meta", "family_grant", "profile"] {
+        assert!(nils_kinds.contains(kind), "a member without grants reads {kind} records: {nils_kinds:?}");
+    }
+    assert!(kinds_seen(callers[6].cookie.clone()).await.is_empty(), "a removed member reads no names");
 }

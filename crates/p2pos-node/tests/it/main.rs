@@ -5,6 +5,7 @@
 mod authorization;
 mod common;
 mod http;
+mod invites;
 mod openapi;
 mod peer_api;
 mod trash;

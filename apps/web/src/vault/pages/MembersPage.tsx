@@ -1,5 +1,7 @@
 /**
- * Members: who is in the family; admins add and remove members and grant or revoke album access.
+ * Members: who is in the family, by name (each member's own signed profile, readable by members
+ * only); admins invite people by link, remove members and grant or revoke album access. The id
+ * stays the trust anchor, one click away.
  * Revoking or removing says what it does: the album gets a new key for new photos, and what the
  * person could open before they may have kept.
  */
@@ -11,6 +13,10 @@ import { QrScanner } from "../../components/QrScanner.tsx";
 import { describeError } from "../../errorMessages.ts";
 import { useVault } from "../context.ts";
 import { useAsync } from "../useAsync.ts";
+import { displayName, ensureFamilyKey, grantFamilyKey, rotateFamilyKey } from "../../lib/names.ts";
+import { useNames } from "../names.ts";
+import { InvitePanel } from "./InvitePanel.tsx";
+import { FamilyNameForm, MyNameForm } from "./NameForms.tsx";
 
 /** What revoking or removing does, said next to the controls and in the confirmations. */
 const NEW_KEY =
@@ -22,9 +28,13 @@ export function MembersPage() {
   const { api, vault, isAdmin, identity } = useVault();
   const [state, reload] = useAsync(async () => {
     await vault.refresh();
+    // An admin's visit makes the family key, so that names can be written.
+    if (isAdmin && !vault.state.familyMeta) await ensureFamilyKey(vault);
     const [members, albums] = await Promise.all([api.members(), api.albums()]);
     return { members, albums: await Promise.all(albums.map((a) => vault.openAlbum(a.id))) };
-  }, [api, vault]);
+  }, [api, vault, isAdmin]);
+  const names = useNames(vault, state);
+  const nameOf = (id: string) => displayName(names, id);
   const [busy, setBusy] = useState<string>();
   const [error, setError] = useState<string>();
   const [confirming, setConfirming] = useState<Confirming>();
@@ -63,8 +73,18 @@ export function MembersPage() {
 
   return (
     <section className="card wide" data-testid="members-page">
-      <h1>Members</h1>
-      {isAdmin && <AddMember onAdded={reload} />}
+      <h1>{names?.family ? `Members of ${names.family}` : "Members"}</h1>
+      <div className="name-forms">
+        {isAdmin && <FamilyNameForm current={names?.family} onSaved={reload} />}
+        <MyNameForm current={names?.members.get(identity.id)?.name} onSaved={reload} />
+      </div>
+      {isAdmin && <InvitePanel albums={state.status === "ready" ? state.value.albums : []} onApproved={reload} />}
+      {isAdmin && (
+        <details className="advanced" data-testid="add-member-advanced">
+          <summary>Add someone by their member card (advanced)</summary>
+          <AddMember onAdded={reload} />
+        </details>
+      )}
       {isAdmin && (
         <p className="muted" data-testid="revoke-explain">
           Taking away someone&apos;s access to an album, or removing them from the family, changes the album&apos;s key.{" "}
@@ -85,6 +105,7 @@ export function MembersPage() {
               : "Remove this member from the family?"}
           </h2>
           <p>
+            <strong>{nameOf(confirming.member.identity)}</strong>{" "}
             <code className="member-id">{confirming.member.identity}</code>
           </p>
           <p id="members-confirm-text">
@@ -115,7 +136,12 @@ export function MembersPage() {
                 data-testid="remove-confirm"
                 onClick={() => {
                   const { member } = confirming;
-                  void run(`remove/${member.identity}`, () => vault.removeMember(member));
+                  void run(`remove/${member.identity}`, async () => {
+                    const rotations = await vault.removeMember(member);
+                    // They could read the names: new names go to a new family key.
+                    await rotateFamilyKey(vault);
+                    return rotations;
+                  });
                 }}
               >
                 Remove from the family
@@ -152,9 +178,9 @@ export function MembersPage() {
                     to open the album and choose “Change the album key”
                     {rotation.holders.length > 0 && ": "}
                     {rotation.holders.map((holder) => (
-                      <code key={holder} className="member-id">
-                        {holder}{" "}
-                      </code>
+                      <span key={holder} title={holder}>
+                        {nameOf(holder)}{" "}
+                      </span>
                     ))}
                   </>
                 )}
@@ -178,77 +204,89 @@ export function MembersPage() {
         </p>
       )}
       {state.status === "ready" && (
-        <table className="members">
-          <thead>
-            <tr>
-              <th scope="col">Member</th>
-              <th scope="col">Role</th>
-              {isAdmin &&
-                state.value.albums.map((album) => (
-                  <th scope="col" key={album.detail.id}>
-                    {album.title ?? "(untitled)"}
-                  </th>
-                ))}
-              {isAdmin && (
-                <th scope="col">
-                  <span className="sr-only">Remove</span>
-                </th>
-              )}
-            </tr>
-          </thead>
-          <tbody>
-            {state.value.members.map((member) => (
-              <tr key={member.identity} data-testid="member-row" data-member-id={member.identity}>
-                <td>
-                  <code className="member-id">{member.identity}</code>
-                  {member.identity === identity.id && <span className="muted"> (you)</span>}
-                </td>
-                <td data-testid="member-role">{member.role}</td>
+        <div className="table-scroll">
+          <table className="members">
+            <thead>
+              <tr>
+                <th scope="col">Member</th>
+                <th scope="col">Role</th>
                 {isAdmin &&
-                  state.value.albums.map((album) => {
-                    const granted = vault.hasGrant(album.detail.id, member.identity, album.detail.epoch);
-                    const label = `${album.detail.id}/${member.identity}`;
-                    return (
-                      <td key={album.detail.id}>
-                        <label
-                          className="grant"
-                          title={granted ? `Take away access. ${NEW_KEY}` : "Share this album, older photos included."}
-                        >
-                          <input
-                            type="checkbox"
-                            data-testid="grant-toggle"
-                            data-album-id={album.detail.id}
-                            data-member-id={member.identity}
-                            data-granted={granted ? "true" : "false"}
-                            checked={granted}
-                            disabled={busy !== undefined || member.identity === identity.id}
-                            onChange={() => toggle(album, member, granted)}
-                          />
-                          {busy === label ? "…" : granted ? "Has access" : "No access"}
-                        </label>
-                      </td>
-                    );
-                  })}
+                  state.value.albums.map((album) => (
+                    <th scope="col" key={album.detail.id}>
+                      {album.title ?? "(untitled)"}
+                    </th>
+                  ))}
                 {isAdmin && (
-                  <td>
-                    {member.identity !== identity.id && (
-                      <button
-                        type="button"
-                        className="danger quiet small"
-                        data-testid="member-remove"
-                        disabled={busy !== undefined}
-                        title={`Remove from the family. ${NEW_KEY}`}
-                        onClick={() => setConfirming({ kind: "remove", member })}
-                      >
-                        {busy === `remove/${member.identity}` ? "Removing…" : "Remove"}
-                      </button>
-                    )}
-                  </td>
+                  <th scope="col">
+                    <span className="sr-only">Remove</span>
+                  </th>
                 )}
               </tr>
-            ))}
-          </tbody>
-        </table>
+            </thead>
+            <tbody>
+              {state.value.members.map((member) => (
+                <tr key={member.identity} data-testid="member-row" data-member-id={member.identity}>
+                  <td>
+                    <span className="member-name" data-testid="member-name" title={member.identity}>
+                      {nameOf(member.identity)}
+                    </span>
+                    {member.identity === identity.id && <span className="muted"> (you)</span>}
+                    <details className="member-id-details">
+                      <summary>id</summary>
+                      <code className="member-id">{member.identity}</code>
+                    </details>
+                  </td>
+                  <td data-testid="member-role">{member.role}</td>
+                  {isAdmin &&
+                    state.value.albums.map((album) => {
+                      const granted = vault.hasGrant(album.detail.id, member.identity, album.detail.epoch);
+                      const label = `${album.detail.id}/${member.identity}`;
+                      return (
+                        <td key={album.detail.id}>
+                          <label
+                            className="grant"
+                            title={
+                              granted
+                                ? `Take away ${nameOf(member.identity)}'s access. ${NEW_KEY}`
+                                : `Share this album with ${nameOf(member.identity)}, older photos included.`
+                            }
+                          >
+                            <input
+                              type="checkbox"
+                              data-testid="grant-toggle"
+                              data-album-id={album.detail.id}
+                              data-member-id={member.identity}
+                              data-granted={granted ? "true" : "false"}
+                              checked={granted}
+                              disabled={busy !== undefined || member.identity === identity.id}
+                              onChange={() => toggle(album, member, granted)}
+                            />
+                            {busy === label ? "…" : granted ? "Has access" : "No access"}
+                          </label>
+                        </td>
+                      );
+                    })}
+                  {isAdmin && (
+                    <td>
+                      {member.identity !== identity.id && (
+                        <button
+                          type="button"
+                          className="danger quiet small"
+                          data-testid="member-remove"
+                          disabled={busy !== undefined}
+                          title={`Remove from the family. ${NEW_KEY}`}
+                          onClick={() => setConfirming({ kind: "remove", member })}
+                        >
+                          {busy === `remove/${member.identity}` ? "Removing…" : "Remove"}
+                        </button>
+                      )}
+                    </td>
+                  )}
+                </tr>
+              ))}
+            </tbody>
+          </table>
+        </div>
       )}
     </section>
   );
@@ -276,7 +314,10 @@ function AddMember({ onAdded }: { onAdded: () => void }) {
     setBusy(true);
     setError(undefined);
     try {
-      await vault.addMember(id, recipient);
+      const member = await vault.addMember(id, recipient);
+      // The family key too, so they read the family's names.
+      await ensureFamilyKey(vault);
+      await grantFamilyKey(vault, { identity: member, recipient: recipient.trim() });
       setId("");
       setRecipient("");
       onAdded();

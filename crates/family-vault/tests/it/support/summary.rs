@@ -3,13 +3,14 @@
 //!
 //! Shared by the generator (`examples/vault_state_vectors.rs`) and the test that replays the
 //! vectors (`tests/it/vault_state_vectors.rs`), so both summarise a vault the same way. The web app
-//! folds only the family, its founder and the grants (`apps/web/src/lib/vaultState.ts`); it checks
-//! those fields, the Rust test checks them all.
+//! folds the family, its founder, the grants, the family key, its grants and the profiles
+//! (`apps/web/src/lib/vaultState.ts`); it checks those fields, the Rust test checks them all.
 
 use family_vault::{Stamp, Vault};
 use serde_json::{Value, json};
 
-/// The family, its founder, and the current members, albums, photos and grants, each list sorted.
+/// The family, its founder, and the current members, albums, photos and grants, the family key
+/// (`family_meta`), its grants and the members' profiles, each list sorted.
 pub fn summary(vault: &Vault) -> Value {
     let mut members: Vec<Value> = vault
         .members()
@@ -41,6 +42,22 @@ pub fn summary(vault: &Vault) -> Value {
             )
         })
         .collect();
+    let family_meta = vault.family_meta().map(|f| {
+        stamped(json!({"epoch": f.epoch, "recipient": f.recipient, "rotation_due": f.rotation_due}), f.stamp())
+    });
+    let mut family_grants: Vec<Value> = vault
+        .family_grants()
+        .map(|(member, epoch, g)| {
+            stamped(json!({"member": member.to_string(), "epoch": epoch, "revoked": g.revoked}), g.stamp())
+        })
+        .collect();
+    let mut profiles: Vec<Value> = vault
+        .profiles()
+        .map(|(member, p)| stamped(json!({"member": member.to_string(), "epoch": p.epoch, "meta": p.meta}), p.stamp()))
+        .collect();
+    // The web app keys these by `member/epoch` and `member`.
+    sort_by(&mut family_grants, |v| format!("{}/{}", text(v, "member"), v["epoch"]));
+    sort_by(&mut profiles, |v| text(v, "member"));
     sort_by(&mut members, |v| text(v, "member"));
     sort_by(&mut albums, |v| text(v, "album"));
     sort_by(&mut photos, |v| text(v, "photo"));
@@ -53,6 +70,9 @@ pub fn summary(vault: &Vault) -> Value {
         "albums": albums,
         "photos": photos,
         "grants": grants,
+        "family_meta": family_meta,
+        "family_grants": family_grants,
+        "profiles": profiles,
     })
 }
 

@@ -1,0 +1,46 @@
+/**
+ * Names in the vault's pages: read once per log change and shared through a hook, and the work
+ * done on entering the vault (`adoptNames`).
+ */
+import { useEffect, useState } from "react";
+import { forgetInvitation, forgetPendingName, pendingName } from "../lib/invite.ts";
+import { readNames, resealOwnProfile, setMyProfile, type Names } from "../lib/names.ts";
+import type { Vault } from "../lib/vault.ts";
+
+/**
+ * On entering the vault: a name typed when asking to join becomes our profile (once the family
+ * key exists), and a profile sealed to an older family key is sealed again to the current one.
+ * Failures leave things as they were; the Members page offers the same by hand.
+ */
+export async function adoptNames(vault: Vault): Promise<void> {
+  forgetInvitation();
+  try {
+    const name = pendingName();
+    if (name !== undefined && !vault.state.profiles.has(vault.keys.id) && vault.state.familyMeta) {
+      await setMyProfile(vault, { name });
+      forgetPendingName();
+    } else {
+      await resealOwnProfile(vault);
+    }
+  } catch {
+    // Not fatal: names are shown as ids until then.
+  }
+}
+
+/** The family's names, read again whenever `version` changes (e.g. after a reload of the page's data). */
+export function useNames(vault: Vault, version?: unknown): Names | undefined {
+  const [names, setNames] = useState<Names>();
+  useEffect(() => {
+    let live = true;
+    readNames(vault).then(
+      (value) => {
+        if (live) setNames(value);
+      },
+      () => undefined,
+    );
+    return () => {
+      live = false;
+    };
+  }, [vault, version]);
+  return names;
+}
