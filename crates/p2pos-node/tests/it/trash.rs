@@ -7,6 +7,7 @@
 use axum::http::StatusCode;
 use family_vault::TRASH_RETENTION_MS;
 use p2pos_core::{BlobId, Identity};
+use p2pos_node::ingest;
 use p2pos_node::release::{release_expired, wanted};
 use serde_json::{Value, json};
 
@@ -50,6 +51,9 @@ async fn lake() -> (Node, Identity, String, BlobId, usize) {
 #[tokio::test]
 async fn a_deleted_photo_waits_in_the_trash_and_its_blob_goes_after_thirty_days() {
     let (mut node, ben, ben_c, blob, size) = lake().await;
+    // Stamped a little ahead of this node's clock (within the 60 s allowed), so the 30 days
+    // count from the stamp: this node stored the deletion before it.
+    node.clock.0 = now_ms() + 5_000;
     let delete = node.record(&ben, photo(blob, size, true));
     let deleted_ms = node.clock.0;
     assert_eq!(node.post("/v1/records", Some(&ben_c), delete).await.status, StatusCode::OK);
@@ -105,4 +109,88 @@ async fn a_photo_restored_in_time_keeps_its_blob() {
         vec![(blob, size as u64, true)]
     );
     assert_eq!(node.get(&format!("/v1/blobs/{blob}"), Some(&ben_c)).await.status, StatusCode::OK);
+}
+
+/// Security review (issue 15, HIGH): a node trusted with time signs a delete stamped just after
+/// an old photo's creation. Every node folds it at that stamp, so the vault's `deleted_ms` is
+/// 40 days old; the node still counts the 30 days from when it first stored the deletion.
+#[tokio::test]
+async fn a_backdated_delete_does_not_release_before_thirty_days_on_this_node() {
+    let mut node = Node::new(|_| {}).await;
+    node.clock.0 = now_ms() - 41 * 24 * 3600 * 1000;
+    let (ann, ben) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let key = Identity::generate().unwrap().recipient().to_string();
+    let bytes = b"the beach, encrypted".to_vec();
+    let (blob, size) = (BlobId::of(&bytes), bytes.len());
+    let mut records = vec![
+        node.record(&ann, json!({"type": "family"})),
+        node.record(&ann, member(&ann, "admin")),
+        node.record(&ann, member(&ben, "member")),
+        node.record(
+            &ann,
+            json!({"type": "album", "album": SUMMER, "epoch": 0, "recipient": key, "meta": META, "deleted": false}),
+        ),
+        node.record(
+            &ann,
+            json!({"type": "grant", "album": SUMMER, "member": ben.id(), "epoch": 0, "key": META, "revoked": false}),
+        ),
+    ];
+    // The photo, stamped T = 40 days ago.
+    node.clock.0 = now_ms() - 40 * 24 * 3600 * 1000;
+    records.push(node.record(&ben, photo(blob, size, false)));
+    ingest(&node.state, records.into_iter().map(|r| serde_json::from_value(r).unwrap()).collect()).await.unwrap();
+    let ben_c = node.login(&ben).await;
+    assert_eq!(node.put_blob(&ben_c, &blob, bytes, "application/octet-stream").await.status, StatusCode::CREATED);
+
+    // The deletion, signed by the author but stamped T + 1 ms (the clock's next tick), arrives by
+    // replication now.
+    let delete = node.record(&ben, photo(blob, size, true));
+    let before = now_ms();
+    ingest(&node.state, vec![serde_json::from_value(delete).unwrap()]).await.unwrap();
+    let after = now_ms();
+    assert_eq!(node.get(&format!("/v1/albums/{SUMMER}"), Some(&ben_c)).await.json()["photos"], 0, "deleted");
+
+    assert!(release_expired(&node.state, after).await.unwrap().is_empty(), "nothing released at once");
+    assert!(release_expired(&node.state, before + TRASH_RETENTION_MS - 1).await.unwrap().is_empty());
+    assert_eq!(wanted(&node.state, after).await.unwrap(), vec![(blob, size as u64, true)], "still restorable");
+    // Still in the trash here, and the author may restore it through this node.
+    let trash = node.get("/v1/trash", Some(&ben_c)).await.json();
+    assert_eq!(trash["photos"][0]["id"], BEACH);
+    assert!(trash["photos"][0]["expires_ms"].as_u64().unwrap() >= before + TRASH_RETENTION_MS);
+    assert_eq!(release_expired(&node.state, after + TRASH_RETENTION_MS).await.unwrap(), vec![blob]);
+}
+
+/// A restore stamped more than 30 days after a (backdated) delete is still a restore: the fold
+/// judges it by its signer's rights, so it works while any node holds the blob.
+#[tokio::test]
+async fn a_restore_after_a_backdated_delete_brings_the_photo_back() {
+    let mut node = Node::new(|_| {}).await;
+    node.clock.0 = now_ms() - 41 * 24 * 3600 * 1000;
+    let (ann, ben) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let key = Identity::generate().unwrap().recipient().to_string();
+    let bytes = b"the beach, encrypted".to_vec();
+    let (blob, size) = (BlobId::of(&bytes), bytes.len());
+    let records = vec![
+        node.record(&ann, json!({"type": "family"})),
+        node.record(&ann, member(&ann, "admin")),
+        node.record(&ann, member(&ben, "member")),
+        node.record(
+            &ann,
+            json!({"type": "album", "album": SUMMER, "epoch": 0, "recipient": key, "meta": META, "deleted": false}),
+        ),
+        node.record(
+            &ann,
+            json!({"type": "grant", "album": SUMMER, "member": ben.id(), "epoch": 0, "key": META, "revoked": false}),
+        ),
+        node.record(&ben, photo(blob, size, false)),
+        node.record(&ben, photo(blob, size, true)),
+    ];
+    ingest(&node.state, records.into_iter().map(|r| serde_json::from_value(r).unwrap()).collect()).await.unwrap();
+    let ben_c = node.login(&ben).await;
+    node.clock.0 = now_ms();
+    let restore = node.record(&ben, photo(blob, size, false));
+    let reply = node.post("/v1/records", Some(&ben_c), restore).await;
+    assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
+    assert_eq!(node.get(&format!("/v1/albums/{SUMMER}"), Some(&ben_c)).await.json()["photos"], 1, "back");
+    assert_eq!(wanted(&node.state, now_ms()).await.unwrap(), vec![(blob, size as u64, false)], "fetched from a peer");
 }
