@@ -382,6 +382,13 @@ impl Vault {
         blobs
     }
 
+    /// Whether [`Vault::releasable_blobs_from`] lists `blob`.
+    pub fn is_releasable_from(&self, blob: &BlobId, now_ms: u64, start: TrashStart<'_>) -> bool {
+        self.state.blob_refs.get(blob).is_some_and(|photos| {
+            !photos.is_empty() && !photos.iter().any(|p| self.state.keeps_photo(p, now_ms, start))
+        })
+    }
+
     /// When a photo went to the trash: its own deletion, or its album's, whichever came first.
     /// `None` while it is live.
     pub fn trashed_ms(&self, photo: &Photo) -> Option<u64> {

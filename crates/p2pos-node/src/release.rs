@@ -9,7 +9,10 @@
 //! 1. With the vault locked (so no record is judged meanwhile), pick the releasable blobs this
 //!    node holds and delete their presence rows and blob-log entries in one transaction. From
 //!    then on the node neither serves them to peers nor counts them as held.
-//! 2. Delete the files.
+//! 2. Delete the files, each holding its blob's lock (which storing a blob holds from writing
+//!    the file to writing its presence row, for uploads and fetches from peers), and only if the
+//!    blob still has no presence row and is still releasable: between the steps a restore may
+//!    have come in and the blob been stored again, and its file must stay.
 //!
 //! A crash between the two leaves files no row names: harmless, and the next run deletes them
 //! (the blob is still releasable). The other order could leave a row for a missing file, which
@@ -104,6 +107,17 @@ pub(crate) const RELEASE_EVERY: std::time::Duration = std::time::Duration::from_
 /// Releases what the vault says may go at `now_ms`, by this node's count; returns the blobs
 /// released.
 pub async fn release_expired(state: &AppState, now_ms: u64) -> Result<Vec<BlobId>, ApiError> {
+    release_expired_with(state, now_ms, async {}).await
+}
+
+/// [`release_expired`], awaiting `between` after the rows are gone and before the files go (for
+/// tests of what may happen meanwhile).
+#[doc(hidden)]
+pub async fn release_expired_with(
+    state: &AppState,
+    now_ms: u64,
+    between: impl Future<Output = ()>,
+) -> Result<Vec<BlobId>, ApiError> {
     // By the stamps alone: a superset of what this node may release (its count starts no
     // earlier), so nothing there means nothing to do.
     if state.vault().releasable_blobs(now_ms).is_empty() {
@@ -132,8 +146,21 @@ pub async fn release_expired(state: &AppState, now_ms: u64) -> Result<Vec<BlobId
             Ok(unlisted)
         })
         .await?;
+    between.await;
     let mut released = Vec::new();
     for (id, was_held) in unlisted {
+        let _held = state.inner.blob_locks.lock(id).await;
+        let still = state
+            .write(move |vault, db| {
+                let clock = TrashClock::load(db, now_ms, None)?;
+                Ok(store::blobs::size_of(db, &id)?.is_none()
+                    && vault.is_releasable_from(&id, now_ms, &|s, d| clock.start(s, d)))
+            })
+            .await?;
+        if !still {
+            tracing::info!(blob = %id, "a released blob was restored and stored again meanwhile; kept");
+            continue;
+        }
         match state.inner.blobs.delete(&id).await {
             Ok(true) => released.push(id),
             Ok(false) if was_held => released.push(id),

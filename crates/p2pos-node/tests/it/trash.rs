@@ -8,7 +8,7 @@ use axum::http::StatusCode;
 use family_vault::TRASH_RETENTION_MS;
 use p2pos_core::{BlobId, Identity};
 use p2pos_node::ingest;
-use p2pos_node::release::{release_expired, wanted};
+use p2pos_node::release::{release_expired, release_expired_with, wanted};
 use serde_json::{Value, json};
 
 use crate::common;
@@ -193,4 +193,32 @@ async fn a_restore_after_a_backdated_delete_brings_the_photo_back() {
     assert_eq!(reply.status, StatusCode::OK, "{:?}", reply.json());
     assert_eq!(node.get(&format!("/v1/albums/{SUMMER}"), Some(&ben_c)).await.json()["photos"], 1, "back");
     assert_eq!(wanted(&node.state, now_ms()).await.unwrap(), vec![(blob, size as u64, false)], "fetched from a peer");
+}
+
+/// Security review (issue 15, MEDIUM): between the release's two steps (rows gone, files not yet)
+/// a restore comes in and the blob is stored again (an upload or a fetch from a peer writes the
+/// file, then its presence row). The second step must not delete that file: the row would say
+/// held with no file, and the blob would never be fetched again.
+#[tokio::test]
+async fn a_blob_stored_again_between_the_release_steps_keeps_its_file() {
+    let (mut node, ben, ben_c, blob, size) = lake().await;
+    node.clock.0 = now_ms() + 5_000;
+    let delete = node.record(&ben, photo(blob, size, true));
+    let deleted_ms = node.clock.0;
+    assert_eq!(node.post("/v1/records", Some(&ben_c), delete).await.status, StatusCode::OK);
+    let restore = node.record(&ben, photo(blob, size, false));
+    let node = &node;
+    let meanwhile = async {
+        assert_eq!(node.post("/v1/records", Some(&ben_c), restore).await.status, StatusCode::OK);
+        let bytes = b"the beach, encrypted".to_vec();
+        assert_eq!(node.put_blob(&ben_c, &blob, bytes, "application/octet-stream").await.status, StatusCode::OK);
+    };
+    let released = release_expired_with(&node.state, deleted_ms + TRASH_RETENTION_MS, meanwhile).await.unwrap();
+    assert!(released.is_empty(), "restored and stored again: {released:?}");
+    let hex = blob.to_string();
+    assert!(node.data.path().join("blobs").join(&hex[..2]).join(&hex).exists(), "the file is still there");
+    let reply = node.get(&format!("/v1/blobs/{blob}"), Some(&ben_c)).await;
+    assert_eq!(reply.status, StatusCode::OK);
+    assert_eq!(reply.body, b"the beach, encrypted");
+    assert_eq!(wanted(&node.state, now_ms()).await.unwrap(), vec![(blob, size as u64, true)]);
 }
