@@ -335,6 +335,11 @@ impl Vault {
         self.state.albums.iter().filter(|(_, a)| !a.deleted)
     }
 
+    /// Every photo of an album, live or deleted.
+    pub fn photos_of<'a>(&'a self, album: &'a AlbumId) -> impl Iterator<Item = (&'a PhotoId, &'a Photo)> + 'a {
+        self.state.photos.iter().filter(move |(_, p)| &p.album == album)
+    }
+
     pub fn photos_in<'a>(&'a self, album: &'a AlbumId) -> impl Iterator<Item = (&'a PhotoId, &'a Photo)> + 'a {
         self.state.photos.iter().filter(move |(_, p)| !p.deleted && &p.album == album)
     }

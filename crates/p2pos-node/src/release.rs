@@ -53,6 +53,11 @@ impl TrashClock {
         Ok(Self { seen, unnoted_ms: now_ms })
     }
 
+    /// Counting from the deletions' stamps only (a database without notes).
+    pub(crate) fn from_stamps() -> Self {
+        Self { seen: HashMap::new(), unnoted_ms: 0 }
+    }
+
     /// When the subject's 30 days start on this node.
     pub(crate) fn start(&self, subject: TrashSubject<'_>, deleted_ms: u64) -> u64 {
         let seen = self.seen.get(&(subject_key(subject), deleted_ms)).copied().unwrap_or(self.unnoted_ms);

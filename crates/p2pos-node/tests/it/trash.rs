@@ -222,3 +222,71 @@ async fn a_blob_stored_again_between_the_release_steps_keeps_its_file() {
     assert_eq!(reply.body, b"the beach, encrypted");
     assert_eq!(wanted(&node.state, now_ms()).await.unwrap(), vec![(blob, size as u64, true)]);
 }
+
+/// Security review (issue 15, LOW): a backup taken while something is in the trash keeps it, so
+/// what can still be restored is not lost with the node; the manifest marks it.
+#[tokio::test]
+async fn an_export_keeps_what_the_trash_can_still_restore() {
+    let (mut node, ben, ben_c, blob, size) = lake().await;
+    let delete = node.record(&ben, photo(blob, size, true));
+    assert_eq!(node.post("/v1/records", Some(&ben_c), delete).await.status, StatusCode::OK);
+    let hex = blob.to_string();
+    let stored = std::fs::read(node.data.path().join("blobs").join(&hex[..2]).join(&hex)).unwrap();
+
+    let out = tempfile::tempdir().unwrap();
+    let summary = p2pos_node::export::export(node.data.path(), &out.path().join("a")).unwrap();
+    assert_eq!((summary.albums, summary.photos, summary.missing), (1, 1, 0), "{summary:?}");
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("a").join("manifest.json")).unwrap()).unwrap();
+    let listed = &manifest["albums"][0]["photos"][0];
+    assert_eq!(listed["id"], BEACH);
+    assert_eq!(listed["present"], true);
+    assert!(listed["trash"]["deleted_ms"].is_u64(), "marked as in the trash: {listed}");
+    assert!(manifest["albums"][0].get("trash").is_none(), "the album is live");
+    let copied = std::fs::read(out.path().join("a").join(SUMMER).join(format!("{BEACH}.age"))).unwrap();
+    assert_eq!(copied, stored, "the same age file");
+}
+
+/// A deleted album is exported with its photos while it can be restored, and left out after.
+#[tokio::test]
+async fn an_export_keeps_a_deleted_album_until_its_thirty_days_are_over() {
+    let mut node = Node::new(|_| {}).await;
+    node.clock.0 = now_ms() - 60_000;
+    let (ann, ben) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+    let key = Identity::generate().unwrap().recipient().to_string();
+    let bytes = b"the beach, encrypted".to_vec();
+    let (blob, size) = (BlobId::of(&bytes), bytes.len());
+    let album = |deleted: bool| json!({"type": "album", "album": SUMMER, "epoch": 0, "recipient": key, "meta": META, "deleted": deleted});
+    let records = vec![
+        node.record(&ann, json!({"type": "family"})),
+        node.record(&ann, member(&ann, "admin")),
+        node.record(&ann, member(&ben, "member")),
+        node.record(&ann, album(false)),
+        node.record(
+            &ann,
+            json!({"type": "grant", "album": SUMMER, "member": ben.id(), "epoch": 0, "key": META, "revoked": false}),
+        ),
+        node.record(&ben, photo(blob, size, false)),
+        node.record(&ann, album(true)),
+    ];
+    let deleted_ms = node.clock.0;
+    ingest(&node.state, records.into_iter().map(|r| serde_json::from_value(r).unwrap()).collect()).await.unwrap();
+    let after = now_ms();
+    let ben_c = node.login(&ben).await;
+    assert_eq!(node.put_blob(&ben_c, &blob, bytes, "application/octet-stream").await.status, StatusCode::CREATED);
+
+    let out = tempfile::tempdir().unwrap();
+    let summary = p2pos_node::export::export_at(node.data.path(), &out.path().join("a"), after).unwrap();
+    assert_eq!((summary.albums, summary.photos), (1, 1));
+    let manifest: Value =
+        serde_json::from_slice(&std::fs::read(out.path().join("a").join("manifest.json")).unwrap()).unwrap();
+    let summer = &manifest["albums"][0];
+    assert_eq!(summer["trash"]["deleted_ms"], deleted_ms);
+    assert!(summer["trash"]["restorable_until_ms"].as_u64().unwrap() >= after - 1_000 + TRASH_RETENTION_MS);
+    assert_eq!(summer["photos"][0]["trash"], summer["trash"], "in the trash with its album");
+    assert_eq!(summer["keys"][0]["member"], ben.id().to_string());
+
+    let summary =
+        p2pos_node::export::export_at(node.data.path(), &out.path().join("b"), after + TRASH_RETENTION_MS).unwrap();
+    assert_eq!((summary.albums, summary.photos), (0, 0), "its 30 days are over");
+}
