@@ -8,4 +8,6 @@ pub mod model;
 pub mod vault;
 
 pub use model::{AlbumId, Body, FamilyId, ObjectId, PhotoId, Role};
-pub use vault::{Applied, Outcome, PolicyError, Stamp, TRASH_RETENTION_MS, Vault};
+pub use vault::{
+    Applied, Outcome, PolicyError, Stamp, TRASH_RETENTION_MS, TrashStart, TrashSubject, Vault, from_stamp,
+};

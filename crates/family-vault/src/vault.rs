@@ -31,9 +31,26 @@ use p2pos_core::{BlobId, Hlc, IdentityId, VerifiedRecord};
 
 use crate::model::{AlbumId, BODY_VERSION, Body, FamilyId, MAX_META_BYTES, PhotoId, Role};
 
-/// How long a deleted photo or album stays in the trash, restorable: 30 days. After that a
-/// restore is refused and every node releases the blobs no live or trashed photo still needs.
+/// How long a deleted photo or album stays in the trash, restorable: 30 days. After that a node
+/// refuses restores sent to it and releases the blobs no live or trashed photo still needs.
 pub const TRASH_RETENTION_MS: u64 = 30 * 24 * 60 * 60 * 1000;
+
+/// What put a photo in the trash: its own deletion or its album's.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TrashSubject<'a> {
+    Photo(&'a PhotoId),
+    Album(&'a AlbumId),
+}
+
+/// When a node starts counting a subject's [`TRASH_RETENTION_MS`], given its `deleted_ms`. The
+/// vault's own answer is `deleted_ms`; a node passes a later time (when it first stored the
+/// deletion), so a delete stamped in the past cannot make it release at once.
+pub type TrashStart<'f> = &'f dyn Fn(TrashSubject<'_>, u64) -> u64;
+
+/// Counts from the deletion's stamp: the vault's time, the same on every node.
+pub fn from_stamp(_: TrashSubject<'_>, deleted_ms: u64) -> u64 {
+    deleted_ms
+}
 
 /// Why a record was refused.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -79,7 +96,7 @@ pub enum PolicyError {
     SizeMismatch { blob: BlobId, known: u64, given: u64 },
     #[error("the last admin cannot be removed or demoted")]
     LastAdmin,
-    #[error("it was deleted more than 30 days before this record: its trash has been emptied")]
+    #[error("its 30 days in the trash are over on this node: its blobs may have been released")]
     TrashExpired,
     #[error("the family has no family key yet (an admin names the family first)")]
     NoFamilyKey,
@@ -365,6 +382,11 @@ impl Vault {
         self.state.albums.iter().filter(|(_, a)| !a.deleted)
     }
 
+    /// Every photo of an album, live or deleted.
+    pub fn photos_of<'a>(&'a self, album: &'a AlbumId) -> impl Iterator<Item = (&'a PhotoId, &'a Photo)> + 'a {
+        self.state.photos.iter().filter(move |(_, p)| &p.album == album)
+    }
+
     pub fn photos_in<'a>(&'a self, album: &'a AlbumId) -> impl Iterator<Item = (&'a PhotoId, &'a Photo)> + 'a {
         self.state.photos.iter().filter(move |(_, p)| !p.deleted && &p.album == album)
     }
@@ -374,11 +396,16 @@ impl Vault {
     /// the family's nodes should hold. A blob only expired photos reference is not wanted: once
     /// released it is never fetched again, unless a restore (in time) makes it live.
     pub fn referenced_blobs(&self, now_ms: u64) -> Vec<(BlobId, u64)> {
+        self.referenced_blobs_from(now_ms, &from_stamp)
+    }
+
+    /// [`Vault::referenced_blobs`], counting each trash stay from `start`.
+    pub fn referenced_blobs_from(&self, now_ms: u64, start: TrashStart<'_>) -> Vec<(BlobId, u64)> {
         let mut blobs: Vec<(BlobId, u64)> = self
             .state
             .blob_refs
             .iter()
-            .filter(|(_, photos)| photos.iter().any(|p| self.state.keeps_photo(p, now_ms)))
+            .filter(|(_, photos)| photos.iter().any(|p| self.state.keeps_photo(p, now_ms, start)))
             .filter_map(|(blob, _)| Some((*blob, self.state.blob_claims.get(blob)?.size)))
             .collect();
         blobs.sort_unstable();
@@ -389,15 +416,29 @@ impl Vault {
     /// does has been in the trash for [`TRASH_RETENTION_MS`] or longer (itself, or its album). A
     /// blob no photo references is never listed: it may be an upload whose record is on its way.
     pub fn releasable_blobs(&self, now_ms: u64) -> Vec<BlobId> {
+        self.releasable_blobs_from(now_ms, &from_stamp)
+    }
+
+    /// [`Vault::releasable_blobs`], counting each trash stay from `start`.
+    pub fn releasable_blobs_from(&self, now_ms: u64, start: TrashStart<'_>) -> Vec<BlobId> {
         let mut blobs: Vec<BlobId> = self
             .state
             .blob_refs
             .iter()
-            .filter(|(_, photos)| !photos.is_empty() && !photos.iter().any(|p| self.state.keeps_photo(p, now_ms)))
+            .filter(|(_, photos)| {
+                !photos.is_empty() && !photos.iter().any(|p| self.state.keeps_photo(p, now_ms, start))
+            })
             .map(|(blob, _)| *blob)
             .collect();
         blobs.sort_unstable();
         blobs
+    }
+
+    /// Whether [`Vault::releasable_blobs_from`] lists `blob`.
+    pub fn is_releasable_from(&self, blob: &BlobId, now_ms: u64, start: TrashStart<'_>) -> bool {
+        self.state.blob_refs.get(blob).is_some_and(|photos| {
+            !photos.is_empty() && !photos.iter().any(|p| self.state.keeps_photo(p, now_ms, start))
+        })
     }
 
     /// When a photo went to the trash: its own deletion, or its album's, whichever came first.
@@ -408,18 +449,45 @@ impl Vault {
 
     /// Deleted photos of live albums, still restorable at `now_ms`.
     pub fn trashed_photos(&self, now_ms: u64) -> impl Iterator<Item = (&PhotoId, &Photo)> {
-        self.state.photos.iter().filter(move |(_, p)| {
+        self.trashed_photos_from(now_ms, &from_stamp)
+    }
+
+    /// [`Vault::trashed_photos`], counting each trash stay from `start`.
+    pub fn trashed_photos_from<'a>(
+        &'a self,
+        now_ms: u64,
+        start: TrashStart<'a>,
+    ) -> impl Iterator<Item = (&'a PhotoId, &'a Photo)> + 'a {
+        self.state.photos.iter().filter(move |(id, p)| {
             self.state.album(&p.album).is_some()
-                && p.deleted_ms.is_some_and(|since| now_ms < since.saturating_add(TRASH_RETENTION_MS))
+                && p.deleted_ms.is_some_and(|since| {
+                    now_ms < start(TrashSubject::Photo(id), since).saturating_add(TRASH_RETENTION_MS)
+                })
         })
     }
 
     /// Deleted albums, still restorable at `now_ms`.
     pub fn trashed_albums(&self, now_ms: u64) -> impl Iterator<Item = (&AlbumId, &Album)> {
-        self.state
-            .albums
-            .iter()
-            .filter(move |(_, a)| a.deleted_ms.is_some_and(|since| now_ms < since.saturating_add(TRASH_RETENTION_MS)))
+        self.trashed_albums_from(now_ms, &from_stamp)
+    }
+
+    /// [`Vault::trashed_albums`], counting each trash stay from `start`.
+    pub fn trashed_albums_from<'a>(
+        &'a self,
+        now_ms: u64,
+        start: TrashStart<'a>,
+    ) -> impl Iterator<Item = (&'a AlbumId, &'a Album)> + 'a {
+        self.state.albums.iter().filter(move |(id, a)| {
+            a.deleted_ms
+                .is_some_and(|since| now_ms < start(TrashSubject::Album(id), since).saturating_add(TRASH_RETENTION_MS))
+        })
+    }
+
+    /// Everything in the trash (restorable or not), with its `deleted_ms`.
+    pub fn trash_subjects(&self) -> impl Iterator<Item = (TrashSubject<'_>, u64)> {
+        let photos = self.state.photos.iter().filter_map(|(id, p)| Some((TrashSubject::Photo(id), p.deleted_ms?)));
+        let albums = self.state.albums.iter().filter_map(|(id, a)| Some((TrashSubject::Album(id), a.deleted_ms?)));
+        albums.chain(photos)
     }
 
     /// How many photos of a deleted album come back when it is restored (those not deleted
@@ -654,6 +722,17 @@ impl Vault {
     /// and pass them against the current state too (so a record stamped in the past cannot slip
     /// in before its signer's removal). Kept only if it passes.
     pub fn admit(&mut self, record: &VerifiedRecord, now_ms: u64) -> Result<Applied, PolicyError> {
+        self.admit_from(record, now_ms, &from_stamp)
+    }
+
+    /// [`Vault::admit`], counting a restore's window from `start`: a node refuses a restore it
+    /// receives once it may have released the blobs by its own count.
+    pub fn admit_from(
+        &mut self,
+        record: &VerifiedRecord,
+        now_ms: u64,
+        start: TrashStart<'_>,
+    ) -> Result<Applied, PolicyError> {
         self.advance(now_ms);
         let (stamp, body) = self.prepare(record)?;
         if let Some(existing) = self.records.get(&stamp) {
@@ -665,11 +744,16 @@ impl Vault {
         if !matches!(body, Body::Family { .. }) {
             self.state.apply(&stamp, &body, false)?;
         }
-        // A restore stamped in time but sent after the retention (by this node's clock) would
-        // revive a photo whose blobs nodes have begun to release.
+        // A restore sent after the retention (by this node's clock and count) would revive a
+        // photo whose blobs this node may have released. The fold itself never refuses a restore
+        // for its time: a delete can be stamped in the past, and the restore must still work.
         let trashed = match &body {
-            Body::Photo { photo, deleted: false, .. } => self.state.photos.get(photo).and_then(|p| p.deleted_ms),
-            Body::Album { album, deleted: false, .. } => self.state.albums.get(album).and_then(|a| a.deleted_ms),
+            Body::Photo { photo, deleted: false, .. } => {
+                self.state.photos.get(photo).and_then(|p| Some(start(TrashSubject::Photo(photo), p.deleted_ms?)))
+            }
+            Body::Album { album, deleted: false, .. } => {
+                self.state.albums.get(album).and_then(|a| Some(start(TrashSubject::Album(album), a.deleted_ms?)))
+            }
             _ => None,
         };
         if trashed.is_some_and(|since| self.now_ms >= since.saturating_add(TRASH_RETENTION_MS)) {
@@ -797,13 +881,18 @@ impl State {
         }
     }
 
-    /// Whether a node keeps this photo's blobs at `now_ms`: live, or in the trash for less than
-    /// the retention.
-    fn keeps_photo(&self, photo: &PhotoId, now_ms: u64) -> bool {
-        self.photos.get(photo).is_some_and(|p| match self.trashed_ms(p) {
-            None => true,
-            Some(since) => now_ms < since.saturating_add(TRASH_RETENTION_MS),
-        })
+    /// Whether a node keeps this photo's blobs at `now_ms`: live, or in the trash (itself or
+    /// its album, counted from `start`) for less than the retention.
+    fn keeps_photo(&self, photo: &PhotoId, now_ms: u64, start: TrashStart<'_>) -> bool {
+        let Some(p) = self.photos.get(photo) else { return false };
+        let own = p.deleted_ms.map(|d| start(TrashSubject::Photo(photo), d));
+        let album =
+            self.albums.get(&p.album).and_then(|a| a.deleted_ms).map(|d| start(TrashSubject::Album(&p.album), d));
+        let since = match (own, album) {
+            (Some(a), Some(b)) => Some(a.min(b)),
+            (a, b) => a.or(b),
+        };
+        since.is_none_or(|since| now_ms < since.saturating_add(TRASH_RETENTION_MS))
     }
 
     fn has_grant(&self, who: &IdentityId, album: &AlbumId, epoch: u32) -> bool {
@@ -922,7 +1011,7 @@ impl State {
                     Some(a) => (a.owner, a.rotation_due && epoch == a.epoch),
                 };
                 let deleted_ms =
-                    next_deleted_ms(self.albums.get(&album).and_then(|a| a.deleted_ms), deleted, stamp.hlc.wall_ms)?;
+                    next_deleted_ms(self.albums.get(&album).and_then(|a| a.deleted_ms), deleted, stamp.hlc.wall_ms);
                 let mut past_recipients =
                     self.albums.get(&album).map(|a| a.past_recipients.clone()).unwrap_or_default();
                 if let Some(a) = self.albums.get(&album)
@@ -997,7 +1086,7 @@ impl State {
                     }
                 };
                 let existing = self.photos.get(&photo);
-                let deleted_ms = next_deleted_ms(existing.and_then(|p| p.deleted_ms), deleted, stamp.hlc.wall_ms)?;
+                let deleted_ms = next_deleted_ms(existing.and_then(|p| p.deleted_ms), deleted, stamp.hlc.wall_ms);
                 let same_content = existing.is_some_and(|p| {
                     p.epoch == epoch
                         && p.blob == blob
@@ -1226,14 +1315,16 @@ impl State {
 
 /// The trash time after a write of `deleted` at `at_ms`, given the subject's trash time before it:
 /// set by the first deleting write and kept by later ones (editing something in the trash does
-/// not extend its stay), cleared by a restore. A restore must come within
-/// [`TRASH_RETENTION_MS`] of the deletion, by its own stamp: after that, nodes release the blobs.
-fn next_deleted_ms(previous: Option<u64>, deleted: bool, at_ms: u64) -> Result<Option<u64>, PolicyError> {
+/// not extend its stay), cleared by a restore. The fold accepts a restore whatever its stamp: a
+/// delete may be stamped in the past (by a node trusted with time), and judging the restore by
+/// the stamps would let it refuse every restore at once. Each node's API refuses restores it
+/// receives late by its own count ([`Vault::admit_from`]), and a node releases blobs only by
+/// that count.
+fn next_deleted_ms(previous: Option<u64>, deleted: bool, at_ms: u64) -> Option<u64> {
     match (previous, deleted) {
-        (Some(since), true) => Ok(Some(since)),
-        (None, true) => Ok(Some(at_ms)),
-        (Some(since), false) if at_ms >= since.saturating_add(TRASH_RETENTION_MS) => Err(PolicyError::TrashExpired),
-        (_, false) => Ok(None),
+        (Some(since), true) => Some(since),
+        (None, true) => Some(at_ms),
+        (_, false) => None,
     }
 }
 

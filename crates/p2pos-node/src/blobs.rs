@@ -56,6 +56,8 @@ pub(crate) async fn put(
     let stream = request.into_body().into_data_stream().map_err(std::io::Error::other);
     let mut reader = StreamReader::new(stream);
     let metrics = &state.inner.metrics;
+    // The file and its presence row as one step for the release job (`release.rs`).
+    let held = state.inner.blob_locks.lock(id).await;
     let outcome = match state.inner.blobs.put(id, &mut reader, limit).await {
         Ok(outcome) => outcome,
         Err(e) => {
@@ -69,6 +71,7 @@ pub(crate) async fn put(
     }
     let size = outcome.size();
     record_presence(&state, id, size).await?;
+    drop(held);
     state.blob_stored(id);
     let status = match outcome {
         PutOutcome::Stored { .. } => StatusCode::CREATED,

@@ -46,6 +46,9 @@ use tokio::net::TcpListener;
 
 pub use auth::login_message;
 pub use error::ApiError;
+/// A page of records as replication brings them from a peer (for tests of what peers send).
+#[doc(hidden)]
+pub use records::ingest;
 pub use session::{COOKIE, Session};
 pub use state::{AppState, NodeConfig, NodeError};
 

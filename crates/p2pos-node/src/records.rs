@@ -52,9 +52,14 @@ async fn accept_inner(state: &AppState, record: SignedRecord) -> Result<Accepted
     state
         .write(move |vault, db| {
             check_sizes(db, &body)?;
-            let applied = vault.admit(&verified, now)?;
+            // A restore is refused once this node's own count of the trash stay is over.
+            let clock = crate::release::TrashClock::load(db, now, crate::release::subject_of(&body))?;
+            let applied = vault.admit_from(&verified, now, &|s, d| clock.start(s, d))?;
             match store::records::append(db, &NewRecord { record: &verified, body: &body, sig: &sig }, now) {
-                Ok(seq) => Ok(Accepted { seq, current: applied == Applied::Current }),
+                Ok(seq) => {
+                    crate::release::note_deletions(vault, db, crate::release::subject_of(&body), now)?;
+                    Ok(Accepted { seq, current: applied == Applied::Current })
+                }
                 Err(e) => {
                     rebuild(&for_log, vault, db);
                     Err(e.into())
@@ -93,7 +98,7 @@ fn check_sizes(db: &Connection, body: &Body) -> Result<(), ApiError> {
 /// A page of records from an enrolled peer: each kept whatever its outcome here (nodes replicate
 /// everything; the fold judges it, now and whenever what it depends on changes), folded once, and
 /// appended in one transaction. Returns how many were new here and what the rules say of each.
-pub(crate) async fn ingest(state: &AppState, records: Vec<SignedRecord>) -> Result<Vec<Outcome>, ApiError> {
+pub async fn ingest(state: &AppState, records: Vec<SignedRecord>) -> Result<Vec<Outcome>, ApiError> {
     let refused =
         |state: &AppState| state.inner.metrics.records_refused.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
     let mut checked = Vec::new();
@@ -145,6 +150,12 @@ pub(crate) async fn ingest(state: &AppState, records: Vec<SignedRecord>) -> Resu
                 rebuild(&for_log, vault, db);
                 return Err(e.into());
             }
+            crate::release::note_deletions(
+                vault,
+                db,
+                kept.iter().filter_map(|r| crate::release::subject_of(r.body)),
+                now,
+            )?;
             Ok(outcomes)
         })
         .await

@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex, RwLock, RwLockReadGuard, RwLockWriteGuard};
 use std::time::Duration;
 
 use family_vault::Vault;
-use p2pos_core::NodeId;
+use p2pos_core::{BlobId, NodeId};
 use p2pos_storage::{BlobStore, FsBlobStore};
 use rusqlite::Connection;
 
@@ -112,6 +112,9 @@ pub(crate) struct Inner {
     pub(crate) replication: Replication,
     db: Mutex<Connection>,
     pub(crate) blobs: Arc<dyn BlobStore>,
+    /// Held while a blob is stored (its file, then its presence row) and while the release job
+    /// deletes its file, so the two never interleave.
+    pub(crate) blob_locks: BlobLocks,
     vault: RwLock<Vault>,
     /// Keys the MAC of login challenges (stateless; see `auth::challenge`). New at every start.
     pub(crate) login_key: [u8; 32],
@@ -120,6 +123,37 @@ pub(crate) struct Inner {
     setup_code: Mutex<Option<String>>,
     /// Open invitations and their join requests (in memory, `invites.rs`).
     pub(crate) invites: crate::invites::Invites,
+}
+
+/// One lock per blob id, made while someone holds or waits for it.
+#[derive(Default)]
+pub(crate) struct BlobLocks(Mutex<HashMap<BlobId, Arc<tokio::sync::Mutex<()>>>>);
+
+/// A held [`BlobLocks`] lock; released (and forgotten, if no one waits) when dropped.
+pub(crate) struct BlobGuard<'a> {
+    locks: &'a BlobLocks,
+    id: BlobId,
+    guard: Option<tokio::sync::OwnedMutexGuard<()>>,
+}
+
+impl BlobLocks {
+    /// Waits for, and takes, the lock of `id`.
+    pub(crate) async fn lock(&self, id: BlobId) -> BlobGuard<'_> {
+        let mutex = lock(&self.0).entry(id).or_default().clone();
+        let guard = mutex.lock_owned().await;
+        BlobGuard { locks: self, id, guard: Some(guard) }
+    }
+}
+
+impl Drop for BlobGuard<'_> {
+    fn drop(&mut self) {
+        let mut locks = lock(&self.locks.0);
+        drop(self.guard.take());
+        // Only the map's own reference left: no one holds or waits for it.
+        if locks.get(&self.id).is_some_and(|m| Arc::strong_count(m) == 1) {
+            locks.remove(&self.id);
+        }
+    }
 }
 
 /// Shared state of the running node; cheap to clone.
@@ -158,6 +192,7 @@ impl AppState {
             replication,
             db: Mutex::new(db),
             blobs: Arc::new(blobs),
+            blob_locks: BlobLocks::default(),
             vault: RwLock::new(vault),
             login_key: rand::random(),
             used_logins: Mutex::new(HashMap::new()),

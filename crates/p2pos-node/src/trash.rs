@@ -5,7 +5,7 @@
 
 use axum::Json;
 use axum::extract::State;
-use family_vault::{AlbumId, PhotoId, TRASH_RETENTION_MS};
+use family_vault::{AlbumId, PhotoId, TRASH_RETENTION_MS, TrashSubject};
 use p2pos_core::{BlobId, IdentityId};
 use serde::Serialize;
 
@@ -34,7 +34,8 @@ pub(crate) struct TrashedPhoto {
     author: IdentityId,
     /// When it was deleted (the deleting record's wall time, ms since the Unix epoch).
     deleted_ms: u64,
-    /// When its 30 days end: no restore after this, and nodes release its blobs.
+    /// When its 30 days end on this node (counted from the later of `deleted_ms` and when this
+    /// node first stored the deletion): this node refuses a restore after it and releases its blobs.
     expires_ms: u64,
 }
 
@@ -67,10 +68,12 @@ pub(crate) struct TrashView {
 pub(crate) async fn trash(State(state): State<AppState>, session: Session) -> Result<Json<TrashView>, ApiError> {
     session.require_member(&state)?;
     let now = now_ms();
+    let clock = state.db(move |db| crate::release::TrashClock::load(db, now, None)).await?;
+    let start = |s: TrashSubject<'_>, d: u64| clock.start(s, d);
     let vault = state.vault();
     let me = &session.identity;
     let mut photos: Vec<TrashedPhoto> = vault
-        .trashed_photos(now)
+        .trashed_photos_from(now, &start)
         .filter(|(_, p)| vault.can_open_album(me, &p.album))
         .filter_map(|(id, p)| {
             let deleted_ms = p.deleted_ms?;
@@ -85,13 +88,13 @@ pub(crate) async fn trash(State(state): State<AppState>, session: Session) -> Re
                 meta: p.meta.clone(),
                 author: p.author,
                 deleted_ms,
-                expires_ms: deleted_ms.saturating_add(TRASH_RETENTION_MS),
+                expires_ms: start(TrashSubject::Photo(id), deleted_ms).saturating_add(TRASH_RETENTION_MS),
             })
         })
         .collect();
     photos.sort_by(|a, b| b.deleted_ms.cmp(&a.deleted_ms).then_with(|| a.id.cmp(&b.id)));
     let mut albums: Vec<TrashedAlbum> = vault
-        .trashed_albums(now)
+        .trashed_albums_from(now, &start)
         .filter_map(|(id, a)| {
             let keys = vault.grant_keys(me, id);
             if keys.is_empty() {
@@ -105,7 +108,7 @@ pub(crate) async fn trash(State(state): State<AppState>, session: Session) -> Re
                 recipient: a.recipient.clone(),
                 meta: a.meta.clone(),
                 deleted_ms,
-                expires_ms: deleted_ms.saturating_add(TRASH_RETENTION_MS),
+                expires_ms: start(TrashSubject::Album(id), deleted_ms).saturating_add(TRASH_RETENTION_MS),
                 photos,
                 keys: keys.into_iter().map(|(epoch, key)| crate::family::AlbumKey { epoch, key }).collect(),
             })

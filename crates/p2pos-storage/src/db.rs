@@ -20,6 +20,7 @@ pub struct Migration {
 pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/0001_init.sql") },
     Migration { version: 2, name: "0002_replication", sql: include_str!("../migrations/0002_replication.sql") },
+    Migration { version: 3, name: "0003_trash", sql: include_str!("../migrations/0003_trash.sql") },
 ];
 
 #[derive(Debug, thiserror::Error)]

@@ -660,7 +660,8 @@ export interface components {
             deleted_ms: number;
             /**
              * Format: int64
-             * @description When its 30 days end: no restore after this, and nodes release its blobs.
+             * @description When its 30 days end on this node (counted from the later of `deleted_ms` and when this
+             *     node first stored the deletion): this node refuses a restore after it and releases its blobs.
              */
             expires_ms: number;
         };

@@ -280,3 +280,26 @@ fn a_move_is_a_copy_in_the_target_album_and_a_delete_of_the_original() {
         Err(PolicyError::NoGrant { epoch: 0 })
     );
 }
+
+/// Security review (issue 15, HIGH): a delete may be stamped in the past by a node trusted with
+/// time. The fold never refuses a restore for its stamp, so it cannot be made to refuse every
+/// restore at once; only a node's API refuses restores it receives late, by its own count.
+#[test]
+fn the_fold_takes_a_restore_whatever_its_stamp_after_the_delete() {
+    let mut l = Lake::new();
+    let (ben, beach) = (l.ben.clone(), l.beach);
+    l.ok(&ben, photo(BEACH, SUMMER, beach, true));
+    l.days(40);
+    let restore = l.record(&ben, photo(BEACH, SUMMER, beach, false));
+    let mut peer = l.vault.clone();
+    peer.insert(&restore, l.now).unwrap();
+    assert_eq!(peer.photos_in(&oid(SUMMER)).count(), 2, "restored by replication");
+    assert!(peer.releasable_blobs(l.now).is_empty());
+    // A node that first stored the deletion 25 days ago (later than its stamp) still takes it
+    // from a client; one counting from the stamp refuses it.
+    let stored = l.now - 25 * DAY;
+    let mut node = l.vault.clone();
+    assert_eq!(node.admit(&restore, l.now), Err(PolicyError::TrashExpired));
+    assert!(node.admit_from(&restore, l.now, &|_, d| d.max(stored)).is_ok());
+    assert_eq!(node.photos_in(&oid(SUMMER)).count(), 2);
+}

@@ -77,6 +77,8 @@ impl Local for NodeLocal {
         // A record's declared size is not trusted as the cap: a lying record must not stop a blob
         // from replicating. The blob's id (its BLAKE3) is what proves the bytes.
         let cap = self.state.inner.config.max_upload_bytes;
+        // The file and its presence row as one step for the release job (`release.rs`).
+        let _held = self.state.inner.blob_locks.lock(id).await;
         let outcome = self.state.inner.blobs.put(id, &mut reader, cap).await.map_err(blob_error)?;
         let now = now_ms();
         let size = outcome.size();

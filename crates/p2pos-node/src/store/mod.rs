@@ -15,3 +15,4 @@ pub(crate) mod peers;
 pub(crate) mod records;
 pub(crate) mod sessions;
 pub(crate) mod settings;
+pub(crate) mod trash;
