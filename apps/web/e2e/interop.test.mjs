@@ -131,7 +131,8 @@ test("an identity made by `p2pos id new` restores in the browser with the same i
   const page = await context.newPage();
   await page.goto(`${appNode.url}/`);
   await restoreThroughUi(page, file, passphrase);
-  await page.getByTestId("readable-id").waitFor({ timeout: 60_000 });
+  // The node is unclaimed, so the claim form comes first and the identity is folded beneath it.
+  await page.getByTestId("readable-id").waitFor({ state: "attached", timeout: 60_000 });
   assert.equal(await page.getByTestId("readable-id").getAttribute("data-id"), expected.id);
   assert.equal((await page.getByTestId("age-recipient").textContent()).trim(), expected.recipient);
   await context.close();

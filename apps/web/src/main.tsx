@@ -1,10 +1,7 @@
 import { StrictMode } from "react";
 import { createRoot } from "react-dom/client";
 import { App } from "./App.tsx";
-import { registerShareTarget } from "./lib/sharedFiles.ts";
 import "./styles.css";
-
-registerShareTarget();
 
 const root = document.getElementById("root");
 if (!root) throw new Error("index.html has no #root element");

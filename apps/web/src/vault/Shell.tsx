@@ -1,5 +1,7 @@
 /** The signed-in vault: navigation and the page for the current route. */
+import { useEffect } from "react";
 import { IdentityView } from "../components/IdentityView.tsx";
+import { registerShareTarget } from "../lib/sharedFiles.ts";
 import { useVault } from "./context.ts";
 import { href, useRoute, type Route } from "./router.ts";
 import { SharePage } from "./pages/SharePage.tsx";
@@ -27,6 +29,9 @@ export function Shell() {
   const { me, identity, forget, vault } = useVault();
   // The name the family knows us by (our signed profile), read again on each page change.
   const names = useNames(vault, route);
+  // The share target's worker, for the installed app; only the vault has one (Drop, Gallery and
+  // Chat keep no service worker).
+  useEffect(registerShareTarget, []);
   const ownName = names?.members.get(identity.id)?.name ?? identity.name;
   const active = route.page === "album" || route.page === "photo" ? "albums" : route.page;
   return (

@@ -138,7 +138,7 @@ export function TrashPage() {
               return (
                 <li key={trashed.id} className="trash-item" data-testid="trash-photo" data-photo-id={trashed.id}>
                   <ul className="plain">
-                    <Thumb album={trashed.album} photo={photo} keys={keys} linked={false} />
+                    <Thumb album={trashed.album} photo={photo} keys={keys} linked={false} showName />
                   </ul>
                   <span className="muted trash-facts">
                     {albumTitle ?? "album"} · {daysLeft(trashed.expires_ms, state.value.now)} days left
