@@ -200,7 +200,9 @@ test("organise: zip, delete and restore, move, rename, delete an album", { timeo
   const holder = page.locator('[data-testid="share-member"][data-has="true"]');
   await holder.first().waitFor();
   assert.equal(await holder.count(), 1);
-  assert.match((await holder.first().textContent()) ?? "", /^You/);
+  // "You" until the family is named and Ada's profile written (then "Ada (you)").
+  assert.match((await holder.first().textContent()) ?? "", /^(You|Ada \(you\))/);
+
 
   // --- Ben, a member: Ada shares Summer with him from the Share panel. He sees no Delete or Move
   // for Ada's photos and no album actions; his own photo he may delete.

@@ -8,6 +8,7 @@ import {
   eachOf,
   keptIn,
   mayEditPhoto,
+  memberLabel,
   sortAlbums,
   sortPhotos,
   toggled,
@@ -16,6 +17,7 @@ import {
   zipStream,
   TRASH_RETENTION_MS,
 } from "./organise.ts";
+import type { Names } from "./names.ts";
 import { sealBlob, type OpenPhoto } from "./photos.ts";
 
 function photo(id: string, name: string, lastModified: number, thumb: string | null = `t-${id}`): OpenPhoto {
@@ -91,6 +93,16 @@ describe("selection", () => {
     expect(result.done).toEqual(["a", "c"]);
     expect(result.failed.map((f) => f.id)).toEqual(["b"]);
     expect(progress).toEqual([1, 2, 3]);
+  });
+});
+
+describe("memberLabel", () => {
+  const names = { family: undefined, members: new Map([["ANN", { name: "Ann" }]]) } as unknown as Names;
+  it("says the member's own name, '(you)' beside ours, and the start of an id without a name", () => {
+    expect(memberLabel("ANN", "ANN", names)).toBe("Ann (you)");
+    expect(memberLabel("ANN", "BEN", names)).toBe("Ann");
+    expect(memberLabel("BENBENBENBEN", "ANN", names)).toBe("BENBENB…");
+    expect(memberLabel("ANN", "ANN")).toBe("You");
   });
 });
 

@@ -13,6 +13,7 @@
  *   into the archive (`client-zip`), never the whole archive in memory when the browser can
  *   write to a file.
  */
+import { displayName, type Names } from "./names.ts";
 import { downloadZip } from "client-zip";
 import type { ApiClient } from "./api.ts";
 import type { AlbumKey, PhotoView } from "./apiTypes.ts";
@@ -385,12 +386,11 @@ export function zipFileName(albumTitle: string | undefined, count: number): stri
   return `${base} (${count} ${count === 1 ? "photo" : "photos"}).zip`;
 }
 
-/**
- * How the app names a member today: "You", else the start of their id. When profiles give
- * members names this is the one place to use them.
- */
-export function memberLabel(id: string, me: string): string {
-  return id === me ? "You" : `${id.slice(0, 8)}…`;
+/** A member as the family knows them: their own name (`profile`), "(you)" beside ours. */
+export function memberLabel(id: string, me: string, names?: Names): string {
+  const name = names?.members.get(id)?.name;
+  if (id === me) return name ? `${name} (you)` : "You";
+  return displayName(names, id);
 }
 
 /** Days left in the trash at `nowMs`, at least 0 (rounded up: "1 day" until the last moment). */

@@ -17,6 +17,7 @@ import {
 import type { OpenAlbum } from "../lib/vault.ts";
 import { liveGrants } from "../lib/vaultState.ts";
 import { useVault } from "./context.ts";
+import { useNames } from "./names.ts";
 import { navigate } from "./router.ts";
 import { useAsync } from "./useAsync.ts";
 
@@ -218,6 +219,7 @@ function RenameForm({
 function SharePanel({ album }: { album: OpenAlbum }) {
   const { api, vault, identity, isAdmin } = useVault();
   const [members, reload] = useAsync(() => api.members(), [api]);
+  const names = useNames(vault);
   const [busy, setBusy] = useState<string>();
   const [error, setError] = useState<string>();
   const id = album.detail.id;
@@ -254,7 +256,7 @@ function SharePanel({ album }: { album: OpenAlbum }) {
                 data-member-id={member.identity}
                 data-has={String(has)}
               >
-                <span className="share-name">{memberLabel(member.identity, identity.id)}</span>
+                <span className="share-name">{memberLabel(member.identity, identity.id, names)}</span>
                 <span className="muted">
                   {member.role} · {has ? "can see it" : "cannot see it"}
                 </span>
