@@ -203,7 +203,6 @@ test("organise: zip, delete and restore, move, rename, delete an album", { timeo
   // "You" until the family is named and Ada's profile written (then "Ada (you)").
   assert.match((await holder.first().textContent()) ?? "", /^(You|Ada \(you\))/);
 
-
   // --- Ben, a member: Ada shares Summer with him from the Share panel. He sees no Delete or Move
   // for Ada's photos and no album actions; his own photo he may delete.
   const benContext = await browser.newContext({ viewport: { width: 1280, height: 800 } });
