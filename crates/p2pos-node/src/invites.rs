@@ -270,6 +270,10 @@ pub(crate) async fn join(
     if B64.decode(&req.mac).map(|m| m.len()) != Ok(32) {
         return Err(ApiError::BadRequest("mac is base64 of 32 bytes".into()));
     }
+    // The invitation first: without its link, nobody learns from the answer who is a member.
+    if !state.inner.invites.book().open.contains_key(&id) {
+        return Err(ApiError::NotFound("no such open invitation".into()));
+    }
     if state.vault().role(&req.identity).is_some() {
         return Err(ApiError::Conflict("this identity is already a member of the family".into()));
     }

@@ -140,3 +140,18 @@ async fn join_attempts_are_rate_limited_for_the_whole_node() {
     let ben = node.post(&format!("/v1/invites/{INVITE}/join"), None, join_body(&Identity::generate().unwrap())).await;
     assert_eq!(ben.status, StatusCode::TOO_MANY_REQUESTS);
 }
+
+#[tokio::test]
+async fn an_unknown_invitation_says_nothing_about_who_is_a_member() {
+    let mut node = Node::new(|_| {}).await;
+    let ann = Identity::generate().unwrap();
+    let ann_c = node.founded(&ann).await;
+    node.post("/v1/invites", Some(&ann_c), json!({"id": INVITE})).await;
+    // Without the link, a member's id and a stranger's get the same answer.
+    let unknown = "bm8tc3VjaC1pbnZpdGF0aW9u";
+    let member = node.post(&format!("/v1/invites/{unknown}/join"), None, join_body(&ann)).await;
+    let stranger =
+        node.post(&format!("/v1/invites/{unknown}/join"), None, join_body(&Identity::generate().unwrap())).await;
+    assert_eq!(member.status, StatusCode::NOT_FOUND, "{}", member.json());
+    assert_eq!(member.json(), stranger.json());
+}
