@@ -13,7 +13,8 @@
 //! - `GET /v1/invites` (admins): the open invitations and their join requests.
 //! - `DELETE /v1/invites/{id}` (admins): cancel one (or close it once approved).
 //! - `POST /v1/invites/{id}/join` (anyone): the join request. One per invitation; at most
-//!   [`JOINS_PER_MINUTE`] attempts a minute on the whole node.
+//!   [`JOINS_PER_MINUTE`] missed attempts a minute on the whole node (unknown ids and the like;
+//!   the request on an open, unused invitation always gets through).
 //!
 //! Invitations live in memory: a restart of the node closes them all (the admin makes a new one).
 
@@ -42,7 +43,8 @@ pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
 pub(crate) const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Open invitations a node keeps at once.
 pub(crate) const MAX_OPEN: usize = 32;
-/// Join attempts (valid or not) the node answers per minute, all invitations together.
+/// Missed join attempts (unknown or malformed id, used invitation) the node answers per minute,
+/// all invitations together. A request on an open, unused invitation is never refused for them.
 pub(crate) const JOINS_PER_MINUTE: usize = 30;
 /// Largest sealed name (base64), bytes.
 const MAX_SEALED: usize = 2048;
@@ -56,7 +58,7 @@ pub(crate) struct Invites {
 #[derive(Debug, Default)]
 struct Book {
     open: HashMap<String, Invite>,
-    /// When recent join attempts came, oldest first (at most [`JOINS_PER_MINUTE`]).
+    /// When recent missed join attempts came, oldest first (at most [`JOINS_PER_MINUTE`]).
     joins: VecDeque<u64>,
 }
 
@@ -247,12 +249,19 @@ pub(crate) async fn join(
 ) -> Result<Response, ApiError> {
     let now = now_ms();
     {
+        // Only misses count against the limit (a malformed or unknown id, or someone else's
+        // request on a used invitation): guesses without the link never keep the invitee out.
         let mut book = state.inner.invites.book();
         book.sweep(now);
-        if book.joins.len() >= JOINS_PER_MINUTE {
-            return Err(ApiError::TooManyRequests("too many join requests: try again in a minute".into()));
+        let hit = book.open.get(&id).is_some_and(|invite| {
+            invite.request.as_ref().is_none_or(|r| r.identity == req.identity && r.recipient == req.recipient)
+        });
+        if !hit {
+            if book.joins.len() >= JOINS_PER_MINUTE {
+                return Err(ApiError::TooManyRequests("too many join requests: try again in a minute".into()));
+            }
+            book.joins.push_back(now);
         }
-        book.joins.push_back(now);
     }
     check_id(&id)?;
     let recipient_ok = req.recipient.len() == 62
