@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use p2pos_core::IdentityId;
 use p2pos_net::TransportError;
 use p2pos_net::webrtc::carrier::ResponseHead;
-use p2pos_net::webrtc::{CarriedRequest, CarriedResponse, ClientService, Refusal};
+use p2pos_net::webrtc::{Admitted, CarriedRequest, CarriedResponse, ClientService, Refusal};
 use tower::ServiceExt;
 
 use crate::session::ChannelSession;
@@ -36,13 +36,13 @@ impl VaultOverRtc {
 
 #[async_trait]
 impl ClientService for VaultOverRtc {
-    fn admit(&self, client: &IdentityId) -> Result<(), Refusal> {
+    fn admit(&self, client: &IdentityId) -> Result<Admitted, Refusal> {
         // While an invitation is open, a stranger's browser may open a channel to ask to join
-        // with it (and do nothing else: see `route`).
+        // with it (and do nothing else: see `route`), in the few sessions kept for strangers.
         let invited = || self.state.inner.invites.any_open();
         match self.state.vault().role(client) {
-            Some(_) => Ok(()),
-            None if invited() => Ok(()),
+            Some(_) => Ok(Admitted::Member),
+            None if invited() => Ok(Admitted::Stranger),
             None => Err(Refusal {
                 code: "not_a_member".into(),
                 message: "this identity is not a member of the family this node serves".into(),
@@ -166,7 +166,11 @@ mod tests {
         assert_eq!(service.admit(&stranger.id()).unwrap_err().code, "not_a_member");
 
         state.inner.invites.open_for_test("aW52aXRhdGlvbi1mb3ItYmVu", stranger.id());
-        assert!(service.admit(&stranger.id()).is_ok(), "an open invitation lets a stranger ask");
+        assert_eq!(
+            service.admit(&stranger.id()).ok(),
+            Some(Admitted::Stranger),
+            "an open invitation lets a stranger ask"
+        );
         for (method, path) in [
             ("GET", "/v1/records"),
             ("GET", "/v1/invites"),
