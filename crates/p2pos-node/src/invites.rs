@@ -22,10 +22,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use family_vault::Role;
@@ -34,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiJson};
-use crate::session::Session;
+use crate::session::{ChannelSession, Session};
 use crate::state::AppState;
 
 /// How long an invitation stays open unless the admin asks otherwise.
@@ -240,13 +240,21 @@ pub(crate) struct JoinAnswer {
 #[utoipa::path(post, path = "/v1/invites/{id}/join", tag = "invites", params(("id" = String, Path)),
     request_body = Join,
     responses((status = 202, body = JoinAnswer), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody),
         (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody),
         (status = 429, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn join(
     State(state): State<AppState>,
+    channel: Option<Extension<ChannelSession>>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Join>,
 ) -> Result<Response, ApiError> {
+    // Over a data channel the hub proved who is asking: the request is for that identity only.
+    if let Some(Extension(ChannelSession(caller))) = channel
+        && caller != req.identity
+    {
+        return Err(ApiError::Forbidden("over a channel, ask to join as the channel's own identity".into()));
+    }
     let now = now_ms();
     {
         // Only misses count against the limit (a malformed or unknown id, or someone else's

@@ -195,4 +195,28 @@ mod tests {
         .await;
         assert_eq!(status, 400, "the join route itself answers (here: a malformed request): {body}");
     }
+
+    /// Over a channel, a join request is for the channel's own identity: a stranger cannot ask in
+    /// someone else's name.
+    #[tokio::test]
+    async fn a_join_over_a_channel_is_for_the_channel_s_identity() {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let data = tempfile::tempdir().unwrap();
+        let state = AppState::open(NodeConfig::new("127.0.0.1:0".parse().unwrap(), data.path().into())).await.unwrap();
+        let service = VaultOverRtc::new(state.clone(), crate::router(state.clone()));
+        let (eve, ben) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        state.inner.invites.open_for_test("aW52aXRhdGlvbi1mb3ItYmVu", eve.id());
+        let body = |who: &Identity| -> &'static str {
+            let text = serde_json::json!({"identity": who.id(), "recipient": who.recipient().to_string(),
+                "sealed": b64(&[1u8; 40]), "mac": b64(&[2u8; 32])})
+            .to_string();
+            Box::leak(text.into_boxed_str())
+        };
+        let path = "/v1/invites/aW52aXRhdGlvbi1mb3ItYmVu/join";
+        let (status, answer) = read(service.serve(carried(eve.id(), "POST", path, body(&ben))).await).await;
+        assert_eq!(status, 403, "Ben's identity over Eve's channel: {answer}");
+        let (status, answer) = read(service.serve(carried(eve.id(), "POST", path, body(&eve))).await).await;
+        assert_eq!(status, 202, "her own: {answer}");
+    }
 }
