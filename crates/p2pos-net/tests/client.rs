@@ -14,24 +14,30 @@ use futures_util::StreamExt;
 use p2pos_core::{IdentityId, NodeId};
 use p2pos_net::hub::{HubClient, HubEvent, HubHandle};
 use p2pos_net::webrtc::carrier::{self, Kind, RequestHead, ResponseHead};
+use p2pos_net::webrtc::client::MAX_STRANGER_SESSIONS;
 use p2pos_net::webrtc::signal::{RtcSignal, sign_binding, verify_binding};
 use p2pos_net::webrtc::{
-    CarriedRequest, CarriedResponse, ClientService, ClientSessions, DataPeer, DataPeerEvent, Refusal, WebRtcConfig,
+    Admitted, CarriedRequest, CarriedResponse, ClientService, ClientSessions, DataPeer, DataPeerEvent, Refusal,
+    WebRtcConfig,
 };
 use p2pos_signal::server::{ServerConfig, SignalServer};
 use serde_json::{Value, json};
 use tokio::sync::mpsc;
 
-/// Admits one identity; answers every request with its method, path, body length and caller.
+/// Admits one identity (and, with `strangers`, anyone else as a stranger); answers every request
+/// with its method, path, body length and caller.
 struct Echo {
     member: IdentityId,
+    strangers: bool,
 }
 
 #[async_trait]
 impl ClientService for Echo {
-    fn admit(&self, client: &IdentityId) -> Result<(), Refusal> {
+    fn admit(&self, client: &IdentityId) -> Result<Admitted, Refusal> {
         if *client == self.member {
-            Ok(())
+            Ok(Admitted::Member)
+        } else if self.strangers {
+            Ok(Admitted::Stranger)
         } else {
             Err(Refusal { code: "not_a_member".into(), message: "not in this family".into() })
         }
@@ -72,6 +78,10 @@ struct Setup {
 
 /// A hub, and a node on it serving client sessions with `Echo`.
 async fn setup() -> Setup {
+    setup_with(false).await
+}
+
+async fn setup_with(strangers: bool) -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = SignalServer::start(listener, ServerConfig::default(), axum::Router::new()).unwrap();
     let url = format!("ws://{}/v1/ws", server.local_addr());
@@ -79,8 +89,12 @@ async fn setup() -> Setup {
     let node = NodeId::from_verifying_key(&node_key.verifying_key());
     let member_id = IdentityId::from_verifying_key(&member.verifying_key());
     let (hub, mut events) = HubClient::spawn(url.clone(), Some(node_key.clone()), json!({}));
-    let sessions =
-        ClientSessions::new(hub.clone(), node_key, Arc::new(Echo { member: member_id }), WebRtcConfig::loopback());
+    let sessions = ClientSessions::new(
+        hub.clone(),
+        node_key,
+        Arc::new(Echo { member: member_id, strangers }),
+        WebRtcConfig::loopback(),
+    );
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
             // As the node does (p2pos-node, hub.rs): a browser that proved no identity is refused.
@@ -234,4 +248,20 @@ async fn a_browser_that_proved_no_identity_to_the_hub_is_refused() {
         .err()
         .expect("an anonymous connection is refused");
     assert_eq!(refused.0, "no_identity", "{refused:?}");
+}
+
+#[tokio::test]
+async fn strangers_take_a_few_sessions_and_never_the_members_room() {
+    let setup = setup_with(true).await;
+    let mut open = Vec::new();
+    for _ in 0..MAX_STRANGER_SESSIONS {
+        let key = new_key();
+        open.push(Browser::open(&setup, &key, &key).await.expect("a stranger asks to join"));
+    }
+    let key = new_key();
+    let refused = Browser::open(&setup, &key, &key).await.err().expect("one stranger too many");
+    assert_eq!(refused.0, "busy", "{refused:?}");
+    // The member still gets in, and is served.
+    let mut member = Browser::open(&setup, &setup.member, &setup.member).await.expect("the member has room");
+    assert_eq!(member.request(1, "GET", "/v1/albums", b"").await.0.status, 200);
 }

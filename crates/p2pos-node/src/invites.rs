@@ -13,7 +13,8 @@
 //! - `GET /v1/invites` (admins): the open invitations and their join requests.
 //! - `DELETE /v1/invites/{id}` (admins): cancel one (or close it once approved).
 //! - `POST /v1/invites/{id}/join` (anyone): the join request. One per invitation; at most
-//!   [`JOINS_PER_MINUTE`] attempts a minute on the whole node.
+//!   [`JOINS_PER_MINUTE`] missed attempts a minute on the whole node (unknown ids and the like;
+//!   the request on an open, unused invitation always gets through).
 //!
 //! Invitations live in memory: a restart of the node closes them all (the admin makes a new one).
 
@@ -21,10 +22,10 @@ use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
 use std::time::Duration;
 
-use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use axum::{Extension, Json};
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD as B64, URL_SAFE_NO_PAD as B64URL};
 use family_vault::Role;
@@ -33,7 +34,7 @@ use serde::{Deserialize, Serialize};
 
 use crate::clock::now_ms;
 use crate::error::{ApiError, ApiJson};
-use crate::session::Session;
+use crate::session::{ChannelSession, Session};
 use crate::state::AppState;
 
 /// How long an invitation stays open unless the admin asks otherwise.
@@ -42,7 +43,8 @@ pub(crate) const DEFAULT_TTL: Duration = Duration::from_secs(24 * 3600);
 pub(crate) const MAX_TTL: Duration = Duration::from_secs(7 * 24 * 3600);
 /// Open invitations a node keeps at once.
 pub(crate) const MAX_OPEN: usize = 32;
-/// Join attempts (valid or not) the node answers per minute, all invitations together.
+/// Missed join attempts (unknown or malformed id, used invitation) the node answers per minute,
+/// all invitations together. A request on an open, unused invitation is never refused for them.
 pub(crate) const JOINS_PER_MINUTE: usize = 30;
 /// Largest sealed name (base64), bytes.
 const MAX_SEALED: usize = 2048;
@@ -56,7 +58,7 @@ pub(crate) struct Invites {
 #[derive(Debug, Default)]
 struct Book {
     open: HashMap<String, Invite>,
-    /// When recent join attempts came, oldest first (at most [`JOINS_PER_MINUTE`]).
+    /// When recent missed join attempts came, oldest first (at most [`JOINS_PER_MINUTE`]).
     joins: VecDeque<u64>,
 }
 
@@ -238,21 +240,36 @@ pub(crate) struct JoinAnswer {
 #[utoipa::path(post, path = "/v1/invites/{id}/join", tag = "invites", params(("id" = String, Path)),
     request_body = Join,
     responses((status = 202, body = JoinAnswer), (status = 400, body = crate::openapi::ErrorBody),
+        (status = 403, body = crate::openapi::ErrorBody),
         (status = 404, body = crate::openapi::ErrorBody), (status = 409, body = crate::openapi::ErrorBody),
         (status = 429, body = crate::openapi::ErrorBody)))]
 pub(crate) async fn join(
     State(state): State<AppState>,
+    channel: Option<Extension<ChannelSession>>,
     Path(id): Path<String>,
     ApiJson(req): ApiJson<Join>,
 ) -> Result<Response, ApiError> {
+    // Over a data channel the hub proved who is asking: the request is for that identity only.
+    if let Some(Extension(ChannelSession(caller))) = channel
+        && caller != req.identity
+    {
+        return Err(ApiError::Forbidden("over a channel, ask to join as the channel's own identity".into()));
+    }
     let now = now_ms();
     {
+        // Only misses count against the limit (a malformed or unknown id, or someone else's
+        // request on a used invitation): guesses without the link never keep the invitee out.
         let mut book = state.inner.invites.book();
         book.sweep(now);
-        if book.joins.len() >= JOINS_PER_MINUTE {
-            return Err(ApiError::TooManyRequests("too many join requests: try again in a minute".into()));
+        let hit = book.open.get(&id).is_some_and(|invite| {
+            invite.request.as_ref().is_none_or(|r| r.identity == req.identity && r.recipient == req.recipient)
+        });
+        if !hit {
+            if book.joins.len() >= JOINS_PER_MINUTE {
+                return Err(ApiError::TooManyRequests("too many join requests: try again in a minute".into()));
+            }
+            book.joins.push_back(now);
         }
-        book.joins.push_back(now);
     }
     check_id(&id)?;
     let recipient_ok = req.recipient.len() == 62
@@ -269,6 +286,10 @@ pub(crate) async fn join(
     }
     if B64.decode(&req.mac).map(|m| m.len()) != Ok(32) {
         return Err(ApiError::BadRequest("mac is base64 of 32 bytes".into()));
+    }
+    // The invitation first: without its link, nobody learns from the answer who is a member.
+    if !state.inner.invites.book().open.contains_key(&id) {
+        return Err(ApiError::NotFound("no such open invitation".into()));
     }
     if state.vault().role(&req.identity).is_some() {
         return Err(ApiError::Conflict("this identity is already a member of the family".into()));

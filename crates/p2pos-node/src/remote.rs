@@ -11,7 +11,7 @@ use futures_util::TryStreamExt;
 use p2pos_core::IdentityId;
 use p2pos_net::TransportError;
 use p2pos_net::webrtc::carrier::ResponseHead;
-use p2pos_net::webrtc::{CarriedRequest, CarriedResponse, ClientService, Refusal};
+use p2pos_net::webrtc::{Admitted, CarriedRequest, CarriedResponse, ClientService, Refusal};
 use tower::ServiceExt;
 
 use crate::session::ChannelSession;
@@ -36,13 +36,13 @@ impl VaultOverRtc {
 
 #[async_trait]
 impl ClientService for VaultOverRtc {
-    fn admit(&self, client: &IdentityId) -> Result<(), Refusal> {
+    fn admit(&self, client: &IdentityId) -> Result<Admitted, Refusal> {
         // While an invitation is open, a stranger's browser may open a channel to ask to join
-        // with it (and do nothing else: see `route`).
+        // with it (and do nothing else: see `route`), in the few sessions kept for strangers.
         let invited = || self.state.inner.invites.any_open();
         match self.state.vault().role(client) {
-            Some(_) => Ok(()),
-            None if invited() => Ok(()),
+            Some(_) => Ok(Admitted::Member),
+            None if invited() => Ok(Admitted::Stranger),
             None => Err(Refusal {
                 code: "not_a_member".into(),
                 message: "this identity is not a member of the family this node serves".into(),
@@ -166,7 +166,11 @@ mod tests {
         assert_eq!(service.admit(&stranger.id()).unwrap_err().code, "not_a_member");
 
         state.inner.invites.open_for_test("aW52aXRhdGlvbi1mb3ItYmVu", stranger.id());
-        assert!(service.admit(&stranger.id()).is_ok(), "an open invitation lets a stranger ask");
+        assert_eq!(
+            service.admit(&stranger.id()).ok(),
+            Some(Admitted::Stranger),
+            "an open invitation lets a stranger ask"
+        );
         for (method, path) in [
             ("GET", "/v1/records"),
             ("GET", "/v1/invites"),
@@ -190,5 +194,29 @@ mod tests {
         )
         .await;
         assert_eq!(status, 400, "the join route itself answers (here: a malformed request): {body}");
+    }
+
+    /// Over a channel, a join request is for the channel's own identity: a stranger cannot ask in
+    /// someone else's name.
+    #[tokio::test]
+    async fn a_join_over_a_channel_is_for_the_channel_s_identity() {
+        use base64::Engine as _;
+        let b64 = |bytes: &[u8]| base64::engine::general_purpose::STANDARD.encode(bytes);
+        let data = tempfile::tempdir().unwrap();
+        let state = AppState::open(NodeConfig::new("127.0.0.1:0".parse().unwrap(), data.path().into())).await.unwrap();
+        let service = VaultOverRtc::new(state.clone(), crate::router(state.clone()));
+        let (eve, ben) = (Identity::generate().unwrap(), Identity::generate().unwrap());
+        state.inner.invites.open_for_test("aW52aXRhdGlvbi1mb3ItYmVu", eve.id());
+        let body = |who: &Identity| -> &'static str {
+            let text = serde_json::json!({"identity": who.id(), "recipient": who.recipient().to_string(),
+                "sealed": b64(&[1u8; 40]), "mac": b64(&[2u8; 32])})
+            .to_string();
+            Box::leak(text.into_boxed_str())
+        };
+        let path = "/v1/invites/aW52aXRhdGlvbi1mb3ItYmVu/join";
+        let (status, answer) = read(service.serve(carried(eve.id(), "POST", path, body(&ben))).await).await;
+        assert_eq!(status, 403, "Ben's identity over Eve's channel: {answer}");
+        let (status, answer) = read(service.serve(carried(eve.id(), "POST", path, body(&eve))).await).await;
+        assert_eq!(status, 202, "her own: {answer}");
     }
 }

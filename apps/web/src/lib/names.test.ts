@@ -1,11 +1,73 @@
 import { describe, expect, it } from "vitest";
+import type { ApiClient } from "./api.ts";
+import type { LogEntry } from "./apiTypes.ts";
+import type { SignedRecord } from "./records.ts";
+import { Vault } from "./vault.ts";
 import { newAlbumKey, openAlbumKey, openMeta, sealAlbumKey, sealMeta } from "./albumKeys.ts";
 import { generateIdentityFile, importIdentity } from "./identity.ts";
 import { HlcClock } from "./hlc.ts";
-import { verifyRecord } from "./records.ts";
-import { cleanName, displayName, type ProfileMeta } from "./names.ts";
-import { bodyOf, familyGrantRecord, familyMetaRecord, newObjectId, profileRecord } from "./vaultRecords.ts";
+import { signRecord, verifyRecord } from "./records.ts";
+import { cleanName, displayName, readNames, setFamilyName, setMyProfile, type ProfileMeta } from "./names.ts";
+import {
+  bodyOf,
+  familyGrantRecord,
+  familyMetaRecord,
+  familyRecord,
+  memberRecord,
+  newObjectId,
+  profileRecord,
+} from "./vaultRecords.ts";
 import { emptyVaultState, familyEpochsHeldBy, foldRecords } from "./vaultState.ts";
+
+/**
+ * A node that serves whatever log it likes (as a dishonest one would) and keeps what is posted.
+ * Only the two calls the names need.
+ */
+function servingNode(log: SignedRecord[]): { api: ApiClient; posted: SignedRecord[] } {
+  const posted: SignedRecord[] = [];
+  const api = {
+    records: (since = 0) =>
+      Promise.resolve(log.map((record, i): LogEntry => ({ seq: i + 1, record })).filter((e) => e.seq > since)),
+    postRecord: (record: SignedRecord) => {
+      posted.push(record);
+      log.push(record);
+      return Promise.resolve({ seq: log.length, current: true });
+    },
+  } as unknown as ApiClient;
+  return { api, posted };
+}
+
+/** Ann (founder, admin) and Ben (member), the family key at epoch 0 granted to both. */
+async function family() {
+  const ann = await importIdentity(await generateIdentityFile());
+  const ben = await importIdentity(await generateIdentityFile());
+  const clock = new HlcClock();
+  let now = 1_700_000_000_000;
+  const fam = newObjectId();
+  const ctx = (signer: typeof ann) => ({ signer, family: fam, hlc: () => clock.tick(now++) });
+  const key = await newAlbumKey();
+  const log = [
+    await familyRecord(ctx(ann)),
+    await memberRecord(ctx(ann), { member: ann.id, role: "admin", recipient: ann.recipient, removed: false }),
+    await memberRecord(ctx(ann), { member: ben.id, role: "member", recipient: ben.recipient, removed: false }),
+    await familyMetaRecord(ctx(ann), {
+      epoch: 0,
+      recipient: key.recipient,
+      meta: await sealMeta({ name: "The Rivers" }, key.recipient),
+    }),
+    ...(await Promise.all(
+      [ann, ben].map(async (who) =>
+        familyGrantRecord(ctx(ann), {
+          member: who.id,
+          epoch: 0,
+          key: await sealAlbumKey(key.secret, who.recipient),
+          revoked: false,
+        }),
+      ),
+    )),
+  ];
+  return { ann, ben, ctx, key, log };
+}
 
 describe("names", () => {
   it("build family key, grant and profile records that a member opens and a stranger cannot", async () => {
@@ -39,7 +101,8 @@ describe("names", () => {
 
     const state = foldRecords(
       emptyVaultState(),
-      records.map((record, i) => ({ seq: i + 1, record })),
+      // Only a member's records are folded: Ann founded the family.
+      [await familyRecord(ctx), ...records].map((record, i) => ({ seq: i + 1, record })),
       now,
     );
     expect(state.familyMeta?.body.recipient).toBe(familyKey.recipient);
@@ -49,6 +112,79 @@ describe("names", () => {
     const meta = state.profiles.get(ann.id)?.body.meta ?? "";
     expect(await openMeta<ProfileMeta>(meta, [key])).toEqual({ name: "Ann" });
     await expect(openAlbumKey(grant?.body.key ?? "", stranger.ageKey)).rejects.toThrow();
+  });
+
+  it("seal a name only to the family key we were granted, whatever key the node names", async () => {
+    const { ann, ben, ctx, log } = await family();
+    // A new epoch whose recipient is a key the node (or whoever serves the log) holds, and a grant
+    // that gives Ben another key: written by an admin's key or not, Ben's browser must not seal to it.
+    const nodes = await newAlbumKey();
+    const other = await newAlbumKey();
+    log.push(
+      await familyMetaRecord(ctx(ann), {
+        epoch: 1,
+        recipient: nodes.recipient,
+        meta: await sealMeta({ name: "The Rivers" }, nodes.recipient),
+      }),
+      await familyGrantRecord(ctx(ann), {
+        member: ben.id,
+        epoch: 1,
+        key: await sealAlbumKey(other.secret, ben.recipient),
+        revoked: false,
+      }),
+    );
+    const { api, posted } = servingNode(log);
+    const vault = new Vault(api, ben);
+    await expect(setMyProfile(vault, { name: "Ben" })).rejects.toMatchObject({ kind: "recipient_mismatch" });
+    expect(posted).toEqual([]);
+    // The same for an admin renaming the family.
+    const annVault = new Vault(servingNode(log).api, ann);
+    await expect(setFamilyName(annVault, "The Oaks")).rejects.toMatchObject({ kind: "no_current_key" });
+  });
+
+  it("fold no family key, grant or name signed by someone who may not write it", async () => {
+    const { ann, ben, ctx, key, log } = await family();
+    const eve = await importIdentity(await generateIdentityFile());
+    const eves = await newAlbumKey();
+    log.push(
+      // Eve (no member) names a new family key, and puts a name in Ann's mouth.
+      await familyMetaRecord(ctx(eve), {
+        epoch: 1,
+        recipient: eves.recipient,
+        meta: await sealMeta({ name: "Eve's" }, eves.recipient),
+      }),
+      await familyGrantRecord(ctx(eve), {
+        member: ben.id,
+        epoch: 1,
+        key: await sealAlbumKey(eves.secret, ben.recipient),
+        revoked: false,
+      }),
+      // Ben (a member, not an admin) signs a profile for Ann.
+      await profileRecord(ctx(ben), { epoch: 0, meta: await sealMeta({ name: "Fool" }, key.recipient) }),
+      await profileRecord(ctx(ben), { epoch: 0, meta: await sealMeta({ name: "Ben" }, key.recipient) }),
+    );
+    // The profile Ben signed, changed to name Ann: its signature no longer holds.
+    const forged = log[log.length - 2];
+    if (!forged) throw new Error("no record");
+    const body = JSON.parse(
+      new TextDecoder().decode(Uint8Array.from(atob(forged.body), (c) => c.charCodeAt(0))),
+    ) as Record<string, unknown>;
+    body["member"] = ann.id;
+    log[log.length - 2] = { ...forged, body: btoa(JSON.stringify(body)) };
+    // A profile whose member is not its signer, signed right.
+    log.push(await signProfileFor(ctx(ben), ann.id, await sealMeta({ name: "Mallory" }, key.recipient)));
+
+    const vault = new Vault(servingNode(log).api, ann);
+    await vault.refresh();
+    expect(vault.state.familyMeta?.body.epoch).toBe(0);
+    expect(vault.state.familyGrants.has(`${ben.id}/1`)).toBe(false);
+    const names = await readNames(vault);
+    expect(names.family).toBe("The Rivers");
+    expect(names.members.get(ann.id)).toBeUndefined();
+    expect(names.members.get(ben.id)).toEqual({ name: "Ben" });
+    // Ann seals to the key she holds: epoch 0.
+    await setMyProfile(vault, { name: "Ann" });
+    expect((await readNames(vault)).members.get(ann.id)).toEqual({ name: "Ann" });
   });
 
   it("refuse clear-text and oversized names", async () => {
@@ -66,3 +202,12 @@ describe("names", () => {
     expect(displayName(names, "BBBBBBBBBB-CC")).toBe("BBBBBBB…");
   });
 });
+
+/** A profile record naming `member`, signed by `ctx.signer` (the builder always names the signer). */
+async function signProfileFor(
+  ctx: { signer: Awaited<ReturnType<typeof importIdentity>>; family: string; hlc: () => ReturnType<HlcClock["tick"]> },
+  member: string,
+  meta: string,
+): Promise<SignedRecord> {
+  return signRecord({ type: "profile", v: 1, family: ctx.family, hlc: ctx.hlc(), member, epoch: 0, meta }, ctx.signer);
+}

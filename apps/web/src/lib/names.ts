@@ -18,7 +18,8 @@ import {
   sealMeta,
 } from "./albumKeys.ts";
 import type { MemberView } from "./apiTypes.ts";
-import type { Vault } from "./vault.ts";
+import { recipientOf } from "./identityFile.ts";
+import { VaultError, type Vault } from "./vault.ts";
 import { familyEpochsHeldBy } from "./vaultState.ts";
 import { familyGrantRecord, familyMetaRecord, profileRecord } from "./vaultRecords.ts";
 
@@ -135,16 +136,48 @@ export async function ensureFamilyKey(vault: Vault, name = ""): Promise<void> {
   await vault.refresh();
 }
 
+/**
+ * The family key's current epoch and recipient, only if the recipient is the one of the family key
+ * an admin granted us for that epoch (opened here): whoever serves the log cannot make us seal a
+ * name to a key of its own. Throws `no_current_key` or `recipient_mismatch` otherwise.
+ */
+async function sealTarget(vault: Vault): Promise<{ epoch: number; recipient: string }> {
+  const current = vault.state.familyMeta;
+  if (!current) throw new TypeError("The family has no family key yet: an admin opens the Members page first.");
+  const { epoch, recipient } = current.body;
+  const grant = vault.state.familyGrants.get(`${vault.keys.id}/${epoch}`);
+  let secret: string | undefined;
+  if (grant && !grant.body.revoked) {
+    try {
+      secret = await openSealedSecret(grant.body.key, vault.keys.ageKey);
+    } catch {
+      secret = undefined;
+    }
+  }
+  if (secret === undefined) {
+    throw new VaultError(
+      "no_current_key",
+      "You hold no family key for its current epoch yet, so no name can be written: ask an admin.",
+    );
+  }
+  if (recipientOf(secret) !== recipient) {
+    throw new VaultError(
+      "recipient_mismatch",
+      "The family key on the node is not the one you were given: nothing was sealed.",
+    );
+  }
+  return { epoch, recipient };
+}
+
 /** Name (or rename) the family (admins). Sealed to the family key's current recipient. */
 export async function setFamilyName(vault: Vault, text: string): Promise<void> {
   const name = cleanName(text);
   await vault.refresh();
-  const current = vault.state.familyMeta;
-  if (!current) {
+  if (!vault.state.familyMeta) {
     await ensureFamilyKey(vault, name);
     return;
   }
-  const { epoch, recipient } = current.body;
+  const { epoch, recipient } = await sealTarget(vault);
   const meta: FamilyMeta = { name };
   await vault.api.postRecord(
     await familyMetaRecord(vault.context(), { epoch, recipient, meta: await sealMeta(meta, recipient) }),
@@ -162,9 +195,7 @@ export async function setMyProfile(vault: Vault, profile: ProfileMeta): Promise<
     value.avatar = profile.avatar;
   }
   await vault.refresh();
-  const current = vault.state.familyMeta;
-  if (!current) throw new TypeError("The family has no family key yet: an admin opens the Members page first.");
-  const { epoch, recipient } = current.body;
+  const { epoch, recipient } = await sealTarget(vault);
   await vault.api.postRecord(await profileRecord(vault.context(), { epoch, meta: await sealMeta(value, recipient) }));
   await vault.refresh();
 }

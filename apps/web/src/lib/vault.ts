@@ -25,7 +25,15 @@ import { recipientOf } from "./identityFile.ts";
 import type { UploadTarget } from "./photos.ts";
 import { canonicalReadableId } from "./readableId.ts";
 import { signIn } from "./session.ts";
-import { albumsHeldBy, emptyVaultState, foldRecords, hasGrant, liveGrants, type VaultState } from "./vaultState.ts";
+import {
+  albumsHeldBy,
+  emptyVaultState,
+  foldRecords,
+  hasGrant,
+  liveGrants,
+  signedEntries,
+  type VaultState,
+} from "./vaultState.ts";
 import {
   albumRecord,
   familyRecord,
@@ -89,7 +97,7 @@ export class Vault {
     const state = options.full === true ? emptyVaultState() : this.#state;
     for (;;) {
       const page = await this.api.records(state.seq, 1000);
-      foldRecords(state, page);
+      foldRecords(state, await signedEntries(page));
       if (page.length < 1000) break;
     }
     // Only now, whole: until then the incremental reads (and the pages) went on with the old one.

@@ -13,9 +13,11 @@ import { decodeBase64 } from "./base64.ts";
 import { compareHlc, isObservable, wallMsTextIsSafe, type Hlc } from "./hlc.ts";
 import type { LogEntry } from "./apiTypes.ts";
 import { parseReadableId } from "./readableId.ts";
+import { verifyRecord } from "./records.ts";
 import {
   parseBody,
   type Body,
+  type MemberBody,
   type FamilyGrantBody,
   type FamilyMetaBody,
   type GrantBody,
@@ -54,6 +56,14 @@ export interface VaultState {
   founder: string | undefined;
   /** Keyed by `album/member/epoch`. */
   grants: Map<string, GrantState>;
+  /**
+   * Who has been a member, and who an admin, as far as the log shows: the founder, and whoever a
+   * `member` record signed by an admin named. Only their records about names are folded.
+   */
+  everMember: Set<string>;
+  everAdmin: Set<string>;
+  /** Writes whose signer is not (yet) known to have the right: folded once the log shows it. */
+  held: Held[];
   /** The family key's current epoch and recipient, and the family's sealed name. */
   familyMeta: Current<FamilyMetaBody> | undefined;
   /** Family key grants, keyed by `member/epoch`. */
@@ -74,6 +84,9 @@ export function emptyVaultState(): VaultState {
     family: undefined,
     founder: undefined,
     grants: new Map(),
+    everMember: new Set(),
+    everAdmin: new Set(),
+    held: [],
     familyMeta: undefined,
     familyGrants: new Map(),
     profiles: new Map(),
@@ -122,6 +135,7 @@ export function foldRecords(state: VaultState, entries: readonly LogEntry[], now
       state.family ??= body.family;
       state.founder ??= record.signer;
     } else if (
+      body.type === "member" ||
       body.type === "grant" ||
       body.type === "family_meta" ||
       body.type === "family_grant" ||
@@ -139,18 +153,89 @@ export function foldRecords(state: VaultState, entries: readonly LogEntry[], now
       }
       const stamp = { hlc: body.hlc, signerKey, bodyHash: blake3(decodeBase64(record.body)) };
       if (body.type === "grant") applyGrant(state, body, record.signer, stamp);
-      else if (body.type === "family_meta") {
-        if (newer(state.familyMeta, stamp)) state.familyMeta = { body, signer: record.signer, stamp };
-      } else if (body.type === "family_grant") {
-        const key = familyGrantKey(body.member, body.epoch);
-        if (newer(state.familyGrants.get(key), stamp))
-          state.familyGrants.set(key, { body, signer: record.signer, stamp });
-      } else if (newer(state.profiles.get(body.member), stamp)) {
-        state.profiles.set(body.member, { body, signer: record.signer, stamp });
+      else if (body.type !== "profile" || body.member === record.signer) {
+        state.held.push({ body, signer: record.signer, stamp });
       }
     }
   }
+  foldHeld(state);
   return state;
+}
+
+/** A write about members or names, waiting until its signer is known to have the right. */
+export interface Held {
+  body: MemberBody | FamilyMetaBody | FamilyGrantBody | ProfileBody;
+  signer: string;
+  stamp: Stamp;
+}
+
+/**
+ * The rules the node applied, checked again for what the names rest on: whoever serves the log
+ * (the node, a channel) could otherwise slip in a family key or a name of its own. Members and
+ * the family key are written by admins, a profile by its own member. "Admin" here is anyone the
+ * log ever showed as one, so the fold does not depend on the order it reads the log in.
+ */
+function foldHeld(state: VaultState): void {
+  if (state.founder !== undefined) {
+    state.everAdmin.add(state.founder);
+    state.everMember.add(state.founder);
+  }
+  for (let progress = true; progress;) {
+    progress = false;
+    const waiting: Held[] = [];
+    for (const held of state.held) {
+      const { body, signer, stamp } = held;
+      const allowed = body.type === "profile" ? state.everMember.has(signer) : state.everAdmin.has(signer);
+      if (!allowed) {
+        waiting.push(held);
+        continue;
+      }
+      progress = true;
+      if (body.type === "member") {
+        state.everMember.add(body.member);
+        if (body.role === "admin") state.everAdmin.add(body.member);
+      } else if (body.type === "family_meta") {
+        if (newer(state.familyMeta, stamp)) state.familyMeta = { body, signer, stamp };
+      } else if (body.type === "family_grant") {
+        const key = familyGrantKey(body.member, body.epoch);
+        if (newer(state.familyGrants.get(key), stamp)) state.familyGrants.set(key, { body, signer, stamp });
+      } else if (newer(state.profiles.get(body.member), stamp)) {
+        state.profiles.set(body.member, { body, signer, stamp });
+      }
+    }
+    state.held = waiting;
+  }
+}
+
+/** Record types whose signatures the page checks itself before folding (the names rest on them). */
+const CHECKED = new Set(["family", "member", "family_meta", "family_grant", "profile"]);
+
+/**
+ * The entries whose signature holds, of the types the names rest on (others pass as served): run
+ * before `foldRecords` on what a node serves, so a forged family key or name is never folded.
+ */
+export async function signedEntries(entries: readonly LogEntry[]): Promise<LogEntry[]> {
+  const kept: LogEntry[] = [];
+  for (const entry of entries) {
+    let type: string;
+    try {
+      type = parseBody(entry.record).body.type;
+    } catch {
+      kept.push(entry); // The fold skips it.
+      continue;
+    }
+    let valid = true;
+    if (CHECKED.has(type)) {
+      try {
+        valid = (await verifyRecord(entry.record)).signer === entry.record.signer;
+      } catch {
+        valid = false;
+      }
+    }
+    // A forged one keeps its sequence number (the cursor moves on) and loses its body.
+    kept.push(valid ? entry : { ...entry, record: { ...entry.record, body: "" } });
+  }
+  return kept;
 }
 
 export function familyGrantKey(member: string, epoch: number): string {

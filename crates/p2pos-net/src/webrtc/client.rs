@@ -41,6 +41,9 @@ pub const CLIENT_APP: &str = "vault";
 
 /// Client sessions open at once on one node; another offer is refused with `busy`.
 pub const MAX_SESSIONS: usize = 64;
+/// Sessions of strangers (admitted as [`Admitted::Stranger`], e.g. to ask to join) at once, on
+/// top of the members' [`MAX_SESSIONS`]: keys cost nothing, so strangers never take members' room.
+pub const MAX_STRANGER_SESSIONS: usize = 4;
 /// Sessions of one identity at once (tabs, devices); a new one closes its oldest.
 pub const MAX_SESSIONS_PER_CLIENT: usize = 8;
 /// Exchanges in progress on one channel; another `head` is aborted with `busy`.
@@ -93,11 +96,19 @@ impl std::fmt::Debug for ClientSessions {
     }
 }
 
+/// How a client was admitted: its sessions count against [`MAX_SESSIONS`] or
+/// [`MAX_STRANGER_SESSIONS`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Admitted {
+    Member,
+    Stranger,
+}
+
 /// What a node serves to client sessions.
 #[async_trait]
 pub trait ClientService: Send + Sync + 'static {
-    /// Whether `client` may open a session with this node.
-    fn admit(&self, client: &IdentityId) -> Result<(), Refusal>;
+    /// Whether `client` may open a session with this node, and as whom.
+    fn admit(&self, client: &IdentityId) -> Result<Admitted, Refusal>;
     /// Answers one request, as `request.client`.
     async fn serve(&self, request: CarriedRequest) -> CarriedResponse;
 }
@@ -121,6 +132,7 @@ struct Inner {
 struct Session {
     id: String,
     client: IdentityId,
+    stranger: bool,
     /// The hub peer id of the browser's connection: signals go back to exactly that tab.
     reply_to: String,
     pc: Arc<dyn PeerConnection>,
@@ -206,11 +218,14 @@ impl ClientSessions {
     ) -> Result<(), SignalError> {
         let inner = &self.inner;
         let as_node = NodeId::from_bytes(*client.as_bytes()).map_err(|e| SignalError::Malformed(e.to_string()))?;
-        if let Err(refusal) = inner.service.admit(&client) {
-            tracing::info!(client = %client.short(), code = %refusal.code, "refused a client session");
-            self.refuse(from, session, &refusal.code, refusal.message).await;
-            return Err(SignalError::Refused(refusal.code));
-        }
+        let stranger = match inner.service.admit(&client) {
+            Ok(admitted) => admitted == Admitted::Stranger,
+            Err(refusal) => {
+                tracing::info!(client = %client.short(), code = %refusal.code, "refused a client session");
+                self.refuse(from, session, &refusal.code, refusal.message).await;
+                return Err(SignalError::Refused(refusal.code));
+            }
+        };
         if let Err(error) = signal::verify_binding(&as_node, &inner.me, &sdp, fingerprint, sig) {
             tracing::warn!(client = %client.short(), %error, "refused a client offer");
             self.refuse(from, session, error.code(), error.to_string()).await;
@@ -226,10 +241,12 @@ impl ClientSessions {
                 of_client[0].closed.cancel();
                 sessions.retain(|s| !Arc::ptr_eq(s, &of_client[0]));
             }
-            sessions.len() >= MAX_SESSIONS
+            let alike = sessions.iter().filter(|s| s.stranger == stranger).count();
+            alike >= if stranger { MAX_STRANGER_SESSIONS } else { MAX_SESSIONS }
         };
         if busy {
-            let message = format!("this node serves {MAX_SESSIONS} sessions at once; try again soon");
+            let max = if stranger { MAX_STRANGER_SESSIONS } else { MAX_SESSIONS };
+            let message = format!("this node serves {max} such sessions at once; try again soon");
             self.refuse(from, session, "busy", message).await;
             return Err(SignalError::Refused("busy".into()));
         }
@@ -273,6 +290,7 @@ impl ClientSessions {
         let s = Arc::new(Session {
             id: session,
             client,
+            stranger,
             reply_to: from.to_string(),
             pc,
             closed: CancellationToken::new(),

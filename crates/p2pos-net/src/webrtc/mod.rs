@@ -60,7 +60,7 @@ use webrtc::peer_connection::{
     SettingEngineBuilder,
 };
 
-pub use client::{CarriedRequest, CarriedResponse, ClientService, ClientSessions, Refusal, is_client_signal};
+pub use client::{Admitted, CarriedRequest, CarriedResponse, ClientService, ClientSessions, Refusal, is_client_signal};
 pub use conn::WebRtcTransport;
 pub use data_peer::{DataPeer, DataPeerEvent};
 pub use signal::{BindingError, RtcSignal, is_rtc_signal};

@@ -123,7 +123,7 @@ async fn join_attempts_are_rate_limited_for_the_whole_node() {
     let ann_c = node.founded(&ann).await;
     node.post("/v1/invites", Some(&ann_c), json!({"id": INVITE})).await;
     let stranger = Identity::generate().unwrap();
-    // Guessing ids: every attempt counts, found or not.
+    // Guessing ids: every miss counts.
     let mut limited = 0;
     for i in 0..40 {
         let guess = B64URL.encode([i as u8; 16]);
@@ -136,7 +136,28 @@ async fn join_attempts_are_rate_limited_for_the_whole_node() {
         }
     }
     assert_eq!(limited, 10, "30 attempts a minute are answered, the rest refused");
-    // The real invitee too must wait: the limit protects the node, not one invitation.
-    let ben = node.post(&format!("/v1/invites/{INVITE}/join"), None, join_body(&Identity::generate().unwrap())).await;
-    assert_eq!(ben.status, StatusCode::TOO_MANY_REQUESTS);
+    // Misses are what count: the real invitee, with an open, unused invitation, still gets in.
+    let ben = Identity::generate().unwrap();
+    let asked = node.post(&format!("/v1/invites/{INVITE}/join"), None, join_body(&ben)).await;
+    assert_eq!(asked.status, StatusCode::ACCEPTED, "{}", asked.json());
+    let retry = node.post(&format!("/v1/invites/{INVITE}/join"), None, join_body(&ben)).await;
+    assert_eq!(retry.status, StatusCode::ACCEPTED, "a retry of the same request too");
+    // A malformed id is a miss as well.
+    let bad = node.post("/v1/invites/short/join", None, join_body(&stranger)).await;
+    assert_eq!(bad.status, StatusCode::TOO_MANY_REQUESTS);
+}
+
+#[tokio::test]
+async fn an_unknown_invitation_says_nothing_about_who_is_a_member() {
+    let mut node = Node::new(|_| {}).await;
+    let ann = Identity::generate().unwrap();
+    let ann_c = node.founded(&ann).await;
+    node.post("/v1/invites", Some(&ann_c), json!({"id": INVITE})).await;
+    // Without the link, a member's id and a stranger's get the same answer.
+    let unknown = "bm8tc3VjaC1pbnZpdGF0aW9u";
+    let member = node.post(&format!("/v1/invites/{unknown}/join"), None, join_body(&ann)).await;
+    let stranger =
+        node.post(&format!("/v1/invites/{unknown}/join"), None, join_body(&Identity::generate().unwrap())).await;
+    assert_eq!(member.status, StatusCode::NOT_FOUND, "{}", member.json());
+    assert_eq!(member.json(), stranger.json());
 }
