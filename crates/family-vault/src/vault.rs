@@ -309,6 +309,16 @@ impl Vault {
         self.state.photos.iter().filter(move |(_, p)| !p.deleted && &p.album == album)
     }
 
+    /// A live (not deleted) photo.
+    pub fn photo(&self, id: &PhotoId) -> Option<&Photo> {
+        self.state.photos.get(id).filter(|p| !p.deleted)
+    }
+
+    /// Every live (not deleted) photo of every album, in no particular order.
+    pub fn photos(&self) -> impl Iterator<Item = (&PhotoId, &Photo)> {
+        self.state.photos.iter().filter(|(_, p)| !p.deleted)
+    }
+
     /// Every blob a live photo references (image and thumbnail) with the size its album's first
     /// photo gave: what each of the family's nodes should hold. Photos in deleted albums count too
     /// (an album can be restored).

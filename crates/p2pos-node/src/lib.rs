@@ -5,9 +5,9 @@
 //! `family-vault`; this crate authenticates, stores and serves.
 
 // Layers, lowest first; a module uses only modules before it in this list:
-//   clock, error → replication::{config, fallback, peers} → store → state → session →
+//   clock, error → replication::{config, fallback, peers, journal} → store → state → session →
 //   records, blobs, enroll → replication::{local, service, replicator, routes, status} →
-//   auth, family, nodes, remote, hub → this file (the router) and openapi (the document).
+//   paging, auth, family, nodes, remote, hub → this file (the router) and openapi (the document).
 // Two references still point up: `error.rs` names `crate::MAX_JSON_BYTES`, and the handlers'
 // OpenAPI annotations name `openapi::{ErrorBody, SignedRecordSchema, RoleSchema}`, which belong
 // in a leaf module.
@@ -25,6 +25,7 @@ mod family;
 mod hub;
 mod nodes;
 pub mod openapi;
+mod paging;
 mod records;
 mod remote;
 pub mod replication;
@@ -67,7 +68,10 @@ pub fn router(state: AppState) -> Router {
         .route("/members", get(family::members))
         .route("/albums", get(family::albums))
         .route("/albums/{id}", get(family::album))
+        .route("/albums/{id}/photos", get(paging::album_photos))
+        .route("/photos", get(paging::timeline))
         .route("/replication/status", get(replication::status::status))
+        .route("/replication/changes", get(paging::changes))
         .route("/nodes", get(nodes::list))
         .route("/nodes/peers", post(nodes::add_peer))
         .route("/nodes/peers/{id}", axum::routing::delete(nodes::remove_peer))

@@ -113,6 +113,8 @@ pub(crate) struct Inner {
     /// Nonces that logged a member in, until they expire: each works once.
     pub(crate) used_logins: Mutex<HashMap<[u8; 16], u64>>,
     setup_code: Mutex<Option<String>>,
+    /// What changed in where the photos are, for `GET /v1/replication/changes`.
+    pub(crate) placements: Mutex<crate::replication::journal::Journal>,
 }
 
 /// Shared state of the running node; cheap to clone.
@@ -153,6 +155,7 @@ impl AppState {
             login_key: rand::random(),
             used_logins: Mutex::new(HashMap::new()),
             setup_code: Mutex::new(setup_code),
+            placements: Mutex::new(crate::replication::journal::Journal::new(rand::random())),
         };
         Ok(Self { inner: Arc::new(inner) })
     }

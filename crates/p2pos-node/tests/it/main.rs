@@ -6,6 +6,7 @@ mod authorization;
 mod common;
 mod http;
 mod openapi;
+mod paging;
 mod peer_api;
 mod trust;
 mod vault_api;
