@@ -385,8 +385,8 @@ export interface OpenAlbum {
 }
 
 /** Storage used by the albums shared with us: ciphertext and thumbnails, in bytes. */
-export function storageUsed(albums: readonly AlbumDetail[]): number {
-  return albums.reduce((sum, album) => sum + album.photo_list.reduce((s, p) => s + p.size + (p.thumb_size ?? 0), 0), 0);
+export function storageUsed(albums: readonly Pick<AlbumView, "bytes">[]): number {
+  return albums.reduce((sum, album) => sum + album.bytes, 0);
 }
 
 export type { AlbumView };

@@ -1,20 +1,18 @@
 /**
- * One album: the grid of decrypted thumbnails, where each photo is stored (refreshed every 2 s),
- * and the uploader (drop or pick many files). Photos that arrive from another node appear by
- * themselves.
+ * One album: the grid of decrypted thumbnails, loaded a page at a time as it scrolls, where each
+ * photo is stored (changes polled every 2 s, `useAlbumPages`), and the uploader (drop or pick many
+ * files). Photos that arrive from another node appear by themselves.
  */
-import { useEffect, useMemo, useRef, useState } from "react";
-import type { Placement } from "../../lib/apiTypes.ts";
-import { openPhotos } from "../../lib/photos.ts";
+import { useEffect, useMemo, useState } from "react";
 import { UploadQueue, type UploadItem } from "../../lib/uploadQueue.ts";
 import { describeError } from "../../errorMessages.ts";
 import { prepareInWorker } from "../../photoWorker.ts";
 import { useVault, type VaultSession } from "../context.ts";
 import { formatBytes } from "../format.ts";
 import { useAsync } from "../useAsync.ts";
-import { useReplicationStatus } from "../Placements.tsx";
-import { albumPhotoKey, albumPlacementCounts, albumSummary, placementsByPhoto } from "../replicationView.ts";
-import { Thumb } from "./Thumb.tsx";
+import { albumPlacementCounts, albumSummary } from "../replicationView.ts";
+import { useAlbumPages } from "../useAlbumPages.ts";
+import { PagedGrid } from "./PagedGrid.tsx";
 
 /** Upload queues outlive the page (open a photo while the rest uploads); one per album. */
 const queues = new Map<string, UploadQueue>();
@@ -43,31 +41,18 @@ const listeners = new Map<string, () => void>();
 export function AlbumPage({ albumId }: { albumId: string }) {
   const session = useVault();
   const { vault } = session;
-  const [state, reload] = useAsync(async () => {
-    const album = await vault.openAlbum(albumId);
-    return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
-  }, [vault, albumId]);
-  const replication = useReplicationStatus(albumId);
-  const status = replication.value;
-  const byPhoto = useMemo(() => (status ? placementsByPhoto(status) : new Map<string, Placement[]>()), [status]);
-
-  // Photos that reached this node from another one (or were deleted there): open the album again,
-  // once per change the status shows, so a photo the album cannot list does not reload it forever.
-  const statusKey = status ? albumPhotoKey(status, albumId) : undefined;
-  const reloadedFor = useRef<string>(undefined);
-  const shownKey =
-    state.status === "ready"
-      ? state.value.photos
-          .map((p) => p.view.id)
-          .sort()
-          .join(",")
-      : undefined;
-  useEffect(() => {
-    if (statusKey === undefined || shownKey === undefined || statusKey === shownKey) return;
-    if (reloadedFor.current === statusKey) return;
-    reloadedFor.current = statusKey;
-    reload();
-  }, [statusKey, shownKey, reload]);
+  const pages = useAlbumPages(session.api, albumId);
+  // The album's title, keys and count; opened again when photos appear or go away.
+  const [state, reload] = useAsync(() => vault.openAlbum(albumId), [vault, albumId, pages.membership]);
+  const { photos, here } = pages;
+  const counts = useMemo(
+    () =>
+      albumPlacementCounts(
+        photos.map((p) => p.id),
+        new Map(photos.map((p) => [p.id, p.nodes])),
+      ),
+    [photos],
+  );
 
   if (state.status === "loading") return <p className="muted">Opening the album…</p>;
   if (state.status === "failed") {
@@ -79,14 +64,10 @@ export function AlbumPage({ albumId }: { albumId: string }) {
       </section>
     );
   }
-  const { album, photos } = state.value;
+  const album = state.value;
   const canUpload = vault.hasGrant(albumId, session.identity.id, album.detail.epoch);
-  const counts = status
-    ? albumPlacementCounts(
-        photos.map((p) => p.view.id),
-        byPhoto,
-      )
-    : [];
+  const total = pages.done ? photos.length : Math.max(album.detail.photos, photos.length);
+  const empty = pages.done && photos.length === 0;
   return (
     <section className="card wide" data-testid="album-page" data-album-id={albumId}>
       <p>
@@ -95,39 +76,37 @@ export function AlbumPage({ albumId }: { albumId: string }) {
       <h1 data-testid="album-heading">{album.title ?? "(title cannot be opened)"}</h1>
       <p className="muted album-facts">
         <span data-testid="album-count">
-          {photos.length} {photos.length === 1 ? "item" : "items"}
+          {total} {total === 1 ? "item" : "items"}
         </span>
         {counts.length > 0 && (
           <span data-testid="placement-summary">
             {" · "}
             {albumSummary(counts)}
+            {!pages.done && ` (of the ${photos.length} shown)`}
           </span>
         )}
-        {replication.error !== undefined && (
+        {(pages.pollError ?? pages.error) !== undefined && (
           <span className="stale" role="status" data-testid="placement-stale">
             {" · "}
-            Where the photos are stored could not be refreshed: {describeError(replication.error)}
+            Where the photos are stored could not be refreshed: {describeError(pages.pollError ?? pages.error)}
           </span>
         )}
       </p>
-      {canUpload && <Uploader queue={queueFor(session, albumId, reload)} />}
-      {photos.length === 0 ? (
+      {canUpload && <Uploader queue={queueFor(session, albumId, pages.refresh)} />}
+      {empty ? (
         <p className="muted" data-testid="album-empty">
           No photos yet.
         </p>
       ) : (
-        <ul className="grid" data-testid="photo-grid">
-          {photos.map((photo) => (
-            <Thumb
-              key={photo.view.id}
-              album={albumId}
-              photo={photo}
-              keys={album.keyList}
-              placements={byPhoto.get(photo.view.id)}
-              here={status?.node.node}
-            />
-          ))}
-        </ul>
+        <PagedGrid
+          album={albumId}
+          photos={photos}
+          keys={album.keyList}
+          here={here}
+          done={pages.done}
+          loading={pages.loading}
+          onMore={pages.loadMore}
+        />
       )}
       {session.isAdmin && album.keys.has(album.detail.epoch) && (
         <ChangeKey album={albumId} epoch={album.detail.epoch} onChanged={reload} />

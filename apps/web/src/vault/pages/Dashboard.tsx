@@ -18,13 +18,12 @@ export function Dashboard() {
   const { api, vault, me } = useVault();
   const [state] = useAsync(async (): Promise<Overview> => {
     const [health, members, albums] = await Promise.all([api.health(), api.members(), api.albums()]);
-    const details = await Promise.all(albums.map((album) => api.album(album.id)));
     return {
       health,
       members: members.length,
       albums: albums.length,
-      photos: details.reduce((sum, d) => sum + d.photo_list.length, 0),
-      bytes: storageUsed(details),
+      photos: albums.reduce((sum, album) => sum + album.photos, 0),
+      bytes: storageUsed(albums),
     };
   }, [api]);
 

@@ -9,7 +9,8 @@ import { useVault } from "../context.ts";
 import { formatBytes } from "../format.ts";
 import { href, navigate } from "../router.ts";
 import { useAsync } from "../useAsync.ts";
-import { PlacementBadges, useReplicationStatus } from "../Placements.tsx";
+import { PlacementBadges } from "../Placements.tsx";
+import { useAlbumPages } from "../useAlbumPages.ts";
 import { storedHere } from "../replicationView.ts";
 
 interface Props {
@@ -18,31 +19,45 @@ interface Props {
 }
 
 export function PhotoViewer({ albumId, photoId }: Props) {
-  const { vault } = useVault();
-  const [state] = useAsync(async () => {
-    const album = await vault.openAlbum(albumId);
-    return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
-  }, [vault, albumId]);
-  const { value: status } = useReplicationStatus(albumId);
-  const placements = status?.photos.find((p) => p.photo === photoId)?.nodes;
-
-  const index = state.status === "ready" ? state.value.photos.findIndex((p) => p.view.id === photoId) : -1;
-  const photos = state.status === "ready" ? state.value.photos : [];
-  const previous = index > 0 ? photos[index - 1] : undefined;
-  const next = index >= 0 ? photos[index + 1] : undefined;
+  const { api, vault } = useVault();
+  const [state] = useAsync(() => vault.openAlbum(albumId), [vault, albumId]);
+  // The album's pages as the grid loads them: this photo's page, and the next one near the end.
+  const pages = useAlbumPages(api, albumId);
+  const index = pages.photos.findIndex((p) => p.id === photoId);
+  const item = index >= 0 ? pages.photos[index] : undefined;
+  const { loadMore, done, loading } = pages;
+  const nearEnd = index < 0 || index >= pages.photos.length - 2;
+  useEffect(() => {
+    if (nearEnd && !done && !loading) loadMore();
+  }, [nearEnd, done, loading, loadMore, pages.photos.length]);
+  const keyList = state.status === "ready" ? state.value.keyList : undefined;
+  const [metas] = useAsync(async () => {
+    const around = [index - 1, index, index + 1].flatMap((i) => (pages.photos[i] ? [pages.photos[i]] : []));
+    return keyList ? openPhotos(around, keyList) : [];
+  }, [keyList, index, pages.photos]);
+  const opened = metas.status === "ready" ? metas.value : [];
+  const photo = item ? (opened.find((p) => p.view.id === item.id) ?? { view: item, meta: undefined }) : undefined;
+  const previous = index > 0 ? pages.photos[index - 1] : undefined;
+  const next = index >= 0 ? pages.photos[index + 1] : undefined;
+  const placements = item?.nodes;
+  const total = pages.done
+    ? pages.photos.length
+    : Math.max(pages.photos.length, state.status === "ready" ? state.value.detail.photos : 0);
 
   useEffect(() => {
     const onKey = (event: KeyboardEvent) => {
       if (event.target instanceof HTMLInputElement || event.target instanceof HTMLTextAreaElement) return;
-      if (event.key === "ArrowLeft" && previous) navigate({ page: "photo", album: albumId, photo: previous.view.id });
-      else if (event.key === "ArrowRight" && next) navigate({ page: "photo", album: albumId, photo: next.view.id });
+      if (event.key === "ArrowLeft" && previous) navigate({ page: "photo", album: albumId, photo: previous.id });
+      else if (event.key === "ArrowRight" && next) navigate({ page: "photo", album: albumId, photo: next.id });
       else if (event.key === "Escape") navigate({ page: "album", album: albumId });
     };
     window.addEventListener("keydown", onKey);
     return () => window.removeEventListener("keydown", onKey);
   }, [albumId, previous, next]);
 
-  if (state.status === "loading") return <p className="muted">Opening…</p>;
+  if (state.status === "loading" || (!item && !pages.done && pages.error === undefined)) {
+    return <p className="muted">Opening…</p>;
+  }
   if (state.status === "failed") {
     return (
       <section className="card notice" role="alert" data-testid="viewer-error">
@@ -51,7 +66,6 @@ export function PhotoViewer({ albumId, photoId }: Props) {
       </section>
     );
   }
-  const photo = photos[index];
   if (!photo) {
     return (
       <section className="card notice" role="alert" data-testid="viewer-error">
@@ -67,20 +81,20 @@ export function PhotoViewer({ albumId, photoId }: Props) {
     <section className="card wide viewer" data-testid="photo-viewer" data-photo-id={photo.view.id} data-name={name}>
       <nav className="viewer-nav">
         <a href={href({ page: "album", album: albumId })} data-testid="viewer-back">
-          ← {state.value.album.title ?? "Album"}
+          ← {state.value.title ?? "Album"}
         </a>
         <span className="muted" data-testid="viewer-position">
-          {index + 1} / {photos.length}
+          {index + 1} / {total}
         </span>
         {previous ? (
-          <a href={href({ page: "photo", album: albumId, photo: previous.view.id })} data-testid="viewer-prev">
+          <a href={href({ page: "photo", album: albumId, photo: previous.id })} data-testid="viewer-prev">
             ‹ Previous
           </a>
         ) : (
           <span className="muted">‹ Previous</span>
         )}
         {next ? (
-          <a href={href({ page: "photo", album: albumId, photo: next.view.id })} data-testid="viewer-next">
+          <a href={href({ page: "photo", album: albumId, photo: next.id })} data-testid="viewer-next">
             Next ›
           </a>
         ) : (
@@ -100,8 +114,8 @@ export function PhotoViewer({ albumId, photoId }: Props) {
         key={photo.view.id}
         blob={photo.view.blob}
         meta={photo.meta}
-        keys={state.value.album.keyList}
-        arriving={storedHere(placements, status?.node.node) === false}
+        keys={state.value.keyList}
+        arriving={storedHere(placements, pages.here) === false}
       />
     </section>
   );

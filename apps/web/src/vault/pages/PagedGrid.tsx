@@ -1,0 +1,145 @@
+/**
+ * The photo grid of a paged listing: the loaded photos in chunks, of which only those near the
+ * screen are drawn (the others keep their height as empty boxes, so 100,000 photos cost a few
+ * thousand elements), a chunk's file names decrypted when it first comes near, and a sentinel at
+ * the end that asks for the next page as it comes into view (IntersectionObserver).
+ */
+import { memo, useEffect, useRef, useState } from "react";
+import type { PhotoItem } from "../../lib/apiTypes.ts";
+import { openPhotoMeta, type OpenPhoto, type PhotoMeta } from "../../lib/photos.ts";
+import { Thumb } from "./Thumb.tsx";
+
+/** Photos per drawn chunk. */
+const CHUNK = 60;
+/** How far beyond the screen chunks are drawn and the next page is asked for. */
+const NEAR = "1200px 0px";
+
+interface Props {
+  album: string;
+  photos: readonly PhotoItem[];
+  keys: CryptoKey[];
+  here: string | undefined;
+  done: boolean;
+  loading: boolean;
+  onMore: () => void;
+}
+
+export function PagedGrid({ album, photos, keys, here, done, loading, onMore }: Props) {
+  const sentinel = useRef<HTMLDivElement>(null);
+  const [atEnd, setAtEnd] = useState(false);
+  useEffect(() => {
+    const element = sentinel.current;
+    if (!element) return;
+    const observer = new IntersectionObserver((entries) => setAtEnd(entries.some((e) => e.isIntersecting)), {
+      rootMargin: NEAR,
+    });
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+  // Still in view after a page arrived (a tall screen, a short page): the next one.
+  useEffect(() => {
+    if (atEnd && !done && !loading) onMore();
+  }, [atEnd, done, loading, onMore, photos.length]);
+
+  const chunks: PhotoItem[][] = [];
+  for (let i = 0; i < photos.length; i += CHUNK) chunks.push(photos.slice(i, i + CHUNK));
+  return (
+    <div className="paged-grid" data-testid="photo-grid" data-loaded={photos.length} data-done={done}>
+      {chunks.map((chunk, i) => (
+        // Keyed by place: a photo added at the top shifts the chunks' contents, not their state.
+        <Chunk key={i} album={album} photos={chunk} keys={keys} here={here} />
+      ))}
+      <div ref={sentinel} className="grid-sentinel" data-testid="grid-more" aria-hidden="true" />
+      {loading && (
+        <p className="muted" role="status" data-testid="grid-loading">
+          Loading more photos…
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** File names etc., decrypted once per photo record (the key is the record's encrypted meta). */
+const metas = new Map<string, PhotoMeta | undefined>();
+
+interface ChunkProps {
+  album: string;
+  photos: readonly PhotoItem[];
+  keys: CryptoKey[];
+  here: string | undefined;
+}
+
+const Chunk = memo(function Chunk({ album, photos, keys, here }: ChunkProps) {
+  const box = useRef<HTMLUListElement>(null);
+  // Undefined while near the screen (drawn); else the height to keep while not drawn.
+  const [away, setAway] = useState<number>();
+  const near = away === undefined;
+  const [, setOpened] = useState(0);
+
+  useEffect(() => {
+    const element = box.current;
+    if (!element) return;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        const entry = entries[entries.length - 1];
+        if (!entry) return;
+        // Keep the drawn height for when it is not drawn.
+        const height = entry.boundingClientRect.height;
+        setAway(entry.isIntersecting ? undefined : height > 0 ? height : estimateHeight(CHUNK));
+      },
+      { rootMargin: NEAR },
+    );
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+
+  const waiting = near && photos.some((p) => !metas.has(p.meta));
+  useEffect(() => {
+    if (!waiting) return;
+    let live = true;
+    const missing = photos.filter((p) => !metas.has(p.meta));
+    void Promise.all(
+      missing.map(async (p) => metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined))),
+    ).then(() => {
+      if (live) setOpened((n) => n + 1);
+    });
+    return () => {
+      live = false;
+    };
+  }, [waiting, photos, keys]);
+
+  if (!near || waiting) {
+    return (
+      <ul
+        ref={box}
+        className="grid grid-chunk-away"
+        style={{ height: away ?? estimateHeight(photos.length) }}
+        aria-hidden="true"
+      />
+    );
+  }
+  const opened: OpenPhoto[] = photos.map((view) => ({ view, meta: metas.get(view.meta) }));
+  return (
+    <ul ref={box} className="grid">
+      {opened.map((photo) => (
+        <Thumb key={photo.view.id} album={album} photo={photo} keys={keys} placements={photo.view.nodes} here={here} />
+      ))}
+    </ul>
+  );
+}, sameChunk);
+
+function sameChunk(a: ChunkProps, b: ChunkProps): boolean {
+  return (
+    a.album === b.album &&
+    a.keys === b.keys &&
+    a.here === b.here &&
+    a.photos.length === b.photos.length &&
+    a.photos.every((p, i) => p === b.photos[i])
+  );
+}
+
+/** Before a chunk was ever drawn: rows of 9rem tiles with their captions (about 13rem each). */
+function estimateHeight(count: number): number {
+  const perRow = Math.max(1, Math.floor((typeof window === "undefined" ? 1024 : window.innerWidth) / 160));
+  return Math.ceil(count / perRow) * 208;
+}
