@@ -93,7 +93,8 @@ export interface ApiClient {
   me(): Promise<Me>;
   logout(): Promise<void>;
   postRecord(record: SignedRecord): Promise<Accepted>;
-  records(since?: number, limit?: number): Promise<LogEntry[]>;
+  /** `photos: false` leaves photo records out (they come a page at a time). */
+  records(since?: number, limit?: number, options?: { photos?: boolean }): Promise<LogEntry[]>;
   members(): Promise<MemberView[]>;
   albums(): Promise<AlbumView[]>;
   album(id: string): Promise<AlbumDetail>;
@@ -163,8 +164,12 @@ export function createApi(base = "", transport: ApiTransport = HTTP): ApiClient 
     me: async () => answer(await client.GET("/v1/auth/me")),
     logout: async () => done(await client.POST("/v1/auth/logout")),
     postRecord: async (record) => answer(await client.POST("/v1/records", { body: record })),
-    records: async (since = 0, limit = 1000) =>
-      answer(await client.GET("/v1/records", { params: { query: { since, limit } } })),
+    records: async (since = 0, limit = 1000, options = {}) =>
+      answer(
+        await client.GET("/v1/records", {
+          params: { query: options.photos === false ? { since, limit, photos: false } : { since, limit } },
+        }),
+      ),
     members: async () => answer(await client.GET("/v1/members")),
     albums: async () => answer(await client.GET("/v1/albums")),
     album: async (id) => answer(await client.GET("/v1/albums/{id}", { params: { path: { id } } })),

@@ -1292,6 +1292,11 @@ export interface operations {
                 since?: number;
                 /** @description At most this many (1–10,000; default 1,000). */
                 limit?: number;
+                /**
+                 * @description `false`: leave photo records out (a client folding the family's members and keys needs
+                 *     none; photos come a page at a time from `/v1/albums/{id}/photos`). Default true.
+                 */
+                photos?: boolean;
             };
             header?: never;
             path?: never;

@@ -81,7 +81,7 @@ export function withAutoSignIn(api: ApiClient, signer: RecordSigner, origin?: st
     },
     me: () => again(() => api.me()),
     postRecord: (record) => again(() => api.postRecord(record)),
-    records: (since, limit) => again(() => api.records(since, limit)),
+    records: (since, limit, options) => again(() => api.records(since, limit, options)),
     members: () => again(() => api.members()),
     albums: () => again(() => api.albums()),
     album: (id) => again(() => api.album(id)),

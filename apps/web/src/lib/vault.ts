@@ -88,7 +88,8 @@ export class Vault {
   async refresh(options: { full?: boolean } = {}): Promise<void> {
     const state = options.full === true ? emptyVaultState() : this.#state;
     for (;;) {
-      const page = await this.api.records(state.seq, 1000);
+      // Members, albums and keys: photo records are not folded here (they come a page at a time).
+      const page = await this.api.records(state.seq, 1000, { photos: false });
       foldRecords(state, page);
       if (page.length < 1000) break;
     }

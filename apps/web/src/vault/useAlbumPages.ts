@@ -4,7 +4,7 @@
  * the same over HTTP and over the data channel: both carry the same API requests.
  */
 import { useCallback, useEffect, useRef, useState } from "react";
-import type { ApiClient } from "../lib/api.ts";
+import { ApiError, type ApiClient } from "../lib/api.ts";
 import { PhotoPages, type PagesSnapshot, type PagesSource } from "./albumPages.ts";
 import { Poller } from "./poller.ts";
 import { REFRESH_MS } from "./Placements.tsx";
@@ -19,6 +19,12 @@ export interface AlbumPages extends PagesSnapshot {
   refresh: () => void;
   /** Why the last poll for changes failed; undefined once one succeeds. */
   pollError: unknown;
+  /** The node refuses the listing now (403/404: access taken away, album gone). */
+  refused: boolean;
+}
+
+function isRefusal(error: unknown): boolean {
+  return error instanceof ApiError && (error.status === 403 || error.status === 404);
 }
 
 /** The source of one album's pages, or (without `album`) of every album shared with you. */
@@ -71,5 +77,6 @@ export function useAlbumPages(api: ApiClient, album: string | undefined): AlbumP
 
   const loadMore = useCallback(() => void listing.current?.loadMore(), []);
   const refresh = useCallback(() => poller.current?.refresh(), []);
-  return { ...snapshot, loadMore, refresh, pollError };
+  const refused = isRefusal(pollError) || isRefusal(snapshot.error);
+  return { ...snapshot, loadMore, refresh, pollError, refused };
 }

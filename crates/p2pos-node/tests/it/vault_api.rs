@@ -124,6 +124,9 @@ async fn members_read_shared_photos_and_strangers_get_403() {
     assert_eq!(page["photos"][0]["blob"], id.to_string());
     let log = node.get("/v1/records?since=0", Some(&bea_c)).await.json();
     assert_eq!(log.as_array().unwrap().len(), 7);
+    // Without photo records: the other six, the photo's left out.
+    let keys_only = node.get("/v1/records?since=0&photos=false", Some(&bea_c)).await.json();
+    assert_eq!(keys_only.as_array().unwrap().len(), 6);
 }
 
 #[tokio::test]

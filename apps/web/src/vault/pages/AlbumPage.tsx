@@ -42,8 +42,10 @@ export function AlbumPage({ albumId }: { albumId: string }) {
   const session = useVault();
   const { vault } = session;
   const pages = useAlbumPages(session.api, albumId);
-  // The album's title, keys and count; opened again when photos appear or go away.
-  const [state, reload] = useAsync(() => vault.openAlbum(albumId), [vault, albumId, pages.membership]);
+  // The album's title, keys and count; opened again when photos appear or go away, or when the
+  // node stops listing it (access taken away: opening it then says why).
+  const refused = pages.refused;
+  const [state, reload] = useAsync(() => vault.openAlbum(albumId), [vault, albumId, pages.membership, refused]);
   const { photos, here } = pages;
   const counts = useMemo(
     () =>
