@@ -96,15 +96,19 @@ const Chunk = memo(function Chunk({ album, photos, keys, here }: ChunkProps) {
   const waiting = near && photos.some((p) => !metas.has(p.meta));
   useEffect(() => {
     if (!waiting) return;
-    let live = true;
+    const state = { live: true };
     const missing = photos.filter((p) => !metas.has(p.meta));
-    void Promise.all(
-      missing.map(async (p) => metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined))),
-    ).then(() => {
-      if (live) setOpened((n) => n + 1);
-    });
+    // One at a time, each in its own task: 60 decryptions in one go would block the page.
+    void (async () => {
+      for (const p of missing) {
+        if (!state.live) return;
+        metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      if (state.live) setOpened((n) => n + 1);
+    })();
     return () => {
-      live = false;
+      state.live = false;
     };
   }, [waiting, photos, keys]);
 
