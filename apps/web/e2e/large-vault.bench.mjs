@@ -66,8 +66,9 @@ await page.goto(`${node.url}/#/albums/${ALBUM}`);
 await page
   .waitForFunction(
     (n) =>
-      [...document.querySelectorAll('img[data-testid="thumb-image"]')].filter((i) => i.complete && i.naturalWidth > 0)
-        .length >= n,
+      [...document.querySelectorAll('img[data-testid="thumb-image"]')].filter(
+        (i) => i instanceof HTMLImageElement && i.complete && i.naturalWidth > 0,
+      ).length >= n,
     FIRST_SCREEN,
     { timeout: Number(process.env.FIRST_LIMIT_MS ?? 300_000), polling: 50 },
   )
