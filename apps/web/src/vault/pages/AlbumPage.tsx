@@ -157,7 +157,8 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
         <SelectionBar
           album={albumId}
           albumTitle={album.title}
-          selected={opened.filter((p) => chosen.has(p.view.id))}
+          // Read at each render: the grid decrypts names as chunks come near, after `opened` was made.
+          selected={photos.filter((p) => chosen.has(p.id)).map(openedPhoto)}
           keys={album.keyList}
           holdsKey={album.keys.has(album.detail.epoch)}
           onClear={stopSelecting}
