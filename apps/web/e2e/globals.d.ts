@@ -11,5 +11,7 @@ declare global {
   interface Window {
     /** e2e/replication.test.mjs: the replication grid last read, kept for a failure message. */
     lastGrid?: unknown;
+    /** e2e/large-vault.bench.mjs: durations of Chromium's long tasks (PerformanceObserver). */
+    longTasks: number[];
   }
 }

@@ -181,32 +181,33 @@ test(
       { name: "map.png", bytes: map, lastModified: 1_720_000_200_000 },
     ];
     for (const file of files) await writeFile(path.join(temp.dir, file.name), file.bytes);
-    // Files keep their own dates (the album sorts by them): set through a DataTransfer in the page.
-    await page.getByTestId("upload-input").evaluate(
-      (input, files) => {
-        const transfer = new DataTransfer();
-        for (const { name, b64, lastModified, type } of files) {
+    // Files keep their own dates: set through a DataTransfer in the page. One at a time, the last
+    // first: the album lists the newest upload first, so the grid shows them in `files` order.
+    for (const [i, f] of [...files].reverse().entries()) {
+      await page.getByTestId("upload-input").evaluate(
+        (input, { name, b64, lastModified, type }) => {
+          const transfer = new DataTransfer();
           const bytes = Uint8Array.from(atob(b64), (c) => c.charCodeAt(0));
           transfer.items.add(new File([bytes], name, { type, lastModified }));
-        }
-        /** @type {HTMLInputElement} */ (input).files = transfer.files;
-        input.dispatchEvent(new Event("change", { bubbles: true }));
-      },
-      files.map((f) => ({
-        name: f.name,
-        b64: Buffer.from(f.bytes).toString("base64"),
-        lastModified: f.lastModified,
-        type: f.name.endsWith(".png") ? "image/png" : "image/jpeg",
-      })),
-    );
-    await page.waitForFunction(
-      () =>
-        [...document.querySelectorAll('[data-testid="thumb-image"]')].filter(
-          (img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth > 0,
-        ).length === 3,
-      null,
-      { timeout: 120_000, polling: 250 },
-    );
+          /** @type {HTMLInputElement} */ (input).files = transfer.files;
+          input.dispatchEvent(new Event("change", { bubbles: true }));
+        },
+        {
+          name: f.name,
+          b64: Buffer.from(f.bytes).toString("base64"),
+          lastModified: f.lastModified,
+          type: f.name.endsWith(".png") ? "image/png" : "image/jpeg",
+        },
+      );
+      await page.waitForFunction(
+        (count) =>
+          [...document.querySelectorAll('[data-testid="thumb-image"]')].filter(
+            (img) => img instanceof HTMLImageElement && img.complete && img.naturalWidth > 0,
+          ).length === count,
+        i + 1,
+        { timeout: 120_000, polling: 250 },
+      );
+    }
 
     // --- Opens full screen, as a modal dialog, with the URL naming the photo
     await page.locator('[data-testid="photo-thumb"][data-name="IMG_0001.jpg"] a').click();

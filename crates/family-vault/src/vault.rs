@@ -391,6 +391,16 @@ impl Vault {
         self.state.photos.iter().filter(move |(_, p)| !p.deleted && &p.album == album)
     }
 
+    /// A live (not deleted) photo.
+    pub fn live_photo(&self, id: &PhotoId) -> Option<&Photo> {
+        self.state.photos.get(id).filter(|p| !p.deleted)
+    }
+
+    /// Every live (not deleted) photo of every album, in no particular order.
+    pub fn photos(&self) -> impl Iterator<Item = (&PhotoId, &Photo)> {
+        self.state.photos.iter().filter(|(_, p)| !p.deleted)
+    }
+
     /// Every blob a photo references that is live, or in the trash and still restorable at
     /// `now_ms` (image and thumbnail), with the size its album's first photo gave: what each of
     /// the family's nodes should hold. A blob only expired photos reference is not wanted: once

@@ -3,7 +3,7 @@
 use axum::Json;
 use axum::extract::{Path, State};
 use family_vault::{AlbumId, Role};
-use p2pos_core::{BlobId, IdentityId};
+use p2pos_core::IdentityId;
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -44,23 +44,8 @@ pub(crate) struct AlbumView {
     /// Encrypted title and dates (armored age, for the album key).
     meta: String,
     photos: usize,
-}
-
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-pub(crate) struct PhotoView {
-    #[schema(value_type = String)]
-    id: family_vault::PhotoId,
-    epoch: u32,
-    #[schema(value_type = String)]
-    blob: BlobId,
-    size: u64,
-    #[schema(value_type = Option<String>)]
-    thumb: Option<BlobId>,
-    thumb_size: Option<u64>,
-    meta: String,
-    /// Who added it: with the album's owner and the admins, who may change or delete it.
-    #[schema(value_type = String)]
-    author: IdentityId,
+    /// Bytes its live photos take (originals and thumbnails, encrypted).
+    bytes: u64,
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
@@ -75,7 +60,6 @@ pub(crate) struct AlbumDetail {
     #[serde(flatten)]
     album: AlbumView,
     keys: Vec<AlbumKey>,
-    photo_list: Vec<PhotoView>,
 }
 
 /// Albums shared with you.
@@ -87,19 +71,13 @@ pub(crate) async fn albums(State(state): State<AppState>, session: Session) -> R
     let mut out: Vec<AlbumView> = vault
         .albums()
         .filter(|(id, _)| vault.can_open_album(&session.identity, id))
-        .map(|(id, a)| AlbumView {
-            id: id.clone(),
-            epoch: a.epoch,
-            recipient: a.recipient.clone(),
-            meta: a.meta.clone(),
-            photos: vault.photos_in(id).count(),
-        })
+        .map(|(id, a)| view(&vault, id, a))
         .collect();
     out.sort_by(|a, b| a.id.cmp(&b.id));
     Ok(Json(out))
 }
 
-/// One album with your keys to it and its photos.
+/// One album with your keys to it (its photos come a page at a time: `GET /v1/albums/{id}/photos`).
 #[utoipa::path(get, path = "/v1/albums/{id}", tag = "family", params(("id" = String, Path)),
     responses((status = 200, body = AlbumDetail), (status = 401, body = crate::openapi::ErrorBody),
         (status = 403, body = crate::openapi::ErrorBody), (status = 404, body = crate::openapi::ErrorBody)))]
@@ -115,28 +93,21 @@ pub(crate) async fn album(
     if !vault.can_open_album(&session.identity, &id) {
         return Err(ApiError::Forbidden("this album is not shared with you".into()));
     }
-    let mut photo_list: Vec<PhotoView> = vault
-        .photos_in(&id)
-        .map(|(pid, p)| PhotoView {
-            id: pid.clone(),
-            epoch: p.epoch,
-            blob: p.blob,
-            size: p.size,
-            thumb: p.thumb,
-            thumb_size: p.thumb_size,
-            meta: p.meta.clone(),
-            author: p.author,
-        })
-        .collect();
-    photo_list.sort_by(|a, b| a.id.cmp(&b.id));
-    let view = AlbumView {
+    let view = view(&vault, &id, album);
+    let keys =
+        vault.grant_keys(&session.identity, &id).into_iter().map(|(epoch, key)| AlbumKey { epoch, key }).collect();
+    Ok(Json(AlbumDetail { album: view, keys }))
+}
+
+fn view(vault: &family_vault::Vault, id: &AlbumId, album: &family_vault::vault::Album) -> AlbumView {
+    let (photos, bytes) =
+        vault.photos_in(id).fold((0, 0), |(n, bytes), (_, p)| (n + 1, bytes + p.size + p.thumb_size.unwrap_or(0)));
+    AlbumView {
         id: id.clone(),
         epoch: album.epoch,
         recipient: album.recipient.clone(),
         meta: album.meta.clone(),
-        photos: photo_list.len(),
-    };
-    let keys =
-        vault.grant_keys(&session.identity, &id).into_iter().map(|(epoch, key)| AlbumKey { epoch, key }).collect();
-    Ok(Json(AlbumDetail { album: view, keys, photo_list }))
+        photos,
+        bytes,
+    }
 }

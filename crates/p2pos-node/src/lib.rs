@@ -5,9 +5,9 @@
 //! `family-vault`; this crate authenticates, stores and serves.
 
 // Layers, lowest first; a module uses only modules before it in this list:
-//   clock, error → replication::{config, fallback, peers} → store → state → session →
+//   clock, error → replication::{config, fallback, peers, journal} → store → state → session →
 //   records, blobs, enroll, release → replication::{local, service, replicator, routes, status} →
-//   auth, family, trash, nodes, remote, hub → this file (the router) and openapi (the document).
+//   paging, auth, family, trash, nodes, remote, hub → this file (the router) and openapi (the document).
 // Two references still point up: `error.rs` names `crate::MAX_JSON_BYTES`, and the handlers'
 // OpenAPI annotations name `openapi::{ErrorBody, SignedRecordSchema, RoleSchema}`, which belong
 // in a leaf module.
@@ -26,6 +26,7 @@ mod hub;
 mod invites;
 mod nodes;
 pub mod openapi;
+mod paging;
 mod records;
 pub mod release;
 mod remote;
@@ -74,7 +75,10 @@ pub fn router(state: AppState) -> Router {
         .route("/albums", get(family::albums))
         .route("/albums/{id}", get(family::album))
         .route("/trash", get(trash::trash))
+        .route("/albums/{id}/photos", get(paging::album_photos))
+        .route("/photos", get(paging::timeline))
         .route("/replication/status", get(replication::status::status))
+        .route("/replication/changes", get(paging::changes))
         .route("/nodes", get(nodes::list))
         .route("/nodes/peers", post(nodes::add_peer))
         .route("/nodes/peers/{id}", axum::routing::delete(nodes::remove_peer))

@@ -195,6 +195,9 @@ pub(crate) struct SinceQuery {
     /// At most this many (1–10,000; default 1,000).
     #[serde(default = "default_limit")]
     limit: i64,
+    /// `false`: leave photo records out (a client folding the family's members and keys needs
+    /// none; photos come a page at a time from `/v1/albums/{id}/photos`). Default true.
+    photos: Option<bool>,
 }
 
 fn default_limit() -> i64 {
@@ -224,8 +227,17 @@ pub(crate) async fn list(
     let limit = q.limit.clamp(1, 10_000) as usize;
     let mut out = Vec::new();
     let mut after = q.since;
+    let photos = q.photos.unwrap_or(true);
     loop {
-        let rows = state.db(move |db| store::records::since(db, after, SCAN)).await?;
+        let rows = state
+            .db(move |db| {
+                if photos {
+                    store::records::since(db, after, SCAN)
+                } else {
+                    store::records::since_except(db, after, SCAN, "photo")
+                }
+            })
+            .await?;
         let end = rows.len() < SCAN as usize;
         let vault = state.vault();
         for (seq, record) in rows {

@@ -123,6 +123,8 @@ pub(crate) struct Inner {
     setup_code: Mutex<Option<String>>,
     /// Open invitations and their join requests (in memory, `invites.rs`).
     pub(crate) invites: crate::invites::Invites,
+    /// What changed in where the photos are, for `GET /v1/replication/changes`.
+    pub(crate) placements: Mutex<crate::replication::journal::Journal>,
 }
 
 /// One lock per blob id, made while someone holds or waits for it.
@@ -198,6 +200,7 @@ impl AppState {
             used_logins: Mutex::new(HashMap::new()),
             setup_code: Mutex::new(setup_code),
             invites: crate::invites::Invites::default(),
+            placements: Mutex::new(crate::replication::journal::Journal::new(rand::random())),
         };
         Ok(Self { inner: Arc::new(inner) })
     }

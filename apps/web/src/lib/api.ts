@@ -22,6 +22,8 @@ import type {
   MemberView,
   Nodes,
   PeerInfo,
+  PhotoPage,
+  ReplicationChanges,
   ReplicationStatus,
   SetupRequest,
   TrashView,
@@ -74,6 +76,18 @@ export interface BlobUploadOptions {
   signal?: AbortSignal;
 }
 
+/** Which page: after `cursor` (a page's `next`; absent: the first), `limit` photos (node default 100). */
+export interface PageRequest {
+  cursor?: string | undefined;
+  limit?: number | undefined;
+}
+
+export interface ChangesRequest {
+  album?: string | undefined;
+  since?: string | undefined;
+  through?: string | undefined;
+}
+
 export interface ApiClient {
   health(): Promise<Health>;
   setup(request: SetupRequest): Promise<Accepted[]>;
@@ -82,17 +96,27 @@ export interface ApiClient {
   me(): Promise<Me>;
   logout(): Promise<void>;
   postRecord(record: SignedRecord): Promise<Accepted>;
-  records(since?: number, limit?: number): Promise<LogEntry[]>;
+  /** `photos: false` leaves photo records out (they come a page at a time). */
+  records(since?: number, limit?: number, options?: { photos?: boolean }): Promise<LogEntry[]>;
   members(): Promise<MemberView[]>;
   albums(): Promise<AlbumView[]>;
   album(id: string): Promise<AlbumDetail>;
   /** Deleted photos and albums you may see, while they can be restored (30 days). */
   trash(): Promise<TrashView>;
+  /** An album's photos, a page at a time, newest first (members it is shared with). */
+  albumPhotos(id: string, page?: PageRequest): Promise<PhotoPage>;
+  /** Every photo of every album shared with you, a page at a time, newest first. */
+  timeline(page?: PageRequest): Promise<PhotoPage>;
   putBlob(id: string, body: Blob, options?: BlobUploadOptions): Promise<BlobStored>;
   getBlob(id: string, signal?: AbortSignal): Promise<Blob>;
   /** Where the family's photos are stored, and how this node's peers are doing (members). */
   /** `album`: only that album's photos; `photos: false`: peers only. */
   replicationStatus(options?: { album?: string; photos?: boolean }): Promise<ReplicationStatus>;
+  /**
+   * What changed since `since` (absent: only the cursor to start from) in the photos of `album`
+   * (absent: every album shared with you), at or before the listing position `through`.
+   */
+  replicationChanges(options?: ChangesRequest): Promise<ReplicationChanges>;
   /** This node, its hub and its enrolled peers (members). */
   nodes(): Promise<Nodes>;
   /** Issue a one-time token another node uses to join (admins). */
@@ -154,12 +178,26 @@ export function createApi(base = "", transport: ApiTransport = HTTP): ApiClient 
     me: async () => answer(await client.GET("/v1/auth/me")),
     logout: async () => done(await client.POST("/v1/auth/logout")),
     postRecord: async (record) => answer(await client.POST("/v1/records", { body: record })),
-    records: async (since = 0, limit = 1000) =>
-      answer(await client.GET("/v1/records", { params: { query: { since, limit } } })),
+    records: async (since = 0, limit = 1000, options = {}) =>
+      answer(
+        await client.GET("/v1/records", {
+          params: { query: options.photos === false ? { since, limit, photos: false } : { since, limit } },
+        }),
+      ),
     members: async () => answer(await client.GET("/v1/members")),
     albums: async () => answer(await client.GET("/v1/albums")),
     album: async (id) => answer(await client.GET("/v1/albums/{id}", { params: { path: { id } } })),
     trash: async () => answer(await client.GET("/v1/trash")),
+    albumPhotos: async (id, page = {}) =>
+      answer(await client.GET("/v1/albums/{id}/photos", { params: { path: { id }, query: pageQuery(page) } })),
+    timeline: async (page = {}) => answer(await client.GET("/v1/photos", { params: { query: pageQuery(page) } })),
+    replicationChanges: async (options = {}) => {
+      const query: { album?: string; since?: string; through?: string } = {};
+      if (options.album !== undefined) query.album = options.album;
+      if (options.since !== undefined) query.since = options.since;
+      if (options.through !== undefined) query.through = options.through;
+      return answer(await client.GET("/v1/replication/changes", { params: { query } }));
+    },
     replicationStatus: async (options = {}) => {
       const query: { album?: string; photos?: boolean } = {};
       if (options.album !== undefined) query.album = options.album;
@@ -201,6 +239,13 @@ export function createApi(base = "", transport: ApiTransport = HTTP): ApiClient 
  * body), and a failure to get any answer becomes an `ApiError` (`network`, or `aborted` when the
  * caller's signal fired).
  */
+function pageQuery(page: PageRequest): { cursor?: string; limit?: number } {
+  const query: { cursor?: string; limit?: number } = {};
+  if (page.cursor !== undefined) query.cursor = page.cursor;
+  if (page.limit !== undefined) query.limit = page.limit;
+  return query;
+}
+
 async function requestOver(transport: ApiTransport, root: string, request: Request): Promise<Response> {
   const target = new URL(request.url);
   const init: RequestInit = {

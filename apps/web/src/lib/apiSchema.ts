@@ -28,8 +28,25 @@ export interface paths {
             path?: never;
             cookie?: never;
         };
-        /** One album with your keys to it and its photos. */
+        /** One album with your keys to it (its photos come a page at a time: `GET /v1/albums/{id}/photos`). */
         get: operations["album"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/albums/{id}/photos": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** The photos of an album, a page at a time, newest first. */
+        get: operations["album_photos"];
         put?: never;
         post?: never;
         delete?: never;
@@ -284,6 +301,23 @@ export interface paths {
         patch?: never;
         trace?: never;
     };
+    "/v1/photos": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /** Every photo of every album shared with you, a page at a time, newest first. */
+        get: operations["timeline"];
+        put?: never;
+        post?: never;
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
     "/v1/records": {
         parameters: {
             query?: never;
@@ -300,6 +334,26 @@ export interface paths {
         put?: never;
         /** Submits a signed record (signed by the signed-in identity); the vault's rules decide. */
         post: operations["post"];
+        delete?: never;
+        options?: never;
+        head?: never;
+        patch?: never;
+        trace?: never;
+    };
+    "/v1/replication/changes": {
+        parameters: {
+            query?: never;
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        /**
+         * Changes since a cursor: photos added, removed, or stored somewhere new, of one album or of
+         *     every album shared with you. An idle page that polls this gets an answer of a few hundred bytes.
+         */
+        get: operations["replication_changes"];
+        put?: never;
+        post?: never;
         delete?: never;
         options?: never;
         head?: never;
@@ -378,7 +432,6 @@ export interface components {
         };
         AlbumDetail: components["schemas"]["AlbumView"] & {
             keys: components["schemas"]["AlbumKey"][];
-            photo_list: components["schemas"]["PhotoView"][];
         };
         AlbumKey: {
             /** Format: int32 */
@@ -394,6 +447,11 @@ export interface components {
             /** @description Encrypted title and dates (armored age, for the album key). */
             meta: string;
             photos: number;
+            /**
+             * Format: int64
+             * @description Bytes its live photos take (originals and thumbnails, encrypted).
+             */
+            bytes: number;
         };
         ChallengeRequest: {
             /** @example XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX-XXXXXXX */
@@ -540,13 +598,10 @@ export interface components {
             last_error?: string | null;
             last_error_kind?: null | components["schemas"]["ReplicationErrorKind"];
         };
-        PhotoPlacement: {
-            photo: string;
-            album: string;
-            nodes: components["schemas"]["Placement"][];
-        };
-        PhotoView: {
+        /** @description A photo in a listing: its record's fields, its position and where it is stored. */
+        PhotoItem: {
             id: string;
+            album: string;
             /** Format: int32 */
             epoch: number;
             blob: string;
@@ -555,9 +610,28 @@ export interface components {
             thumb?: string | null;
             /** Format: int64 */
             thumb_size?: number | null;
+            /** @description Encrypted file name, type, size, date (armored age, for the album key). */
             meta: string;
             /** @description Who added it: with the album's owner and the admins, who may change or delete it. */
             author: string;
+            /**
+             * @description Its position: pass it as `cursor` for the photos after it. Positions compare as strings:
+             *     the larger comes first in every listing.
+             */
+            cursor: string;
+            /** @description Where it is stored: this node first, then each enrolled peer. */
+            nodes: components["schemas"]["Placement"][];
+        };
+        /** @description One page of a listing, newest first. */
+        PhotoPage: {
+            photos: components["schemas"]["PhotoItem"][];
+            /** @description The cursor of the next page; absent on the last one. */
+            next?: string | null;
+        };
+        PhotoPlacement: {
+            photo: string;
+            album: string;
+            nodes: components["schemas"]["Placement"][];
         };
         Placement: {
             node: string;
@@ -572,6 +646,23 @@ export interface components {
              * @description Milliseconds since this node last tried to fetch the photo's blobs (pending or failed).
              */
             last_attempt_ms_ago?: number | null;
+        };
+        /** @description What changed since a cursor in the photos a page shows and where they are stored. */
+        ReplicationChanges: {
+            /** @description This node. */
+            node: components["schemas"]["NodeSummary"];
+            /** @description Pass as `since` next time. */
+            cursor: string;
+            /** @description The `since` given is from before this node (re)started: load the listing again. */
+            reset: boolean;
+            /** @description More changes wait than one answer holds: ask again at once with `cursor`. */
+            more: boolean;
+            /** @description Photos that appeared (uploaded, arrived from a peer, restored), newest first. */
+            added: components["schemas"]["PhotoItem"][];
+            /** @description Photos whose placement changed: where each is stored now. */
+            changed: components["schemas"]["PhotoPlacement"][];
+            /** @description Ids of photos that went away (deleted). */
+            removed: string[];
         };
         /**
          * @description What kind of failure a replication error is: what the web app switches on (the error's text,
@@ -731,6 +822,64 @@ export interface operations {
                 };
                 content: {
                     "application/json": components["schemas"]["AlbumDetail"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    album_photos: {
+        parameters: {
+            query?: {
+                /** @description Start after this position: the `next` of the previous page (absent: the newest photos). */
+                cursor?: string;
+                /** @description Photos per page: 1–500, default 100. */
+                limit?: number;
+            };
+            header?: never;
+            path: {
+                id: string;
+            };
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PhotoPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
                 };
             };
             401: {
@@ -1459,6 +1608,54 @@ export interface operations {
             };
         };
     };
+    timeline: {
+        parameters: {
+            query?: {
+                /** @description Start after this position: the `next` of the previous page (absent: the newest photos). */
+                cursor?: string;
+                /** @description Photos per page: 1–500, default 100. */
+                limit?: number;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["PhotoPage"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
     list: {
         parameters: {
             query?: {
@@ -1466,6 +1663,11 @@ export interface operations {
                 since?: number;
                 /** @description At most this many (1–10,000; default 1,000). */
                 limit?: number;
+                /**
+                 * @description `false`: leave photo records out (a client folding the family's members and keys needs
+                 *     none; photos come a page at a time from `/v1/albums/{id}/photos`). Default true.
+                 */
+                photos?: boolean;
             };
             header?: never;
             path?: never;
@@ -1537,6 +1739,70 @@ export interface operations {
                 };
             };
             403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+        };
+    };
+    replication_changes: {
+        parameters: {
+            query?: {
+                /** @description Only this album's photos (absent: every album shared with you, as the timeline). */
+                album?: string;
+                /**
+                 * @description The `cursor` of the previous answer. Absent: no changes, only the cursor to start from
+                 *     (ask for it before the first page, so nothing falls between).
+                 */
+                since?: string;
+                /**
+                 * @description Only photos at or before this listing position (newer ones included): the `next` of the
+                 *     last page loaded. Photos past it arrive with their pages. Absent: every photo.
+                 */
+                through?: string;
+            };
+            header?: never;
+            path?: never;
+            cookie?: never;
+        };
+        requestBody?: never;
+        responses: {
+            200: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ReplicationChanges"];
+                };
+            };
+            400: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            401: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            403: {
+                headers: {
+                    [name: string]: unknown;
+                };
+                content: {
+                    "application/json": components["schemas"]["ErrorBody"];
+                };
+            };
+            404: {
                 headers: {
                     [name: string]: unknown;
                 };

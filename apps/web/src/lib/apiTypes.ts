@@ -21,7 +21,12 @@ export type LogEntry = Schemas["LogEntry"];
 /** `POST /v1/auth/verify` and `GET /v1/auth/me`. `role` is null (or absent) for a non-member. */
 export type Me = Schemas["Me"];
 export type MemberView = Schemas["MemberView"];
-export type PhotoView = Schemas["PhotoView"];
+/** A photo in a listing (`GET /v1/albums/{id}/photos`, `GET /v1/photos`), with where it is stored. */
+export type PhotoItem = Schemas["PhotoItem"];
+/** One page of a listing, newest first; `next` is the cursor of the following page. */
+export type PhotoPage = Schemas["PhotoPage"];
+/** `GET /v1/replication/changes`: what changed since a cursor. */
+export type ReplicationChanges = Schemas["ReplicationChanges"];
 /** `GET /v1/trash`: deleted photos and albums, restorable for 30 days. */
 export type TrashView = Schemas["TrashView"];
 export type TrashedPhoto = Schemas["TrashedPhoto"];

@@ -5,6 +5,7 @@
  */
 import { zipSync } from "fflate";
 import type { ApiClient } from "./api.ts";
+import type { PhotoItem } from "./apiTypes.ts";
 import { utf8Encode } from "./bytes.ts";
 
 /** The same instructions as the CLI export's README.txt. */
@@ -46,7 +47,7 @@ export async function buildExportArchive(
       return { member: me, epoch, file };
     });
     const photos = [];
-    for (const photo of album.photo_list) {
+    for await (const photo of allPhotos(api, view.id)) {
       const file = `${photo.id}.age`;
       const bytes = new Uint8Array(await (await api.getBlob(photo.blob)).arrayBuffer());
       files[`${dir}/${file}`] = bytes;
@@ -76,4 +77,14 @@ export async function buildExportArchive(
   files["manifest.json"] = utf8Encode(JSON.stringify(manifest, null, 2) + "\n");
   files["README.txt"] = utf8Encode(EXPORT_README);
   return zipSync(files, { level: 0 });
+}
+
+/** Every photo of an album, a page at a time (the export streams through them; nothing holds all). */
+async function* allPhotos(api: ApiClient, album: string): AsyncGenerator<PhotoItem> {
+  let cursor: string | undefined;
+  do {
+    const page = await api.albumPhotos(album, { cursor, limit: 500 });
+    yield* page.photos;
+    cursor = page.next ?? undefined;
+  } while (cursor !== undefined);
 }

@@ -22,7 +22,7 @@ import { sealBlob, type OpenPhoto } from "./photos.ts";
 
 function photo(id: string, name: string, lastModified: number, thumb: string | null = `t-${id}`): OpenPhoto {
   return {
-    view: { id, epoch: 0, blob: `b-${id}`, size: 1, thumb, meta: "", author: "ann" },
+    view: { id, album: "a", epoch: 0, blob: `b-${id}`, size: 1, thumb, meta: "", author: "ann" },
     meta: { name, type: "image/jpeg", size: 1, lastModified },
   };
 }

@@ -16,7 +16,7 @@
 import { displayName, type Names } from "./names.ts";
 import { downloadZip } from "client-zip";
 import type { ApiClient } from "./api.ts";
-import type { AlbumKey, PhotoView } from "./apiTypes.ts";
+import type { AlbumKey, PhotoItem } from "./apiTypes.ts";
 import { openAlbumKey, openMeta, sealMeta, type AlbumMeta } from "./albumKeys.ts";
 import { decryptWithIdentities, type AgeIdentity } from "./crypt.ts";
 import { openBlob, sealBlob, uploadPhoto, type OpenPhoto, type PhotoMeta } from "./photos.ts";
@@ -27,7 +27,7 @@ import { albumRecord, photoRecord, type RecordContext } from "./vaultRecords.ts"
 export const TRASH_RETENTION_MS = 30 * 24 * 60 * 60 * 1000;
 
 /** The fields of a photo's current record that a delete or restore writes again unchanged. */
-export type PhotoFields = Pick<PhotoView, "id" | "epoch" | "blob" | "size" | "thumb" | "thumb_size" | "meta">;
+export type PhotoFields = Pick<PhotoItem, "id" | "epoch" | "blob" | "size" | "thumb" | "thumb_size" | "meta">;
 
 /** The fields of an album's current record that a delete, restore or rename keeps. */
 export interface AlbumFields {
@@ -47,7 +47,7 @@ export interface Actor {
  * Whether `actor` may change or delete (and restore) a photo: the vault's rule. An admin may; so
  * may a holder of the album's key who added the photo or owns the album (owners are admins).
  */
-export function mayEditPhoto(actor: Actor, photo: Pick<PhotoView, "author">, holdsKey: boolean): boolean {
+export function mayEditPhoto(actor: Actor, photo: Pick<PhotoItem, "author">, holdsKey: boolean): boolean {
   return actor.isAdmin || (holdsKey && photo.author === actor.id);
 }
 

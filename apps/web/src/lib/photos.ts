@@ -8,7 +8,7 @@
  * a Web Worker (the app runs it in one: `src/photoWorker.ts`).
  */
 import type { ApiClient, BlobUploadOptions } from "./api.ts";
-import type { PhotoView } from "./apiTypes.ts";
+import type { PhotoItem } from "./apiTypes.ts";
 import { sealMeta, openMeta } from "./albumKeys.ts";
 import { BlobHasher } from "./blob.ts";
 import { exifText, readExif, takenValue } from "./exif.ts";
@@ -254,25 +254,25 @@ export async function openBlob(
   return new Blob(parts, { type });
 }
 
+/** What opening and showing a photo needs of its listing: a page's `PhotoItem`, a trashed photo. */
+export type PhotoListed = Pick<
+  PhotoItem,
+  "id" | "album" | "epoch" | "blob" | "size" | "thumb" | "thumb_size" | "meta" | "author"
+>;
+
 /** A photo of an album with its meta opened (undefined when it cannot be). */
 export interface OpenPhoto {
-  view: PhotoView;
+  view: PhotoListed;
   meta: PhotoMeta | undefined;
 }
 
-/** Open every photo's meta and order the album: oldest file first, then by name. */
+/** Open every photo's meta, keeping the listing's order (newest first, as the node pages them). */
 export async function openPhotos(
-  photos: readonly PhotoView[],
+  photos: readonly PhotoListed[],
   albumKeys: readonly AgeIdentity[],
 ): Promise<OpenPhoto[]> {
-  const opened = await Promise.all(
+  return Promise.all(
     photos.map(async (view) => ({ view, meta: await openPhotoMeta(view, albumKeys).catch(() => undefined) })),
-  );
-  return opened.sort(
-    (a, b) =>
-      (a.meta?.lastModified ?? 0) - (b.meta?.lastModified ?? 0) ||
-      (a.meta?.name ?? "").localeCompare(b.meta?.name ?? "") ||
-      a.view.id.localeCompare(b.view.id),
   );
 }
 

@@ -96,7 +96,8 @@ export class Vault {
   async refresh(options: { full?: boolean } = {}): Promise<void> {
     const state = options.full === true ? emptyVaultState() : this.#state;
     for (;;) {
-      const page = await this.api.records(state.seq, 1000);
+      // Members, albums and keys: photo records are not folded here (they come a page at a time).
+      const page = await this.api.records(state.seq, 1000, { photos: false });
       foldRecords(state, await signedEntries(page));
       if (page.length < 1000) break;
     }
@@ -393,8 +394,8 @@ export interface OpenAlbum {
 }
 
 /** Storage used by the albums shared with us: ciphertext and thumbnails, in bytes. */
-export function storageUsed(albums: readonly AlbumDetail[]): number {
-  return albums.reduce((sum, album) => sum + album.photo_list.reduce((s, p) => s + p.size + (p.thumb_size ?? 0), 0), 0);
+export function storageUsed(albums: readonly Pick<AlbumView, "bytes">[]): number {
+  return albums.reduce((sum, album) => sum + album.bytes, 0);
 }
 
 export type { AlbumView };

@@ -1,19 +1,12 @@
 /**
- * The album's own actions above its grid: order, select, and for admins rename, delete and the
+ * The album's own actions above its grid: select, and for admins rename, delete and the
  * cover; "Share" shows who has the album's key (and lets admins share it or take it back).
  * Members see only what they may do; the node checks again.
  */
 import { useState } from "react";
 import type { MemberView } from "../lib/apiTypes.ts";
 import { describeError } from "../errorMessages.ts";
-import {
-  PHOTO_ORDERS,
-  mayChangeAlbums,
-  memberLabel,
-  updateAlbumMeta,
-  writeAlbum,
-  type PhotoOrder,
-} from "../lib/organise.ts";
+import { mayChangeAlbums, memberLabel, updateAlbumMeta, writeAlbum } from "../lib/organise.ts";
 import type { OpenAlbum } from "../lib/vault.ts";
 import { liveGrants } from "../lib/vaultState.ts";
 import { useVault } from "./context.ts";
@@ -23,8 +16,6 @@ import { useAsync } from "./useAsync.ts";
 
 interface Props {
   album: OpenAlbum;
-  order: PhotoOrder;
-  onOrder: (order: PhotoOrder) => void;
   selecting: boolean;
   onSelecting: (selecting: boolean) => void;
   /** The one selected photo, when exactly one is: an admin may make it the cover. */
@@ -32,7 +23,7 @@ interface Props {
   onChanged: () => void;
 }
 
-export function AlbumToolbar({ album, order, onOrder, selecting, onSelecting, coverCandidate, onChanged }: Props) {
+export function AlbumToolbar({ album, selecting, onSelecting, coverCandidate, onChanged }: Props) {
   const { vault, identity, isAdmin } = useVault();
   const [panel, setPanel] = useState<"rename" | "share" | "delete">();
   const [busy, setBusy] = useState(false);
@@ -61,21 +52,6 @@ export function AlbumToolbar({ album, order, onOrder, selecting, onSelecting, co
   return (
     <div className="album-toolbar" data-testid="album-toolbar">
       <div className="toolbar-row">
-        <label className="inline-label">
-          <span className="sr-only">Order</span>
-          <select
-            data-testid="photo-order"
-            aria-label="Order of the photos"
-            value={order}
-            onChange={(event) => onOrder(event.target.value as PhotoOrder)}
-          >
-            {PHOTO_ORDERS.map((o) => (
-              <option key={o.value} value={o.value}>
-                {o.label}
-              </option>
-            ))}
-          </select>
-        </label>
         <button
           type="button"
           className="small"

@@ -9,7 +9,8 @@
 //! | `service` | what this node answers its peers (`PeerService`), over HTTP and WebRTC |
 //! | `routes` | the HTTP side of the peer protocol, `/v1/peer/*` |
 //! | `local` | the store side of replication (`Local`): records, blobs, cursors |
-//! | `status` | `GET /v1/replication/status` and its types |
+//! | `status` | `GET /v1/replication/status` and its types; `PlacementSource` (where a photo is) |
+//! | `journal` | what changed in the placements, for `GET /v1/replication/changes` (`crate::paging`) |
 //!
 //! The rules live in `p2pos-replication` (planner) and `p2pos-net` (signatures, replay guard);
 //! these modules only connect them to the node's database (`crate::store`), blob store and vault.
@@ -17,6 +18,7 @@
 
 pub(crate) mod config;
 pub(crate) mod fallback;
+pub(crate) mod journal;
 pub(crate) mod local;
 pub(crate) mod peers;
 pub(crate) mod replicator;

@@ -1,7 +1,7 @@
 //! `GET /v1/replication/status`: this node's peers (online, path, backlog, last error) and, per
 //! photo the caller can open, which nodes hold it. Read from one snapshot of the replicator.
 
-use std::collections::HashMap;
+use std::collections::{HashMap, HashSet};
 
 use axum::Json;
 use axum::extract::State;
@@ -25,8 +25,8 @@ pub(crate) struct ReplicationStatus {
     photos: Vec<PhotoPlacement>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct NodeSummary {
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
+pub(crate) struct NodeSummary {
     #[schema(value_type = String)]
     node: NodeId,
     name: String,
@@ -56,25 +56,25 @@ struct PeerSummary {
 }
 
 #[derive(Debug, Serialize, utoipa::ToSchema)]
-struct PhotoPlacement {
-    photo: String,
-    album: String,
-    nodes: Vec<Placement>,
+pub(crate) struct PhotoPlacement {
+    pub(crate) photo: String,
+    pub(crate) album: String,
+    pub(crate) nodes: Vec<Placement>,
 }
 
-#[derive(Debug, Serialize, utoipa::ToSchema)]
-struct Placement {
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
+pub(crate) struct Placement {
     #[schema(value_type = String)]
-    node: NodeId,
-    name: String,
+    pub(crate) node: NodeId,
+    pub(crate) name: String,
     /// ok, pending, fetching or failed (this node knows failures of its own fetches only).
-    state: &'static str,
+    pub(crate) state: &'static str,
     /// The last error of this node's fetch, when it failed.
-    error: Option<String>,
+    pub(crate) error: Option<String>,
     /// What kind of failure that was.
-    error_kind: Option<ReplicationErrorKind>,
+    pub(crate) error_kind: Option<ReplicationErrorKind>,
     /// Milliseconds since this node last tried to fetch the photo's blobs (pending or failed).
-    last_attempt_ms_ago: Option<u64>,
+    pub(crate) last_attempt_ms_ago: Option<u64>,
 }
 
 #[derive(Debug, serde::Deserialize, utoipa::IntoParams)]
@@ -98,15 +98,8 @@ pub(crate) async fn status(
     ApiQuery(query): ApiQuery<StatusQuery>,
 ) -> Result<Json<ReplicationStatus>, ApiError> {
     session.require_member(&state)?;
-    let replicator_snapshot = {
-        let r = lock(&state.inner.replication.replicator);
-        r.as_ref().map(|r| r.status_request())
-    };
-    let snapshot = match replicator_snapshot {
-        Some(request) => request.await,
-        None => None,
-    };
-    let me = NodeSummary { node: state.node_id(), name: state.inner.config.replication.name.clone() };
+    let snapshot = replicator_snapshot(&state).await;
+    let me = this_node(&state);
     let infos = state.inner.replication.peers();
     let peer_status: HashMap<NodeId, &p2pos_replication::PeerStatus> =
         snapshot.as_ref().map(|s| s.peers.iter().map(|p| (p.peer, p)).collect()).unwrap_or_default();
@@ -133,73 +126,118 @@ pub(crate) async fn status(
         .collect();
     let wants_photos = query.photos.unwrap_or(true);
     let held = state.db(move |db| if wants_photos { store::blobs::held(db) } else { Ok(Default::default()) }).await?;
+    let source = PlacementSource { me, infos, snapshot, held };
     let photos = {
         let vault = state.vault();
         let mut photos = Vec::new();
         for (album_id, _) in vault.albums() {
-            if !query.photos.unwrap_or(true) || query.album.as_ref().is_some_and(|a| *a != album_id.to_string()) {
+            if !wants_photos || query.album.as_ref().is_some_and(|a| *a != album_id.to_string()) {
                 continue;
             }
             if !vault.can_open_album(&session.identity, album_id) {
                 continue;
             }
             for (photo_id, photo) in vault.photos_in(album_id) {
-                if photo.deleted {
-                    continue;
-                }
-                let blobs: Vec<BlobId> = std::iter::once(photo.blob).chain(photo.thumb).collect();
-                let here_state = |blob: &BlobId| -> (&'static str, Option<&SyncError>, Option<u64>) {
-                    if held.contains(blob.as_bytes()) {
-                        return ("ok", None, None);
-                    }
-                    let status = snapshot.as_ref().and_then(|s| s.blobs.get(blob).map(|b| (s, b)));
-                    let attempt = status
-                        .and_then(|(snap, b)| p2pos_replication::age(snap, b.last_attempt))
-                        .map(|d| d.as_millis() as u64);
-                    match status.map(|(_, b)| &b.local) {
-                        Some(LocalState::Failed { error, .. }) => ("failed", Some(error), attempt),
-                        Some(LocalState::Fetching { .. }) => ("fetching", None, attempt),
-                        _ => ("pending", None, attempt),
-                    }
-                };
-                let here = blobs.iter().map(here_state).find(|s| s.0 != "ok").unwrap_or(("ok", None, None));
-                let mut nodes = vec![Placement {
-                    node: me.node,
-                    name: me.name.clone(),
-                    state: here.0,
-                    error: here.1.map(error_text),
-                    error_kind: here.1.map(error_kind),
-                    last_attempt_ms_ago: here.2,
-                }];
-                for info in &infos {
-                    let holds = |blob: &BlobId| {
-                        snapshot
-                            .as_ref()
-                            .and_then(|s| s.blobs.get(blob))
-                            .is_some_and(|b| b.held_by.contains(&info.node))
-                    };
-                    let all = blobs.iter().all(holds);
-                    nodes.push(Placement {
-                        node: info.node,
-                        name: info.name.clone(),
-                        state: if all { "ok" } else { "pending" },
-                        error: None,
-                        error_kind: None,
-                        last_attempt_ms_ago: None,
-                    });
-                }
-                photos.push(PhotoPlacement { photo: photo_id.to_string(), album: album_id.to_string(), nodes });
+                photos.push(PhotoPlacement {
+                    photo: photo_id.to_string(),
+                    album: album_id.to_string(),
+                    nodes: source.of(photo),
+                });
             }
         }
         photos
     };
+    let PlacementSource { me, .. } = source;
     Ok(Json(ReplicationStatus { node: me, peers, photos }))
+}
+
+/// The replicator's view (peers' holdings, this node's fetches), if replication runs.
+pub(crate) async fn replicator_snapshot(state: &AppState) -> Option<p2pos_replication::Snapshot> {
+    let request = {
+        let r = lock(&state.inner.replication.replicator);
+        r.as_ref().map(|r| r.status_request())
+    };
+    match request {
+        Some(request) => request.await,
+        None => None,
+    }
+}
+
+pub(crate) fn this_node(state: &AppState) -> NodeSummary {
+    NodeSummary { node: state.node_id(), name: state.inner.config.replication.name.clone() }
+}
+
+/// What tells where a photo's blobs are: this node's blob table (all of it, or the blobs asked
+/// about), the replicator's snapshot and the enrolled peers. Built once per request.
+pub(crate) struct PlacementSource {
+    pub(crate) me: NodeSummary,
+    pub(crate) infos: Vec<crate::replication::PeerInfo>,
+    pub(crate) snapshot: Option<p2pos_replication::Snapshot>,
+    /// The blobs this node holds, of those that will be asked about.
+    pub(crate) held: HashSet<[u8; 32]>,
+}
+
+impl PlacementSource {
+    /// For the photos whose blobs are `blobs` (`None`: every blob this node holds).
+    pub(crate) async fn load(state: &AppState, blobs: Option<Vec<BlobId>>) -> Result<Self, ApiError> {
+        let snapshot = replicator_snapshot(state).await;
+        let held = state
+            .db(move |db| match blobs {
+                Some(blobs) => store::blobs::held_among(db, &blobs),
+                None => store::blobs::held(db),
+            })
+            .await?;
+        Ok(Self { me: this_node(state), infos: state.inner.replication.peers(), snapshot, held })
+    }
+
+    /// Where a photo is: this node first, then each enrolled peer.
+    pub(crate) fn of(&self, photo: &family_vault::vault::Photo) -> Vec<Placement> {
+        let snapshot = self.snapshot.as_ref();
+        let blobs: Vec<BlobId> = std::iter::once(photo.blob).chain(photo.thumb).collect();
+        let here_state = |blob: &BlobId| -> (&'static str, Option<&SyncError>, Option<u64>) {
+            if self.held.contains(blob.as_bytes()) {
+                return ("ok", None, None);
+            }
+            let status = snapshot.and_then(|s| s.blobs.get(blob).map(|b| (s, b)));
+            let attempt =
+                status.and_then(|(snap, b)| p2pos_replication::age(snap, b.last_attempt)).map(|d| d.as_millis() as u64);
+            match status.map(|(_, b)| &b.local) {
+                Some(LocalState::Failed { error, .. }) => ("failed", Some(error), attempt),
+                Some(LocalState::Fetching { .. }) => ("fetching", None, attempt),
+                _ => ("pending", None, attempt),
+            }
+        };
+        let here = blobs.iter().map(here_state).find(|s| s.0 != "ok").unwrap_or(("ok", None, None));
+        let mut nodes = vec![Placement {
+            node: self.me.node,
+            name: self.me.name.clone(),
+            state: here.0,
+            error: here.1.map(error_text),
+            error_kind: here.1.map(error_kind),
+            last_attempt_ms_ago: here.2,
+        }];
+        for info in &self.infos {
+            let holds = |blob: &BlobId| {
+                snapshot.and_then(|s| s.blobs.get(blob)).is_some_and(|b| b.held_by.contains(&info.node))
+            };
+            let all = blobs.iter().all(holds);
+            nodes.push(Placement {
+                node: info.node,
+                name: info.name.clone(),
+                state: if all { "ok" } else { "pending" },
+                error: None,
+                error_kind: None,
+                last_attempt_ms_ago: None,
+            });
+        }
+        nodes
+    }
 }
 
 /// What kind of failure a replication error is: what the web app switches on (the error's text,
 /// beside it, is for people and may change). New kinds may be added; a client shows an unknown
 /// one as `other` would be shown.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, utoipa::ToSchema)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "snake_case")]
 pub(crate) enum ReplicationErrorKind {
     /// The peer is not on the hub or refuses connections: switched off or offline.

@@ -38,6 +38,18 @@ pub(crate) fn held(db: &Connection) -> rusqlite::Result<HashSet<[u8; 32]>> {
     Ok(rows.filter_map(|r| r.ok().and_then(|b| <[u8; 32]>::try_from(b).ok())).collect())
 }
 
+/// Which of `ids` this node holds (one indexed lookup each: for a page of photos).
+pub(crate) fn held_among(db: &Connection, ids: &[BlobId]) -> rusqlite::Result<HashSet<[u8; 32]>> {
+    let mut stmt = db.prepare_cached("SELECT 1 FROM blobs WHERE id = ?1")?;
+    let mut held = HashSet::new();
+    for id in ids {
+        if stmt.exists([id.as_bytes().as_slice()])? {
+            held.insert(*id.as_bytes());
+        }
+    }
+    Ok(held)
+}
+
 /// How many blobs this node holds, and their bytes.
 pub(crate) fn totals(db: &Connection) -> rusqlite::Result<(u64, u64)> {
     let (count, bytes): (i64, i64) =

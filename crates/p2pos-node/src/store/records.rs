@@ -31,6 +31,25 @@ pub(crate) fn since(db: &Connection, after: i64, limit: i64) -> rusqlite::Result
     rows.collect()
 }
 
+/// Like [`since`], without records of kind `kind` (e.g. "photo": a client folding the family's
+/// keys and members needs none of them).
+pub(crate) fn since_except(
+    db: &Connection,
+    after: i64,
+    limit: i64,
+    kind: &str,
+) -> rusqlite::Result<Vec<(i64, SignedRecord)>> {
+    let mut stmt = db.prepare_cached(
+        "SELECT seq, signer, body, sig FROM records WHERE seq > ?1 AND kind != ?3 ORDER BY seq LIMIT ?2",
+    )?;
+    let rows = stmt.query_map(params![after, limit, kind], |r| {
+        let body: Vec<u8> = r.get(2)?;
+        let sig: Vec<u8> = r.get(3)?;
+        Ok((r.get(0)?, SignedRecord { body: B64.encode(body), signer: r.get(1)?, sig: B64.encode(sig) }))
+    })?;
+    rows.collect()
+}
+
 /// The last sequence number (0 for an empty log).
 pub(crate) fn head(db: &Connection) -> rusqlite::Result<u64> {
     let head: i64 = db.query_row("SELECT coalesce(max(seq), 0) FROM records", [], |r| r.get(0))?;

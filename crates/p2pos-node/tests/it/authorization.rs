@@ -213,12 +213,16 @@ async fn every_route_and_record_for_every_kind_of_caller() {
         (get(&format!("/v1/albums/{SUMMER}")), [U, U, OK, OK, F, F, F, OK]),
         // The trash lists only what each caller may see (checked below); removed members get nothing.
         (get("/v1/trash"), [U, U, OK, OK, OK, OK, F, OK]),
+        (get(&format!("/v1/albums/{SUMMER}/photos")), [U, U, OK, OK, F, F, F, OK]),
+        (get("/v1/photos"), [U, U, OK, OK, OK, OK, F, OK]),
         (get(&format!("/v1/blobs/{blob}")), [U, U, OK, OK, F, F, F, OK]),
         (
             (Method::PUT, format!("/v1/blobs/{blob}"), blob_bytes.clone(), "application/octet-stream"),
             [U, U, OK, OK, OK, OK, F, OK],
         ),
         (get("/v1/replication/status"), [U, U, OK, OK, OK, OK, F, OK]),
+        (get("/v1/replication/changes"), [U, U, OK, OK, OK, OK, F, OK]),
+        (get(&format!("/v1/replication/changes?album={SUMMER}")), [U, U, OK, OK, F, F, F, OK]),
         (get("/v1/nodes"), [U, U, OK, OK, OK, OK, F, OK]),
         // Invitations: admins open, list and cancel them; anyone with the link may ask to join
         // (the stranger's identity in the body: a session changes nothing).
@@ -282,8 +286,10 @@ async fn every_route_and_record_for_every_kind_of_caller() {
         call(&state, Method::POST, "/v1/peer/rpc", None, serde_json::to_vec(&rpc).unwrap(), "application/json").await;
     assert_eq!(got.status, OK);
     assert!(got.json()["records"].as_array().unwrap().len() > 20, "nodes replicate every record");
-    let got = call(&state, Method::GET, &format!("/v1/albums/{SUMMER}"), None, Vec::new(), "application/json").await;
-    assert_eq!(got.status, U);
+    for path in [format!("/v1/albums/{SUMMER}"), format!("/v1/albums/{SUMMER}/photos"), "/v1/photos".into()] {
+        let got = call(&state, Method::GET, &path, None, Vec::new(), "application/json").await;
+        assert_eq!(got.status, U, "{path} as the node");
+    }
 
     // Read scope: Nils (Winter only) gets the family's and members' records and Winter's, none of Summer's.
     let nils_log = call(&state, Method::GET, "/v1/records", callers[4].cookie.as_deref(), Vec::new(), "").await.json();
@@ -298,6 +304,13 @@ async fn every_route_and_record_for_every_kind_of_caller() {
         })
         .collect();
     assert_eq!(albums_seen.into_iter().collect::<Vec<_>>(), vec![WINTER.to_string()]);
+    // The same scope in the timeline: photo P (Summer) is on no page of Nils', and on Otto's.
+    let timeline = |cookie: Option<String>| {
+        let state = state.clone();
+        async move { call(&state, Method::GET, "/v1/photos", cookie.as_deref(), Vec::new(), "").await.json() }
+    };
+    assert_eq!(timeline(callers[4].cookie.clone()).await["photos"], json!([]));
+    assert_eq!(timeline(callers[3].cookie.clone()).await["photos"][0]["id"], PHOTO);
 
     // Records: each caller signs their own. Per kind: the status for none, expired, author,
     // other, no grant, revoked, removed, admin; and the error code of each 403.

@@ -7,6 +7,7 @@ mod common;
 mod http;
 mod invites;
 mod openapi;
+mod paging;
 mod peer_api;
 mod trash;
 mod trust;

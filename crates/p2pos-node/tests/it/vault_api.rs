@@ -118,10 +118,15 @@ async fn members_read_shared_photos_and_strangers_get_403() {
     assert_eq!(node.get("/v1/records", None).await.status, StatusCode::UNAUTHORIZED);
 
     let album = node.get(&format!("/v1/albums/{ALBUM}"), Some(&bea_c)).await.json();
-    assert_eq!(album["photo_list"][0]["blob"], id.to_string());
+    assert_eq!((album["photos"].as_u64(), album["bytes"].as_u64()), (Some(1), Some(photo.len() as u64)));
     assert_eq!(album["keys"][0]["epoch"], 1);
+    let page = node.get(&format!("/v1/albums/{ALBUM}/photos"), Some(&bea_c)).await.json();
+    assert_eq!(page["photos"][0]["blob"], id.to_string());
     let log = node.get("/v1/records?since=0", Some(&bea_c)).await.json();
     assert_eq!(log.as_array().unwrap().len(), 7);
+    // Without photo records: the other six, the photo's left out.
+    let keys_only = node.get("/v1/records?since=0&photos=false", Some(&bea_c)).await.json();
+    assert_eq!(keys_only.as_array().unwrap().len(), 6);
 }
 
 #[tokio::test]

@@ -245,9 +245,9 @@ fn a_photo_deleted_at_oak_is_restored_at_pine_within_thirty_days() {
     wait_for("Pine to hold the photo's blob", Duration::from_secs(60), || pine.metric("p2pos_node_blobs") == 1);
     let pine_cookie = login(&pine.node.addr, &family.me);
     let album_path = format!("/v1/albums/{ALBUM}");
-    let (status, album) = get_json(&oak.node.addr, &album_path, Some(&oak_cookie));
-    assert_eq!(status, 200, "{album}");
-    let body = album["photo_list"][0].clone();
+    let (status, page) = get_json(&oak.node.addr, &format!("{album_path}/photos"), Some(&oak_cookie));
+    assert_eq!(status, 200, "{page}");
+    let body = page["photos"][0].clone();
     let id = body["id"].clone();
     let with = |deleted: bool| {
         json!({"type": "photo", "photo": id, "album": ALBUM, "epoch": body["epoch"], "blob": body["blob"],

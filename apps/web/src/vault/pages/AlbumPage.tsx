@@ -1,12 +1,11 @@
 /**
- * One album: the grid of decrypted thumbnails, where each photo is stored (refreshed every 2 s),
- * and the uploader (drop or pick many files). Photos that arrive from another node appear by
- * themselves.
+ * One album: the grid of decrypted thumbnails, loaded a page at a time as it scrolls (newest
+ * first, the node's order), where each photo is stored (changes polled every 2 s,
+ * `useAlbumPages`), selection and the album's actions, and the uploader (drop or pick many files).
+ * Photos that arrive from another node appear by themselves.
  */
-import { useEffect, useMemo, useRef, useState } from "react";
-import type { Placement } from "../../lib/apiTypes.ts";
-import { keptIn, sortPhotos, toggled, type PhotoOrder } from "../../lib/organise.ts";
-import { openPhotos } from "../../lib/photos.ts";
+import { useEffect, useMemo, useState } from "react";
+import { keptIn, toggled } from "../../lib/organise.ts";
 import { UploadQueue, type UploadItem } from "../../lib/uploadQueue.ts";
 import { describeError } from "../../errorMessages.ts";
 import { prepareInWorker } from "../../photoWorker.ts";
@@ -14,11 +13,11 @@ import { useVault, type VaultSession } from "../context.ts";
 import { formatBytes } from "../format.ts";
 import { useAsync } from "../useAsync.ts";
 import { AlbumToolbar } from "../AlbumToolbar.tsx";
-import { useReplicationStatus } from "../Placements.tsx";
 import { SelectionBar } from "../SelectionBar.tsx";
-import { albumPhotoKey, albumPlacementCounts, albumSummary, placementsByPhoto } from "../replicationView.ts";
+import { albumPlacementCounts, albumSummary } from "../replicationView.ts";
+import { useAlbumPages } from "../useAlbumPages.ts";
+import { PagedGrid, openMetas, openedPhoto, type GridSelection } from "./PagedGrid.tsx";
 import { PhotoViewer } from "./PhotoViewer.tsx";
-import { Thumb } from "./Thumb.tsx";
 import { DropZone, PageFileDrop } from "../../components/FileDrop.tsx";
 import { useStoredToggle } from "../useStoredToggle.ts";
 
@@ -50,35 +49,62 @@ const listeners = new Map<string, () => void>();
 export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: string | undefined }) {
   const session = useVault();
   const { vault } = session;
-  const [state, reload] = useAsync(async () => {
-    const album = await vault.openAlbum(albumId);
-    return { album, photos: await openPhotos(album.detail.photo_list, album.keyList) };
-  }, [vault, albumId]);
-  const [order, setOrder] = useState<PhotoOrder>("oldest");
+  const pages = useAlbumPages(session.api, albumId);
+  // The album's title, keys and count; opened again when photos appear or go away, or when the
+  // node stops listing it (access taken away: opening it then says why).
+  const refused = pages.refused;
+  const [state, reload] = useAsync(() => vault.openAlbum(albumId), [vault, albumId, pages.membership, refused]);
   const [selecting, setSelecting] = useState(false);
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
-  const replication = useReplicationStatus(albumId);
   const [showNames, setShowNames] = useStoredToggle(SHOW_NAMES_KEY, false);
-  const status = replication.value;
-  const byPhoto = useMemo(() => (status ? placementsByPhoto(status) : new Map<string, Placement[]>()), [status]);
-
-  // Photos that reached this node from another one (or were deleted there): open the album again,
-  // once per change the status shows, so a photo the album cannot list does not reload it forever.
-  const statusKey = status ? albumPhotoKey(status, albumId) : undefined;
-  const reloadedFor = useRef<string>(undefined);
-  const shownKey =
-    state.status === "ready"
-      ? state.value.photos
-          .map((p) => p.view.id)
-          .sort()
-          .join(",")
-      : undefined;
-  useEffect(() => {
-    if (statusKey === undefined || shownKey === undefined || statusKey === shownKey) return;
-    if (reloadedFor.current === statusKey) return;
-    reloadedFor.current = statusKey;
+  const { photos, here } = pages;
+  const counts = useMemo(
+    () =>
+      albumPlacementCounts(
+        photos.map((p) => p.id),
+        new Map(photos.map((p) => [p.id, p.nodes])),
+      ),
+    [photos],
+  );
+  const placements = useMemo(() => new Map(photos.map((p) => [p.id, p.nodes])), [photos]);
+  const chosen = useMemo(
+    () =>
+      keptIn(
+        selected,
+        photos.map((p) => p.id),
+      ),
+    [selected, photos],
+  );
+  const selection = useMemo<GridSelection | undefined>(
+    () => (selecting ? { chosen, onToggle: (photo) => setSelected((current) => toggled(current, photo)) } : undefined),
+    [selecting, chosen],
+  );
+  const changed = () => {
     reload();
-  }, [statusKey, shownKey, reload]);
+    pages.refresh();
+  };
+
+  // The viewer's photo and its neighbours: their file names and dates, decrypted before it shows them.
+  const keyList = state.status === "ready" ? state.value.keyList : undefined;
+  const viewerIndex = photoId === undefined ? -1 : photos.findIndex((p) => p.id === photoId);
+  const [metasOpened, setMetasOpened] = useState(0);
+  useEffect(() => {
+    if (!keyList || viewerIndex < 0) return;
+    let live = true;
+    const around = photos.slice(Math.max(0, viewerIndex - 1), viewerIndex + 2);
+    void openMetas(around, keyList).then(() => {
+      if (live) setMetasOpened((n) => n + 1);
+    });
+    return () => {
+      live = false;
+    };
+  }, [keyList, viewerIndex, photos]);
+  const opened = useMemo(
+    () => photos.map(openedPhoto),
+    // `metasOpened`: more metas were decrypted since.
+    // eslint-disable-next-line react-hooks/exhaustive-deps
+    [photos, metasOpened],
+  );
 
   if (state.status === "loading") return <p className="muted">Opening the album…</p>;
   if (state.status === "failed") {
@@ -90,23 +116,14 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
       </section>
     );
   }
-  const { album } = state.value;
-  const photos = sortPhotos(state.value.photos, order);
-  const chosen = keptIn(
-    selected,
-    photos.map((p) => p.view.id),
-  );
+  const album = state.value;
   const stopSelecting = () => {
     setSelecting(false);
     setSelected(new Set());
   };
   const canUpload = vault.hasGrant(albumId, session.identity.id, album.detail.epoch);
-  const counts = status
-    ? albumPlacementCounts(
-        photos.map((p) => p.view.id),
-        byPhoto,
-      )
-    : [];
+  const total = pages.done ? photos.length : Math.max(album.detail.photos, photos.length);
+  const empty = pages.done && photos.length === 0;
   return (
     <section className="card wide" data-testid="album-page" data-album-id={albumId}>
       <p>
@@ -114,69 +131,57 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
       </p>
       <h1 data-testid="album-heading">{album.title ?? "(title cannot be opened)"}</h1>
       <p className="muted album-facts">
-        <span data-testid="album-count">
-          {photos.length > 0 && `${photos.length} ${photos.length === 1 ? "item" : "items"}`}
-        </span>
+        <span data-testid="album-count">{total > 0 && `${total} ${total === 1 ? "item" : "items"}`}</span>
         {counts.length > 0 && (
           <span data-testid="placement-summary">
             {" · "}
             {albumSummary(counts)}
+            {!pages.done && ` (of the ${photos.length} shown)`}
           </span>
         )}
-        {replication.error !== undefined && (
+        {(pages.pollError ?? pages.error) !== undefined && (
           <span className="stale" role="status" data-testid="placement-stale">
             {" · "}
-            Where the photos are stored could not be refreshed: {describeError(replication.error)}
+            Where the photos are stored could not be refreshed: {describeError(pages.pollError ?? pages.error)}
           </span>
         )}
       </p>
       <AlbumToolbar
         album={album}
-        order={order}
-        onOrder={setOrder}
         selecting={selecting}
         onSelecting={(on) => (on ? setSelecting(true) : stopSelecting())}
         coverCandidate={chosen.size === 1 ? [...chosen][0] : undefined}
-        onChanged={reload}
+        onChanged={changed}
       />
       {selecting && (
         <SelectionBar
           album={albumId}
           albumTitle={album.title}
-          selected={photos.filter((p) => chosen.has(p.view.id))}
+          // Read at each render: the grid decrypts names as chunks come near, after `opened` was made.
+          selected={photos.filter((p) => chosen.has(p.id)).map(openedPhoto)}
           keys={album.keyList}
           holdsKey={album.keys.has(album.detail.epoch)}
           onClear={stopSelecting}
-          onChanged={reload}
+          onChanged={changed}
         />
       )}
-      {canUpload && <Uploader queue={queueFor(session, albumId, reload)} />}
-      {photos.length === 0 ? (
-        <EmptyAlbum queue={canUpload ? queueFor(session, albumId, reload) : undefined} />
+      {canUpload && <Uploader queue={queueFor(session, albumId, pages.refresh)} />}
+      {empty ? (
+        <EmptyAlbum queue={canUpload ? queueFor(session, albumId, pages.refresh) : undefined} />
       ) : (
         <>
           <GridOptions showNames={showNames} onShowNames={setShowNames} />
-          <ul className={showNames ? "grid" : "grid names-hidden"} data-testid="photo-grid">
-            {photos.map((photo) => (
-              <Thumb
-                key={photo.view.id}
-                album={albumId}
-                photo={photo}
-                keys={album.keyList}
-                placements={byPhoto.get(photo.view.id)}
-                here={status?.node.node}
-                showName={showNames}
-                selection={
-                  selecting
-                    ? {
-                        selected: chosen.has(photo.view.id),
-                        onToggle: () => setSelected((current) => toggled(current, photo.view.id)),
-                      }
-                    : undefined
-                }
-              />
-            ))}
-          </ul>
+          <PagedGrid
+            album={albumId}
+            photos={photos}
+            keys={album.keyList}
+            here={here}
+            done={pages.done}
+            loading={pages.loading}
+            onMore={pages.loadMore}
+            showNames={showNames}
+            selection={selection}
+          />
         </>
       )}
       {session.isAdmin && album.keys.has(album.detail.epoch) && (
@@ -186,11 +191,13 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
         <PhotoViewer
           albumId={albumId}
           albumTitle={album.title}
-          photos={photos}
+          photos={opened}
           keys={album.keyList}
           photoId={photoId}
-          placements={byPhoto}
-          here={status?.node.node}
+          placements={placements}
+          here={here}
+          hasMore={!pages.done}
+          onLoadMore={pages.loadMore}
         />
       )}
     </section>

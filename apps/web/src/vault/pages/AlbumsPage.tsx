@@ -91,9 +91,15 @@ export function AlbumsPage() {
  * a large album does not hold the list back.
  */
 function AlbumCover({ album, chosen }: { album: OpenAlbum; chosen: string | undefined }) {
+  const { api } = useVault();
   const [cover] = useAsync(
-    async () => coverOf(await openPhotos(album.detail.photo_list, album.keyList), chosen),
-    [album, chosen],
+    // From the newest page: the chosen cover when it is there, else the newest photo with a thumbnail.
+    async () =>
+      coverOf(
+        await openPhotos((await api.albumPhotos(album.detail.id, { limit: COVER_PAGE })).photos, album.keyList),
+        chosen,
+      ),
+    [api, album, chosen],
   );
   return (
     <span className="album-cover" data-testid="album-cover" aria-hidden="true">
@@ -149,3 +155,6 @@ function CreateAlbum({ onCreated }: { onCreated: (id: string) => void }) {
     </form>
   );
 }
+
+/** Photos an album's cover is chosen from: its newest page. */
+const COVER_PAGE = 100;

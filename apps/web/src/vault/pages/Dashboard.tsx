@@ -25,14 +25,13 @@ export function Dashboard() {
       api.members(),
       api.albums(),
     ]);
-    const details = await Promise.all(albums.map((album) => api.album(album.id)));
     return {
       health,
       nodeName: nodes.me.name,
       members: members.length,
       albums: albums.length,
-      photos: details.reduce((sum, d) => sum + d.photo_list.length, 0),
-      bytes: storageUsed(details),
+      photos: albums.reduce((sum, album) => sum + album.photos, 0),
+      bytes: storageUsed(albums),
     };
   }, [api]);
 

@@ -1,0 +1,120 @@
+// The large-vault benchmark (docs/BENCHMARKS.md): one album of N photos on a node, opened in
+// Debian Chromium. Measures the first screen (time until the first 20 thumbnails are decrypted and
+// shown, and bytes on the wire by kind), an idle open page (bytes per second over 20 s), and
+// scrolling to the end (time, Chromium long tasks from PerformanceObserver 'longtask').
+//
+//   P2POS_BIN=<release p2pos> SEED_BIN=<release seed_vault example> P2POS_WEB_DIST=<built app> \
+//     PHOTOS=100000 node e2e/large-vault.bench.mjs
+//
+// A browser identity is created through the UI on an empty node, which then stops; `seed_vault`
+// fills a data dir with a family that has that identity as an admin and one album of N photos
+// (signed records through `p2pos_node::bulk::import`); the node starts again on the same port.
+import { execFileSync } from "node:child_process";
+import { mkdtemp } from "node:fs/promises";
+import { tmpdir } from "node:os";
+import path from "node:path";
+import { DIST, createIdentity, freePort, launchBrowser, newPage, startNode } from "./support.mjs";
+
+const PHOTOS = Number(process.env.PHOTOS ?? 100_000);
+const SEED_BIN = process.env.SEED_BIN ?? "";
+const ALBUM = "largealbumaaaaaaaaaaaaaaaa";
+const FIRST_SCREEN = 20;
+const SCROLL_LIMIT_MS = Number(process.env.SCROLL_LIMIT_MS ?? 600_000);
+
+const port = await freePort();
+const listen = `127.0.0.1:${port}`;
+const browser = await launchBrowser();
+const context = await browser.newContext({ viewport: { width: 1280, height: 800 } });
+await context.addInitScript(() => {
+  window.longTasks = [];
+  new PerformanceObserver((list) => {
+    for (const entry of list.getEntries()) window.longTasks.push(entry.duration);
+  }).observe({ type: "longtask", buffered: true });
+});
+
+// 1. An identity in this browser, on an empty node at the port the seeded node will use.
+const empty = await startNode(DIST, { listen });
+const page = await newPage(context, empty.url, "bench");
+const me = await createIdentity(page, "Bench", "a long and careful benchmark passphrase");
+await empty.stop();
+
+// 2. The seeded data dir.
+const dataDir = await mkdtemp(path.join(tmpdir(), "p2pos-large-"));
+let started = Date.now();
+execFileSync(SEED_BIN, [dataDir, me.id ?? "", me.recipient, String(PHOTOS)], { stdio: "inherit" });
+const seedMs = Date.now() - started;
+const node = await startNode(DIST, { listen, dataDir });
+
+// Bytes on the wire (Chromium's encodedDataLength: headers and body), by kind.
+const cdp = await context.newCDPSession(page);
+await cdp.send("Network.enable");
+const urls = new Map();
+const bytes = { api: 0, blobs: 0, app: 0 };
+cdp.on("Network.requestWillBeSent", (e) => urls.set(e.requestId, e.request.url));
+cdp.on("Network.loadingFinished", (e) => {
+  const url = urls.get(e.requestId) ?? "";
+  const kind = url.includes("/v1/blobs/") ? "blobs" : url.includes("/v1/") ? "api" : "app";
+  bytes[kind] += e.encodedDataLength;
+});
+const reset = () => Object.assign(bytes, { api: 0, blobs: 0, app: 0 });
+
+// 3. First screen: open the album (a fresh load of the app), until 20 thumbnails are shown.
+await page.goto("about:blank");
+reset();
+started = Date.now();
+await page.goto(`${node.url}/#/albums/${ALBUM}`);
+await page
+  .waitForFunction(
+    (n) =>
+      [...document.querySelectorAll('img[data-testid="thumb-image"]')].filter(
+        (i) => i instanceof HTMLImageElement && i.complete && i.naturalWidth > 0,
+      ).length >= n,
+    FIRST_SCREEN,
+    { timeout: Number(process.env.FIRST_LIMIT_MS ?? 300_000), polling: 50 },
+  )
+  .catch(async (error) => {
+    console.error(await page.evaluate(() => document.body.innerText.slice(0, 2000)));
+    throw error;
+  });
+const firstScreen = { ms: Date.now() - started, ...bytes };
+
+// 4. Idle: 5 s to settle, then 20 s of an open page doing nothing.
+await page.waitForTimeout(5_000);
+reset();
+await page.waitForTimeout(20_000);
+const idle = { bytesPerSecond: Math.round((bytes.api + bytes.blobs + bytes.app) / 20), ...bytes };
+
+// 5. Scroll to the end: the long tasks while doing it.
+await page.evaluate(() => (window.longTasks = []));
+reset();
+started = Date.now();
+let loaded;
+for (;;) {
+  const state = await page.evaluate(() => {
+    window.scrollTo(0, document.documentElement.scrollHeight);
+    const grid = document.querySelector('[data-testid="photo-grid"]');
+    return {
+      loaded: Number(
+        grid?.getAttribute("data-loaded") ?? document.querySelectorAll('[data-testid="photo-thumb"]').length,
+      ),
+      done: grid?.getAttribute("data-done") !== "false",
+    };
+  });
+  loaded = state.loaded;
+  if ((state.done && loaded >= PHOTOS) || Date.now() - started > SCROLL_LIMIT_MS) break;
+  await page.waitForTimeout(50);
+}
+await page.waitForTimeout(1_000);
+const tasks = await page.evaluate(() => window.longTasks);
+const scroll = {
+  ms: Date.now() - started,
+  loaded,
+  longTasks: tasks.length,
+  maxLongTaskMs: Math.round(Math.max(0, ...tasks)),
+  over50: tasks.filter((d) => d > 50).length,
+  ...bytes,
+};
+
+console.log(JSON.stringify({ photos: PHOTOS, seedMs, firstScreen, idle, scroll }, null, 1));
+await browser.close();
+await node.stop();

@@ -1,0 +1,199 @@
+/**
+ * The photo grid of a paged listing: the loaded photos in chunks, of which only those near the
+ * screen are drawn (the others keep their height as empty boxes, so 100,000 photos cost a few
+ * thousand elements), a chunk's file names decrypted when it first comes near, and a sentinel at
+ * the end that asks for the next page as it comes into view (IntersectionObserver).
+ */
+import { memo, useEffect, useRef, useState } from "react";
+import type { PhotoItem } from "../../lib/apiTypes.ts";
+import { openPhotoMeta, type OpenPhoto, type PhotoMeta } from "../../lib/photos.ts";
+import { Thumb } from "./Thumb.tsx";
+
+/** Photos per drawn chunk. */
+const CHUNK = 60;
+/** How far beyond the screen chunks are drawn and the next page is asked for. */
+const NEAR = "1200px 0px";
+
+/** While selecting: which photos are selected, and how to toggle one. */
+export interface GridSelection {
+  chosen: ReadonlySet<string>;
+  onToggle: (photo: string) => void;
+}
+
+interface Props {
+  album: string;
+  photos: readonly PhotoItem[];
+  keys: CryptoKey[];
+  here: string | undefined;
+  done: boolean;
+  loading: boolean;
+  onMore: () => void;
+  /** Show the file names under the photos. */
+  showNames: boolean;
+  selection: GridSelection | undefined;
+}
+
+export function PagedGrid({ album, photos, keys, here, done, loading, onMore, showNames, selection }: Props) {
+  const sentinel = useRef<HTMLDivElement>(null);
+  const [atEnd, setAtEnd] = useState(false);
+  useEffect(() => {
+    const element = sentinel.current;
+    if (!element) return;
+    const observer = new IntersectionObserver((entries) => setAtEnd(entries.some((e) => e.isIntersecting)), {
+      rootMargin: NEAR,
+    });
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+  // Still in view after a page arrived (a tall screen, a short page): the next one.
+  useEffect(() => {
+    if (atEnd && !done && !loading) onMore();
+  }, [atEnd, done, loading, onMore, photos.length]);
+
+  const chunks: PhotoItem[][] = [];
+  for (let i = 0; i < photos.length; i += CHUNK) chunks.push(photos.slice(i, i + CHUNK));
+  return (
+    <div
+      className={showNames ? "paged-grid" : "paged-grid names-hidden"}
+      data-testid="photo-grid"
+      data-loaded={photos.length}
+      data-done={done}
+    >
+      {chunks.map((chunk, i) => (
+        // Keyed by place: a photo added at the top shifts the chunks' contents, not their state.
+        <Chunk
+          key={i}
+          album={album}
+          photos={chunk}
+          keys={keys}
+          here={here}
+          showNames={showNames}
+          selection={selection}
+        />
+      ))}
+      <div ref={sentinel} className="grid-sentinel" data-testid="grid-more" aria-hidden="true" />
+      {loading && (
+        <p className="muted" role="status" data-testid="grid-loading">
+          Loading more photos…
+        </p>
+      )}
+    </div>
+  );
+}
+
+/** File names etc., decrypted once per photo record (the key is the record's encrypted meta). */
+const metas = new Map<string, PhotoMeta | undefined>();
+
+/** A listed photo with its meta, if the grid (or `openMetas`) decrypted it already. */
+export function openedPhoto(view: PhotoItem): OpenPhoto {
+  return { view, meta: metas.get(view.meta) };
+}
+
+/** Decrypt the metas of `photos` not decrypted yet (the viewer's photo and its neighbours). */
+export async function openMetas(photos: readonly PhotoItem[], keys: CryptoKey[]): Promise<void> {
+  for (const p of photos) {
+    if (!metas.has(p.meta)) metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined));
+  }
+}
+
+interface ChunkProps {
+  album: string;
+  photos: readonly PhotoItem[];
+  keys: CryptoKey[];
+  here: string | undefined;
+  showNames: boolean;
+  selection: GridSelection | undefined;
+}
+
+const Chunk = memo(function Chunk({ album, photos, keys, here, showNames, selection }: ChunkProps) {
+  const box = useRef<HTMLUListElement>(null);
+  // Undefined while near the screen (drawn); else the height to keep while not drawn.
+  const [away, setAway] = useState<number>();
+  const near = away === undefined;
+  const [, setOpened] = useState(0);
+
+  useEffect(() => {
+    const element = box.current;
+    if (!element) return;
+    const observer = new IntersectionObserver(
+      (entries) => {
+        const entry = entries[entries.length - 1];
+        if (!entry) return;
+        // Keep the drawn height for when it is not drawn.
+        const height = entry.boundingClientRect.height;
+        setAway(entry.isIntersecting ? undefined : height > 0 ? height : estimateHeight(CHUNK));
+      },
+      { rootMargin: NEAR },
+    );
+    observer.observe(element);
+    return () => observer.disconnect();
+  }, []);
+
+  const waiting = near && photos.some((p) => !metas.has(p.meta));
+  useEffect(() => {
+    if (!waiting) return;
+    const state = { live: true };
+    const missing = photos.filter((p) => !metas.has(p.meta));
+    // One at a time, each in its own task: 60 decryptions in one go would block the page.
+    void (async () => {
+      for (const p of missing) {
+        if (!state.live) return;
+        metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined));
+        await new Promise((resolve) => setTimeout(resolve, 0));
+      }
+      if (state.live) setOpened((n) => n + 1);
+    })();
+    return () => {
+      state.live = false;
+    };
+  }, [waiting, photos, keys]);
+
+  if (!near || waiting) {
+    return (
+      <ul
+        ref={box}
+        className="grid grid-chunk-away"
+        style={{ height: away ?? estimateHeight(photos.length) }}
+        aria-hidden="true"
+      />
+    );
+  }
+  return (
+    <ul ref={box} className="grid">
+      {photos.map((view) => (
+        <Thumb
+          key={view.id}
+          album={album}
+          photo={openedPhoto(view)}
+          keys={keys}
+          placements={view.nodes}
+          here={here}
+          showName={showNames}
+          selection={
+            selection
+              ? { selected: selection.chosen.has(view.id), onToggle: () => selection.onToggle(view.id) }
+              : undefined
+          }
+        />
+      ))}
+    </ul>
+  );
+}, sameChunk);
+
+function sameChunk(a: ChunkProps, b: ChunkProps): boolean {
+  return (
+    a.album === b.album &&
+    a.keys === b.keys &&
+    a.here === b.here &&
+    a.showNames === b.showNames &&
+    a.selection === b.selection &&
+    a.photos.length === b.photos.length &&
+    a.photos.every((p, i) => p === b.photos[i])
+  );
+}
+
+/** Before a chunk was ever drawn: rows of 9rem tiles with their captions (about 13rem each). */
+function estimateHeight(count: number): number {
+  const perRow = Math.max(1, Math.floor((typeof window === "undefined" ? 1024 : window.innerWidth) / 160));
+  return Math.ceil(count / perRow) * 208;
+}

@@ -1,0 +1,103 @@
+//! Fills a fresh data dir with one album of many photos, for the large-vault benchmark
+//! (`bench/large-vault.mjs`, docs/BENCHMARKS.md).
+//!
+//! `seed_vault <data dir> <member id> <member age recipient> <photos>`
+//!
+//! A "Seeder" identity founds the family, adds the given identity (a browser's) as an admin, creates
+//! the album "Large" with a real album key granted to both (age-encrypted to each recipient), and
+//! signs one photo record per photo with its own encrypted meta (file name, type, size, date), as the
+//! web app writes them. Originals and thumbnails are 200 distinct encrypted 1×1 PNGs shared by the
+//! photos. Every record is signed, verified and
+//! admitted by the vault's rules through `p2pos_node::bulk::import` (one transaction, no fsync per
+//! record), so the node reads the result like any data dir.
+
+use std::time::{SystemTime, UNIX_EPOCH};
+
+use anyhow::{Context, bail};
+use p2pos_core::age::secrecy::ExposeSecret;
+use p2pos_core::agefile::{self, Armor};
+use p2pos_core::{BlobId, Identity, SignedRecord};
+use serde_json::{Value, json};
+
+const FAMILY: &str = "largefamilyaaaaaaaaaaaaaaa";
+const ALBUM: &str = "largealbumaaaaaaaaaaaaaaaa";
+/// A 1×1 PNG: the smallest image a browser shows.
+const PIXEL: &[u8] = &[
+    0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a, 0x00, 0x00, 0x00, 0x0d, 0x49, 0x48, 0x44, 0x52, 0x00, 0x00, 0x00,
+    0x01, 0x00, 0x00, 0x00, 0x01, 0x08, 0x06, 0x00, 0x00, 0x00, 0x1f, 0x15, 0xc4, 0x89, 0x00, 0x00, 0x00, 0x0d, 0x49,
+    0x44, 0x41, 0x54, 0x78, 0xda, 0x63, 0xf8, 0xcf, 0xc0, 0xf0, 0x1f, 0x00, 0x05, 0x00, 0x01, 0xff, 0x89, 0x99, 0x3d,
+    0x1d, 0x00, 0x00, 0x00, 0x00, 0x49, 0x45, 0x4e, 0x44, 0xae, 0x42, 0x60, 0x82,
+];
+
+fn main() -> anyhow::Result<()> {
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    let [dir, member, recipient, photos] = args.as_slice() else {
+        bail!("usage: seed_vault <data dir> <member id> <member age recipient> <photos>");
+    };
+    let photos: usize = photos.parse().context("photos: a number")?;
+    let member_recipient: p2pos_core::age::x25519::Recipient =
+        recipient.parse().map_err(|e| anyhow::anyhow!("member recipient: {e}"))?;
+    let seeder = Identity::generate()?;
+    let album_key = p2pos_core::age::x25519::Identity::generate();
+    let album_recipient = album_key.to_public();
+    let seal = |to: &p2pos_core::age::x25519::Recipient, plain: &[u8]| -> anyhow::Result<String> {
+        Ok(String::from_utf8(agefile::encrypt_to(std::slice::from_ref(to), Armor::Yes, plain, Vec::new())?)?)
+    };
+    let secret = album_key.to_string();
+    let key_for = |to: &p2pos_core::age::x25519::Recipient| seal(to, secret.expose_secret().as_bytes());
+
+    let now = SystemTime::now().duration_since(UNIX_EPOCH)?.as_millis() as u64;
+    // Stamped in the past, one ms apart, the newest a little before now.
+    let mut wall = now - photos as u64 - 10_000;
+    let mut sign = |mut body: Value| -> anyhow::Result<SignedRecord> {
+        wall += 1;
+        body["v"] = json!(1);
+        body["family"] = json!(FAMILY);
+        body["hlc"] = json!({"wall_ms": wall, "counter": 0});
+        Ok(SignedRecord::sign(&seeder, &body)?)
+    };
+    let seeder_recipient: p2pos_core::age::x25519::Recipient =
+        seeder.recipient().to_string().parse().map_err(|e| anyhow::anyhow!("{e}"))?;
+    let mut records = vec![
+        sign(json!({"type": "family"}))?,
+        sign(json!({"type": "member", "member": seeder.id(), "role": "admin",
+            "recipient": seeder.recipient().to_string(), "removed": false}))?,
+        sign(json!({"type": "member", "member": member, "role": "admin", "recipient": recipient, "removed": false}))?,
+        sign(json!({"type": "album", "album": ALBUM, "epoch": 0, "recipient": album_recipient.to_string(),
+            "meta": seal(&album_recipient, br#"{"title":"Large"}"#)?, "deleted": false}))?,
+        sign(json!({"type": "grant", "album": ALBUM, "member": seeder.id(), "epoch": 0,
+            "key": key_for(&seeder_recipient)?, "revoked": false}))?,
+        sign(json!({"type": "grant", "album": ALBUM, "member": member, "epoch": 0,
+            "key": key_for(&member_recipient)?, "revoked": false}))?,
+    ];
+    // 100 originals and 100 thumbnails, each an encrypted 1×1 PNG, shared by the photos (a blob
+    // may back several photos of one album), so the data dir stays small and every photo is "here".
+    let mut blobs = Vec::new();
+    for _ in 0..200 {
+        let bytes = agefile::encrypt_to(std::slice::from_ref(&album_recipient), Armor::No, PIXEL, Vec::new())?;
+        blobs.push((BlobId::of(&bytes), bytes));
+    }
+    for n in 0..photos {
+        let (original, original_bytes) = &blobs[n % 100];
+        let (thumb, thumb_bytes) = &blobs[100 + n % 100];
+        let meta = json!({"name": format!("IMG_{n:06}.png"), "type": "image/png", "size": PIXEL.len(),
+            "lastModified": now - 86_400_000 + n as u64});
+        records.push(sign(json!({"type": "photo", "photo": photo_id(n), "album": ALBUM, "epoch": 0,
+            "blob": original, "size": original_bytes.len(), "thumb": thumb, "thumb_size": thumb_bytes.len(),
+            "meta": seal(&album_recipient, meta.to_string().as_bytes())?, "deleted": false}))?);
+    }
+    p2pos_node::bulk::import(std::path::Path::new(dir), &records, &blobs)?;
+    println!("seeded {photos} photos in album {ALBUM} of family {FAMILY} at {dir}");
+    Ok(())
+}
+
+/// 26 characters of a-z: "q" then `n` in base 26.
+fn photo_id(n: usize) -> String {
+    let mut id = String::from("q");
+    let mut rest = n;
+    for _ in 0..25 {
+        id.push((b'a' + (rest % 26) as u8) as char);
+        rest /= 26;
+    }
+    id
+}
