@@ -213,8 +213,15 @@ test("check the backup later: a banner on every vault page until it is checked",
   await page.getByTestId("claim-node").waitFor({ timeout: 30_000 });
   assert.equal(await page.getByTestId("backup-banner").getAttribute("data-state"), "downloaded");
   await page.getByTestId("claim-code").fill(node.setupCode);
+  await page.getByTestId("claim-family-name").fill("The Rivers");
   await page.getByTestId("claim-submit").click();
   await page.getByTestId("vault-shell").waitFor({ timeout: 30_000 });
+  // Named at setup: the family (its key made and sealed to) and Ann, from her identity's name.
+  await page.waitForFunction(
+    () => document.querySelector('[data-testid="dashboard-title"]')?.textContent === "The Rivers",
+    null,
+    { timeout: 30_000 },
+  );
   const pages = {
     dashboard: "dashboard",
     albums: "albums-page",
@@ -230,6 +237,14 @@ test("check the backup later: a banner on every vault page until it is checked",
     await banner.waitFor();
     assert.match(await banner.textContent(), /not checked yet.*lose your access to the family's photos/, nav);
   }
+  await page.getByTestId("nav-members").click();
+  await page.waitForFunction(
+    () =>
+      document.querySelector('[data-testid="members-page"] h1')?.textContent === "Members of The Rivers" &&
+      /Ann/.test(document.querySelector('[data-testid="members-page"] table')?.textContent ?? ""),
+    null,
+    { timeout: 30_000 },
+  );
   // A reload does not bring the step back (the file was downloaded), only the banner.
   await page.reload();
   await page.getByTestId("backup-banner").waitFor({ timeout: 30_000 });

@@ -16,7 +16,7 @@ import { describeError } from "../errorMessages.ts";
 import { VaultContext, type VaultSession } from "./context.ts";
 import { Shell } from "./Shell.tsx";
 import { JoinFamily } from "./JoinFamily.tsx";
-import { adoptNames } from "./names.ts";
+import { adoptNames, nameTheFamily } from "./names.ts";
 import { pendingInvitation } from "../lib/invite.ts";
 
 type State =
@@ -142,8 +142,12 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
         return (
           <div className="stack" data-testid="vault-entry">
             <ClaimNode
-              onClaim={async (code) => {
-                setState(await enter(await claimNode(api, identity, code)));
+              onClaim={async (code, familyName) => {
+                const next = await enter(await claimNode(api, identity, code));
+                if (next.status === "member" && familyName !== "") {
+                  await nameTheFamily(next.vault, familyName, identity.name);
+                }
+                setState(next);
               }}
             />
             <details className="card disclosure">
@@ -239,8 +243,9 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
   }
 }
 
-function ClaimNode({ onClaim }: { onClaim: (code: string) => Promise<void> }) {
+function ClaimNode({ onClaim }: { onClaim: (code: string, familyName: string) => Promise<void> }) {
   const [code, setCode] = useState("");
+  const [familyName, setFamilyName] = useState("");
   const [busy, setBusy] = useState(false);
   const [error, setError] = useState<string>();
 
@@ -248,7 +253,7 @@ function ClaimNode({ onClaim }: { onClaim: (code: string) => Promise<void> }) {
     setBusy(true);
     setError(undefined);
     try {
-      await onClaim(code);
+      await onClaim(code, familyName.trim());
     } catch (caught) {
       setError(describeError(caught, "claim"));
       setBusy(false);
@@ -285,7 +290,15 @@ function ClaimNode({ onClaim }: { onClaim: (code: string) => Promise<void> }) {
           aria-describedby="claim-code-hint"
           onChange={(event) => setCode(event.target.value)}
         />
-        {/* The family's name is asked here once families have names (issue 15, profiles). */}
+        <label htmlFor="claim-family-name">Your family&apos;s name (you can change it later)</label>
+        <input
+          id="claim-family-name"
+          data-testid="claim-family-name"
+          value={familyName}
+          maxLength={100}
+          placeholder="The Rivers"
+          onChange={(event) => setFamilyName(event.target.value)}
+        />
         <button type="submit" className="primary" data-testid="claim-submit" disabled={busy || code.trim() === ""}>
           {busy ? "Founding the family…" : "Found the family"}
         </button>

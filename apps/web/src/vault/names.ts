@@ -4,7 +4,7 @@
  */
 import { useEffect, useState } from "react";
 import { forgetInvitation, forgetPendingName, pendingName } from "../lib/invite.ts";
-import { readNames, resealOwnProfile, setMyProfile, type Names } from "../lib/names.ts";
+import { readNames, resealOwnProfile, setFamilyName, setMyProfile, type Names } from "../lib/names.ts";
 import type { Vault } from "../lib/vault.ts";
 
 /**
@@ -24,6 +24,19 @@ export async function adoptNames(vault: Vault): Promise<void> {
     }
   } catch {
     // Not fatal: names are shown as ids until then.
+  }
+}
+
+/**
+ * Right after founding: the family's name (which creates the family key) and the founder's own
+ * name, from the identity. Failures leave the family unnamed; the Members page offers the same.
+ */
+export async function nameTheFamily(vault: Vault, familyName: string, ownName: string | undefined): Promise<void> {
+  try {
+    await setFamilyName(vault, familyName);
+    if (ownName !== undefined && ownName.trim() !== "") await setMyProfile(vault, { name: ownName });
+  } catch {
+    // Not fatal: the vault opens unnamed.
   }
 }
 

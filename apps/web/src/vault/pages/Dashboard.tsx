@@ -1,4 +1,5 @@
 /** Home: the family, this node (by name), your role, the storage your albums use; ids in the details. */
+import { useNames } from "../names.ts";
 import type { Health } from "../../lib/apiTypes.ts";
 import { storageUsed } from "../../lib/vault.ts";
 import { describeError } from "../../errorMessages.ts";
@@ -18,6 +19,7 @@ interface Overview {
 
 export function Dashboard() {
   const { api, vault, me } = useVault();
+  const names = useNames(vault);
   const [state] = useAsync(async (): Promise<Overview> => {
     const [health, nodes, members, albums] = await Promise.all([
       api.health(),
@@ -37,8 +39,7 @@ export function Dashboard() {
 
   return (
     <section className="card" data-testid="dashboard">
-      {/* The family's name goes in this heading once families are named (issue 15, profiles). */}
-      <h1>Your family vault</h1>
+      <h1 data-testid="dashboard-title">{names?.family ?? "Your family vault"}</h1>
       {state.status === "loading" && (
         <p className="muted" role="status">
           Counting…
