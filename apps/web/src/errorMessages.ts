@@ -1,5 +1,6 @@
 /** Turns library errors into sentences for the page. The library's kinds decide, never its wording. */
 import { ApiError, isKeyNotRotated } from "./lib/api.ts";
+import { AvatarError } from "./lib/avatar.ts";
 import { BackupCheckError } from "./lib/backupState.ts";
 import { CryptError } from "./lib/crypt.ts";
 import { IdentityFileError } from "./lib/identityFile.ts";
@@ -45,7 +46,7 @@ export function describeError(error: unknown, context: ErrorContext = "general")
   if (error instanceof BackupCheckError) return `${error.message} Choose the file you saved for this identity.`;
   if (error instanceof IdError) return `That id is not valid: ${error.message}`;
   // Written for people, each kind its own sentence.
-  if (error instanceof UploadError || error instanceof VaultError) return error.message;
+  if (error instanceof UploadError || error instanceof VaultError || error instanceof AvatarError) return error.message;
   // Input checks (member cards, recipients) phrase their TypeErrors for people.
   if (error instanceof TypeError && (context === "member" || context === "invite")) return error.message;
   if (error instanceof RangeError && (context === "member" || context === "invite")) return error.message;

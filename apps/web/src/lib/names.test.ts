@@ -7,7 +7,15 @@ import { newAlbumKey, openAlbumKey, openMeta, sealAlbumKey, sealMeta } from "./a
 import { generateIdentityFile, importIdentity } from "./identity.ts";
 import { HlcClock } from "./hlc.ts";
 import { signRecord, verifyRecord } from "./records.ts";
-import { cleanName, displayName, readNames, setFamilyName, setMyProfile, type ProfileMeta } from "./names.ts";
+import {
+  cleanName,
+  displayName,
+  readNames,
+  setFamilyName,
+  setMyProfile,
+  updateMyProfile,
+  type ProfileMeta,
+} from "./names.ts";
 import {
   bodyOf,
   familyGrantRecord,
@@ -185,6 +193,54 @@ describe("names", () => {
     // Ann seals to the key she holds: epoch 0.
     await setMyProfile(vault, { name: "Ann" });
     expect((await readNames(vault)).members.get(ann.id)).toEqual({ name: "Ann" });
+  });
+
+  it("show another member's avatar only if it is a small WebP, JPEG or PNG data URL", async () => {
+    const { ann, ben, ctx, key, log } = await family();
+    const png = "data:image/png;base64,iVBORw0KGgo=";
+    // Ben's browser is someone else's code: whatever it seals, Ann's page gets only a safe image.
+    for (const avatar of [
+      "data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+",
+      'javascript:alert(1)//data:image/png;base64,"',
+      `${png}") , url(https://evil.example/x`,
+      `data:image/png;base64,${"A".repeat(5_000)}`,
+      42,
+    ]) {
+      log.push(
+        await profileRecord(ctx(ben), { epoch: 0, meta: await sealMeta({ name: "Ben", avatar }, key.recipient) }),
+      );
+      const vault = new Vault(servingNode(log).api, ann);
+      await vault.refresh();
+      expect((await readNames(vault)).members.get(ben.id)).toEqual({ name: "Ben" });
+    }
+    log.push(
+      await profileRecord(ctx(ben), { epoch: 0, meta: await sealMeta({ name: "Ben", avatar: png }, key.recipient) }),
+    );
+    const vault = new Vault(servingNode(log).api, ann);
+    await vault.refresh();
+    expect((await readNames(vault)).members.get(ben.id)).toEqual({ name: "Ben", avatar: png });
+  });
+
+  it("keep the photo on a rename, the name on a new photo, and refuse a photo that is not one", async () => {
+    const { ann, log } = await family();
+    const { api, posted } = servingNode(log);
+    const vault = new Vault(api, ann);
+    const webp = "data:image/webp;base64,UklGRg==";
+    // No profile yet: a photo alone needs a name, the identity's own if given.
+    await expect(updateMyProfile(vault, { avatar: webp })).rejects.toThrow(/name first/);
+    await updateMyProfile(vault, { avatar: webp }, "Ann");
+    await updateMyProfile(vault, { name: "Ann Rivers" });
+    expect((await readNames(vault)).members.get(ann.id)).toEqual({ name: "Ann Rivers", avatar: webp });
+    await updateMyProfile(vault, { avatar: null });
+    expect((await readNames(vault)).members.get(ann.id)).toEqual({ name: "Ann Rivers" });
+    expect(posted).toHaveLength(3);
+    await expect(setMyProfile(vault, { name: "Ann", avatar: "data:image/svg+xml;base64,PHN2Zz4=" })).rejects.toThrow(
+      TypeError,
+    );
+    await expect(setMyProfile(vault, { name: "Ann", avatar: `${webp}${"A".repeat(5_000)}` })).rejects.toThrow(
+      RangeError,
+    );
+    expect(posted).toHaveLength(3);
   });
 
   it("refuse clear-text and oversized names", async () => {

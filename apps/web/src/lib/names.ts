@@ -18,6 +18,7 @@ import {
   sealMeta,
 } from "./albumKeys.ts";
 import type { MemberView } from "./apiTypes.ts";
+import { MAX_AVATAR_LENGTH, safeAvatar } from "./avatar.ts";
 import { recipientOf } from "./identityFile.ts";
 import { VaultError, type Vault } from "./vault.ts";
 import { familyEpochsHeldBy } from "./vaultState.ts";
@@ -36,8 +37,8 @@ export interface FamilyMeta {
 }
 
 export const MAX_NAME_LENGTH = 64;
-/** Largest avatar data URL: the sealed profile must stay under the node's 8 KiB `meta` cap. */
-export const MAX_AVATAR_LENGTH = 5_000;
+/** Largest avatar data URL (`lib/avatar.ts`, which also says which avatars are shown). */
+export { MAX_AVATAR_LENGTH };
 
 export interface Names {
   /** The family's name, when set and readable. */
@@ -97,7 +98,10 @@ export async function readNames(vault: Vault): Promise<Names> {
   for (const [member, profile] of vault.state.profiles) {
     try {
       const value = await openMeta<ProfileMeta>(profile.body.meta, keys);
-      if (typeof value.name === "string" && value.name !== "") names.members.set(member, value);
+      if (typeof value.name !== "string" || value.name === "") continue;
+      // Another member's avatar is untrusted text: kept only if it is an image we may show.
+      const avatar = safeAvatar(value.avatar);
+      names.members.set(member, avatar === undefined ? { name: value.name } : { name: value.name, avatar });
     } catch {
       // As above: skipped until we hold its key.
     }
@@ -189,8 +193,11 @@ export async function setFamilyName(vault: Vault, text: string): Promise<void> {
 export async function setMyProfile(vault: Vault, profile: ProfileMeta): Promise<void> {
   const value: ProfileMeta = { name: cleanName(profile.name) };
   if (profile.avatar !== undefined) {
-    if (!profile.avatar.startsWith("data:image/") || profile.avatar.length > MAX_AVATAR_LENGTH) {
+    if (profile.avatar.length > MAX_AVATAR_LENGTH) {
       throw new RangeError("The picture is too large: choose a smaller one.");
+    }
+    if (safeAvatar(profile.avatar) === undefined) {
+      throw new TypeError("A profile photo must be a WebP, JPEG or PNG picture.");
     }
     value.avatar = profile.avatar;
   }
@@ -198,6 +205,26 @@ export async function setMyProfile(vault: Vault, profile: ProfileMeta): Promise<
   const { epoch, recipient } = await sealTarget(vault);
   await vault.api.postRecord(await profileRecord(vault.context(), { epoch, meta: await sealMeta(value, recipient) }));
   await vault.refresh();
+}
+
+/**
+ * Change our own profile, keeping what is not changed: a new name keeps the photo, a new photo
+ * keeps the name (`avatar: null` removes the photo). Without a profile yet, the name is
+ * `fallbackName` (the identity's own), and a photo alone cannot be saved.
+ */
+export async function updateMyProfile(
+  vault: Vault,
+  change: { name?: string; avatar?: string | null },
+  fallbackName?: string,
+): Promise<void> {
+  await vault.refresh();
+  const mine = (await readNames(vault)).members.get(vault.keys.id);
+  const name = change.name ?? mine?.name ?? fallbackName;
+  if (name === undefined || name.trim() === "") {
+    throw new TypeError("Choose your name first: the photo goes with it.");
+  }
+  const avatar = change.avatar === null ? undefined : (change.avatar ?? mine?.avatar);
+  await setMyProfile(vault, avatar === undefined ? { name } : { name, avatar });
 }
 
 /**

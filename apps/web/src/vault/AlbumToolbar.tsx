@@ -11,6 +11,7 @@ import type { OpenAlbum } from "../lib/vault.ts";
 import { liveGrants } from "../lib/vaultState.ts";
 import { useVault } from "./context.ts";
 import { useNames } from "./names.ts";
+import { Avatar } from "../components/Avatar.tsx";
 import { navigate } from "./router.ts";
 import { useAsync } from "./useAsync.ts";
 
@@ -232,7 +233,17 @@ function SharePanel({ album }: { album: OpenAlbum }) {
                 data-member-id={member.identity}
                 data-has={String(has)}
               >
-                <span className="share-name">{memberLabel(member.identity, identity.id, names)}</span>
+                <span className="share-name with-avatar">
+                  <Avatar
+                    id={member.identity}
+                    name={memberLabel(member.identity, identity.id, names)}
+                    avatar={names?.members.get(member.identity)?.avatar}
+                    size={28}
+                    decorative
+                    testId="share-avatar"
+                  />
+                  {memberLabel(member.identity, identity.id, names)}
+                </span>
                 <span className="muted">
                   {member.role} · {has ? "can see it" : "cannot see it"}
                 </span>

@@ -1,5 +1,6 @@
 /** The signed-in vault: navigation and the page for the current route. */
 import { useEffect } from "react";
+import { Avatar } from "../components/Avatar.tsx";
 import { IdentityView } from "../components/IdentityView.tsx";
 import { registerShareTarget } from "../lib/sharedFiles.ts";
 import { useVault } from "./context.ts";
@@ -33,6 +34,7 @@ export function Shell() {
   // Chat keep no service worker).
   useEffect(registerShareTarget, []);
   const ownName = names?.members.get(identity.id)?.name ?? identity.name;
+  const ownAvatar = names?.members.get(identity.id)?.avatar;
   const active = route.page === "album" || route.page === "photo" ? "albums" : route.page;
   return (
     <div className="shell" data-testid="vault-shell">
@@ -47,7 +49,15 @@ export function Shell() {
             {item.label}
           </a>
         ))}
-        <span className="role-badge" data-testid="role-badge">
+        <span className="role-badge with-avatar" data-testid="role-badge">
+          <Avatar
+            id={identity.id}
+            name={ownName ?? "You"}
+            avatar={ownAvatar}
+            size={28}
+            decorative
+            testId="own-avatar"
+          />
           {ownName ?? "You"} · {me.role}
         </span>
       </nav>

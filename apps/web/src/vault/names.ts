@@ -40,9 +40,28 @@ export async function nameTheFamily(vault: Vault, familyName: string, ownName: s
   }
 }
 
-/** The family's names, read again whenever `version` changes (e.g. after a reload of the page's data). */
+/** Who reads the names again when this page changes one (the header shows our own name and photo). */
+const listeners = new Set<() => void>();
+
+/** Our own name or photo changed here: every `useNames` reads them again. */
+export function announceNamesChanged(): void {
+  for (const listener of listeners) listener();
+}
+
+/**
+ * The family's names, read again whenever `version` changes (e.g. after a reload of the page's
+ * data) and after `announceNamesChanged`.
+ */
 export function useNames(vault: Vault, version?: unknown): Names | undefined {
   const [names, setNames] = useState<Names>();
+  const [changes, setChanges] = useState(0);
+  useEffect(() => {
+    const listener = () => setChanges((n) => n + 1);
+    listeners.add(listener);
+    return () => {
+      listeners.delete(listener);
+    };
+  }, []);
   useEffect(() => {
     let live = true;
     readNames(vault).then(
@@ -54,6 +73,6 @@ export function useNames(vault: Vault, version?: unknown): Names | undefined {
     return () => {
       live = false;
     };
-  }, [vault, version]);
+  }, [vault, version, changes]);
   return names;
 }

@@ -17,6 +17,7 @@ import {
 } from "../../lib/invite.ts";
 import { ensureFamilyKey, grantFamilyKey } from "../../lib/names.ts";
 import type { OpenAlbum } from "../../lib/vault.ts";
+import { Avatar } from "../../components/Avatar.tsx";
 import { CopyButton } from "../../components/CopyButton.tsx";
 import { QrCode } from "../../components/QrCode.tsx";
 import { describeError } from "../../errorMessages.ts";
@@ -196,9 +197,12 @@ export function InvitePanel({ albums, onApproved }: Props) {
       )}
       {invitation && checked?.ok && (
         <div className="stack" data-testid="invite-request">
-          <p>
-            <strong data-testid="invite-request-name">{checked.name}</strong> asks to join. Ask them which words their
-            screen shows: they must be exactly these.
+          <p className="invite-request-who">
+            <Avatar id={checked.request.identity} name={checked.name} size={40} decorative />
+            <span>
+              <strong data-testid="invite-request-name">{checked.name}</strong> asks to join. Ask them which words their
+              screen shows: they must be exactly these.
+            </span>
           </p>
           <p className="verification-words" data-testid="invite-words" aria-label="Verification words">
             {checked.words.join(" ")}

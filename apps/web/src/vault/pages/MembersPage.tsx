@@ -14,9 +14,11 @@ import { describeError } from "../../errorMessages.ts";
 import { useVault } from "../context.ts";
 import { useAsync } from "../useAsync.ts";
 import { displayName, ensureFamilyKey, grantFamilyKey, rotateFamilyKey } from "../../lib/names.ts";
-import { useNames } from "../names.ts";
+import { Avatar } from "../../components/Avatar.tsx";
+import { announceNamesChanged, useNames } from "../names.ts";
 import { InvitePanel } from "./InvitePanel.tsx";
 import { FamilyNameForm, MyNameForm } from "./NameForms.tsx";
+import { ProfilePhoto } from "./ProfilePhoto.tsx";
 
 /** What revoking or removing does, said next to the controls and in the confirmations. */
 const NEW_KEY =
@@ -35,6 +37,13 @@ export function MembersPage() {
   }, [api, vault, isAdmin]);
   const names = useNames(vault, state);
   const nameOf = (id: string) => displayName(names, id);
+  const avatarOf = (id: string) => names?.members.get(id)?.avatar;
+  const mine = names?.members.get(identity.id);
+  // Our name or photo changed: this page's data, and the header's.
+  const namesSaved = () => {
+    reload();
+    announceNamesChanged();
+  };
   const [busy, setBusy] = useState<string>();
   const [error, setError] = useState<string>();
   const [confirming, setConfirming] = useState<Confirming>();
@@ -75,8 +84,9 @@ export function MembersPage() {
     <section className="card wide" data-testid="members-page">
       <h1>{names?.family ? `Members of ${names.family}` : "Members"}</h1>
       <div className="name-forms">
-        {isAdmin && <FamilyNameForm current={names?.family} onSaved={reload} />}
-        <MyNameForm current={names?.members.get(identity.id)?.name} onSaved={reload} />
+        {isAdmin && <FamilyNameForm current={names?.family} onSaved={namesSaved} />}
+        <MyNameForm current={mine?.name} onSaved={namesSaved} />
+        <ProfilePhoto name={mine?.name} avatar={mine?.avatar} onSaved={namesSaved} />
       </div>
       {isAdmin && <InvitePanel albums={state.status === "ready" ? state.value.albums : []} onApproved={reload} />}
       {isAdmin && (
@@ -105,7 +115,15 @@ export function MembersPage() {
               : "Remove this member from the family?"}
           </h2>
           <p>
-            <strong>{nameOf(confirming.member.identity)}</strong>{" "}
+            <span className="with-avatar">
+              <Avatar
+                id={confirming.member.identity}
+                name={nameOf(confirming.member.identity)}
+                avatar={avatarOf(confirming.member.identity)}
+                decorative
+              />
+              <strong>{nameOf(confirming.member.identity)}</strong>
+            </span>{" "}
             <code className="member-id">{confirming.member.identity}</code>
           </p>
           <p id="members-confirm-text">
@@ -227,14 +245,26 @@ export function MembersPage() {
               {state.value.members.map((member) => (
                 <tr key={member.identity} data-testid="member-row" data-member-id={member.identity}>
                   <td>
-                    <span className="member-name" data-testid="member-name" title={member.identity}>
-                      {nameOf(member.identity)}
-                    </span>
-                    {member.identity === identity.id && <span className="muted"> (you)</span>}
-                    <details className="member-id-details">
-                      <summary>id</summary>
-                      <code className="member-id">{member.identity}</code>
-                    </details>
+                    <div className="member-cell">
+                      <Avatar
+                        id={member.identity}
+                        name={nameOf(member.identity)}
+                        avatar={avatarOf(member.identity)}
+                        size={40}
+                        decorative
+                        testId="member-avatar"
+                      />
+                      <div>
+                        <span className="member-name" data-testid="member-name" title={member.identity}>
+                          {nameOf(member.identity)}
+                        </span>
+                        {member.identity === identity.id && <span className="muted"> (you)</span>}
+                        <details className="member-id-details">
+                          <summary>id</summary>
+                          <code className="member-id">{member.identity}</code>
+                        </details>
+                      </div>
+                    </div>
                   </td>
                   <td data-testid="member-role">{member.role}</td>
                   {isAdmin &&

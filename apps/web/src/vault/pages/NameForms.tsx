@@ -3,7 +3,7 @@
  * only the family's members read them.
  */
 import { useState } from "react";
-import { MAX_NAME_LENGTH, setFamilyName, setMyProfile } from "../../lib/names.ts";
+import { MAX_NAME_LENGTH, setFamilyName, updateMyProfile } from "../../lib/names.ts";
 import { describeError } from "../../errorMessages.ts";
 import { useVault } from "../context.ts";
 
@@ -20,7 +20,8 @@ export function MyNameForm({ current, onSaved }: Props) {
       label="Your name"
       hint="How the family sees you. Only you can change it."
       current={current}
-      save={(name) => setMyProfile(vault, { name })}
+      // A new name keeps the profile photo.
+      save={(name) => updateMyProfile(vault, { name })}
       onSaved={onSaved}
     />
   );
