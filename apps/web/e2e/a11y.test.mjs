@@ -219,6 +219,14 @@ test(
     await page.getByTestId("nav-members").click();
     await page.getByTestId("member-row").waitFor();
     await audit(page, "members");
+    // The profile photo picker open (the crop preview and zoom), then the photo in the table and header.
+    await page.getByTestId("profile-photo-input").setInputFiles(photos.slice(0, 1));
+    await page.getByTestId("profile-photo-preview").waitFor();
+    await auditBothWidths(page, "members (profile photo picker)");
+    await page.getByTestId("profile-photo-save").click();
+    await page.locator('[data-testid="member-avatar"][data-kind="photo"]').waitFor({ timeout: 30_000 });
+    await page.locator('[data-testid="own-avatar"][data-kind="photo"]').waitFor({ timeout: 30_000 });
+    await audit(page, "members (with a photo)");
     await screenshot(page, "members", true);
     await page.getByTestId("nav-nodes").click();
     await page.getByTestId("this-node-name").waitFor();

@@ -6,11 +6,13 @@
 // vault by itself, and both see each other's names. At Pine, Ann's restored identity sees the
 // same names: the profiles replicated, encrypted, and Pine's fold accepts them. Then Cleo joins
 // from anywhere: the hub's page, the nodes' HTTP origins blocked, over a WebRTC data channel.
+// Ann also sets a profile photo (a HEIC and a broken file first get their messages); Ben, and Ann
+// at Pine, see it in the Members table, decoded.
 //
 // With P2POS_SCREENSHOTS=<dir>, the invite and members pages are saved there at 1280×800 and
-// 390 px wide (docs/screenshots/invite-*.png, members-*.png come from this).
+// 390 px wide (docs/screenshots/invite-*.png, members-*.png, profile-photo-*.png come from this).
 import assert from "node:assert/strict";
-import { mkdir } from "node:fs/promises";
+import { mkdir, writeFile } from "node:fs/promises";
 import path from "node:path";
 import { after, before, test } from "node:test";
 import {
@@ -92,6 +94,79 @@ async function shots(page, name) {
   await page.setViewportSize(WIDE);
 }
 
+/**
+ * A photo drawn in the browser (a face-like shape on a gradient), saved as a JPEG file.
+ * @param {import("playwright-core").Page} page
+ * @param {string} file
+ */
+async function drawPortrait(page, file) {
+  const bytes = await page.evaluate(async () => {
+    const canvas = new OffscreenCanvas(800, 600);
+    const ctx = /** @type {OffscreenCanvasRenderingContext2D} */ (canvas.getContext("2d"));
+    const sky = ctx.createLinearGradient(0, 0, 0, 600);
+    sky.addColorStop(0, "#7fb7e6");
+    sky.addColorStop(1, "#f3d9a4");
+    ctx.fillStyle = sky;
+    ctx.fillRect(0, 0, 800, 600);
+    ctx.fillStyle = "#5a3b22";
+    ctx.beginPath();
+    ctx.arc(430, 250, 130, Math.PI, 0);
+    ctx.fill();
+    ctx.fillStyle = "#e8b894";
+    ctx.beginPath();
+    ctx.ellipse(430, 280, 105, 125, 0, 0, Math.PI * 2);
+    ctx.fill();
+    ctx.fillStyle = "#2f6f4f";
+    ctx.beginPath();
+    ctx.ellipse(430, 620, 220, 190, 0, 0, Math.PI * 2);
+    ctx.fill();
+    ctx.fillStyle = "#2b2b2b";
+    for (const x of [390, 470]) {
+      ctx.beginPath();
+      ctx.arc(x, 265, 11, 0, Math.PI * 2);
+      ctx.fill();
+    }
+    ctx.strokeStyle = "#9c4a3c";
+    ctx.lineWidth = 7;
+    ctx.beginPath();
+    ctx.arc(430, 310, 42, 0.15 * Math.PI, 0.85 * Math.PI);
+    ctx.stroke();
+    const blob = await canvas.convertToBlob({ type: "image/jpeg", quality: 0.9 });
+    return Array.from(new Uint8Array(await blob.arrayBuffer()));
+  });
+  await writeFile(file, Uint8Array.from(bytes));
+}
+
+/**
+ * The avatar in `memberId`'s row of the Members table: photo or initials, and whether it decoded.
+ * @param {import("playwright-core").Page} page
+ * @param {string | null} memberId
+ */
+async function rowAvatar(page, memberId) {
+  const avatar = page.locator(`[data-testid="member-row"][data-member-id="${memberId}"] [data-testid="member-avatar"]`);
+  return avatar.evaluate((element) => ({
+    kind: element.getAttribute("data-kind"),
+    alt: element.getAttribute("alt"),
+    width: element instanceof HTMLImageElement ? element.naturalWidth : 0,
+    src: element instanceof HTMLImageElement ? element.src : "",
+    text: element.textContent,
+  }));
+}
+
+/** Wait until `memberId`'s row shows a decoded photo (reloading meanwhile); returns it. */
+async function waitForPhoto(page, memberId, timeout = 30_000) {
+  const deadline = Date.now() + timeout;
+  let seen;
+  while (Date.now() < deadline) {
+    await page.getByTestId("member-row").first().waitFor({ timeout: 30_000 });
+    await page.waitForTimeout(500);
+    seen = await rowAvatar(page, memberId);
+    if (seen.kind === "photo" && seen.width > 0) return seen;
+    await page.reload();
+  }
+  assert.fail(`no decoded photo for ${memberId}: ${JSON.stringify(seen)}`);
+}
+
 /** The member names of the Members table, in order, with "(you)" where the table says so. */
 async function memberNames(page) {
   return page.locator('[data-testid="member-row"]').evaluateAll((rows) =>
@@ -146,6 +221,59 @@ test(
     await waitForNames(ann, ["Ann (you)"]);
     log("Ann named herself and the family");
 
+    // --- Ann's profile photo: a HEIC this browser cannot read, a broken file, then a real photo
+    const photo = ann.getByTestId("profile-photo");
+    assert.equal(
+      await rowAvatar(ann, annId.id)
+        .then((a) => [a.kind, a.text])
+        .then(String),
+      "initials,A",
+    );
+    const heic = path.join(temp.dir, "IMG_0001.HEIC");
+    await writeFile(heic, Buffer.concat([Buffer.from("\0\0\0\x18ftypheic"), Buffer.alloc(64)]));
+    await photo.getByTestId("profile-photo-input").setInputFiles(heic);
+    assert.match((await photo.getByTestId("profile-photo-error").textContent()) ?? "", /cannot read HEIC photos/);
+    const broken = path.join(temp.dir, "broken.jpg");
+    await writeFile(broken, "not a picture at all");
+    await photo.getByTestId("profile-photo-input").setInputFiles(broken);
+    await photo.getByText("not a picture this browser can read").waitFor();
+    const portrait = path.join(temp.dir, "ann.jpg");
+    await drawPortrait(ann, portrait);
+    await photo.getByTestId("profile-photo-input").setInputFiles(portrait);
+    const preview = photo.getByTestId("profile-photo-preview");
+    await preview.waitFor();
+    assert.equal(await photo.getByTestId("profile-photo-error").count(), 0, "the error went with a good photo");
+    await photo.getByTestId("profile-photo-zoom").fill("1.6");
+    // Drag the picture a little left (the crop moves right), then back up with the keyboard.
+    const box = await preview.boundingBox();
+    assert.ok(box, "the preview is shown");
+    await ann.mouse.move(box.x + box.width / 2, box.y + box.height / 2);
+    await ann.mouse.down();
+    await ann.mouse.move(box.x + box.width / 2 - 20, box.y + box.height / 2 + 10, { steps: 4 });
+    await ann.mouse.up();
+    await preview.press("ArrowUp");
+    await shots(ann, "profile-photo-picker");
+    await photo.getByTestId("profile-photo-save").click();
+    await photo.getByText("Saved: the family sees your new photo.").waitFor({ timeout: 30_000 });
+    const annPhoto = await waitForPhoto(ann, annId.id);
+    assert.match(annPhoto.src, /^data:image\/webp;base64,/, "Chromium encodes WebP");
+    assert.ok(annPhoto.src.length <= 5_000, `fits the profile: ${annPhoto.src.length} characters`);
+    assert.equal(annPhoto.width, 96, "stored at 96 px");
+    assert.equal(annPhoto.alt, "", "decorative beside the name");
+    // The header shows it beside her name, without a page change.
+    await ann.waitForFunction(
+      () => document.querySelector('[data-testid="own-avatar"]')?.getAttribute("data-kind") === "photo",
+    );
+    // A new name keeps the photo.
+    await ann.getByTestId("my-name-input").fill("Ann Rivers");
+    await ann.getByTestId("my-name-save").click();
+    await waitForNames(ann, ["Ann Rivers (you)"]);
+    assert.equal((await waitForPhoto(ann, annId.id)).src, annPhoto.src, "the rename kept the photo");
+    await ann.getByTestId("my-name-input").fill("Ann");
+    await ann.getByTestId("my-name-save").click();
+    await waitForNames(ann, ["Ann (you)"]);
+    log(`Ann set a profile photo (${annPhoto.src.length} characters)`);
+
     // --- Pine enrolled from Oak's Nodes page
     await ann.getByTestId("nav-nodes").click();
     await ann.getByTestId("enrol-start").click();
@@ -195,6 +323,13 @@ test(
     await waitForNames(ben, ["Ann", "Ben (you)"]);
     await ben.getByRole("heading", { name: "Members of The Rivers" }).waitFor();
     await waitForNames(ann, ["Ann (you)", "Ben"]);
+    // Ben sees Ann's photo, decoded; his own row has his initials.
+    assert.equal((await waitForPhoto(ben, annId.id)).src, annPhoto.src, "Ben sees Ann's photo");
+    assert.deepEqual(
+      await rowAvatar(ben, benId.id).then((a) => [a.kind, a.text]),
+      ["initials", "B"],
+      "no photo: initials",
+    );
     const benRow = ann.locator(`[data-testid="member-row"][data-member-id="${benId.id}"]`);
     assert.equal(await benRow.getByTestId("member-name").getAttribute("title"), benId.id, "the id stays at hand");
     await shots(ann, "members-admin");
@@ -215,6 +350,7 @@ test(
     await atPine.getByTestId("vault-shell").waitFor({ timeout: 60_000 });
     await atPine.getByTestId("nav-members").click();
     await waitForNames(atPine, ["Ann (you)", "Ben"], 60_000);
+    assert.equal((await waitForPhoto(atPine, annId.id)).src, annPhoto.src, "the photo replicated to Pine");
     await atPine.getByRole("heading", { name: "Members of The Rivers" }).waitFor();
     assert.ok(annId.id, "Ann has an id");
     log("names on Pine");
@@ -243,5 +379,23 @@ test(
     await cleo.getByTestId("nav-members").click();
     await waitForNames(cleo, ["Ann", "Ben", "Cleo (you)"], 60_000);
     log("Cleo joined over a data channel");
+
+    // --- Ann removes her photo: her initials again, for her and for the others.
+    await ann.getByTestId("profile-photo-remove").click();
+    await ann.getByText("Removed: the family sees your initials.").waitFor({ timeout: 30_000 });
+    await ann.locator('[data-testid="own-avatar"][data-kind="initials"]').waitFor();
+    const annAvatar = `[data-testid="member-row"][data-member-id="${annId.id}"] [data-testid="member-avatar"]`;
+    for (const page of [ann, ben]) {
+      await page.reload();
+      // Her initials, once the names are read (before, the start of her id stands for her name).
+      await page.waitForFunction(
+        (selector) => {
+          const avatar = document.querySelector(selector);
+          return avatar?.getAttribute("data-kind") === "initials" && avatar.textContent === "A";
+        },
+        annAvatar,
+        { timeout: 30_000 },
+      );
+    }
   },
 );

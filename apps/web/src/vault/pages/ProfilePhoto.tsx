@@ -119,7 +119,7 @@ export function ProfilePhoto({ name, avatar, onSaved }: Props) {
             {avatar && (
               <button
                 type="button"
-                className="quiet small"
+                className="quiet"
                 data-testid="profile-photo-remove"
                 disabled={busy !== undefined}
                 onClick={() => void remove()}
