@@ -98,7 +98,12 @@ export function ProfilePhoto({ name, avatar, onSaved }: Props) {
   };
 
   return (
-    <div className="profile-photo" data-testid="profile-photo" role="group" aria-labelledby={`${ids}-label`}>
+    <div
+      className={`profile-photo${bitmap ? " editing" : ""}`}
+      data-testid="profile-photo"
+      role="group"
+      aria-labelledby={`${ids}-label`}
+    >
       <span className="profile-photo-label" id={`${ids}-label`}>
         Profile photo
       </span>
