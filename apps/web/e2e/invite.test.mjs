@@ -149,7 +149,7 @@ async function rowAvatar(page, memberId) {
     alt: element.getAttribute("alt"),
     width: element instanceof HTMLImageElement ? element.naturalWidth : 0,
     src: element instanceof HTMLImageElement ? element.src : "",
-    text: element.textContent,
+    text: element.getAttribute("data-initials"),
   }));
 }
 
@@ -334,6 +334,25 @@ test(
     assert.equal(await benRow.getByTestId("member-name").getAttribute("title"), benId.id, "the id stays at hand");
     await shots(ann, "members-admin");
     await shots(ben, "members-member");
+    // The album's Share panel shows who holds its key with their faces too.
+    await ben.getByTestId("nav-albums").click();
+    await ben.getByText(TITLE).first().click();
+    await ben.getByTestId("album-share").click();
+    const annShare = ben.locator(
+      `[data-testid="share-member"][data-member-id="${annId.id}"] [data-testid="share-avatar"]`,
+    );
+    // Initials until the names are read, then the photo, decoded.
+    await annShare.and(ben.locator('[data-kind="photo"]')).waitFor({ timeout: 30_000 });
+    await ben.waitForFunction(
+      (selector) => {
+        const image = document.querySelector(selector);
+        return image instanceof HTMLImageElement && image.complete && image.naturalWidth > 0;
+      },
+      `[data-testid="share-member"][data-member-id="${annId.id}"] [data-testid="share-avatar"]`,
+      { timeout: 30_000 },
+    );
+    assert.equal(await annShare.getAttribute("src"), annPhoto.src, "the Share panel shows Ann's photo");
+    await ben.getByTestId("nav-members").click();
     log("names on Oak");
 
     // --- At Pine: Ann's identity restored in a fresh browser sees the same names
@@ -391,7 +410,7 @@ test(
       await page.waitForFunction(
         (selector) => {
           const avatar = document.querySelector(selector);
-          return avatar?.getAttribute("data-kind") === "initials" && avatar.textContent === "A";
+          return avatar?.getAttribute("data-kind") === "initials" && avatar.getAttribute("data-initials") === "A";
         },
         annAvatar,
         { timeout: 30_000 },

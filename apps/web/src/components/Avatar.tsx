@@ -51,9 +51,9 @@ export function Avatar({ id, name, avatar, size = 32, decorative = false, testId
       style={{ ...dimensions, backgroundColor: avatarColour(id), fontSize: Math.max(10, Math.round(size * 0.4)) }}
       data-testid={testId}
       data-kind="initials"
+      // Drawn by CSS (`::before`), so the initials never join the name in copied or read text.
+      data-initials={initials(name)}
       {...(decorative ? { "aria-hidden": true } : { role: "img", "aria-label": name })}
-    >
-      {initials(name)}
-    </span>
+    />
   );
 }

@@ -10,6 +10,7 @@ import { signRecord, verifyRecord } from "./records.ts";
 import {
   cleanName,
   displayName,
+  ensureFamilyKey,
   readNames,
   setFamilyName,
   setMyProfile,
@@ -241,6 +242,32 @@ describe("names", () => {
       RangeError,
     );
     expect(posted).toHaveLength(3);
+  });
+
+  it("make one family key when the page and a typed family name ask for it at once", async () => {
+    const ann = await importIdentity(await generateIdentityFile());
+    const clock = new HlcClock();
+    let now = 1_700_000_000_000;
+    const ctx = { signer: ann, family: newObjectId(), hlc: () => clock.tick(now++) };
+    const log = [
+      await familyRecord(ctx),
+      await memberRecord(ctx, { member: ann.id, role: "admin", recipient: ann.recipient, removed: false }),
+    ];
+    const node = servingNode(log);
+    const api = {
+      ...node.api,
+      members: () => Promise.resolve([{ identity: ann.id, recipient: ann.recipient, role: "admin" }]),
+    } as unknown as ApiClient;
+    const vault = new Vault(api, ann);
+    // The Members page makes the key on an admin's visit while the admin already saves a name.
+    await Promise.all([ensureFamilyKey(vault), setFamilyName(vault, "The Rivers")]);
+    // One key: a second epoch-0 key would be refused by the node, and the name with it. (The
+    // page's key, then the name sealed to it; or the key made with the name: one recipient.)
+    const recipients = new Set(
+      node.posted.map(bodyOf).flatMap((body) => (body.type === "family_meta" ? [body.recipient] : [])),
+    );
+    expect(recipients.size).toBe(1);
+    expect((await readNames(vault)).family).toBe("The Rivers");
   });
 
   it("refuse clear-text and oversized names", async () => {

@@ -113,9 +113,22 @@ export async function readNames(vault: Vault): Promise<Names> {
  * Make sure the family key exists (admins): the first admin to need it makes epoch 0, with the
  * family's name (empty until named), and gives it to every current member, ourselves first.
  */
-export async function ensureFamilyKey(vault: Vault, name = ""): Promise<void> {
+export async function ensureFamilyKey(vault: Vault, name = ""): Promise<boolean> {
+  // One at a time per vault: the Members page makes the key on an admin's visit, and a family
+  // name saved meanwhile must not make a second epoch 0 (the node refuses it, and the name).
+  const before = founding.get(vault) ?? Promise.resolve(false);
+  const turn = before.catch(() => false).then(() => makeFamilyKey(vault, name));
+  founding.set(vault, turn);
+  return turn;
+}
+
+/** The family-key makings in flight, per vault (see `ensureFamilyKey`). */
+const founding = new WeakMap<Vault, Promise<boolean>>();
+
+/** `ensureFamilyKey`'s work: true when it made the key (with `name`), false when there was one. */
+async function makeFamilyKey(vault: Vault, name: string): Promise<boolean> {
   await vault.refresh({ full: true });
-  if (vault.state.familyMeta) return;
+  if (vault.state.familyMeta) return false;
   const key = await newAgeKey();
   const ctx = vault.context();
   const meta: FamilyMeta = { name };
@@ -138,6 +151,7 @@ export async function ensureFamilyKey(vault: Vault, name = ""): Promise<void> {
     );
   }
   await vault.refresh();
+  return true;
 }
 
 /**
@@ -177,10 +191,8 @@ async function sealTarget(vault: Vault): Promise<{ epoch: number; recipient: str
 export async function setFamilyName(vault: Vault, text: string): Promise<void> {
   const name = cleanName(text);
   await vault.refresh();
-  if (!vault.state.familyMeta) {
-    await ensureFamilyKey(vault, name);
-    return;
-  }
+  // Made with this name, or someone else made it meanwhile: then rename it below.
+  if (!vault.state.familyMeta && (await ensureFamilyKey(vault, name))) return;
   const { epoch, recipient } = await sealTarget(vault);
   const meta: FamilyMeta = { name };
   await vault.api.postRecord(
