@@ -12,6 +12,7 @@ import { liveGrants } from "../lib/vaultState.ts";
 import { useVault } from "./context.ts";
 import { useNames } from "./names.ts";
 import { Avatar } from "../components/Avatar.tsx";
+import { displayName } from "../lib/names.ts";
 import { navigate } from "./router.ts";
 import { useAsync } from "./useAsync.ts";
 
@@ -236,7 +237,7 @@ function SharePanel({ album }: { album: OpenAlbum }) {
                 <span className="share-name with-avatar">
                   <Avatar
                     id={member.identity}
-                    name={memberLabel(member.identity, identity.id, names)}
+                    name={displayName(names, member.identity)}
                     avatar={names?.members.get(member.identity)?.avatar}
                     size={28}
                     decorative
