@@ -391,6 +391,15 @@ test(
     await cleo.getByTestId("join-name").fill("Cleo");
     await cleo.getByTestId("join-ask").click();
     const cleoWords = ((await cleo.getByTestId("join-words").textContent()) ?? "").trim();
+    // Her request answered, the node closes her stranger's channel (its slot is free for the next
+    // stranger) and says why; the page shows that, and connects again by itself to see whether
+    // she was approved.
+    await cleo
+      .getByTestId("remote-reconnecting")
+      .filter({ hasText: "request to join was passed on" })
+      .waitFor({ timeout: 15_000 });
+    const screenshots = process.env.P2POS_SCREENSHOTS;
+    if (screenshots) await cleo.screenshot({ path: path.join(screenshots, "invite-cleo-asked-1280.png") });
     await ann.getByTestId("invite-request").waitFor({ timeout: 30_000 });
     assert.equal(((await ann.getByTestId("invite-words").textContent()) ?? "").trim(), cleoWords, "the same words");
     await ann.getByTestId("invite-approve").click();

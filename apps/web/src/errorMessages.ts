@@ -4,6 +4,7 @@ import { AvatarError } from "./lib/avatar.ts";
 import { BackupCheckError } from "./lib/backupState.ts";
 import { CryptError } from "./lib/crypt.ts";
 import { IdentityFileError } from "./lib/identityFile.ts";
+import { ChannelError } from "./lib/nodeChannel.ts";
 import { IdError } from "./lib/readableId.ts";
 import { UploadError } from "./lib/uploadQueue.ts";
 import { VaultError } from "./lib/vault.ts";
@@ -50,6 +51,8 @@ export function describeError(error: unknown, context: ErrorContext = "general")
   // Input checks (member cards, recipients) phrase their TypeErrors for people.
   if (error instanceof TypeError && (context === "member" || context === "invite")) return error.message;
   if (error instanceof RangeError && (context === "member" || context === "invite")) return error.message;
+  // The channel's own sentences say what happened to the connection through the hub.
+  if (error instanceof ChannelError) return error.message;
   if (error instanceof DOMException && error.name === "QuotaExceededError") {
     return "The browser has no room left to store your keys.";
   }

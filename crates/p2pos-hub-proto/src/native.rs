@@ -310,6 +310,16 @@ pub enum ServerMessage<'a> {
         from_id: Option<String>,
         payload: OpaqueJson<'a>,
     },
+    /// A peer that signalled this connection is gone from the hub (its socket closed, for any
+    /// reason): sent only to the peers it signalled other than anonymously (through `network`),
+    /// naming it as its signals did (`from`, and `from_id` as `id` if it proved an identity). A browser takes it as a hint that a data channel with that peer may
+    /// be gone too, without waiting for the connection's own timeouts.
+    PeerGone {
+        #[serde(borrow)]
+        peer: Cow<'a, str>,
+        #[serde(default, skip_serializing_if = "Option::is_none")]
+        id: Option<String>,
+    },
     IceServers {
         #[serde(default, skip_serializing_if = "Option::is_none")]
         rid: Option<u64>,
@@ -349,7 +359,10 @@ impl ServerMessage<'_> {
             | ServerMessage::Pong { rid }
             | ServerMessage::ContactsSet { rid, .. }
             | ServerMessage::Error { rid, .. } => *rid,
-            ServerMessage::Presence { .. } | ServerMessage::RoomClosed { .. } | ServerMessage::Signal { .. } => None,
+            ServerMessage::Presence { .. }
+            | ServerMessage::RoomClosed { .. }
+            | ServerMessage::Signal { .. }
+            | ServerMessage::PeerGone { .. } => None,
         }
     }
 }

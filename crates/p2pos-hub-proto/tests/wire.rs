@@ -95,6 +95,11 @@ fn every_hub_message_has_one_exact_shape() {
         },
         r#"{"type":"ice_servers","rid":5,"ttl_secs":600,"ice_servers":[{"urls":["stun:h:3478"]},{"urls":["turn:h:3478?transport=udp"],"username":"1:x","credential":"c"}]}"#,
     );
+    pinned_server(
+        ServerMessage::PeerGone { peer: "p1".into(), id: Some("ed1".into()) },
+        r#"{"type":"peer_gone","peer":"p1","id":"ed1"}"#,
+    );
+    pinned_server(ServerMessage::PeerGone { peer: "p1".into(), id: None }, r#"{"type":"peer_gone","peer":"p1"}"#);
     pinned_server(ServerMessage::Pong { rid: Some(6) }, r#"{"type":"pong","rid":6}"#);
     pinned_server(ServerMessage::Pong { rid: None }, r#"{"type":"pong"}"#);
     pinned_server(

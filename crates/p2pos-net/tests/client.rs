@@ -14,7 +14,7 @@ use futures_util::StreamExt;
 use p2pos_core::{IdentityId, NodeId};
 use p2pos_net::hub::{HubClient, HubEvent, HubHandle};
 use p2pos_net::webrtc::carrier::{self, Kind, RequestHead, ResponseHead};
-use p2pos_net::webrtc::client::MAX_STRANGER_SESSIONS;
+use p2pos_net::webrtc::client::{MAX_STRANGER_SESSIONS, STRANGER_IDLE};
 use p2pos_net::webrtc::signal::{RtcSignal, sign_binding, verify_binding};
 use p2pos_net::webrtc::{
     Admitted, CarriedRequest, CarriedResponse, ClientService, ClientSessions, DataPeer, DataPeerEvent, Refusal,
@@ -41,6 +41,10 @@ impl ClientService for Echo {
         } else {
             Err(Refusal { code: "not_a_member".into(), message: "not in this family".into() })
         }
+    }
+
+    fn ends_stranger_session(&self, head: &RequestHead) -> bool {
+        head.method == "POST" && head.path.ends_with("/join")
     }
 
     async fn serve(&self, request: CarriedRequest) -> CarriedResponse {
@@ -82,6 +86,10 @@ async fn setup() -> Setup {
 }
 
 async fn setup_with(strangers: bool) -> Setup {
+    setup_idle(strangers, STRANGER_IDLE).await
+}
+
+async fn setup_idle(strangers: bool, stranger_idle: Duration) -> Setup {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let server = SignalServer::start(listener, ServerConfig::default(), axum::Router::new()).unwrap();
     let url = format!("ws://{}/v1/ws", server.local_addr());
@@ -89,11 +97,12 @@ async fn setup_with(strangers: bool) -> Setup {
     let node = NodeId::from_verifying_key(&node_key.verifying_key());
     let member_id = IdentityId::from_verifying_key(&member.verifying_key());
     let (hub, mut events) = HubClient::spawn(url.clone(), Some(node_key.clone()), json!({}));
-    let sessions = ClientSessions::new(
+    let sessions = ClientSessions::with_stranger_idle(
         hub.clone(),
         node_key,
         Arc::new(Echo { member: member_id, strangers }),
         WebRtcConfig::loopback(),
+        stranger_idle,
     );
     tokio::spawn(async move {
         while let Some(event) = events.recv().await {
@@ -114,7 +123,7 @@ async fn setup_with(strangers: bool) -> Setup {
 struct Browser {
     /// Kept open for the session's life.
     _hub: HubHandle,
-    _events: mpsc::Receiver<HubEvent>,
+    events: mpsc::Receiver<HubEvent>,
     peer: DataPeer,
 }
 
@@ -180,7 +189,31 @@ impl Browser {
         })
         .await
         .expect("no answer within 20 s");
-        opened.map(|()| Self { _hub: hub, _events: events, peer })
+        opened.map(|()| Self { _hub: hub, events, peer })
+    }
+
+    /// The node's `close` signal for this session (code, message), and the channel closing.
+    async fn closed_by_node(&mut self) -> (String, String) {
+        let close = tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                let HubEvent::Signal { payload, .. } = self.events.recv().await.unwrap() else { continue };
+                if let Some(Ok(RtcSignal::Close { code, message, .. })) = RtcSignal::from_payload(&payload) {
+                    return (code, message);
+                }
+            }
+        })
+        .await
+        .expect("the node did not close the session within 20 s");
+        tokio::time::timeout(Duration::from_secs(20), async {
+            loop {
+                if let DataPeerEvent::Closed(_) = self.peer.next_event().await {
+                    return;
+                }
+            }
+        })
+        .await
+        .expect("the channel did not close within 20 s");
+        close
     }
 
     /// One exchange: head, the body in frames, end; then the whole response.
@@ -264,4 +297,39 @@ async fn strangers_take_a_few_sessions_and_never_the_members_room() {
     // The member still gets in, and is served.
     let mut member = Browser::open(&setup, &setup.member, &setup.member).await.expect("the member has room");
     assert_eq!(member.request(1, "GET", "/v1/albums", b"").await.0.status, 200);
+}
+
+/// A stranger's session ends once its join call is answered (the answer arrives whole first), and
+/// its room goes to the next stranger.
+#[tokio::test]
+async fn a_strangers_session_ends_once_its_join_call_is_answered() {
+    let setup = setup_with(true).await;
+    let mut open = Vec::new();
+    for _ in 0..MAX_STRANGER_SESSIONS {
+        let key = new_key();
+        open.push(Browser::open(&setup, &key, &key).await.expect("a stranger asks to join"));
+    }
+    let asking = &mut open[0];
+    // Calls before the join call keep the session.
+    assert_eq!(asking.request(1, "GET", "/v1/health", b"").await.0.status, 200);
+    let (head, body) = asking.request(2, "POST", "/v1/invites/abc/join", &[5u8; 100_000]).await;
+    assert_eq!(head.status, 200);
+    assert_eq!(body.len() - body.iter().position(|b| *b == b'\n').unwrap() - 1, 100_000, "the whole answer");
+    let (code, message) = asking.closed_by_node().await;
+    assert_eq!(code, "asked", "{message}");
+    let key = new_key();
+    Browser::open(&setup, &key, &key).await.expect("the asking stranger's room is free again");
+}
+
+/// A stranger that makes no join call is closed after the idle limit; a member is not.
+#[tokio::test]
+async fn a_stranger_that_does_not_ask_is_closed_after_the_idle_limit() {
+    let setup = setup_idle(true, Duration::from_secs(1)).await;
+    let key = new_key();
+    let mut stranger = Browser::open(&setup, &key, &key).await.expect("a stranger may ask");
+    let mut member = Browser::open(&setup, &setup.member, &setup.member).await.expect("the member");
+    let (code, message) = stranger.closed_by_node().await;
+    assert_eq!(code, "stranger_idle", "{message}");
+    assert!(message.contains("30 s"), "{message}");
+    assert_eq!(member.request(1, "GET", "/v1/albums", b"").await.0.status, 200, "the member's session lasts");
 }

@@ -10,7 +10,7 @@ use axum::http::{HeaderName, HeaderValue, Method, Request, StatusCode, header};
 use futures_util::TryStreamExt;
 use p2pos_core::IdentityId;
 use p2pos_net::TransportError;
-use p2pos_net::webrtc::carrier::ResponseHead;
+use p2pos_net::webrtc::carrier::{RequestHead, ResponseHead};
 use p2pos_net::webrtc::{Admitted, CarriedRequest, CarriedResponse, ClientService, Refusal};
 use tower::ServiceExt;
 
@@ -48,6 +48,13 @@ impl ClientService for VaultOverRtc {
                 message: "this identity is not a member of the family this node serves".into(),
             }),
         }
+    }
+
+    /// A stranger comes to ask to join: once that is answered, its channel closes (it connects
+    /// again to see whether it was approved), so strangers do not hold the few sessions kept
+    /// for them.
+    fn ends_stranger_session(&self, head: &RequestHead) -> bool {
+        Method::from_bytes(head.method.as_bytes()).is_ok_and(|method| is_join_call(&method, &head.path))
     }
 
     async fn serve(&self, request: CarriedRequest) -> CarriedResponse {
@@ -106,14 +113,19 @@ impl VaultOverRtc {
 /// What a stranger may call over a channel: `POST /v1/invites/{id}/join`, and what the page calls
 /// before it (`GET /v1/health`, the sign-in routes, which give a stranger no session).
 fn stranger_may_call(method: &Method, path: &str) -> bool {
-    let id = path.strip_prefix("/v1/invites/").and_then(|rest| rest.strip_suffix("/join"));
-    let join = *method == Method::POST && id.is_some_and(|id| !id.is_empty() && !id.contains('/') && !id.contains('?'));
+    let join = is_join_call(method, path);
     let before = match *method {
         Method::GET => path == "/v1/health",
         Method::POST => path == "/v1/auth/challenge" || path == "/v1/auth/verify",
         _ => false,
     };
     join || before
+}
+
+/// `POST /v1/invites/{id}/join`.
+fn is_join_call(method: &Method, path: &str) -> bool {
+    let id = path.strip_prefix("/v1/invites/").and_then(|rest| rest.strip_suffix("/join"));
+    *method == Method::POST && id.is_some_and(|id| !id.is_empty() && !id.contains('/') && !id.contains('?'))
 }
 
 fn json_response(status: StatusCode, code: &str, message: &str) -> CarriedResponse {
@@ -135,7 +147,6 @@ mod tests {
     use crate::state::NodeConfig;
     use futures_util::StreamExt as _;
     use p2pos_core::Identity;
-    use p2pos_net::webrtc::carrier::RequestHead;
 
     fn carried(client: IdentityId, method: &str, path: &str, body: &'static str) -> CarriedRequest {
         let body = futures_util::stream::once(async move { Ok(axum::body::Bytes::from(body)) });
@@ -181,6 +192,11 @@ mod tests {
             let (status, body) = read(service.serve(carried(stranger.id(), method, path, "{}")).await).await;
             assert_eq!(status, 403, "{method} {path}: {body}");
             assert!(body.contains("not_a_member"), "{method} {path}: {body}");
+        }
+        let head = |method: &str, path: &str| RequestHead { method: method.into(), path: path.into(), headers: vec![] };
+        assert!(service.ends_stranger_session(&head("POST", "/v1/invites/aW52aXRhdGlvbi1mb3ItYmVu/join")));
+        for (method, path) in [("GET", "/v1/health"), ("POST", "/v1/auth/verify"), ("GET", "/v1/invites/x/join")] {
+            assert!(!service.ends_stranger_session(&head(method, path)), "{method} {path} does not end the session");
         }
         let (status, _) = read(service.serve(carried(stranger.id(), "GET", "/v1/health", "")).await).await;
         assert_eq!(status, 200, "the page may see the node is there");

@@ -691,11 +691,23 @@ impl Hub {
     }
 
     pub(crate) fn native_forget(&mut self, conn: ConnId) {
-        let Some(peer) = self.native_peer(conn) else {
+        let Some(peer) = self.native_peer_mut(conn) else {
             return;
         };
+        // Taken, so a connection that is closed and then reported gone tells only once.
+        let signalled = std::mem::take(&mut peer.signalled);
         let namespaces = peer.namespaces.clone();
         let (peer_id, identity) = (peer.peer.clone(), peer.identity);
+        // The peers it signalled by name (not anonymously, through `network`) learn it is gone,
+        // as it showed itself to them: the same `from` and `from_id`. Nobody else learns anything,
+        // and the neighbours of `network` keep their anonymity (a hidden watcher leaves unheard).
+        for to in signalled.into_iter().filter(|to| !to.anonymous) {
+            let text = to_text(&ServerMessage::PeerGone {
+                peer: peer_id.as_str().into(),
+                id: identity.map(|i| i.to_string()),
+            });
+            self.send(to.conn, text);
+        }
         for ns in &namespaces {
             self.leave_namespace(conn, ns);
         }

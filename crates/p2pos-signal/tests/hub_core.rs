@@ -1039,3 +1039,72 @@ fn a_contacts_only_peer_takes_identity_signals_from_its_contacts_only() {
     let reply = lab.ask(a, json!({"type": "auth", "id": ann.id(), "sig": sig, "allow": "friends"}));
     assert_eq!(error_code(&reply), "bad_message");
 }
+
+/// When a peer's socket closes, the peers it signalled (and only they) hear at once that it is
+/// gone, as it showed itself to them: a browser whose node died need not wait out its channel's
+/// timeouts to try another node.
+#[test]
+fn the_peers_a_departed_peer_signalled_hear_that_it_is_gone_and_no_one_else() {
+    let mut lab = Lab::new();
+    let oak = Identity::generate().unwrap();
+    let (node, node_peer) = lab.authed_peer("192.0.2.9", &oak, "anyone");
+    let alice = Identity::generate().unwrap();
+    let (browser, _) = lab.authed_peer("203.0.113.5", &alice, "shared");
+    let (stranger, _, _) = lab.peer("203.0.113.6");
+    let (bystander, _, _) = lab.peer("203.0.113.7");
+    // The browser and the stranger signal the node; the node answers the browser only.
+    for from in [browser, stranger] {
+        lab.send(from, json!({"type": "signal", "to": oak.id().to_string(), "payload": {"kind": "offer"}}));
+    }
+    let browser_peer = lab.inbox(node)[0]["from"].as_str().unwrap().to_string();
+    lab.send(node, json!({"type": "signal", "to": browser_peer, "payload": {"kind": "answer"}}));
+    lab.outputs();
+
+    lab.hub.disconnected(node, lab.now);
+    let mail = lab.mail();
+    assert_eq!(
+        mail.get(&browser),
+        Some(&vec![json!({"type": "peer_gone", "peer": node_peer, "id": oak.id().to_string()})])
+    );
+    assert_eq!(mail.get(&stranger), None, "a peer the node never answered learns nothing");
+    assert_eq!(mail.get(&bystander), None);
+
+    // A connection the hub closes tells once, though the driver reports it gone after.
+    let (node, node_peer) = lab.authed_peer("192.0.2.9", &oak, "anyone");
+    lab.send(browser, json!({"type": "signal", "to": oak.id().to_string(), "payload": {"kind": "offer"}}));
+    lab.outputs();
+    lab.send(node, json!({"type": "signal", "to": browser_peer, "payload": {"kind": "answer"}}));
+    lab.outputs();
+    lab.hub.slow_reader(node, lab.now); // the hub closes it
+    let out = lab.outputs();
+    assert!(out.iter().any(|o| matches!(o, Output::Close { conn, .. } if *conn == node)), "{out:?}");
+    lab.hub.disconnected(node, lab.now);
+    let gone: Vec<Value> = out
+        .into_iter()
+        .chain(lab.outputs())
+        .filter_map(|o| match o {
+            Output::Send { conn, text } if conn == browser => Some(serde_json::from_str(&text).unwrap()),
+            _ => None,
+        })
+        .collect();
+    assert_eq!(gone, vec![json!({"type": "peer_gone", "peer": node_peer, "id": oak.id().to_string()})]);
+}
+
+/// A peer that signalled only anonymously (through the shared `network` namespace) leaves
+/// unheard: `network` stays anonymous.
+#[test]
+fn an_anonymous_signal_makes_no_notice() {
+    let mut lab = Lab::new();
+    let pine = Identity::generate().unwrap();
+    let (node, _) = lab.authed_peer("192.0.2.9", &pine, "shared");
+    let (neighbour, neighbour_peer, _) = lab.peer("192.0.2.9");
+    lab.join(node, "network");
+    lab.join(neighbour, "network");
+    lab.outputs();
+    lab.send(node, json!({"type": "signal", "to": neighbour_peer, "payload": {"hi": 1}}));
+    let got = lab.inbox(neighbour);
+    assert_eq!(got[0]["from_id"], Value::Null, "{got:?}");
+    lab.hub.disconnected(node, lab.now);
+    let mail = lab.mail().remove(&neighbour).unwrap_or_default();
+    assert!(mail.iter().all(|m| m["type"] != "peer_gone"), "{mail:?}");
+}

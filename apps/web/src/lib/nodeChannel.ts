@@ -31,6 +31,7 @@ import {
   verifyIdentityBinding,
 } from "./peerLink.ts";
 import type { RecordSigner } from "./records.ts";
+import { type NodeEnd, watchNode } from "./nodeWatch.ts";
 
 export { normalizeFingerprint, sdpFingerprint, type PathKind };
 
@@ -39,7 +40,16 @@ const MAX_FRAME = 64 * 1024;
 const HEADER = 5;
 const KIND = { head: 1, data: 2, end: 3, abort: 4 } as const;
 
-export type ChannelErrorCode = "node_offline" | "not_a_member" | "refused" | "binding" | "no_path" | "closed" | "hub";
+export type ChannelErrorCode =
+  | "node_offline"
+  | "not_a_member"
+  | "refused"
+  | "binding"
+  | "no_path"
+  | "closed"
+  | "hub"
+  /** The node ended an open session on purpose (e.g. a stranger's, once it asked to join). */
+  | "ended";
 
 export class ChannelError extends P2posError<ChannelErrorCode> {}
 
@@ -104,6 +114,8 @@ export class NodeChannel implements ApiTransport {
   private closedError: Error | undefined;
   private readonly closeHandlers = new Set<(error: Error) => void>();
 
+  private stopWatching: () => void = () => undefined;
+
   /** Takes over an open link (`openNodeChannel`). */
   constructor(node: string, link: PeerLink) {
     this.node = node;
@@ -142,6 +154,22 @@ export class NodeChannel implements ApiTransport {
   /** The path the channel takes (`pathFromStats`: the weaker side of the selected pair). */
   async path(): Promise<PathKind | undefined> {
     return this.link.path();
+  }
+
+  /**
+   * Ends the channel as soon as the hub says its node ended it (`close`) or is gone (`peer_gone`,
+   * then a probe it does not answer): `nodeWatch.ts`.
+   */
+  watch(hub: OpenChannelOptions["hub"], nodePeer: string, session: string): void {
+    this.stopWatching();
+    this.stopWatching = watchNode({
+      hub,
+      node: this.node,
+      nodePeer,
+      session,
+      probe: (signal) => this.fetch("/v1/health", { signal }),
+      onEnded: (end) => this.fail(endedError(end)),
+    });
   }
 
   onClosed(handler: (error: Error) => void): () => void {
@@ -255,9 +283,34 @@ export class NodeChannel implements ApiTransport {
   private fail(error: Error): void {
     if (this.closedError) return;
     this.closedError = error;
+    this.stopWatching();
     for (const [, exchange] of this.exchanges) exchange.reject(error);
     this.exchanges.clear();
     for (const handler of this.closeHandlers) handler(error);
+  }
+}
+
+/** Why the node's channel ended, for the page (`nodeWatch.ts`). */
+export function endedError(end: NodeEnd): Error {
+  if (end.kind === "gone") {
+    return new ApiError(0, "network", "The node left the hub and no longer answers on its channel.");
+  }
+  switch (end.code) {
+    case "asked":
+      return new ChannelError(
+        "ended",
+        "Your request to join was passed on, and the node closed this connection until it is approved. This page checks by itself.",
+      );
+    case "stranger_idle":
+      return new ChannelError(
+        "ended",
+        "The node closes the connection of someone who is not a member yet after 30 s without a request to join.",
+      );
+    default:
+      return new ChannelError(
+        "ended",
+        `The node closed the connection (${end.code}${end.message ? `: ${end.message}` : ""}).`,
+      );
   }
 }
 
@@ -339,12 +392,14 @@ export async function openNodeChannel({
       closed: (error) => fail(openingError(error, timeoutMs)),
     },
   });
+  let nodePeer: string | undefined;
   const stopListening = hub.onSignal((signal: HubSignal) => {
     const payload = signal.payload as RtcPayload;
     if (signal.fromId !== node || payload.p2pos !== "rtc" || payload.session !== session) return;
     void (async () => {
       try {
         if (payload.kind === "answer") {
+          nodePeer = signal.from;
           const { sdp = "", fingerprint = "", sig = "" } = payload;
           await verifyNodeBinding(node, signer.id, sdp, fingerprint, sig);
           await link.applyAnswer(sdp);
@@ -370,7 +425,9 @@ export async function openNodeChannel({
   try {
     await link.offer();
     await opened;
-    return new NodeChannel(node, link);
+    const channel = new NodeChannel(node, link);
+    if (nodePeer !== undefined) channel.watch(hub, nodePeer, session);
+    return channel;
   } catch (error) {
     hub.signal(node, { ...tag, kind: "close", code: "closed", message: "gave up" });
     link.close();

@@ -11,7 +11,7 @@ import { useCallback, useEffect, useState } from "react";
 import { HubClient, sameOriginHubUrl } from "../lib/hubClient.ts";
 import type { StoredIdentity } from "../lib/identity.ts";
 import { LastingChannel } from "../lib/lastingChannel.ts";
-import { type NodeChannel, type PathKind, openNodeChannel } from "../lib/nodeChannel.ts";
+import { ChannelError, type NodeChannel, type PathKind, openNodeChannel } from "../lib/nodeChannel.ts";
 import { openFirstNode } from "../lib/nodeRace.ts";
 import { describeError } from "../errorMessages.ts";
 import { VaultApp } from "./VaultApp.tsx";
@@ -19,7 +19,8 @@ import { VaultApp } from "./VaultApp.tsx";
 type State =
   | { status: "connecting" }
   | { status: "open"; link: LastingChannel<NodeChannel>; path: PathKind | undefined; node: Serving }
-  | { status: "reconnecting"; link: LastingChannel<NodeChannel>; message: string; attempt: number }
+  /** `ended`: the node closed the session on purpose (its message says why), nothing broke. */
+  | { status: "reconnecting"; link: LastingChannel<NodeChannel>; message: string; attempt: number; ended: boolean }
   | { status: "failed"; message: string };
 
 /** The node a channel reached, and its name as it gives it. */
@@ -88,7 +89,8 @@ export function RemoteVault({ identity, nodes, relayOnly = false, onForgotten }:
             if (change.status === "open") void showOpen(link, change.channel);
             else {
               const message = describeError(change.error);
-              setState({ status: "reconnecting", link, message, attempt: change.attempt });
+              const ended = change.error instanceof ChannelError && change.error.kind === "ended";
+              setState({ status: "reconnecting", link, message, attempt: change.attempt, ended });
             }
           },
         });
@@ -135,6 +137,10 @@ export function RemoteVault({ identity, nodes, relayOnly = false, onForgotten }:
             <p className="muted" data-testid="remote-banner" data-path={state.path ?? ""} data-node={state.node.id}>
               Connected to {state.node.name ?? "your node"} {state.path ? PATH_WORDS[state.path] : ""} (through the hub,
               end to end encrypted).
+            </p>
+          ) : state.ended ? (
+            <p className="muted" role="status" data-testid="remote-reconnecting" data-attempt={state.attempt}>
+              {state.message}
             </p>
           ) : (
             <p className="notice" role="status" data-testid="remote-reconnecting" data-attempt={state.attempt}>

@@ -44,6 +44,11 @@ pub const MAX_SESSIONS: usize = 64;
 /// Sessions of strangers (admitted as [`Admitted::Stranger`], e.g. to ask to join) at once, on
 /// top of the members' [`MAX_SESSIONS`]: keys cost nothing, so strangers never take members' room.
 pub const MAX_STRANGER_SESSIONS: usize = 4;
+/// How long a stranger's session stays open once connected if it makes no closing call
+/// ([`ClientService::ends_stranger_session`]). A page that asks to join does so within seconds of
+/// the channel opening (the name is typed before it connects); 30 s leaves room for a slow relay
+/// and a slow phone, and a waiting page reconnects anyway to see whether it was approved.
+pub const STRANGER_IDLE: Duration = Duration::from_secs(30);
 /// Sessions of one identity at once (tabs, devices); a new one closes its oldest.
 pub const MAX_SESSIONS_PER_CLIENT: usize = 8;
 /// Exchanges in progress on one channel; another `head` is aborted with `busy`.
@@ -109,6 +114,10 @@ pub enum Admitted {
 pub trait ClientService: Send + Sync + 'static {
     /// Whether `client` may open a session with this node, and as whom.
     fn admit(&self, client: &IdentityId) -> Result<Admitted, Refusal>;
+    /// Whether a stranger's session ends once this request is answered (the one call a stranger
+    /// comes for, e.g. asking to join): its channel is then closed with [`StrangerEnd::Asked`],
+    /// so strangers do not keep the few sessions kept for them.
+    fn ends_stranger_session(&self, head: &RequestHead) -> bool;
     /// Answers one request, as `request.client`.
     async fn serve(&self, request: CarriedRequest) -> CarriedResponse;
 }
@@ -127,12 +136,20 @@ struct Inner {
     config: WebRtcConfig,
     /// Open sessions by session id (chosen by the browser), in the order they opened.
     sessions: Mutex<Vec<Arc<Session>>>,
+    /// [`STRANGER_IDLE`], or shorter in tests.
+    stranger_idle: Duration,
 }
 
 struct Session {
     id: String,
     client: IdentityId,
-    stranger: bool,
+    /// Admitted as a stranger (and not found a member since): counts against
+    /// [`MAX_STRANGER_SESSIONS`] and lives by [`StrangerTerms`].
+    stranger: AtomicBool,
+    /// A stranger's terms, from the moment its connection is up.
+    terms: Mutex<Option<StrangerTerms>>,
+    /// Why the node ends the session, when it is not the connection failing (sent in `close`).
+    ending: Mutex<Option<StrangerEnd>>,
     /// The hub peer id of the browser's connection: signals go back to exactly that tab.
     reply_to: String,
     pc: Arc<dyn PeerConnection>,
@@ -144,8 +161,20 @@ struct Session {
 impl ClientSessions {
     /// `hub`: the node's hub client (authenticated with `key`, `allow: "anyone"`).
     pub fn new(hub: HubHandle, key: SigningKey, service: Arc<dyn ClientService>, config: WebRtcConfig) -> Self {
+        Self::with_stranger_idle(hub, key, service, config, STRANGER_IDLE)
+    }
+
+    /// As [`Self::new`], with another idle limit for strangers than [`STRANGER_IDLE`] (tests).
+    pub fn with_stranger_idle(
+        hub: HubHandle,
+        key: SigningKey,
+        service: Arc<dyn ClientService>,
+        config: WebRtcConfig,
+        stranger_idle: Duration,
+    ) -> Self {
         let me = NodeId::from_verifying_key(&key.verifying_key());
-        Self { inner: Arc::new(Inner { me, key, hub, service, config, sessions: Mutex::new(Vec::new()) }) }
+        let sessions = Mutex::new(Vec::new());
+        Self { inner: Arc::new(Inner { me, key, hub, service, config, sessions, stranger_idle }) }
     }
 
     /// Client sessions open now.
@@ -241,7 +270,7 @@ impl ClientSessions {
                 of_client[0].closed.cancel();
                 sessions.retain(|s| !Arc::ptr_eq(s, &of_client[0]));
             }
-            let alike = sessions.iter().filter(|s| s.stranger == stranger).count();
+            let alike = sessions.iter().filter(|s| s.stranger.load(Ordering::Acquire) == stranger).count();
             alike >= if stranger { MAX_STRANGER_SESSIONS } else { MAX_SESSIONS }
         };
         if busy {
@@ -290,7 +319,9 @@ impl ClientSessions {
         let s = Arc::new(Session {
             id: session,
             client,
-            stranger,
+            stranger: AtomicBool::new(stranger),
+            terms: Mutex::new(None),
+            ending: Mutex::new(None),
             reply_to: from.to_string(),
             pc,
             closed: CancellationToken::new(),
@@ -317,11 +348,27 @@ impl ClientSessions {
         let mut flush_at: Option<Instant> = None;
         let mut reason = "closed";
         loop {
+            let stranger_deadline = lock(&s.terms).as_ref().and_then(StrangerTerms::deadline);
             tokio::select! {
                 () = s.closed.cancelled() => break,
                 () = &mut give_up, if !connected => {
                     reason = "the connection did not come up";
                     break;
+                }
+                () = tokio::time::sleep_until(stranger_deadline.map_or_else(Instant::now, Instant::from_std)),
+                    if stranger_deadline.is_some() =>
+                {
+                    let timed_out = lock(&s.terms).as_ref().and_then(|t| t.timed_out(Instant::now().into_std()));
+                    if let Some(end) = timed_out {
+                        if inner.service.admit(&s.client).ok() == Some(Admitted::Member) {
+                            // Approved meanwhile: a member's session from now on.
+                            s.stranger.store(false, Ordering::Release);
+                            *lock(&s.terms) = None;
+                        } else {
+                            *lock(&s.ending) = Some(end);
+                            break;
+                        }
+                    }
                 }
                 () = tokio::time::sleep_until(flush_at.unwrap_or_else(Instant::now)), if flush_at.is_some() => {
                     flush_at = None;
@@ -337,7 +384,12 @@ impl ClientSessions {
                         pending.push(c);
                         flush_at.get_or_insert_with(|| Instant::now() + Duration::from_millis(30));
                     }
-                    Some(PcEvent::State(RTCPeerConnectionState::Connected)) => connected = true,
+                    Some(PcEvent::State(RTCPeerConnectionState::Connected)) => {
+                        if !connected && s.stranger.load(Ordering::Acquire) {
+                            *lock(&s.terms) = Some(StrangerTerms::new(Instant::now().into_std(), inner.stranger_idle));
+                        }
+                        connected = true;
+                    }
                     Some(PcEvent::State(RTCPeerConnectionState::Failed | RTCPeerConnectionState::Closed)) => {
                         reason = "the connection failed";
                         break;
@@ -349,14 +401,20 @@ impl ClientSessions {
         }
         s.closed.cancel();
         lock(&inner.sessions).retain(|other| !Arc::ptr_eq(other, &s));
+        let ending = *lock(&s.ending);
         if !s.closed_by_client.load(Ordering::Acquire) {
-            let close = RtcSignal::Close { session: s.id.clone(), code: "closed".into(), message: reason.into() };
+            let (code, message) = match ending {
+                Some(end) => (end.code(), end.message()),
+                None => ("closed", reason.to_string()),
+            };
+            let close = RtcSignal::Close { session: s.id.clone(), code: code.into(), message };
             let _ = tokio::time::timeout(Duration::from_secs(2), inner.hub.signal(&s.reply_to, client_payload(&close)))
                 .await;
         }
         if let Err(e) = s.pc.close().await {
             tracing::debug!(error = %e, "closing a client's peer connection");
         }
+        let reason = ending.map_or(reason, StrangerEnd::code);
         tracing::info!(client = %s.client.short(), reason, "client session ended");
     }
 
@@ -434,9 +492,14 @@ async fn serve_channel(inner: Arc<Inner>, s: Arc<Session>, chan: Arc<Chan>) {
                 };
                 match head {
                     Ok(head) => {
+                        let closing = s.stranger.load(Ordering::Acquire) && inner.service.ends_stranger_session(&head);
+                        if let Some(terms) = lock(&s.terms).as_mut() {
+                            terms.started(closing);
+                        }
                         let (tx, rx) = mpsc::channel(BODY_QUEUE);
                         bodies.insert(id, tx);
-                        let task = tokio::spawn(exchange(inner.clone(), s.clone(), chan.clone(), id, head, rx));
+                        let task =
+                            tokio::spawn(exchange(inner.clone(), s.clone(), chan.clone(), id, head, rx, closing));
                         exchanges.insert(id, task.abort_handle());
                     }
                     Err(reason) => {
@@ -482,6 +545,7 @@ async fn exchange(
     id: u32,
     head: RequestHead,
     body: mpsc::Receiver<Result<Bytes, TransportError>>,
+    closing: bool,
 ) {
     let body: ByteStream =
         Box::pin(futures_util::stream::unfold(body, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) }));
@@ -516,5 +580,95 @@ async fn exchange(
     };
     if let Err(e) = written.await {
         tracing::debug!(client = %s.client.short(), error = %e, "could not write a response to a client");
+    }
+    if closing {
+        // The stranger's one call is answered: let the answer leave, then end the session.
+        if let Err(e) = chan.drained(config.stall).await {
+            tracing::debug!(client = %s.client.short(), error = %e, "a stranger's answer did not drain");
+        }
+        *lock(&s.ending) = Some(StrangerEnd::Asked);
+        s.closed.cancel();
+    }
+}
+
+/// Why the node ends a stranger's session (the `close` signal's `code` and `message`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum StrangerEnd {
+    /// Its closing call was answered (it asked to join): once approved it connects again, as a
+    /// member.
+    Asked,
+    /// It made no closing call within [`STRANGER_IDLE`].
+    Idle,
+}
+
+impl StrangerEnd {
+    pub fn code(self) -> &'static str {
+        match self {
+            StrangerEnd::Asked => "asked",
+            StrangerEnd::Idle => "stranger_idle",
+        }
+    }
+
+    pub fn message(self) -> String {
+        match self {
+            StrangerEnd::Asked => {
+                "your request was passed on; this connection closes until a family admin approves it".into()
+            }
+            StrangerEnd::Idle => {
+                format!("a non-member's connection closes after {} s without asking to join", STRANGER_IDLE.as_secs())
+            }
+        }
+    }
+}
+
+/// How long a stranger's session lasts (sans-IO: the caller passes the time). It ends when its
+/// closing call is answered; until that call starts, it ends `idle` after it connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct StrangerTerms {
+    idle_until: std::time::Instant,
+    asked: bool,
+}
+
+impl StrangerTerms {
+    /// The session's connection came up at `now`.
+    pub fn new(now: std::time::Instant, idle: Duration) -> Self {
+        Self { idle_until: now + idle, asked: false }
+    }
+
+    /// A request started; `closing`: it is the stranger's closing call, which ends the session
+    /// once answered, so the idle limit no longer applies.
+    pub fn started(&mut self, closing: bool) {
+        self.asked |= closing;
+    }
+
+    /// When to look again ([`Self::timed_out`]); `None` once the closing call started.
+    pub fn deadline(&self) -> Option<std::time::Instant> {
+        (!self.asked).then_some(self.idle_until)
+    }
+
+    /// Whether the session ends for idling, at `now`.
+    pub fn timed_out(&self, now: std::time::Instant) -> Option<StrangerEnd> {
+        (!self.asked && now >= self.idle_until).then_some(StrangerEnd::Idle)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_stranger_ends_idle_unless_its_closing_call_started() {
+        let t0 = std::time::Instant::now();
+        let mut terms = StrangerTerms::new(t0, STRANGER_IDLE);
+        assert_eq!(terms.deadline(), Some(t0 + STRANGER_IDLE));
+        assert_eq!(terms.timed_out(t0 + Duration::from_secs(29)), None);
+        assert_eq!(terms.timed_out(t0 + STRANGER_IDLE), Some(StrangerEnd::Idle));
+        // Other calls do not hold the session open…
+        terms.started(false);
+        assert_eq!(terms.timed_out(t0 + STRANGER_IDLE), Some(StrangerEnd::Idle));
+        // …the closing call does: its answer ends the session instead.
+        terms.started(true);
+        assert_eq!(terms.deadline(), None);
+        assert_eq!(terms.timed_out(t0 + 10 * STRANGER_IDLE), None);
     }
 }

@@ -169,6 +169,20 @@ impl Chan {
         self.dc.send(frame).await.map_err(|e| TransportError::broken_by("sending on a data channel", e))
     }
 
+    /// Waits until everything sent on the channel has left its send buffer (at most `stall`), so
+    /// that closing the connection right after does not cut off the last frames.
+    pub(crate) async fn drained(&self, stall: Duration) -> Result<(), TransportError> {
+        let deadline = Instant::now() + stall;
+        loop {
+            match self.dc.outstanding_bytes().await {
+                Ok(0) => return Ok(()),
+                Ok(_) if Instant::now() >= deadline => return Err(TransportError::Stalled { after: stall }),
+                Ok(_) => tokio::time::sleep(Duration::from_millis(20)).await,
+                Err(e) => return Err(TransportError::broken_by("data channel", e)),
+            }
+        }
+    }
+
     /// Waits until the channel's send buffer has drained below the low threshold, if it went
     /// above the high one.
     pub(crate) async fn writable(&self, low: u32, stall: Duration) -> Result<(), TransportError> {
