@@ -5,10 +5,10 @@
 //!
 //! A "Seeder" identity founds the family, adds the given identity (a browser's) as an admin, creates
 //! the album "Large" with a real album key granted to both (age-encrypted to each recipient), and
-//! signs one photo record per photo with its own encrypted meta (file name, type, size, date), as the
-//! web app writes them. Originals and thumbnails are 200 distinct encrypted 1×1 PNGs shared by the
-//! photos. Every record is signed, verified and
-//! admitted by the vault's rules through `p2pos_node::bulk::import` (one transaction, no fsync per
+//! signs one photo record per photo with its own encrypted meta (file name, type, size, date, pixel
+//! size, and for most a date taken and camera, varied), as the web app writes them. Originals and
+//! thumbnails are 200 distinct encrypted 1×1 PNGs shared by the photos. Every record is signed,
+//! verified and admitted by the vault's rules through `p2pos_node::bulk::import` (one transaction, no fsync per
 //! record), so the node reads the result like any data dir.
 
 use std::time::{SystemTime, UNIX_EPOCH};
@@ -80,8 +80,7 @@ fn main() -> anyhow::Result<()> {
     for n in 0..photos {
         let (original, original_bytes) = &blobs[n % 100];
         let (thumb, thumb_bytes) = &blobs[100 + n % 100];
-        let meta = json!({"name": format!("IMG_{n:06}.png"), "type": "image/png", "size": PIXEL.len(),
-            "lastModified": now - 86_400_000 + n as u64});
+        let meta = photo_meta(n, photos, now);
         records.push(sign(json!({"type": "photo", "photo": photo_id(n), "album": ALBUM, "epoch": 0,
             "blob": original, "size": original_bytes.len(), "thumb": thumb, "thumb_size": thumb_bytes.len(),
             "meta": seal(&album_recipient, meta.to_string().as_bytes())?, "deleted": false}))?);
@@ -89,6 +88,51 @@ fn main() -> anyhow::Result<()> {
     p2pos_node::bulk::import(std::path::Path::new(dir), &records, &blobs)?;
     println!("seeded {photos} photos in album {ALBUM} of family {FAMILY} at {dir}");
     Ok(())
+}
+
+/// Shapes (width, height) the seeded photos take turns with, so justified rows are real.
+const SHAPES: [(u32, u32); 5] = [(4000, 3000), (3000, 4000), (4000, 2250), (3000, 3000), (6000, 2000)];
+/// Cameras (make, model) the seeded photos take turns with.
+const CAMERAS: [(&str, &str); 3] = [("Canon", "Canon EOS R6"), ("FUJIFILM", "X-T4"), ("Apple", "iPhone 15 Pro")];
+
+/// Photo `n`'s meta as the web app writes it: a name, a size, and (all but every 10th photo) when
+/// and with which camera it was taken. The dates spread over about `photos / 8` days, 8 photos a
+/// day on average, in an order unrelated to the records' (so the timeline must sort by date
+/// taken). Photo 0 has a caption with accents, for the timeline's search test.
+fn photo_meta(n: usize, photos: usize, now: u64) -> Value {
+    let (width, height) = SHAPES[n % SHAPES.len()];
+    let mut meta = json!({"name": format!("IMG_{n:06}.png"), "type": "image/png", "size": PIXEL.len(),
+        "lastModified": now - 86_400_000 + n as u64, "width": width, "height": height});
+    if n % 10 != 9 {
+        let span = (photos / 8).max(1) as u64;
+        let day = (n as u64 * 7919) % span;
+        // Days before 2026-11-30 (days since the Unix epoch: 20_787).
+        let (year, month, date) = civil_from_days(20_787 - day as i64);
+        let hour = 7 + (n * 37) % 14;
+        let minute = (n * 13) % 60;
+        meta["taken"] = json!(format!("{year:04}-{month:02}-{date:02}T{hour:02}:{minute:02}:00"));
+        let (make, model) = CAMERAS[n % CAMERAS.len()];
+        meta["make"] = json!(make);
+        meta["model"] = json!(model);
+    }
+    if n == 0 {
+        meta["caption"] = json!("Crème brûlée at Grandma's lake house");
+    }
+    meta
+}
+
+/// The proleptic Gregorian date of a day number (days since 1970-01-01): H. Hinnant's algorithm.
+fn civil_from_days(days: i64) -> (i64, u32, u32) {
+    let z = days + 719_468;
+    let era = z.div_euclid(146_097);
+    let doe = z.rem_euclid(146_097);
+    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
+    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
+    let mp = (5 * doy + 2) / 153;
+    let date = (doy - (153 * mp + 2) / 5 + 1) as u32;
+    let month = (if mp < 10 { mp + 3 } else { mp - 9 }) as u32;
+    let year = yoe + era * 400 + i64::from(month <= 2);
+    (year, month, date)
 }
 
 /// 26 characters of a-z: "q" then `n` in base 26.
