@@ -95,19 +95,22 @@ const SHAPES: [(u32, u32); 5] = [(4000, 3000), (3000, 4000), (4000, 2250), (3000
 /// Cameras (make, model) the seeded photos take turns with.
 const CAMERAS: [(&str, &str); 3] = [("Canon", "Canon EOS R6"), ("FUJIFILM", "X-T4"), ("Apple", "iPhone 15 Pro")];
 
-/// Photo `n`'s meta as the web app writes it: a name, a size, and (all but every 10th photo) when
-/// and with which camera it was taken. The dates spread over about `photos / 8` days, 8 photos a
-/// day on average, in an order unrelated to the records' (so the timeline must sort by date
-/// taken). Photo 0 has a caption with accents, for the timeline's search test.
+/// Photo `n`'s meta as the web app writes it: a name, a size, a file date, and (all but every 10th
+/// photo) when and with which camera it was taken. The dates spread over about `photos / 8` days
+/// before 2026-11-30, 8 photos a day on average, in an order unrelated to the records' (so the
+/// timeline must sort by date taken). Photo 0 has a caption with accents, for the timeline's search test.
 fn photo_meta(n: usize, photos: usize, now: u64) -> Value {
     let (width, height) = SHAPES[n % SHAPES.len()];
+    let span = (photos / 8).max(1) as u64;
+    let day = (n as u64 * 7919) % span;
+    // The file's date: noon UTC that day (what the timeline falls back on without EXIF), never
+    // after `now`.
+    let modified = ((20_787 - day) * 86_400_000 + 43_200_000).min(now);
     let mut meta = json!({"name": format!("IMG_{n:06}.png"), "type": "image/png", "size": PIXEL.len(),
-        "lastModified": now - 86_400_000 + n as u64, "width": width, "height": height});
+        "lastModified": modified, "width": width, "height": height});
     if n % 10 != 9 {
-        let span = (photos / 8).max(1) as u64;
-        let day = (n as u64 * 7919) % span;
-        // Days before 2026-11-30 (days since the Unix epoch: 20_787).
-        let (year, month, date) = civil_from_days(20_787 - day as i64);
+        // 2026-11-30 is day 20_787 since the Unix epoch.
+        let (year, month, date) = civil_from_days(20_787 - day);
         let hour = 7 + (n * 37) % 14;
         let minute = (n * 13) % 60;
         meta["taken"] = json!(format!("{year:04}-{month:02}-{date:02}T{hour:02}:{minute:02}:00"));
@@ -122,8 +125,8 @@ fn photo_meta(n: usize, photos: usize, now: u64) -> Value {
 }
 
 /// The proleptic Gregorian date of a day number (days since 1970-01-01): H. Hinnant's algorithm.
-fn civil_from_days(days: i64) -> (i64, u32, u32) {
-    let z = days + 719_468;
+fn civil_from_days(days: u64) -> (i64, u32, u32) {
+    let z = days as i64 + 719_468;
     let era = z.div_euclid(146_097);
     let doe = z.rem_euclid(146_097);
     let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;

@@ -19,7 +19,7 @@ export const INDEX_POLL_MS = 5000;
 const indexers = new Map<string, PhotoIndexer>();
 
 /** A macrotask: lets input, rendering and other tasks run between decryption slices. */
-function pause(): Promise<void> {
+export function pause(): Promise<void> {
   const scheduler = (globalThis as { scheduler?: { yield?: () => Promise<void> } }).scheduler;
   if (scheduler?.yield) return scheduler.yield();
   return new Promise((resolve) => setTimeout(resolve, 0));

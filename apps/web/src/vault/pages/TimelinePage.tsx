@@ -7,12 +7,12 @@
  * order shown, across albums.
  */
 import { useWindowVirtualizer } from "@tanstack/react-virtual";
-import { useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type MouseEvent } from "react";
-import { groupByMonthAndDay, SearchIndex, type IndexEntry } from "../../lib/photoIndex.ts";
+import { memo, useCallback, useEffect, useLayoutEffect, useMemo, useRef, useState, type MouseEvent } from "react";
+import { groupByMonthAndDay, prepareSearch, SearchIndex, type IndexEntry } from "../../lib/photoIndex.ts";
 import type { OpenPhoto } from "../../lib/photos.ts";
 import { describeError } from "../../errorMessages.ts";
 import { previousRoute, replaceRoute, navigate, type Route } from "../router.ts";
-import { usePhotoIndex } from "../usePhotoIndex.ts";
+import { pause, usePhotoIndex } from "../usePhotoIndex.ts";
 import { useStoredToggle } from "../useStoredToggle.ts";
 import { layoutTimeline, type TimelineItem } from "../timelineLayout.ts";
 import { PhotoViewer } from "./PhotoViewer.tsx";
@@ -35,6 +35,15 @@ export function TimelinePage({ photoId }: { photoId?: string | undefined }) {
   }, [query]);
 
   const searching = search.trim() !== "";
+  // The search texts made ahead, in slices, once the photos are here (not on the first keystroke).
+  useEffect(() => {
+    let cancelled = false;
+    const timer = setTimeout(() => void prepareSearch(index.entries, pause, () => cancelled), 500);
+    return () => {
+      cancelled = true;
+      clearTimeout(timer);
+    };
+  }, [index.entries]);
   // Built when a search starts (and again when the index changes meanwhile).
   const searchIndex = useMemo(
     () => (searching ? new SearchIndex(index.entries) : undefined),
@@ -215,7 +224,8 @@ function TimelineGrid({ months, keys, showNames }: GridProps) {
   );
 }
 
-function Item({
+/** A header or a row; drawn again only when it, the keys or the names toggle change (not on scroll). */
+const Item = memo(function Item({
   item,
   keys,
   showNames,
@@ -238,21 +248,44 @@ function Item({
         </h3>
       );
     case "row":
-      return (
-        <ul
-          className="timeline-row"
-          style={{
-            gridTemplateColumns: item.photos.map((p) => `${p.width}px`).join(" "),
-            height: item.rowHeight,
-          }}
-        >
-          {item.photos.map(({ entry }) => (
-            <Cell key={entry.item.id} entry={entry} keys={keys} showNames={showNames} />
-          ))}
-        </ul>
-      );
+      return <Row item={item} keys={keys} showNames={showNames} />;
   }
+});
+
+/** How long a row must stay near the screen before its thumbnails are decrypted. */
+const SETTLE_MS = 100;
+
+/**
+ * A row of photos. Its thumbnails are decrypted once it has stayed near the screen for
+ * `SETTLE_MS`: rows a fast scroll (or the scroll bar) flies past cost no decryption at all.
+ */
+function Row({
+  item,
+  keys,
+  showNames,
+}: {
+  item: Extract<TimelineItem, { kind: "row" }>;
+  keys: ReadonlyMap<string, CryptoKey[]>;
+  showNames: boolean;
+}) {
+  const [settled, setSettled] = useState(false);
+  useEffect(() => {
+    const timer = setTimeout(() => setSettled(true), SETTLE_MS);
+    return () => clearTimeout(timer);
+  }, []);
+  return (
+    <ul
+      className="timeline-row"
+      style={{ gridTemplateColumns: item.photos.map((p) => `${p.width}px`).join(" "), height: item.rowHeight }}
+    >
+      {item.photos.map(({ entry }) => (
+        <Cell key={entry.item.id} entry={entry} keys={settled ? keys : NO_ALBUM_KEYS} showNames={showNames} />
+      ))}
+    </ul>
+  );
 }
+
+const NO_ALBUM_KEYS: ReadonlyMap<string, CryptoKey[]> = new Map();
 
 function Cell({
   entry,
