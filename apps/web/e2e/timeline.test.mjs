@@ -42,7 +42,10 @@ let node;
 let dataDir = "";
 
 before(async () => {
-  assert.ok(existsSync(SEED_BIN), `seed_vault not found at ${SEED_BIN}: cargo build -p p2pos-node --example seed_vault`);
+  assert.ok(
+    existsSync(SEED_BIN),
+    `seed_vault not found at ${SEED_BIN}: cargo build -p p2pos-node --example seed_vault`,
+  );
   browser = await launchBrowser();
 });
 
@@ -52,203 +55,214 @@ after(async () => {
   if (dataDir) await rm(dataDir, { recursive: true, force: true });
 });
 
-test(`Photos: ${PHOTOS} photos by date taken, virtualised, searchable, opening the viewer`, { timeout: 300_000 }, async () => {
-  const port = await freePort();
-  const listen = `127.0.0.1:${port}`;
-  // Browser time zone: UTC, so the seeded file dates (noon UTC) fall on the seeded days.
-  const context = await browser.newContext({ viewport: WIDE, timezoneId: "UTC" });
-  await context.addInitScript(() => {
-    const w = /** @type {any} */ (window);
-    w.longTasks = [];
-    new PerformanceObserver((list) => {
-      for (const entry of list.getEntries()) w.longTasks.push(entry.duration);
-    }).observe({ type: "longtask", buffered: true });
-  });
+test(
+  `Photos: ${PHOTOS} photos by date taken, virtualised, searchable, opening the viewer`,
+  { timeout: 300_000 },
+  async () => {
+    const port = await freePort();
+    const listen = `127.0.0.1:${port}`;
+    // Browser time zone: UTC, so the seeded file dates (noon UTC) fall on the seeded days.
+    const context = await browser.newContext({ viewport: WIDE, timezoneId: "UTC" });
+    await context.addInitScript(() => {
+      const w = /** @type {any} */ (window);
+      w.longTasks = [];
+      new PerformanceObserver((list) => {
+        for (const entry of list.getEntries()) w.longTasks.push(entry.duration);
+      }).observe({ type: "longtask", buffered: true });
+    });
 
-  // 1. An identity in this browser, on an empty node at the port the seeded node will use.
-  const empty = await startNode(DIST, { listen });
-  const page = await newPage(context, empty.url, "timeline");
-  const me = await createIdentity(page, "Ada", "a long and careful timeline passphrase");
-  await empty.stop();
+    // 1. An identity in this browser, on an empty node at the port the seeded node will use.
+    const empty = await startNode(DIST, { listen });
+    const page = await newPage(context, empty.url, "timeline");
+    const me = await createIdentity(page, "Ada", "a long and careful timeline passphrase");
+    await empty.stop();
 
-  // 2. The seeded data dir.
-  dataDir = await mkdtemp(path.join(tmpdir(), "p2pos-timeline-"));
-  let started = Date.now();
-  execFileSync(SEED_BIN, [dataDir, me.id ?? "", me.recipient, String(PHOTOS)], { stdio: "ignore" });
-  const seedMs = Date.now() - started;
-  node = await startNode(DIST, { listen, dataDir });
+    // 2. The seeded data dir.
+    dataDir = await mkdtemp(path.join(tmpdir(), "p2pos-timeline-"));
+    let started = Date.now();
+    execFileSync(SEED_BIN, [dataDir, me.id ?? "", me.recipient, String(PHOTOS)], { stdio: "ignore" });
+    const seedMs = Date.now() - started;
+    node = await startNode(DIST, { listen, dataDir });
 
-  // 3. Photos, first visit: everything indexed (progress shown meanwhile).
-  await page.goto("about:blank");
-  started = Date.now();
-  await page.goto(`${node.url}/#/photos`);
-  await page.getByTestId("timeline-page").waitFor({ timeout: 60_000 });
-  await page.waitForFunction(
-    (n) => {
-      const section = document.querySelector('[data-testid="timeline-page"]');
-      const status = document.querySelector('[data-testid="timeline-status"]');
-      return section?.getAttribute("data-indexed") === String(n) && status?.getAttribute("data-synced") === "true";
-    },
-    PHOTOS,
-    { timeout: 180_000, polling: 100 },
-  );
-  const indexMs = Date.now() - started;
-  const lastSync = await page.evaluate(() => /** @type {any} */ (window).p2posPhotoIndex?.lastSync);
-  assert.equal(lastSync?.opened, PHOTOS, "every meta decrypted once");
-  const indexTasks = await page.evaluate(() => /** @type {any} */ (window).longTasks.slice());
-  assert.match(
-    (await page.getByTestId("timeline-status").textContent()) ?? "",
-    new RegExp(`^${PHOTOS.toLocaleString("en")} photos$`),
-  );
-  // Groups: the newest month and day first.
-  const firstMonth = page.getByTestId("timeline-month").first();
-  assert.equal(
-    await firstMonth.textContent(),
-    new Date(`${newestDay}T12:00:00Z`).toLocaleString("en", { month: "long", year: "numeric", timeZone: "UTC" }),
-  );
-  assert.equal(await page.getByTestId("timeline-day").first().getAttribute("data-day"), newestDay);
-  assert.equal(await page.getByTestId("thumb-name").count(), 0, "file names hidden by default");
-  await page.locator('[data-testid="thumb-image"]').first().waitFor({ timeout: 30_000 });
-  await screenshot(page, "photos");
+    // 3. Photos, first visit: everything indexed (progress shown meanwhile).
+    await page.goto("about:blank");
+    started = Date.now();
+    await page.goto(`${node.url}/#/photos`);
+    await page.getByTestId("timeline-page").waitFor({ timeout: 60_000 });
+    await page.waitForFunction(
+      (n) => {
+        const section = document.querySelector('[data-testid="timeline-page"]');
+        const status = document.querySelector('[data-testid="timeline-status"]');
+        return section?.getAttribute("data-indexed") === String(n) && status?.getAttribute("data-synced") === "true";
+      },
+      PHOTOS,
+      { timeout: 180_000, polling: 100 },
+    );
+    const indexMs = Date.now() - started;
+    const lastSync = await page.evaluate(() => /** @type {any} */ (window).p2posPhotoIndex?.lastSync);
+    assert.equal(lastSync?.opened, PHOTOS, "every meta decrypted once");
+    const indexTasks = await page.evaluate(() => /** @type {any} */ (window).longTasks.slice());
+    assert.match(
+      (await page.getByTestId("timeline-status").textContent()) ?? "",
+      new RegExp(`^${PHOTOS.toLocaleString("en")} photos$`),
+    );
+    // Groups: the newest month and day first.
+    const firstMonth = page.getByTestId("timeline-month").first();
+    assert.equal(
+      await firstMonth.textContent(),
+      new Date(`${newestDay}T12:00:00Z`).toLocaleString("en", { month: "long", year: "numeric", timeZone: "UTC" }),
+    );
+    assert.equal(await page.getByTestId("timeline-day").first().getAttribute("data-day"), newestDay);
+    assert.equal(await page.getByTestId("thumb-name").count(), 0, "file names hidden by default");
+    await page.locator('[data-testid="thumb-image"]').first().waitFor({ timeout: 30_000 });
+    await screenshot(page, "photos");
 
-  // 4. Scroll to the end in steps of half a screen a frame: frame times, long tasks, day headers seen.
-  await page.evaluate(() => (/** @type {any} */ (window).longTasks = []));
-  started = Date.now();
-  const scroll = await page.evaluate(async () => {
-    const seen = [];
-    const frames = [];
-    let last = performance.now();
-    const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
-    for (;;) {
-      for (const h of document.querySelectorAll('[data-testid="timeline-day"]')) {
-        const day = h.getAttribute("data-day") ?? "";
-        if (seen.at(-1) !== day && !seen.includes(day)) seen.push(day);
+    // 4. Scroll to the end in steps of half a screen a frame: frame times, long tasks, day headers seen.
+    await page.evaluate(() => /** @type {any} */ (window.longTasks = []));
+    started = Date.now();
+    const scroll = await page.evaluate(async () => {
+      const seen = [];
+      const frames = [];
+      let last = performance.now();
+      const frame = () => new Promise((resolve) => requestAnimationFrame(resolve));
+      for (;;) {
+        for (const h of document.querySelectorAll('[data-testid="timeline-day"]')) {
+          const day = h.getAttribute("data-day") ?? "";
+          if (seen.at(-1) !== day && !seen.includes(day)) seen.push(day);
+        }
+        const atEnd = window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2;
+        if (atEnd) break;
+        window.scrollBy(0, window.innerHeight / 2);
+        await frame();
+        const now = performance.now();
+        frames.push(now - last);
+        last = now;
       }
-      const atEnd = window.scrollY + window.innerHeight >= document.documentElement.scrollHeight - 2;
-      if (atEnd) break;
-      window.scrollBy(0, window.innerHeight / 2);
-      await frame();
-      const now = performance.now();
-      frames.push(now - last);
-      last = now;
-    }
-    // Day headers seen, in document order: sorted by where they were.
-    return { seen, frames, height: document.documentElement.scrollHeight };
-  });
-  const scrollMs = Date.now() - started;
-  await page.waitForTimeout(500);
-  const scrollTasks = await page.evaluate(() => /** @type {any} */ (window).longTasks.slice());
-  const sortedFrames = [...scroll.frames].sort((a, b) => a - b);
-  const p95 = sortedFrames[Math.floor(sortedFrames.length * 0.95)] ?? 0;
-  // Every day present, newest first, each once: ordered by date taken.
-  assert.equal(scroll.seen.length, days.size, "one group per seeded day");
-  assert.deepEqual(scroll.seen, [...scroll.seen].sort().reverse(), "days newest first");
-  assert.equal(scroll.seen[0], newestDay);
-  assert.equal(scroll.seen.at(-1), oldestDay);
-  const elements = await page.evaluate(() => document.querySelectorAll("*").length);
+      // Day headers seen, in document order: sorted by where they were.
+      return { seen, frames, height: document.documentElement.scrollHeight };
+    });
+    const scrollMs = Date.now() - started;
+    await page.waitForTimeout(500);
+    const scrollTasks = await page.evaluate(() => /** @type {any} */ (window).longTasks.slice());
+    const sortedFrames = [...scroll.frames].sort((a, b) => a - b);
+    const p95 = sortedFrames[Math.floor(sortedFrames.length * 0.95)] ?? 0;
+    // Every day present, newest first, each once: ordered by date taken.
+    assert.equal(scroll.seen.length, days.size, "one group per seeded day");
+    assert.deepEqual(scroll.seen, [...scroll.seen].sort().reverse(), "days newest first");
+    assert.equal(scroll.seen[0], newestDay);
+    assert.equal(scroll.seen.at(-1), oldestDay);
+    const elements = await page.evaluate(() => document.querySelectorAll("*").length);
 
-  // 5. Search: accents and case folded, every term a word prefix; dates by name.
-  await page.evaluate(() => window.scrollTo(0, 0));
-  const search = page.getByTestId("timeline-search");
-  started = Date.now();
-  await search.fill("crème GRAND");
-  await page.waitForFunction(
-    () => document.querySelector('[data-testid="timeline-status"]')?.textContent === "1 photo",
-    null,
-    { timeout: 10_000, polling: 10 },
-  );
-  const searchMs = Date.now() - started;
-  const found = page.getByTestId("photo-thumb");
-  assert.equal(await found.count(), 1);
-  assert.equal(await found.first().getAttribute("data-name"), "IMG_000000.png");
-  await search.fill("november 2026");
-  await page.waitForFunction(
-    (n) => document.querySelector('[data-testid="timeline-status"]')?.textContent === `${n} photos`,
-    november,
-    { timeout: 10_000 },
-  );
-  await page.locator('[data-testid="thumb-image"]').first().waitFor({ timeout: 30_000 });
-  await screenshot(page, "photos-search");
+    // 5. Search: accents and case folded, every term a word prefix; dates by name.
+    await page.evaluate(() => window.scrollTo(0, 0));
+    const search = page.getByTestId("timeline-search");
+    started = Date.now();
+    await search.fill("crème GRAND");
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="timeline-status"]')?.textContent === "1 photo",
+      null,
+      { timeout: 10_000, polling: 10 },
+    );
+    const searchMs = Date.now() - started;
+    const found = page.getByTestId("photo-thumb");
+    assert.equal(await found.count(), 1);
+    assert.equal(await found.first().getAttribute("data-name"), "IMG_000000.png");
+    await search.fill("november 2026");
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="timeline-status"]')?.textContent === `${n} photos`,
+      november,
+      { timeout: 10_000 },
+    );
+    await page.locator('[data-testid="thumb-image"]').first().waitFor({ timeout: 30_000 });
+    await screenshot(page, "photos-search");
 
-  // 6. The viewer over the timeline, stepping in the order shown (the search results).
-  const cells = await page.getByTestId("photo-thumb").evaluateAll((els) => els.map((e) => e.getAttribute("data-photo-id")));
-  await page.getByTestId("photo-thumb").first().locator("a").click();
-  const viewer = page.getByTestId("photo-viewer");
-  await viewer.waitFor({ timeout: 10_000 });
-  assert.equal(await viewer.getAttribute("data-photo-id"), cells[0]);
-  assert.match((await viewer.getAttribute("aria-label")) ?? "", new RegExp(`photo 1 of ${november}$`));
-  assert.match(page.url(), new RegExp(`#/photos/${cells[0]}$`));
-  await page.keyboard.press("ArrowRight");
-  await page.waitForFunction(
-    (id) => document.querySelector('[data-testid="photo-viewer"]')?.getAttribute("data-photo-id") === id,
-    cells[1],
-    { timeout: 10_000 },
-  );
-  await page.keyboard.press("Escape");
-  await viewer.waitFor({ state: "detached", timeout: 10_000 });
-  assert.match(page.url(), /#\/photos$/);
-  assert.equal(await search.inputValue(), "november 2026", "the search stays");
+    // 6. The viewer over the timeline, stepping in the order shown (the search results).
+    const cells = await page
+      .getByTestId("photo-thumb")
+      .evaluateAll((els) => els.map((e) => e.getAttribute("data-photo-id")));
+    await page.getByTestId("photo-thumb").first().locator("a").click();
+    const viewer = page.getByTestId("photo-viewer");
+    await viewer.waitFor({ timeout: 10_000 });
+    assert.equal(await viewer.getAttribute("data-photo-id"), cells[0]);
+    assert.match((await viewer.getAttribute("aria-label")) ?? "", new RegExp(`photo 1 of ${november}$`));
+    assert.match(page.url(), new RegExp(`#/photos/${cells[0]}$`));
+    await page.keyboard.press("ArrowRight");
+    await page.waitForFunction(
+      (id) => document.querySelector('[data-testid="photo-viewer"]')?.getAttribute("data-photo-id") === id,
+      cells[1],
+      { timeout: 10_000 },
+    );
+    await page.keyboard.press("Escape");
+    await viewer.waitFor({ state: "detached", timeout: 10_000 });
+    assert.match(page.url(), /#\/photos$/);
+    assert.equal(await search.inputValue(), "november 2026", "the search stays");
 
-  // 7. Nothing of the index readable at rest: every stored record is sealed bytes.
-  const stored = await page.evaluate(
-    () =>
-      new Promise((resolve, reject) => {
-        const open = indexedDB.open("p2pos-index");
-        open.onerror = () => reject(open.error);
-        open.onsuccess = () => {
-          const all = open.result.transaction("chunks").objectStore("chunks").getAll();
-          all.onsuccess = () => {
-            const records = /** @type {{ iv: Uint8Array, data: ArrayBuffer }[]} */ (all.result);
-            resolve({
-              records: records.length,
-              bytes: records.reduce((n, r) => n + r.data.byteLength, 0),
-              clear: records.some((r) => new TextDecoder("latin1").decode(r.data).includes("IMG_0")),
-            });
+    // 7. Nothing of the index readable at rest: every stored record is sealed bytes.
+    const stored = await page.evaluate(
+      () =>
+        new Promise((resolve, reject) => {
+          const open = indexedDB.open("p2pos-index");
+          open.onerror = () => reject(open.error);
+          open.onsuccess = () => {
+            const all = open.result.transaction("chunks").objectStore("chunks").getAll();
+            all.onsuccess = () => {
+              const records = /** @type {{ iv: Uint8Array, data: ArrayBuffer }[]} */ (all.result);
+              resolve({
+                records: records.length,
+                bytes: records.reduce((n, r) => n + r.data.byteLength, 0),
+                clear: records.some((r) => new TextDecoder("latin1").decode(r.data).includes("IMG_0")),
+              });
+            };
           };
-        };
-      }),
-  );
-  assert.ok(stored.records >= 2, "a head and chunks");
-  assert.equal(stored.clear, false, "no file name in clear");
+        }),
+    );
+    assert.ok(stored.records >= 2, "a head and chunks");
+    assert.equal(stored.clear, false, "no file name in clear");
 
-  // 8. Second visit: the sealed copy shows the timeline before the walk ends.
-  started = Date.now();
-  await page.reload();
-  await page.waitForFunction(
-    (n) => document.querySelector('[data-testid="timeline-page"]')?.getAttribute("data-indexed") === String(n),
-    PHOTOS,
-    { timeout: 60_000, polling: 20 },
-  );
-  const reloadMs = Date.now() - started;
-  await page.waitForFunction(
-    () => document.querySelector('[data-testid="timeline-status"]')?.getAttribute("data-synced") === "true",
-    null,
-    { timeout: 60_000 },
-  );
-  const resync = await page.evaluate(() => /** @type {any} */ (window).p2posPhotoIndex?.lastSync);
-  assert.equal(resync?.opened, 0, "nothing decrypted again");
+    // 8. Second visit: the sealed copy shows the timeline before the walk ends.
+    started = Date.now();
+    await page.reload();
+    await page.waitForFunction(
+      (n) => document.querySelector('[data-testid="timeline-page"]')?.getAttribute("data-indexed") === String(n),
+      PHOTOS,
+      { timeout: 60_000, polling: 20 },
+    );
+    const reloadMs = Date.now() - started;
+    await page.waitForFunction(
+      () => document.querySelector('[data-testid="timeline-status"]')?.getAttribute("data-synced") === "true",
+      null,
+      { timeout: 60_000 },
+    );
+    const resync = await page.evaluate(() => /** @type {any} */ (window).p2posPhotoIndex?.lastSync);
+    assert.equal(resync?.opened, 0, "nothing decrypted again");
 
-  const figures = {
-    photos: PHOTOS,
-    seedMs,
-    firstIndex: { ms: indexMs, walk: lastSync, longTasks: indexTasks.length, maxLongTaskMs: Math.round(Math.max(0, ...indexTasks)) },
-    scroll: {
-      ms: scrollMs,
-      heightPx: scroll.height,
-      frames: scroll.frames.length,
-      p95FrameMs: Math.round(p95 * 10) / 10,
-      maxFrameMs: Math.round((sortedFrames.at(-1) ?? 0) * 10) / 10,
-      longTasks: scrollTasks.length,
-      maxLongTaskMs: Math.round(Math.max(0, ...scrollTasks)),
-      elementsAtEnd: elements,
-    },
-    searchToResultMs: searchMs,
-    stored,
-    secondVisit: { shownMs: reloadMs, walk: resync },
-  };
-  console.log(`timeline figures: ${JSON.stringify(figures)}`);
-  await context.close();
-});
+    const figures = {
+      photos: PHOTOS,
+      seedMs,
+      firstIndex: {
+        ms: indexMs,
+        walk: lastSync,
+        longTasks: indexTasks.length,
+        maxLongTaskMs: Math.round(Math.max(0, ...indexTasks)),
+      },
+      scroll: {
+        ms: scrollMs,
+        heightPx: scroll.height,
+        frames: scroll.frames.length,
+        p95FrameMs: Math.round(p95 * 10) / 10,
+        maxFrameMs: Math.round((sortedFrames.at(-1) ?? 0) * 10) / 10,
+        longTasks: scrollTasks.length,
+        maxLongTaskMs: Math.round(Math.max(0, ...scrollTasks)),
+        elementsAtEnd: elements,
+      },
+      searchToResultMs: searchMs,
+      stored,
+      secondVisit: { shownMs: reloadMs, walk: resync },
+    };
+    console.log(`timeline figures: ${JSON.stringify(figures)}`);
+    await context.close();
+  },
+);
 
 /**
  * The viewport (not the whole virtual page) at 1280 and at 390 px, if asked.
