@@ -6,13 +6,20 @@
  * diff of a sync. Sealing and storage are in `photoIndexStore.ts`, the sync loop in
  * `photoIndexSync.ts`.
  */
+import { sha256 } from "@noble/hashes/sha2.js";
 import type { PhotoItem } from "./apiTypes.ts";
+import { toHex, utf8Encode } from "./bytes.ts";
 import type { PhotoMeta } from "./photos.ts";
 
-/** One photo of the index. `item.meta` (the ciphertext) tells whether it must be opened again. */
+/** One photo of the index. `metaId` tells whether its sealed meta changed (it is opened again). */
 export interface IndexEntry {
-  /** The listing's photo, as needed to show and open it. */
+  /**
+   * The listing's photo, as needed to show and open it. In the stored copy without its `meta`
+   * ciphertext (`metaId` stands for it) and placements; both come back with the next walk.
+   */
   item: PhotoItem;
+  /** A digest of the sealed meta it was opened from (`metaDigest`). */
+  metaId: string;
   /** Its album's title, when it could be opened. */
   albumTitle: string | undefined;
   meta: PhotoMeta;
@@ -71,8 +78,18 @@ export function entryDate(meta: PhotoMeta, item: Pick<PhotoItem, "cursor">): { t
   return { taken: ms, day: localDay(ms) };
 }
 
+/** What identifies a sealed meta: 128 bits of its SHA-256 (a new seal is new random bytes). */
+export function metaDigest(meta: string): string {
+  return toHex(sha256(utf8Encode(meta)).subarray(0, 16));
+}
+
 export function makeEntry(item: PhotoItem, albumTitle: string | undefined, meta: PhotoMeta): IndexEntry {
-  return { item, albumTitle, meta, ...entryDate(meta, item) };
+  return { item, metaId: metaDigest(item.meta), albumTitle, meta, ...entryDate(meta, item) };
+}
+
+/** An entry as stored: without the listing's meta ciphertext and placements (a third of the size). */
+export function storedEntry(entry: IndexEntry): IndexEntry {
+  return { ...entry, item: { ...entry.item, meta: "", nodes: [] } };
 }
 
 /** Newest taken first; equal dates by listing position (newest record first). A new array. */
@@ -287,7 +304,7 @@ export function planSync(
     seen.add(item.id);
     const old = previous.get(item.id);
     const title = titles.get(item.album);
-    if (old?.item.meta === item.meta && old.item.album === item.album && old.albumTitle === title) {
+    if (old?.item.album === item.album && old.albumTitle === title && old.metaId === metaDigest(item.meta)) {
       kept.push(old.item === item ? old : { ...old, item });
     } else {
       open.push(item);

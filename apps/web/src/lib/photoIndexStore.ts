@@ -13,7 +13,7 @@
 import { bech32 } from "@scure/base";
 import { clear, createStore, delMany, get, getMany, setMany, type UseStore } from "idb-keyval";
 import { toHex, utf8DecodeStrict, utf8Encode } from "./bytes.ts";
-import type { IndexEntry } from "./photoIndex.ts";
+import { storedEntry, type IndexEntry } from "./photoIndex.ts";
 
 export const INDEX_KEY_INFO = "p2pos-local-index-v1";
 /** Entries per sealed record: 10,000 photos make 10 records of a few MB. */
@@ -139,7 +139,11 @@ export async function saveIndex(
     const name = chunkName(place, i);
     records.push([
       name,
-      await sealRecord(place.key, entries.slice(i * CHUNK_ENTRIES, (i + 1) * CHUNK_ENTRIES), aad(place, name)),
+      await sealRecord(
+        place.key,
+        entries.slice(i * CHUNK_ENTRIES, (i + 1) * CHUNK_ENTRIES).map(storedEntry),
+        aad(place, name),
+      ),
     ]);
     await pause();
   }

@@ -3,7 +3,7 @@ import type { PhotoItem, PhotoPage, ReplicationChanges } from "./apiTypes.ts";
 import { newAlbumKey, sealMeta } from "./albumKeys.ts";
 import { ageSecretKeyBytes } from "./identityFile.ts";
 import { importAgeKey } from "./keys.ts";
-import type { IndexEntry } from "./photoIndex.ts";
+import { storedEntry, type IndexEntry } from "./photoIndex.ts";
 import { openPhotoMeta } from "./photos.ts";
 import { PhotoIndexer, type IndexerSource } from "./photoIndexSync.ts";
 
@@ -78,7 +78,8 @@ class Node implements IndexerSource {
     return Promise.resolve(this.stored);
   }
   save(entries: readonly IndexEntry[]) {
-    this.stored = structuredClone([...entries]);
+    // As the real store keeps them: without the meta ciphertext and placements.
+    this.stored = structuredClone(entries.map(storedEntry));
     return Promise.resolve();
   }
   pause() {
@@ -111,6 +112,7 @@ describe("the photo indexer", () => {
     expect(first.snapshot.entries[0]).toMatchObject({ albumTitle: "Summer", day: "2024-06-14" });
     expect(first.snapshot.keys.get("a1")).toBe(keys);
     expect(node.stored?.map((e) => e.item.id)).toEqual(["p1", "p3", "p4", "p2"]);
+    expect(node.stored?.every((e) => e.item.meta === "" && e.item.nodes.length === 0)).toBe(true);
 
     // Next visit: p2 deleted, p3's meta re-sealed (a new caption), p5 added.
     node.photos = node.photos.filter((p) => p.id !== "p2");

@@ -7,7 +7,7 @@
  * restarted) walks again. Every change is stored again, sealed. No React here; the IO is given.
  */
 import type { PhotoItem, PhotoPage, ReplicationChanges } from "./apiTypes.ts";
-import { makeEntry, planSync, sortEntries, type IndexEntry } from "./photoIndex.ts";
+import { makeEntry, metaDigest, planSync, sortEntries, type IndexEntry } from "./photoIndex.ts";
 import type { PhotoMeta } from "./photos.ts";
 
 /** Photos per page of the walk (the node's maximum). */
@@ -17,7 +17,9 @@ export const SLICE_MS = 8;
 /** Metas decrypted at once within a slice (their WebCrypto steps overlap). */
 const BATCH = 8;
 /** During a long first sync, how often (ms) the photos decrypted so far are shown. */
-const SHOW_EVERY_MS = 1000;
+const SHOW_EVERY_MS = 2000;
+/** How often (ms) the progress ("Indexing 3,200 of 10,000") is updated. */
+const PROGRESS_EVERY_MS = 250;
 const MAX_CATCH_UP = 20;
 
 export interface AlbumAccess {
@@ -232,6 +234,7 @@ export class PhotoIndexer {
     let failed = 0;
     let done = 0;
     let shown = this.#source.now();
+    let told = this.#source.now();
     let slice = this.#source.now();
     for (let i = 0; i < items.length && !this.#isStopped(); i += BATCH) {
       const batch = items.slice(i, i + BATCH);
@@ -242,7 +245,10 @@ export class PhotoIndexer {
       add(good);
       const now = this.#source.now();
       if (now - slice >= SLICE_MS) {
-        onProgress(done);
+        if (now - told >= PROGRESS_EVERY_MS) {
+          told = now;
+          onProgress(done);
+        }
         if (now - shown >= SHOW_EVERY_MS) {
           shown = now;
           this.#update({ entries: sortEntries(this.#byId.values()) });
@@ -290,7 +296,7 @@ export class PhotoIndexer {
       const entry = this.#byId.get(placement.photo);
       if (entry) this.#byId.set(entry.item.id, { ...entry, item: { ...entry.item, nodes: placement.nodes } });
     }
-    const fresh = answer.added.filter((item) => this.#byId.get(item.id)?.item.meta !== item.meta);
+    const fresh = answer.added.filter((item) => this.#byId.get(item.id)?.metaId !== metaDigest(item.meta));
     // Albums opened again: a new one shared with us, a new key (epoch) since the last walk.
     if (fresh.length > 0) this.#albums = new Map();
     await this.#openAll(
