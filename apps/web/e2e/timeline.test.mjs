@@ -87,7 +87,8 @@ test(
     // 3. Photos, first visit: everything indexed (progress shown meanwhile).
     await page.goto("about:blank");
     started = Date.now();
-    await page.goto(`${node.url}/#/photos`);
+    // `?test-hooks`: the page tells the last walk's figures (window.p2posPhotoIndex).
+    await page.goto(`${node.url}/?test-hooks#/photos`);
     await page.getByTestId("timeline-page").waitFor({ timeout: 60_000 });
     await page.waitForFunction(
       (n) => {

@@ -7,6 +7,7 @@
 import { useCallback, useEffect, useState, useSyncExternalStore } from "react";
 import type { ApiClient } from "../lib/api.ts";
 import type { StoredIdentity } from "../lib/identity.ts";
+import { testHooksAllowed } from "../lib/testHooks.ts";
 import { openPhotoMeta } from "../lib/photos.ts";
 import { PhotoIndexer, type IndexSnapshot } from "../lib/photoIndexSync.ts";
 import { clearIndexes, indexPlace, indexScope, loadIndex, saveIndex, type IndexPlace } from "../lib/photoIndexStore.ts";
@@ -45,8 +46,15 @@ function indexerFor(api: ApiClient, vault: Vault, identity: StoredIdentity): Pho
     now: () => performance.now(),
   });
   indexers.set(scope, indexer);
-  // For the e2e test and the benchmark: the last walk's figures.
-  (globalThis as { p2posPhotoIndex?: PhotoIndexer }).p2posPhotoIndex = indexer;
+  // For the browser test (`?test-hooks` on a loopback host): the last walk's figures, nothing more.
+  if (testHooksAllowed()) {
+    const figures = indexer;
+    (globalThis as { p2posPhotoIndex?: unknown }).p2posPhotoIndex = {
+      get lastSync() {
+        return figures.lastSync;
+      },
+    };
+  }
   return indexer;
 }
 

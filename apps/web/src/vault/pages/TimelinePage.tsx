@@ -173,6 +173,8 @@ function TimelineGrid({ months, keys, showNames }: GridProps) {
     measure();
     const observer = new ResizeObserver(measure);
     observer.observe(element);
+    // What is above the grid (the status line, an error) moves it down.
+    if (element.parentElement) observer.observe(element.parentElement);
     return () => observer.disconnect();
   }, []);
   const items = useMemo(() => (width > 0 ? layoutTimeline(months, width) : []), [months, width]);
