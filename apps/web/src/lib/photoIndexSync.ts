@@ -14,8 +14,8 @@ import type { PhotoMeta } from "./photos.ts";
 export const WALK_LIMIT = 500;
 /** Main-thread time one slice of decryption may take before it yields. */
 export const SLICE_MS = 8;
-/** Metas decrypted at once within a slice (their WebCrypto steps overlap). */
-const BATCH = 8;
+/** Metas asked for at once (their decryptions overlap, in a worker or in WebCrypto). */
+const BATCH = 16;
 /** During a long first sync, how often (ms) the photos decrypted so far are shown. */
 const SHOW_EVERY_MS = 2000;
 /** How often (ms) the progress ("Indexing 3,200 of 10,000") is updated. */

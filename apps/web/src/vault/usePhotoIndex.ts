@@ -8,7 +8,7 @@ import { useCallback, useEffect, useState, useSyncExternalStore } from "react";
 import type { ApiClient } from "../lib/api.ts";
 import type { StoredIdentity } from "../lib/identity.ts";
 import { testHooksAllowed } from "../lib/testHooks.ts";
-import { openPhotoMeta } from "../lib/photos.ts";
+import { openMetaInWorker, stopIndexWorker } from "../photoIndexWorker.ts";
 import { PhotoIndexer, type IndexSnapshot } from "../lib/photoIndexSync.ts";
 import { clearIndexes, indexPlace, indexScope, loadIndex, saveIndex, type IndexPlace } from "../lib/photoIndexStore.ts";
 import type { Vault } from "../lib/vault.ts";
@@ -39,7 +39,8 @@ function indexerFor(api: ApiClient, vault: Vault, identity: StoredIdentity): Pho
       const opened = await vault.openAlbum(id);
       return { title: opened.title, keys: opened.keyList };
     },
-    open: (item, keys) => openPhotoMeta(item, keys),
+    // Off the main thread (a worker of its own); the page opens them itself if it cannot start.
+    open: (item, keys) => openMetaInWorker(item, keys),
     load: async () => loadIndex(await placeNow()),
     save: async (entries) => saveIndex(await placeNow(), entries, pause),
     pause,
@@ -65,6 +66,7 @@ function indexerFor(api: ApiClient, vault: Vault, identity: StoredIdentity): Pho
 export async function forgetPhotoIndexes(): Promise<void> {
   for (const indexer of indexers.values()) indexer.stop();
   indexers.clear();
+  stopIndexWorker();
   await clearIndexes().catch(() => undefined);
 }
 
