@@ -9,8 +9,8 @@
 // shows the timeline at once). The figures are printed, not asserted; the assertions are
 // functional: month and day groups present, days in order of date taken, search finds the seeded
 // caption, the viewer steps in timeline order, nothing of the index readable in IndexedDB.
-// With P2POS_SCREENSHOTS=<dir>, it saves photos-1280.png, photos-390.png, photos-search-1280.png
-// and photos-search-390.png there.
+// With P2POS_SCREENSHOTS=<dir>, it saves photos-1280.png, photos-390.png, photos-dark-1280.png,
+// photos-search-1280.png and photos-search-390.png there.
 import assert from "node:assert/strict";
 import { execFileSync } from "node:child_process";
 import { existsSync } from "node:fs";
@@ -117,6 +117,11 @@ test(
     assert.equal(await page.getByTestId("thumb-name").count(), 0, "file names hidden by default");
     await page.locator('[data-testid="thumb-image"]').first().waitFor({ timeout: 30_000 });
     await screenshot(page, "photos");
+    if (process.env.P2POS_SCREENSHOTS) {
+      await page.emulateMedia({ colorScheme: "dark" });
+      await page.screenshot({ path: path.join(process.env.P2POS_SCREENSHOTS, "photos-dark-1280.png") });
+      await page.emulateMedia({ colorScheme: "light" });
+    }
 
     // 4. Scroll to the end in steps of half a screen a frame: frame times, long tasks, day headers seen.
     await page.evaluate(() => /** @type {any} */ (window.longTasks = []));
