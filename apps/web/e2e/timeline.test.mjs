@@ -8,7 +8,8 @@
 // 'longtask') and frame times; search; open the viewer from the timeline; reload (the sealed copy
 // shows the timeline at once). The figures are printed, not asserted; the assertions are
 // functional: month and day groups present, days in order of date taken, search finds the seeded
-// caption, the viewer steps in timeline order, nothing of the index readable in IndexedDB.
+// caption, the viewer steps in timeline order, nothing of the index readable in IndexedDB, and
+// nothing of it left there after signing out.
 // With P2POS_SCREENSHOTS=<dir>, it saves photos-1280.png, photos-390.png, photos-dark-1280.png,
 // photos-search-1280.png and photos-search-390.png there.
 import assert from "node:assert/strict";
@@ -204,24 +205,7 @@ test(
     assert.equal(await search.inputValue(), "november 2026", "the search stays");
 
     // 7. Nothing of the index readable at rest: every stored record is sealed bytes.
-    const stored = await page.evaluate(
-      () =>
-        new Promise((resolve, reject) => {
-          const open = indexedDB.open("p2pos-index");
-          open.onerror = () => reject(open.error);
-          open.onsuccess = () => {
-            const all = open.result.transaction("chunks").objectStore("chunks").getAll();
-            all.onsuccess = () => {
-              const records = /** @type {{ iv: Uint8Array, data: ArrayBuffer }[]} */ (all.result);
-              resolve({
-                records: records.length,
-                bytes: records.reduce((n, r) => n + r.data.byteLength, 0),
-                clear: records.some((r) => new TextDecoder("latin1").decode(r.data).includes("IMG_0")),
-              });
-            };
-          };
-        }),
-    );
+    const stored = await storedIndex(page);
     assert.ok(stored.records >= 2, "a head and chunks");
     assert.equal(stored.clear, false, "no file name in clear");
 
@@ -241,6 +225,14 @@ test(
     );
     const resync = await page.evaluate(() => /** @type {any} */ (window).p2posPhotoIndex?.lastSync);
     assert.equal(resync?.opened, 0, "nothing decrypted again");
+
+    // 9. Signing out removes the sealed copy from this browser.
+    await page.getByTestId("nav-settings").click();
+    await page.getByTestId("sign-out").click();
+    await page.waitForFunction(() => !document.querySelector('[data-testid="vault-shell"]'), null, {
+      timeout: 10_000,
+    });
+    assert.equal((await storedIndex(page)).records, 0, "the index is gone after signing out");
 
     const figures = {
       photos: PHOTOS,
@@ -269,6 +261,33 @@ test(
     await context.close();
   },
 );
+
+/**
+ * What the sealed index in IndexedDB holds: how many records, their bytes, and whether any
+ * contains a seeded file name in clear.
+ * @param {import("playwright-core").Page} page
+ * @returns {Promise<{ records: number, bytes: number, clear: boolean }>}
+ */
+function storedIndex(page) {
+  return page.evaluate(
+    () =>
+      new Promise((resolve, reject) => {
+        const open = indexedDB.open("p2pos-index");
+        open.onerror = () => reject(open.error);
+        open.onsuccess = () => {
+          const all = open.result.transaction("chunks").objectStore("chunks").getAll();
+          all.onsuccess = () => {
+            const records = /** @type {{ iv: Uint8Array, data: ArrayBuffer }[]} */ (all.result);
+            resolve({
+              records: records.length,
+              bytes: records.reduce((n, r) => n + r.data.byteLength, 0),
+              clear: records.some((r) => new TextDecoder("latin1").decode(r.data).includes("IMG_0")),
+            });
+          };
+        };
+      }),
+  );
+}
 
 /**
  * The viewport (not the whole virtual page) at 1280 and at 390 px, if asked.
