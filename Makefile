@@ -76,12 +76,14 @@ test-web: web-deps
 
 # Builds the web app and the binary (unless `make test` just did: IN_MAKE_TEST; its Rust tests
 # built target/debug/p2pos, and `cargo build -p p2pos` alone would rebuild it with other features)
-# and the harness, then drives Debian's Chromium against the real binary, two test files at a time
-# (E2E_JOBS).
+# and the harness, and the `seed_vault` example (the timeline test seeds 10,000 photos with it),
+# then drives Debian's Chromium against the real binary, two test files at a time (E2E_JOBS).
 test-e2e: web-deps
 	@[ -n "$${IN_MAKE_TEST:-}" ] || $(MAKE) --no-print-directory web
 	@[ -n "$${IN_MAKE_TEST:-}" ] || cargo build --locked -p p2pos
-	cd $(WEB) && npm run build:harness && P2POS_BIN=$(TARGET_DIR)/debug/p2pos npm run e2e:run
+	cargo build --locked -p p2pos-node --example seed_vault
+	cd $(WEB) && npm run build:harness && P2POS_BIN=$(TARGET_DIR)/debug/p2pos \
+	  SEED_BIN=$(TARGET_DIR)/debug/examples/seed_vault npm run e2e:run
 
 ## fuzz: run each fuzz target for FUZZ_SECS seconds (needs `cargo install cargo-fuzz`)
 FUZZ_SECS ?= 60

@@ -1,10 +1,10 @@
 // @ts-check
 // Accessibility: axe-core (injected into the page) on every vault page (the identity screen, the
-// backup step, the claim screen, dashboard, albums, an album with photos, members, nodes, identity,
-// settings) and on Drop, Gallery and Chat, at 1280×800 and at 390 px. On the way, the album's
-// controls: no "No photos yet" above a working queue, file names hidden until asked (remembered),
-// files dropped anywhere on the page are uploaded. The test fails on any serious
-// or critical violation and prints the counts per page (docs/notes/issue-15-onboard.md has them).
+// backup step, the claim screen, dashboard, albums, an album with photos, Photos and a search in
+// it, members, nodes, identity, settings) and on Drop, Gallery and Chat, at 1280×800 and at 390 px.
+// On the way, the album's controls: no "No photos yet" above a working queue, file names hidden
+// until asked (remembered), files dropped anywhere on the page are uploaded. The test fails on any
+// serious or critical violation and prints the counts per page (docs/notes/issue-15-onboard.md has them).
 // With P2POS_SCREENSHOTS=<dir> it also saves <page>-1280.png and <page>-390.png of the identity,
 // backup, claim, dashboard and album screens there (docs/screenshots holds the committed ones).
 import assert from "node:assert/strict";
@@ -213,6 +213,17 @@ test(
     await page.getByTestId("placement").first().waitFor({ timeout: 30_000 });
     await auditBothWidths(page, "album", { shoot: true });
 
+    // Photos (the timeline), and a search in it.
+    await page.getByTestId("nav-photos").click();
+    await page.waitForFunction(() => document.querySelectorAll('[data-testid="thumb-image"]').length === 7, null, {
+      timeout: 60_000,
+    });
+    await auditBothWidths(page, "photos");
+    await page.getByTestId("timeline-search").fill("dropped");
+    await page.getByTestId("timeline-status").filter({ hasText: "1 photo" }).waitFor();
+    await audit(page, "photos (search)");
+    await page.getByTestId("timeline-search").fill("");
+
     await page.getByTestId("nav-albums").click();
     await page.getByTestId("album-card").waitFor();
     await audit(page, "albums");
@@ -249,6 +260,9 @@ test(
     await page.getByTestId("placement").first().waitFor({ timeout: 30_000 });
     await audit(page, "album (dark)");
     await screenshot(page, "album-dark", true);
+    await page.getByTestId("nav-photos").click();
+    await page.getByTestId("thumb-image").first().waitFor({ timeout: 30_000 });
+    await audit(page, "photos (dark)");
     await context.close();
 
     // Drop, Gallery and Chat, served by the hub, each in a fresh browser.

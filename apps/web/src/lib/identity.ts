@@ -14,6 +14,7 @@ import { ageSecretKeyBytes, identityFromSecrets, type IdentityFile } from "./ide
 import { deleteStoredIdentity, readStoredIdentity, writeStoredIdentity, type StoredIdentity } from "./identityStore.ts";
 import { generateAgeSecretKey, generateEd25519Seed, importAgeKey, importSigningKey } from "./keys.ts";
 import { idGroups } from "./readableId.ts";
+import { clearIndexes } from "./photoIndexStore.ts";
 
 export type { StoredIdentity };
 
@@ -98,6 +99,8 @@ export async function loadIdentity(): Promise<StoredIdentity | undefined> {
 /** Remove the identity from this browser. Only its backup can bring it back. */
 export async function forgetIdentity(): Promise<void> {
   await deleteStoredIdentity();
+  // The local photo index is sealed to this identity: useless without it, removed with it.
+  await clearIndexes().catch(() => undefined);
 }
 
 /** The backup as a file to download: `p2pos-identity-<first group of the id>.age`. */

@@ -12,11 +12,13 @@ import { Dashboard } from "./pages/Dashboard.tsx";
 import { MembersPage } from "./pages/MembersPage.tsx";
 import { NodesPage } from "./pages/NodesPage.tsx";
 import { SettingsPage } from "./pages/SettingsPage.tsx";
+import { TimelinePage } from "./pages/TimelinePage.tsx";
 import { TrashPage } from "./pages/TrashPage.tsx";
 import { useNames } from "./names.ts";
 
 const NAV: { page: Route["page"]; label: string; route: Route }[] = [
   { page: "dashboard", label: "Home", route: { page: "dashboard" } },
+  { page: "photos", label: "Photos", route: { page: "photos" } },
   { page: "albums", label: "Albums", route: { page: "albums" } },
   { page: "members", label: "Members", route: { page: "members" } },
   { page: "trash", label: "Trash", route: { page: "trash" } },
@@ -35,7 +37,12 @@ export function Shell() {
   useEffect(registerShareTarget, []);
   const ownName = names?.members.get(identity.id)?.name ?? identity.name;
   const ownAvatar = names?.members.get(identity.id)?.avatar;
-  const active = route.page === "album" || route.page === "photo" ? "albums" : route.page;
+  const active =
+    route.page === "album" || route.page === "photo"
+      ? "albums"
+      : route.page === "timeline-photo"
+        ? "photos"
+        : route.page;
   return (
     <div className="shell" data-testid="vault-shell">
       <nav className="nav" aria-label="Vault">
@@ -70,6 +77,11 @@ function renderRoute(route: Route, forget: () => void) {
   switch (route.page) {
     case "dashboard":
       return <Dashboard />;
+    // The viewer opens over the timeline (same element: the grid, its scroll and search stay).
+    case "photos":
+      return <TimelinePage />;
+    case "timeline-photo":
+      return <TimelinePage photoId={route.photo} />;
     case "albums":
       return <AlbumsPage />;
     // The viewer opens over its album (same element, so the grid and its uploads stay as they were).

@@ -15,6 +15,7 @@ import { IdentityView } from "../components/IdentityView.tsx";
 import { describeError } from "../errorMessages.ts";
 import { VaultContext, type VaultSession } from "./context.ts";
 import { Shell } from "./Shell.tsx";
+import { forgetPhotoIndexes } from "./usePhotoIndex.ts";
 import { JoinFamily } from "./JoinFamily.tsx";
 import { adoptNames, nameTheFamily } from "./names.ts";
 import { pendingInvitation } from "../lib/invite.ts";
@@ -44,6 +45,7 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
   // Forgetting the identity also ends its session with the node.
   const forget = useCallback(() => {
     void api.logout().catch(() => undefined);
+    void forgetPhotoIndexes();
     onForgotten();
   }, [api, onForgotten]);
 
@@ -229,6 +231,8 @@ export function VaultApp({ identity, onForgotten, transport }: Props) {
           isAdmin: state.me.role === "admin",
           signOut: async () => {
             await api.logout().catch(() => undefined);
+            // The local photo index (sealed) goes with the session.
+            await forgetPhotoIndexes();
             setState({ status: "signed-out" });
           },
           forget,

@@ -3,6 +3,9 @@ import { useEffect, useState } from "react";
 
 export type Route =
   | { page: "dashboard" }
+  | { page: "photos" }
+  /** A photo open in the viewer over the timeline (Photos). */
+  | { page: "timeline-photo"; photo: string }
   | { page: "albums" }
   | { page: "album"; album: string }
   | { page: "photo"; album: string; photo: string }
@@ -21,6 +24,7 @@ export function parseRoute(hash: string): Route {
   const [first, second, third, fourth] = parts;
   if (parts.length === 0) return { page: "dashboard" };
   if (first === "albums" && parts.length === 1) return { page: "albums" };
+  if (first === "photos" && second && parts.length === 2) return { page: "timeline-photo", photo: second };
   if (first === "albums" && second && parts.length === 2) return { page: "album", album: second };
   if (first === "albums" && second && third === "photos" && fourth && parts.length === 4) {
     return { page: "photo", album: second, photo: fourth };
@@ -32,7 +36,7 @@ export function parseRoute(hash: string): Route {
 }
 
 /** The pages whose path is one word (`#/members`). */
-const SINGLE_PAGES = ["members", "nodes", "settings", "trash", "identity", "share"] as const;
+const SINGLE_PAGES = ["photos", "members", "nodes", "settings", "trash", "identity", "share"] as const;
 type SinglePage = (typeof SINGLE_PAGES)[number];
 
 function isSinglePage(word: string): word is SinglePage {
@@ -47,6 +51,8 @@ export function href(route: Route): string {
       return `#/albums/${encodeURIComponent(route.album)}`;
     case "photo":
       return `#/albums/${encodeURIComponent(route.album)}/photos/${encodeURIComponent(route.photo)}`;
+    case "timeline-photo":
+      return `#/photos/${encodeURIComponent(route.photo)}`;
     case "missing":
       return "#/";
     default:

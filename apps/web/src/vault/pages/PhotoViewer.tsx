@@ -57,6 +57,10 @@ interface Props {
   photos: readonly OpenPhoto[];
   /** The album's keys, to decrypt the blobs. */
   keys: CryptoKey[];
+  /** Photos of several albums (the timeline): each photo's keys, in place of `keys`. */
+  keysFor?: ((photo: OpenPhoto) => CryptoKey[]) | undefined;
+  /** Photos of several albums: each photo's album title, in place of `albumTitle`. */
+  albumTitleFor?: ((photo: OpenPhoto) => string | undefined) | undefined;
   photoId: string;
   /** Where each photo is stored (the album page's replication status), and which node this is. */
   placements: ReadonlyMap<string, readonly Placement[]>;
@@ -71,7 +75,7 @@ interface Props {
 }
 
 export function PhotoViewer(props: Props) {
-  const { albumId, photos, keys, photoId, placements, here, hasMore = false, onLoadMore } = props;
+  const { albumId, photos, photoId, placements, here, hasMore = false, onLoadMore, keysFor } = props;
   const { api } = useVault();
   const dialog = useRef<HTMLDialogElement>(null);
   const [cache] = useState(() => new UrlCache({ capacity: CACHE_SIZE }));
@@ -90,6 +94,8 @@ export function PhotoViewer(props: Props) {
 
   const index = photos.findIndex((p) => p.view.id === photoId);
   const photo = photos[index];
+  const keysOf = useCallback((p: OpenPhoto) => (keysFor ? keysFor(p) : props.keys), [keysFor, props.keys]);
+  const keys = photo ? keysOf(photo) : props.keys;
 
   const close = useCallback(() => {
     if (props.onClose) props.onClose();
@@ -277,11 +283,12 @@ export function PhotoViewer(props: Props) {
       for (const blob of [neighbour.view.thumb, neighbour.view.blob]) {
         if (blob && wanted.includes(blob)) {
           const type = blob === neighbour.view.blob ? (neighbour.meta?.type ?? "") : "image/webp";
-          cache.get(blob, (signal) => openBlob(api, blob, keys, type, signal)).catch(() => undefined);
+          const neighbourKeys = keysOf(neighbour);
+          cache.get(blob, (signal) => openBlob(api, blob, neighbourKeys, type, signal)).catch(() => undefined);
         }
       }
     }
-  }, [index, photos, placements, here, cache, api, keys]);
+  }, [index, photos, placements, here, cache, api, keysOf]);
 
   const name = photo?.meta?.name ?? "photo";
   const photoPlacements = photo ? placements.get(photo.view.id) : undefined;
@@ -463,7 +470,7 @@ export function PhotoViewer(props: Props) {
       {infoOpen && photo && (
         <InfoPanel
           photo={photo}
-          albumTitle={props.albumTitle}
+          albumTitle={props.albumTitleFor ? props.albumTitleFor(photo) : props.albumTitle}
           placements={photoPlacements}
           natural={geometry?.natural}
           onClose={() => setInfoOpen(false)}
