@@ -333,3 +333,38 @@ async fn a_stranger_that_does_not_ask_is_closed_after_the_idle_limit() {
     assert!(message.contains("30 s"), "{message}");
     assert_eq!(member.request(1, "GET", "/v1/albums", b"").await.0.status, 200, "the member's session lasts");
 }
+
+impl Browser {
+    /// Sends only the head of a request (no body, no end frame).
+    async fn send_head(&mut self, id: u32, method: &str, path: &str) {
+        let head = RequestHead { method: method.into(), path: path.into(), headers: vec![] };
+        self.peer.send(&carrier::encode(Kind::Head, id, &serde_json::to_vec(&head).unwrap())).await.unwrap();
+    }
+}
+
+/// A stranger that starts its join call and never finishes the body is still closed after the
+/// idle limit: only an answered join call ends the idle clock.
+#[tokio::test]
+async fn a_stranger_that_never_finishes_its_join_call_is_closed_after_the_idle_limit() {
+    let setup = setup_idle(true, Duration::from_secs(1)).await;
+    let key = new_key();
+    let mut stranger = Browser::open(&setup, &key, &key).await.expect("a stranger may ask");
+    stranger.send_head(1, "POST", "/v1/invites/x/join").await;
+    let (code, message) = stranger.closed_by_node().await;
+    assert_eq!(code, "stranger_idle", "{message}");
+}
+
+/// A stranger that aborts its join call has its session ended at once, not kept without a limit.
+#[tokio::test]
+async fn a_stranger_that_aborts_its_join_call_is_closed() {
+    let setup = setup_with(true).await;
+    let key = new_key();
+    let mut stranger = Browser::open(&setup, &key, &key).await.expect("a stranger may ask");
+    stranger.send_head(1, "POST", "/v1/invites/x/join").await;
+    stranger.peer.send(&carrier::encode(Kind::Abort, 1, b"")).await.unwrap();
+    // Well before the 30 s idle limit.
+    let (code, message) = stranger.closed_by_node().await;
+    assert_eq!(code, "closed", "{message}");
+    let key = new_key();
+    Browser::open(&setup, &key, &key).await.expect("its room is free again");
+}

@@ -109,10 +109,14 @@ pub(crate) struct NativePeer {
 /// anonymous too, and it is no permission by identity, even after the sender left `network`:
 /// otherwise a neighbour could signal someone there, leave, and learn (or test) the identity of
 /// whoever answers.
+///
+/// `from_id` is the identity that signal showed (`None`: anonymous, or sent before logging in):
+/// `peer_gone` names the peer as its signals did, never by an identity it took afterwards.
 #[derive(Debug, Clone, Copy)]
 struct Signalled {
     conn: ConnId,
     anonymous: bool,
+    from_id: Option<IdentityId>,
 }
 
 /// How many different connections one peer's signals keep answerable (the most recently
@@ -619,7 +623,7 @@ impl Hub {
         });
         self.stats.relayed += 1;
         self.send(target, text);
-        self.remember_signalled(conn, Signalled { conn: target, anonymous });
+        self.remember_signalled(conn, Signalled { conn: target, anonymous, from_id });
         Ok(())
     }
 
@@ -699,12 +703,14 @@ impl Hub {
         let namespaces = peer.namespaces.clone();
         let (peer_id, identity) = (peer.peer.clone(), peer.identity);
         // The peers it signalled by name (not anonymously, through `network`) learn it is gone,
-        // as it showed itself to them: the same `from` and `from_id`. Nobody else learns anything,
-        // and the neighbours of `network` keep their anonymity (a hidden watcher leaves unheard).
+        // as it showed itself to them: the same `from`, and the `from_id` its last signal to each
+        // carried (not the identity it has now: it may have logged in after signalling). Nobody
+        // else learns anything, and the neighbours of `network` keep their anonymity (a hidden
+        // watcher leaves unheard).
         for to in signalled.into_iter().filter(|to| !to.anonymous) {
             let text = to_text(&ServerMessage::PeerGone {
                 peer: peer_id.as_str().into(),
-                id: identity.map(|i| i.to_string()),
+                id: to.from_id.map(|i| i.to_string()),
             });
             self.send(to.conn, text);
         }

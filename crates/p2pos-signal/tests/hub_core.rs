@@ -1090,6 +1090,44 @@ fn the_peers_a_departed_peer_signalled_hear_that_it_is_gone_and_no_one_else() {
     assert_eq!(gone, vec![json!({"type": "peer_gone", "peer": node_peer, "id": oak.id().to_string()})]);
 }
 
+/// `peer_gone` names the departed peer as its signals did: a connection that signalled before it
+/// logged in is not named by the identity it took afterwards (that would tie its anonymous
+/// signals to an identity it never showed the node).
+#[test]
+fn peer_gone_names_a_peer_only_as_its_signals_did() {
+    let mut lab = Lab::new();
+    let oak = Identity::generate().unwrap();
+    let (node, node_peer) = lab.authed_peer("192.0.2.9", &oak, "anyone");
+    let (browser, browser_peer, challenge) = lab.peer("203.0.113.5");
+    // Not logged in: the signal goes without `from_id`.
+    lab.send(browser, json!({"type": "signal", "to": node_peer, "payload": {"kind": "offer"}}));
+    let got = lab.inbox(node);
+    assert_eq!(got[0]["from_id"], Value::Null, "{got:?}");
+    lab.send(node, json!({"type": "signal", "to": browser_peer, "payload": {"kind": "answer"}}));
+    lab.outputs();
+    // Then it logs in, and leaves.
+    let alice = Identity::generate().unwrap();
+    let sig = login(&alice, ORIGIN, &challenge);
+    let reply = lab.ask(browser, json!({"type": "auth", "id": alice.id(), "sig": sig, "allow": "shared"}));
+    assert_eq!(reply[0]["type"], "authed", "{reply:?}");
+    lab.hub.disconnected(browser, lab.now);
+    let mail = lab.mail();
+    assert_eq!(mail.get(&node), Some(&vec![json!({"type": "peer_gone", "peer": browser_peer})]));
+
+    // A signal sent after logging in names it, and so does its departure.
+    let (browser, browser_peer, challenge) = lab.peer("203.0.113.5");
+    let sig = login(&alice, ORIGIN, &challenge);
+    lab.ask(browser, json!({"type": "auth", "id": alice.id(), "sig": sig, "allow": "shared"}));
+    lab.send(browser, json!({"type": "signal", "to": node_peer, "payload": {"kind": "offer"}}));
+    lab.outputs();
+    lab.hub.disconnected(browser, lab.now);
+    let mail = lab.mail();
+    assert_eq!(
+        mail.get(&node),
+        Some(&vec![json!({"type": "peer_gone", "peer": browser_peer, "id": alice.id().to_string()})])
+    );
+}
+
 /// A peer that signalled only anonymously (through the shared `network` namespace) leaves
 /// unheard: `network` stays anonymous.
 #[test]

@@ -5,11 +5,13 @@
  *
  * An avatar comes from another member's `profile` record: untrusted text. It is shown only as an
  * `<img src>` and only when `safeAvatar` accepts it (a base64 WebP, JPEG or PNG data URL, no longer
- * than the profile allows); never built into HTML or a CSS `url()`.
+ * than the profile allows, whose header declares a still picture of at most `MAX_AVATAR_PIXELS` a
+ * side: a few bytes of lossless WebP or PNG can declare 16383×16383, which the browser would try to
+ * decode in every member's tab); never built into HTML or a CSS `url()`.
  *
  * Decoding and drawing need a browser (`createImageBitmap`, a canvas); the rest runs anywhere.
  */
-import { encodeBase64 } from "./base64.ts";
+import { decodeBase64, encodeBase64 } from "./base64.ts";
 import { P2posError } from "./errors.ts";
 
 /** Largest avatar data URL: the sealed profile must stay under the node's 8 KiB `meta` cap. */
@@ -33,10 +35,122 @@ export class AvatarError extends P2posError<AvatarErrorKind> {}
 const AVATAR_URL =
   /^data:image\/(?:webp|jpeg|png);base64,(?:[A-Za-z0-9+/]{4})*(?:[A-Za-z0-9+/]{2}==|[A-Za-z0-9+/]{3}=)?$/;
 
+/** Largest side, in pixels, of an avatar we show (ours are `AVATAR_SIDE`). */
+export const MAX_AVATAR_PIXELS = 256;
+
 /** The avatar if it may be shown as an `<img src>`, else undefined. */
 export function safeAvatar(value: unknown): string | undefined {
   if (typeof value !== "string" || value.length > MAX_AVATAR_LENGTH) return undefined;
-  return AVATAR_URL.test(value) ? value : undefined;
+  if (!AVATAR_URL.test(value)) return undefined;
+  const comma = value.indexOf(",");
+  const type = value.slice("data:image/".length, value.indexOf(";"));
+  const size = imageSize(type, decodeBase64(value.slice(comma + 1)));
+  if (size === undefined || size.width > MAX_AVATAR_PIXELS || size.height > MAX_AVATAR_PIXELS) return undefined;
+  return value;
+}
+
+/**
+ * The pixel size a picture's header declares, read from its bytes (`type`: `png`, `webp` or
+ * `jpeg`, which the bytes must be); undefined for a malformed header, a zero side, or an animation
+ * (PNG `acTL`, WebP's animation flag or frames). Only the header is read: nothing is decoded.
+ */
+export function imageSize(type: string, bytes: Uint8Array): { width: number; height: number } | undefined {
+  const size =
+    type === "png" ? pngSize(bytes) : type === "webp" ? webpSize(bytes) : type === "jpeg" ? jpegSize(bytes) : undefined;
+  return size !== undefined && size.width > 0 && size.height > 0 ? size : undefined;
+}
+
+type Size = { width: number; height: number } | undefined;
+
+const ascii = (bytes: Uint8Array, at: number, length: number) =>
+  String.fromCharCode(...bytes.subarray(at, at + length));
+const u16be = (b: Uint8Array, at: number) => ((b[at] ?? 0) << 8) | (b[at + 1] ?? 0);
+const u16le = (b: Uint8Array, at: number) => (b[at] ?? 0) | ((b[at + 1] ?? 0) << 8);
+const u24le = (b: Uint8Array, at: number) => u16le(b, at) | ((b[at + 2] ?? 0) << 16);
+const u32be = (b: Uint8Array, at: number) => ((u16be(b, at) << 16) | u16be(b, at + 2)) >>> 0;
+const u32le = (b: Uint8Array, at: number) => ((u16le(b, at + 2) << 16) | u16le(b, at)) >>> 0;
+
+const PNG_SIGNATURE = [0x89, 0x50, 0x4e, 0x47, 0x0d, 0x0a, 0x1a, 0x0a];
+
+/** PNG: the IHDR chunk first; no `acTL` (APNG) before the image data. */
+function pngSize(b: Uint8Array): Size {
+  if (b.length < 33 || PNG_SIGNATURE.some((byte, i) => b[i] !== byte)) return undefined;
+  if (u32be(b, 8) !== 13 || ascii(b, 12, 4) !== "IHDR") return undefined;
+  const size = { width: u32be(b, 16), height: u32be(b, 20) };
+  // Walk the chunks (length, type, data, CRC) up to the image data.
+  for (let at = 33; at + 8 <= b.length;) {
+    const length = u32be(b, at);
+    const kind = ascii(b, at + 4, 4);
+    if (kind === "acTL") return undefined;
+    if (kind === "IDAT") return size;
+    at += 12 + length;
+  }
+  return undefined; // no image data
+}
+
+/** WebP: RIFF chunks; the `VP8X` canvas (not animated) and every frame's own size. */
+function webpSize(b: Uint8Array): Size {
+  if (b.length < 30 || ascii(b, 0, 4) !== "RIFF" || ascii(b, 8, 4) !== "WEBP") return undefined;
+  let size: Size;
+  let frames = 0;
+  const fits = (next: { width: number; height: number }) =>
+    size === undefined || (next.width <= size.width && next.height <= size.height);
+  for (let at = 12; at + 8 <= b.length;) {
+    const kind = ascii(b, at, 4);
+    const length = u32le(b, at + 4);
+    const data = at + 8;
+    if (data + length > b.length) return undefined;
+    if (kind === "VP8X") {
+      if (at !== 12 || length < 10) return undefined;
+      if (((b[data] ?? 0) & 0x02) !== 0) return undefined; // the animation flag
+      size = { width: u24le(b, data + 4) + 1, height: u24le(b, data + 7) + 1 };
+    } else if (kind === "ANIM" || kind === "ANMF") {
+      return undefined;
+    } else if (kind === "VP8 ") {
+      // A key frame: 3 bytes of frame tag, the start code, then 14-bit width and height.
+      if (length < 10 || b[data + 3] !== 0x9d || b[data + 4] !== 0x01 || b[data + 5] !== 0x2a) return undefined;
+      const frame = { width: u16le(b, data + 6) & 0x3fff, height: u16le(b, data + 8) & 0x3fff };
+      if (!fits(frame)) return undefined;
+      size ??= frame;
+      frames += 1;
+    } else if (kind === "VP8L") {
+      // The signature byte, then 14 bits of width − 1 and 14 of height − 1.
+      if (length < 5 || b[data] !== 0x2f) return undefined;
+      const bits = u32le(b, data + 1);
+      const frame = { width: (bits & 0x3fff) + 1, height: ((bits >>> 14) & 0x3fff) + 1 };
+      if (!fits(frame)) return undefined;
+      size ??= frame;
+      frames += 1;
+    }
+    at = data + length + (length % 2);
+  }
+  return frames === 1 ? size : undefined;
+}
+
+/** JPEG: the first start-of-frame segment (SOF0–SOF15 but DHT, JPG and DAC), before the scan. */
+function jpegSize(b: Uint8Array): Size {
+  if (b[0] !== 0xff || b[1] !== 0xd8) return undefined;
+  for (let at = 2; at + 4 <= b.length;) {
+    if (b[at] !== 0xff) return undefined;
+    const marker = b[at + 1] ?? 0;
+    if (marker === 0xff) {
+      at += 1; // fill byte
+      continue;
+    }
+    if ((marker >= 0xd0 && marker <= 0xd7) || marker === 0x01) {
+      at += 2; // markers without a segment
+      continue;
+    }
+    if (marker === 0xd9 || marker === 0xda) return undefined; // the end, or the scan, before a frame
+    const length = u16be(b, at + 2);
+    if (length < 2) return undefined;
+    if (marker >= 0xc0 && marker <= 0xcf && marker !== 0xc4 && marker !== 0xc8 && marker !== 0xcc) {
+      if (length < 7 || at + 9 > b.length) return undefined;
+      return { width: u16be(b, at + 7), height: u16be(b, at + 5) };
+    }
+    at += 2 + length;
+  }
+  return undefined;
 }
 
 /**

@@ -198,7 +198,9 @@ describe("names", () => {
 
   it("show another member's avatar only if it is a small WebP, JPEG or PNG data URL", async () => {
     const { ann, ben, ctx, key, log } = await family();
-    const png = "data:image/png;base64,iVBORw0KGgo=";
+    // A real 1×1 PNG.
+    const png =
+      "data:image/png;base64,iVBORw0KGgoAAAANSUhEUgAAAAEAAAABCAYAAAAfFcSJAAAADUlEQVR42mNkYPhfDwAChwGA60e6kgAAAABJRU5ErkJggg==";
     // Ben's browser is someone else's code: whatever it seals, Ann's page gets only a safe image.
     for (const avatar of [
       "data:image/svg+xml;base64,PHN2ZyBvbmxvYWQ9YWxlcnQoMSk+",
@@ -226,7 +228,8 @@ describe("names", () => {
     const { ann, log } = await family();
     const { api, posted } = servingNode(log);
     const vault = new Vault(api, ann);
-    const webp = "data:image/webp;base64,UklGRg==";
+    // A real 1×1 lossless WebP.
+    const webp = "data:image/webp;base64,UklGRhoAAABXRUJQVlA4TA0AAAAvAAAAEAcQERGIiP4HAA==";
     // No profile yet: a photo alone needs a name, the identity's own if given.
     await expect(updateMyProfile(vault, { avatar: webp })).rejects.toThrow(/name first/);
     await updateMyProfile(vault, { avatar: webp }, "Ann");

@@ -115,6 +115,8 @@ export class NodeChannel implements ApiTransport {
   private readonly closeHandlers = new Set<(error: Error) => void>();
 
   private stopWatching: () => void = () => undefined;
+  /** Frames received so far (`nodeWatch.ts` takes any for a sign of life). */
+  private framesHeard = 0;
 
   /** Takes over an open link (`openNodeChannel`). */
   constructor(node: string, link: PeerLink) {
@@ -124,6 +126,7 @@ export class NodeChannel implements ApiTransport {
     link.on({
       // Text is not part of the carrier: ignored, as a malformed frame is.
       message: (data) => {
+        this.framesHeard += 1;
         if (typeof data !== "string") this.onFrame(data);
       },
       closed: lost,
@@ -168,6 +171,7 @@ export class NodeChannel implements ApiTransport {
       nodePeer,
       session,
       probe: (signal) => this.fetch("/v1/health", { signal }),
+      heard: () => this.framesHeard,
       onEnded: (end) => this.fail(endedError(end)),
     });
   }
@@ -307,10 +311,8 @@ export function endedError(end: NodeEnd): Error {
         "The node closes the connection of someone who is not a member yet after 30 s without a request to join.",
       );
     default:
-      return new ChannelError(
-        "ended",
-        `The node closed the connection (${end.code}${end.message ? `: ${end.message}` : ""}).`,
-      );
+      // `closed`, or anything else: the close comes through the hub, its text is never shown.
+      return new ChannelError("ended", "The node closed the connection.");
   }
 }
 

@@ -35,6 +35,7 @@ function setup() {
   const hub = new FakeHub();
   const ended: NodeEnd[] = [];
   const probes: { resolve: () => void; signal: AbortSignal }[] = [];
+  const inbound = { frames: 0 };
   const probe = (signal: AbortSignal) =>
     new Promise<void>((resolve, reject) => {
       probes.push({ resolve, signal });
@@ -46,9 +47,10 @@ function setup() {
     nodePeer: PEER,
     session: "s1",
     probe,
+    heard: () => inbound.frames,
     onEnded: (end) => ended.push(end),
   });
-  return { hub, ended, probes, stop };
+  return { hub, ended, probes, stop, inbound };
 }
 
 beforeEach(() => {
@@ -89,6 +91,22 @@ describe("watching a channel's node through the hub", () => {
     expect(probes).toHaveLength(2);
   });
 
+  it("keeps a channel that is busy with a transfer though the probe waits behind it", async () => {
+    const { hub, ended, probes, inbound } = setup();
+    hub.message({ type: "peer_gone", peer: PEER, id: NODE });
+    await vi.advanceTimersByTimeAsync(PROBE_MS / 2);
+    inbound.frames += 1; // a frame of the transfer: the node is there
+    await vi.advanceTimersByTimeAsync(PROBE_MS);
+    expect(ended).toEqual([]);
+    // The probe is let go, and a later departure is probed again.
+    expect(probes[0]?.signal.aborted).toBe(true);
+    hub.message({ type: "peer_gone", peer: PEER, id: NODE });
+    expect(probes).toHaveLength(2);
+    // Frames from before the departure do not count.
+    await vi.advanceTimersByTimeAsync(PROBE_MS);
+    expect(ended).toEqual([{ kind: "gone" }]);
+  });
+
   it("ignores other peers' departures and other messages", async () => {
     const { hub, ended, probes } = setup();
     hub.message({ type: "peer_gone", peer: "someone-else" });
@@ -106,7 +124,18 @@ describe("watching a channel's node through the hub", () => {
     hub.signal({ from: PEER, fromId: "mallory", payload: { ...close, session: "s1" } });
     expect(ended).toEqual([]);
     hub.signal({ from: PEER, fromId: NODE, payload: { ...close, session: "s1" } });
-    expect(ended).toEqual([{ kind: "closed", code: "asked", message: "passed on" }]);
+    expect(ended).toEqual([{ kind: "closed", code: "asked" }]);
+  });
+
+  it("keeps only known close codes, never the close's own text (it comes through the hub)", () => {
+    const { hub, ended } = setup();
+    const close = { p2pos: "rtc", app: "vault", kind: "close", session: "s1" };
+    hub.signal({
+      from: PEER,
+      fromId: NODE,
+      payload: { ...close, code: "Your vault is hacked, call +1 555", message: "x".repeat(5_000) },
+    });
+    expect(ended).toEqual([{ kind: "closed", code: "closed" }]);
   });
 
   it("stops when told", async () => {
@@ -121,9 +150,17 @@ describe("watching a channel's node through the hub", () => {
 
 describe("why a channel ended, in words", () => {
   it("says a stranger's request was passed on, and that the page checks by itself", () => {
-    const error = endedError({ kind: "closed", code: "asked", message: "" });
+    const error = endedError({ kind: "closed", code: "asked" });
     expect(error.message).toMatch(/request to join was passed on/);
     expect(error).toHaveProperty("kind", "ended");
+  });
+
+  it("never shows the peer's text, whatever the code", () => {
+    const hostile = { kind: "closed", code: "Your vault is hacked", message: "call +1 555" } as unknown as NodeEnd;
+    expect(endedError(hostile).message).not.toMatch(/hacked|555/);
+    const known = { kind: "closed", code: "stranger_idle", message: "call +1 555" } as unknown as NodeEnd;
+    expect(endedError(known).message).not.toMatch(/555/);
+    expect(endedError(known).message).toMatch(/30 s/);
   });
 
   it("treats a gone node as a lost connection", () => {

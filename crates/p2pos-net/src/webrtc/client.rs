@@ -445,7 +445,8 @@ fn client_payload(signal: &RtcSignal) -> Value {
 /// to them, and ends the session when the channel closes.
 async fn serve_channel(inner: Arc<Inner>, s: Arc<Session>, chan: Arc<Chan>) {
     let mut bodies: HashMap<u32, mpsc::Sender<Result<Bytes, TransportError>>> = HashMap::new();
-    let mut exchanges: HashMap<u32, AbortHandle> = HashMap::new();
+    // Each exchange's task, and whether it is a stranger's closing call.
+    let mut exchanges: HashMap<u32, (AbortHandle, bool)> = HashMap::new();
     loop {
         let event = tokio::select! {
             () = s.closed.cancelled() => break,
@@ -474,7 +475,7 @@ async fn serve_channel(inner: Arc<Inner>, s: Arc<Session>, chan: Arc<Chan>) {
         let id = frame.id;
         match frame.kind {
             Kind::Head => {
-                exchanges.retain(|_, task| !task.is_finished());
+                exchanges.retain(|_, (task, _)| !task.is_finished());
                 let refused = if exchanges.len() >= MAX_EXCHANGES {
                     Some(format!("at most {MAX_EXCHANGES} requests at once on one channel"))
                 } else if exchanges.contains_key(&id) {
@@ -493,14 +494,11 @@ async fn serve_channel(inner: Arc<Inner>, s: Arc<Session>, chan: Arc<Chan>) {
                 match head {
                     Ok(head) => {
                         let closing = s.stranger.load(Ordering::Acquire) && inner.service.ends_stranger_session(&head);
-                        if let Some(terms) = lock(&s.terms).as_mut() {
-                            terms.started(closing);
-                        }
                         let (tx, rx) = mpsc::channel(BODY_QUEUE);
                         bodies.insert(id, tx);
                         let task =
                             tokio::spawn(exchange(inner.clone(), s.clone(), chan.clone(), id, head, rx, closing));
-                        exchanges.insert(id, task.abort_handle());
+                        exchanges.insert(id, (task.abort_handle(), closing));
                     }
                     Err(reason) => {
                         let _ = chan.send(carrier::encode(Kind::Abort, id, reason.as_bytes())).await;
@@ -522,8 +520,14 @@ async fn serve_channel(inner: Arc<Inner>, s: Arc<Session>, chan: Arc<Chan>) {
                 if let Some(tx) = bodies.remove(&id) {
                     let _ = tx.try_send(Err(TransportError::broken("the client aborted the request")));
                 }
-                if let Some(task) = exchanges.remove(&id) {
+                if let Some((task, closing)) = exchanges.remove(&id) {
                     task.abort();
+                    if closing {
+                        // Its closing call is given up: the session ends (else, with the
+                        // exchange's clean-up aborted, nothing would end it).
+                        tracing::info!(client = %s.client.short(), "a stranger aborted its closing call; closing");
+                        break;
+                    }
                 }
             }
         }
@@ -531,7 +535,7 @@ async fn serve_channel(inner: Arc<Inner>, s: Arc<Session>, chan: Arc<Chan>) {
     for (_, tx) in bodies.drain() {
         let _ = tx.try_send(Err(TransportError::broken("the channel closed")));
     }
-    for (_, task) in exchanges.drain() {
+    for (_, (task, _)) in exchanges.drain() {
         task.abort();
     }
     s.closed.cancel();
@@ -582,6 +586,10 @@ async fn exchange(
         tracing::debug!(client = %s.client.short(), error = %e, "could not write a response to a client");
     }
     if closing {
+        // Answered: from now on the answer, not the idle limit, ends the session.
+        if let Some(terms) = lock(&s.terms).as_mut() {
+            terms.answered();
+        }
         // The stranger's one call is answered: let the answer leave, then end the session.
         if let Err(e) = chan.drained(config.stall).await {
             tracing::debug!(client = %s.client.short(), error = %e, "a stranger's answer did not drain");
@@ -622,7 +630,7 @@ impl StrangerEnd {
 }
 
 /// How long a stranger's session lasts (sans-IO: the caller passes the time). It ends when its
-/// closing call is answered; until that call starts, it ends `idle` after it connected.
+/// closing call is answered; until that answer is written, it ends `idle` after it connected.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct StrangerTerms {
     idle_until: std::time::Instant,
@@ -635,13 +643,14 @@ impl StrangerTerms {
         Self { idle_until: now + idle, asked: false }
     }
 
-    /// A request started; `closing`: it is the stranger's closing call, which ends the session
-    /// once answered, so the idle limit no longer applies.
-    pub fn started(&mut self, closing: bool) {
-        self.asked |= closing;
+    /// The stranger's closing call was answered (its answer written): the session ends for that
+    /// reason now, so the idle limit no longer applies. Until then it does, also while the closing
+    /// call is under way: a call whose body never ends must not hold the session open.
+    pub fn answered(&mut self) {
+        self.asked = true;
     }
 
-    /// When to look again ([`Self::timed_out`]); `None` once the closing call started.
+    /// When to look again ([`Self::timed_out`]); `None` once the closing call is answered.
     pub fn deadline(&self) -> Option<std::time::Instant> {
         (!self.asked).then_some(self.idle_until)
     }
@@ -657,18 +666,28 @@ mod tests {
     use super::*;
 
     #[test]
-    fn a_stranger_ends_idle_unless_its_closing_call_started() {
+    fn a_stranger_ends_idle_until_its_closing_call_is_answered() {
         let t0 = std::time::Instant::now();
         let mut terms = StrangerTerms::new(t0, STRANGER_IDLE);
         assert_eq!(terms.deadline(), Some(t0 + STRANGER_IDLE));
         assert_eq!(terms.timed_out(t0 + Duration::from_secs(29)), None);
         assert_eq!(terms.timed_out(t0 + STRANGER_IDLE), Some(StrangerEnd::Idle));
-        // Other calls do not hold the session open…
-        terms.started(false);
-        assert_eq!(terms.timed_out(t0 + STRANGER_IDLE), Some(StrangerEnd::Idle));
-        // …the closing call does: its answer ends the session instead.
-        terms.started(true);
+        // Its closing call's answer ends the session instead: no idle limit after that.
+        terms.answered();
         assert_eq!(terms.deadline(), None);
         assert_eq!(terms.timed_out(t0 + 10 * STRANGER_IDLE), None);
+    }
+
+    /// Starting the closing call (its head) does not hold the clock: a call whose body never ends,
+    /// or that is aborted, would keep the session forever.
+    #[test]
+    fn a_started_closing_call_does_not_stop_the_idle_clock() {
+        let t0 = std::time::Instant::now();
+        let terms = StrangerTerms::new(t0, STRANGER_IDLE);
+        // No method marks a started call: only `answered` stops the clock.
+        assert_eq!(terms.deadline(), Some(t0 + STRANGER_IDLE));
+        assert_eq!(terms.timed_out(t0 + STRANGER_IDLE - Duration::from_millis(1)), None);
+        assert_eq!(terms.timed_out(t0 + STRANGER_IDLE), Some(StrangerEnd::Idle));
+        assert_eq!(terms.timed_out(t0 + 10 * STRANGER_IDLE), Some(StrangerEnd::Idle));
     }
 }
