@@ -1,8 +1,9 @@
 /**
  * The photo grid of a paged listing: the loaded photos in chunks, of which only those near the
  * screen are drawn (the others keep their height as empty boxes, so 100,000 photos cost a few
- * thousand elements), a chunk's file names decrypted when it first comes near, and a sentinel at
- * the end that asks for the next page as it comes into view (IntersectionObserver).
+ * thousand elements), a chunk's file names decrypted (in one batch, off the page) when it first
+ * comes near, and a sentinel at the end that asks for the next page as it comes into view
+ * (IntersectionObserver).
  */
 import { memo, useEffect, useRef, useState } from "react";
 import type { PhotoItem } from "../../lib/apiTypes.ts";
@@ -91,9 +92,11 @@ export function openedPhoto(view: PhotoItem): OpenPhoto {
 
 /** Decrypt the metas of `photos` not decrypted yet (the viewer's photo and its neighbours). */
 export async function openMetas(photos: readonly PhotoItem[], keys: CryptoKey[]): Promise<void> {
-  for (const p of photos) {
-    if (!metas.has(p.meta)) metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined));
-  }
+  await Promise.all(
+    photos
+      .filter((p) => !metas.has(p.meta))
+      .map(async (p) => metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined))),
+  );
 }
 
 interface ChunkProps {
@@ -134,15 +137,12 @@ const Chunk = memo(function Chunk({ album, photos, keys, here, showNames, select
     if (!waiting) return;
     const state = { live: true };
     const missing = photos.filter((p) => !metas.has(p.meta));
-    // One at a time, each in its own task: 60 decryptions in one go would block the page.
-    void (async () => {
-      for (const p of missing) {
-        if (!state.live) return;
-        metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined));
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
+    // One batch, decrypted off the page (lib/opener.ts).
+    void Promise.all(
+      missing.map(async (p) => metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined))),
+    ).then(() => {
       if (state.live) setOpened((n) => n + 1);
-    })();
+    });
     return () => {
       state.live = false;
     };
