@@ -88,16 +88,19 @@ interface Waiting {
   reject: (error: unknown) => void;
 }
 
-/** Metas asked for in this task, by the key list they are opened with. */
-let batch = new Map<readonly AgeIdentity[], Waiting[]>();
+/** Metas asked for in this task, grouped by the keys they are opened with (the same keys, in order). */
+let batch: { keys: readonly AgeIdentity[]; waiting: Waiting[] }[] = [];
 let flushing = false;
 
 /** A meta decrypted and parsed as JSON, sent to the opener with the others asked for in this task. */
 export function openMetaBatched(meta: string, keys: readonly AgeIdentity[]): Promise<unknown> {
   return new Promise((resolve, reject) => {
-    const waiting = batch.get(keys) ?? [];
-    waiting.push({ meta, resolve, reject });
-    batch.set(keys, waiting);
+    let group = batch.find((g) => g.keys.length === keys.length && g.keys.every((k, i) => k === keys[i]));
+    if (!group) {
+      group = { keys, waiting: [] };
+      batch.push(group);
+    }
+    group.waiting.push({ meta, resolve, reject });
     if (!flushing) {
       flushing = true;
       // A macrotask: what the same task (and its microtasks) asks for joins this batch.
@@ -108,9 +111,9 @@ export function openMetaBatched(meta: string, keys: readonly AgeIdentity[]): Pro
 
 function flush(): void {
   const groups = batch;
-  batch = new Map();
+  batch = [];
   flushing = false;
-  for (const [keys, waiting] of groups) {
+  for (const { keys, waiting } of groups) {
     current
       .metas(
         waiting.map((w) => w.meta),
