@@ -100,7 +100,7 @@ const idle = { bytesPerSecond: Math.round((bytes.api + bytes.blobs + bytes.app) 
 // scroll (devtools.timeline and V8 samples) is written there; `e2e/trace-summary.mjs` tells what
 // the long tasks were made of. (Tracing slows the page: figures come from a run without it.)
 await page.evaluate(() => (window.longTasks = []));
-if (process.env.TRACE) {
+const startTrace = async () => {
   await browser.startTracing(page, {
     path: process.env.TRACE,
     categories: [
@@ -111,7 +111,10 @@ if (process.env.TRACE) {
       "blink.user_timing",
     ],
   });
-}
+};
+// TRACE_FROM=<n>: start tracing only once n photos are loaded (the end of a long album).
+const TRACE_FROM = Number(process.env.TRACE_FROM ?? 0);
+let tracing = false;
 reset();
 started = Date.now();
 let loaded;
@@ -129,12 +132,16 @@ for (;;) {
     };
   }, SCROLL_STEP_PX);
   loaded = state.loaded;
+  if (process.env.TRACE && !tracing && loaded >= TRACE_FROM) {
+    tracing = true;
+    await startTrace();
+  }
   const finished = SCROLL_PHOTOS < PHOTOS ? loaded >= SCROLL_PHOTOS : state.done && state.bottom && loaded >= PHOTOS;
   if (finished || Date.now() - started > SCROLL_LIMIT_MS) break;
   await page.waitForTimeout(SCROLL_EVERY_MS);
 }
 await page.waitForTimeout(1_000);
-if (process.env.TRACE) await browser.stopTracing();
+if (tracing) await browser.stopTracing();
 const tasks = await page.evaluate(() => window.longTasks);
 const scroll = {
   ms: Date.now() - started,
