@@ -1,7 +1,8 @@
 // The large-vault benchmark (docs/BENCHMARKS.md): one album of N photos on a node, opened in
 // Debian Chromium. Measures the first screen (time until the first 20 thumbnails are decrypted and
 // shown, and bytes on the wire by kind), an idle open page (bytes per second over 20 s), and
-// scrolling to the end (time, Chromium long tasks from PerformanceObserver 'longtask').
+// scrolling to the end a screen at a time (time, Chromium long tasks from PerformanceObserver
+// 'longtask').
 //
 //   P2POS_BIN=<release p2pos> SEED_BIN=<release seed_vault example> P2POS_WEB_DIST=<built app> \
 //     PHOTOS=100000 node e2e/large-vault.bench.mjs
@@ -20,6 +21,11 @@ const SEED_BIN = process.env.SEED_BIN ?? "";
 const ALBUM = "largealbumaaaaaaaaaaaaaaaa";
 const FIRST_SCREEN = 20;
 const SCROLL_LIMIT_MS = Number(process.env.SCROLL_LIMIT_MS ?? 600_000);
+// How many photos the scroll goes through (all of them unless SCROLL_PHOTOS says fewer: then it
+// stops once that many are loaded), scrolling a screen (800 px) every 100 ms, a fast fling.
+const SCROLL_PHOTOS = Math.min(PHOTOS, Number(process.env.SCROLL_PHOTOS ?? PHOTOS));
+const SCROLL_STEP_PX = Number(process.env.SCROLL_STEP_PX ?? 800);
+const SCROLL_EVERY_MS = Number(process.env.SCROLL_EVERY_MS ?? 100);
 
 const port = await freePort();
 const listen = `127.0.0.1:${port}`;
@@ -35,6 +41,7 @@ await context.addInitScript(() => {
 // 1. An identity in this browser, on an empty node at the port the seeded node will use.
 const empty = await startNode(DIST, { listen });
 const page = await newPage(context, empty.url, "bench");
+if (process.env.BENCH_DEBUG) page.on("console", (m) => console.error("console:", m.type(), m.text()));
 const me = await createIdentity(page, "Bench", "a long and careful benchmark passphrase");
 await empty.stop();
 
@@ -74,6 +81,11 @@ await page
   )
   .catch(async (error) => {
     console.error(await page.evaluate(() => document.body.innerText.slice(0, 2000)));
+    console.error(
+      await page.evaluate(() =>
+        [...document.querySelectorAll('[data-testid="photo-thumb"]')].slice(0, 5).map((t) => t.outerHTML.slice(0, 300)),
+      ),
+    );
     throw error;
   });
 const firstScreen = { ms: Date.now() - started, ...bytes };
@@ -84,27 +96,52 @@ reset();
 await page.waitForTimeout(20_000);
 const idle = { bytesPerSecond: Math.round((bytes.api + bytes.blobs + bytes.app) / 20), ...bytes };
 
-// 5. Scroll to the end: the long tasks while doing it.
+// 5. Scroll to the end: the long tasks while doing it. With TRACE=<file>, a Chromium trace of the
+// scroll (devtools.timeline and V8 samples) is written there; `e2e/trace-summary.mjs` tells what
+// the long tasks were made of. (Tracing slows the page: figures come from a run without it.)
 await page.evaluate(() => (window.longTasks = []));
+const startTrace = async () => {
+  await browser.startTracing(page, {
+    path: process.env.TRACE,
+    categories: [
+      "devtools.timeline",
+      "disabled-by-default-devtools.timeline",
+      "v8.execute",
+      "disabled-by-default-v8.cpu_profiler",
+      "blink.user_timing",
+    ],
+  });
+};
+// TRACE_FROM=<n>: start tracing only once n photos are loaded (the end of a long album).
+const TRACE_FROM = Number(process.env.TRACE_FROM ?? 0);
+let tracing = false;
 reset();
 started = Date.now();
 let loaded;
 for (;;) {
-  const state = await page.evaluate(() => {
-    window.scrollTo(0, document.documentElement.scrollHeight);
+  const state = await page.evaluate((step) => {
+    window.scrollBy(0, step);
     const grid = document.querySelector('[data-testid="photo-grid"]');
+    const root = document.documentElement;
     return {
       loaded: Number(
         grid?.getAttribute("data-loaded") ?? document.querySelectorAll('[data-testid="photo-thumb"]').length,
       ),
       done: grid?.getAttribute("data-done") !== "false",
+      bottom: window.scrollY + window.innerHeight >= root.scrollHeight - 2,
     };
-  });
+  }, SCROLL_STEP_PX);
   loaded = state.loaded;
-  if ((state.done && loaded >= PHOTOS) || Date.now() - started > SCROLL_LIMIT_MS) break;
-  await page.waitForTimeout(50);
+  if (process.env.TRACE && !tracing && loaded >= TRACE_FROM) {
+    tracing = true;
+    await startTrace();
+  }
+  const finished = SCROLL_PHOTOS < PHOTOS ? loaded >= SCROLL_PHOTOS : state.done && state.bottom && loaded >= PHOTOS;
+  if (finished || Date.now() - started > SCROLL_LIMIT_MS) break;
+  await page.waitForTimeout(SCROLL_EVERY_MS);
 }
 await page.waitForTimeout(1_000);
+if (tracing) await browser.stopTracing();
 const tasks = await page.evaluate(() => window.longTasks);
 const scroll = {
   ms: Date.now() - started,

@@ -9,10 +9,11 @@
  */
 import type { ApiClient, BlobUploadOptions } from "./api.ts";
 import type { PhotoItem } from "./apiTypes.ts";
-import { sealMeta, openMeta } from "./albumKeys.ts";
+import { sealMeta } from "./albumKeys.ts";
 import { BlobHasher } from "./blob.ts";
 import { exifText, readExif, takenValue } from "./exif.ts";
-import { decryptWithIdentities, encryptToRecipients, type AgeIdentity } from "./crypt.ts";
+import { encryptToRecipients, type AgeIdentity } from "./crypt.ts";
+import { openBlobData, openMetaBatched } from "./opener.ts";
 import { photoRecord, newObjectId, type RecordContext } from "./vaultRecords.ts";
 
 /**
@@ -210,7 +211,8 @@ export async function openPhotoMeta(
   photo: { meta: string; size?: number },
   albumKeys: readonly AgeIdentity[],
 ): Promise<PhotoMeta> {
-  const raw = await openMeta<Record<string, unknown>>(photo.meta, albumKeys);
+  // Decrypted with the other metas asked for in this task, in the app's worker (lib/opener.ts).
+  const raw = (await openMetaBatched(photo.meta, albumKeys)) as Record<string, unknown>;
   const text = (value: unknown, fallback: string) => (typeof value === "string" ? value : fallback);
   const number = (value: unknown, fallback: number) => (typeof value === "number" ? value : fallback);
   const pixels = (value: unknown) =>
@@ -234,7 +236,7 @@ export async function openPhotoMeta(
   };
 }
 
-/** Download and decrypt a blob into a Blob of `type`. */
+/** Download and decrypt a blob into a Blob of `type` (in the app's worker: lib/opener.ts). */
 export async function openBlob(
   api: ApiClient,
   id: string,
@@ -242,16 +244,7 @@ export async function openBlob(
   type = "application/octet-stream",
   signal?: AbortSignal,
 ): Promise<Blob> {
-  const encrypted = await api.getBlob(id, signal);
-  const plain = await decryptWithIdentities(encrypted.stream(), albumKeys);
-  const parts: Uint8Array<ArrayBuffer>[] = [];
-  const reader = plain.getReader();
-  for (;;) {
-    const { done, value } = await reader.read();
-    if (done) break;
-    parts.push(new Uint8Array(value));
-  }
-  return new Blob(parts, { type });
+  return openBlobData(await api.getBlob(id, signal), albumKeys, type);
 }
 
 /** What opening and showing a photo needs of its listing: a page's `PhotoItem`, a trashed photo. */

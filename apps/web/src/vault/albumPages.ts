@@ -36,6 +36,8 @@ const MAX_CATCH_UP = 20;
 export class PhotoPages {
   readonly #source: PagesSource;
   #photos: readonly PhotoItem[] = [];
+  /** The ids in `#photos` (kept along, so a page's arrival does not go through every loaded photo). */
+  #ids = new Set<string>();
   #next: string | undefined;
   #done = false;
   #loading = false;
@@ -134,6 +136,7 @@ export class PhotoPages {
 
   #restart(cursor: string): void {
     this.#photos = [];
+    this.#ids = new Set();
     this.#next = undefined;
     this.#done = false;
     this.#since = cursor;
@@ -141,8 +144,8 @@ export class PhotoPages {
   }
 
   #append(page: PhotoPage): void {
-    const known = new Set(this.#photos.map((p) => p.id));
-    const fresh = page.photos.filter((p) => !known.has(p.id));
+    const fresh = page.photos.filter((p) => !this.#ids.has(p.id));
+    for (const p of fresh) this.#ids.add(p.id);
     if (fresh.length > 0) this.#photos = [...this.#photos, ...fresh];
     this.#next = page.next ?? undefined;
     this.#done = this.#next === undefined;
@@ -165,6 +168,7 @@ export class PhotoPages {
     const membership = answer.removed.length + answer.added.length;
     this.#membership += membership > 0 ? 1 : 0;
     this.#photos = photos;
+    if (gone.size > 0 || within.length > 0) this.#ids = new Set(photos.map((p) => p.id));
     this.#emit();
   }
 

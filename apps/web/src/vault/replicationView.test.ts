@@ -3,6 +3,7 @@ import type { PeerSummary, Placement, ReplicationStatus } from "../lib/apiTypes.
 import {
   albumPhotoKey,
   albumPlacementCounts,
+  placementCountsOf,
   albumSummary,
   backlogWords,
   catchUpWords,
@@ -204,6 +205,10 @@ describe("placements", () => {
     ]);
     expect(albumSummary(counts)).toBe("on Oak 2/4 · on Pine 2/4");
     expect(albumSummary(albumPlacementCounts([], byPhoto))).toBe("");
+    // The same from listed photos carrying their placements.
+    const listed = ["p1", "p2", "p3", "p4"].map((id) => ({ nodes: byPhoto.get(id) ?? [] }));
+    expect(placementCountsOf(listed)).toEqual(counts);
+    expect(placementCountsOf([])).toEqual([]);
   });
 });
 

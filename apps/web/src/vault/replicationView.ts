@@ -247,6 +247,22 @@ export function albumPlacementCounts(
   return [...counts.values()];
 }
 
+/** The same counts from listed photos that carry their placements (one pass, no lookups). */
+export function placementCountsOf(photos: readonly { nodes: readonly Placement[] }[]): NodeCount[] {
+  const counts = new Map<string, NodeCount>();
+  for (const photo of photos) {
+    for (const placement of photo.nodes) {
+      let count = counts.get(placement.node);
+      if (!count) {
+        count = { node: placement.node, name: placement.name, held: 0, total: photos.length };
+        counts.set(placement.node, count);
+      }
+      if (placementState(placement) === "ok") count.held++;
+    }
+  }
+  return [...counts.values()];
+}
+
 /** "on Oak 5/5 · on Pine 3/5" (after the album's "5 items"). */
 export function albumSummary(counts: readonly NodeCount[]): string {
   return counts.map((c) => `on ${c.name} ${c.held}/${c.total}`).join(" · ");

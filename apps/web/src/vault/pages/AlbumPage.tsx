@@ -5,6 +5,7 @@
  * Photos that arrive from another node appear by themselves.
  */
 import { useEffect, useMemo, useState } from "react";
+import type { Placement } from "../../lib/apiTypes.ts";
 import { keptIn, toggled } from "../../lib/organise.ts";
 import { UploadQueue, type UploadItem } from "../../lib/uploadQueue.ts";
 import { describeError } from "../../errorMessages.ts";
@@ -14,7 +15,7 @@ import { formatBytes } from "../format.ts";
 import { useAsync } from "../useAsync.ts";
 import { AlbumToolbar } from "../AlbumToolbar.tsx";
 import { SelectionBar } from "../SelectionBar.tsx";
-import { albumPlacementCounts, albumSummary } from "../replicationView.ts";
+import { albumSummary, placementCountsOf } from "../replicationView.ts";
 import { useAlbumPages } from "../useAlbumPages.ts";
 import { PagedGrid, openMetas, openedPhoto, type GridSelection } from "./PagedGrid.tsx";
 import { PhotoViewer } from "./PhotoViewer.tsx";
@@ -58,21 +59,22 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const [showNames, setShowNames] = useStoredToggle(SHOW_NAMES_KEY, false);
   const { photos, here } = pages;
-  const counts = useMemo(
-    () =>
-      albumPlacementCounts(
-        photos.map((p) => p.id),
-        new Map(photos.map((p) => [p.id, p.nodes])),
-      ),
-    [photos],
+  // Each page's arrival changes `photos` (up to 100,000 of them): what goes through all of them
+  // here is one pass, and only what is on screen needs it (the viewer's map, the selection).
+  const counts = useMemo(() => placementCountsOf(photos), [photos]);
+  const viewing = photoId !== undefined;
+  const placements = useMemo(
+    () => (viewing ? new Map(photos.map((p) => [p.id, p.nodes])) : new Map<string, Placement[]>()),
+    [photos, viewing],
   );
-  const placements = useMemo(() => new Map(photos.map((p) => [p.id, p.nodes])), [photos]);
   const chosen = useMemo(
     () =>
-      keptIn(
-        selected,
-        photos.map((p) => p.id),
-      ),
+      selected.size === 0
+        ? selected
+        : keptIn(
+            selected,
+            photos.map((p) => p.id),
+          ),
     [selected, photos],
   );
   const selection = useMemo<GridSelection | undefined>(
@@ -100,10 +102,10 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
     };
   }, [keyList, viewerIndex, photos]);
   const opened = useMemo(
-    () => photos.map(openedPhoto),
+    () => (viewing ? photos.map(openedPhoto) : []),
     // `metasOpened`: more metas were decrypted since.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [photos, metasOpened],
+    [photos, metasOpened, viewing],
   );
 
   if (state.status === "loading") return <p className="muted">Opening the album…</p>;

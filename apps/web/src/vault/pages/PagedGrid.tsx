@@ -1,10 +1,11 @@
 /**
  * The photo grid of a paged listing: the loaded photos in chunks, of which only those near the
  * screen are drawn (the others keep their height as empty boxes, so 100,000 photos cost a few
- * thousand elements), a chunk's file names decrypted when it first comes near, and a sentinel at
- * the end that asks for the next page as it comes into view (IntersectionObserver).
+ * thousand elements), a chunk's file names decrypted (in one batch, off the page) when it first
+ * comes near, and a sentinel at the end that asks for the next page as it comes into view
+ * (IntersectionObserver).
  */
-import { memo, useEffect, useRef, useState } from "react";
+import { memo, useEffect, useMemo, useRef, useState } from "react";
 import type { PhotoItem } from "../../lib/apiTypes.ts";
 import { openPhotoMeta, type OpenPhoto, type PhotoMeta } from "../../lib/photos.ts";
 import { Thumb } from "./Thumb.tsx";
@@ -50,8 +51,8 @@ export function PagedGrid({ album, photos, keys, here, done, loading, onMore, sh
     if (atEnd && !done && !loading) onMore();
   }, [atEnd, done, loading, onMore, photos.length]);
 
-  const chunks: PhotoItem[][] = [];
-  for (let i = 0; i < photos.length; i += CHUNK) chunks.push(photos.slice(i, i + CHUNK));
+  const chunks = useChunks(photos);
+  const near = useNearWatcher();
   return (
     <div
       className={showNames ? "paged-grid" : "paged-grid names-hidden"}
@@ -63,6 +64,7 @@ export function PagedGrid({ album, photos, keys, here, done, loading, onMore, sh
         // Keyed by place: a photo added at the top shifts the chunks' contents, not their state.
         <Chunk
           key={i}
+          near={near}
           album={album}
           photos={chunk}
           keys={keys}
@@ -91,12 +93,71 @@ export function openedPhoto(view: PhotoItem): OpenPhoto {
 
 /** Decrypt the metas of `photos` not decrypted yet (the viewer's photo and its neighbours). */
 export async function openMetas(photos: readonly PhotoItem[], keys: CryptoKey[]): Promise<void> {
-  for (const p of photos) {
-    if (!metas.has(p.meta)) metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined));
+  await Promise.all(
+    photos
+      .filter((p) => !metas.has(p.meta))
+      .map(async (p) => metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined))),
+  );
+}
+
+/**
+ * One IntersectionObserver for every chunk of the grid (100,000 photos are 1,667 chunks: one
+ * observer each made the browser's per-frame intersection work grow with the album).
+ */
+class NearWatcher {
+  #observer: IntersectionObserver | undefined;
+  readonly #callbacks = new Map<Element, (entry: IntersectionObserverEntry) => void>();
+
+  watch(element: Element, callback: (entry: IntersectionObserverEntry) => void): () => void {
+    this.#observer ??= new IntersectionObserver(
+      (entries) => {
+        for (const entry of entries) this.#callbacks.get(entry.target)?.(entry);
+      },
+      { rootMargin: NEAR },
+    );
+    this.#callbacks.set(element, callback);
+    this.#observer.observe(element);
+    return () => {
+      this.#callbacks.delete(element);
+      this.#observer?.unobserve(element);
+    };
+  }
+
+  disconnect(): void {
+    this.#observer?.disconnect();
+    this.#observer = undefined;
+    this.#callbacks.clear();
   }
 }
 
+function useNearWatcher(): NearWatcher {
+  const [watcher] = useState(() => new NearWatcher());
+  useEffect(() => () => watcher.disconnect(), [watcher]);
+  return watcher;
+}
+
+/**
+ * The photos in chunks of CHUNK, each chunk the same array as before while its photos are the
+ * same: a page arriving at the end then leaves every other chunk's props equal, and React skips
+ * them at a pointer comparison.
+ */
+function useChunks(photos: readonly PhotoItem[]): readonly (readonly PhotoItem[])[] {
+  const [previous] = useState<{ chunks: readonly (readonly PhotoItem[])[] }>(() => ({ chunks: [] }));
+  return useMemo(() => {
+    const chunks: (readonly PhotoItem[])[] = [];
+    for (let start = 0, c = 0; start < photos.length; start += CHUNK, c++) {
+      const end = Math.min(photos.length, start + CHUNK);
+      const before = previous.chunks[c];
+      const same = before?.length === end - start && before.every((p, j) => p === photos[start + j]);
+      chunks.push(same ? before : photos.slice(start, end));
+    }
+    previous.chunks = chunks;
+    return chunks;
+  }, [photos, previous]);
+}
+
 interface ChunkProps {
+  near: NearWatcher;
   album: string;
   photos: readonly PhotoItem[];
   keys: CryptoKey[];
@@ -105,7 +166,7 @@ interface ChunkProps {
   selection: GridSelection | undefined;
 }
 
-const Chunk = memo(function Chunk({ album, photos, keys, here, showNames, selection }: ChunkProps) {
+const Chunk = memo(function Chunk({ near: watcher, album, photos, keys, here, showNames, selection }: ChunkProps) {
   const box = useRef<HTMLUListElement>(null);
   // Undefined while near the screen (drawn); else the height to keep while not drawn.
   const [away, setAway] = useState<number>();
@@ -115,34 +176,24 @@ const Chunk = memo(function Chunk({ album, photos, keys, here, showNames, select
   useEffect(() => {
     const element = box.current;
     if (!element) return;
-    const observer = new IntersectionObserver(
-      (entries) => {
-        const entry = entries[entries.length - 1];
-        if (!entry) return;
-        // Keep the drawn height for when it is not drawn.
-        const height = entry.boundingClientRect.height;
-        setAway(entry.isIntersecting ? undefined : height > 0 ? height : estimateHeight(CHUNK));
-      },
-      { rootMargin: NEAR },
-    );
-    observer.observe(element);
-    return () => observer.disconnect();
-  }, []);
+    return watcher.watch(element, (entry) => {
+      // Keep the drawn height for when it is not drawn.
+      const height = entry.boundingClientRect.height;
+      setAway(entry.isIntersecting ? undefined : height > 0 ? height : estimateHeight(CHUNK));
+    });
+  }, [watcher]);
 
   const waiting = near && photos.some((p) => !metas.has(p.meta));
   useEffect(() => {
     if (!waiting) return;
     const state = { live: true };
     const missing = photos.filter((p) => !metas.has(p.meta));
-    // One at a time, each in its own task: 60 decryptions in one go would block the page.
-    void (async () => {
-      for (const p of missing) {
-        if (!state.live) return;
-        metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined));
-        await new Promise((resolve) => setTimeout(resolve, 0));
-      }
+    // One batch, decrypted off the page (lib/opener.ts).
+    void Promise.all(
+      missing.map(async (p) => metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined))),
+    ).then(() => {
       if (state.live) setOpened((n) => n + 1);
-    })();
+    });
     return () => {
       state.live = false;
     };
@@ -182,13 +233,13 @@ const Chunk = memo(function Chunk({ album, photos, keys, here, showNames, select
 
 function sameChunk(a: ChunkProps, b: ChunkProps): boolean {
   return (
+    a.near === b.near &&
     a.album === b.album &&
     a.keys === b.keys &&
     a.here === b.here &&
     a.showNames === b.showNames &&
     a.selection === b.selection &&
-    a.photos.length === b.photos.length &&
-    a.photos.every((p, i) => p === b.photos[i])
+    (a.photos === b.photos || (a.photos.length === b.photos.length && a.photos.every((p, i) => p === b.photos[i])))
   );
 }
 

@@ -4,11 +4,12 @@
  */
 import { useEffect, useState } from "react";
 import type { Placement } from "../../lib/apiTypes.ts";
-import { displayKind, openBlob, type OpenPhoto } from "../../lib/photos.ts";
+import { displayKind, type OpenPhoto } from "../../lib/photos.ts";
 import { useVault } from "../context.ts";
 import { PlacementBadges } from "../Placements.tsx";
 import { storedHere } from "../replicationView.ts";
 import { href } from "../router.ts";
+import { keptThumb, loadThumb } from "../thumbLoader.ts";
 
 interface Props {
   album: string;
@@ -28,31 +29,27 @@ interface Props {
 
 export function Thumb({ album, photo, keys, placements, here, linked = true, selection, showName = false }: Props) {
   const { api } = useVault();
-  const [url, setUrl] = useState<string>();
-  const [failed, setFailed] = useState(false);
   const thumb = photo.view.thumb;
+  const [url, setUrl] = useState(() => keptThumb(api, thumb));
+  const [failed, setFailed] = useState(false);
   // Unknown counts as here (the status may lag behind the album); known missing waits.
   const arriving = storedHere(placements, here) === false;
 
   useEffect(() => {
     if (!thumb || arriving) return;
     const controller = new AbortController();
-    let created: string | undefined;
-    openBlob(api, thumb, keys, "image/webp", controller.signal).then(
-      (blob) => {
+    // In turn with the other cells' (a few at a time, those on screen first), decrypted off the page.
+    loadThumb(api, thumb, keys, controller.signal).then(
+      (loaded) => {
         if (controller.signal.aborted) return;
-        created = URL.createObjectURL(blob);
-        setUrl(created);
+        setUrl(loaded);
         setFailed(false);
       },
       () => {
         if (!controller.signal.aborted) setFailed(true);
       },
     );
-    return () => {
-      controller.abort();
-      if (created) URL.revokeObjectURL(created);
-    };
+    return () => controller.abort();
   }, [api, thumb, keys, arriving]);
 
   const name = photo.meta?.name ?? "(name cannot be opened)";
@@ -61,7 +58,7 @@ export function Thumb({ album, photo, keys, placements, here, linked = true, sel
   const content = (
     <>
       {url ? (
-        <img src={url} alt={name} data-testid="thumb-image" />
+        <img src={url} alt={name} decoding="async" data-testid="thumb-image" />
       ) : (
         <span
           className={`placeholder placeholder-${kind}`}

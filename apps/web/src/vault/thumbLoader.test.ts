@@ -1,0 +1,56 @@
+import { describe, expect, it } from "vitest";
+import type { ApiClient } from "../lib/api.ts";
+import { newAlbumKey, openAlbumKey, sealAlbumKey } from "../lib/albumKeys.ts";
+import { encryptToRecipients } from "../lib/crypt.ts";
+import { generateIdentityFile, importIdentity } from "../lib/identity.ts";
+import { keptThumb, loadThumb } from "./thumbLoader.ts";
+
+/** A node whose blob answers wait until released; records which were asked for, in order. */
+async function slowNode() {
+  const member = await importIdentity(await generateIdentityFile());
+  const album = await newAlbumKey();
+  const key = await openAlbumKey(await sealAlbumKey(album.secret, member.recipient), member.ageKey);
+  const sealed = new Blob([new Uint8Array(await encryptToRecipients(new Uint8Array([7]), [album.recipient]))]);
+  const asked: string[] = [];
+  const waiting: (() => void)[] = [];
+  const api = {
+    getBlob: (id: string) => {
+      asked.push(id);
+      return new Promise<Blob>((resolve) => waiting.push(() => resolve(sealed)));
+    },
+  } as unknown as ApiClient;
+  const releaseAll = async () => {
+    while (waiting.length > 0) {
+      for (const release of waiting.splice(0)) release();
+      await new Promise((resolve) => setTimeout(resolve, 20));
+    }
+  };
+  return { api, keys: [key], asked, releaseAll };
+}
+
+describe("thumbnail loader", () => {
+  it("fetches six at a time, the newest asked first, never one whose cell went away, and keeps them", async () => {
+    const { api, keys, asked, releaseAll } = await slowNode();
+    const cells = Array.from({ length: 10 }, (_, i) => ({ id: `t${i}`, controller: new AbortController() }));
+    const settled = Promise.allSettled(cells.map((c) => loadThumb(api, c.id, keys, c.controller.signal)));
+    // The first six started at once; the four others wait.
+    expect(asked).toEqual(["t0", "t1", "t2", "t3", "t4", "t5"]);
+    // t6 scrolled away before its turn.
+    cells[6]?.controller.abort();
+    await releaseAll();
+    const results = await settled;
+    expect(results.map((r) => r.status)).toEqual([
+      ...Array<string>(6).fill("fulfilled"),
+      "rejected",
+      "fulfilled",
+      "fulfilled",
+      "fulfilled",
+    ]);
+    // Newest first after the first six; t6 never fetched.
+    expect(asked.slice(6)).toEqual(["t9", "t8", "t7"]);
+    expect(keptThumb(api, "t9")).toBe("data:image/webp;base64,Bw==");
+    // Kept: asked again, no fetch.
+    expect(await loadThumb(api, "t9", keys, new AbortController().signal)).toBe("data:image/webp;base64,Bw==");
+    expect(asked).toHaveLength(9);
+  });
+});
