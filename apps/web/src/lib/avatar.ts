@@ -297,6 +297,13 @@ function squareCanvas(side: number): OffscreenCanvas | HTMLCanvasElement {
   return canvas;
 }
 
+/** The canvas's 2D context (each kind by its own overload, which a union of the two loses). */
+function draw2d(
+  canvas: OffscreenCanvas | HTMLCanvasElement,
+): OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D | null {
+  return "convertToBlob" in canvas ? canvas.getContext("2d") : canvas.getContext("2d");
+}
+
 /** Draw the crop of `bitmap` onto `context`, `side` pixels square. */
 export function drawCrop(
   context: OffscreenCanvasRenderingContext2D | CanvasRenderingContext2D,
@@ -313,7 +320,7 @@ export function drawCrop(
 export function canvasEncoder(bitmap: ImageBitmap, crop: Crop): AvatarEncoder {
   return async (side, type, quality) => {
     const canvas = squareCanvas(side);
-    const context = canvas.getContext("2d");
+    const context = draw2d(canvas);
     if (!context) throw new AvatarError("no_canvas", "This browser could not draw the photo.");
     if (type === "image/jpeg") {
       context.fillStyle = "#ffffff";
