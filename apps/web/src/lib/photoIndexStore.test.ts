@@ -1,7 +1,19 @@
+import "fake-indexeddb/auto";
+import { createStore, keys } from "idb-keyval";
 import { describe, expect, it } from "vitest";
 import { generateAgeSecretKey, importAgeKey } from "./keys.ts";
 import { ageSecretKeyBytes, recipientOf } from "./identityFile.ts";
-import { deriveIndexKey, indexScope, openRecord, sealRecord } from "./photoIndexStore.ts";
+import { makeEntry, type IndexEntry } from "./photoIndex.ts";
+import {
+  clearIndexes,
+  deriveIndexKey,
+  indexPlace,
+  indexScope,
+  loadIndex,
+  openRecord,
+  saveIndex,
+  sealRecord,
+} from "./photoIndexStore.ts";
 
 async function identity(): Promise<{ key: CryptoKey; recipient: string }> {
   const secret = await generateAgeSecretKey();
@@ -44,5 +56,73 @@ describe("the sealed local index", () => {
     const key = await deriveIndexKey(ada.key, ada.recipient, "s");
     expect(key.extractable).toBe(false);
     expect(key.algorithm).toMatchObject({ name: "AES-GCM", length: 256 });
+  });
+});
+
+/** `n` index entries (as the indexer makes them). */
+function entries(n: number): IndexEntry[] {
+  return Array.from({ length: n }, (_, i) => {
+    const id = `p${i}`;
+    const wall = 1_700_000_000_000 + i * 1000;
+    return makeEntry(
+      {
+        id,
+        album: "a1",
+        epoch: 0,
+        blob: `b-${id}`,
+        size: 10,
+        thumb: null,
+        thumb_size: null,
+        meta: `sealed-${id}`,
+        author: "ADA",
+        cursor: `${wall.toString(16).padStart(16, "0")}00000000${id}`,
+        nodes: [],
+      },
+      "Summer",
+      { name: `${id}.jpg`, type: "image/jpeg", size: 10, lastModified: 0 },
+    );
+  });
+}
+
+const rawStore = () => createStore("p2pos-index", "chunks");
+
+describe("the stored local index (IndexedDB)", () => {
+  it("saves and loads; clearing removes every record", async () => {
+    const ada = await identity();
+    const place = await indexPlace(ada.key, ada.recipient, indexScope("ADA", "family1"));
+    await saveIndex(place, entries(1500));
+    expect((await loadIndex(place))?.map((e) => e.item.id)).toEqual(entries(1500).map((e) => e.item.id));
+    await clearIndexes();
+    expect(await loadIndex(place)).toBeUndefined();
+    expect(await keys(rawStore())).toEqual([]);
+  });
+
+  it("a save still sealing when the index is cleared (sign-out) writes nothing back", async () => {
+    const ada = await identity();
+    const place = await indexPlace(ada.key, ada.recipient, indexScope("ADA", "family1"));
+    await saveIndex(place, entries(10));
+    // The next save stops after sealing its first chunk until released.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let reached: () => void = () => undefined;
+    const sealing = new Promise<void>((resolve) => (reached = resolve));
+    let stopped = false;
+    const saving = saveIndex(
+      place,
+      entries(2500),
+      () => {
+        reached();
+        return released;
+      },
+      () => stopped,
+    );
+    await sealing;
+    // Sign-out: the indexer is stopped, then every record is cleared; only then the save goes on.
+    stopped = true;
+    await clearIndexes();
+    release();
+    await saving;
+    expect(await keys(rawStore())).toEqual([]);
+    expect(await loadIndex(place)).toBeUndefined();
   });
 });

@@ -126,11 +126,17 @@ export async function loadIndex(place: IndexPlace): Promise<IndexEntry[] | undef
   }
 }
 
-/** Replace the stored index with `entries`, sealed; `pause` runs between chunks (not to block the page). */
+/**
+ * Replace the stored index with `entries`, sealed; `pause` runs between chunks (not to block the
+ * page). `isCancelled` is asked right before anything is written: once it says true (the identity
+ * signed out or was forgotten) nothing is. Asked in the same task as the write is queued, so a
+ * `clearIndexes` called after it was cancelled runs after this save's transaction, or there is none.
+ */
 export async function saveIndex(
   place: IndexPlace,
   entries: readonly IndexEntry[],
   pause: () => Promise<void> = () => Promise.resolve(),
+  isCancelled: () => boolean = () => false,
 ): Promise<void> {
   const db = indexStore();
   const records: [string, SealedRecord][] = [];
@@ -160,6 +166,7 @@ export async function saveIndex(
       stale = [];
     }
   }
+  if (isCancelled()) return;
   await setMany(records, db);
   if (stale.length > 0) await delMany(stale, db);
 }
