@@ -1,7 +1,8 @@
 import "fake-indexeddb/auto";
-import { createStore, keys } from "idb-keyval";
+import { createStore, keys, setMany } from "idb-keyval";
 import { describe, expect, it } from "vitest";
 import { generateAgeSecretKey, importAgeKey } from "./keys.ts";
+import { toHex, utf8Encode } from "./bytes.ts";
 import { ageSecretKeyBytes, recipientOf } from "./identityFile.ts";
 import { makeEntry, type IndexEntry } from "./photoIndex.ts";
 import {
@@ -124,5 +125,52 @@ describe("the stored local index (IndexedDB)", () => {
     await saving;
     expect(await keys(rawStore())).toEqual([]);
     expect(await loadIndex(place)).toBeUndefined();
+  });
+});
+
+/** How records were named before: a plain SHA-256 of the scope (public ids), 128 bits in hex. */
+async function publicPrefix(scope: string): Promise<string> {
+  return toHex(new Uint8Array(await crypto.subtle.digest("SHA-256", utf8Encode(scope))).slice(0, 16));
+}
+
+describe("the stored index's record names", () => {
+  it("come from the identity's secret: nobody can tell from the ids whose index it is", async () => {
+    const ada = await identity();
+    const bob = await identity();
+    const scope = indexScope("ADA", "family1");
+    const place = await indexPlace(ada.key, ada.recipient, scope);
+    // Not computable from the public ids.
+    expect(place.prefix).not.toBe(await publicPrefix(scope));
+    // Bob, naming Ada's scope with his own secret, gets other names; Ada gets hers again.
+    expect((await indexPlace(bob.key, bob.recipient, scope)).prefix).not.toBe(place.prefix);
+    expect((await indexPlace(ada.key, ada.recipient, scope)).prefix).toBe(place.prefix);
+    expect(place.prefix).toMatch(/^[0-9a-f]{32}$/);
+    await clearIndexes();
+    await saveIndex(place, entries(1200));
+    const names = (await keys(rawStore())).map(String);
+    expect(names.sort()).toEqual([`${place.prefix}:chunk:0`, `${place.prefix}:chunk:1`, `${place.prefix}:head`]);
+    expect(names.some((n) => n.includes("ADA") || n.includes("family1"))).toBe(false);
+    await clearIndexes();
+  });
+
+  it("records under the former public names are removed when the index is first opened", async () => {
+    const ada = await identity();
+    const scope = indexScope("ADA", "family1");
+    const place = await indexPlace(ada.key, ada.recipient, scope);
+    const old = await publicPrefix(scope);
+    const bytes = { iv: new Uint8Array(12), data: new ArrayBuffer(16) };
+    await setMany(
+      [
+        [`${old}:head`, bytes],
+        [`${old}:chunk:0`, bytes],
+        [`${old}:chunk:1`, bytes],
+        ["another-prefix:head", bytes],
+      ],
+      rawStore(),
+    );
+    expect(await loadIndex(place)).toBeUndefined();
+    // Another identity's or family's records (another prefix) are left alone.
+    expect((await keys(rawStore())).map(String)).toEqual(["another-prefix:head"]);
+    await clearIndexes();
   });
 });
