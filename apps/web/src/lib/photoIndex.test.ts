@@ -68,6 +68,41 @@ describe("dates", () => {
     expect(recordTime({ cursor: "zz" })).toBe(0);
   });
 
+  it("refuses dates outside 1970 … tomorrow from another member's meta: the record's time instead", () => {
+    const now = Date.UTC(2026, 11, 3, 10);
+    const wall = new Date(2026, 10, 5, 8).getTime();
+    const record = { taken: wall, day: localDay(wall) };
+    const x = item("x", wall);
+    // The file's date: absurd, far future, before 1970, not a number.
+    for (const lastModified of [1e300, Infinity, NaN, now + 2 * 86_400_000, Date.UTC(9999, 0, 1), -1e12]) {
+      expect(entryDate(meta({ lastModified }), x, now)).toEqual(record);
+    }
+    expect(entryDate(meta({ lastModified: "1e300" as unknown as number }), x, now)).toEqual(record);
+    // Up to a day ahead (time zones, a clock a little fast) is kept.
+    expect(entryDate(meta({ lastModified: now + 3_600_000 }), x, now).taken).toBe(now + 3_600_000);
+    // EXIF: far future, before 1970, a day that does not exist, not a string.
+    for (const taken of [
+      "9999-12-31T23:59:59",
+      "2030-01-01T00:00:00+00:00",
+      "1969-12-31T10:00:00-02:00",
+      "2024-02-31T10:00:00",
+    ]) {
+      expect(entryDate(meta({ taken }), x, now)).toEqual(record);
+    }
+    expect(entryDate(meta({ taken: 20240614 as unknown as string }), x, now)).toEqual(record);
+    // A bad EXIF date with a good file date: the file's.
+    const modified = new Date(2023, 0, 2, 12).getTime();
+    expect(entryDate(meta({ taken: "9999-12-31T23:59:59", lastModified: modified }), x, now)).toEqual({
+      taken: modified,
+      day: "2023-01-02",
+    });
+    // Such an entry is sorted and grouped like any other, and survives a store round trip.
+    const e = makeEntry(x, "A", meta({ lastModified: 1e300 }), now);
+    const stored = JSON.parse(JSON.stringify(e)) as IndexEntry;
+    expect(stored.taken).toBe(wall);
+    expect(stored.day).toMatch(/^\d{4}-\d{2}-\d{2}$/);
+  });
+
   it("labels months and days in English", () => {
     expect(monthLabel("2024-06")).toBe("June 2024");
     expect(monthLabel("2024-06-14")).toBe("June 2024");

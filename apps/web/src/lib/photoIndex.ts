@@ -37,6 +37,23 @@ export function localDay(ms: number): string {
   return `${pad(d.getFullYear(), 4)}-${pad(d.getMonth() + 1)}-${pad(d.getDate())}`;
 }
 
+/** Days in month `mo` (1–12) of year `y`. */
+function daysIn(y: number, mo: number): number {
+  return new Date(Date.UTC(y, mo, 0)).getUTCDate();
+}
+
+/** How far ahead of now a date taken may be (time zones, a camera's clock a little fast). */
+export const FUTURE_SLACK_MS = 86_400_000;
+
+/**
+ * A date another member's meta claims is believed only from 1970-01-01 to a day after `now`:
+ * anything else (1e300, the year 9999) would break the day's label or pin the photo at the top of
+ * everyone's timeline.
+ */
+export function plausibleDate(ms: unknown, now: number): ms is number {
+  return typeof ms === "number" && Number.isFinite(ms) && ms >= 0 && ms <= now + FUTURE_SLACK_MS;
+}
+
 /**
  * An EXIF date as the meta holds it (`YYYY-MM-DDTHH:MM:SS`, plus `±HH:MM` when known): the instant
  * (without an offset, this browser's time zone is assumed) and the camera's calendar day.
@@ -52,7 +69,7 @@ export function parseTaken(taken: string): { ms: number; day: string } | undefin
     number,
     number,
   ];
-  if (mo < 1 || mo > 12 || d < 1 || d > 31 || h > 23 || mi > 59 || s > 59) return undefined;
+  if (mo < 1 || mo > 12 || d < 1 || d > daysIn(y, mo) || h > 23 || mi > 59 || s > 59) return undefined;
   let ms: number;
   if (m[7] !== undefined) {
     const offset = (Number(m[8]) * 60 + Number(m[9])) * 60_000 * (m[7] === "-" ? -1 : 1);
@@ -70,11 +87,18 @@ export function recordTime(item: Pick<PhotoItem, "cursor">): number {
   return Number.isFinite(wall) ? wall : 0;
 }
 
-/** The entry's date taken: EXIF, else the file's last-modified date, else the record's time. */
-export function entryDate(meta: PhotoMeta, item: Pick<PhotoItem, "cursor">): { taken: number; day: string } {
-  const exif = meta.taken === undefined ? undefined : parseTaken(meta.taken);
-  if (exif) return { taken: exif.ms, day: exif.day };
-  const ms = meta.lastModified > 0 ? meta.lastModified : recordTime(item);
+/**
+ * The entry's date taken: EXIF, else the file's last-modified date, else the record's time. The
+ * meta's dates count only when `plausibleDate` at `now` (the meta is whatever its author sealed).
+ */
+export function entryDate(
+  meta: PhotoMeta,
+  item: Pick<PhotoItem, "cursor">,
+  now: number = Date.now(),
+): { taken: number; day: string } {
+  const exif = typeof meta.taken === "string" ? parseTaken(meta.taken) : undefined;
+  if (exif && plausibleDate(exif.ms, now)) return { taken: exif.ms, day: exif.day };
+  const ms = meta.lastModified > 0 && plausibleDate(meta.lastModified, now) ? meta.lastModified : recordTime(item);
   return { taken: ms, day: localDay(ms) };
 }
 
@@ -83,8 +107,13 @@ export function metaDigest(meta: string): string {
   return toHex(sha256(utf8Encode(meta)).subarray(0, 16));
 }
 
-export function makeEntry(item: PhotoItem, albumTitle: string | undefined, meta: PhotoMeta): IndexEntry {
-  return { item, metaId: metaDigest(item.meta), albumTitle, meta, ...entryDate(meta, item) };
+export function makeEntry(
+  item: PhotoItem,
+  albumTitle: string | undefined,
+  meta: PhotoMeta,
+  now: number = Date.now(),
+): IndexEntry {
+  return { item, metaId: metaDigest(item.meta), albumTitle, meta, ...entryDate(meta, item, now) };
 }
 
 /** An entry as stored: without the listing's meta ciphertext and placements (a third of the size). */

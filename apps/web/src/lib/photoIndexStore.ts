@@ -8,14 +8,18 @@
  * the holder of the secret can compute it), through HKDF-SHA256 with the info
  * `p2pos-local-index-v1` and, as salt, the scope (identity id and family), so each identity and
  * family has its own key. Each record's AAD names the scope and the record, so records cannot be
- * swapped between places. Record names carry a hash of the scope, not the ids.
+ * swapped between places. Record names start with 128 bits derived from the same secret (HKDF,
+ * info `p2pos-local-index-name-v1`, salt the scope): only the identity can name its records, so
+ * nobody with the disk can tell from the (public) ids whose index it is.
  */
 import { bech32 } from "@scure/base";
-import { clear, createStore, delMany, get, getMany, setMany, type UseStore } from "idb-keyval";
+import { clear, createStore, delMany, get, getMany, keys, setMany, type UseStore } from "idb-keyval";
 import { toHex, utf8DecodeStrict, utf8Encode } from "./bytes.ts";
 import { storedEntry, type IndexEntry } from "./photoIndex.ts";
 
 export const INDEX_KEY_INFO = "p2pos-local-index-v1";
+/** HKDF info of the records' names (another derivation from the same secret than the key). */
+export const INDEX_NAME_INFO = "p2pos-local-index-name-v1";
 /** Entries per sealed record: 10,000 photos make 10 records of a few MB. */
 export const CHUNK_ENTRIES = 1000;
 const FORMAT = 1;
@@ -31,13 +35,21 @@ export function indexScope(identity: string, family: string): string {
   return `${identity}/${family}`;
 }
 
-/** The index key of an identity (its age key and recipient) for `scope`. Non-extractable. */
-export async function deriveIndexKey(ageKey: CryptoKey, recipient: string, scope: string): Promise<CryptoKey> {
+/** X25519 of the identity's age key with its own public key, as HKDF input: only its holder has it. */
+async function ownSecret(ageKey: CryptoKey, recipient: string): Promise<CryptoKey> {
   const { prefix, bytes } = bech32.decodeToBytes(recipient);
   if (prefix !== "age" || bytes.length !== 32) throw new TypeError("not an age recipient");
   const own = await crypto.subtle.importKey("raw", new Uint8Array(bytes), { name: "X25519" }, false, []);
   const shared = await crypto.subtle.deriveBits({ name: "X25519", public: own }, ageKey, 256);
-  const ikm = await crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveKey"]);
+  return crypto.subtle.importKey("raw", shared, "HKDF", false, ["deriveKey", "deriveBits"]);
+}
+
+/** The index key of an identity (its age key and recipient) for `scope`. Non-extractable. */
+export async function deriveIndexKey(ageKey: CryptoKey, recipient: string, scope: string): Promise<CryptoKey> {
+  return indexKeyFrom(await ownSecret(ageKey, recipient), scope);
+}
+
+function indexKeyFrom(ikm: CryptoKey, scope: string): Promise<CryptoKey> {
   return crypto.subtle.deriveKey(
     { name: "HKDF", hash: "SHA-256", salt: utf8Encode(scope), info: utf8Encode(INDEX_KEY_INFO) },
     ikm,
@@ -81,8 +93,21 @@ function indexStore(): UseStore {
   return store;
 }
 
-/** The scope's records are named after a hash of it (the ids are not written in clear). */
-async function recordPrefix(scope: string): Promise<string> {
+/** The scope's records are named after 128 bits only the identity's secret derives. */
+async function recordPrefix(ikm: CryptoKey, scope: string): Promise<string> {
+  const bits = await crypto.subtle.deriveBits(
+    { name: "HKDF", hash: "SHA-256", salt: utf8Encode(scope), info: utf8Encode(INDEX_NAME_INFO) },
+    ikm,
+    128,
+  );
+  return toHex(new Uint8Array(bits));
+}
+
+/**
+ * How the records were named before `INDEX_NAME_INFO`: a plain SHA-256 of the scope, which anyone
+ * knowing the ids could compute. Such records are removed when the index is opened.
+ */
+async function publicPrefix(scope: string): Promise<string> {
   const digest = new Uint8Array(await crypto.subtle.digest("SHA-256", utf8Encode(scope)));
   return toHex(digest.slice(0, 16));
 }
@@ -95,7 +120,15 @@ export interface IndexPlace {
 }
 
 export async function indexPlace(ageKey: CryptoKey, recipient: string, scope: string): Promise<IndexPlace> {
-  return { key: await deriveIndexKey(ageKey, recipient, scope), scope, prefix: await recordPrefix(scope) };
+  const ikm = await ownSecret(ageKey, recipient);
+  return { key: await indexKeyFrom(ikm, scope), scope, prefix: await recordPrefix(ikm, scope) };
+}
+
+/** Remove the scope's records under their former, public names (an index from before the change). */
+async function dropPublicNames(place: IndexPlace, db: UseStore): Promise<void> {
+  const old = `${await publicPrefix(place.scope)}:`;
+  const names = (await keys(db)).filter((name): name is string => typeof name === "string" && name.startsWith(old));
+  if (names.length > 0) await delMany(names, db);
 }
 
 const headName = (place: IndexPlace) => `${place.prefix}:head`;
@@ -105,6 +138,7 @@ const aad = (place: IndexPlace, name: string) => `${INDEX_KEY_INFO}\n${place.sco
 /** The stored index, or undefined when there is none (or it cannot be opened: it is then removed). */
 export async function loadIndex(place: IndexPlace): Promise<IndexEntry[] | undefined> {
   const db = indexStore();
+  await dropPublicNames(place, db).catch(() => undefined);
   const sealedHead = await get<SealedRecord>(headName(place), db);
   if (!sealedHead) return undefined;
   try {
@@ -126,11 +160,17 @@ export async function loadIndex(place: IndexPlace): Promise<IndexEntry[] | undef
   }
 }
 
-/** Replace the stored index with `entries`, sealed; `pause` runs between chunks (not to block the page). */
+/**
+ * Replace the stored index with `entries`, sealed; `pause` runs between chunks (not to block the
+ * page). `isCancelled` is asked right before anything is written: once it says true (the identity
+ * signed out or was forgotten) nothing is. Asked in the same task as the write is queued, so a
+ * `clearIndexes` called after it was cancelled runs after this save's transaction, or there is none.
+ */
 export async function saveIndex(
   place: IndexPlace,
   entries: readonly IndexEntry[],
   pause: () => Promise<void> = () => Promise.resolve(),
+  isCancelled: () => boolean = () => false,
 ): Promise<void> {
   const db = indexStore();
   const records: [string, SealedRecord][] = [];
@@ -160,6 +200,7 @@ export async function saveIndex(
       stale = [];
     }
   }
+  if (isCancelled()) return;
   await setMany(records, db);
   if (stale.length > 0) await delMany(stale, db);
 }

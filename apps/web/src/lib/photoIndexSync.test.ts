@@ -77,7 +77,11 @@ class Node implements IndexerSource {
   load() {
     return Promise.resolve(this.stored);
   }
-  save(entries: readonly IndexEntry[]) {
+  saves = 0;
+  save(entries: readonly IndexEntry[], isCancelled: () => boolean = () => false) {
+    this.saves++;
+    // As the real store does: nothing written once cancelled.
+    if (isCancelled()) return Promise.resolve();
     // As the real store keeps them: without the meta ciphertext and placements.
     this.stored = structuredClone(entries.map(storedEntry));
     return Promise.resolve();
@@ -156,6 +160,50 @@ describe("the photo indexer", () => {
     await indexer.poll();
     expect(node.pages).toBeGreaterThan(0);
     expect(ids(indexer)).toEqual(["p2", "p1", "p3"]);
+  });
+
+  it("stopped (sign-out) while a poll decrypts: nothing is saved after", async () => {
+    const node = new Node();
+    node.photos = [await photo("p1", "2024-06-14T10:00:00")];
+    const indexer = new PhotoIndexer(node);
+    await indexer.sync();
+    const savesBefore = node.saves;
+    const storedBefore = node.stored;
+    const added = await photo("p2", "2024-07-01T10:00:00");
+    node.changesQueue.push({ added: [added] });
+    // The meta's decryption waits until the indexer was stopped.
+    let release: () => void = () => undefined;
+    const released = new Promise<void>((resolve) => (release = resolve));
+    let reached: () => void = () => undefined;
+    const opening = new Promise<void>((resolve) => (reached = resolve));
+    const open = node.open.bind(node);
+    node.open = async (item, albumKeys) => {
+      reached();
+      await released;
+      return open(item, albumKeys);
+    };
+    const polling = indexer.poll();
+    await opening;
+    indexer.stop();
+    release();
+    await polling;
+    expect(node.saves).toBe(savesBefore);
+    expect(node.stored).toBe(storedBefore);
+  });
+
+  it("hands the store a cancellation that turns true when stopped", async () => {
+    const node = new Node();
+    node.photos = [await photo("p1", "2024-06-14T10:00:00")];
+    let cancelled: (() => boolean) | undefined;
+    node.save = (_entries, isCancelled) => {
+      cancelled = isCancelled;
+      return Promise.resolve();
+    };
+    const indexer = new PhotoIndexer(node);
+    await indexer.sync();
+    expect(cancelled?.()).toBe(false);
+    indexer.stop();
+    expect(cancelled?.()).toBe(true);
   });
 
   it("reports a failed walk and keeps what it had", async () => {

@@ -34,7 +34,8 @@ export interface IndexerSource {
   album(id: string): Promise<AlbumAccess | undefined>;
   open(item: PhotoItem, keys: CryptoKey[]): Promise<PhotoMeta>;
   load(): Promise<IndexEntry[] | undefined>;
-  save(entries: readonly IndexEntry[]): Promise<void>;
+  /** Store `entries`; nothing is written once `isCancelled` says true (the indexer was stopped). */
+  save(entries: readonly IndexEntry[], isCancelled: () => boolean): Promise<void>;
   /** Give the main thread back (a macrotask). */
   pause(): Promise<void>;
   now(): number;
@@ -317,8 +318,10 @@ export class PhotoIndexer {
   }
 
   async #save(): Promise<void> {
+    // Stopped (signed out, forgotten) while decrypting: the index is gone and stays gone.
+    if (this.#isStopped()) return;
     try {
-      await this.#source.save(this.#snapshot.entries);
+      await this.#source.save(this.#snapshot.entries, () => this.#isStopped());
     } catch {
       // Not stored (quota, private mode): the next visit indexes again.
     }

@@ -42,7 +42,7 @@ function indexerFor(api: ApiClient, vault: Vault, identity: StoredIdentity): Pho
     // Off the main thread (a worker of its own); the page opens them itself if it cannot start.
     open: (item, keys) => openMetaInWorker(item, keys),
     load: async () => loadIndex(await placeNow()),
-    save: async (entries) => saveIndex(await placeNow(), entries, pause),
+    save: async (entries, isCancelled) => saveIndex(await placeNow(), entries, pause, isCancelled),
     pause,
     now: () => performance.now(),
   });
@@ -61,7 +61,8 @@ function indexerFor(api: ApiClient, vault: Vault, identity: StoredIdentity): Pho
 
 /**
  * Forget the indexes: in memory, and their sealed copies in this browser (the identity is
- * forgotten or signs out).
+ * forgotten or signs out). Stopping an indexer cancels a save it has under way (`saveIndex` asks
+ * right before writing), so no save still sealing writes the index back after the clearing.
  */
 export async function forgetPhotoIndexes(): Promise<void> {
   for (const indexer of indexers.values()) indexer.stop();
