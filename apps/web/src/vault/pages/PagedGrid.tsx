@@ -1,19 +1,23 @@
 /**
- * The photo grid of a paged listing: the loaded photos in chunks, of which only those near the
- * screen are drawn (the others keep their height as empty boxes, so 100,000 photos cost a few
- * thousand elements), a chunk's file names decrypted (in one batch, off the page) when it first
- * comes near, and a sentinel at the end that asks for the next page as it comes into view
- * (IntersectionObserver).
+ * The photo grid of a paged listing, virtualised against the window: the loaded photos in rows of
+ * as many columns as the grid's width holds (as the CSS grid did), of which only the rows near the
+ * screen exist as elements (`@tanstack/react-virtual`; the grid's height is the rows' total, so
+ * 100,000 photos cost a few dozen elements, not a box per chunk), a row's file names decrypted (in
+ * one batch, off the page) when it first comes near, and the next page asked for once the last row
+ * is among those drawn.
  */
-import { memo, useEffect, useMemo, useRef, useState } from "react";
+import { useWindowVirtualizer } from "@tanstack/react-virtual";
+import { memo, useEffect, useLayoutEffect, useRef, useState } from "react";
 import type { PhotoItem } from "../../lib/apiTypes.ts";
 import { openPhotoMeta, type OpenPhoto, type PhotoMeta } from "../../lib/photos.ts";
+import { gridRows } from "../gridRows.ts";
 import { Thumb } from "./Thumb.tsx";
 
-/** Photos per drawn chunk. */
-const CHUNK = 60;
-/** How far beyond the screen chunks are drawn and the next page is asked for. */
-const NEAR = "1200px 0px";
+/**
+ * Rows drawn beyond the screen, above and below (about 1,200 px at 1280 px wide): the next page is
+ * asked for once the last row is among them.
+ */
+const OVERSCAN = 6;
 
 /** While selecting: which photos are selected, and how to toggle one. */
 export interface GridSelection {
@@ -35,24 +39,43 @@ interface Props {
 }
 
 export function PagedGrid({ album, photos, keys, here, done, loading, onMore, showNames, selection }: Props) {
-  const sentinel = useRef<HTMLDivElement>(null);
-  const [atEnd, setAtEnd] = useState(false);
-  useEffect(() => {
-    const element = sentinel.current;
+  const list = useRef<HTMLDivElement>(null);
+  const [box, setBox] = useState({ width: 0, top: 0, rem: 16 });
+  useLayoutEffect(() => {
+    const element = list.current;
     if (!element) return;
-    const observer = new IntersectionObserver((entries) => setAtEnd(entries.some((e) => e.isIntersecting)), {
-      rootMargin: NEAR,
-    });
+    const measure = () => {
+      const width = element.clientWidth;
+      const top = element.getBoundingClientRect().top + window.scrollY;
+      const rem = parseFloat(getComputedStyle(document.documentElement).fontSize) || 16;
+      setBox((b) => (b.width === width && b.top === top && b.rem === rem ? b : { width, top, rem }));
+    };
+    measure();
+    const observer = new ResizeObserver(measure);
     observer.observe(element);
+    // What is above the grid (the uploads, the selection bar) moves it down.
+    if (element.parentElement?.parentElement) observer.observe(element.parentElement.parentElement);
     return () => observer.disconnect();
   }, []);
-  // Still in view after a page arrived (a tall screen, a short page): the next one.
+
+  const { columns, estimate } = gridRows(box.width, box.rem, showNames);
+  const rows = box.width > 0 ? Math.ceil(photos.length / columns) : 0;
+  const virtualizer = useWindowVirtualizer({
+    count: rows,
+    estimateSize: () => estimate,
+    overscan: OVERSCAN,
+    scrollMargin: box.top,
+  });
+  // Other columns or names shown: every row's height changes.
+  useEffect(() => virtualizer.measure(), [columns, estimate, virtualizer]);
+
+  const virtual = virtualizer.getVirtualItems();
+  // The last row drawn (or no row at all): the next page, and again after it came while still so.
+  const atEnd = box.width > 0 && (rows === 0 || (virtual.at(-1)?.index ?? -1) >= rows - 1);
   useEffect(() => {
     if (atEnd && !done && !loading) onMore();
   }, [atEnd, done, loading, onMore, photos.length]);
 
-  const chunks = useChunks(photos);
-  const near = useNearWatcher();
   return (
     <div
       className={showNames ? "paged-grid" : "paged-grid names-hidden"}
@@ -60,20 +83,24 @@ export function PagedGrid({ album, photos, keys, here, done, loading, onMore, sh
       data-loaded={photos.length}
       data-done={done}
     >
-      {chunks.map((chunk, i) => (
-        // Keyed by place: a photo added at the top shifts the chunks' contents, not their state.
-        <Chunk
-          key={i}
-          near={near}
-          album={album}
-          photos={chunk}
-          keys={keys}
-          here={here}
-          showNames={showNames}
-          selection={selection}
-        />
-      ))}
-      <div ref={sentinel} className="grid-sentinel" data-testid="grid-more" aria-hidden="true" />
+      <div ref={list} className="paged-grid-rows" style={{ height: virtualizer.getTotalSize() }}>
+        {virtual.map((v) => (
+          <Row
+            key={v.index}
+            index={v.index}
+            measure={virtualizer.measureElement}
+            top={v.start - virtualizer.options.scrollMargin}
+            height={v.size}
+            columns={columns}
+            album={album}
+            photos={photos.slice(v.index * columns, (v.index + 1) * columns)}
+            keys={keys}
+            here={here}
+            showNames={showNames}
+            selection={selection}
+          />
+        ))}
+      </div>
       {loading && (
         <p className="muted" role="status" data-testid="grid-loading">
           Loading more photos…
@@ -100,64 +127,13 @@ export async function openMetas(photos: readonly PhotoItem[], keys: CryptoKey[])
   );
 }
 
-/**
- * One IntersectionObserver for every chunk of the grid (100,000 photos are 1,667 chunks: one
- * observer each made the browser's per-frame intersection work grow with the album).
- */
-class NearWatcher {
-  #observer: IntersectionObserver | undefined;
-  readonly #callbacks = new Map<Element, (entry: IntersectionObserverEntry) => void>();
-
-  watch(element: Element, callback: (entry: IntersectionObserverEntry) => void): () => void {
-    this.#observer ??= new IntersectionObserver(
-      (entries) => {
-        for (const entry of entries) this.#callbacks.get(entry.target)?.(entry);
-      },
-      { rootMargin: NEAR },
-    );
-    this.#callbacks.set(element, callback);
-    this.#observer.observe(element);
-    return () => {
-      this.#callbacks.delete(element);
-      this.#observer?.unobserve(element);
-    };
-  }
-
-  disconnect(): void {
-    this.#observer?.disconnect();
-    this.#observer = undefined;
-    this.#callbacks.clear();
-  }
-}
-
-function useNearWatcher(): NearWatcher {
-  const [watcher] = useState(() => new NearWatcher());
-  useEffect(() => () => watcher.disconnect(), [watcher]);
-  return watcher;
-}
-
-/**
- * The photos in chunks of CHUNK, each chunk the same array as before while its photos are the
- * same: a page arriving at the end then leaves every other chunk's props equal, and React skips
- * them at a pointer comparison.
- */
-function useChunks(photos: readonly PhotoItem[]): readonly (readonly PhotoItem[])[] {
-  const [previous] = useState<{ chunks: readonly (readonly PhotoItem[])[] }>(() => ({ chunks: [] }));
-  return useMemo(() => {
-    const chunks: (readonly PhotoItem[])[] = [];
-    for (let start = 0, c = 0; start < photos.length; start += CHUNK, c++) {
-      const end = Math.min(photos.length, start + CHUNK);
-      const before = previous.chunks[c];
-      const same = before?.length === end - start && before.every((p, j) => p === photos[start + j]);
-      chunks.push(same ? before : photos.slice(start, end));
-    }
-    previous.chunks = chunks;
-    return chunks;
-  }, [photos, previous]);
-}
-
-interface ChunkProps {
-  near: NearWatcher;
+interface RowProps {
+  index: number;
+  measure: (element: Element | null) => void;
+  top: number;
+  /** Its height as known to the virtualizer: kept while its names are being decrypted. */
+  height: number;
+  columns: number;
   album: string;
   photos: readonly PhotoItem[];
   keys: CryptoKey[];
@@ -166,29 +142,27 @@ interface ChunkProps {
   selection: GridSelection | undefined;
 }
 
-const Chunk = memo(function Chunk({ near: watcher, album, photos, keys, here, showNames, selection }: ChunkProps) {
-  const box = useRef<HTMLUListElement>(null);
-  // Undefined while near the screen (drawn); else the height to keep while not drawn.
-  const [away, setAway] = useState<number>();
-  const near = away === undefined;
+/** One row of the grid; drawn again only when its photos or what they show change (not on scroll). */
+const Row = memo(function Row({
+  index,
+  measure,
+  top,
+  height,
+  columns,
+  album,
+  photos,
+  keys,
+  here,
+  showNames,
+  selection,
+}: RowProps) {
   const [, setOpened] = useState(0);
-
-  useEffect(() => {
-    const element = box.current;
-    if (!element) return;
-    return watcher.watch(element, (entry) => {
-      // Keep the drawn height for when it is not drawn.
-      const height = entry.boundingClientRect.height;
-      setAway(entry.isIntersecting ? undefined : height > 0 ? height : estimateHeight(CHUNK));
-    });
-  }, [watcher]);
-
-  const waiting = near && photos.some((p) => !metas.has(p.meta));
+  const waiting = photos.some((p) => !metas.has(p.meta));
   useEffect(() => {
     if (!waiting) return;
     const state = { live: true };
     const missing = photos.filter((p) => !metas.has(p.meta));
-    // One batch, decrypted off the page (lib/opener.ts).
+    // One batch with the other rows' of this task, decrypted off the page (lib/opener.ts).
     void Promise.all(
       missing.map(async (p) => metas.set(p.meta, await openPhotoMeta(p, keys).catch(() => undefined))),
     ).then(() => {
@@ -199,18 +173,13 @@ const Chunk = memo(function Chunk({ near: watcher, album, photos, keys, here, sh
     };
   }, [waiting, photos, keys]);
 
-  if (!near || waiting) {
-    return (
-      <ul
-        ref={box}
-        className="grid grid-chunk-away"
-        style={{ height: away ?? estimateHeight(photos.length) }}
-        aria-hidden="true"
-      />
-    );
+  const style = { transform: `translateY(${top}px)`, gridTemplateColumns: `repeat(${columns}, minmax(0, 1fr))` };
+  if (waiting) {
+    // Not measured while empty: it keeps the height it is known (or guessed) to have.
+    return <ul className="grid grid-row" data-index={index} style={{ ...style, height }} aria-hidden="true" />;
   }
   return (
-    <ul ref={box} className="grid">
+    <ul ref={measure} className="grid grid-row" data-index={index} style={style}>
       {photos.map((view) => (
         <Thumb
           key={view.id}
@@ -229,22 +198,21 @@ const Chunk = memo(function Chunk({ near: watcher, album, photos, keys, here, sh
       ))}
     </ul>
   );
-}, sameChunk);
+}, sameRow);
 
-function sameChunk(a: ChunkProps, b: ChunkProps): boolean {
+function sameRow(a: RowProps, b: RowProps): boolean {
   return (
-    a.near === b.near &&
+    a.index === b.index &&
+    a.measure === b.measure &&
+    a.top === b.top &&
+    a.height === b.height &&
+    a.columns === b.columns &&
     a.album === b.album &&
     a.keys === b.keys &&
     a.here === b.here &&
     a.showNames === b.showNames &&
     a.selection === b.selection &&
-    (a.photos === b.photos || (a.photos.length === b.photos.length && a.photos.every((p, i) => p === b.photos[i])))
+    a.photos.length === b.photos.length &&
+    a.photos.every((p, i) => p === b.photos[i])
   );
-}
-
-/** Before a chunk was ever drawn: rows of 9rem tiles with their captions (about 13rem each). */
-function estimateHeight(count: number): number {
-  const perRow = Math.max(1, Math.floor((typeof window === "undefined" ? 1024 : window.innerWidth) / 160));
-  return Math.ceil(count / perRow) * 208;
 }
