@@ -424,7 +424,7 @@ pub struct SignalArgs {
     #[arg(long)]
     pub dev: bool,
     /// Shared secret for TURN REST credentials (same as coturn's static-auth-secret), at least 32 bytes.
-    #[arg(long, env = "P2POS_TURN_SECRET", hide_env_values = true)]
+    #[arg(long, env = "P2POS_TURN_SECRET", hide_env_values = true, allow_hyphen_values = true)]
     pub turn_secret: Option<String>,
     /// TURN URL handed to clients, e.g. turn:turn.example.org:3478?transport=udp (repeatable).
     /// Setting one enables TURN and requires a secret.
@@ -522,4 +522,21 @@ pub struct ExportArgs {
     /// A new or empty folder for the export.
     #[arg(long)]
     pub out: PathBuf,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use clap::Parser;
+
+    #[test]
+    fn a_turn_secret_may_start_with_a_hyphen() {
+        // A random base64url secret starts with '-' once in 64 (the TURN e2e test drew one).
+        let secret = "-BvJ3k9q2Yw8sXhT0aLmPzRcUeNdOiGf7Kb4WjHt1AyQxVsE5nMr6l_CpZoIuD";
+        let cli =
+            Cli::try_parse_from(["p2pos", "signal", "--turn-secret", secret, "--turn-url", "turn:127.0.0.1:3478"])
+                .expect("parses");
+        let Command::Signal(args) = cli.command else { panic!("not signal") };
+        assert_eq!(args.turn_secret.as_deref(), Some(secret));
+    }
 }
