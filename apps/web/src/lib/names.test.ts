@@ -273,6 +273,41 @@ describe("names", () => {
     expect((await readNames(vault)).family).toBe("The Rivers");
   });
 
+  it("name the family while the page's key is half made (posted, not yet granted to us)", async () => {
+    const ann = await importIdentity(await generateIdentityFile());
+    const clock = new HlcClock();
+    let now = 1_700_000_000_000;
+    const ctx = { signer: ann, family: newObjectId(), hlc: () => clock.tick(now++) };
+    const log = [
+      await familyRecord(ctx),
+      await memberRecord(ctx, { member: ann.id, role: "admin", recipient: ann.recipient, removed: false }),
+    ];
+    const node = servingNode(log);
+    // The members list (asked for between the key's record and its grants) answers when we say.
+    let answerMembers: () => void = () => undefined;
+    const membersAsked = new Promise<void>((asked) => {
+      node.api.members = () => {
+        asked();
+        return new Promise((answer) => {
+          answerMembers = () => answer([{ identity: ann.id, recipient: ann.recipient, role: "admin" }]);
+        });
+      };
+    });
+    const vault = new Vault(node.api, ann);
+    const making = ensureFamilyKey(vault);
+    await membersAsked;
+    // The key's record is on the node, its grant to Ann is not: the name must wait for the grant.
+    const naming = setFamilyName(vault, "The Rivers").then(
+      () => "named",
+      (error: unknown) => error,
+    );
+    await new Promise((resolve) => setTimeout(resolve, 10));
+    answerMembers();
+    await making;
+    expect(await naming).toBe("named");
+    expect((await readNames(vault)).family).toBe("The Rivers");
+  });
+
   it("refuse clear-text and oversized names", async () => {
     const ann = await importIdentity(await generateIdentityFile());
     const ctx = { signer: ann, family: newObjectId(), hlc: () => new HlcClock().tick(1) };

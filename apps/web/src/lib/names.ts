@@ -119,11 +119,26 @@ export async function ensureFamilyKey(vault: Vault, name = ""): Promise<boolean>
   const before = founding.get(vault) ?? Promise.resolve(false);
   const turn = before.catch(() => false).then(() => makeFamilyKey(vault, name));
   founding.set(vault, turn);
-  return turn;
+  try {
+    return await turn;
+  } finally {
+    if (founding.get(vault) === turn) founding.delete(vault);
+  }
 }
 
 /** The family-key makings in flight, per vault (see `ensureFamilyKey`). */
 const founding = new WeakMap<Vault, Promise<boolean>>();
+
+/**
+ * A making in flight here posts the key's record before its grants, so a name sealed meanwhile
+ * would find the key but not our grant: wait for it to finish, then read the log again.
+ */
+async function familyKeySettled(vault: Vault): Promise<void> {
+  const making = founding.get(vault);
+  if (making === undefined) return;
+  await making.catch(() => false);
+  await vault.refresh();
+}
 
 /** `ensureFamilyKey`'s work: true when it made the key (with `name`), false when there was one. */
 async function makeFamilyKey(vault: Vault, name: string): Promise<boolean> {
@@ -160,6 +175,7 @@ async function makeFamilyKey(vault: Vault, name: string): Promise<boolean> {
  * name to a key of its own. Throws `no_current_key` or `recipient_mismatch` otherwise.
  */
 async function sealTarget(vault: Vault): Promise<{ epoch: number; recipient: string }> {
+  await familyKeySettled(vault);
   const current = vault.state.familyMeta;
   if (!current) throw new TypeError("The family has no family key yet: an admin opens the Members page first.");
   const { epoch, recipient } = current.body;
