@@ -15,7 +15,7 @@ ifdef CI
 export CARGO_INCREMENTAL := 0
 endif
 
-.PHONY: run test system-deps web-deps web build check-rust test-rust test-web test-e2e soak vectors fuzz openapi clean
+.PHONY: run test system-deps web-deps web build wasm check-rust test-rust test-web test-e2e soak vectors fuzz openapi clean
 
 ## run: build the web app and the binary, then start the demo family: a hub (with STUN/TURN) and
 ## two nodes, Oak and Pine, on this machine (Ctrl-C stops everything; the next run resumes it)
@@ -49,9 +49,16 @@ $(WEB)/node_modules/.package-lock.json: $(WEB)/package-lock.json
 web: web-deps
 	cd $(WEB) && npm run build
 
+# The wasm check rebuilds crates/p2pos-age-stream for the browser and fails if the module
+# embedded in the web app is not that build (scripts/wasm.sh).
 check-rust:
 	cargo fmt --all -- --check
 	cargo clippy --workspace --all-targets --locked -- -D warnings
+	scripts/wasm.sh check
+
+## wasm: rebuild the web app's WebAssembly (age's payload cipher) from crates/p2pos-age-stream
+wasm:
+	scripts/wasm.sh build
 
 # cargo-nextest (on the Rust image; .config/nextest.toml) overlaps the test binaries, whose slow
 # tests mostly wait on real processes and sockets; plain `cargo test` runs them one by one (the

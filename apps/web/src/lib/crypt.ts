@@ -6,8 +6,14 @@
  * armored input alike. typage reports failures as plain `Error`s; here they become a `CryptError`
  * whose kind says what the user can do about it: try another key, re-type the passphrase, or give
  * up on a damaged file.
+ *
+ * typage writes and reads the header (stanzas, MAC); the payload after it, which is nearly all of
+ * a photo's bytes, goes through `ageStream.ts`: WebAssembly where the engine has SIMD.
  */
-import { Decrypter, Encrypter, armor } from "age-encryption";
+import { hkdf } from "@noble/hashes/hkdf.js";
+import { sha256 } from "@noble/hashes/sha2.js";
+import { Decrypter, Encrypter, armor, type Recipient } from "age-encryption";
+import { chunkCipher, decryptPayload, encryptPayload, TAG } from "./ageStream.ts";
 import { concatBytes, utf8DecodeStrict, utf8Encode } from "./bytes.ts";
 import { P2posError } from "./errors.ts";
 import { bytesToStream, readAllBytes } from "./streams.ts";
@@ -60,8 +66,56 @@ export async function encryptToRecipients(
     }
   }
   const stream = plaintext instanceof Uint8Array ? bytesToStream(plaintext) : plaintext;
-  const encrypted = await encrypter.encrypt(stream);
+  const encrypted = await encryptStream(encrypter, stream);
   return plaintext instanceof Uint8Array ? readAllBytes(encrypted) : encrypted;
+}
+
+/**
+ * typage makes the file key, the header and the payload nonce; the payload is ours. A recipient
+ * that writes no stanza learns the file key; typage's file of an empty payload is the header, the
+ * nonce and one empty sealed chunk, of which the first two are kept.
+ */
+async function encryptStream(
+  encrypter: Encrypter,
+  plaintext: ReadableStream<Uint8Array>,
+): Promise<ReadableStream<Uint8Array>> {
+  let fileKey: Uint8Array | undefined;
+  const learner: Recipient = {
+    wrapFileKey(key) {
+      fileKey = key;
+      return [];
+    },
+  };
+  encrypter.addRecipient(learner);
+  const empty = await encrypter.encrypt(new Uint8Array(0));
+  if (fileKey === undefined) throw new Error("typage did not make a file key");
+  const head = empty.subarray(0, empty.length - TAG);
+  const key = payloadKey(fileKey, head.subarray(head.length - NONCE_SIZE));
+  const payload = plaintext.pipeThrough(encryptPayload(key, await chunkCipher()));
+  const reader = payload.getReader();
+  return new ReadableStream<Uint8Array>({
+    start(controller) {
+      controller.enqueue(head);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+}
+
+/** The payload nonce's size, after the header. */
+const NONCE_SIZE = 16;
+/** A header longer than this is not one we wrote or would accept. */
+const MAX_HEADER = 1024 * 1024;
+
+/** age's STREAM key: HKDF-SHA-256 of the file key, salted with the payload nonce. */
+function payloadKey(fileKey: Uint8Array, nonce: Uint8Array): Uint8Array {
+  return hkdf(sha256, fileKey, nonce, utf8Encode("payload"), 32);
 }
 
 /** Decrypt with identities. Bytes or armored text in, bytes out; a stream in, a stream out. */
@@ -178,17 +232,67 @@ async function decryptWith(
   noMatch: NoMatchKind,
 ): Promise<Uint8Array | ReadableStream<Uint8Array>> {
   try {
-    // Bytes go through the stream path too: typage drains its own streams with Response, which
-    // in Chromium turns a payload authentication failure into "TypeError: Failed to fetch".
     const input = file instanceof ReadableStream ? await dearmorStream(file) : bytesToStream(dearmor(file));
-    // The header is authenticated before decrypt() resolves; payload chunks as they are read.
-    const output = await decrypter.decrypt(input);
+    // The header is authenticated before this resolves; payload chunks as they are read.
+    const output = await decryptStream(decrypter, input);
     return file instanceof ReadableStream
       ? mapStreamErrors(output, (error) => toCryptError(error, noMatch))
       : await readAllBytes(output);
   } catch (error) {
     throw toCryptError(error, noMatch);
   }
+}
+
+/**
+ * Reads the header and the payload nonce, has typage unwrap the file key and check the header's
+ * MAC, and returns the decrypted payload as a stream.
+ */
+async function decryptStream(
+  decrypter: Decrypter,
+  input: ReadableStream<Uint8Array>,
+): Promise<ReadableStream<Uint8Array>> {
+  const reader = input.getReader();
+  let head: Uint8Array = new Uint8Array(0);
+  let headerEnd: number | undefined;
+  while (headerEnd === undefined || head.length < headerEnd + NONCE_SIZE) {
+    const { done, value } = await reader.read();
+    if (done) throw new CryptError("corrupt", "The file ends before its payload starts.");
+    head = concatBytes(head, value);
+    headerEnd ??= findHeaderEnd(head);
+    if (headerEnd === undefined && head.length > MAX_HEADER)
+      throw new CryptError("corrupt", "This is not an age file.");
+  }
+  const fileKey = await decrypter.decryptHeader(head.subarray(0, headerEnd));
+  const key = payloadKey(fileKey, head.subarray(headerEnd, headerEnd + NONCE_SIZE));
+  const rest = head.subarray(headerEnd + NONCE_SIZE);
+  const payload = new ReadableStream<Uint8Array>({
+    start(controller) {
+      if (rest.length > 0) controller.enqueue(rest);
+    },
+    async pull(controller) {
+      const { done, value } = await reader.read();
+      if (done) controller.close();
+      else controller.enqueue(value);
+    },
+    cancel(reason) {
+      return reader.cancel(reason);
+    },
+  });
+  return payload.pipeThrough(decryptPayload(key, await chunkCipher()));
+}
+
+/**
+ * Where the binary header ends: after the MAC line, `--- ` and the MAC, the only line that
+ * starts with three dashes (stanza lines start with `-> `, their bodies are base64).
+ */
+function findHeaderEnd(bytes: Uint8Array): number | undefined {
+  for (let i = 0; i + 4 <= bytes.length; i++) {
+    if (bytes[i] === 0x0a && bytes[i + 1] === 0x2d && bytes[i + 2] === 0x2d && bytes[i + 3] === 0x2d) {
+      const end = bytes.indexOf(0x0a, i + 4);
+      return end < 0 ? undefined : end + 1;
+    }
+  }
+  return undefined;
 }
 
 function toCryptError(error: unknown, noMatch: NoMatchKind): CryptError {
