@@ -341,7 +341,11 @@ function openingError(error: LinkError, timeoutMs: number): ChannelError {
         `No connection to the node within ${Math.round(timeoutMs / 1000)} s (no network path).`,
       );
     case "failed":
-      return new ChannelError("no_path", "No network path to the node: direct connection failed and no relay worked.");
+      return new ChannelError(
+        "no_path",
+        `No network path to the node: direct connection failed and no relay worked${error.relayNote}.`,
+        { cause: error },
+      );
     case "binding":
       return new ChannelError("binding", error.message, { cause: error });
     default:

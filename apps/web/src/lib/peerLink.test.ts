@@ -11,6 +11,7 @@ import {
   hasRoom,
   normalizeFingerprint,
   pathFromStats,
+  relayNote,
   sdpFingerprint,
   sdpFingerprints,
   signIdentityBinding,
@@ -268,5 +269,15 @@ describe("the path from a stats report", () => {
     expect(pathFromStats([])).toBeUndefined();
     expect(pathFromStats(report("host", "host").filter((entry) => entry.type !== "transport"))).toBeUndefined();
     expect(pathFromStats([{ id: "T1", type: "transport", selectedCandidatePairId: "gone" }])).toBeUndefined();
+  });
+});
+
+describe("relayNote", () => {
+  it("says what the relay did when ICE failed: an address, a refusal, or nothing", () => {
+    expect(relayNote(1, ["401 Unauthorized"])).toBe(" (the relay gave an address, but no check through it succeeded)");
+    expect(relayNote(0, ["401 Unauthorized", "508 Insufficient Capacity"])).toBe(
+      " (the relay refused: 401 Unauthorized; 508 Insufficient Capacity)",
+    );
+    expect(relayNote(0, [])).toBe("");
   });
 });

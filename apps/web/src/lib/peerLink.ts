@@ -68,7 +68,10 @@ export type PathKind = "host" | "srflx" | "prflx" | "relay";
  */
 export type LinkErrorKind = "timeout" | "failed" | "lost" | "closed" | "binding";
 
-export class LinkError extends P2posError<LinkErrorKind> {}
+export class LinkError extends P2posError<LinkErrorKind> {
+  /** On "failed": what this side knows of the relay, e.g. " (the relay refused: 401 Unauthorized)". */
+  relayNote = "";
+}
 
 // ---- DTLS fingerprints and identity binding ----
 
@@ -367,6 +370,9 @@ export class PeerLink {
   private readonly connectTimer: ReturnType<typeof setTimeout> | undefined;
   private batchTimer: ReturnType<typeof setTimeout> | undefined;
   private readonly drainWaiters = new Set<() => void>();
+  /** What the relay said when it refused us, and how many relay candidates it gave: said on failure. */
+  private readonly relayErrors = new Set<string>();
+  private relayCandidates = 0;
 
   constructor(options: PeerLinkOptions) {
     this.label = options.channel.label;
@@ -392,14 +398,24 @@ export class PeerLink {
       if (this.stateValue === "closed") return;
       // A null candidate (or an empty one, the older form) ends gathering.
       if (!event.candidate || event.candidate.candidate === "") this.ice.gatheringComplete(Date.now());
-      else this.ice.gathered(event.candidate.toJSON(), Date.now());
+      else {
+        if (event.candidate.type === "relay") this.relayCandidates += 1;
+        this.ice.gathered(event.candidate.toJSON(), Date.now());
+      }
       this.flushCandidates();
+    };
+    this.pc.onicecandidateerror = (event) => {
+      if (/^turns?:/.test(event.url)) this.relayErrors.add(`${event.errorCode} ${event.errorText}`.trim());
     };
     this.pc.onconnectionstatechange = () => {
       if (this.pc.connectionState === "failed") {
-        this.end(
-          new LinkError("failed", "No network path to the peer: a direct connection failed and no relay worked."),
+        const note = relayNote(this.relayCandidates, [...this.relayErrors]);
+        const error = new LinkError(
+          "failed",
+          `No network path to the peer: a direct connection failed and no relay worked${note}.`,
         );
+        error.relayNote = note;
+        this.end(error);
       }
     };
     const timeout = options.connectTimeoutMs === undefined ? CONNECT_TIMEOUT_MS : options.connectTimeoutMs;
@@ -620,4 +636,14 @@ export class PeerLink {
     this.pc.close();
     this.handlers.closed?.(error);
   }
+}
+
+/**
+ * Why ICE failed, as far as this side knows: whether the relay gave us an address, and what it
+ * said when it refused (an expired credential, its quota, no free port). Empty when it said nothing.
+ */
+export function relayNote(relayCandidates: number, relayErrors: readonly string[]): string {
+  if (relayCandidates > 0) return " (the relay gave an address, but no check through it succeeded)";
+  if (relayErrors.length > 0) return ` (the relay refused: ${relayErrors.join("; ")})`;
+  return "";
 }
