@@ -16,6 +16,8 @@ export default defineConfig({
     sourcemap: true,
     // The bundle embeds the shared vector files (about 2 MB of base64); size does not matter here.
     chunkSizeWarningLimit: 4096,
+    // The age test kit's files are fetched as files (the node's CSP allows no data: fetches).
+    assetsInlineLimit: 0,
     rolldownOptions: {
       input: {
         index: path.join(root, "index.html"),

@@ -46,6 +46,21 @@ test("all test vectors pass in Chromium, tampered copies included", { timeout: 3
   );
 });
 
+test(
+  "the C2SP age test kit passes in Chromium, payloads through the WebAssembly cipher",
+  { timeout: 300_000 },
+  async () => {
+    const page = await openHarness(browser, node.url);
+    const report = await page.evaluate(() => window.p2posHarness.runAgeTestkit());
+    assert.deepEqual(report.failures, [], "every case behaves as the kit (or the deviation table) says");
+    assert.equal(report.cases, 123, "the whole kit ran");
+    assert.equal(report.passed, report.cases);
+    assert.equal(report.cipher, "wasm", "Chromium runs the WebAssembly cipher");
+    assert.deepEqual(report.checked, { bytes: 98, stream: 98, passphrase: 25 });
+    console.log(`age test kit in Chromium: ${report.passed}/${report.cases} cases, cipher ${report.cipher}`);
+  },
+);
+
 test("the harness really fails: a tampered record does not verify in the browser", async () => {
   const page = await openHarness(browser, node.url);
   const { record } = await page.evaluate(() => window.p2posHarness.signWithNewIdentity({ album: "Summer 2026" }));
