@@ -16,6 +16,14 @@ export type PrepareResponse =
   | { type: "done"; prepared: PreparedPhoto }
   | { type: "error"; message: string };
 
+/**
+ * How many files are prepared (and uploaded) at once: one worker per core the browser reports,
+ * at least 2 (one file's upload overlaps the next one's encryption) and at most 8.
+ */
+export function uploadConcurrency(cores: number | undefined): number {
+  return Math.min(8, Math.max(2, Math.floor(cores ?? 0)));
+}
+
 export async function prepareInWorker(
   file: File,
   recipient: string,

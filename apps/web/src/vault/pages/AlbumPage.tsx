@@ -9,7 +9,7 @@ import type { Placement } from "../../lib/apiTypes.ts";
 import { keptIn, toggled } from "../../lib/organise.ts";
 import { UploadQueue, type UploadItem } from "../../lib/uploadQueue.ts";
 import { describeError } from "../../errorMessages.ts";
-import { prepareInWorker } from "../../photoWorker.ts";
+import { prepareInWorker, uploadConcurrency } from "../../photoWorker.ts";
 import { useVault, type VaultSession } from "../context.ts";
 import { formatBytes } from "../format.ts";
 import { useAsync } from "../useAsync.ts";
@@ -35,7 +35,7 @@ export function queueFor(session: VaultSession, album: string, onUploaded: () =>
       // The album's current epoch when each file's turn comes: a revocation since brings a new key.
       target: () => session.vault.uploadTarget(album),
       prepare: prepareInWorker,
-      concurrency: 2,
+      concurrency: uploadConcurrency(navigator.hardwareConcurrency),
       onUploaded: () => listeners.get(key)?.(),
       describeError: (error) => describeError(error, "upload"),
     });
