@@ -17,7 +17,7 @@ const here = path.dirname(fileURLToPath(import.meta.url));
 const web = path.join(here, "../apps/web");
 const require = createRequire(path.join(web, "package.json"));
 const { blake3 } = await import(require.resolve("@noble/hashes/blake3.js"));
-const { DIST, launchBrowser, startNode, tempDir } = await import(path.join(web, "e2e/support.mjs"));
+const { DIST, createIdentity, launchBrowser, startNode, tempDir } = await import(path.join(web, "e2e/support.mjs"));
 
 const FILES = Number(process.argv[2] ?? 8);
 const MIB = Number(process.argv[3] ?? 16);
@@ -30,11 +30,7 @@ const temp = await tempDir("bench-upload");
 try {
   const page = await (await browser.newContext()).newPage();
   await page.goto(`${node.url}/`);
-  const create = page.getByTestId("create-identity");
-  await create.getByTestId("create-passphrase").fill(PASSPHRASE);
-  await create.getByTestId("create-passphrase-confirm").fill(PASSPHRASE);
-  await create.getByTestId("create-submit").click();
-  await page.getByTestId("claim-node").waitFor({ timeout: 60_000 });
+  await createIdentity(page, "Bench", PASSPHRASE);
   await page.getByTestId("claim-code").fill(node.setupCode);
   await page.getByTestId("claim-submit").click();
   await page.getByTestId("vault-shell").waitFor({ timeout: 30_000 });

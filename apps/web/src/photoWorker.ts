@@ -1,6 +1,7 @@
 /**
  * `preparePhoto` (src/lib/photos.ts) in a Web Worker: decoding, thumbnailing and encrypting a
- * large file would otherwise freeze the page. One worker per file; cancelling terminates it.
+ * large file would otherwise freeze the page. One file per worker at a time; workers are kept for
+ * the next file, and cancelling a file ends its worker.
  */
 import { THUMB_SIZE, type PreparedPhoto } from "./lib/photos.ts";
 
@@ -24,6 +25,36 @@ export function uploadConcurrency(cores: number | undefined): number {
   return Math.min(8, Math.max(2, Math.floor(cores ?? 0)));
 }
 
+/**
+ * Workers waiting for their next file. They are kept (not made per file) so that the WebAssembly
+ * cipher each one compiled stays optimised: a fresh worker runs its first megabytes on the
+ * engine's baseline compiler. One left idle for `IDLE_MS` is ended.
+ */
+const idle: { worker: Worker; timer: ReturnType<typeof setTimeout> }[] = [];
+const IDLE_MS = 30_000;
+
+function takeWorker(): Worker {
+  const kept = idle.pop();
+  if (kept) {
+    clearTimeout(kept.timer);
+    return kept.worker;
+  }
+  return new Worker(new URL("./photo.worker.ts", import.meta.url), { type: "module", name: "photo" });
+}
+
+function keepWorker(worker: Worker): void {
+  worker.onmessage = null;
+  worker.onerror = null;
+  const entry = {
+    worker,
+    timer: setTimeout(() => {
+      idle.splice(idle.indexOf(entry), 1);
+      worker.terminate();
+    }, IDLE_MS),
+  };
+  idle.push(entry);
+}
+
 export async function prepareInWorker(
   file: File,
   recipient: string,
@@ -32,19 +63,21 @@ export async function prepareInWorker(
 ): Promise<PreparedPhoto> {
   const thumbnail = file.type.startsWith("video/") ? await videoThumbnail(file) : undefined;
   return new Promise((resolve, reject) => {
-    const worker = new Worker(new URL("./photo.worker.ts", import.meta.url), { type: "module", name: "photo" });
-    const finish = () => {
-      worker.terminate();
-      signal?.removeEventListener("abort", onAbort);
-    };
-    const onAbort = () => {
-      finish();
-      reject(new DOMException("Cancelled.", "AbortError"));
-    };
     if (signal?.aborted) {
-      onAbort();
+      reject(new DOMException("Cancelled.", "AbortError"));
       return;
     }
+    const worker = takeWorker();
+    // A worker that finished its file goes back to the pool; one cancelled or failed is ended.
+    const finish = (reuse: boolean) => {
+      signal?.removeEventListener("abort", onAbort);
+      if (reuse) keepWorker(worker);
+      else worker.terminate();
+    };
+    const onAbort = () => {
+      finish(false);
+      reject(new DOMException("Cancelled.", "AbortError"));
+    };
     signal?.addEventListener("abort", onAbort, { once: true });
     worker.onmessage = ({ data }: MessageEvent<PrepareResponse>) => {
       switch (data.type) {
@@ -52,17 +85,17 @@ export async function prepareInWorker(
           onProgress?.(data.done, data.total);
           break;
         case "done":
-          finish();
+          finish(true);
           resolve(data.prepared);
           break;
         case "error":
-          finish();
+          finish(false);
           reject(new Error(data.message));
           break;
       }
     };
     worker.onerror = (event) => {
-      finish();
+      finish(false);
       reject(new Error(`the encryption worker failed: ${event.message}`));
     };
     const request: PrepareRequest = { file, recipient, thumbnail };
