@@ -23,8 +23,10 @@ if ! rustup target list --installed 2>/dev/null | grep -qx "$target"; then
   fi
 fi
 
-# Its own target dir: RUSTFLAGS would otherwise make cargo rebuild the native crates.
-RUSTFLAGS="-C target-feature=+simd128" cargo build --quiet --locked --release \
+# Its own target dir: RUSTFLAGS would otherwise make cargo rebuild the native crates. Panic
+# messages carry source paths: cargo's home is renamed so that any machine builds the same bytes.
+cargo_home=${CARGO_HOME:-$HOME/.cargo}
+RUSTFLAGS="-C target-feature=+simd128 --remap-path-prefix=$cargo_home=/cargo" cargo build --quiet --locked --release \
   --target "$target" -p p2pos-age-stream --target-dir target/wasm
 wasm=target/wasm/$target/release/p2pos_age_stream.wasm
 

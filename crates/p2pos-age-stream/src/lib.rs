@@ -12,6 +12,11 @@
 //! of a buffer laid out as [`KEY_AT`] (32 bytes), [`NONCE_AT`] (12) and [`DATA_AT`] (up to
 //! [`CHUNK`] + 16). JS writes the key, the nonce and the chunk there, calls [`seal`] or [`open`],
 //! and reads the result back from the same place.
+//!
+//! It also hashes: the blob id is BLAKE3 of the ciphertext, and the `blake3` crate's SIMD code
+//! for wasm32 is faster than what the page had. [`hasher_new`] gives a handle, [`hasher_update`]
+//! hashes bytes at [`DATA_AT`] (a chunk just sealed there is hashed where it lies), and
+//! [`hasher_finish`] writes the 32-byte hash at [`DATA_AT`] and frees the handle.
 
 mod chacha;
 mod lanes;
@@ -85,6 +90,8 @@ impl From<Computed> for [u8; TAG] {
 
 thread_local! {
     static BUFFER: RefCell<Vec<u8>> = RefCell::new(vec![0; SCRATCH]);
+    /// Hashers in use, by handle; a finished one leaves its slot free for the next.
+    static HASHERS: RefCell<Vec<Option<blake3::Hasher>>> = const { RefCell::new(Vec::new()) };
 }
 
 /// The scratch buffer's address in the module's memory (see the module's docs).
@@ -129,6 +136,59 @@ pub extern "C" fn open(len: usize) -> isize {
             Err(Unauthentic) => -2,
         }
     })
+}
+
+/// A new BLAKE3 hasher; returns its handle.
+#[allow(unsafe_code)] // `no_mangle` exports it by name; nothing else here is unsafe
+#[unsafe(no_mangle)]
+pub extern "C" fn hasher_new() -> u32 {
+    HASHERS.with_borrow_mut(|hashers| {
+        let slot = hashers.iter().position(Option::is_none).unwrap_or_else(|| {
+            hashers.push(None);
+            hashers.len() - 1
+        });
+        hashers[slot] = Some(blake3::Hasher::new());
+        slot as u32
+    })
+}
+
+/// Hash the `len` bytes at [`DATA_AT`] into hasher `id`. Returns 0, or -1 for a bad handle or length.
+#[allow(unsafe_code)] // `no_mangle` exports it by name; nothing else here is unsafe
+#[unsafe(no_mangle)]
+pub extern "C" fn hasher_update(id: u32, len: usize) -> isize {
+    if len > CHUNK + TAG {
+        return -1;
+    }
+    HASHERS.with_borrow_mut(|hashers| match hashers.get_mut(id as usize) {
+        Some(Some(hasher)) => {
+            BUFFER.with_borrow(|buffer| hasher.update(&buffer[DATA_AT..DATA_AT + len]));
+            0
+        }
+        _ => -1,
+    })
+}
+
+/// Write hasher `id`'s 32-byte hash at [`DATA_AT`] and free the handle. Returns 32, or -1 for a
+/// bad handle.
+#[allow(unsafe_code)] // `no_mangle` exports it by name; nothing else here is unsafe
+#[unsafe(no_mangle)]
+pub extern "C" fn hasher_finish(id: u32) -> isize {
+    let Some(hasher) = HASHERS.with_borrow_mut(|hashers| hashers.get_mut(id as usize).and_then(Option::take)) else {
+        return -1;
+    };
+    BUFFER.with_borrow_mut(|buffer| buffer[DATA_AT..DATA_AT + 32].copy_from_slice(hasher.finalize().as_bytes()));
+    32
+}
+
+/// Free hasher `id` without a hash (a file abandoned halfway).
+#[allow(unsafe_code)] // `no_mangle` exports it by name; nothing else here is unsafe
+#[unsafe(no_mangle)]
+pub extern "C" fn hasher_drop(id: u32) {
+    HASHERS.with_borrow_mut(|hashers| {
+        if let Some(slot) = hashers.get_mut(id as usize) {
+            *slot = None;
+        }
+    });
 }
 
 fn parts(buffer: &mut [u8]) -> ([u8; 32], [u8; 12], &mut [u8]) {
@@ -217,5 +277,33 @@ mod tests {
         assert_eq!(open(15), -1);
         assert_eq!(open(CHUNK + TAG + 1), -1);
         assert!(scratch() != 0);
+    }
+
+    #[test]
+    fn hashers_match_blake3_and_free_their_handles() {
+        let data = bytes(CHUNK + TAG, 7);
+        let (a, b) = (hasher_new(), hasher_new());
+        assert_ne!(a, b);
+        // Interleaved: a hashes the whole buffer in two calls, b the first 1,000 bytes.
+        BUFFER.with_borrow_mut(|buffer| buffer[DATA_AT..DATA_AT + data.len()].copy_from_slice(&data));
+        assert_eq!(hasher_update(a, data.len()), 0);
+        assert_eq!(hasher_update(b, 1000), 0);
+        assert_eq!(hasher_finish(b), 32);
+        let b_hash = BUFFER.with_borrow(|buffer| buffer[DATA_AT..DATA_AT + 32].to_vec());
+        assert_eq!(b_hash, blake3::hash(&data[..1000]).as_bytes());
+        assert_eq!(hasher_update(a, 10), 0);
+        assert_eq!(hasher_finish(a), 32);
+        let mut whole = data.clone();
+        whole.extend_from_slice(&b_hash[..10]);
+        let a_hash = BUFFER.with_borrow(|buffer| buffer[DATA_AT..DATA_AT + 32].to_vec());
+        assert_eq!(a_hash, blake3::hash(&whole).as_bytes(), "a saw b's hash where the data was");
+        // Finished handles are gone, and their slots are used again.
+        assert_eq!(hasher_update(a, 1), -1);
+        assert_eq!(hasher_finish(a), -1);
+        assert_eq!(hasher_update(99, 1), -1);
+        assert_eq!(hasher_update(hasher_new(), CHUNK + TAG + 1), -1);
+        let c = hasher_new();
+        hasher_drop(c);
+        assert_eq!(hasher_finish(c), -1);
     }
 }

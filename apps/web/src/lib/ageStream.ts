@@ -8,7 +8,7 @@
  * typage (crypt.ts).
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
-import { AGE_STREAM_WASM } from "./ageStreamWasm.ts";
+import { DATA_AT, KEY_AT, NONCE_AT, p2posWasm, type P2posWasm } from "./p2posWasm.ts";
 
 /** Plaintext bytes per chunk, and what sealing adds to each. */
 export const CHUNK = 64 * 1024;
@@ -27,31 +27,12 @@ export class PayloadError extends Error {
   override name = "PayloadError";
 }
 
-// The scratch buffer's layout (crates/p2pos-age-stream/src/lib.rs).
-const KEY_AT = 0;
-const NONCE_AT = 32;
-const DATA_AT = 64;
-
-interface Exports {
-  memory: WebAssembly.Memory;
-  scratch(): number;
-  seal(len: number): number;
-  open(len: number): number;
-}
-
-function decodeBase64(text: string): Uint8Array<ArrayBuffer> {
-  const binary = atob(text);
-  const bytes = new Uint8Array(binary.length);
-  for (let i = 0; i < binary.length; i++) bytes[i] = binary.charCodeAt(i);
-  return bytes;
-}
-
 class WasmCipher implements ChunkCipher {
   readonly kind = "wasm";
-  private readonly exports: Exports;
+  private readonly exports: P2posWasm;
   private readonly base: number;
 
-  constructor(exports: Exports) {
+  constructor(exports: P2posWasm) {
     this.exports = exports;
     this.base = exports.scratch();
   }
@@ -102,12 +83,7 @@ let loading: Promise<ChunkCipher> | undefined;
  * Chromium 91, Firefox 89, Safari 16.4), `@noble/ciphers` otherwise. Loaded once per page or worker.
  */
 export function chunkCipher(): Promise<ChunkCipher> {
-  loading ??= (async () => {
-    const bytes = decodeBase64(AGE_STREAM_WASM);
-    if (typeof WebAssembly === "undefined" || !WebAssembly.validate(bytes)) return jsCipher;
-    const { instance } = await WebAssembly.instantiate(bytes, {});
-    return new WasmCipher(instance.exports as unknown as Exports);
-  })();
+  loading ??= p2posWasm().then((exports) => (exports ? new WasmCipher(exports) : jsCipher));
   return loading;
 }
 
