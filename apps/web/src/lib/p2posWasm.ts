@@ -4,11 +4,12 @@
  * per page or worker, loaded on first use; `undefined` where the engine cannot run it (no
  * WebAssembly SIMD), and the callers use JavaScript instead.
  *
+ * The module's bytes are a chunk of their own, fetched on first use: the first screen does not
+ * wait for them.
+ *
  * Calls are synchronous and share one scratch buffer in the module's memory: each call writes its
  * input there and reads its output before returning, so callers never interleave inside one.
  */
-import { AGE_STREAM_WASM } from "./ageStreamWasm.ts";
-
 /** The scratch buffer's layout (crates/p2pos-age-stream/src/lib.rs). */
 export const KEY_AT = 0;
 export const NONCE_AT = 32;
@@ -40,6 +41,7 @@ let loading: Promise<P2posWasm | undefined> | undefined;
 export function p2posWasm(): Promise<P2posWasm | undefined> {
   loading ??= (async () => {
     if (typeof WebAssembly === "undefined") return undefined;
+    const { AGE_STREAM_WASM } = await import("./ageStreamWasm.ts");
     const bytes = decodeBase64(AGE_STREAM_WASM);
     if (!WebAssembly.validate(bytes)) return undefined;
     const { instance } = await WebAssembly.instantiate(bytes, {});
