@@ -143,6 +143,10 @@ struct Report {
     /// The large photo: from its record reaching the joiner to its blob being held there.
     large_transfer: Duration,
     large_bytes: usize,
+    /// WebRTC connections the two nodes had brought up once the large photo arrived: a relayed
+    /// transfer that crawls through coturn's dropped bursts can stall until the link is rebuilt
+    /// (docs/NETWORKING.md, "Known limits"; issue 16 item 5).
+    connections_after_large: (usize, usize),
     /// A photo from the joiner to the issuer once the relay allocations have been refreshed
     /// with expired credentials.
     after_expiry: Duration,
@@ -384,11 +388,13 @@ fn run_lab(lab: &mut Lab, dir: &Path, started: Instant) {
         let before = drops(pair);
         measure_large_photo(pair);
         let after = drops(pair);
+        pair.report.connections_after_large = (pair.a.connections(), pair.b.connections());
         say!(
-            "netlab: {}: 8 MiB in {:.2?}; UDP receive-buffer drops public/A/B: {:?}",
+            "netlab: {}: 8 MiB in {:.2?}; UDP receive-buffer drops public/A/B: {:?}; connections {:?}",
             pair.label,
             pair.report.large_transfer,
-            [0, 1, 2].map(|i| after[i] - before[i])
+            [0, 1, 2].map(|i| after[i] - before[i]),
+            pair.report.connections_after_large
         );
     }
 
@@ -419,13 +425,21 @@ fn run_lab(lab: &mut Lab, dir: &Path, started: Instant) {
     if pairs.iter().any(|p| p.expect == Expect::Relay) {
         assert!(refreshes.0 > 0 && refreshes.1 == 0, "allocation refreshes after expiry: {refreshes:?}");
     }
-    // Every pair still replicates over its first connection: expiry broke nothing.
+    // Every pair still replicates over the connection it had before the credentials expired:
+    // expiry broke nothing. (A rebuild during the large photo is printed above, not judged here.)
     let reconnected: Vec<_> = pairs
         .iter()
-        .filter(|p| p.report.connections_before_outage != (1, 1))
+        .filter(|p| p.report.connections_before_outage != p.report.connections_after_large)
+        .map(|p| (&p.label, p.report.connections_after_large, p.report.connections_before_outage))
+        .collect();
+    assert!(reconnected.is_empty(), "connections rebuilt after the credentials expired: {reconnected:?}");
+    // Pairs that never relay have no reason to lose their first connection.
+    let direct_rebuilt: Vec<_> = pairs
+        .iter()
+        .filter(|p| p.expect != Expect::Relay && p.report.connections_before_outage != (1, 1))
         .map(|p| (&p.label, p.report.connections_before_outage))
         .collect();
-    assert!(reconnected.is_empty(), "connections rebuilt before coturn stopped: {reconnected:?}");
+    assert!(direct_rebuilt.is_empty(), "direct connections rebuilt before coturn stopped: {direct_rebuilt:?}");
 
     // 4. coturn goes down: direct pairs do not notice, relayed pairs say so, then recover alone.
     coturn.stop();
