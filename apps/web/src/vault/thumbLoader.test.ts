@@ -19,25 +19,33 @@ async function slowNode() {
       return new Promise<Blob>((resolve) => waiting.push(() => resolve(sealed)));
     },
   } as unknown as ApiClient;
-  const releaseAll = async () => {
-    while (waiting.length > 0) {
+  // Answers every fetch, including those started after earlier ones finish decrypting, until
+  // `done` settles. (Stopping as soon as none was waiting raced the decryptions: when they took
+  // longer than the 20 ms pause, as on a loaded CI machine, the later fetches started after the
+  // loop had ended, were never answered, and the test hung.)
+  const releaseUntil = async (done: Promise<unknown>) => {
+    const state = { finished: false };
+    void done.finally(() => {
+      state.finished = true;
+    });
+    while (!state.finished) {
       for (const release of waiting.splice(0)) release();
-      await new Promise((resolve) => setTimeout(resolve, 20));
+      await new Promise((resolve) => setTimeout(resolve, 10));
     }
   };
-  return { api, keys: [key], asked, releaseAll };
+  return { api, keys: [key], asked, releaseUntil };
 }
 
 describe("thumbnail loader", () => {
   it("fetches six at a time, the newest asked first, never one whose cell went away, and keeps them", async () => {
-    const { api, keys, asked, releaseAll } = await slowNode();
+    const { api, keys, asked, releaseUntil } = await slowNode();
     const cells = Array.from({ length: 10 }, (_, i) => ({ id: `t${i}`, controller: new AbortController() }));
     const settled = Promise.allSettled(cells.map((c) => loadThumb(api, c.id, keys, c.controller.signal)));
     // The first six started at once; the four others wait.
     expect(asked).toEqual(["t0", "t1", "t2", "t3", "t4", "t5"]);
     // t6 scrolled away before its turn.
     cells[6]?.controller.abort();
-    await releaseAll();
+    await releaseUntil(settled);
     const results = await settled;
     expect(results.map((r) => r.status)).toEqual([
       ...Array<string>(6).fill("fulfilled"),
