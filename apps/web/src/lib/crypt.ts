@@ -92,20 +92,7 @@ async function encryptStream(
   const head = empty.subarray(0, empty.length - TAG);
   const key = payloadKey(fileKey, head.subarray(head.length - NONCE_SIZE));
   const payload = plaintext.pipeThrough(encryptPayload(key, await chunkCipher()));
-  const reader = payload.getReader();
-  return new ReadableStream<Uint8Array>({
-    start(controller) {
-      controller.enqueue(head);
-    },
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
+  return withHead([head], payload.getReader());
 }
 
 /** The payload nonce's size, after the header. */
@@ -265,19 +252,7 @@ async function decryptStream(
   const fileKey = await decrypter.decryptHeader(head.subarray(0, headerEnd));
   const key = payloadKey(fileKey, head.subarray(headerEnd, headerEnd + NONCE_SIZE));
   const rest = head.subarray(headerEnd + NONCE_SIZE);
-  const payload = new ReadableStream<Uint8Array>({
-    start(controller) {
-      if (rest.length > 0) controller.enqueue(rest);
-    },
-    async pull(controller) {
-      const { done, value } = await reader.read();
-      if (done) controller.close();
-      else controller.enqueue(value);
-    },
-    cancel(reason) {
-      return reader.cancel(reason);
-    },
-  });
+  const payload = withHead(rest.length > 0 ? [rest] : [], reader);
   return payload.pipeThrough(decryptPayload(key, await chunkCipher()));
 }
 
@@ -328,6 +303,14 @@ async function dearmorStream(stream: ReadableStream<Uint8Array>): Promise<Readab
     }
     return bytesToStream(dearmor(concatBytes(...head)));
   }
+  return withHead(head, reader);
+}
+
+/** The bytes already read (`head`), then the rest of `reader`'s stream. */
+function withHead(
+  head: readonly Uint8Array[],
+  reader: ReadableStreamDefaultReader<Uint8Array>,
+): ReadableStream<Uint8Array> {
   return new ReadableStream<Uint8Array>({
     start(controller) {
       for (const chunk of head) controller.enqueue(chunk);
