@@ -275,6 +275,15 @@ impl Node {
             tracing::error!(error = %e, "could not start replication");
         }
         let hub = hub::start(&state, router(state.clone()));
+        // The placements journal's first pass (one over every photo), before a page needs it.
+        let warm = {
+            let state = state.clone();
+            tokio::spawn(async move {
+                if let Err(e) = paging::refresh(&state).await {
+                    tracing::warn!(error = %e, "could not compare the placements journal with the vault");
+                }
+            })
+        };
         let watcher = {
             let state = state.clone();
             tokio::spawn(async move {
@@ -303,6 +312,7 @@ impl Node {
         let app = router(self.state).into_make_service_with_connect_info::<SocketAddr>();
         let served = axum::serve(self.listener, app).with_graceful_shutdown(shutdown).await;
         watcher.abort();
+        warm.abort();
         if let Some(hub) = hub {
             hub.abort();
         }

@@ -274,13 +274,20 @@ pub(crate) async fn changes(
         openable(&state.vault(), &session.identity, album)?;
     }
     let through = query.through.as_deref().map(Position::parse).transpose()?;
-    refresh(&state).await?;
-
-    let node = this_node(&state);
     let since = {
         let journal = lock(&state.inner.placements);
         journal.parse(query.since.as_deref()).map_err(|e| ApiError::BadRequest(e.to_string()))?
     };
+    // A page asking where to start (no cursor, or a stale one) is given the journal as it is, not
+    // made to wait for a pass over every photo: whatever changed since the last pass gets a later
+    // version at the next one, so the page sees it then (perhaps again: applying it is idempotent).
+    // Only a journal never compared needs the pass first.
+    let baseline = lock(&state.inner.placements).has_baseline();
+    if matches!(since, Since::Version(_)) || !baseline {
+        refresh(&state).await?;
+    }
+
+    let node = this_node(&state);
     let version = match since {
         Since::Version(v) => v,
         Since::Now | Since::Stale => {
@@ -344,9 +351,15 @@ pub(crate) async fn changes(
 }
 
 /// Compares the journal with the vault and the placements, unless that was done within
-/// [`REFRESH_EVERY`]: one pass over every live photo.
-async fn refresh(state: &AppState) -> Result<(), ApiError> {
-    if !lock(&state.inner.placements).stale(Instant::now(), REFRESH_EVERY) {
+/// [`REFRESH_EVERY`]: one pass over every live photo. Requests arriving during a pass wait for
+/// it and use it.
+pub(crate) async fn refresh(state: &AppState) -> Result<(), ApiError> {
+    let fresh = || !lock(&state.inner.placements).stale(Instant::now(), REFRESH_EVERY);
+    if fresh() {
+        return Ok(());
+    }
+    let _pass = state.inner.refreshing.lock().await;
+    if fresh() {
         return Ok(());
     }
     let source = PlacementSource::load(state, None).await?;

@@ -125,6 +125,8 @@ pub(crate) struct Inner {
     pub(crate) invites: crate::invites::Invites,
     /// What changed in where the photos are, for `GET /v1/replication/changes`.
     pub(crate) placements: Mutex<crate::replication::journal::Journal>,
+    /// Held while the journal is compared with the vault, so pages polling at once share one pass.
+    pub(crate) refreshing: tokio::sync::Mutex<()>,
 }
 
 /// One lock per blob id, made while someone holds or waits for it.
@@ -201,6 +203,7 @@ impl AppState {
             setup_code: Mutex::new(setup_code),
             invites: crate::invites::Invites::default(),
             placements: Mutex::new(crate::replication::journal::Journal::new(rand::random())),
+            refreshing: tokio::sync::Mutex::new(()),
         };
         Ok(Self { inner: Arc::new(inner) })
     }

@@ -79,6 +79,12 @@ impl Journal {
         self.refreshed.is_none_or(|at| now.saturating_duration_since(at) >= max_age)
     }
 
+    /// Whether the journal was ever compared with the vault (before that, a cursor would see
+    /// every photo as added by the first comparison).
+    pub(crate) fn has_baseline(&self) -> bool {
+        self.refreshed.is_some()
+    }
+
     /// The cursor that reads from the current version on.
     pub(crate) fn cursor(&self) -> String {
         Self::cursor_at(self.generation, self.version)
