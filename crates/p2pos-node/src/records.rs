@@ -234,7 +234,7 @@ pub(crate) async fn list(
                 if photos {
                     store::records::since(db, after, SCAN)
                 } else {
-                    store::records::since_except(db, after, SCAN, "photo")
+                    store::records::since_besides_photos(db, after, SCAN)
                 }
             })
             .await?;

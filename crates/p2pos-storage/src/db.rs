@@ -21,6 +21,11 @@ pub const MIGRATIONS: &[Migration] = &[
     Migration { version: 1, name: "0001_init", sql: include_str!("../migrations/0001_init.sql") },
     Migration { version: 2, name: "0002_replication", sql: include_str!("../migrations/0002_replication.sql") },
     Migration { version: 3, name: "0003_trash", sql: include_str!("../migrations/0003_trash.sql") },
+    Migration {
+        version: 4,
+        name: "0004_records_besides_photos",
+        sql: include_str!("../migrations/0004_records_besides_photos.sql"),
+    },
 ];
 
 #[derive(Debug, thiserror::Error)]
