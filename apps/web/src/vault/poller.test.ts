@@ -51,6 +51,17 @@ describe("poller", () => {
     expect(h.timers.size).toBe(1); // keeps trying after a failure
   });
 
+  it("with wait, loads first an interval after the start", async () => {
+    const h = harness();
+    h.poller.start(true);
+    expect(h.loads).toHaveLength(0);
+    expect([...h.timers.values()].map((t) => t.ms)).toEqual([2000]);
+    h.fire();
+    expect(h.loads).toHaveLength(1);
+    h.poller.stop();
+    expect(h.timers.size).toBe(0);
+  });
+
   it("pauses while the page is hidden and loads at once when it shows again", async () => {
     const h = harness();
     h.poller.start();

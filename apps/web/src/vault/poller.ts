@@ -25,10 +25,14 @@ export class Poller<T> {
     this.#options = options;
   }
 
-  /** Load now, then keep going. */
-  start(): void {
+  /**
+   * Load now, then keep going; with `wait`, the first load comes an interval from now (what was
+   * just loaded some other way is fresh).
+   */
+  start(wait = false): void {
     this.#stopped = false;
-    this.#tick();
+    if (wait) this.#schedule();
+    else this.#tick();
   }
 
   /** No more loads; an answer still on its way is dropped. */
@@ -87,6 +91,10 @@ export class Poller<T> {
       this.#tick();
       return;
     }
+    this.#schedule();
+  }
+
+  #schedule(): void {
     if (this.#hidden()) return;
     const setTimer = this.#options.setTimer ?? ((run, ms) => setTimeout(run, ms));
     this.#timer = setTimer(() => {

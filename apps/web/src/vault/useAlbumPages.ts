@@ -66,7 +66,9 @@ export function useAlbumPages(api: ApiClient, album: string | undefined): AlbumP
     poller.current = polling;
     const onVisibility = () => polling.visibilityChanged();
     document.addEventListener("visibilitychange", onVisibility);
-    polling.start();
+    // The listing starts with a cursor of now: the first poll has nothing to catch up on (and
+    // would make the node compare its journal with every photo while the first page is read).
+    polling.start(true);
     return () => {
       document.removeEventListener("visibilitychange", onVisibility);
       polling.stop();
