@@ -7,6 +7,7 @@ import {
   decryptPayload,
   encryptPayload,
   javascriptCipher,
+  openPayload,
   PayloadError,
   type ChunkCipher,
 } from "./ageStream.ts";
@@ -85,6 +86,7 @@ describe("age payloads", () => {
       const chunks = Math.max(1, Math.ceil(length / CHUNK));
       expect(sealed.length).toBe(length + chunks * TAG);
       expect(toHex(await through(sealed, decryptPayload(key, cipher), 65_000))).toBe(toHex(plain));
+      expect(toHex(openPayload(key, cipher, sealed)), `whole, ${length}`).toBe(toHex(plain));
     }
   });
 
@@ -95,9 +97,11 @@ describe("age payloads", () => {
     // Without its last chunk: the one before is not sealed as last.
     const cut = sealed.subarray(0, 2 * (CHUNK + TAG));
     await expect(through(cut, decryptPayload(key, cipher), CHUNK)).rejects.toThrow(PayloadError);
+    expect(() => openPayload(key, cipher, cut)).toThrow(PayloadError);
     // A chunk after the last one.
     const extra = concatBytes(sealed, cipher.seal(key, nonce(3, true), new Uint8Array(10)));
     await expect(through(extra, decryptPayload(key, cipher), CHUNK)).rejects.toThrow(PayloadError);
+    expect(() => openPayload(key, cipher, extra)).toThrow(PayloadError);
     // A whole-chunk file sealed with an empty last chunk after it (age forbids it).
     const full = pattern(CHUNK, 4);
     const emptyLast = concatBytes(
@@ -105,6 +109,7 @@ describe("age payloads", () => {
       cipher.seal(key, nonce(1, true), new Uint8Array(0)),
     );
     await expect(through(emptyLast, decryptPayload(key, cipher), CHUNK)).rejects.toThrow(/empty chunk/);
+    expect(() => openPayload(key, cipher, emptyLast)).toThrow(/empty chunk/);
   });
 
   it("make files typage reads, and read typage's files", async () => {

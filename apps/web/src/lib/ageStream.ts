@@ -8,6 +8,7 @@
  * typage (crypt.ts).
  */
 import { chacha20poly1305 } from "@noble/ciphers/chacha.js";
+import { concatBytes } from "./bytes.ts";
 import { DATA_AT, KEY_AT, NONCE_AT, p2posWasm, type P2posWasm } from "./p2posWasm.ts";
 
 /** Plaintext bytes per chunk, and what sealing adds to each. */
@@ -137,6 +138,27 @@ class Chunker {
   rest(): Uint8Array {
     return this.buffer.subarray(0, this.used);
   }
+}
+
+/**
+ * Decrypts a whole payload held in memory (what `decryptPayload` does to a stream, without one:
+ * a photo's meta is a few hundred bytes, and a stream's machinery cost more than its cipher).
+ */
+export function openPayload(key: Uint8Array, cipher: ChunkCipher, payload: Uint8Array): Uint8Array<ArrayBuffer> {
+  const size = CHUNK + TAG;
+  const parts: Uint8Array<ArrayBuffer>[] = [];
+  let at = 0;
+  let counter = 0;
+  // Only the end tells which chunk is the last: a payload of exactly one full chunk is all last.
+  while (payload.length - at > size) {
+    parts.push(cipher.open(key, chunkNonce(counter++, false), payload.subarray(at, at + size)));
+    at += size;
+  }
+  const last = cipher.open(key, chunkNonce(counter, true), payload.subarray(at));
+  if (last.length === 0 && counter > 0) throw new PayloadError("the payload ends with an empty chunk");
+  if (parts.length === 0) return last;
+  parts.push(last);
+  return concatBytes(...parts);
 }
 
 /** Encrypts a payload with the STREAM key `key` (32 bytes), chunk by chunk. */

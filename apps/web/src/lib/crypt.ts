@@ -13,7 +13,7 @@
 import { hkdf } from "@noble/hashes/hkdf.js";
 import { sha256 } from "@noble/hashes/sha2.js";
 import { Decrypter, Encrypter, armor, type Recipient } from "age-encryption";
-import { chunkCipher, decryptPayload, encryptPayload, TAG } from "./ageStream.ts";
+import { chunkCipher, decryptPayload, encryptPayload, openPayload, TAG } from "./ageStream.ts";
 import { concatBytes, utf8DecodeStrict, utf8Encode } from "./bytes.ts";
 import { P2posError } from "./errors.ts";
 import { bytesToStream, readAllBytes } from "./streams.ts";
@@ -219,12 +219,10 @@ async function decryptWith(
   noMatch: NoMatchKind,
 ): Promise<Uint8Array | ReadableStream<Uint8Array>> {
   try {
-    const input = file instanceof ReadableStream ? await dearmorStream(file) : bytesToStream(dearmor(file));
+    if (!(file instanceof ReadableStream)) return await decryptBytes(decrypter, dearmor(file));
     // The header is authenticated before this resolves; payload chunks as they are read.
-    const output = await decryptStream(decrypter, input);
-    return file instanceof ReadableStream
-      ? mapStreamErrors(output, (error) => toCryptError(error, noMatch))
-      : await readAllBytes(output);
+    const output = await decryptStream(decrypter, await dearmorStream(file));
+    return mapStreamErrors(output, (error) => toCryptError(error, noMatch));
   } catch (error) {
     throw toCryptError(error, noMatch);
   }
@@ -254,6 +252,20 @@ async function decryptStream(
   const rest = head.subarray(headerEnd + NONCE_SIZE);
   const payload = withHead(rest.length > 0 ? [rest] : [], reader);
   return payload.pipeThrough(decryptPayload(key, await chunkCipher()));
+}
+
+/** `decryptStream` for a file held whole (a photo's meta, a key): no streams on the way. */
+async function decryptBytes(decrypter: Decrypter, file: Uint8Array): Promise<Uint8Array> {
+  const headerEnd = file.length > MAX_HEADER ? findHeaderEnd(file.subarray(0, MAX_HEADER)) : findHeaderEnd(file);
+  if (headerEnd === undefined) {
+    throw file.length > MAX_HEADER
+      ? new CryptError("corrupt", "This is not an age file.")
+      : new CryptError("corrupt", "The file ends before its payload starts.");
+  }
+  if (file.length < headerEnd + NONCE_SIZE) throw new CryptError("corrupt", "The file ends before its payload starts.");
+  const fileKey = await decrypter.decryptHeader(file.subarray(0, headerEnd));
+  const key = payloadKey(fileKey, file.subarray(headerEnd, headerEnd + NONCE_SIZE));
+  return openPayload(key, await chunkCipher(), file.subarray(headerEnd + NONCE_SIZE));
 }
 
 /**

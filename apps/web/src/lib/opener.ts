@@ -34,16 +34,17 @@ export interface Opener {
 
 /** Decrypts in the calling thread (what the worker itself runs). */
 export const openerHere: Opener = {
-  async metas(metas, keys) {
-    const out: Opened<unknown>[] = [];
-    for (const meta of metas) {
-      try {
-        out.push({ ok: JSON.parse(utf8DecodeStrict(await decryptWithIdentities(meta, keys))) as unknown });
-      } catch (error) {
-        out.push({ error: failure(error) });
-      }
-    }
-    return out;
+  metas(metas, keys) {
+    // All at once: each waits on WebCrypto (X25519, HKDF) in between, which runs off this thread.
+    return Promise.all(
+      metas.map(async (meta): Promise<Opened<unknown>> => {
+        try {
+          return { ok: JSON.parse(utf8DecodeStrict(await decryptWithIdentities(meta, keys))) as unknown };
+        } catch (error) {
+          return { error: failure(error) };
+        }
+      }),
+    );
   },
   async blob(encrypted, keys, type) {
     return new Blob(await decryptParts(encrypted, keys), { type });
@@ -109,26 +110,38 @@ export function openMetaBatched(meta: string, keys: readonly AgeIdentity[]): Pro
   });
 }
 
+/**
+ * The most metas one request to the opener holds: a screenful's rows ask for theirs in one task,
+ * and the first rows are shown once their batch is back, not after the last row's.
+ */
+export const META_BATCH = 24;
+
 function flush(): void {
   const groups = batch;
   batch = [];
   flushing = false;
-  for (const { keys, waiting } of groups) {
-    current
-      .metas(
-        waiting.map((w) => w.meta),
-        keys,
-      )
-      .then(
-        (results) =>
-          waiting.forEach((w, i) => {
-            const result = results[i];
-            if (result && "ok" in result) w.resolve(result.ok);
-            else w.reject(result ? revive(result.error) : new Error("the meta was not opened"));
-          }),
-        (error: unknown) => waiting.forEach((w) => w.reject(error)),
-      );
+  for (const group of groups) {
+    for (let at = 0; at < group.waiting.length; at += META_BATCH) {
+      send(group.keys, group.waiting.slice(at, at + META_BATCH));
+    }
   }
+}
+
+function send(keys: readonly AgeIdentity[], waiting: Waiting[]): void {
+  current
+    .metas(
+      waiting.map((w) => w.meta),
+      keys,
+    )
+    .then(
+      (results) =>
+        waiting.forEach((w, i) => {
+          const result = results[i];
+          if (result && "ok" in result) w.resolve(result.ok);
+          else w.reject(result ? revive(result.error) : new Error("the meta was not opened"));
+        }),
+      (error: unknown) => waiting.forEach((w) => w.reject(error)),
+    );
 }
 
 /** An error as data, to cross to another thread. */
