@@ -37,28 +37,30 @@ async function slowNode() {
 }
 
 describe("thumbnail loader", () => {
-  it("fetches six at a time, the newest asked first, never one whose cell went away, and keeps them", async () => {
+  it("fetches six at a time, the newest batch first, in the order asked within one, never one whose cell went away, and keeps them", async () => {
     const { api, keys, asked, releaseUntil } = await slowNode();
-    const cells = Array.from({ length: 10 }, (_, i) => ({ id: `t${i}`, controller: new AbortController() }));
-    const settled = Promise.allSettled(cells.map((c) => loadThumb(api, c.id, keys, c.controller.signal)));
+    const cells = Array.from({ length: 14 }, (_, i) => ({ id: `t${i}`, controller: new AbortController() }));
+    const load = (c: (typeof cells)[number]) => loadThumb(api, c.id, keys, c.controller.signal);
+    // One render asks for t0–t9 (top to bottom), a later one (a scroll) for t10–t13.
+    const first = cells.slice(0, 10).map(load);
     // The first six started at once; the four others wait.
     expect(asked).toEqual(["t0", "t1", "t2", "t3", "t4", "t5"]);
-    // t6 scrolled away before its turn.
-    cells[6]?.controller.abort();
+    await new Promise((resolve) => setTimeout(resolve, 0));
+    const settled = Promise.allSettled([...first, ...cells.slice(10).map(load)]);
+    // t7 scrolled away before its turn.
+    cells[7]?.controller.abort();
     await releaseUntil(settled);
     const results = await settled;
     expect(results.map((r) => r.status)).toEqual([
-      ...Array<string>(6).fill("fulfilled"),
+      ...Array<string>(7).fill("fulfilled"),
       "rejected",
-      "fulfilled",
-      "fulfilled",
-      "fulfilled",
+      ...Array<string>(6).fill("fulfilled"),
     ]);
-    // Newest first after the first six; t6 never fetched.
-    expect(asked.slice(6)).toEqual(["t9", "t8", "t7"]);
+    // The later render's first (in its order), then the first's rest (in its order); t7 never.
+    expect(asked.slice(6)).toEqual(["t10", "t11", "t12", "t13", "t6", "t8", "t9"]);
     expect(keptThumb(api, "t9")).toBe("data:image/webp;base64,Bw==");
     // Kept: asked again, no fetch.
     expect(await loadThumb(api, "t9", keys, new AbortController().signal)).toBe("data:image/webp;base64,Bw==");
-    expect(asked).toHaveLength(9);
+    expect(asked).toHaveLength(13);
   });
 });
