@@ -4,6 +4,7 @@ import {
   albumPhotoKey,
   albumPlacementCounts,
   placementCountsOf,
+  placementTally,
   albumSummary,
   backlogWords,
   catchUpWords,
@@ -209,6 +210,23 @@ describe("placements", () => {
     const listed = ["p1", "p2", "p3", "p4"].map((id) => ({ nodes: byPhoto.get(id) ?? [] }));
     expect(placementCountsOf(listed)).toEqual(counts);
     expect(placementCountsOf([])).toEqual([]);
+  });
+
+  it("tally a listing a page at a time as a full count would, after appends, changes and removals", () => {
+    const byPhoto = placementsByPhoto(status);
+    const item = (id: string) => ({ nodes: byPhoto.get(id) ?? [] });
+    const tally = placementTally();
+    let listed = [item("p1"), item("p2")];
+    expect(tally(listed)).toEqual(placementCountsOf(listed));
+    listed = [...listed, item("p3"), item("p4")];
+    expect(tally(listed)).toEqual(placementCountsOf(listed));
+    expect(tally(listed)).toEqual(placementCountsOf(listed)); // asked again: not counted twice
+    // A change replaces a photo's entry (new placements): counted again from the start.
+    listed = [listed[0], { nodes: [] }, ...listed.slice(2)].filter((p) => p !== undefined);
+    expect(tally(listed)).toEqual(placementCountsOf(listed));
+    listed = listed.slice(1);
+    expect(tally(listed)).toEqual(placementCountsOf(listed));
+    expect(tally([])).toEqual([]);
   });
 });
 

@@ -263,6 +263,32 @@ export function placementCountsOf(photos: readonly { nodes: readonly Placement[]
   return [...counts.values()];
 }
 
+/**
+ * `placementCountsOf` for a listing that grows a page at a time: each call counts only the photos
+ * added at the end since the last (the same objects before them), and all of them otherwise (a
+ * change replaced some). A page's arrival in a listing of 100,000 then costs a page, not a pass.
+ */
+export function placementTally(): (photos: readonly { nodes: readonly Placement[] }[]) => NodeCount[] {
+  let counted: readonly { nodes: readonly Placement[] }[] = [];
+  let held = new Map<string, { node: string; name: string; held: number }>();
+  return (photos) => {
+    const grown = photos.length >= counted.length && counted.every((photo, i) => photos[i] === photo);
+    if (!grown) held = new Map();
+    for (const photo of photos.slice(grown ? counted.length : 0)) {
+      for (const placement of photo.nodes) {
+        let count = held.get(placement.node);
+        if (!count) {
+          count = { node: placement.node, name: placement.name, held: 0 };
+          held.set(placement.node, count);
+        }
+        if (placementState(placement) === "ok") count.held++;
+      }
+    }
+    counted = photos;
+    return [...held.values()].map((c) => ({ ...c, total: photos.length }));
+  };
+}
+
 /** "on Oak 5/5 · on Pine 3/5" (after the album's "5 items"). */
 export function albumSummary(counts: readonly NodeCount[]): string {
   return counts.map((c) => `on ${c.name} ${c.held}/${c.total}`).join(" · ");

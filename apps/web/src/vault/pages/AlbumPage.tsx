@@ -15,7 +15,7 @@ import { formatBytes } from "../format.ts";
 import { useAsync } from "../useAsync.ts";
 import { AlbumToolbar } from "../AlbumToolbar.tsx";
 import { SelectionBar } from "../SelectionBar.tsx";
-import { albumSummary, placementCountsOf } from "../replicationView.ts";
+import { albumSummary, placementTally } from "../replicationView.ts";
 import { useAlbumPages } from "../useAlbumPages.ts";
 import { PagedGrid, openMetas, openedPhoto, type GridSelection } from "./PagedGrid.tsx";
 import { PhotoViewer } from "./PhotoViewer.tsx";
@@ -59,9 +59,10 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const [showNames, setShowNames] = useStoredToggle(SHOW_NAMES_KEY, false);
   const { photos, here } = pages;
-  // Each page's arrival changes `photos` (up to 100,000 of them): what goes through all of them
-  // here is one pass, and only what is on screen needs it (the viewer's map, the selection).
-  const counts = useMemo(() => placementCountsOf(photos), [photos]);
+  // Each page's arrival changes `photos` (up to 100,000 of them): the counts take in only the new
+  // page, and only what is on screen needs the rest (the viewer's map, the selection).
+  const [tally] = useState(placementTally);
+  const counts = useMemo(() => tally(photos), [tally, photos]);
   const viewing = photoId !== undefined;
   const placements = useMemo(
     () => (viewing ? new Map(photos.map((p) => [p.id, p.nodes])) : new Map<string, Placement[]>()),
