@@ -57,16 +57,55 @@ const cdp = await context.newCDPSession(page);
 await cdp.send("Network.enable");
 const urls = new Map();
 const bytes = { api: 0, blobs: 0, app: 0 };
-cdp.on("Network.requestWillBeSent", (e) => urls.set(e.requestId, e.request.url));
+// WATERFALL=1: print the first screen's requests: sent, first byte and finished (ms, Chromium's
+// clock, from the first request), bytes.
+/** @type {[number, number, number, number, string][] | null} */
+const waterfall = process.env.WATERFALL ? [] : null;
+/** @type {Map<string, number>} */
+const sent = new Map();
+/** @type {Map<string, number>} */
+const answered = new Map();
+let origin = 0;
+cdp.on("Network.requestWillBeSent", (e) => {
+  urls.set(e.requestId, e.request.url);
+  if (origin === 0) origin = e.timestamp;
+  sent.set(e.requestId, e.timestamp);
+});
+cdp.on("Network.responseReceived", (e) => answered.set(e.requestId, e.timestamp));
 cdp.on("Network.loadingFinished", (e) => {
   const url = urls.get(e.requestId) ?? "";
   const kind = url.includes("/v1/blobs/") ? "blobs" : url.includes("/v1/") ? "api" : "app";
   bytes[kind] += e.encodedDataLength;
+  const ms = (/** @type {number | undefined} */ t) => Math.round(((t ?? origin) - origin) * 1000);
+  waterfall?.push([
+    ms(sent.get(e.requestId)),
+    ms(answered.get(e.requestId)),
+    ms(e.timestamp),
+    e.encodedDataLength,
+    url.replace(/^https?:\/\/[^/]+/, ""),
+  ]);
 });
 const reset = () => Object.assign(bytes, { api: 0, blobs: 0, app: 0 });
 
+/** @param {string | undefined} path */
+const startTrace = async (path) => {
+  await browser.startTracing(page, {
+    path,
+    categories: [
+      "devtools.timeline",
+      "disabled-by-default-devtools.timeline",
+      "v8.execute",
+      "disabled-by-default-v8.cpu_profiler",
+      "blink.user_timing",
+    ],
+  });
+};
+
 // 3. First screen: open the album (a fresh load of the app), until 20 thumbnails are shown.
+// FIRST_TRACE=<file>: a Chromium trace of it (as TRACE below).
 await page.goto("about:blank");
+origin = 0;
+if (process.env.FIRST_TRACE) await startTrace(process.env.FIRST_TRACE);
 reset();
 started = Date.now();
 await page.goto(`${node.url}/#/albums/${ALBUM}`);
@@ -89,6 +128,14 @@ await page
     throw error;
   });
 const firstScreen = { ms: Date.now() - started, ...bytes };
+if (process.env.FIRST_TRACE) await browser.stopTracing();
+if (waterfall) {
+  for (const [from, first, to, size, url] of waterfall.sort((a, b) => a[0] - b[0])) {
+    if (url.startsWith("data:")) continue;
+    console.error([from, first, to, size].map((n) => String(n).padStart(6)).join(" "), url.slice(0, 90));
+  }
+  waterfall.length = 0;
+}
 
 // 4. Idle: 5 s to settle, then 20 s of an open page doing nothing.
 await page.waitForTimeout(5_000);
@@ -100,18 +147,6 @@ const idle = { bytesPerSecond: Math.round((bytes.api + bytes.blobs + bytes.app) 
 // scroll (devtools.timeline and V8 samples) is written there; `e2e/trace-summary.mjs` tells what
 // the long tasks were made of. (Tracing slows the page: figures come from a run without it.)
 await page.evaluate(() => (window.longTasks = []));
-const startTrace = async () => {
-  await browser.startTracing(page, {
-    path: process.env.TRACE,
-    categories: [
-      "devtools.timeline",
-      "disabled-by-default-devtools.timeline",
-      "v8.execute",
-      "disabled-by-default-v8.cpu_profiler",
-      "blink.user_timing",
-    ],
-  });
-};
 // TRACE_FROM=<n>: start tracing only once n photos are loaded (the end of a long album).
 const TRACE_FROM = Number(process.env.TRACE_FROM ?? 0);
 let tracing = false;
@@ -134,7 +169,7 @@ for (;;) {
   loaded = state.loaded;
   if (process.env.TRACE && !tracing && loaded >= TRACE_FROM) {
     tracing = true;
-    await startTrace();
+    await startTrace(process.env.TRACE);
   }
   const finished = SCROLL_PHOTOS < PHOTOS ? loaded >= SCROLL_PHOTOS : state.done && state.bottom && loaded >= PHOTOS;
   if (finished || Date.now() - started > SCROLL_LIMIT_MS) break;
