@@ -51,7 +51,7 @@ describe("poller", () => {
     expect(h.timers.size).toBe(1); // keeps trying after a failure
   });
 
-  it("with wait, loads first an interval after the start", async () => {
+  it("with wait, loads first an interval after the start", () => {
     const h = harness();
     h.poller.start(true);
     expect(h.loads).toHaveLength(0);
