@@ -5,8 +5,9 @@ SHELL := /bin/bash
 .SHELLFLAGS := -eu -o pipefail -c
 WEB := apps/web
 # Debian packages the tests use: the browser for end-to-end tests, the stock age CLI for
-# interoperability checks, coturn for relay tests; iptables, iproute2 and curl for the network lab.
-TEST_PACKAGES := chromium age coturn iptables iproute2 curl
+# interoperability checks, coturn for relay tests; iptables, iproute2 and curl for the network lab;
+# systemd for `systemd-analyze` (the deploy/systemd units are checked offline, nothing is started).
+TEST_PACKAGES := chromium age coturn iptables iproute2 curl systemd
 SUDO := $(shell [ "$$(id -u)" = 0 ] || echo sudo)
 # Where cargo puts binaries (honours CARGO_TARGET_DIR).
 TARGET_DIR := $(abspath $(or $(CARGO_TARGET_DIR),target))

@@ -9,6 +9,7 @@ mod chat;
 mod cli;
 mod common;
 mod crash;
+mod deploy;
 mod drop;
 mod export;
 mod netlab;
