@@ -82,9 +82,13 @@ describe("PhotoPages", () => {
     expect(album.calls).toEqual(["changes - -", "page -"]);
     expect(ids(pages)).toEqual(["p7", "p6", "p5"]);
     expect(pages.snapshot.here).toBe(HERE);
+    const first = pages.snapshot;
     // Two calls at once (the sentinel and an effect): one request.
     await Promise.all([pages.loadMore(), pages.loadMore()]);
     expect(ids(pages)).toEqual(["p7", "p6", "p5", "p4", "p3", "p2"]);
+    // A page adds to the same array (no copy of what was loaded), in a new snapshot.
+    expect(pages.snapshot).not.toBe(first);
+    expect(pages.snapshot.photos).toBe(first.photos);
     await pages.loadMore();
     expect(ids(pages)).toEqual(["p7", "p6", "p5", "p4", "p3", "p2", "p1"]);
     expect(pages.snapshot.done).toBe(true);
@@ -126,6 +130,8 @@ describe("PhotoPages", () => {
     expect(pages.snapshot.photos.find((p) => p.id === "p6")?.nodes[0]?.state).toBe("pending");
     // Untouched photos keep their objects (the grid's chunks compare them by reference).
     expect(pages.snapshot.photos.find((p) => p.id === "p9")).toBe(before[0]);
+    // Photos removed or replaced: a new array.
+    expect(pages.snapshot.photos).not.toBe(before);
     expect(pages.snapshot.membership).toBe(1);
 
     // Idle: the same list object, no new snapshot of photos.

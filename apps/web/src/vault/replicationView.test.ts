@@ -221,6 +221,9 @@ describe("placements", () => {
     listed = [...listed, item("p3"), item("p4")];
     expect(tally(listed)).toEqual(placementCountsOf(listed));
     expect(tally(listed)).toEqual(placementCountsOf(listed)); // asked again: not counted twice
+    // The same array grown in place (how a listing adds a page).
+    listed.push(item("p1"));
+    expect(tally(listed)).toEqual(placementCountsOf(listed));
     // A change replaces a photo's entry (new placements): counted again from the start.
     listed = [listed[0], { nodes: [] }, ...listed.slice(2)].filter((p) => p !== undefined);
     expect(tally(listed)).toEqual(placementCountsOf(listed));

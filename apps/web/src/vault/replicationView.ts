@@ -270,11 +270,14 @@ export function placementCountsOf(photos: readonly { nodes: readonly Placement[]
  */
 export function placementTally(): (photos: readonly { nodes: readonly Placement[] }[]) => NodeCount[] {
   let counted: readonly { nodes: readonly Placement[] }[] = [];
+  /** How many of `counted` were counted (the listing's array grows in place: albumPages.ts). */
+  let upTo = 0;
   let held = new Map<string, { node: string; name: string; held: number }>();
   return (photos) => {
-    const grown = photos.length >= counted.length && counted.every((photo, i) => photos[i] === photo);
+    const grown =
+      photos.length >= upTo && (photos === counted || counted.slice(0, upTo).every((photo, i) => photos[i] === photo));
     if (!grown) held = new Map();
-    for (const photo of photos.slice(grown ? counted.length : 0)) {
+    for (const photo of photos.slice(grown ? upTo : 0)) {
       for (const placement of photo.nodes) {
         let count = held.get(placement.node);
         if (!count) {
@@ -285,6 +288,7 @@ export function placementTally(): (photos: readonly { nodes: readonly Placement[
       }
     }
     counted = photos;
+    upTo = photos.length;
     return [...held.values()].map((c) => ({ ...c, total: photos.length }));
   };
 }

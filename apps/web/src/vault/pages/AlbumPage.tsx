@@ -59,14 +59,18 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
   const [selected, setSelected] = useState<ReadonlySet<string>>(new Set());
   const [showNames, setShowNames] = useStoredToggle(SHOW_NAMES_KEY, false);
   const { photos, here } = pages;
-  // Each page's arrival changes `photos` (up to 100,000 of them): the counts take in only the new
-  // page, and only what is on screen needs the rest (the viewer's map, the selection).
+  // A page's arrival adds to `photos` (up to 100,000 of them) in place: what depends on it depends
+  // on its length too. The counts take in only the new page, and only what is on screen needs the
+  // rest (the viewer's map, the selection).
+  const loaded = photos.length;
   const [tally] = useState(placementTally);
-  const counts = useMemo(() => tally(photos), [tally, photos]);
+  // eslint-disable-next-line react-hooks/exhaustive-deps -- `loaded`: the same array grew
+  const counts = useMemo(() => tally(photos), [tally, photos, loaded]);
   const viewing = photoId !== undefined;
   const placements = useMemo(
     () => (viewing ? new Map(photos.map((p) => [p.id, p.nodes])) : new Map<string, Placement[]>()),
-    [photos, viewing],
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `loaded`: the same array grew
+    [photos, loaded, viewing],
   );
   const chosen = useMemo(
     () =>
@@ -76,7 +80,8 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
             selected,
             photos.map((p) => p.id),
           ),
-    [selected, photos],
+    // eslint-disable-next-line react-hooks/exhaustive-deps -- `loaded`: the same array grew
+    [selected, photos, loaded],
   );
   const selection = useMemo<GridSelection | undefined>(
     () => (selecting ? { chosen, onToggle: (photo) => setSelected((current) => toggled(current, photo)) } : undefined),
@@ -101,12 +106,12 @@ export function AlbumPage({ albumId, photoId }: { albumId: string; photoId?: str
     return () => {
       live = false;
     };
-  }, [keyList, viewerIndex, photos]);
+  }, [keyList, viewerIndex, photos, loaded]);
   const opened = useMemo(
     () => (viewing ? photos.map(openedPhoto) : []),
-    // `metasOpened`: more metas were decrypted since.
+    // `metasOpened`: more metas were decrypted since; `loaded`: the same array grew.
     // eslint-disable-next-line react-hooks/exhaustive-deps
-    [photos, metasOpened, viewing],
+    [photos, loaded, metasOpened, viewing],
   );
 
   if (state.status === "loading") return <p className="muted">Opening the album…</p>;
