@@ -256,7 +256,7 @@ async function decryptStream(
 
 /** `decryptStream` for a file held whole (a photo's meta, a key): no streams on the way. */
 async function decryptBytes(decrypter: Decrypter, file: Uint8Array): Promise<Uint8Array> {
-  const headerEnd = file.length > MAX_HEADER ? findHeaderEnd(file.subarray(0, MAX_HEADER)) : findHeaderEnd(file);
+  const headerEnd = findHeaderEnd(file.subarray(0, MAX_HEADER));
   if (headerEnd === undefined) {
     throw file.length > MAX_HEADER
       ? new CryptError("corrupt", "This is not an age file.")

@@ -34,17 +34,16 @@ export interface Opener {
 
 /** Decrypts in the calling thread (what the worker itself runs). */
 export const openerHere: Opener = {
-  metas(metas, keys) {
-    // All at once: each waits on WebCrypto (X25519, HKDF) in between, which runs off this thread.
-    return Promise.all(
-      metas.map(async (meta): Promise<Opened<unknown>> => {
-        try {
-          return { ok: JSON.parse(utf8DecodeStrict(await decryptWithIdentities(meta, keys))) as unknown };
-        } catch (error) {
-          return { error: failure(error) };
-        }
-      }),
-    );
+  async metas(metas, keys) {
+    const out: Opened<unknown>[] = [];
+    for (const meta of metas) {
+      try {
+        out.push({ ok: JSON.parse(utf8DecodeStrict(await decryptWithIdentities(meta, keys))) as unknown });
+      } catch (error) {
+        out.push({ error: failure(error) });
+      }
+    }
+    return out;
   },
   async blob(encrypted, keys, type) {
     return new Blob(await decryptParts(encrypted, keys), { type });
@@ -114,7 +113,7 @@ export function openMetaBatched(meta: string, keys: readonly AgeIdentity[]): Pro
  * The most metas one request to the opener holds: a screenful's rows ask for theirs in one task,
  * and the first rows are shown once their batch is back, not after the last row's.
  */
-export const META_BATCH = 24;
+const META_BATCH = 24;
 
 function flush(): void {
   const groups = batch;

@@ -19,15 +19,18 @@ pub(crate) fn all(db: &Connection) -> rusqlite::Result<Vec<(i64, SignedRecord)>>
     since(db, 0, i64::MAX)
 }
 
+/// A row of `SELECT seq, signer, body, sig FROM records`.
+fn log_row(r: &rusqlite::Row<'_>) -> rusqlite::Result<(i64, SignedRecord)> {
+    let body: Vec<u8> = r.get(2)?;
+    let sig: Vec<u8> = r.get(3)?;
+    Ok((r.get(0)?, SignedRecord { body: B64.encode(body), signer: r.get(1)?, sig: B64.encode(sig) }))
+}
+
 /// At most `limit` records after `after`, in log order.
 pub(crate) fn since(db: &Connection, after: i64, limit: i64) -> rusqlite::Result<Vec<(i64, SignedRecord)>> {
     let mut stmt =
         db.prepare_cached("SELECT seq, signer, body, sig FROM records WHERE seq > ?1 ORDER BY seq LIMIT ?2")?;
-    let rows = stmt.query_map(params![after, limit], |r| {
-        let body: Vec<u8> = r.get(2)?;
-        let sig: Vec<u8> = r.get(3)?;
-        Ok((r.get(0)?, SignedRecord { body: B64.encode(body), signer: r.get(1)?, sig: B64.encode(sig) }))
-    })?;
+    let rows = stmt.query_map(params![after, limit], log_row)?;
     rows.collect()
 }
 
@@ -45,11 +48,7 @@ pub(crate) fn since_besides_photos(
         "SELECT seq, signer, body, sig FROM records INDEXED BY records_besides_photos \
          WHERE seq > ?1 AND kind != 'photo' ORDER BY seq LIMIT ?2",
     )?;
-    let rows = stmt.query_map(params![after, limit], |r| {
-        let body: Vec<u8> = r.get(2)?;
-        let sig: Vec<u8> = r.get(3)?;
-        Ok((r.get(0)?, SignedRecord { body: B64.encode(body), signer: r.get(1)?, sig: B64.encode(sig) }))
-    })?;
+    let rows = stmt.query_map(params![after, limit], log_row)?;
     rows.collect()
 }
 
